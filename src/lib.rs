@@ -1,1 +1,8 @@
-//! bindproxy: a PostgreSQL-wire proxy that routes every statement to the database (bind) holding its tables.
+//! bindproxy: a PostgreSQL-wire proxy that routes every statement to the database (bind) holding its
+//! tables. See ARCHITECTURE.md for the map of modules and the path of a message.
+
+pub mod config;
+pub mod error;
+pub mod protocol;
+pub mod router;
+pub mod sql;

@@ -394,7 +394,7 @@ def pg_config(backends: Backends, **extra_binds) -> dict:
     dead_port = free_port()  # nothing listens there
     binds = {
         "main": pg_url(backends.db("main")),
-        "userdb": {"url": pg_url(backends.db("users")), "pool_size": 10},
+        "userdb": {"url": pg_url(backends.db("userdb")), "pool_size": 10},
         "bench": pg_url(backends.db("bench")),
         "tiny": {"url": pg_url(backends.db("tiny")), "pool_size": 1, "checkout_timeout_ms": 500},
         "dead": {"url": pg_url("nowhere", port=dead_port), "checkout_timeout_ms": 2000},

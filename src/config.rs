@@ -1,0 +1,594 @@
+//! The YAML configuration: where to listen, the binds (databases) and the table → bind map.
+//!
+//! Owns: reading the file, `${VAR}` substitution in URLs, parsing bind URLs (SQLAlchemy's forms are
+//! accepted verbatim, driver suffixes included), and refusing a file that is wrong in any way, with
+//! the file, the key and the problem named. Table patterns are validated by building the router.
+//!
+//! Must never: connect to anything. `bindproxy check` does that.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+use crate::router::Router;
+
+/// The configuration embedded in the binary: used when no `--config` is given.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../config.example.yaml");
+
+/// A configuration that has passed every check.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the configuration came from (a path, or `<embedded>`), for messages.
+    pub source: String,
+    pub listen: SocketAddr,
+    pub default_bind: String,
+    pub default_schema: String,
+    /// Bind name → bind, in file order.
+    pub binds: IndexMap<String, BindConfig>,
+    /// (pattern, bind name) in file order.
+    pub tables: Vec<(String, String)>,
+    pub users: Vec<UserConfig>,
+    /// Largest message a client may send.
+    pub max_message_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct BindConfig {
+    pub name: String,
+    pub url: BindUrl,
+    pub pool_size: usize,
+    pub checkout_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+/// Where a bind's database is and what kind it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindUrl {
+    Postgres(PgTarget),
+    /// A `mysql://` URL normalised for mysql_async (driver suffix removed).
+    MySql { url: String, display: String },
+    /// `None` is an in-memory database, shared by every client of the bind.
+    Sqlite { path: Option<PathBuf> },
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgTarget {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<String>,
+    pub database: String,
+    /// Extra startup parameters from the URL's query string (application_name, options, …).
+    pub params: Vec<(String, String)>,
+}
+
+impl fmt::Debug for PgTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl fmt::Display for PgTarget {
+    /// Never shows the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "postgresql://{}@{}:{}/{}",
+            self.user, self.host, self.port, self.database
+        )
+    }
+}
+
+impl fmt::Display for BindUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BindUrl::Postgres(t) => t.fmt(f),
+            BindUrl::MySql { display, .. } => f.write_str(display),
+            BindUrl::Sqlite { path: None } => f.write_str("sqlite:///:memory:"),
+            BindUrl::Sqlite { path: Some(p) } => write!(f, "sqlite:///{}", p.display()),
+        }
+    }
+}
+
+/// A client login: a name and either a SCRAM-SHA-256 verifier or a password.
+#[derive(Debug, Clone)]
+pub struct UserConfig {
+    pub name: String,
+    pub secret: UserSecret,
+}
+
+#[derive(Clone)]
+pub enum UserSecret {
+    /// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`, as in pg_authid.
+    ScramVerifier(String),
+    Password(String),
+}
+
+impl fmt::Debug for UserSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UserSecret::ScramVerifier(_) => f.write_str("ScramVerifier(..)"),
+            UserSecret::Password(_) => f.write_str("Password(..)"),
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{source_name}: cannot read: {err}")]
+    Read {
+        source_name: String,
+        err: std::io::Error,
+    },
+    #[error("{source_name}: {err}")]
+    Syntax { source_name: String, err: String },
+    #[error("{source_name}: {key}: {problem}")]
+    Invalid {
+        source_name: String,
+        key: String,
+        problem: String,
+    },
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file as written
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_listen")]
+    listen: String,
+    default_bind: Option<String>,
+    #[serde(default = "default_schema")]
+    default_schema: String,
+    binds: IndexMap<String, RawBind>,
+    #[serde(default)]
+    tables: IndexMap<String, String>,
+    #[serde(default)]
+    users: Vec<RawUser>,
+    #[serde(default = "default_max_message_bytes")]
+    max_message_bytes: usize,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:6432".into()
+}
+fn default_schema() -> String {
+    "public".into()
+}
+fn default_max_message_bytes() -> usize {
+    256 << 20
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBindOptions {
+    url: String,
+    #[serde(default = "default_pool_size")]
+    pool_size: usize,
+    #[serde(default = "default_checkout_timeout_ms")]
+    checkout_timeout_ms: u64,
+    #[serde(default = "default_connect_timeout_ms")]
+    connect_timeout_ms: u64,
+}
+
+fn default_pool_size() -> usize {
+    20
+}
+fn default_checkout_timeout_ms() -> u64 {
+    5_000
+}
+fn default_connect_timeout_ms() -> u64 {
+    5_000
+}
+
+/// A bind is either a URL string or a map of options (like SQLALCHEMY_BINDS' dict form).
+struct RawBind(RawBindOptions);
+
+impl<'de> Deserialize<'de> for RawBind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawBind;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a database URL or a map with `url` and pool options")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawBind, E> {
+                Ok(RawBind(RawBindOptions {
+                    url: v.to_owned(),
+                    pool_size: default_pool_size(),
+                    checkout_timeout_ms: default_checkout_timeout_ms(),
+                    connect_timeout_ms: default_connect_timeout_ms(),
+                }))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawBind, A::Error> {
+                RawBindOptions::deserialize(de::value::MapAccessDeserializer::new(map)).map(RawBind)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    name: String,
+    scram_verifier: Option<String>,
+    password_env: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading and checking
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let source_name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
+            source_name: source_name.clone(),
+            err,
+        })?;
+        Config::parse(&text, &source_name, &|k| std::env::var(k).ok())
+    }
+
+    /// The configuration compiled into the binary (config.example.yaml).
+    pub fn embedded() -> Result<Config, ConfigError> {
+        Config::parse(EMBEDDED_DEFAULT, "<embedded config.example.yaml>", &|k| {
+            std::env::var(k).ok()
+        })
+    }
+
+    /// Parses and checks YAML text. `env` looks up `${VAR}` references.
+    pub fn parse(
+        text: &str,
+        source_name: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let invalid = |key: &str, problem: String| ConfigError::Invalid {
+            source_name: source_name.to_owned(),
+            key: key.to_owned(),
+            problem,
+        };
+        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
+            source_name: source_name.to_owned(),
+            err: e.to_string(),
+        })?;
+
+        let listen = raw.listen.parse::<SocketAddr>().map_err(|e| {
+            invalid(
+                "listen",
+                format!("`{}` is not an address:port ({e})", raw.listen),
+            )
+        })?;
+        if raw.binds.is_empty() {
+            return Err(invalid("binds", "at least one bind is required".into()));
+        }
+        let mut binds = IndexMap::new();
+        for (name, RawBind(opts)) in raw.binds {
+            let key = format!("binds.{name}");
+            if name.is_empty() {
+                return Err(invalid("binds", "a bind name is empty".into()));
+            }
+            let url = substitute_env(&opts.url, env).map_err(|p| invalid(&key, p))?;
+            let url = parse_bind_url(&url).map_err(|p| invalid(&format!("{key}.url"), p))?;
+            if opts.pool_size == 0 {
+                return Err(invalid(
+                    &format!("{key}.pool_size"),
+                    "must be at least 1".into(),
+                ));
+            }
+            binds.insert(
+                name.clone(),
+                BindConfig {
+                    name,
+                    url,
+                    pool_size: opts.pool_size,
+                    checkout_timeout: Duration::from_millis(opts.checkout_timeout_ms),
+                    connect_timeout: Duration::from_millis(opts.connect_timeout_ms),
+                },
+            );
+        }
+        let default_bind = match raw.default_bind {
+            Some(b) if binds.contains_key(&b) => b,
+            Some(b) => {
+                return Err(invalid(
+                    "default_bind",
+                    format!("bind `{b}` is not defined under `binds` (defined: {})", names(&binds)),
+                ))
+            }
+            None if binds.len() == 1 => binds.keys().next().cloned().unwrap_or_default(),
+            None => {
+                return Err(invalid(
+                    "default_bind",
+                    "required when there is more than one bind".into(),
+                ))
+            }
+        };
+        let mut tables = Vec::new();
+        for (pattern, bind) in raw.tables {
+            if !binds.contains_key(&bind) {
+                return Err(invalid(
+                    &format!("tables.{pattern}"),
+                    format!(
+                        "bind `{bind}` is not defined under `binds` (defined: {})",
+                        names(&binds)
+                    ),
+                ));
+            }
+            tables.push((pattern, bind));
+        }
+        Router::new(&tables, &default_bind, &raw.default_schema)
+            .map_err(|e| invalid("tables", e.to_string()))?;
+
+        let mut users = Vec::new();
+        for (i, u) in raw.users.into_iter().enumerate() {
+            let key = format!("users[{i}] ({})", u.name);
+            let secret = match (u.scram_verifier, u.password_env) {
+                (Some(v), None) => {
+                    if !v.starts_with("SCRAM-SHA-256$") {
+                        return Err(invalid(
+                            &key,
+                            "scram_verifier must look like SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>".into(),
+                        ));
+                    }
+                    UserSecret::ScramVerifier(v)
+                }
+                (None, Some(var)) => UserSecret::Password(env(&var).ok_or_else(|| {
+                    invalid(&key, format!("environment variable {var} is not set"))
+                })?),
+                _ => {
+                    return Err(invalid(
+                        &key,
+                        "give exactly one of scram_verifier or password_env".into(),
+                    ))
+                }
+            };
+            users.push(UserConfig {
+                name: u.name,
+                secret,
+            });
+        }
+
+        Ok(Config {
+            source: source_name.to_owned(),
+            listen,
+            default_bind,
+            default_schema: raw.default_schema,
+            binds,
+            tables,
+            users,
+            max_message_bytes: raw.max_message_bytes.max(1024),
+        })
+    }
+
+    /// The router built from this configuration's table map (checked at load, so it cannot fail).
+    pub fn router(&self) -> Router {
+        match Router::new(&self.tables, &self.default_bind, &self.default_schema) {
+            Ok(r) => r,
+            Err(e) => panic!("table map was validated at load: {e}"),
+        }
+    }
+}
+
+fn names(binds: &IndexMap<String, BindConfig>) -> String {
+    binds.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// Replaces `${VAR}` with the variable's value; a missing variable is an error.
+fn substitute_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed `${{` in `{s}`"))?;
+        let var = &after[..end];
+        let value = env(var).ok_or_else(|| format!("environment variable {var} is not set"))?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Parses a bind URL in any form SQLAlchemy accepts for the three supported kinds.
+pub fn parse_bind_url(s: &str) -> Result<BindUrl, String> {
+    let (scheme, rest) = s
+        .split_once("://")
+        .ok_or_else(|| format!("`{}` is not a URL (expected e.g. postgresql://user@host/db)", redact(s)))?;
+    let base = scheme.split('+').next().unwrap_or(scheme).to_ascii_lowercase();
+    match base.as_str() {
+        "postgresql" | "postgres" => parse_pg_url(&format!("postgresql://{rest}")).map(BindUrl::Postgres),
+        "mysql" | "mariadb" => {
+            let url = format!("mysql://{rest}");
+            let parsed = url::Url::parse(&url).map_err(|e| format!("malformed URL `{}`: {e}", redact(s)))?;
+            if parsed.host_str().is_none_or(str::is_empty) {
+                return Err(format!("`{}` names no host", redact(s)));
+            }
+            if parsed.path().trim_start_matches('/').is_empty() {
+                return Err(format!("`{}` names no database", redact(s)));
+            }
+            let display = format!(
+                "mysql://{}@{}:{}{}",
+                parsed.username(),
+                parsed.host_str().unwrap_or_default(),
+                parsed.port().unwrap_or(3306),
+                parsed.path()
+            );
+            Ok(BindUrl::MySql { url, display })
+        }
+        "sqlite" => {
+            // SQLAlchemy: sqlite:// and sqlite:///:memory: are in memory; sqlite:///rel.db is relative
+            // to the working directory; sqlite:////abs.db is absolute.
+            let path = rest.split('?').next().unwrap_or("");
+            match path {
+                "" | "/:memory:" => Ok(BindUrl::Sqlite { path: None }),
+                p if p.starts_with('/') => {
+                    let p = &p[1..];
+                    if p.is_empty() {
+                        return Err(format!("`{s}` names no file"));
+                    }
+                    Ok(BindUrl::Sqlite {
+                        path: Some(PathBuf::from(p)),
+                    })
+                }
+                _ => Err(format!(
+                    "`{s}`: a SQLite URL is sqlite:///relative/path.db, sqlite:////absolute/path.db or sqlite:///:memory:"
+                )),
+            }
+        }
+        other => Err(format!(
+            "unsupported database kind `{other}` in `{}` (supported: postgresql, mysql, mariadb, sqlite)",
+            redact(s)
+        )),
+    }
+}
+
+fn parse_pg_url(s: &str) -> Result<PgTarget, String> {
+    let u = url::Url::parse(s).map_err(|e| format!("malformed URL `{}`: {e}", redact(s)))?;
+    let decode = |v: &str| {
+        percent_decode(v).ok_or_else(|| format!("bad percent-encoding in `{}`", redact(s)))
+    };
+    let mut host = u.host_str().unwrap_or("").to_owned();
+    let mut params = Vec::new();
+    let mut user = decode(u.username())?;
+    let mut port = u.port().unwrap_or(5432);
+    for (k, v) in u.query_pairs() {
+        match k.as_ref() {
+            "host" => host = v.into_owned(),
+            "port" => port = v.parse().map_err(|_| format!("bad port `{v}` in `{}`", redact(s)))?,
+            "user" => user = v.into_owned(),
+            "sslmode" | "connect_timeout" => {}
+            _ => params.push((k.into_owned(), v.into_owned())),
+        }
+    }
+    if host.is_empty() {
+        return Err(format!("`{}` names no host", redact(s)));
+    }
+    if user.is_empty() {
+        user = "postgres".into();
+    }
+    let database = decode(u.path().trim_start_matches('/'))?;
+    if database.is_empty() {
+        return Err(format!("`{}` names no database", redact(s)));
+    }
+    let password = match u.password() {
+        Some(p) => Some(decode(p)?),
+        None => None,
+    };
+    Ok(PgTarget {
+        host,
+        port,
+        user,
+        password,
+        database,
+        params,
+    })
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A URL with its password replaced, for messages.
+fn redact(s: &str) -> String {
+    match url::Url::parse(s) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => s.to_owned(),
+    }
+}
+
+/// The startup parameters for a bind, sorted: used by tests and `check`.
+pub fn describe(config: &Config) -> BTreeMap<String, String> {
+    config
+        .binds
+        .iter()
+        .map(|(k, b)| (k.clone(), b.url.to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "test.yaml", &|k| {
+            (k == "PW").then(|| "s3cr%t".to_string())
+        })
+    }
+
+    #[test]
+    fn accepts_sqlalchemy_urls_and_options() {
+        let c = parse(
+            "default_bind: main\nbinds:\n  main: postgresql+psycopg2://app:${PW}@db.local:5433/shop\n  users:\n    url: postgres://postgres@127.0.0.1/shop_users\n    pool_size: 3\n  logs: mysql+pymysql://root@127.0.0.1/logs\n  mem: sqlite:///:memory:\n  file: sqlite:////var/lib/x.db\n  rel: sqlite:///data/app.db\ntables:\n  users: users\n  \"user_*\": users\n",
+        )
+        .unwrap();
+        let BindUrl::Postgres(pg) = &c.binds["main"].url else {
+            panic!()
+        };
+        assert_eq!((pg.port, pg.password.as_deref()), (5433, Some("s3cr%t")));
+        assert_eq!(c.binds["users"].pool_size, 3);
+        assert_eq!(c.binds["mem"].url, BindUrl::Sqlite { path: None });
+        assert_eq!(
+            c.binds["file"].url,
+            BindUrl::Sqlite {
+                path: Some("/var/lib/x.db".into())
+            }
+        );
+        assert_eq!(
+            c.binds["rel"].url,
+            BindUrl::Sqlite {
+                path: Some("data/app.db".into())
+            }
+        );
+        assert!(matches!(c.binds["logs"].url, BindUrl::MySql { .. }));
+    }
+
+    #[test]
+    fn refuses_with_file_key_and_problem() {
+        let e = parse("binds:\n  main: postgresql://h/db\n  x: postgresql://h/db2\ndefault_bind: main\ntables:\n  users: nope\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("test.yaml") && e.contains("tables.users") && e.contains("nope"), "{e}");
+        let e = parse("binds:\n  main: postgresql://h/db\nlisten_port: 5\n").unwrap_err().to_string();
+        assert!(e.contains("listen_port"), "{e}");
+        let e = parse("binds:\n  main:\n    url: postgresql://h/db\n    poolsize: 5\n").unwrap_err().to_string();
+        assert!(e.contains("poolsize"), "{e}");
+        let e = parse("binds:\n  main: oracle://h/db\n").unwrap_err().to_string();
+        assert!(e.contains("binds.main.url") && e.contains("oracle"), "{e}");
+        let e = parse("binds:\n  main: postgresql://h/db\ntables:\n  \"a[\": main\n").unwrap_err().to_string();
+        assert!(e.contains("a["), "{e}");
+        let e = parse("binds:\n  main: postgresql://u:${NOPE}@h/db\n").unwrap_err().to_string();
+        assert!(e.contains("NOPE"), "{e}");
+    }
+
+    #[test]
+    fn embedded_default_is_valid() {
+        Config::embedded().unwrap();
+    }
+}

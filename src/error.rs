@@ -1,0 +1,109 @@
+//! The errors a session can report to its client, and their one mapping to SQLSTATE.
+//!
+//! Every module returns typed errors; this is the edge where they become PostgreSQL ErrorResponses.
+//! Messages name the bind and the table so that a human can act on them.
+
+use bytes::BytesMut;
+
+use crate::protocol::messages::{error_response, ErrorFields};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// A statement's tables live on more than one bind.
+    #[error("{0}")]
+    CrossBind(String),
+    /// A transaction open on one bind met a statement for another.
+    #[error("transaction is open on bind \"{open}\", but this statement goes to bind \"{wanted}\" ({tables}); a transaction cannot span binds")]
+    CrossBindTransaction {
+        open: String,
+        wanted: String,
+        tables: String,
+    },
+    /// Emulated for binds that have no aborted-transaction state of their own.
+    #[error("current transaction is aborted, commands ignored until end of transaction block")]
+    InFailedTransaction,
+    #[error("cannot connect to bind \"{bind}\": {reason}")]
+    BackendUnavailable { bind: String, reason: String },
+    #[error("connection to bind \"{bind}\" was lost: {reason}")]
+    BackendLost { bind: String, reason: String },
+    #[error("no connection to bind \"{bind}\" became free within {waited_ms} ms (pool_size {size})")]
+    PoolExhausted {
+        bind: String,
+        size: usize,
+        waited_ms: u64,
+    },
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    #[error("{0}")]
+    FeatureNotSupported(String),
+    #[error("prepared statement \"{0}\" already exists")]
+    DuplicateStatement(String),
+    #[error("prepared statement \"{0}\" does not exist")]
+    UnknownStatement(String),
+    #[error("portal \"{0}\" does not exist")]
+    UnknownPortal(String),
+    /// An error from a MySQL/SQLite bind, already mapped to a PostgreSQL SQLSTATE.
+    #[error("{message}")]
+    Backend {
+        code: String,
+        message: String,
+        detail: Option<String>,
+    },
+}
+
+impl ProxyError {
+    pub fn sqlstate(&self) -> &str {
+        match self {
+            ProxyError::CrossBind(_)
+            | ProxyError::CrossBindTransaction { .. }
+            | ProxyError::FeatureNotSupported(_) => "0A000",
+            ProxyError::InFailedTransaction => "25P02",
+            ProxyError::BackendUnavailable { .. } => "08001",
+            ProxyError::BackendLost { .. } => "08006",
+            ProxyError::PoolExhausted { .. } => "53300",
+            ProxyError::Protocol(_) => "08P01",
+            ProxyError::DuplicateStatement(_) => "42P05",
+            ProxyError::UnknownStatement(_) => "26000",
+            ProxyError::UnknownPortal(_) => "34000",
+            ProxyError::Backend { code, .. } => code,
+        }
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            ProxyError::CrossBind(_) => Some(
+                "Each statement must touch tables of one bind only; split it, or map the tables to the same bind in the config.",
+            ),
+            ProxyError::CrossBindTransaction { .. } => {
+                Some("Roll back, then run the statements of each bind in their own transaction.")
+            }
+            ProxyError::PoolExhausted { .. } => {
+                Some("Raise the bind's pool_size or checkout_timeout_ms, or close idle sessions.")
+            }
+            _ => None,
+        }
+    }
+
+    /// Appends this error as an ErrorResponse.
+    pub fn write_to(&self, out: &mut BytesMut) {
+        self.write_with_severity(out, "ERROR")
+    }
+
+    pub fn write_with_severity(&self, out: &mut BytesMut, severity: &str) {
+        let message = self.to_string();
+        let detail = match self {
+            ProxyError::Backend { detail, .. } => detail.as_deref(),
+            _ => None,
+        };
+        error_response(
+            out,
+            &ErrorFields {
+                severity,
+                code: self.sqlstate(),
+                message: &message,
+                detail,
+                hint: self.hint(),
+            },
+        );
+    }
+}
