@@ -381,7 +381,8 @@ fn names(binds: &IndexMap<String, BindConfig>) -> String {
     binds.keys().cloned().collect::<Vec<_>>().join(", ")
 }
 
-/// Replaces `${VAR}` with the variable's value; a missing variable is an error.
+/// Replaces `${VAR}` with the variable's value, percent-encoded so that a password with `@`, `/` or
+/// `%` in it is taken verbatim; a missing variable is an error.
 fn substitute_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -393,7 +394,13 @@ fn substitute_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Strin
             .ok_or_else(|| format!("unclosed `${{` in `{s}`"))?;
         let var = &after[..end];
         let value = env(var).ok_or_else(|| format!("environment variable {var} is not set"))?;
-        out.push_str(&value);
+        for b in value.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
         rest = &after[end + 1..];
     }
     out.push_str(rest);
@@ -545,7 +552,7 @@ mod tests {
     #[test]
     fn accepts_sqlalchemy_urls_and_options() {
         let c = parse(
-            "default_bind: main\nbinds:\n  main: postgresql+psycopg2://app:${PW}@db.local:5433/shop\n  users:\n    url: postgres://postgres@127.0.0.1/shop_users\n    pool_size: 3\n  logs: mysql+pymysql://root@127.0.0.1/logs\n  mem: sqlite:///:memory:\n  file: sqlite:////var/lib/x.db\n  rel: sqlite:///data/app.db\ntables:\n  users: users\n  \"user_*\": users\n",
+            "default_bind: main\nbinds:\n  main: postgresql+psycopg2://app:${PW}@db.local:5433/shop\n  users:\n    url: postgres://postgres@127.0.0.1/shop_users\n    pool_size: 3\n  logs: mysql+pymysql://root@127.0.0.1/logs\n  mem: \"sqlite:///:memory:\"\n  file: sqlite:////var/lib/x.db\n  rel: sqlite:///data/app.db\ntables:\n  users: users\n  \"user_*\": users\n",
         )
         .unwrap();
         let BindUrl::Postgres(pg) = &c.binds["main"].url else {

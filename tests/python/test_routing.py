@@ -74,7 +74,7 @@ def test_no_table_goes_to_default_or_transaction_bind(conn, backends):
     conn.execute("BEGIN")
     conn.execute("SELECT count(*) FROM users")
     # inside a transaction opened on userdb, a table-less statement stays there
-    assert conn.execute("SELECT current_database()").fetchone()[0] == backends.db("users")
+    assert conn.execute("SELECT current_database()").fetchone()[0] == backends.db("userdb")
     conn.execute("COMMIT")
     assert conn.execute("SELECT current_database()").fetchone()[0] == backends.db("main")
 
