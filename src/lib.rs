@@ -1,8 +1,12 @@
 //! bindproxy: a PostgreSQL-wire proxy that routes every statement to the database (bind) holding its
 //! tables. See ARCHITECTURE.md for the map of modules and the path of a message.
 
+pub mod backend;
 pub mod config;
 pub mod error;
+pub mod frontend;
 pub mod protocol;
+pub mod proxy;
 pub mod router;
+pub mod session;
 pub mod sql;

@@ -1,1 +1,193 @@
-fn main(){}
+//! The `bindproxy` command: run the daemon, check a configuration, or show a statement's route.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use bindproxy::config::Config;
+use bindproxy::proxy::Proxy;
+use bindproxy::sql::analyze_uncached;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "A PostgreSQL-wire proxy that routes each statement to the database holding its tables"
+)]
+struct Cli {
+    /// Configuration file (YAML). Without it, the embedded config.example.yaml is used.
+    #[arg(long, short, env = "BINDPROXY_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon (the default).
+    Run,
+    /// Validate the configuration and connect to every bind.
+    Check,
+    /// Print the tables of a statement and the bind it goes to. Needs no server.
+    Route {
+        /// Print one JSON line.
+        #[arg(long)]
+        json: bool,
+        /// The SQL statement(s).
+        sql: String,
+    },
+}
+
+/// BINDPROXY_LOG: a level (`debug`) applies to bindproxy's own logs only, so that the parser's
+/// tracing stays quiet; a full filter (`bindproxy=debug,sqlparser=trace`) is taken as written.
+fn log_filter() -> EnvFilter {
+    match std::env::var("BINDPROXY_LOG") {
+        Ok(v) if v.contains('=') => EnvFilter::new(v),
+        Ok(v) if !v.is_empty() => EnvFilter::new(format!("warn,bindproxy={v}")),
+        _ => EnvFilter::new("warn,bindproxy=info"),
+    }
+}
+
+fn load(path: &Option<PathBuf>) -> Result<Config, String> {
+    match path {
+        Some(p) => Config::load(p),
+        None => Config::embedded(),
+    }
+    .map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(log_filter())
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bindproxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Route { json, sql } => route(&config, json, &sql),
+        Command::Check => runtime().block_on(check(config)),
+        Command::Run => runtime().block_on(run(config)),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bindproxy: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn route(config: &Config, json: bool, sql: &str) -> ExitCode {
+    let router = config.router();
+    let analysis = analyze_uncached(sql);
+    let mut tables: Vec<String> = analysis
+        .statements
+        .iter()
+        .flat_map(|s| s.tables.iter().map(|t| t.to_string()))
+        .collect();
+    tables.sort();
+    tables.dedup();
+    match router.route(&analysis) {
+        Ok(r) => {
+            let bind = r.bind.unwrap_or_else(|| config.default_bind.clone());
+            if json {
+                println!("{}", serde_json::json!({ "tables": tables, "bind": bind }));
+            } else {
+                println!(
+                    "tables: {}",
+                    if tables.is_empty() {
+                        "(none)".to_string()
+                    } else {
+                        tables.join(", ")
+                    }
+                );
+                println!(
+                    "bind:   {bind}{}",
+                    if analysis.parsed {
+                        ""
+                    } else {
+                        "   (sqlparser could not parse it: tables found by token scan)"
+                    }
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "error": e.to_string(), "sqlstate": "0A000" })
+                );
+            } else {
+                println!("error (SQLSTATE 0A000): {e}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn check(config: Config) -> ExitCode {
+    println!("{}: configuration is valid", config.source);
+    let proxy = match Proxy::new(config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("bindproxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut ok = true;
+    for (name, bind) in proxy.bind_names.iter().zip(&proxy.binds) {
+        match bind.check().await {
+            Ok(version) => println!("bind {name}: ok ({version})"),
+            Err(e) => {
+                ok = false;
+                println!("bind {name}: FAILED: {e}");
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+async fn run(config: Config) -> ExitCode {
+    let listen = config.listen;
+    let source = config.source.clone();
+    let proxy = match Proxy::new(config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("bindproxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("bindproxy: cannot listen on {listen}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(%listen, config = %source, binds = ?proxy.bind_names, "bindproxy listening");
+    tokio::select! {
+        r = bindproxy::frontend::listener::serve(proxy, listener) => {
+            if let Err(e) = r { eprintln!("bindproxy: {e}"); return ExitCode::from(1); }
+        }
+        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+    }
+    ExitCode::SUCCESS
+}

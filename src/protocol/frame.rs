@@ -126,8 +126,25 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         self.buf.advance(n.min(self.buf.len()));
     }
 
-    pub fn get_mut(&mut self) -> &mut R {
-        &mut self.io
+    pub fn get_ref(&self) -> &R {
+        &self.io
+    }
+
+    /// Polls for more bytes; the poll form of [`FrameReader::fill`], for waiting on many readers at once.
+    pub fn poll_fill(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<usize, FrameError>> {
+        if self.buf.capacity() - self.buf.len() < 4096 {
+            self.buf.reserve(8192);
+        }
+        match tokio_util::io::poll_read_buf(std::pin::Pin::new(&mut self.io), cx, &mut self.buf) {
+            std::task::Poll::Ready(Ok(0)) if !self.buf.is_empty() => {
+                std::task::Poll::Ready(Err(FrameError::Truncated))
+            }
+            std::task::Poll::Ready(r) => std::task::Poll::Ready(r.map_err(FrameError::from)),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
     }
 }
 

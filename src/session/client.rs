@@ -1,0 +1,606 @@
+//! Client → backend: deciding where each client message goes, and forwarding it.
+//!
+//! The bind of a statement is chosen at Parse (or Query) from its tables; Bind, Describe, Execute
+//! and Close follow the statement or portal name. Statements without tables follow the open
+//! transaction. BEGIN is held back until the transaction's first statement shows which bind it
+//! belongs to ("deferred BEGIN"), so `BEGIN; INSERT INTO users …` runs on the users bind.
+
+use bytes::BytesMut;
+
+use super::{Pending, Portal, Session, SessionError, Stmt, Tx};
+use crate::error::ProxyError;
+use crate::protocol::messages::{self, decode_query, Bind, ErrorFields, Execute, Parse, Target};
+use crate::protocol::Frame;
+use crate::proxy::BindId;
+use crate::sql::{Analysis, StatementKind};
+
+/// What became of one client message.
+enum Step {
+    Done,
+    /// It must wait for responses from another bind.
+    Blocked,
+    Stop,
+}
+
+fn single_kind(a: &Analysis) -> Option<StatementKind> {
+    match a.statements.as_slice() {
+        [s] => Some(s.kind),
+        _ => None,
+    }
+}
+
+fn is_control(kind: Option<StatementKind>) -> bool {
+    matches!(
+        kind,
+        Some(StatementKind::Begin | StatementKind::Commit | StatementKind::Rollback)
+    )
+}
+
+fn malformed(e: messages::Malformed) -> SessionError {
+    SessionError::Protocol(e.to_string())
+}
+
+impl Session {
+    /// Handles buffered client messages until one must wait or none is left. Returns false when
+    /// the client ended the session.
+    pub(super) async fn dispatch_client(&mut self) -> Result<bool, SessionError> {
+        loop {
+            let frame = match self.held.take() {
+                Some(f) => f,
+                None => match self.client.try_next() {
+                    Ok(Some(f)) => f,
+                    Ok(None) => return Ok(true),
+                    Err(e) => return Err(SessionError::Protocol(e.to_string())),
+                },
+            };
+            match self.on_client_frame(&frame).await? {
+                Step::Done => {}
+                Step::Blocked => {
+                    self.held = Some(frame);
+                    self.nudge_head();
+                    return Ok(true);
+                }
+                Step::Stop => return Ok(false),
+            }
+        }
+    }
+
+    /// A bind holds back its extended-protocol answers until Sync or Flush: when a message for
+    /// another bind is waiting on them, ask for them with a Flush.
+    fn nudge_head(&mut self) {
+        if self.flush_sent {
+            return;
+        }
+        if let Some(Pending::Extended { bind, .. }) =
+            self.pending.iter().find(|p| p.bind().is_some())
+        {
+            let bind = *bind;
+            self.send(bind, Frame::new(b'H', b"").raw());
+            self.flush_sent = true;
+        }
+    }
+
+    async fn on_client_frame(&mut self, f: &Frame) -> Result<Step, SessionError> {
+        let tag = f.tag();
+        if self.skipping && !matches!(tag, b'S' | b'X') {
+            return Ok(Step::Done);
+        }
+        match tag {
+            b'Q' => self.on_query(f).await,
+            b'P' => self.on_parse(f).await,
+            b'B' => self.on_bind(f).await,
+            b'D' => self.on_describe(f).await,
+            b'E' => self.on_execute(f),
+            b'C' => self.on_close(f),
+            b'H' => {
+                for b in self.touched.clone() {
+                    self.send(b, f.raw());
+                }
+                Ok(Step::Done)
+            }
+            b'S' => {
+                self.on_sync();
+                Ok(Step::Done)
+            }
+            b'd' | b'c' | b'f' => {
+                if let Some(b) = self.copy_bind {
+                    self.send(b, f.raw());
+                }
+                Ok(Step::Done)
+            }
+            b'X' => Ok(Step::Stop),
+            b'F' => {
+                if self.blocked(None) {
+                    return Ok(Step::Blocked);
+                }
+                self.refuse(
+                    ProxyError::FeatureNotSupported(
+                        "the FunctionCall message is not supported by bindproxy; call the function with SELECT".into(),
+                    ),
+                    true,
+                );
+                Ok(Step::Done)
+            }
+            other => Err(SessionError::Protocol(format!(
+                "unknown message type {:?} (0x{other:02x})",
+                other as char
+            ))),
+        }
+    }
+
+    /// The bind a statement with these tables runs on, or why it cannot run.
+    fn target(&self, analysis: &Analysis) -> Result<(BindId, bool), ProxyError> {
+        let route = self
+            .proxy
+            .router
+            .route(analysis)
+            .map_err(|e| ProxyError::CrossBind(e.to_string()))?;
+        let floating = route.bind.is_none() || route.tables.iter().all(|(t, _)| t.is_catalog());
+        let bind = match (&self.tx, floating) {
+            (Tx::Open(b), true) => *b,
+            (_, true) => self.proxy.default_bind,
+            (_, false) => route
+                .bind
+                .as_deref()
+                .and_then(|n| self.proxy.bind_id(n))
+                .unwrap_or(self.proxy.default_bind),
+        };
+        if let Tx::Open(open) = self.tx {
+            if open != bind {
+                return Err(ProxyError::CrossBindTransaction {
+                    open: self.proxy.bind_names[open].clone(),
+                    wanted: self.proxy.bind_names[bind].clone(),
+                    tables: route
+                        .tables
+                        .iter()
+                        .map(|(t, b)| format!("{t} → {b}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug!(
+                bind = %self.proxy.bind_names[bind],
+                tables = ?route.tables.iter().map(|(t, _)| t.to_string()).collect::<Vec<_>>(),
+                parsed = analysis.parsed,
+                "route"
+            );
+        }
+        Ok((bind, floating))
+    }
+
+    async fn on_query(&mut self, f: &Frame) -> Result<Step, SessionError> {
+        let sql = decode_query(f.body()).map_err(malformed)?;
+        let analysis = self.proxy.cache.analyze(sql);
+        let kind = single_kind(&analysis);
+        let local_only = analysis.statements.is_empty()
+            || (is_control(kind) && !matches!(self.tx, Tx::Open(_)))
+            || matches!(self.tx, Tx::Deferred { failed: true, .. });
+        if local_only {
+            if self.blocked(None) {
+                return Ok(Step::Blocked);
+            }
+            if analysis.statements.is_empty() {
+                let mut bytes = BytesMut::new();
+                messages::empty(&mut bytes, b'I');
+                self.local(bytes, true);
+            } else if let (true, Some(k)) = (is_control(kind), kind) {
+                let sql = sql.to_owned();
+                self.local_control(k, &sql, true);
+            } else {
+                self.refuse(ProxyError::InFailedTransaction, true);
+            }
+            return Ok(Step::Done);
+        }
+        let bind = match self.target(&analysis) {
+            Ok((bind, _)) => bind,
+            Err(e) => {
+                if self.blocked(None) {
+                    return Ok(Step::Blocked);
+                }
+                self.refuse(e, true);
+                return Ok(Step::Done);
+            }
+        };
+        if self.blocked(Some(bind)) {
+            return Ok(Step::Blocked);
+        }
+        if let Err(e) = self.ensure_conn(bind).await {
+            self.refuse(e, true);
+            return Ok(Step::Done);
+        }
+        self.send(bind, f.raw());
+        self.pending
+            .push_back(Pending::UntilReady { bind, emit: true });
+        Ok(Step::Done)
+    }
+
+    /// BEGIN, COMMIT or ROLLBACK while no transaction is open on a bind: answered by bindproxy.
+    fn local_control(&mut self, kind: StatementKind, sql: &str, ready: bool) {
+        let mut bytes = BytesMut::new();
+        let starts = |w: &str| {
+            sql.trim_start()
+                .get(..w.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(w))
+        };
+        let warning = |bytes: &mut BytesMut, code: &str, message: &str| {
+            messages::notice_response(
+                bytes,
+                &ErrorFields {
+                    severity: "WARNING",
+                    code,
+                    message,
+                    detail: None,
+                    hint: None,
+                },
+            )
+        };
+        let tag = match kind {
+            StatementKind::Begin => {
+                match &self.tx {
+                    Tx::Idle => {
+                        self.tx = Tx::Deferred {
+                            begin: sql.to_owned(),
+                            failed: false,
+                        }
+                    }
+                    _ => warning(
+                        &mut bytes,
+                        "25001",
+                        "there is already a transaction in progress",
+                    ),
+                }
+                if starts("start") {
+                    "START TRANSACTION"
+                } else {
+                    "BEGIN"
+                }
+            }
+            _ => {
+                let failed = matches!(self.tx, Tx::Deferred { failed: true, .. });
+                if self.tx == Tx::Idle {
+                    warning(&mut bytes, "25P01", "there is no transaction in progress");
+                }
+                self.tx = Tx::Idle;
+                if kind == StatementKind::Commit && !failed {
+                    "COMMIT"
+                } else {
+                    "ROLLBACK"
+                }
+            }
+        };
+        messages::command_complete(&mut bytes, tag);
+        self.local(bytes, ready);
+    }
+
+    /// Records that an extended-protocol message was sent to `bind`, owing `due` answers.
+    fn expect(&mut self, bind: BindId, due: u32) {
+        if !self.touched.contains(&bind) {
+            self.touched.push(bind);
+        }
+        if let Some(Pending::Extended {
+            bind: b,
+            due: d,
+            relay: true,
+        }) = self.pending.back_mut()
+        {
+            if *b == bind {
+                *d += due;
+                return;
+            }
+        }
+        self.pending.push_back(Pending::Extended {
+            bind,
+            due,
+            relay: true,
+        });
+    }
+
+    fn local_ext(&mut self, tags: &[u8]) {
+        let mut bytes = BytesMut::new();
+        for &t in tags {
+            messages::empty(&mut bytes, t);
+        }
+        self.local(bytes, false);
+    }
+
+    async fn on_parse(&mut self, f: &Frame) -> Result<Step, SessionError> {
+        let p = Parse::decode(f.body()).map_err(malformed)?;
+        let name = p.name.to_owned();
+        if !name.is_empty() && self.statements.contains_key(&name) {
+            if self.blocked(None) {
+                return Ok(Step::Blocked);
+            }
+            self.refuse(ProxyError::DuplicateStatement(name), false);
+            return Ok(Step::Done);
+        }
+        let analysis = self.proxy.cache.analyze(p.query);
+        let kind = single_kind(&analysis);
+        let control =
+            is_control(kind).then(|| (kind.unwrap_or(StatementKind::Other), p.query.to_owned()));
+        if control.is_some() && !matches!(self.tx, Tx::Open(_)) || analysis.statements.is_empty() {
+            // Answered locally now; prepared on a bind only if it is used inside a transaction.
+            if self.blocked(None) {
+                return Ok(Step::Blocked);
+            }
+            self.statements.insert(
+                name,
+                Stmt {
+                    prepared_on: Vec::new(),
+                    floating: Some(f.clone()),
+                    control,
+                },
+            );
+            self.local_ext(b"1");
+            return Ok(Step::Done);
+        }
+        let (bind, floating) = match self.target(&analysis) {
+            Ok(t) => t,
+            Err(e) => {
+                if self.blocked(None) {
+                    return Ok(Step::Blocked);
+                }
+                self.statements.remove("");
+                self.refuse(e, false);
+                return Ok(Step::Done);
+            }
+        };
+        if self.blocked(Some(bind)) {
+            return Ok(Step::Blocked);
+        }
+        if let Err(e) = self.ensure_conn(bind).await {
+            self.refuse(e, false);
+            return Ok(Step::Done);
+        }
+        self.send(bind, f.raw());
+        self.expect(bind, 1);
+        self.statements.insert(
+            name,
+            Stmt {
+                prepared_on: vec![bind],
+                floating: floating.then(|| f.clone()),
+                control,
+            },
+        );
+        Ok(Step::Done)
+    }
+
+    async fn on_bind(&mut self, f: &Frame) -> Result<Step, SessionError> {
+        let (portal, stmt_name) = Bind::names(f.body()).map_err(malformed)?;
+        let (portal, stmt_name) = (portal.to_owned(), stmt_name.to_owned());
+        let Some(stmt) = self.statements.get(&stmt_name) else {
+            if self.blocked(None) {
+                return Ok(Step::Blocked);
+            }
+            self.refuse(ProxyError::UnknownStatement(stmt_name), false);
+            return Ok(Step::Done);
+        };
+        let in_tx = match self.tx {
+            Tx::Open(b) => Some(b),
+            _ => None,
+        };
+        if let (Some((kind, sql)), None) = (&stmt.control, in_tx) {
+            if self.blocked(None) {
+                return Ok(Step::Blocked);
+            }
+            self.portals
+                .insert(portal, Portal::Local(*kind, sql.clone()));
+            self.local_ext(b"2");
+            return Ok(Step::Done);
+        }
+        // A statement without tables runs where the transaction is; others where they were parsed.
+        let bind = match (&stmt.floating, in_tx, stmt.prepared_on.last()) {
+            (Some(_), Some(b), _) => b,
+            (_, _, Some(&b)) => b,
+            (_, _, None) => self.proxy.default_bind,
+        };
+        if let Some(open) = in_tx {
+            if open != bind {
+                if self.blocked(None) {
+                    return Ok(Step::Blocked);
+                }
+                let err = ProxyError::CrossBindTransaction {
+                    open: self.proxy.bind_names[open].clone(),
+                    wanted: self.proxy.bind_names[bind].clone(),
+                    tables: format!("prepared statement \"{stmt_name}\""),
+                };
+                self.refuse(err, false);
+                return Ok(Step::Done);
+            }
+        }
+        if self.blocked(Some(bind)) {
+            return Ok(Step::Blocked);
+        }
+        if let Err(e) = self.ensure_conn(bind).await {
+            self.refuse(e, false);
+            return Ok(Step::Done);
+        }
+        let Some(stmt) = self.statements.get_mut(&stmt_name) else {
+            return Ok(Step::Done);
+        };
+        if !stmt.prepared_on.contains(&bind) {
+            // Prepare it here too, quietly: the client already had its ParseComplete.
+            if let Some(parse) = stmt.floating.clone() {
+                stmt.prepared_on.push(bind);
+                self.send(bind, parse.raw());
+                if !self.touched.contains(&bind) {
+                    self.touched.push(bind);
+                }
+                self.pending.push_back(Pending::Extended {
+                    bind,
+                    due: 1,
+                    relay: false,
+                });
+            }
+        }
+        self.send(bind, f.raw());
+        self.expect(bind, 1);
+        self.portals.insert(portal, Portal::Bind(bind));
+        Ok(Step::Done)
+    }
+
+    async fn on_describe(&mut self, f: &Frame) -> Result<Step, SessionError> {
+        let t = Target::decode(f.body(), "Describe").map_err(malformed)?;
+        let (bind, due) = if t.kind == b'S' {
+            match self.statements.get(t.name) {
+                Some(s) => match s.prepared_on.last() {
+                    Some(&b) => (b, 2),
+                    None => {
+                        if self.blocked(None) {
+                            return Ok(Step::Blocked);
+                        }
+                        let mut bytes = BytesMut::new();
+                        messages::parameter_description(&mut bytes, &[]);
+                        messages::empty(&mut bytes, b'n');
+                        self.local(bytes, false);
+                        return Ok(Step::Done);
+                    }
+                },
+                None => {
+                    if self.blocked(None) {
+                        return Ok(Step::Blocked);
+                    }
+                    self.refuse(ProxyError::UnknownStatement(t.name.to_owned()), false);
+                    return Ok(Step::Done);
+                }
+            }
+        } else {
+            match self.portals.get(t.name) {
+                Some(Portal::Bind(b)) => (*b, 1),
+                Some(Portal::Local(..)) => {
+                    if self.blocked(None) {
+                        return Ok(Step::Blocked);
+                    }
+                    self.local_ext(b"n");
+                    return Ok(Step::Done);
+                }
+                None => {
+                    if self.blocked(None) {
+                        return Ok(Step::Blocked);
+                    }
+                    self.refuse(ProxyError::UnknownPortal(t.name.to_owned()), false);
+                    return Ok(Step::Done);
+                }
+            }
+        };
+        if self.blocked(Some(bind)) {
+            return Ok(Step::Blocked);
+        }
+        if let Err(e) = self.ensure_conn(bind).await {
+            self.refuse(e, false);
+            return Ok(Step::Done);
+        }
+        self.send(bind, f.raw());
+        self.expect(bind, due);
+        Ok(Step::Done)
+    }
+
+    fn on_execute(&mut self, f: &Frame) -> Result<Step, SessionError> {
+        let e = Execute::decode(f.body()).map_err(malformed)?;
+        match self.portals.get(e.portal) {
+            Some(Portal::Bind(b)) => {
+                let b = *b;
+                if self.blocked(Some(b)) {
+                    return Ok(Step::Blocked);
+                }
+                if self.conns[b].is_none() {
+                    self.refuse(ProxyError::UnknownPortal(e.portal.to_owned()), false);
+                    return Ok(Step::Done);
+                }
+                self.send(b, f.raw());
+                self.expect(b, 1);
+            }
+            Some(Portal::Local(kind, sql)) => {
+                if self.blocked(None) {
+                    return Ok(Step::Blocked);
+                }
+                let (kind, sql) = (*kind, sql.clone());
+                self.local_control(kind, &sql, false);
+            }
+            None => {
+                if self.blocked(None) {
+                    return Ok(Step::Blocked);
+                }
+                self.refuse(ProxyError::UnknownPortal(e.portal.to_owned()), false);
+            }
+        }
+        Ok(Step::Done)
+    }
+
+    fn on_close(&mut self, f: &Frame) -> Result<Step, SessionError> {
+        let t = Target::decode(f.body(), "Close").map_err(malformed)?;
+        let binds: Vec<BindId> = if t.kind == b'S' {
+            self.statements
+                .get(t.name)
+                .map(|s| s.prepared_on.clone())
+                .unwrap_or_default()
+        } else {
+            match self.portals.get(t.name) {
+                Some(Portal::Bind(b)) => vec![*b],
+                _ => Vec::new(),
+            }
+        };
+        let live: Vec<BindId> = binds
+            .into_iter()
+            .filter(|&b| self.conns[b].is_some())
+            .collect();
+        let ok = match live.as_slice() {
+            [] => !self.blocked(None),
+            [b] => !self.blocked(Some(*b)),
+            _ => !self.blocked(None),
+        };
+        if !ok {
+            return Ok(Step::Blocked);
+        }
+        if t.kind == b'S' {
+            self.statements.remove(t.name);
+        } else {
+            self.portals.remove(t.name);
+        }
+        if live.is_empty() {
+            // PostgreSQL answers CloseComplete for a name that does not exist, too.
+            self.local_ext(b"3");
+            return Ok(Step::Done);
+        }
+        let last = live.len() - 1;
+        for (i, b) in live.into_iter().enumerate() {
+            self.send(b, f.raw());
+            if i == last {
+                self.expect(b, 1);
+            } else {
+                self.pending.push_back(Pending::Extended {
+                    bind: b,
+                    due: 1,
+                    relay: false,
+                });
+                if !self.touched.contains(&b) {
+                    self.touched.push(b);
+                }
+            }
+        }
+        Ok(Step::Done)
+    }
+
+    fn on_sync(&mut self) {
+        self.skipping = false;
+        self.portals.remove("");
+        let touched = std::mem::take(&mut self.touched);
+        let live: Vec<BindId> = touched
+            .into_iter()
+            .filter(|&b| self.conns[b].is_some())
+            .collect();
+        if live.is_empty() {
+            self.local(BytesMut::new(), true);
+            return;
+        }
+        let last = live.len() - 1;
+        for (i, b) in live.into_iter().enumerate() {
+            self.send(b, Frame::new(b'S', b"").raw());
+            self.pending.push_back(Pending::UntilReady {
+                bind: b,
+                emit: i == last,
+            });
+        }
+    }
+}

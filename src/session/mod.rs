@@ -1,0 +1,509 @@
+//! One client session: the message pump between a client and the binds it uses.
+//!
+//! Owns: the per-client state (leased backend connections, prepared statements and portals and the
+//! bind each lives on, the transaction and the bind it runs on, the queue of responses still due),
+//! and the loop that moves messages.
+//!
+//! The pump, in one paragraph: client messages are decoded only as far as routing needs
+//! ([`client`]); each is forwarded raw to its bind, and an entry saying which responses are due is
+//! queued ([`Pending`]). Backend frames are read only from the bind at the head of that queue and
+//! relayed unchanged ([`relay`]), so responses reach the client in request order even when one
+//! pipeline touches two binds. Answers bindproxy makes itself (errors, a deferred BEGIN) are queued
+//! too, as [`Pending::Local`], and leave in order. Output to the client is batched: it is written
+//! when the backend has nothing more buffered, at ReadyForQuery, or every 64 KiB of rows.
+//!
+//! Invariants:
+//! - A message for bind B is forwarded only when every response still due comes from B.
+//! - Exactly one ReadyForQuery per client Sync or Query.
+//! - No Sync is ever sent to a backend that the client did not send, except after bindproxy makes
+//!   a statement fail on purpose inside an explicit transaction (see [`Session::fail_transaction`]).
+
+mod client;
+mod params;
+mod relay;
+
+use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use crate::backend::pg::{PgLease, PgPool};
+use crate::backend::Bind;
+use crate::error::ProxyError;
+use crate::frontend::cancel::{InFlight, Registration};
+use crate::frontend::startup::ClientHello;
+use crate::protocol::{Frame, FrameError, FrameReader};
+use crate::proxy::{BindId, Proxy};
+use crate::sql::StatementKind;
+
+pub use params::{initial_parameters, warm_up};
+
+/// Output to the client is written at the latest when this much is buffered.
+const CLIENT_FLUSH_BYTES: usize = 64 * 1024;
+
+/// A backend connection leased to this session.
+enum Conn {
+    Pg(PgLease),
+}
+
+impl Conn {
+    fn pg(&mut self) -> &mut PgLease {
+        match self {
+            Conn::Pg(l) => l,
+        }
+    }
+}
+
+/// Where a prepared statement lives.
+struct Stmt {
+    /// Binds it has been prepared on (the last is current). Empty for a statement answered locally.
+    prepared_on: Vec<BindId>,
+    /// For a statement without tables (SET, COMMIT, SELECT 1 …): its Parse message, so it can be
+    /// prepared again on whichever bind the transaction is on when it runs.
+    floating: Option<Frame>,
+    /// BEGIN, COMMIT or ROLLBACK parsed while no transaction was open on a bind: answered locally.
+    control: Option<(StatementKind, String)>,
+}
+
+/// Where a portal lives.
+enum Portal {
+    Bind(BindId),
+    Local(StatementKind, String),
+}
+
+/// The transaction as the client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tx {
+    Idle,
+    /// BEGIN was answered locally; it is sent to the first bind a statement goes to.
+    Deferred {
+        begin: String,
+        failed: bool,
+    },
+    /// A transaction is open on this bind; its status is the connection's.
+    Open(BindId),
+}
+
+/// A response (or group of responses) still due to the client, in request order.
+enum Pending {
+    /// Extended-protocol messages forwarded to `bind`: `due` more completion messages are expected.
+    /// With `relay` false, they are dropped (bindproxy's own re-Parse of a statement).
+    Extended { bind: BindId, due: u32, relay: bool },
+    /// Relay everything from `bind` up to and including its ReadyForQuery; with `emit` false the
+    /// ReadyForQuery itself is dropped (a Sync fanned out to several binds answers once).
+    UntilReady { bind: BindId, emit: bool },
+    /// bindproxy's own statements on `bind` (session parameters, a deferred BEGIN, a forced
+    /// failure): drop everything up to `ready` ReadyForQuerys.
+    Quiet { bind: BindId, ready: u32 },
+    /// An answer made by bindproxy; with `ready`, a ReadyForQuery follows it.
+    Local { bytes: BytesMut, ready: bool },
+}
+
+impl Pending {
+    fn bind(&self) -> Option<BindId> {
+        match self {
+            Pending::Extended { bind, .. }
+            | Pending::UntilReady { bind, .. }
+            | Pending::Quiet { bind, .. } => Some(*bind),
+            Pending::Local { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("client protocol error: {0}")]
+    Protocol(String),
+    #[error("client i/o: {0}")]
+    ClientIo(#[from] std::io::Error),
+}
+
+pub struct Session {
+    proxy: Arc<Proxy>,
+    client: FrameReader<OwnedReadHalf>,
+    client_tx: OwnedWriteHalf,
+    out: BytesMut,
+    conns: Vec<Option<Conn>>,
+    /// Simple queries that give a new backend connection this client's startup parameters.
+    setup: Vec<Frame>,
+    /// ParameterStatus values the client has been told.
+    shown: HashMap<String, String>,
+    statements: HashMap<String, Stmt>,
+    portals: HashMap<String, Portal>,
+    tx: Tx,
+    pending: VecDeque<Pending>,
+    /// After an error in an extended-protocol pipeline: discard messages until Sync.
+    skipping: bool,
+    /// Binds sent extended-protocol messages since the last Sync.
+    touched: Vec<BindId>,
+    /// A client message that must wait for responses from another bind first.
+    held: Option<Frame>,
+    /// The bind a COPY FROM STDIN runs on: CopyData/CopyDone/CopyFail go there.
+    copy_bind: Option<BindId>,
+    /// A Flush was sent to the bind blocking `held`.
+    flush_sent: bool,
+    registration: Registration,
+    /// The bind whose connection is in the cancel slot.
+    in_flight: Option<BindId>,
+}
+
+enum Wake {
+    Client(Result<usize, FrameError>),
+    Backend(BindId, Result<usize, FrameError>),
+}
+
+impl Session {
+    pub fn new(proxy: Arc<Proxy>, hello: ClientHello, registration: Registration) -> Session {
+        let (rd, wr) = hello.stream.into_split();
+        let max = proxy.config.max_message_bytes;
+        let setup = params::setup_queries(&hello.params);
+        let shown = params::initial_parameters(&proxy, &hello.params)
+            .into_iter()
+            .collect();
+        let n = proxy.binds.len();
+        Session {
+            client: FrameReader::new(rd, hello.read_buf, max),
+            client_tx: wr,
+            out: BytesMut::with_capacity(16 * 1024),
+            conns: (0..n).map(|_| None).collect(),
+            setup,
+            shown,
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            tx: Tx::Idle,
+            pending: VecDeque::new(),
+            skipping: false,
+            touched: Vec::new(),
+            held: None,
+            copy_bind: None,
+            flush_sent: false,
+            registration,
+            in_flight: None,
+            proxy,
+        }
+    }
+
+    /// Runs the session until the client leaves, then gives every connection back.
+    pub async fn run(mut self) -> Result<(), SessionError> {
+        let result = self.pump().await;
+        if let Err(SessionError::Protocol(msg)) = &result {
+            ProxyError::Protocol(msg.clone()).write_with_severity(&mut self.out, "FATAL");
+            let _ = self.write_client().await;
+        }
+        self.release_all();
+        result
+    }
+
+    async fn pump(&mut self) -> Result<(), SessionError> {
+        loop {
+            self.drain_backends().await?;
+            if !self.dispatch_client().await? {
+                return Ok(());
+            }
+            self.flush_backends().await;
+            self.drain_backends().await?;
+            self.update_cancel_slot();
+            self.write_client().await?;
+            match self.wait().await {
+                Wake::Client(Ok(0)) => return Ok(()),
+                Wake::Client(Ok(_)) => {}
+                Wake::Client(Err(FrameError::Io(e))) => return Err(SessionError::ClientIo(e)),
+                Wake::Client(Err(FrameError::Truncated)) => return Ok(()),
+                Wake::Client(Err(e)) => return Err(SessionError::Protocol(e.to_string())),
+                Wake::Backend(bind, Ok(n)) if n > 0 => {
+                    let _ = bind;
+                }
+                Wake::Backend(bind, Ok(_)) => {
+                    self.backend_lost(bind, "server closed the connection".into())
+                }
+                Wake::Backend(bind, Err(e)) => self.backend_lost(bind, e.to_string()),
+            }
+        }
+    }
+
+    /// Waits until the client or a backend that may speak now has sent something.
+    async fn wait(&mut self) -> Wake {
+        let head = self.head_bind();
+        let listen_client = self.held.is_none();
+        let Session { client, conns, .. } = self;
+        poll_fn(|cx| {
+            if listen_client {
+                if let Poll::Ready(r) = client.poll_fill(cx) {
+                    return Poll::Ready(Wake::Client(r));
+                }
+            }
+            for (i, c) in conns.iter_mut().enumerate() {
+                // While responses are due, read only the bind that owes the next one (others are
+                // left unread: backpressure). When idle, every connection may send notices or
+                // notifications.
+                if head.is_some_and(|h| h != i) {
+                    continue;
+                }
+                if let Some(c) = c {
+                    if let Poll::Ready(r) = c.pg().conn.reader.poll_fill(cx) {
+                        return Poll::Ready(Wake::Backend(i, r));
+                    }
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// The bind whose response is due next, if any.
+    fn head_bind(&self) -> Option<BindId> {
+        self.pending.iter().find_map(Pending::bind)
+    }
+
+    /// True when a message for `bind` (None: handled locally) must wait for other responses.
+    fn blocked(&self, bind: Option<BindId>) -> bool {
+        self.pending
+            .iter()
+            .any(|p| p.bind().is_some_and(|b| Some(b) != bind))
+    }
+
+    async fn write_client(&mut self) -> Result<(), SessionError> {
+        if !self.out.is_empty() {
+            self.client_tx.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    async fn flush_backends(&mut self) {
+        for i in 0..self.conns.len() {
+            let failed = match &mut self.conns[i] {
+                Some(c) => c.pg().conn.flush().await.err(),
+                None => None,
+            };
+            if let Some(e) = failed {
+                self.backend_lost(i, e.to_string());
+            }
+        }
+    }
+
+    /// Publishes the connection running this session's statement, for CancelRequests.
+    fn update_cancel_slot(&mut self) {
+        let head = self.head_bind();
+        if head == self.in_flight {
+            return;
+        }
+        self.in_flight = head;
+        let target = head.and_then(|b| match &self.conns[b] {
+            Some(Conn::Pg(l)) => Some(InFlight {
+                addr: l.conn.addr,
+                pid: l.conn.backend_pid,
+                secret: l.conn.backend_secret.clone(),
+            }),
+            None => None,
+        });
+        if let Ok(mut slot) = self.registration.slot.lock() {
+            *slot = target;
+        }
+    }
+
+    /// The transaction status the client is told in ReadyForQuery.
+    fn client_status(&self) -> u8 {
+        match &self.tx {
+            Tx::Idle => b'I',
+            Tx::Deferred { failed, .. } => {
+                if *failed {
+                    b'E'
+                } else {
+                    b'T'
+                }
+            }
+            Tx::Open(b) => match &self.conns[*b] {
+                Some(Conn::Pg(l)) => l.conn.status,
+                None => b'E',
+            },
+        }
+    }
+
+    /// Makes sure this session holds a connection to `bind`; a new one gets the client's startup
+    /// parameters and, in a deferred transaction, the BEGIN.
+    async fn ensure_conn(&mut self, bind: BindId) -> Result<(), ProxyError> {
+        if self.conns[bind].is_none() {
+            let lease = match &self.proxy.binds[bind] {
+                Bind::Pg(pool) => PgPool::checkout(pool).await?,
+            };
+            let mut lease = lease;
+            let n = self.setup.len() as u32;
+            for q in &self.setup {
+                lease.conn.wbuf.extend_from_slice(q.raw());
+            }
+            self.conns[bind] = Some(Conn::Pg(lease));
+            if n > 0 {
+                self.pending.push_back(Pending::Quiet { bind, ready: n });
+            }
+        }
+        if let Tx::Deferred {
+            begin,
+            failed: false,
+        } = &self.tx
+        {
+            let q = query_frame(begin);
+            self.conns[bind]
+                .as_mut()
+                .map(|c| c.pg().conn.wbuf.extend_from_slice(q.raw()));
+            self.pending.push_back(Pending::Quiet { bind, ready: 1 });
+            self.tx = Tx::Open(bind);
+        }
+        Ok(())
+    }
+
+    /// Queues raw bytes for a bind's connection (which [`Session::ensure_conn`] opened).
+    fn send(&mut self, bind: BindId, raw: &[u8]) {
+        if let Some(c) = &mut self.conns[bind] {
+            c.pg().conn.wbuf.extend_from_slice(raw);
+        }
+        self.flush_sent = false;
+    }
+
+    /// Queues an answer of bindproxy's own.
+    fn local(&mut self, bytes: BytesMut, ready: bool) {
+        self.pending.push_back(Pending::Local { bytes, ready });
+    }
+
+    /// Reports an error bindproxy found itself. Inside a transaction the transaction fails, as it
+    /// would in PostgreSQL; in an extended-protocol pipeline the rest is skipped until Sync.
+    fn refuse(&mut self, err: ProxyError, simple: bool) {
+        tracing::debug!("refused: {err}");
+        self.fail_transaction();
+        let mut bytes = BytesMut::new();
+        err.write_to(&mut bytes);
+        if !simple {
+            self.skipping = true;
+        }
+        self.local(bytes, simple);
+    }
+
+    /// Puts the open transaction into PostgreSQL's failed state ('E': everything is refused until
+    /// ROLLBACK). On a PostgreSQL bind the backend itself must be in that state, so that COMMIT
+    /// rolls back and ROLLBACK TO SAVEPOINT recovers exactly as PostgreSQL does: bindproxy makes a
+    /// statement fail there (a Parse that cannot parse, then Sync, both answered quietly).
+    fn fail_transaction(&mut self) {
+        match &mut self.tx {
+            Tx::Idle => {}
+            Tx::Deferred { failed, .. } => *failed = true,
+            Tx::Open(b) => {
+                let b = *b;
+                let mut raw = BytesMut::new();
+                let parse = Frame::new(
+                    b'P',
+                    b"\0bindproxy refused a statement in this transaction\0\0\0",
+                );
+                raw.extend_from_slice(parse.raw());
+                raw.extend_from_slice(Frame::new(b'S', b"").raw());
+                self.send(b, &raw);
+                self.pending.push_back(Pending::Quiet { bind: b, ready: 1 });
+            }
+        }
+    }
+
+    /// A backend connection died or broke the protocol: tell the client, forget the connection,
+    /// and keep the session going for the other binds.
+    fn backend_lost(&mut self, bind: BindId, reason: String) {
+        let name = self.proxy.bind_names[bind].clone();
+        tracing::warn!(bind = %name, "backend connection lost: {reason}");
+        if let Some(Conn::Pg(mut lease)) = self.conns[bind].take() {
+            lease.broken = true;
+            PgPool::release(lease);
+        }
+        let err = ProxyError::BackendLost { bind: name, reason };
+        let mut bytes = BytesMut::new();
+        err.write_to(&mut bytes);
+        // Replace what the dead connection owed with the error, keeping the client's count of
+        // ReadyForQuery right.
+        let mut reported = false;
+        let mut rebuilt = VecDeque::with_capacity(self.pending.len());
+        for p in self.pending.drain(..) {
+            match p {
+                Pending::Extended { bind: b, .. } if b == bind => {
+                    if !reported {
+                        rebuilt.push_back(Pending::Local {
+                            bytes: bytes.clone(),
+                            ready: false,
+                        });
+                        reported = true;
+                        self.skipping = true;
+                    }
+                }
+                Pending::UntilReady { bind: b, emit } if b == bind => {
+                    if !reported {
+                        rebuilt.push_back(Pending::Local {
+                            bytes: bytes.clone(),
+                            ready: emit,
+                        });
+                        reported = true;
+                    } else if emit {
+                        rebuilt.push_back(Pending::Local {
+                            bytes: BytesMut::new(),
+                            ready: true,
+                        });
+                    }
+                }
+                Pending::Quiet { bind: b, .. } if b == bind => {}
+                other => rebuilt.push_back(other),
+            }
+        }
+        self.pending = rebuilt;
+        self.touched.retain(|&b| b != bind);
+        self.statements.retain(|_, s| {
+            s.prepared_on.retain(|&b| b != bind);
+            !s.prepared_on.is_empty() || s.control.is_some() || s.floating.is_some()
+        });
+        self.portals
+            .retain(|_, p| !matches!(p, Portal::Bind(b) if *b == bind));
+        if self.copy_bind == Some(bind) {
+            self.copy_bind = None;
+        }
+        if self.tx == Tx::Open(bind) {
+            // The transaction is gone with its connection: the client must roll back.
+            self.tx = Tx::Deferred {
+                begin: String::new(),
+                failed: true,
+            };
+            if !reported {
+                // Nothing was in flight: tell the client at its next statement.
+                self.local(bytes, false);
+            }
+        }
+    }
+
+    fn release_all(&mut self) {
+        let busy = self.head_bind();
+        for (i, c) in self.conns.iter_mut().enumerate() {
+            if let Some(Conn::Pg(mut lease)) = c.take() {
+                let in_flight = busy == Some(i) || self.pending.iter().any(|p| p.bind() == Some(i));
+                if in_flight {
+                    lease.broken = true;
+                    let (addr, pid, secret) = (
+                        lease.conn.addr,
+                        lease.conn.backend_pid,
+                        lease.conn.backend_secret.clone(),
+                    );
+                    tokio::spawn(async move {
+                        let _ = crate::backend::pg::PgConn::cancel(addr, pid, &secret).await;
+                    });
+                }
+                PgPool::release(lease);
+            }
+        }
+        if let Ok(mut slot) = self.registration.slot.lock() {
+            *slot = None;
+        }
+    }
+}
+
+/// A simple Query message for `sql`.
+fn query_frame(sql: &str) -> Frame {
+    let mut body = Vec::with_capacity(sql.len() + 1);
+    body.extend_from_slice(sql.as_bytes());
+    body.push(0);
+    Frame::new(b'Q', &body)
+}

@@ -1,0 +1,234 @@
+//! Backend → client: relaying the frames of PostgreSQL binds in request order.
+//!
+//! Frames are looked at only by tag; their bytes reach the client unchanged, except
+//! NotificationResponse, whose sender pid is the proxy's when the notification came from this
+//! session's own connection (so clients can tell their own notifications apart).
+
+use bytes::{BufMut, BytesMut};
+
+use super::{Conn, Pending, Session, SessionError, Tx, CLIENT_FLUSH_BYTES};
+use crate::protocol::messages::{self, error_code_and_severity};
+use crate::protocol::Frame;
+use crate::proxy::BindId;
+
+impl Session {
+    /// Handles every backend frame already buffered, and every local answer that has come to
+    /// the head of the queue.
+    pub(super) async fn drain_backends(&mut self) -> Result<(), SessionError> {
+        loop {
+            if self.out.len() >= CLIENT_FLUSH_BYTES {
+                self.write_client().await?;
+            }
+            if let Some(Pending::Local { .. }) = self.pending.front() {
+                if let Some(Pending::Local { bytes, ready }) = self.pending.pop_front() {
+                    self.out.extend_from_slice(&bytes);
+                    if ready {
+                        let status = self.client_status();
+                        messages::ready_for_query(&mut self.out, status);
+                    }
+                }
+                continue;
+            }
+            let Some(bind) = self.head_bind() else {
+                self.drain_idle();
+                return Ok(());
+            };
+            let next = match &mut self.conns[bind] {
+                Some(c) => c.pg().conn.reader.try_next(),
+                None => {
+                    self.backend_lost(bind, "no connection".into());
+                    continue;
+                }
+            };
+            match next {
+                Ok(Some(frame)) => self.on_backend_frame(bind, frame),
+                Ok(None) => return Ok(()),
+                Err(e) => self.backend_lost(bind, e.to_string()),
+            }
+        }
+    }
+
+    /// With no responses due, a backend may still send notices, notifications and parameter
+    /// changes; anything else means the connection is broken.
+    fn drain_idle(&mut self) {
+        for bind in 0..self.conns.len() {
+            loop {
+                let next = match &mut self.conns[bind] {
+                    Some(c) => c.pg().conn.reader.try_next(),
+                    None => break,
+                };
+                match next {
+                    Ok(Some(f)) => match f.tag() {
+                        b'N' | b'A' | b'S' => self.relay_async(bind, f),
+                        b'E' => {
+                            let (_, severity) = error_code_and_severity(f.body());
+                            self.out.extend_from_slice(f.raw());
+                            let reason = format!(
+                                "server sent {} while idle",
+                                severity.unwrap_or("an error")
+                            );
+                            self.backend_lost(bind, reason);
+                        }
+                        other => self.backend_lost(
+                            bind,
+                            format!("unexpected message '{}' while idle", other as char),
+                        ),
+                    },
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.backend_lost(bind, e.to_string());
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// NoticeResponse, NotificationResponse, ParameterStatus: may come at any time.
+    fn relay_async(&mut self, bind: BindId, f: Frame) {
+        match f.tag() {
+            b'S' => {
+                let mut parts = f.body().split(|&b| b == 0);
+                let name = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+                let value = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+                if self.shown.get(&name) != Some(&value) {
+                    self.out.extend_from_slice(f.raw());
+                    self.shown.insert(name, value);
+                }
+            }
+            b'A' => {
+                let body = f.body();
+                let backend_pid = match &self.conns[bind] {
+                    Some(Conn::Pg(l)) => l.conn.backend_pid,
+                    None => 0,
+                };
+                let sender = body
+                    .get(..4)
+                    .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                    .unwrap_or(0);
+                if sender == backend_pid && body.len() >= 4 {
+                    let mut rewritten = BytesMut::with_capacity(f.raw().len());
+                    rewritten.put_u8(b'A');
+                    rewritten.put_u32(body.len() as u32 + 4);
+                    rewritten.put_i32(self.registration.pid);
+                    rewritten.put_slice(&body[4..]);
+                    self.out.extend_from_slice(&rewritten);
+                } else {
+                    self.out.extend_from_slice(f.raw());
+                }
+            }
+            _ => self.out.extend_from_slice(f.raw()),
+        }
+    }
+
+    /// One frame from the bind at the head of the queue.
+    fn on_backend_frame(&mut self, bind: BindId, f: Frame) {
+        let tag = f.tag();
+        if matches!(tag, b'N' | b'A' | b'S') {
+            if !matches!(self.pending.front(), Some(Pending::Quiet { .. })) || tag == b'S' {
+                self.relay_async(bind, f);
+            }
+            return;
+        }
+        if tag == b'Z' {
+            let status = f.body().first().copied().unwrap_or(b'I');
+            self.set_status(bind, status);
+        }
+        let Some(head) = self.pending.iter_mut().find(|p| p.bind().is_some()) else {
+            return;
+        };
+        match head {
+            Pending::Extended { due, relay, .. } => {
+                if *relay || tag == b'E' {
+                    self.out.extend_from_slice(f.raw());
+                }
+                match tag {
+                    b'E' => {
+                        self.pop_head_entry();
+                        self.after_extended_error(bind);
+                    }
+                    b'1' | b'2' | b'3' | b't' | b'T' | b'n' | b'C' | b'I' | b's' => {
+                        *due = due.saturating_sub(1);
+                        if *due == 0 {
+                            self.pop_head_entry();
+                        }
+                    }
+                    b'G' | b'W' => self.copy_bind = Some(bind),
+                    b'c' => self.copy_bind = None,
+                    b'Z' => {
+                        // A ReadyForQuery nobody asked for: the connection is out of step.
+                        self.backend_lost(bind, "unexpected ReadyForQuery".into());
+                    }
+                    _ => {}
+                }
+            }
+            Pending::UntilReady { emit, .. } => {
+                let emit = *emit;
+                match tag {
+                    b'Z' => {
+                        self.pop_head_entry();
+                        self.copy_bind = None;
+                        if emit {
+                            let status = self.client_status();
+                            messages::ready_for_query(&mut self.out, status);
+                        }
+                    }
+                    b'G' | b'W' => {
+                        self.copy_bind = Some(bind);
+                        self.out.extend_from_slice(f.raw());
+                    }
+                    _ => self.out.extend_from_slice(f.raw()),
+                }
+            }
+            Pending::Quiet { ready, .. } => {
+                if tag == b'Z' {
+                    *ready -= 1;
+                    if *ready == 0 {
+                        self.pop_head_entry();
+                    }
+                } else if tag == b'E' {
+                    let name = &self.proxy.bind_names[bind];
+                    tracing::debug!(bind = %name, "bindproxy's own statement failed: {}", crate::backend::pg::conn::error_message(f.body()));
+                }
+            }
+            Pending::Local { .. } => {}
+        }
+    }
+
+    /// Removes the first entry that waits on a backend (local answers before it were written).
+    fn pop_head_entry(&mut self) {
+        if let Some(i) = self.pending.iter().position(|p| p.bind().is_some()) {
+            self.pending.remove(i);
+        }
+    }
+
+    /// After an ErrorResponse in a pipeline the backend skips to Sync, and so does the session:
+    /// answers for the skipped messages will not come.
+    fn after_extended_error(&mut self, bind: BindId) {
+        self.skipping = true;
+        self.pending.retain(|p| match p {
+            Pending::Extended { bind: b, .. } => *b != bind,
+            Pending::Local { ready, .. } => *ready,
+            _ => true,
+        });
+    }
+
+    /// Tracks the transaction from a bind's ReadyForQuery.
+    fn set_status(&mut self, bind: BindId, status: u8) {
+        if let Some(c) = &mut self.conns[bind] {
+            c.pg().conn.status = status;
+        }
+        match status {
+            b'T' | b'E' => {
+                if self.tx == Tx::Idle {
+                    self.tx = Tx::Open(bind);
+                }
+            }
+            _ => {
+                if self.tx == Tx::Open(bind) {
+                    self.tx = Tx::Idle;
+                }
+            }
+        }
+    }
+}
