@@ -15,6 +15,7 @@
 # Environment knobs (all optional):
 #   BINDPROXY_BIN       binary the Python tests run (default: <target dir>/debug/bindproxy)
 #   SKIP_SETUP=1        skip steps 1-2 (servers are yours to provide)
+#   SETUP_ONLY=1        stop after step 2 (install and start PostgreSQL and MariaDB, e.g. before bench/run.sh)
 #   SKIP_CARGO_TEST=1   skip `cargo test` (Python tests only)
 #   PYTEST_ARGS         extra arguments for pytest (e.g. "-k cancel -x")
 set -euo pipefail
@@ -75,7 +76,8 @@ install_missing_packages() {
     fi
     log "installing: ${pkgs[*]}"
     # C.UTF-8 so that the cluster Debian creates at install time is UTF8, not SQL_ASCII.
-    as_root env DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 LC_ALL=C.UTF-8 apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 LC_ALL=C.UTF-8 apt-get update -q \
+        || log "apt-get update failed; trying to install from the current package lists"
     as_root env DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 LC_ALL=C.UTF-8 \
         apt-get install -y -q --no-install-recommends "${pkgs[@]}"
 }
@@ -154,7 +156,8 @@ start_mariadb() {
         fi
         log "mariadb: starting $daemon"
         # No systemd in containers: start the daemon directly, as user mysql, detached.
-        as_root start-stop-daemon --start --oknodo --background --exec "$daemon" -- --user=mysql
+        as_root start-stop-daemon --start --oknodo --background --pidfile /run/mysqld/mysqld.pid \
+            --exec "$daemon" -- --user=mysql
         wait_for 60 mariadb my_answers || die "MariaDB does not answer on $MY_HOST:$MY_PORT (see /var/lib/mysql/*.err, /var/log/mysql/)"
     fi
     if ! my_login_ok >/dev/null 2>&1; then
@@ -179,6 +182,10 @@ if [ "${SKIP_SETUP:-0}" != 1 ]; then
     start_mariadb
 else
     log "SKIP_SETUP=1: not installing or starting anything"
+fi
+if [ "${SETUP_ONLY:-0}" = 1 ]; then
+    log "SETUP_ONLY=1: PostgreSQL on $PG_HOST:$PG_PORT and MariaDB on $MY_HOST:$MY_PORT are up"
+    exit 0
 fi
 
 # ---------------------------------------------------------------------------------------------------------------
