@@ -23,6 +23,9 @@ CLIENTS=${BENCH_CLIENTS:-"1 16"}
 MODES=${BENCH_MODES:-"simple extended prepared"}
 SCRIPTS=${BENCH_SCRIPTS:-"select tpcb"}
 SKIP=" ${BENCH_SKIP:-} "
+# builtin: pgbench's -S / TPC-B scripts (pgbench then asks pg_catalog about pgbench_accounts first);
+# files: the same scripts as -f files with -s SCALE (identical statements, no catalog query at start)
+PGBENCH_SCRIPTS=${BENCH_PGBENCH_SCRIPTS:-builtin}
 PG_HOST=127.0.0.1 PG_PORT=5432 PG_USER=postgres
 MY_HOST=127.0.0.1 MY_PORT=3306 MY_USER=root
 DB=bp_bench           # PostgreSQL database and MariaDB database used by the benchmark (recreated)
@@ -166,6 +169,23 @@ run_pgbench() {
 fmt_tps() { [ "$1" = n/a ] && echo n/a || printf '%.0f' "$1"; }
 ratio() { if [ "$1" = n/a ] || [ "$2" = n/a ]; then echo n/a; else awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f×", a/b}'; fi; }
 
+cat >"$WORK/select-only.sql" <<'EOF'
+\set aid random(1, 100000 * :scale)
+SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
+EOF
+cat >"$WORK/tpcb-like.sql" <<'EOF'
+\set aid random(1, 100000 * :scale)
+\set bid random(1, 1 * :scale)
+\set tid random(1, 10 * :scale)
+\set delta random(-5000, 5000)
+BEGIN;
+UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
+SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
+UPDATE pgbench_tellers SET tbalance = tbalance + :delta WHERE tid = :tid;
+UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid;
+INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP);
+END;
+EOF
 PG_TABLE="| case | direct TPS | direct lat ms | bindproxy TPS | bindproxy lat ms | pgbouncer TPS | pgbouncer lat ms | bindproxy/direct | pgbouncer/direct |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for script in $SCRIPTS; do
@@ -174,8 +194,10 @@ for script in $SCRIPTS; do
             threads=1; [ "$clients" -ge 2 ] && threads=2
             if [ "$script" = select ]; then
                 secs=$SECS; args=(-S); name="-S"
+                [ "$PGBENCH_SCRIPTS" = files ] && args=(-f "$WORK/select-only.sql" -s "$SCALE")
             else
                 secs=$TPCB_SECS; args=(); name="TPC-B"
+                [ "$PGBENCH_SCRIPTS" = files ] && args=(-f "$WORK/tpcb-like.sql" -s "$SCALE")
             fi
             args+=(-M "$mode" -c "$clients" -j "$threads" -T "$secs")
             case="$name -M $mode -c $clients"
@@ -301,7 +323,7 @@ done
 # ------------------------------------------------------------------------------------------------------ report
 {
     echo
-    echo "### PostgreSQL: pgbench, scale $SCALE, -S ${SECS}s and TPC-B ${TPCB_SECS}s per run, $(nproc) cores, $(date -u +%Y-%m-%d)"
+    echo "### PostgreSQL: pgbench ($PGBENCH_SCRIPTS scripts), scale $SCALE, -S ${SECS}s and TPC-B ${TPCB_SECS}s per run, $(nproc) cores, $(date -u +%Y-%m-%d)"
     echo
     echo "$PG_TABLE"
     if ! skipped mariadb; then

@@ -7,7 +7,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import wait_until
+from conftest import PG_HOST, PG_PORT, PG_USER, wait_until
 
 
 def expect_error(conn, sql, sqlstate, params=None):
@@ -211,11 +211,15 @@ def test_cancel_does_not_hit_other_clients(proxy):
 
 
 # ---------------------------------------------------------------- startup parameters
-def test_session_parameters(proxy):
-    with proxy.connect(application_name="foo", options="-c search_path=audit,public -c statement_timeout=0") as c:
+def test_session_parameters(proxy, backends):
+    opts = "-c search_path=audit,public -c statement_timeout=0"
+    # what PostgreSQL itself shows for these options
+    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=backends.db("main"), options=opts) as d:
+        expected_path = d.execute("SHOW search_path").fetchone()
+    with proxy.connect(application_name="foo", options=opts) as c:
         assert c.execute("SHOW application_name").fetchone() == ("foo",)
         assert c.info.parameter_status("application_name") == "foo"
-        assert c.execute("SHOW search_path").fetchone() == ("audit, public",)
+        assert c.execute("SHOW search_path").fetchone() == expected_path
         # applied on every backend connection of the session
         assert c.execute("SELECT current_setting('application_name') FROM users LIMIT 1").fetchone() == ("foo",)
         assert c.execute("SELECT current_setting('application_name') FROM orders LIMIT 1").fetchone() == ("foo",)
