@@ -1,1 +1,3 @@
 //! bindproxy: a PostgreSQL-wire proxy that routes every statement to the database (bind) holding its tables.
+pub mod router;
+pub mod sql;
