@@ -1,27 +1,38 @@
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
+//! Prints the relations bindproxy finds in each statement of corpus files (statements separated
+//! by a line `;;;;`): `cargo run --example probe FILE…`. A development aid.
 fn main() {
     for f in std::env::args().skip(1) {
-        let text = std::fs::read_to_string(&f).unwrap();
-        for (i, s) in text.split("\n;;;;\n").enumerate() {
-            let s = s.trim();
-            if s.is_empty() {
+        let text = match std::fs::read_to_string(&f) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{f}: {e}");
                 continue;
             }
-            match Parser::parse_sql(&PostgreSqlDialect {}, s) {
-                Ok(st) => {
-                    let mut rels = vec![];
-                    let _ = sqlparser::ast::visit_relations(&st, |r| {
-                        rels.push(r.to_string());
-                        std::ops::ControlFlow::<()>::Continue(())
-                    });
-                    let kinds: Vec<String> = st
-                        .iter()
-                        .map(|x| format!("{:?}", x).chars().take(30).collect())
-                        .collect();
-                    println!("{f}#{i} OK {:?} {:?}", rels, kinds);
-                }
-                Err(e) => println!("{f}#{i} ERR {e} :: {}", s.lines().next().unwrap_or("")),
+        };
+        let mut cur = String::new();
+        let mut idx = 0;
+        for line in text.lines().chain(std::iter::once(";;;;")) {
+            if line == ";;;;" {
+                let a = bindproxy::sql::analyze_uncached(&cur);
+                let tables: Vec<Vec<String>> = a
+                    .statements
+                    .iter()
+                    .map(|s| s.tables.iter().map(|t| t.to_string()).collect())
+                    .collect();
+                let first = cur
+                    .trim()
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(60)
+                    .collect::<String>();
+                println!("{f}#{idx} parsed={} {:?} :: {first}", a.parsed, tables);
+                cur.clear();
+                idx += 1;
+            } else {
+                cur.push_str(line);
+                cur.push('\n');
             }
         }
     }

@@ -4,11 +4,14 @@
 //! `fallback` (token scan for what sqlparser rejects), `kind` (statement kinds), `analysis`
 //! (putting them together per query string), `normalize` and `cache` (the analysis cache).
 pub mod analysis;
+pub mod cache;
 pub(crate) mod fallback;
 pub mod kind;
 pub mod name;
+pub(crate) mod normalize;
 pub(crate) mod tables;
 
 pub use analysis::{analyze_uncached, Analysis, StatementInfo};
+pub use cache::AnalysisCache;
 pub use kind::StatementKind;
 pub use name::TableName;
