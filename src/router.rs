@@ -389,7 +389,7 @@ impl Router {
             }
         }
         // stable: file order among equally specific globs
-        globs.sort_by(|a, b| b.specificity.cmp(&a.specificity));
+        globs.sort_by_key(|g| std::cmp::Reverse(g.specificity));
         Ok(Router {
             binds,
             default_bind: default_bind.to_owned(),

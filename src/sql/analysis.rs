@@ -56,10 +56,10 @@ pub fn analyze_uncached(sql: &str) -> Analysis {
 /// shared between texts that differ in literal values).
 pub(crate) fn analyze_inner(sql: &str) -> (Analysis, bool) {
     let dialect = PostgreSqlDialect {};
-    let tokens = fallback::tokenize(sql);
+    let (tokens, crude) = fallback::tokenize(sql);
     let mut statements = Vec::new();
-    let mut parsed = true;
-    let mut literal_names = false;
+    let mut parsed = !crude;
+    let mut literal_names = crude;
     for range in fallback::split(&tokens) {
         let chunk = &tokens[range];
         let sig = fallback::significant(chunk);

@@ -164,11 +164,14 @@ const FROM_FUNCTIONS: &[&str] = &["extract", "substring", "trim", "overlay", "no
 /// How deep `DO $$ … $$` bodies are scanned inside each other.
 const MAX_DO_DEPTH: usize = 4;
 
-/// Tokens of a query string: sqlparser's tokenizer, or a crude lexer when it fails.
-pub(crate) fn tokenize(sql: &str) -> Vec<Token> {
-    Tokenizer::new(&PostgreSqlDialect {}, sql)
-        .tokenize()
-        .unwrap_or_else(|_| crude_tokens(sql))
+/// Tokens of a query string: sqlparser's tokenizer, or a crude lexer when it fails (then the
+/// flag is true: string boundaries may differ from the cache key's, so the analysis must not be
+/// shared across literal values).
+pub(crate) fn tokenize(sql: &str) -> (Vec<Token>, bool) {
+    match Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() {
+        Ok(t) => (t, false),
+        Err(_) => (crude_tokens(sql), true),
+    }
 }
 
 /// Splits tokens into statements at `;` outside parentheses. Each range excludes the `;`.
@@ -211,7 +214,7 @@ pub(crate) fn scan(sig: &[&Token]) -> Collected {
 }
 
 fn scan_nested(body: &str, do_depth: usize, out: &mut Collected) {
-    let tokens = tokenize(body);
+    let (tokens, _) = tokenize(body);
     for range in split(&tokens) {
         let sig = significant(&tokens[range]);
         let mut s = Scan {
@@ -362,7 +365,7 @@ impl<'t> Scan<'_, 't> {
     }
 
     /// A FROM list: `a x, b AS y (c1, c2), LATERAL f(…), (SELECT …) z, ONLY c *`.
-    fn from_list(&mut self, i: usize) {
+    fn relation_list(&mut self, i: usize) {
         let mut j = i;
         loop {
             while self
@@ -486,16 +489,14 @@ impl<'t> Scan<'_, 't> {
                     continue;
                 }
                 Token::DollarQuotedString(body) => {
-                    if self.is_kw(i.wrapping_sub(1), "do")
+                    let after_do = self.is_kw(i.wrapping_sub(1), "do")
                         || (self.is_kw(i.wrapping_sub(3), "do")
-                            && self.is_kw(i.wrapping_sub(2), "language"))
-                    {
-                        if self.do_depth < MAX_DO_DEPTH {
-                            let mut nested = Collected::default();
-                            scan_nested(&body.value, self.do_depth + 1, &mut nested);
-                            self.out.tables.append(&mut nested.tables);
-                            self.out.literal_names |= nested.literal_names;
-                        }
+                            && self.is_kw(i.wrapping_sub(2), "language"));
+                    if after_do && self.do_depth < MAX_DO_DEPTH {
+                        let mut nested = Collected::default();
+                        scan_nested(&body.value, self.do_depth + 1, &mut nested);
+                        self.out.tables.append(&mut nested.tables);
+                        self.out.literal_names |= nested.literal_names;
                     }
                     continue;
                 }
@@ -511,13 +512,13 @@ impl<'t> Scan<'_, 't> {
                     let in_from_fn = parens.last() == Some(&Paren::FromFunction);
                     let copy_source = head == "copy" && parens.is_empty();
                     if prev != "distinct" && !in_from_fn && !copy_source {
-                        self.from_list(i + 1);
+                        self.relation_list(i + 1);
                     }
                 }
-                "join" => self.from_list(i + 1),
+                "join" => self.relation_list(i + 1),
                 "using" => {
                     if matches!(head.as_str(), "delete" | "merge" | "with") {
-                        self.from_list(i + 1);
+                        self.relation_list(i + 1);
                     }
                 }
                 "into" => {
@@ -720,7 +721,7 @@ mod tests {
     use super::*;
 
     fn names(sql: &str) -> Vec<String> {
-        let tokens = tokenize(sql);
+        let (tokens, _) = tokenize(sql);
         let mut out: Vec<String> = split(&tokens)
             .into_iter()
             .flat_map(|r| scan(&significant(&tokens[r])).tables)
@@ -903,11 +904,11 @@ mod tests {
 
     #[test]
     fn split_statements() {
-        let toks = tokenize(
+        let (toks, _) = tokenize(
             "SELECT 1; SELECT ';' FROM t; CREATE RULE r AS ON INSERT TO t DO (SELECT 1; SELECT 2)",
         );
         assert_eq!(split(&toks).len(), 3);
-        let toks = tokenize("");
+        let (toks, _) = tokenize("");
         assert_eq!(split(&toks).len(), 1);
     }
 }

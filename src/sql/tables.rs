@@ -314,13 +314,12 @@ impl Collector {
     }
 
     fn grant_objects(&mut self, objects: Option<&GrantObjects>) {
-        match objects {
-            Some(GrantObjects::Tables(v) | GrantObjects::Sequences(v) | GrantObjects::Views(v)) => {
-                for n in v {
-                    self.push(n);
-                }
+        if let Some(GrantObjects::Tables(v) | GrantObjects::Sequences(v) | GrantObjects::Views(v)) =
+            objects
+        {
+            for n in v {
+                self.push(n);
             }
-            _ => {}
         }
     }
 }
