@@ -374,7 +374,11 @@ impl<'t> Scan<'_, 't> {
             {
                 j += 1;
             }
-            if self.is(j, &Token::LParen) {
+            if self.is_kw(j, "rows") && self.is_kw(j + 1, "from") && self.is(j + 2, &Token::LParen)
+            {
+                // ROWS FROM (f(…), g(…)): table functions
+                j = self.skip_group(j + 2);
+            } else if self.is(j, &Token::LParen) {
                 j = self.skip_group(j);
             } else if let Some((parts, next)) = self.read_parts(j, &[]) {
                 if self.is(next, &Token::LParen) {
@@ -561,7 +565,11 @@ impl<'t> Scan<'_, 't> {
                     }
                 }
                 "on" => {
-                    if head == "comment" && self.is_kw(i + 1, "column") {
+                    if head == "create" && object == "rule" && !seen_on && self.is_kw(i + 2, "to") {
+                        // CREATE RULE r AS ON event TO table
+                        seen_on = true;
+                        self.name(i + 3, &["only"]);
+                    } else if head == "comment" && self.is_kw(i + 1, "column") {
                         self.column_owner(i + 2);
                     } else if on_introduces && !seen_on && parens.is_empty() {
                         seen_on = true;
@@ -806,6 +814,10 @@ mod tests {
         );
         assert_eq!(names("SELECT * FROM a FOR UPDATE OF a"), ["a"]);
         assert_eq!(
+            names("SELECT * FROM ROWS FROM (f(1), g(2)) AS x, t FOR KEY SHARE"),
+            ["t"]
+        );
+        assert_eq!(
             names("SELECT * FROM \"MixedCase\".\"T\" WHERE x IN (SELECT y FROM s.u)"),
             ["\"MixedCase\".\"T\"", "s.u"]
         );
@@ -847,6 +859,14 @@ mod tests {
             ["s.t"]
         );
         assert_eq!(names("GRANT SELECT, UPDATE ON a, b TO r"), ["a", "b"]);
+        assert_eq!(
+            names("CREATE RULE r AS ON INSERT TO t DO INSTEAD INSERT INTO u VALUES (NEW.*)"),
+            ["t", "u"]
+        );
+        assert_eq!(
+            names("CREATE OR REPLACE RULE r AS ON UPDATE TO s.t DO ALSO NOTHING"),
+            ["s.t"]
+        );
         assert_eq!(names("GRANT USAGE ON SEQUENCE s TO r"), ["s"]);
         assert_eq!(
             names("GRANT EXECUTE ON FUNCTION f() TO r"),

@@ -16,7 +16,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{
     ColumnOption, CommentObject, CreateTableLikeKind, DataType, Expr, FromTable, FunctionArg,
     FunctionArgExpr, FunctionArguments, GrantObjects, ObjectName, ObjectNamePart, ObjectType,
-    Query, Statement, TableConstraint, TableFactor, TableObject, Value, Visit, Visitor,
+    Query, Select, Statement, TableConstraint, TableFactor, TableObject, Value, Visit, Visitor,
 };
 
 use super::name::{fold_ident, TableName};
@@ -366,6 +366,24 @@ impl Visitor for Collector {
         ControlFlow::Continue(())
     }
 
+    fn pre_visit_select(&mut self, select: &Select) -> ControlFlow<()> {
+        // SELECT … INTO new_table creates a table
+        for target in select.into.iter().flat_map(|i| &i.targets) {
+            let t = match target {
+                Expr::Identifier(i) => {
+                    TableName::from_parts([(i.value.as_str(), i.quote_style.is_some())])
+                }
+                Expr::CompoundIdentifier(v) => TableName::from_parts(
+                    v.iter()
+                        .map(|i| (i.value.as_str(), i.quote_style.is_some())),
+                ),
+                _ => None,
+            };
+            self.push_opt(t);
+        }
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_table_factor(&mut self, tf: &TableFactor) -> ControlFlow<()> {
         if let TableFactor::Table { args: Some(_), .. } = tf {
             self.skip_next_relation = true;
@@ -603,6 +621,7 @@ mod tests {
         );
         assert_eq!(tables("DROP INDEX users_name_idx"), ["users_name_idx"]);
         assert_eq!(tables("DECLARE c CURSOR FOR SELECT * FROM t"), ["t"]);
+        assert_eq!(tables("SELECT * INTO newt FROM t"), ["newt", "t"]);
     }
 
     #[test]
