@@ -205,6 +205,33 @@ mod tests {
         }
     }
 
+    #[test]
+    fn random_input_never_panics() {
+        // xorshift; an alphabet of SQL's special characters, keywords and multibyte text
+        let pieces = [
+            "'", "\"", "$", "$$", "$a$", "E'", "\\", "--", "\n", "/*", "*/", "(", ")", ";", ",",
+            ".", "::", "1", "1.5e", "x", "é", "ü1", " ", "SELECT", "FROM", "ONLY", "DO",
+            "nextval(", "regclass", "JOIN", "INTO", "TABLE", "COPY", "ON", "\u{1}", "0x", "U&'",
+            "WITH", "AS",
+        ];
+        let c = AnalysisCache::new(64);
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..5_000 {
+            let mut sql = String::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for _ in 0..(x % 24) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                sql.push_str(pieces[(x % pieces.len() as u64) as usize]);
+            }
+            let cached = c.analyze(&sql);
+            assert_eq!(*cached, analyze_inner(&sql).0, "{sql:?}");
+        }
+    }
+
     /// `cargo test --release --lib cache_hit_cost -- --ignored --nocapture`
     #[test]
     #[ignore]
