@@ -18,6 +18,8 @@
 #   SETUP_ONLY=1        stop after step 2 (install and start PostgreSQL and MariaDB, e.g. before bench/run.sh)
 #   SKIP_CARGO_TEST=1   skip `cargo test` (Python tests only)
 #   PYTEST_ARGS         extra arguments for pytest (e.g. "-k cancel -x")
+#   CARGO_TEST_TIMEOUT, PYTEST_TIMEOUT   seconds before a hung step is killed (default 1500 each);
+#                       each Python test also fails after 120 s (tests/python/pytest.ini)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -223,12 +225,14 @@ cargo build 2>&1 || die "cargo build failed"
 failed=()
 if [ "${SKIP_CARGO_TEST:-0}" != 1 ]; then
     log "cargo test"
-    cargo test 2>&1 || failed+=("cargo test")
+    # a hung test must not eat CI's 90 minutes
+    timeout --kill-after=30 "${CARGO_TEST_TIMEOUT:-1500}" cargo test 2>&1 || failed+=("cargo test")
 fi
 
 log "pytest tests/python (BINDPROXY_BIN=$BINDPROXY_BIN)"
 # shellcheck disable=SC2086
-"$VENV/bin/pytest" -q tests/python ${PYTEST_ARGS:-} || failed+=("pytest")
+timeout --kill-after=30 "${PYTEST_TIMEOUT:-1500}" "$VENV/bin/pytest" -q tests/python ${PYTEST_ARGS:-} \
+    || failed+=("pytest")
 
 if [ "${#failed[@]}" -gt 0 ]; then
     printf '\ntest.sh: FAILED: %s\n' "${failed[*]}" >&2
