@@ -82,8 +82,8 @@ def test_no_table_goes_to_default_or_transaction_bind(conn, backends):
 def test_subqueries_ctes_and_set_operations(conn, backends, uid):
     i = uid()
     conn.execute("INSERT INTO user_profiles (user_id, bio) "
-                 "WITH src AS (SELECT id FROM users WHERE id = 1) SELECT id + %s, 'cte' FROM src", (i,))
-    assert backends.scalar("userdb", "SELECT bio FROM user_profiles WHERE user_id = %s", (i + 1,)) == "cte"
+                 "WITH src AS (SELECT id FROM users WHERE id = 1) SELECT id - 1 + %s, 'cte' FROM src", (i,))
+    assert backends.scalar("userdb", "SELECT bio FROM user_profiles WHERE user_id = %s", (i,)) == "cte"
     rows = conn.execute("SELECT id FROM users WHERE id IN (SELECT user_id FROM user_profiles) "
                         "UNION SELECT id FROM audit.events WHERE false ORDER BY 1").fetchall()
     assert (1,) in rows
