@@ -12,13 +12,16 @@ const TABLES: &str = "  users: users\n  \"user_*\": users\n";
 async fn rows_land_on_their_bind_and_binary_values_round_trip() {
     let p = Proxy::start(TABLES, "").await;
     let c = p.client().await;
+    // One statement per bind: a multi-statement query must stay on one bind.
     c.batch_execute(
         "CREATE TABLE users (id serial PRIMARY KEY, name text, score numeric(10,2), born timestamptz, photo bytea, ok bool);
-         CREATE TABLE user_prefs (user_id int, k text);
-         CREATE TABLE orders (id serial PRIMARY KEY, user_id int, total float8);",
+         CREATE TABLE user_prefs (user_id int, k text);",
     )
     .await
     .unwrap();
+    c.batch_execute("CREATE TABLE orders (id serial PRIMARY KEY, user_id int, total float8)")
+        .await
+        .unwrap();
     let row = c
         .query_one(
             "INSERT INTO users (name, photo, ok) VALUES ($1, $2, $3) RETURNING id, name, photo, ok",
@@ -30,28 +33,51 @@ async fn rows_land_on_their_bind_and_binary_values_round_trip() {
     assert_eq!(row.get::<_, &str>(1), "ann");
     assert_eq!(row.get::<_, Vec<u8>>(2), vec![0u8, 1, 255]);
     assert!(row.get::<_, bool>(3));
-    c.execute("INSERT INTO orders (user_id, total) VALUES ($1, $2)", &[&1i32, &9.5f64])
+    c.execute(
+        "INSERT INTO orders (user_id, total) VALUES ($1, $2)",
+        &[&1i32, &9.5f64],
+    )
+    .await
+    .unwrap();
+    c.execute("INSERT INTO user_prefs VALUES (1, 'theme')", &[])
         .await
         .unwrap();
-    c.execute("INSERT INTO user_prefs VALUES (1, 'theme')", &[]).await.unwrap();
 
     // Where did they land?
     let users_db = p.direct(1).await;
     let main_db = p.direct(0).await;
-    let n: i64 = users_db.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
+    let n: i64 = users_db
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 1);
-    let n: i64 = users_db.query_one("SELECT count(*) FROM user_prefs", &[]).await.unwrap().get(0);
+    let n: i64 = users_db
+        .query_one("SELECT count(*) FROM user_prefs", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 1);
-    let n: i64 = main_db.query_one("SELECT count(*) FROM orders", &[]).await.unwrap().get(0);
+    let n: i64 = main_db
+        .query_one("SELECT count(*) FROM orders", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 1);
     let absent: i64 = main_db
-        .query_one("SELECT count(*) FROM pg_tables WHERE tablename IN ('users','user_prefs')", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE tablename IN ('users','user_prefs')",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(absent, 0);
     let absent: i64 = users_db
-        .query_one("SELECT count(*) FROM pg_tables WHERE tablename = 'orders'", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'orders'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -62,17 +88,28 @@ async fn rows_land_on_their_bind_and_binary_values_round_trip() {
 async fn pipelined_queries_on_two_binds_answer_in_order() {
     let p = Proxy::start(TABLES, "").await;
     let c = p.client().await;
-    c.batch_execute(
-        "CREATE TABLE users (id int PRIMARY KEY, name text); CREATE TABLE orders (id int PRIMARY KEY, user_id int);",
-    )
-    .await
-    .unwrap();
+    c.batch_execute("CREATE TABLE users (id int PRIMARY KEY, name text)")
+        .await
+        .unwrap();
+    c.batch_execute("CREATE TABLE orders (id int PRIMARY KEY, user_id int)")
+        .await
+        .unwrap();
     for i in 0..20i32 {
-        c.execute("INSERT INTO users VALUES ($1, $2)", &[&i, &format!("u{i}")]).await.unwrap();
-        c.execute("INSERT INTO orders VALUES ($1, $2)", &[&(i + 100), &i]).await.unwrap();
+        c.execute("INSERT INTO users VALUES ($1, $2)", &[&i, &format!("u{i}")])
+            .await
+            .unwrap();
+        c.execute("INSERT INTO orders VALUES ($1, $2)", &[&(i + 100), &i])
+            .await
+            .unwrap();
     }
-    let users = c.prepare("SELECT name FROM users WHERE id = $1").await.unwrap();
-    let orders = c.prepare("SELECT id FROM orders WHERE user_id = $1").await.unwrap();
+    let users = c
+        .prepare("SELECT name FROM users WHERE id = $1")
+        .await
+        .unwrap();
+    let orders = c
+        .prepare("SELECT id FROM orders WHERE user_id = $1")
+        .await
+        .unwrap();
     // tokio-postgres pipelines these: one connection, alternating binds, no waiting in between.
     let futures = (0..20i32).map(|i| {
         let (c, users, orders) = (&c, &users, &orders);
@@ -92,23 +129,55 @@ async fn pipelined_queries_on_two_binds_answer_in_order() {
 async fn cross_bind_statement_is_refused_and_session_goes_on() {
     let p = Proxy::start(TABLES, "").await;
     let c = p.client().await;
-    c.batch_execute("CREATE TABLE users (id int); CREATE TABLE orders (id int, user_id int);")
+    c.batch_execute("CREATE TABLE users (id int)")
         .await
         .unwrap();
+    c.batch_execute("CREATE TABLE orders (id int, user_id int)")
+        .await
+        .unwrap();
+    // A multi-statement query across binds runs none of its statements.
     let e = c
-        .query("SELECT * FROM users u JOIN orders o ON o.user_id = u.id", &[])
+        .batch_execute("INSERT INTO users VALUES (1); INSERT INTO orders VALUES (1, 1)")
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&e), "0A000");
-    let msg = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
-    assert!(msg.contains("users → users") && msg.contains("orders → main"), "{msg}");
+    let n: i64 = p
+        .direct(1)
+        .await
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    let e = c
+        .query(
+            "SELECT * FROM users u JOIN orders o ON o.user_id = u.id",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "0A000");
+    let msg = e
+        .as_db_error()
+        .map(|d| d.message().to_owned())
+        .unwrap_or_default();
+    assert!(
+        msg.contains("users → users") && msg.contains("orders → main"),
+        "{msg}"
+    );
     // A cross-bind write runs nowhere.
     let e = c
         .execute("INSERT INTO orders SELECT id, id FROM users", &[])
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&e), "0A000");
-    let n: i64 = p.direct(0).await.query_one("SELECT count(*) FROM orders", &[]).await.unwrap().get(0);
+    let n: i64 = p
+        .direct(0)
+        .await
+        .query_one("SELECT count(*) FROM orders", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 0);
     // And the session carries on.
     let one: i32 = c.query_one("SELECT 1", &[]).await.unwrap().get(0);
@@ -119,25 +188,57 @@ async fn cross_bind_statement_is_refused_and_session_goes_on() {
 async fn cross_bind_transaction_fails_like_postgres() {
     let p = Proxy::start(TABLES, "").await;
     let mut c = p.client().await;
-    c.batch_execute("CREATE TABLE users (id int); CREATE TABLE orders (id int);").await.unwrap();
+    c.batch_execute("CREATE TABLE users (id int)")
+        .await
+        .unwrap();
+    c.batch_execute("CREATE TABLE orders (id int)")
+        .await
+        .unwrap();
     let tx = c.transaction().await.unwrap();
-    tx.execute("INSERT INTO users VALUES (1)", &[]).await.unwrap();
+    tx.execute("INSERT INTO users VALUES (1)", &[])
+        .await
+        .unwrap();
     let e = tx.query("SELECT * FROM orders", &[]).await.unwrap_err();
     assert_eq!(sqlstate(&e), "0A000");
-    let msg = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
-    assert!(msg.contains("\"users\"") && msg.contains("\"main\""), "{msg}");
+    let msg = e
+        .as_db_error()
+        .map(|d| d.message().to_owned())
+        .unwrap_or_default();
+    assert!(
+        msg.contains("\"users\"") && msg.contains("\"main\""),
+        "{msg}"
+    );
     let e = tx.query("SELECT * FROM users", &[]).await.unwrap_err();
     assert_eq!(sqlstate(&e), "25P02");
     // COMMIT of a failed transaction rolls back, as PostgreSQL does.
     tx.commit().await.ok();
-    let n: i64 = p.direct(1).await.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
-    assert_eq!(n, 0, "the insert of the failed transaction must be rolled back");
+    let n: i64 = p
+        .direct(1)
+        .await
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        n, 0,
+        "the insert of the failed transaction must be rolled back"
+    );
     // A transaction on one bind commits.
     let tx = c.transaction().await.unwrap();
-    tx.execute("INSERT INTO users VALUES (2)", &[]).await.unwrap();
-    tx.execute("INSERT INTO users VALUES (3)", &[]).await.unwrap();
+    tx.execute("INSERT INTO users VALUES (2)", &[])
+        .await
+        .unwrap();
+    tx.execute("INSERT INTO users VALUES (3)", &[])
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
-    let n: i64 = p.direct(1).await.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
+    let n: i64 = p
+        .direct(1)
+        .await
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 2);
 }
 
@@ -145,9 +246,14 @@ async fn cross_bind_transaction_fails_like_postgres() {
 async fn portal_suspension_with_row_limit() {
     let p = Proxy::start(TABLES, "").await;
     let mut c = p.client().await;
-    c.batch_execute("CREATE TABLE users AS SELECT g AS id FROM generate_series(1, 25) g").await.unwrap();
+    c.batch_execute("CREATE TABLE users AS SELECT g AS id FROM generate_series(1, 25) g")
+        .await
+        .unwrap();
     let tx = c.transaction().await.unwrap();
-    let stmt = tx.prepare("SELECT id FROM users ORDER BY id").await.unwrap();
+    let stmt = tx
+        .prepare("SELECT id FROM users ORDER BY id")
+        .await
+        .unwrap();
     let portal = tx.bind(&stmt, &[]).await.unwrap();
     let mut seen = Vec::new();
     loop {
@@ -165,7 +271,9 @@ async fn portal_suspension_with_row_limit() {
 async fn cancel_reaches_the_running_statement() {
     let p = Proxy::start(TABLES, "").await;
     let c = p.client().await;
-    c.batch_execute("CREATE TABLE users (id int)").await.unwrap();
+    c.batch_execute("CREATE TABLE users (id int)")
+        .await
+        .unwrap();
     let token = c.cancel_token();
     let started = std::time::Instant::now();
     let canceller = tokio::spawn(async move {
@@ -173,7 +281,10 @@ async fn cancel_reaches_the_running_statement() {
         token.cancel_query(tokio_postgres::NoTls).await.unwrap();
     });
     let e = c
-        .query("SELECT pg_sleep(10) FROM users UNION ALL SELECT pg_sleep(10)", &[])
+        .query(
+            "SELECT pg_sleep(10) FROM users UNION ALL SELECT pg_sleep(10)",
+            &[],
+        )
         .await
         .unwrap_err();
     canceller.await.unwrap();
@@ -190,8 +301,12 @@ async fn pool_exhaustion_is_53300_not_a_hang() {
     let mut holders = Vec::new();
     for _ in 0..4 {
         let c = p.client().await;
-        c.query("SELECT count(*) FROM users_nothing_here_but_routed", &[]).await.ok();
-        c.batch_execute("SELECT 1 FROM pg_catalog.pg_class LIMIT 0").await.unwrap();
+        c.query("SELECT count(*) FROM users_nothing_here_but_routed", &[])
+            .await
+            .ok();
+        c.batch_execute("SELECT 1 FROM pg_catalog.pg_class LIMIT 0")
+            .await
+            .unwrap();
         let _ = c.query("SELECT * FROM user_x", &[]).await; // leases a users connection
         holders.push(c);
     }
@@ -226,10 +341,19 @@ async fn dead_backend_gives_08001_and_other_binds_carry_on() {
     let c = p.client().await;
     let e = c.query("SELECT * FROM lost_things", &[]).await.unwrap_err();
     assert_eq!(sqlstate(&e), "08001");
-    let msg = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
+    let msg = e
+        .as_db_error()
+        .map(|d| d.message().to_owned())
+        .unwrap_or_default();
     assert!(msg.contains("\"dead\""), "{msg}");
-    c.batch_execute("CREATE TABLE users (id int)").await.unwrap();
-    let n: i64 = c.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
+    c.batch_execute("CREATE TABLE users (id int)")
+        .await
+        .unwrap();
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 0);
 }
 
@@ -237,18 +361,40 @@ async fn dead_backend_gives_08001_and_other_binds_carry_on() {
 async fn backend_killed_mid_session_reports_08006_and_reconnects() {
     let p = Proxy::start(TABLES, "").await;
     let c = p.client().await;
-    c.batch_execute("CREATE TABLE users (id int)").await.unwrap();
-    let pid: i32 = c.query_one("SELECT pg_backend_pid() FROM users UNION SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    c.batch_execute("CREATE TABLE users (id int)")
+        .await
+        .unwrap();
+    let pid: i32 = c
+        .query_one(
+            "SELECT pg_backend_pid() FROM users UNION SELECT pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
     let admin = common::admin().await;
     let killer = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        admin.execute("SELECT pg_terminate_backend($1)", &[&pid]).await.unwrap();
+        admin
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .await
+            .unwrap();
     });
-    let e = c.query("SELECT pg_sleep(5) FROM users UNION ALL SELECT pg_sleep(5)", &[]).await.unwrap_err();
+    let e = c
+        .query(
+            "SELECT pg_sleep(5) FROM users UNION ALL SELECT pg_sleep(5)",
+            &[],
+        )
+        .await
+        .unwrap_err();
     killer.await.unwrap();
     let code = sqlstate(&e);
     assert!(code == "08006" || code == "57P01", "got {code}: {e}");
     // The next statement gets a fresh connection.
-    let n: i64 = c.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 0);
 }

@@ -420,6 +420,7 @@ impl Session {
         // Replace what the dead connection owed with the error, keeping the client's count of
         // ReadyForQuery right.
         let mut reported = false;
+        let mut lost_extended = false;
         let mut rebuilt = VecDeque::with_capacity(self.pending.len());
         for p in self.pending.drain(..) {
             match p {
@@ -430,7 +431,7 @@ impl Session {
                             ready: false,
                         });
                         reported = true;
-                        self.skipping = true;
+                        lost_extended = true;
                     }
                 }
                 Pending::UntilReady { bind: b, emit } if b == bind => {
@@ -452,6 +453,9 @@ impl Session {
             }
         }
         self.pending = rebuilt;
+        if lost_extended {
+            self.skip_until_sync();
+        }
         self.touched.retain(|&b| b != bind);
         self.statements.retain(|_, s| {
             s.prepared_on.retain(|&b| b != bind);

@@ -134,6 +134,15 @@ impl Session {
             let status = f.body().first().copied().unwrap_or(b'I');
             self.set_status(bind, status);
         }
+        if tag == b'E' {
+            // FATAL or PANIC: the server is closing this connection. The client's own connection
+            // lives on, so it gets bindproxy's "connection lost" error instead of a FATAL.
+            if let (_, Some("FATAL" | "PANIC")) = error_code_and_severity(f.body()) {
+                let reason = crate::backend::pg::conn::error_message(f.body());
+                self.backend_lost(bind, reason);
+                return;
+            }
+        }
         let Some(head) = self.pending.iter_mut().find(|p| p.bind().is_some()) else {
             return;
         };
@@ -205,12 +214,26 @@ impl Session {
     /// After an ErrorResponse in a pipeline the backend skips to Sync, and so does the session:
     /// answers for the skipped messages will not come.
     fn after_extended_error(&mut self, bind: BindId) {
-        self.skipping = true;
+        self.skip_until_sync();
         self.pending.retain(|p| match p {
             Pending::Extended { bind: b, .. } => *b != bind,
             Pending::Local { ready, .. } => *ready,
             _ => true,
         });
+    }
+
+    /// Skips the client's messages up to its next Sync, unless that Sync has already been read
+    /// (its ReadyForQuery is queued).
+    pub(super) fn skip_until_sync(&mut self) {
+        let sync_read = self.pending.iter().any(|p| {
+            matches!(
+                p,
+                Pending::UntilReady { .. } | Pending::Local { ready: true, .. }
+            )
+        });
+        if !sync_read {
+            self.skipping = true;
+        }
     }
 
     /// Tracks the transaction from a bind's ReadyForQuery.

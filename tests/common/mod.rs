@@ -71,7 +71,10 @@ impl Proxy {
         let mut child = Command::new(env!("CARGO_BIN_EXE_bindproxy"))
             .arg("--config")
             .arg(&config_path)
-            .env("BINDPROXY_LOG", "info")
+            .env(
+                "BINDPROXY_LOG",
+                std::env::var("TEST_BINDPROXY_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stderr(Stdio::piped())
             .spawn()
             .expect("start bindproxy");
@@ -85,7 +88,10 @@ impl Proxy {
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "bindproxy did not start listening");
+            assert!(
+                Instant::now() < deadline,
+                "bindproxy did not start listening"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Proxy {
@@ -118,12 +124,19 @@ impl Drop for Proxy {
         let dbs = self.dbs.clone();
         // Best effort: drop the databases on a fresh runtime thread.
         let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 rt.block_on(async {
                     if let Ok((c, conn)) = tokio_postgres::connect(PG, NoTls).await {
                         tokio::spawn(conn);
                         for db in dbs {
-                            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
+                            let _ = c
+                                .batch_execute(&format!(
+                                    "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+                                ))
+                                .await;
                         }
                     }
                 });
@@ -135,5 +148,7 @@ impl Drop for Proxy {
 
 /// The SQLSTATE of a failed statement.
 pub fn sqlstate(e: &tokio_postgres::Error) -> String {
-    e.code().map(|c| c.code().to_owned()).unwrap_or_else(|| format!("no sqlstate: {e}"))
+    e.code()
+        .map(|c| c.code().to_owned())
+        .unwrap_or_else(|| format!("no sqlstate: {e}"))
 }
