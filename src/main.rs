@@ -96,7 +96,12 @@ fn route(config: &Config, json: bool, sql: &str) -> ExitCode {
     let mut tables: Vec<String> = analysis
         .statements
         .iter()
-        .flat_map(|s| s.tables.iter().map(|t| t.to_string()))
+        .flat_map(|s| s.tables.iter())
+        .map(|t| match &t.schema {
+            Some(_) => t.to_string(),
+            None if t.is_catalog() => format!("pg_catalog.{t}"),
+            None => format!("{}.{t}", config.default_schema),
+        })
         .collect();
     tables.sort();
     tables.dedup();

@@ -12,7 +12,7 @@ use crate::error::ProxyError;
 use crate::protocol::messages::{self, decode_query, Bind, ErrorFields, Execute, Parse, Target};
 use crate::protocol::Frame;
 use crate::proxy::BindId;
-use crate::sql::{Analysis, StatementKind};
+use crate::sql::{Analysis, StatementKind, TableName};
 
 /// What became of one client message.
 enum Step {
@@ -34,6 +34,29 @@ fn is_control(kind: Option<StatementKind>) -> bool {
         kind,
         Some(StatementKind::Begin | StatementKind::Commit | StatementKind::Rollback)
     )
+}
+
+/// The contents of the single-quoted literals of a statement.
+fn string_literals(sql: &str) -> impl Iterator<Item = &str> {
+    let mut rest = sql;
+    std::iter::from_fn(move || {
+        let start = rest.find('\'')? + 1;
+        let mut end = start;
+        let bytes = rest.as_bytes();
+        while end < bytes.len() {
+            if bytes[end] == b'\'' {
+                if bytes.get(end + 1) == Some(&b'\'') {
+                    end += 2;
+                    continue;
+                }
+                break;
+            }
+            end += 1;
+        }
+        let lit = rest.get(start..end.min(rest.len()))?;
+        rest = rest.get(end + 1..).unwrap_or("");
+        Some(lit)
+    })
 }
 
 fn malformed(e: messages::Malformed) -> SessionError {
@@ -129,7 +152,7 @@ impl Session {
     }
 
     /// The bind a statement with these tables runs on, or why it cannot run.
-    fn target(&self, analysis: &Analysis) -> Result<(BindId, bool), ProxyError> {
+    fn target(&self, analysis: &Analysis, sql: &str) -> Result<(BindId, bool), ProxyError> {
         let route = self
             .proxy
             .router
@@ -138,7 +161,10 @@ impl Session {
         let floating = route.bind.is_none() || route.tables.iter().all(|(t, _)| t.is_catalog());
         let bind = match (&self.tx, floating) {
             (Tx::Open(b), true) => *b,
-            (_, true) => self.proxy.default_bind,
+            (_, true) if route.tables.is_empty() => self.proxy.default_bind,
+            // A catalog query about a mapped table (`… WHERE relname = 'orders'`) asks the bind
+            // that holds it.
+            (_, true) => self.catalog_hint(sql).unwrap_or(self.proxy.default_bind),
             (_, false) => route
                 .bind
                 .as_deref()
@@ -170,6 +196,29 @@ impl Session {
         Ok((bind, floating))
     }
 
+    /// The one bind that the mapped table names in a statement's string literals point to.
+    fn catalog_hint(&self, sql: &str) -> Option<BindId> {
+        let mut found: Option<&str> = None;
+        for literal in string_literals(sql) {
+            for word in literal.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')) {
+                if word.is_empty() {
+                    continue;
+                }
+                let name = match word.rsplit_once('.') {
+                    Some((schema, name)) => TableName::new(Some(schema), name),
+                    None => TableName::new(None, word),
+                };
+                if let Some(bind) = self.proxy.router.bind_for_table(&name) {
+                    match found {
+                        Some(b) if b != bind => return None,
+                        _ => found = Some(bind),
+                    }
+                }
+            }
+        }
+        found.and_then(|b| self.proxy.bind_id(b))
+    }
+
     async fn on_query(&mut self, f: &Frame) -> Result<Step, SessionError> {
         let sql = decode_query(f.body()).map_err(malformed)?;
         let analysis = self.proxy.cache.analyze(sql);
@@ -193,7 +242,7 @@ impl Session {
             }
             return Ok(Step::Done);
         }
-        let bind = match self.target(&analysis) {
+        let bind = match self.target(&analysis, sql) {
             Ok((bind, _)) => bind,
             Err(e) => {
                 if self.blocked(None) {
@@ -335,7 +384,7 @@ impl Session {
             self.local_ext(b"1");
             return Ok(Step::Done);
         }
-        let (bind, floating) = match self.target(&analysis) {
+        let (bind, floating) = match self.target(&analysis, p.query) {
             Ok(t) => t,
             Err(e) => {
                 if self.blocked(None) {
@@ -475,13 +524,9 @@ impl Session {
                     self.local_ext(b"n");
                     return Ok(Step::Done);
                 }
-                None => {
-                    if self.blocked(None) {
-                        return Ok(Step::Blocked);
-                    }
-                    self.refuse(ProxyError::UnknownPortal(t.name.to_owned()), false);
-                    return Ok(Step::Done);
-                }
+                // Not made by Bind: a cursor from SQL DECLARE, which lives where the
+                // transaction is.
+                None => (self.sql_cursor_bind(), 1),
             }
         };
         if self.blocked(Some(bind)) {
@@ -519,13 +564,27 @@ impl Session {
                 self.local_control(kind, &sql, false);
             }
             None => {
-                if self.blocked(None) {
+                let b = self.sql_cursor_bind();
+                if self.blocked(Some(b)) {
                     return Ok(Step::Blocked);
                 }
-                self.refuse(ProxyError::UnknownPortal(e.portal.to_owned()), false);
+                if self.conns[b].is_none() {
+                    self.refuse(ProxyError::UnknownPortal(e.portal.to_owned()), false);
+                    return Ok(Step::Done);
+                }
+                self.send(b, f.raw());
+                self.expect(b, 1);
             }
         }
         Ok(Step::Done)
+    }
+
+    /// Where a portal that no Bind made (a cursor from SQL DECLARE) lives.
+    fn sql_cursor_bind(&self) -> BindId {
+        match self.tx {
+            Tx::Open(b) => b,
+            _ => self.proxy.default_bind,
+        }
     }
 
     fn on_close(&mut self, f: &Frame) -> Result<Step, SessionError> {
