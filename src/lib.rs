@@ -6,3 +6,5 @@ pub mod error;
 pub mod protocol;
 pub mod router;
 pub mod sql;
+pub mod translate;
+pub mod backend;
