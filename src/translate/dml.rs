@@ -115,7 +115,12 @@ fn returning_list(ctx: &mut Ctx, items: &mut [SelectItem], table: &str, alias: O
                 unqualify(e);
                 names_out.push(match e {
                     Expr::Identifier(i) => fold(i),
-                    Expr::Function(f) => f.name.to_string().to_lowercase(),
+                    Expr::Function(f) => f
+                        .name
+                        .0
+                        .last()
+                        .and_then(|p| p.as_ident())
+                        .map_or("?column?".into(), |i| i.value.to_lowercase()),
                     _ => "?column?".into(),
                 });
             }
@@ -217,6 +222,9 @@ fn insert(ctx: &mut Ctx, ins: &mut Insert) -> Result<Option<Returning>> {
                 );
             }
         }
+    }
+    if ctx.target == Target::Sqlite {
+        sqlite_values_default(src, columns)?;
     }
     let single_row = matches!(src.body.as_ref(), SetExpr::Values(v) if v.rows.len() == 1);
     let is_values = matches!(src.body.as_ref(), SetExpr::Values(_));
@@ -517,4 +525,38 @@ fn delete(ctx: &mut Ctx, d: &mut Delete) -> Result<Option<Returning>> {
     })();
     ctx.pop_scope();
     r
+}
+
+fn is_default_kw(e: &Expr) -> bool {
+    matches!(e, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
+}
+
+/// SQLite has no `DEFAULT` inside VALUES: for a single row, leave those columns out of the list.
+fn sqlite_values_default(src: &mut sqlparser::ast::Query, columns: &mut Vec<ObjectName>) -> Result<()> {
+    let SetExpr::Values(v) = src.body.as_mut() else { return Ok(()) };
+    if !v.rows.iter().any(|r| r.content.iter().any(is_default_kw)) {
+        return Ok(());
+    }
+    if v.rows.len() != 1 || columns.is_empty() {
+        return unsupported("DEFAULT in a multi-row VALUES (or without a column list) on SQLite");
+    }
+    let row = &mut v.rows[0].content;
+    if row.len() != columns.len() {
+        return Err(TranslateError::Invalid("INSERT has more or fewer expressions than target columns".into()));
+    }
+    let keep: Vec<bool> = row.iter().map(|e| !is_default_kw(e)).collect();
+    if !keep.iter().any(|k| *k) {
+        return unsupported("INSERT with only DEFAULT values on SQLite");
+    }
+    let mut i = 0;
+    row.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+    let mut j = 0;
+    columns.retain(|_| {
+        j += 1;
+        keep[j - 1]
+    });
+    Ok(())
 }

@@ -28,3 +28,10 @@ fn eyeball() {
         }
     }
 }
+#[test]
+fn find_panic() {
+    for s in ["SELECT '42'::int + 1, CAST('2024-01-02' AS date), 'a' || name || 'z' FROM sa_author WHERE id = 1", "SELECT 'x' || NULL IS NULL", "CREATE TABLE flags (id integer PRIMARY KEY, active boolean NOT NULL DEFAULT false, note text)", "INSERT INTO flags (id, active) VALUES (1, true), (2, FALSE), (3, DEFAULT)"] {
+        eprintln!("{s}");
+        eprintln!("{:?}", rewrite_sql(s, Target::MySql).map(|v| v[0].sql.clone()));
+    }
+}

@@ -1172,7 +1172,10 @@ fn flatten_concat(e: Expr, out: &mut Vec<Expr>) {
             flatten_concat(*left, out);
             flatten_concat(*right, out);
         }
-        Expr::Function(f) if f.name.to_string() == "CONCAT" && f.name.0.len() == 1 => {
+        Expr::Function(f)
+            if matches!(f.name.0.as_slice(), [ObjectNamePart::Identifier(i)]
+                if i.value == "CONCAT" && i.quote_style == Some(super::names::RAW)) =>
+        {
             if let FunctionArguments::List(l) = f.args {
                 for a in l.args {
                     if let FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) = a {
