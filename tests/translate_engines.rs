@@ -2,8 +2,8 @@
 //! MariaDB at 127.0.0.1:3306 as root without password via mysql_async). A missing MariaDB fails.
 
 use bindproxy::translate::{
-    pg_type_from_mysql_comment, pg_type_from_sqlite_decltype, rewrite_sql, Kind, Target, TranslateError,
-    MYSQL_SESSION_SETUP, SQLITE_SESSION_SETUP,
+    pg_type_from_mysql_comment, pg_type_from_sqlite_decltype, rewrite_sql, Kind, Target,
+    TranslateError, MYSQL_SESSION_SETUP, SQLITE_SESSION_SETUP,
 };
 
 #[derive(Clone, Debug)]
@@ -35,7 +35,9 @@ async fn try_run<E: Engine>(e: &mut E, pg: &str, params: &[P]) -> Result<Out, St
         e.raw(b, vec![]).await?;
     }
     let ps = r.params.iter().map(|&i| params[i].clone()).collect();
-    e.raw(&r.sql, ps).await.map_err(|err| format!("{err}\n  pg: {pg}\n  sql: {}", r.sql))
+    e.raw(&r.sql, ps)
+        .await
+        .map_err(|err| format!("{err}\n  pg: {pg}\n  sql: {}", r.sql))
 }
 
 async fn run<E: Engine>(e: &mut E, pg: &str, params: &[P]) -> Out {
@@ -77,14 +79,18 @@ impl Engine for Sqlite {
         let mut stmt = self.0.prepare(sql).map_err(|e| e.to_string())?;
         let n = stmt.column_count();
         if n == 0 {
-            let affected = stmt.execute(rusqlite::params_from_iter(vals)).map_err(|e| e.to_string())?;
+            let affected = stmt
+                .execute(rusqlite::params_from_iter(vals))
+                .map_err(|e| e.to_string())?;
             return Ok(Out {
                 rows: vec![],
                 affected: affected as u64,
             });
         }
         let mut out = Out::default();
-        let mut rs = stmt.query(rusqlite::params_from_iter(vals)).map_err(|e| e.to_string())?;
+        let mut rs = stmt
+            .query(rusqlite::params_from_iter(vals))
+            .map_err(|e| e.to_string())?;
         while let Some(row) = rs.next().map_err(|e| e.to_string())? {
             let mut r = Vec::new();
             for i in 0..n {
@@ -93,7 +99,10 @@ impl Engine for Sqlite {
                     ValueRef::Integer(i) => i.to_string(),
                     ValueRef::Real(f) => f.to_string(),
                     ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                    ValueRef::Blob(b) => format!("\\x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+                    ValueRef::Blob(b) => format!(
+                        "\\x{}",
+                        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+                    ),
                 });
             }
             out.rows.push(r);
@@ -126,8 +135,14 @@ fn my_str(v: mysql_async::Value) -> String {
         V::Float(f) => f.to_string(),
         V::Double(d) => d.to_string(),
         V::Date(y, m, d, 0, 0, 0, 0) => format!("{y:04}-{m:02}-{d:02}"),
-        V::Date(y, m, d, h, mi, s, us) => format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}"),
-        V::Time(neg, d, h, m, s, us) => format!("{}{}:{m:02}:{s:02}.{us:06}", if neg { "-" } else { "" }, d * 24 + h as u32),
+        V::Date(y, m, d, h, mi, s, us) => {
+            format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}")
+        }
+        V::Time(neg, d, h, m, s, us) => format!(
+            "{}{}:{m:02}:{s:02}.{us:06}",
+            if neg { "-" } else { "" },
+            d * 24 + h as u32
+        ),
     }
 }
 
@@ -151,7 +166,10 @@ impl Engine for My {
         };
         let affected = self.0.affected_rows();
         Ok(Out {
-            rows: rows.into_iter().map(|r| r.unwrap().into_iter().map(my_str).collect()).collect(),
+            rows: rows
+                .into_iter()
+                .map(|r| r.unwrap().into_iter().map(my_str).collect())
+                .collect(),
             affected,
         })
     }
@@ -163,7 +181,9 @@ async fn mariadb(db: &str) -> My {
     let mut c = mysql_async::Conn::new(opts)
         .await
         .expect("MariaDB must be running at 127.0.0.1:3306 (user root, no password)");
-    c.query_drop(format!("DROP DATABASE IF EXISTS {db}")).await.unwrap();
+    c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+        .await
+        .unwrap();
     c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
     c.query_drop(format!("USE {db}")).await.unwrap();
     for s in MYSQL_SESSION_SETUP {
@@ -195,9 +215,19 @@ async fn scenario<E: Engine>(e: &mut E) {
     .await;
 
     // INSERT … RETURNING generated keys (native on MariaDB ≥ 10.5 and SQLite).
-    let r = rows(e, "INSERT INTO sa_author (name) VALUES ($1::VARCHAR) RETURNING sa_author.id", &[t("alice")]).await;
+    let r = rows(
+        e,
+        "INSERT INTO sa_author (name) VALUES ($1::VARCHAR) RETURNING sa_author.id",
+        &[t("alice")],
+    )
+    .await;
     assert_eq!(r, vec![vec!["1".to_string()]]);
-    let r = rows(e, "INSERT INTO sa_author (name) VALUES ($1::VARCHAR) RETURNING sa_author.id", &[t("bob")]).await;
+    let r = rows(
+        e,
+        "INSERT INTO sa_author (name) VALUES ($1::VARCHAR) RETURNING sa_author.id",
+        &[t("bob")],
+    )
+    .await;
     assert_eq!(r, vec![vec!["2".to_string()]]);
     let r = rows(
         e,
@@ -207,7 +237,13 @@ async fn scenario<E: Engine>(e: &mut E) {
     .await;
     assert_eq!(col(&r), ["1"]);
     // Foreign key enforced.
-    assert!(try_run(e, "INSERT INTO sa_book (title, author_id) VALUES ('x', 99)", &[]).await.is_err());
+    assert!(try_run(
+        e,
+        "INSERT INTO sa_book (title, author_id) VALUES ('x', 99)",
+        &[]
+    )
+    .await
+    .is_err());
 
     let r = rows(
         e,
@@ -225,16 +261,52 @@ async fn scenario<E: Engine>(e: &mut E) {
     assert_eq!(o.affected, 1);
     let r = rows(e, "SELECT price FROM sa_book WHERE id = 1", &[]).await;
     assert_eq!(num(&r[0][0]), 2.5);
-    let o = run(e, "DELETE FROM public.sa_book WHERE public.sa_book.title = 'zzz'", &[]).await;
+    let o = run(
+        e,
+        "DELETE FROM public.sa_book WHERE public.sa_book.title = 'zzz'",
+        &[],
+    )
+    .await;
     assert_eq!(o.affected, 0);
 
     // LIKE is case-sensitive, ILIKE is not (as in PostgreSQL).
-    assert!(rows(e, "SELECT name FROM sa_author WHERE name LIKE 'ALI%'", &[]).await.is_empty());
-    assert_eq!(col(&rows(e, "SELECT name FROM sa_author WHERE name ILIKE $1", &[t("ALI%")]).await), ["alice"]);
-    assert_eq!(col(&rows(e, "SELECT name FROM sa_author WHERE name NOT ILIKE 'ALI%'", &[]).await), ["bob"]);
-    assert_eq!(col(&rows(e, "SELECT name FROM sa_author WHERE name = 'Alice'", &[]).await), Vec::<String>::new());
+    assert!(
+        rows(e, "SELECT name FROM sa_author WHERE name LIKE 'ALI%'", &[])
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        col(&rows(
+            e,
+            "SELECT name FROM sa_author WHERE name ILIKE $1",
+            &[t("ALI%")]
+        )
+        .await),
+        ["alice"]
+    );
+    assert_eq!(
+        col(&rows(
+            e,
+            "SELECT name FROM sa_author WHERE name NOT ILIKE 'ALI%'",
+            &[]
+        )
+        .await),
+        ["bob"]
+    );
+    assert_eq!(
+        col(&rows(e, "SELECT name FROM sa_author WHERE name = 'Alice'", &[]).await),
+        Vec::<String>::new()
+    );
     // Backslash is an ordinary character in LIKE patterns only when escaped.
-    assert_eq!(col(&rows(e, "SELECT count(*) FROM sa_author WHERE name LIKE 'a\\%'", &[]).await), ["0"]);
+    assert_eq!(
+        col(&rows(
+            e,
+            "SELECT count(*) FROM sa_author WHERE name LIKE 'a\\%'",
+            &[]
+        )
+        .await),
+        ["0"]
+    );
 
     // Casts, concatenation, booleans.
     let r = rows(e, "SELECT '42'::int + 1, CAST('2024-01-02' AS date), 'a' || name || 'z' FROM sa_author WHERE id = 1", &[]).await;
@@ -245,40 +317,116 @@ async fn scenario<E: Engine>(e: &mut E) {
     assert_eq!(r[0][0], "1");
     run(e, "DROP TABLE IF EXISTS flags", &[]).await;
     run(e, "CREATE TABLE flags (id integer PRIMARY KEY, active boolean NOT NULL DEFAULT false, note text)", &[]).await;
-    run(e, "INSERT INTO flags (id, active) VALUES (1, true), (2, FALSE)", &[]).await;
+    run(
+        e,
+        "INSERT INTO flags (id, active) VALUES (1, true), (2, FALSE)",
+        &[],
+    )
+    .await;
     run(e, "INSERT INTO flags (id, active) VALUES (3, DEFAULT)", &[]).await;
-    assert_eq!(col(&rows(e, "SELECT id FROM flags WHERE active = true", &[]).await), ["1"]);
-    assert_eq!(col(&rows(e, "SELECT id FROM flags WHERE active IS NOT TRUE ORDER BY id", &[]).await), ["2", "3"]);
-    assert_eq!(col(&rows(e, "SELECT id FROM flags WHERE active = 't'::boolean", &[]).await), ["1"]);
+    assert_eq!(
+        col(&rows(e, "SELECT id FROM flags WHERE active = true", &[]).await),
+        ["1"]
+    );
+    assert_eq!(
+        col(&rows(
+            e,
+            "SELECT id FROM flags WHERE active IS NOT TRUE ORDER BY id",
+            &[]
+        )
+        .await),
+        ["2", "3"]
+    );
+    assert_eq!(
+        col(&rows(e, "SELECT id FROM flags WHERE active = 't'::boolean", &[]).await),
+        ["1"]
+    );
 
     // NULL placement follows PostgreSQL: NULLs last ascending, first descending.
-    run(e, "INSERT INTO flags (id, note) VALUES (4, 'b'), (5, 'a')", &[]).await;
-    let asc = col(&rows(e, "SELECT id FROM flags WHERE id > 2 ORDER BY note, id", &[]).await);
+    run(
+        e,
+        "INSERT INTO flags (id, note) VALUES (4, 'b'), (5, 'a')",
+        &[],
+    )
+    .await;
+    let asc = col(&rows(
+        e,
+        "SELECT id FROM flags WHERE id > 2 ORDER BY note, id",
+        &[],
+    )
+    .await);
     assert_eq!(asc, ["5", "4", "3"]);
-    let desc = col(&rows(e, "SELECT id FROM flags WHERE id > 2 ORDER BY note DESC, id", &[]).await);
+    let desc = col(&rows(
+        e,
+        "SELECT id FROM flags WHERE id > 2 ORDER BY note DESC, id",
+        &[],
+    )
+    .await);
     assert_eq!(desc, ["3", "4", "5"]);
 
     // LIMIT / OFFSET with parameters.
-    assert_eq!(col(&rows(e, "SELECT id FROM flags ORDER BY id LIMIT $1 OFFSET $2", &[P::Int(2), P::Int(1)]).await), ["2", "3"]);
-    assert_eq!(col(&rows(e, "SELECT id FROM flags ORDER BY id OFFSET 3", &[]).await), ["4", "5"]);
-    assert_eq!(col(&rows(e, "SELECT id FROM flags ORDER BY id FETCH FIRST 1 ROWS ONLY", &[]).await), ["1"]);
+    assert_eq!(
+        col(&rows(
+            e,
+            "SELECT id FROM flags ORDER BY id LIMIT $1 OFFSET $2",
+            &[P::Int(2), P::Int(1)]
+        )
+        .await),
+        ["2", "3"]
+    );
+    assert_eq!(
+        col(&rows(e, "SELECT id FROM flags ORDER BY id OFFSET 3", &[]).await),
+        ["4", "5"]
+    );
+    assert_eq!(
+        col(&rows(
+            e,
+            "SELECT id FROM flags ORDER BY id FETCH FIRST 1 ROWS ONLY",
+            &[]
+        )
+        .await),
+        ["1"]
+    );
 
     // ON CONFLICT both ways.
     run(e, "DROP TABLE IF EXISTS kv", &[]).await;
-    run(e, "CREATE TABLE kv (k varchar(50) PRIMARY KEY, v text, n integer DEFAULT 0)", &[]).await;
-    run(e, "INSERT INTO kv (k, v) VALUES ($1, $2)", &[t("a"), t("one")]).await;
-    let o = run(e, "INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO NOTHING", &[t("a"), t("two")]).await;
+    run(
+        e,
+        "CREATE TABLE kv (k varchar(50) PRIMARY KEY, v text, n integer DEFAULT 0)",
+        &[],
+    )
+    .await;
+    run(
+        e,
+        "INSERT INTO kv (k, v) VALUES ($1, $2)",
+        &[t("a"), t("one")],
+    )
+    .await;
+    let o = run(
+        e,
+        "INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO NOTHING",
+        &[t("a"), t("two")],
+    )
+    .await;
     assert_eq!(o.affected, 0);
-    assert_eq!(col(&rows(e, "SELECT v FROM kv WHERE k = 'a'", &[]).await), ["one"]);
+    assert_eq!(
+        col(&rows(e, "SELECT v FROM kv WHERE k = 'a'", &[]).await),
+        ["one"]
+    );
     run(
         e,
         "INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v, n = kv.n + 1",
         &[t("a"), t("three")],
     )
     .await;
-    assert_eq!(rows(e, "SELECT v, n FROM kv WHERE k = 'a'", &[]).await, vec![vec!["three".to_string(), "1".to_string()]]);
+    assert_eq!(
+        rows(e, "SELECT v, n FROM kv WHERE k = 'a'", &[]).await,
+        vec![vec!["three".to_string(), "1".to_string()]]
+    );
     // Duplicate key is still an error without ON CONFLICT.
-    assert!(try_run(e, "INSERT INTO kv (k, v) VALUES ('a', 'x')", &[]).await.is_err());
+    assert!(try_run(e, "INSERT INTO kv (k, v) VALUES ('a', 'x')", &[])
+        .await
+        .is_err());
 
     // Savepoints.
     run(e, "BEGIN", &[]).await;
@@ -288,11 +436,17 @@ async fn scenario<E: Engine>(e: &mut E) {
     run(e, "ROLLBACK TO SAVEPOINT sp", &[]).await;
     run(e, "RELEASE SAVEPOINT sp", &[]).await;
     run(e, "COMMIT", &[]).await;
-    assert_eq!(col(&rows(e, "SELECT k FROM kv WHERE k LIKE 's%' ORDER BY k", &[]).await), ["s1"]);
+    assert_eq!(
+        col(&rows(e, "SELECT k FROM kv WHERE k LIKE 's%' ORDER BY k", &[]).await),
+        ["s1"]
+    );
     run(e, "BEGIN ISOLATION LEVEL SERIALIZABLE", &[]).await;
     run(e, "DELETE FROM kv WHERE k = 's1'", &[]).await;
     run(e, "ROLLBACK", &[]).await;
-    assert_eq!(col(&rows(e, "SELECT k FROM kv WHERE k = 's1'", &[]).await), ["s1"]);
+    assert_eq!(
+        col(&rows(e, "SELECT k FROM kv WHERE k = 's1'", &[]).await),
+        ["s1"]
+    );
 
     // DELETE … RETURNING (native on both).
     let r = rows(e, "DELETE FROM kv WHERE k = $1 RETURNING kv.v", &[t("s1")]).await;
@@ -300,8 +454,14 @@ async fn scenario<E: Engine>(e: &mut E) {
 
     // Literal text is verbatim: backslashes and quotes.
     run(e, "INSERT INTO kv (k, v) VALUES ('bs', 'a\\b''c')", &[]).await;
-    assert_eq!(col(&rows(e, "SELECT v FROM kv WHERE k = 'bs'", &[]).await), ["a\\b'c"]);
-    assert_eq!(col(&rows(e, "SELECT length(v) FROM kv WHERE k = 'bs'", &[]).await), ["5"]);
+    assert_eq!(
+        col(&rows(e, "SELECT v FROM kv WHERE k = 'bs'", &[]).await),
+        ["a\\b'c"]
+    );
+    assert_eq!(
+        col(&rows(e, "SELECT length(v) FROM kv WHERE k = 'bs'", &[]).await),
+        ["5"]
+    );
 
     // Types that must map back: uuid, json, timestamptz, bytea.
     run(e, "DROP TABLE IF EXISTS typed", &[]).await;
@@ -319,7 +479,12 @@ async fn scenario<E: Engine>(e: &mut E) {
     .await;
     assert_eq!(r[0][0], "1");
     assert_eq!(r[0][1], "1");
-    let r = rows(e, "SELECT u, j, f, ok FROM typed WHERE u = $1", &[t("5f0c6b8e-2a43-4c2b-9a1e-0d6e0b7f4c11")]).await;
+    let r = rows(
+        e,
+        "SELECT u, j, f, ok FROM typed WHERE u = $1",
+        &[t("5f0c6b8e-2a43-4c2b-9a1e-0d6e0b7f4c11")],
+    )
+    .await;
     assert_eq!(r[0][0], "5f0c6b8e-2a43-4c2b-9a1e-0d6e0b7f4c11");
     assert!(r[0][1].contains("\"a\""));
     assert_eq!(num(&r[0][2]), 1.25);
@@ -332,8 +497,19 @@ async fn scenario<E: Engine>(e: &mut E) {
         &[],
     )
     .await;
-    assert_eq!(r, vec![vec!["alice".to_string(), "2".to_string()], vec!["bob".to_string(), "1".to_string()]]);
-    let r = rows(e, "SELECT count(*), max(id), coalesce(NULL, 'z') FROM sa_author", &[]).await;
+    assert_eq!(
+        r,
+        vec![
+            vec!["alice".to_string(), "2".to_string()],
+            vec!["bob".to_string(), "1".to_string()]
+        ]
+    );
+    let r = rows(
+        e,
+        "SELECT count(*), max(id), coalesce(NULL, 'z') FROM sa_author",
+        &[],
+    )
+    .await;
     assert_eq!(r[0], ["2", "2", "z"]);
 
     // Unsupported constructs are rejected before anything runs.
@@ -349,7 +525,12 @@ async fn scenario<E: Engine>(e: &mut E) {
         assert!(rej("UPDATE sa_author SET name = 'x' RETURNING id").contains("RETURNING on UPDATE"));
     } else {
         assert!(rej("SELECT * FROM sa_author FOR UPDATE").contains("SQLite"));
-        let r = rows(e, "UPDATE sa_author SET name = 'al' WHERE id = 1 RETURNING id, name", &[]).await;
+        let r = rows(
+            e,
+            "UPDATE sa_author SET name = 'al' WHERE id = 1 RETURNING id, name",
+            &[],
+        )
+        .await;
         assert_eq!(r, vec![vec!["1".to_string(), "al".to_string()]]);
     }
 
@@ -364,13 +545,18 @@ async fn sqlite_executes_translated_sql() {
     let mut e = sqlite();
     scenario(&mut e).await;
     // The declared types keep the PostgreSQL names.
-    let mut st = e.0.prepare("SELECT name, type FROM pragma_table_info('typed')").unwrap();
+    let mut st =
+        e.0.prepare("SELECT name, type FROM pragma_table_info('typed')")
+            .unwrap();
     let types: Vec<(String, String)> = st
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .map(|x| x.unwrap())
         .collect();
-    let mapped: Vec<(&str, &str)> = types.iter().map(|(n, t)| (n.as_str(), pg_type_from_sqlite_decltype(t))).collect();
+    let mapped: Vec<(&str, &str)> = types
+        .iter()
+        .map(|(n, t)| (n.as_str(), pg_type_from_sqlite_decltype(t)))
+        .collect();
     assert_eq!(
         mapped,
         [
@@ -400,8 +586,10 @@ async fn mariadb_executes_translated_sql() {
         )
         .await
         .unwrap();
-    let mapped: Vec<(&str, Option<&str>)> =
-        comments.iter().map(|(n, c)| (n.as_str(), pg_type_from_mysql_comment(c))).collect();
+    let mapped: Vec<(&str, Option<&str>)> = comments
+        .iter()
+        .map(|(n, c)| (n.as_str(), pg_type_from_mysql_comment(c)))
+        .collect();
     assert_eq!(
         mapped,
         [
@@ -429,8 +617,11 @@ async fn mariadb_executes_translated_sql() {
         )
         .await
         .unwrap();
-    e.0.query_drop(bindproxy::translate::mysql_drop_index_sql(&lookup.index, &table.unwrap()))
-        .await
-        .unwrap();
+    e.0.query_drop(bindproxy::translate::mysql_drop_index_sql(
+        &lookup.index,
+        &table.unwrap(),
+    ))
+    .await
+    .unwrap();
     e.0.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
 }

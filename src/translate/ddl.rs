@@ -14,8 +14,9 @@ use std::collections::HashSet;
 
 use sqlparser::ast::{
     AlterTable, AlterTableOperation, ColumnDef, ColumnOption, CreateIndex, CreateTable, Expr,
-    ForeignKeyConstraint, GeneratedAs, Ident, IndexColumn, NullsDistinctOption, ObjectName, ObjectType,
-    OrderBySort, ReferentialAction, RenameTableNameKind, Statement, TableConstraint, Value, ValueWithSpan,
+    ForeignKeyConstraint, GeneratedAs, Ident, IndexColumn, NullsDistinctOption, ObjectName,
+    ObjectType, OrderBySort, ReferentialAction, RenameTableNameKind, Statement, TableConstraint,
+    Value, ValueWithSpan,
 };
 
 use sqlparser::ast::helpers::stmt_create_table::CreateTableBuilder;
@@ -37,8 +38,18 @@ pub const MYSQL_TABLE_OPTIONS: &str = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COL
 
 pub(crate) fn rewrite_ddl(ctx: &mut Ctx, stmt: &mut Statement) -> Result<Rewritten> {
     let (sql, kind, tag, lookup) = match stmt {
-        Statement::CreateTable(ct) => (create_table(ctx, ct)?, Kind::CreateTable, "CREATE TABLE", None),
-        Statement::CreateIndex(ci) => (create_index(ctx, ci)?, Kind::CreateIndex, "CREATE INDEX", None),
+        Statement::CreateTable(ct) => (
+            create_table(ctx, ct)?,
+            Kind::CreateTable,
+            "CREATE TABLE",
+            None,
+        ),
+        Statement::CreateIndex(ci) => (
+            create_index(ctx, ci)?,
+            Kind::CreateIndex,
+            "CREATE INDEX",
+            None,
+        ),
         Statement::Drop {
             object_type,
             if_exists,
@@ -64,16 +75,29 @@ pub(crate) fn rewrite_ddl(ctx: &mut Ctx, stmt: &mut Statement) -> Result<Rewritt
                     }
                     // CASCADE/RESTRICT: neither engine drops dependent objects; a dependent foreign
                     // key makes the DROP fail (MySQL) or is checked row by row (SQLite).
-                    (format!("DROP TABLE {ie}{}", list.join(", ")), Kind::DropTable, "DROP TABLE", None)
+                    (
+                        format!("DROP TABLE {ie}{}", list.join(", ")),
+                        Kind::DropTable,
+                        "DROP TABLE",
+                        None,
+                    )
                 }
                 ObjectType::Index => {
                     if list.len() != 1 {
                         return unsupported("DROP INDEX of several indexes");
                     }
                     match ctx.target {
-                        Target::Sqlite => (format!("DROP INDEX {ie}{}", list[0]), Kind::DropIndex, "DROP INDEX", None),
+                        Target::Sqlite => (
+                            format!("DROP INDEX {ie}{}", list[0]),
+                            Kind::DropIndex,
+                            "DROP INDEX",
+                            None,
+                        ),
                         Target::MySql => {
-                            let index = names.first().map(|n| n.0.last().and_then(|p| p.as_ident()).map(fold)).flatten();
+                            let index = names
+                                .first()
+                                .map(|n| n.0.last().and_then(|p| p.as_ident()).map(fold))
+                                .flatten();
                             (
                                 String::new(),
                                 Kind::DropIndex,
@@ -113,13 +137,20 @@ fn is_literal(e: &str) -> bool {
     let e = e.trim();
     e.starts_with('\'')
         || e.parse::<f64>().is_ok()
-        || matches!(e.to_ascii_uppercase().as_str(), "NULL" | "TRUE" | "FALSE" | "CURRENT_TIMESTAMP(6)" | "CURRENT_DATE")
+        || matches!(
+            e.to_ascii_uppercase().as_str(),
+            "NULL" | "TRUE" | "FALSE" | "CURRENT_TIMESTAMP(6)" | "CURRENT_DATE"
+        )
 }
 
 fn render_default(ctx: &mut Ctx, e: &Expr) -> Result<String> {
     let s = ddl_expr(ctx, e)?;
     let literal = is_literal(&s) && !(ctx.target == Target::MySql && s == "CURRENT_DATE");
-    Ok(if literal { format!("DEFAULT {s}") } else { format!("DEFAULT ({s})") })
+    Ok(if literal {
+        format!("DEFAULT {s}")
+    } else {
+        format!("DEFAULT ({s})")
+    })
 }
 
 fn action(a: &ReferentialAction, t: Target) -> Result<&'static str> {
@@ -129,7 +160,9 @@ fn action(a: &ReferentialAction, t: Target) -> Result<&'static str> {
         ReferentialAction::Restrict => "RESTRICT",
         ReferentialAction::NoAction => "NO ACTION",
         ReferentialAction::SetDefault if t == Target::Sqlite => "SET DEFAULT",
-        ReferentialAction::SetDefault => return unsupported("ON DELETE/UPDATE SET DEFAULT on MySQL"),
+        ReferentialAction::SetDefault => {
+            return unsupported("ON DELETE/UPDATE SET DEFAULT on MySQL")
+        }
     })
 }
 
@@ -141,7 +174,10 @@ fn references(ctx: &Ctx, fk: &mut ForeignKeyConstraint) -> Result<String> {
         return unsupported("DEFERRABLE constraint");
     }
     let t = ctx.target;
-    let mut s = format!("REFERENCES {}", quote(&table_name(&mut fk.foreign_table)?, t));
+    let mut s = format!(
+        "REFERENCES {}",
+        quote(&table_name(&mut fk.foreign_table)?, t)
+    );
     if fk.referred_columns.is_empty() {
         if t == Target::MySql {
             return unsupported("REFERENCES without a column list on MySQL");
@@ -159,11 +195,17 @@ fn references(ctx: &Ctx, fk: &mut ForeignKeyConstraint) -> Result<String> {
 }
 
 fn ident_list(ids: &[Ident], t: Target) -> String {
-    ids.iter().map(|i| quote(&fold(i), t)).collect::<Vec<_>>().join(", ")
+    ids.iter()
+        .map(|i| quote(&fold(i), t))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Columns of a key: plain column names only.
-fn key_columns(cols: &[IndexColumn], allow_sort: bool) -> Result<Vec<(String, Option<OrderBySort>)>> {
+fn key_columns(
+    cols: &[IndexColumn],
+    allow_sort: bool,
+) -> Result<Vec<(String, Option<OrderBySort>)>> {
     cols.iter()
         .map(|c| {
             if c.operator_class.is_some() {
@@ -184,7 +226,9 @@ fn key_columns(cols: &[IndexColumn], allow_sort: bool) -> Result<Vec<(String, Op
 }
 
 fn constraint_name(n: &Option<Ident>, t: Target) -> String {
-    n.as_ref().map_or(String::new(), |n| format!("CONSTRAINT {} ", quote(&fold(n), t)))
+    n.as_ref().map_or(String::new(), |n| {
+        format!("CONSTRAINT {} ", quote(&fold(n), t))
+    })
 }
 
 struct Col {
@@ -228,7 +272,11 @@ fn create_table(ctx: &mut Ctx, ct: &mut CreateTable) -> Result<String> {
         (true, Target::MySql) => "TEMPORARY ",
         (true, Target::Sqlite) => "TEMP ",
     };
-    let ine = if ct.if_not_exists { "IF NOT EXISTS " } else { "" };
+    let ine = if ct.if_not_exists {
+        "IF NOT EXISTS "
+    } else {
+        ""
+    };
     let mut sql = format!("CREATE {temp}TABLE {ine}{} ({})", quote(&tname, t), body);
     if t == Target::MySql {
         sql.push(' ');
@@ -243,8 +291,12 @@ fn create_table_body(ctx: &mut Ctx, ct: &mut CreateTable, _table: &str) -> Resul
     let mut keyed: HashSet<String> = HashSet::new();
     for c in &ct.constraints {
         match c {
-            TableConstraint::PrimaryKey(pk) => keyed.extend(key_columns(&pk.columns, false)?.into_iter().map(|x| x.0)),
-            TableConstraint::Unique(u) => keyed.extend(key_columns(&u.columns, false)?.into_iter().map(|x| x.0)),
+            TableConstraint::PrimaryKey(pk) => {
+                keyed.extend(key_columns(&pk.columns, false)?.into_iter().map(|x| x.0))
+            }
+            TableConstraint::Unique(u) => {
+                keyed.extend(key_columns(&u.columns, false)?.into_iter().map(|x| x.0))
+            }
             TableConstraint::ForeignKey(fk) => keyed.extend(fk.columns.iter().map(fold)),
             _ => {}
         }
@@ -260,34 +312,59 @@ fn create_table_body(ctx: &mut Ctx, ct: &mut CreateTable, _table: &str) -> Resul
     for c in ct.constraints.iter_mut() {
         match c {
             TableConstraint::PrimaryKey(pk) => {
-                if !pk.include.is_empty() || !pk.index_options.is_empty() || pk.characteristics.is_some() || pk.index_type.is_some() {
+                if !pk.include.is_empty()
+                    || !pk.index_options.is_empty()
+                    || pk.characteristics.is_some()
+                    || pk.index_type.is_some()
+                {
                     return unsupported("PRIMARY KEY option");
                 }
-                let names: Vec<String> = key_columns(&pk.columns, false)?.into_iter().map(|x| x.0).collect();
+                let names: Vec<String> = key_columns(&pk.columns, false)?
+                    .into_iter()
+                    .map(|x| x.0)
+                    .collect();
                 pk_cols = Some(names.clone());
                 constraints.push((
                     true,
                     format!(
                         "{}PRIMARY KEY ({})",
                         constraint_name(&pk.name, t),
-                        names.iter().map(|n| quote(n, t)).collect::<Vec<_>>().join(", ")
+                        names
+                            .iter()
+                            .map(|n| quote(n, t))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
             TableConstraint::Unique(u) => {
-                if !u.include.is_empty() || !u.index_options.is_empty() || u.characteristics.is_some() || u.index_type.is_some() {
+                if !u.include.is_empty()
+                    || !u.index_options.is_empty()
+                    || u.characteristics.is_some()
+                    || u.index_type.is_some()
+                {
                     return unsupported("UNIQUE option");
                 }
-                if !matches!(u.nulls_distinct, NullsDistinctOption::None | NullsDistinctOption::Distinct) {
+                if !matches!(
+                    u.nulls_distinct,
+                    NullsDistinctOption::None | NullsDistinctOption::Distinct
+                ) {
                     return unsupported("UNIQUE NULLS NOT DISTINCT");
                 }
-                let names: Vec<String> = key_columns(&u.columns, false)?.into_iter().map(|x| x.0).collect();
+                let names: Vec<String> = key_columns(&u.columns, false)?
+                    .into_iter()
+                    .map(|x| x.0)
+                    .collect();
                 constraints.push((
                     false,
                     format!(
                         "{}UNIQUE ({})",
                         constraint_name(&u.name, t),
-                        names.iter().map(|n| quote(n, t)).collect::<Vec<_>>().join(", ")
+                        names
+                            .iter()
+                            .map(|n| quote(n, t))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
@@ -302,7 +379,10 @@ fn create_table_body(ctx: &mut Ctx, ct: &mut CreateTable, _table: &str) -> Resul
                     return unsupported("CHECK option");
                 }
                 let e = ddl_expr(ctx, &ch.expr)?;
-                constraints.push((false, format!("{}CHECK ({e})", constraint_name(&ch.name, t))));
+                constraints.push((
+                    false,
+                    format!("{}CHECK ({e})", constraint_name(&ch.name, t)),
+                ));
             }
             _ => return unsupported("this table constraint"),
         }
@@ -310,9 +390,12 @@ fn create_table_body(ctx: &mut Ctx, ct: &mut CreateTable, _table: &str) -> Resul
     // Auto-increment columns.
     for c in cols.iter_mut().filter(|c| c.auto) {
         if t == Target::Sqlite {
-            let single_pk = c.inline_pk || pk_cols.as_deref() == Some(std::slice::from_ref(&c.name));
+            let single_pk =
+                c.inline_pk || pk_cols.as_deref() == Some(std::slice::from_ref(&c.name));
             if !single_pk {
-                return unsupported("SERIAL/IDENTITY column that is not the single-column PRIMARY KEY on SQLite");
+                return unsupported(
+                    "SERIAL/IDENTITY column that is not the single-column PRIMARY KEY on SQLite",
+                );
             }
             // Declared inline so it becomes the rowid alias; the table-level key is dropped below.
             c.inline_pk = true;
@@ -326,7 +409,10 @@ fn create_table_body(ctx: &mut Ctx, ct: &mut CreateTable, _table: &str) -> Resul
             s.push(' ');
             match t {
                 Target::MySql => {
-                    s.push_str(&c.ty.mysql_column(keyed.contains(&c.name) || c.inline_pk || c.keyed));
+                    s.push_str(
+                        &c.ty
+                            .mysql_column(keyed.contains(&c.name) || c.inline_pk || c.keyed),
+                    );
                     if c.not_null || c.auto || c.inline_pk {
                         s.push_str(" NOT NULL");
                     }
@@ -356,7 +442,11 @@ fn create_table_body(ctx: &mut Ctx, ct: &mut CreateTable, _table: &str) -> Resul
                 s.push_str(r);
             }
             if t == Target::MySql {
-                s.push_str(&format!(" COMMENT '{}{}'", super::MYSQL_COMMENT_PREFIX, c.ty.pg_name()));
+                s.push_str(&format!(
+                    " COMMENT '{}{}'",
+                    super::MYSQL_COMMENT_PREFIX,
+                    c.ty.pg_name()
+                ));
             }
             s
         })
@@ -366,7 +456,12 @@ fn create_table_body(ctx: &mut Ctx, ct: &mut CreateTable, _table: &str) -> Resul
     Ok(items.join(", "))
 }
 
-fn column(ctx: &mut Ctx, cd: &mut ColumnDef, keyed: &HashSet<String>, table_items: &mut Vec<String>) -> Result<Col> {
+fn column(
+    ctx: &mut Ctx,
+    cd: &mut ColumnDef,
+    keyed: &HashSet<String>,
+    table_items: &mut Vec<String>,
+) -> Result<Col> {
     let t = ctx.target;
     let name = fold(&cd.name);
     let declared = classify(&cd.data_type)?;
@@ -400,7 +495,8 @@ fn column(ctx: &mut Ctx, cd: &mut ColumnDef, keyed: &HashSet<String>, table_item
                     return unsupported("UNIQUE option");
                 }
                 col.keyed = true;
-                col.rest.push(format!("{}UNIQUE", constraint_name(&cname, t)));
+                col.rest
+                    .push(format!("{}UNIQUE", constraint_name(&cname, t)));
             }
             ColumnOption::ForeignKey(fk) => {
                 let refs = references(ctx, fk)?;
@@ -412,12 +508,15 @@ fn column(ctx: &mut Ctx, cd: &mut ColumnDef, keyed: &HashSet<String>, table_item
                         constraint_name(&cname, t),
                         quote(&name, t)
                     )),
-                    Target::Sqlite => col.rest.push(format!("{}{refs}", constraint_name(&cname, t))),
+                    Target::Sqlite => col
+                        .rest
+                        .push(format!("{}{refs}", constraint_name(&cname, t))),
                 }
             }
             ColumnOption::Check(ch) => {
                 let e = ddl_expr(ctx, &ch.expr)?;
-                col.rest.push(format!("{}CHECK ({e})", constraint_name(&cname, t)));
+                col.rest
+                    .push(format!("{}CHECK ({e})", constraint_name(&cname, t)));
             }
             ColumnOption::Generated {
                 generated_as,
@@ -433,7 +532,9 @@ fn column(ctx: &mut Ctx, cd: &mut ColumnDef, keyed: &HashSet<String>, table_item
                 }
                 col.auto = true;
             }
-            ColumnOption::Generated { .. } => return unsupported("GENERATED ALWAYS AS (expression) column"),
+            ColumnOption::Generated { .. } => {
+                return unsupported("GENERATED ALWAYS AS (expression) column")
+            }
             ColumnOption::Collation(_) => return unsupported("COLLATE"),
             _ => return unsupported("this column option"),
         }
@@ -470,7 +571,7 @@ fn create_index(ctx: &mut Ctx, ci: &mut CreateIndex) -> Result<String> {
     }
     if let Some(u) = using {
         if !u.to_string().eq_ignore_ascii_case("btree") {
-            return unsupported(format!("index method {u}"));
+            return unsupported(format!("index method {}", u.to_string().to_lowercase()));
         }
     }
     let table = table_name(tn)?;
@@ -483,7 +584,10 @@ fn create_index(ctx: &mut Ctx, ci: &mut CreateIndex) -> Result<String> {
         None => format!(
             "{}_{}_idx",
             table,
-            cols.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join("_")
+            cols.iter()
+                .map(|c| c.0.as_str())
+                .collect::<Vec<_>>()
+                .join("_")
         ),
     };
     let col_sql = cols
@@ -522,7 +626,11 @@ fn alter_table(ctx: &mut Ctx, at: &mut AlterTable) -> Result<String> {
     let [op] = at.operations.as_mut_slice() else {
         return unsupported("ALTER TABLE with several actions");
     };
-    let head = format!("ALTER TABLE {}{}", if at.if_exists { "IF EXISTS " } else { "" }, quote(&table, t));
+    let head = format!(
+        "ALTER TABLE {}{}",
+        if at.if_exists { "IF EXISTS " } else { "" },
+        quote(&table, t)
+    );
     if at.if_exists && t == Target::Sqlite {
         return unsupported("ALTER TABLE IF EXISTS on SQLite");
     }
@@ -558,7 +666,11 @@ fn alter_table(ctx: &mut Ctx, at: &mut AlterTable) -> Result<String> {
                 s.push_str(r);
             }
             if t == Target::MySql {
-                s.push_str(&format!(" COMMENT '{}{}'", super::MYSQL_COMMENT_PREFIX, c.ty.pg_name()));
+                s.push_str(&format!(
+                    " COMMENT '{}{}'",
+                    super::MYSQL_COMMENT_PREFIX,
+                    c.ty.pg_name()
+                ));
             }
             s
         }
@@ -567,7 +679,9 @@ fn alter_table(ctx: &mut Ctx, at: &mut AlterTable) -> Result<String> {
             if_exists: false,
             drop_behavior: _,
             ..
-        } if column_names.len() == 1 => format!("DROP COLUMN {}", quote(&fold(&column_names[0]), t)),
+        } if column_names.len() == 1 => {
+            format!("DROP COLUMN {}", quote(&fold(&column_names[0]), t))
+        }
         AlterTableOperation::RenameColumn {
             old_column_name,
             new_column_name,
@@ -579,7 +693,16 @@ fn alter_table(ctx: &mut Ctx, at: &mut AlterTable) -> Result<String> {
         AlterTableOperation::RenameTable {
             table_name: RenameTableNameKind::To(n),
         } => format!("RENAME TO {}", quote(&table_name(n)?, t)),
-        other => return unsupported(format!("ALTER TABLE {}", other.to_string().split_whitespace().next().unwrap_or("action"))),
+        other => {
+            return unsupported(format!(
+                "ALTER TABLE {}",
+                other
+                    .to_string()
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("action")
+            ))
+        }
     };
     Ok(format!("{head} {action}"))
 }

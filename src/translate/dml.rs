@@ -9,9 +9,9 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Assignment, AssignmentTarget, ConflictTarget, Delete, Expr, FromTable, Ident, Insert, ObjectName,
-    ObjectNamePart, OnConflictAction, OnInsert, SelectItem, SetExpr, Statement, TableFactor, TableObject,
-    Update, UpdateTableFromKind, VisitMut, VisitorMut,
+    Assignment, AssignmentTarget, ConflictTarget, Delete, Expr, FromTable, Ident, Insert,
+    ObjectName, ObjectNamePart, OnConflictAction, OnInsert, SelectItem, SetExpr, Statement,
+    TableFactor, TableObject, Update, UpdateTableFromKind, VisitMut, VisitorMut,
 };
 
 use super::error::{Result, TranslateError};
@@ -92,7 +92,12 @@ pub(crate) fn assemble(
 }
 
 /// Validate and rewrite a RETURNING list against its single target table; returns the output names.
-fn returning_list(ctx: &mut Ctx, items: &mut [SelectItem], table: &str, alias: Option<&str>) -> Result<Vec<String>> {
+fn returning_list(
+    ctx: &mut Ctx,
+    items: &mut [SelectItem],
+    table: &str,
+    alias: Option<&str>,
+) -> Result<Vec<String>> {
     let mut names_out = Vec::new();
     for item in items.iter_mut() {
         // `RETURNING t.id` / `public.t.id` → `id`: the list can only name the target table's columns.
@@ -210,7 +215,9 @@ fn insert(ctx: &mut Ctx, ins: &mut Insert) -> Result<Option<Returning>> {
     if let SetExpr::Values(v) = src.body.as_ref() {
         for row in &v.rows {
             if !cols.is_empty() && row.content.len() != cols.len() {
-                return Err(TranslateError::Invalid("INSERT has more or fewer expressions than target columns".into()));
+                return Err(TranslateError::Invalid(
+                    "INSERT has more or fewer expressions than target columns".into(),
+                ));
             }
             for (e, c) in row.content.iter().zip(&cols) {
                 ctx.hint_column(
@@ -240,7 +247,9 @@ fn insert(ctx: &mut Ctx, ins: &mut Insert) -> Result<Option<Returning>> {
                 match &oc.conflict_target {
                     None => {}
                     Some(ConflictTarget::Columns(cs)) => target_cols = cs.clone(),
-                    Some(ConflictTarget::OnConstraint(_)) => return unsupported("ON CONFLICT ON CONSTRAINT"),
+                    Some(ConflictTarget::OnConstraint(_)) => {
+                        return unsupported("ON CONFLICT ON CONSTRAINT")
+                    }
                 }
                 if let OnConflictAction::DoUpdate(du) = &mut oc.action {
                     if target_cols.is_empty() {
@@ -266,25 +275,36 @@ fn insert(ctx: &mut Ctx, ins: &mut Insert) -> Result<Option<Returning>> {
                         }
                     }
                     Target::MySql => {
+                        if returning.is_some() {
+                            // MariaDB would return a row for a conflicting row too; PostgreSQL does not
+                            // for DO NOTHING.
+                            return unsupported("ON CONFLICT with RETURNING on MySQL");
+                        }
                         let assignments = match &mut oc.action {
                             OnConflictAction::DoNothing => {
                                 // A no-op update: unlike INSERT IGNORE it suppresses only key conflicts.
-                                let col = target_cols
-                                    .first()
-                                    .cloned()
-                                    .or_else(|| columns.first().and_then(|c| c.0.first()).and_then(|p| p.as_ident().cloned()));
+                                let col = target_cols.first().cloned().or_else(|| {
+                                    columns
+                                        .first()
+                                        .and_then(|c| c.0.first())
+                                        .and_then(|p| p.as_ident().cloned())
+                                });
                                 let Some(col) = col else {
-                                    return unsupported("ON CONFLICT DO NOTHING without a column list on MySQL");
+                                    return unsupported(
+                                        "ON CONFLICT DO NOTHING without a column list on MySQL",
+                                    );
                                 };
                                 vec![Assignment {
-                                    target: AssignmentTarget::ColumnName(ObjectName(vec![ObjectNamePart::Identifier(
-                                        col.clone(),
-                                    )])),
+                                    target: AssignmentTarget::ColumnName(ObjectName(vec![
+                                        ObjectNamePart::Identifier(col.clone()),
+                                    ])),
                                     value: Expr::Identifier(col),
                                 }]
                             }
                             OnConflictAction::DoUpdate(du) => {
-                                let mut v = ExcludedToValues { table: tname.clone() };
+                                let mut v = ExcludedToValues {
+                                    table: tname.clone(),
+                                };
                                 for a in &mut du.assignments {
                                     let _ = a.value.visit(&mut v);
                                 }
@@ -325,12 +345,20 @@ fn insert(ctx: &mut Ctx, ins: &mut Insert) -> Result<Option<Returning>> {
 }
 
 /// Fill in the MySQL 8 emulation: SQL without RETURNING and the rendered select list.
-fn mysql_insert_emulation(target: Target, stmt: &mut Statement, mut r: Rewritten) -> Result<Rewritten> {
-    let Some(ret) = &mut r.returning else { return Ok(r) };
+fn mysql_insert_emulation(
+    target: Target,
+    stmt: &mut Statement,
+    mut r: Rewritten,
+) -> Result<Rewritten> {
+    let Some(ret) = &mut r.returning else {
+        return Ok(r);
+    };
     if target != Target::MySql || ret.emulation.is_none() {
         return Ok(r);
     }
-    let Statement::Insert(ins) = stmt else { return Ok(r) };
+    let Statement::Insert(ins) = stmt else {
+        return Ok(r);
+    };
     let list = ins
         .returning
         .take()
@@ -346,7 +374,10 @@ fn mysql_insert_emulation(target: Target, stmt: &mut Statement, mut r: Rewritten
     }
     ret.emulation = Some(LastInsertIdEmulation {
         insert_sql,
-        table: names::quote(&ret.emulation.take().map(|e| e.table).unwrap_or_default(), target),
+        table: names::quote(
+            &ret.emulation.take().map(|e| e.table).unwrap_or_default(),
+            target,
+        ),
         select_list: list,
     });
     Ok(r)
@@ -398,7 +429,10 @@ fn assignment(ctx: &mut Ctx, a: &mut Assignment, table: &str) -> Result<()> {
     ctx.value_expr(&mut a.value)
 }
 
-fn single_table(twj: &mut sqlparser::ast::TableWithJoins, what: &str) -> Result<(String, Option<String>)> {
+fn single_table(
+    twj: &mut sqlparser::ast::TableWithJoins,
+    what: &str,
+) -> Result<(String, Option<String>)> {
     if !twj.joins.is_empty() {
         return unsupported(format!("{what} with a JOIN"));
     }
@@ -438,7 +472,12 @@ fn update(ctx: &mut Ctx, u: &mut Update) -> Result<Option<Returning>> {
         limit,
         ..
     } = u;
-    if !optimizer_hints.is_empty() || output.is_some() || or.is_some() || !order_by.is_empty() || limit.is_some() {
+    if !optimizer_hints.is_empty()
+        || output.is_some()
+        || or.is_some()
+        || !order_by.is_empty()
+        || limit.is_some()
+    {
         return unsupported("non-PostgreSQL UPDATE clause");
     }
     let (tname, alias) = single_table(table, "UPDATE")?;
@@ -492,7 +531,12 @@ fn delete(ctx: &mut Ctx, d: &mut Delete) -> Result<Option<Returning>> {
         limit,
         ..
     } = d;
-    if !optimizer_hints.is_empty() || !tables.is_empty() || output.is_some() || !order_by.is_empty() || limit.is_some() {
+    if !optimizer_hints.is_empty()
+        || !tables.is_empty()
+        || output.is_some()
+        || !order_by.is_empty()
+        || limit.is_some()
+    {
         return unsupported("non-PostgreSQL DELETE clause");
     }
     if using.is_some() {
@@ -532,8 +576,13 @@ fn is_default_kw(e: &Expr) -> bool {
 }
 
 /// SQLite has no `DEFAULT` inside VALUES: for a single row, leave those columns out of the list.
-fn sqlite_values_default(src: &mut sqlparser::ast::Query, columns: &mut Vec<ObjectName>) -> Result<()> {
-    let SetExpr::Values(v) = src.body.as_mut() else { return Ok(()) };
+fn sqlite_values_default(
+    src: &mut sqlparser::ast::Query,
+    columns: &mut Vec<ObjectName>,
+) -> Result<()> {
+    let SetExpr::Values(v) = src.body.as_mut() else {
+        return Ok(());
+    };
     if !v.rows.iter().any(|r| r.content.iter().any(is_default_kw)) {
         return Ok(());
     }
@@ -542,7 +591,9 @@ fn sqlite_values_default(src: &mut sqlparser::ast::Query, columns: &mut Vec<Obje
     }
     let row = &mut v.rows[0].content;
     if row.len() != columns.len() {
-        return Err(TranslateError::Invalid("INSERT has more or fewer expressions than target columns".into()));
+        return Err(TranslateError::Invalid(
+            "INSERT has more or fewer expressions than target columns".into(),
+        ));
     }
     let keep: Vec<bool> = row.iter().map(|e| !is_default_kw(e)).collect();
     if !keep.iter().any(|k| *k) {

@@ -48,7 +48,10 @@ pub const MYSQL_SESSION_SETUP: &[&str] = &[
 
 /// Statements each new SQLite connection must run before any translated SQL: PostgreSQL's LIKE is
 /// case-sensitive, and foreign keys are enforced.
-pub const SQLITE_SESSION_SETUP: &[&str] = &["PRAGMA case_sensitive_like = ON", "PRAGMA foreign_keys = ON"];
+pub const SQLITE_SESSION_SETUP: &[&str] = &[
+    "PRAGMA case_sensitive_like = ON",
+    "PRAGMA foreign_keys = ON",
+];
 
 /// What kind of statement was translated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,9 +185,10 @@ pub fn rewrite(stmt: &Statement, target: Target) -> Result<Rewritten, TranslateE
     let mut stmt = stmt.clone();
     let mut ctx = walk::Ctx::new(target);
     let out = match &mut stmt {
-        Statement::Query(_) | Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
-            dml::rewrite_dml(&mut ctx, &mut stmt)?
-        }
+        Statement::Query(_)
+        | Statement::Insert(_)
+        | Statement::Update(_)
+        | Statement::Delete(_) => dml::rewrite_dml(&mut ctx, &mut stmt)?,
         Statement::CreateTable(_)
         | Statement::CreateIndex(_)
         | Statement::Drop { .. }
@@ -201,22 +205,34 @@ pub fn rewrite(stmt: &Statement, target: Target) -> Result<Rewritten, TranslateE
 
 /// Parse PostgreSQL text and translate each statement.
 pub fn rewrite_sql(sql: &str, target: Target) -> Result<Vec<Rewritten>, TranslateError> {
-    let stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| TranslateError::Parse(e.to_string()))?;
+    let stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        .map_err(|e| TranslateError::Parse(e.to_string()))?;
     stmts.iter().map(|s| rewrite(s, target)).collect()
 }
 
-/// A readable name for a statement outside the subset (its leading keywords).
+/// A readable name for a statement outside the subset (its leading keywords, e.g. `COPY`,
+/// `CREATE VIEW`, `SET`).
 fn statement_name(stmt: &Statement) -> String {
     let text = stmt.to_string();
-    let words: Vec<&str> = text
+    let words: Vec<String> = text
         .split_whitespace()
-        .take_while(|w| w.chars().all(|c| c.is_ascii_alphabetic() || c == '_'))
-        .take(2)
+        .map(|w| w.to_ascii_uppercase())
+        .filter(|w| {
+            !matches!(
+                w.as_str(),
+                "OR" | "REPLACE" | "TEMPORARY" | "TEMP" | "UNLOGGED" | "IF" | "NOT" | "EXISTS"
+            )
+        })
         .collect();
-    if words.is_empty() {
-        "this statement".into()
-    } else {
-        words.join(" ").to_ascii_uppercase()
+    match words.first().map(String::as_str) {
+        None => "this statement".into(),
+        Some(w @ ("CREATE" | "DROP" | "ALTER" | "COMMENT")) => match words.get(1) {
+            Some(n) if n.chars().all(|c| c.is_ascii_alphabetic()) => format!("{w} {n}"),
+            _ => w.to_string(),
+        },
+        Some(w) => w
+            .trim_matches(|c: char| !c.is_ascii_alphabetic())
+            .to_string(),
     }
 }
 

@@ -95,7 +95,10 @@ impl VisitorMut for Normalize {
 
 /// Quote identifiers and mark placeholders in any AST node.
 pub(crate) fn normalize<T: VisitMut>(node: &mut T, target: Target) -> Result<()> {
-    let mut v = Normalize { target, error: None };
+    let mut v = Normalize {
+        target,
+        error: None,
+    };
     let _ = node.visit(&mut v);
     match v.error {
         Some(e) => Err(e),

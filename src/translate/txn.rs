@@ -4,7 +4,9 @@
 //! RELEASE and ROLLBACK TO, rendered in each target's syntax, and their CommandComplete tags. Must
 //! never: emulate PostgreSQL's aborted-transaction state (that is the session's job).
 
-use sqlparser::ast::{Statement, TransactionAccessMode, TransactionIsolationLevel, TransactionMode};
+use sqlparser::ast::{
+    Statement, TransactionAccessMode, TransactionIsolationLevel, TransactionMode,
+};
 
 use super::error::{Result, TranslateError};
 use super::names::{fold, quote};
@@ -44,7 +46,9 @@ pub(crate) fn rewrite_txn(target: Target, stmt: &Statement) -> Result<Rewritten>
             for m in modes {
                 match m {
                     TransactionMode::IsolationLevel(l) => isolation = Some(l.clone()),
-                    TransactionMode::AccessMode(a) => read_only = Some(*a == TransactionAccessMode::ReadOnly),
+                    TransactionMode::AccessMode(a) => {
+                        read_only = Some(*a == TransactionAccessMode::ReadOnly)
+                    }
                 }
             }
             match target {
@@ -60,12 +64,13 @@ pub(crate) fn rewrite_txn(target: Target, stmt: &Statement) -> Result<Rewritten>
                     if let Some(l) = isolation {
                         let level = match l {
                             // PostgreSQL runs READ UNCOMMITTED as READ COMMITTED.
-                            TransactionIsolationLevel::ReadUncommitted | TransactionIsolationLevel::ReadCommitted => {
-                                "READ COMMITTED"
-                            }
+                            TransactionIsolationLevel::ReadUncommitted
+                            | TransactionIsolationLevel::ReadCommitted => "READ COMMITTED",
                             TransactionIsolationLevel::RepeatableRead => "REPEATABLE READ",
                             TransactionIsolationLevel::Serializable => "SERIALIZABLE",
-                            TransactionIsolationLevel::Snapshot => return unsupported("ISOLATION LEVEL SNAPSHOT"),
+                            TransactionIsolationLevel::Snapshot => {
+                                return unsupported("ISOLATION LEVEL SNAPSHOT")
+                            }
                         };
                         before.push(format!("SET TRANSACTION ISOLATION LEVEL {level}"));
                     }
@@ -78,7 +83,9 @@ pub(crate) fn rewrite_txn(target: Target, stmt: &Statement) -> Result<Rewritten>
                 }
             }
         }
-        Statement::Commit { chain, modifier, .. } => {
+        Statement::Commit {
+            chain, modifier, ..
+        } => {
             if *chain || modifier.is_some() {
                 return unsupported("COMMIT AND CHAIN");
             }

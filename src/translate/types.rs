@@ -54,7 +54,9 @@ fn numeric(info: &ExactNumberInfo) -> Result<PgType> {
     Ok(match info {
         ExactNumberInfo::None => PgType::Numeric(None),
         ExactNumberInfo::Precision(p) => PgType::Numeric(Some((*p, 0))),
-        ExactNumberInfo::PrecisionAndScale(p, s) if *s >= 0 => PgType::Numeric(Some((*p, *s as u64))),
+        ExactNumberInfo::PrecisionAndScale(p, s) if *s >= 0 => {
+            PgType::Numeric(Some((*p, *s as u64)))
+        }
         ExactNumberInfo::PrecisionAndScale(..) => {
             return Err(TranslateError::unsupported("NUMERIC with a negative scale"))
         }
@@ -76,15 +78,23 @@ pub fn classify(dt: &DataType) -> Result<Declared> {
         DataType::Float(ExactNumberInfo::Precision(_)) => plain(PgType::Float8),
         DataType::Boolean | DataType::Bool => plain(PgType::Bool),
         DataType::Text => plain(PgType::Text),
-        DataType::Varchar(l) | DataType::CharacterVarying(l) => plain(PgType::Varchar(char_len(l)?)),
-        DataType::Char(l) | DataType::Character(l) => plain(PgType::Char(Some(char_len(l)?.unwrap_or(1)))),
+        DataType::Varchar(l) | DataType::CharacterVarying(l) => {
+            plain(PgType::Varchar(char_len(l)?))
+        }
+        DataType::Char(l) | DataType::Character(l) => {
+            plain(PgType::Char(Some(char_len(l)?.unwrap_or(1))))
+        }
         DataType::Bytea => plain(PgType::Bytea),
         DataType::Date => plain(PgType::Date),
-        DataType::Time(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => plain(PgType::Time),
+        DataType::Time(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
+            plain(PgType::Time)
+        }
         DataType::Timestamp(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
             plain(PgType::Timestamp)
         }
-        DataType::Timestamp(_, TimezoneInfo::Tz | TimezoneInfo::WithTimeZone) => plain(PgType::Timestamptz),
+        DataType::Timestamp(_, TimezoneInfo::Tz | TimezoneInfo::WithTimeZone) => {
+            plain(PgType::Timestamptz)
+        }
         DataType::JSON => plain(PgType::Json),
         DataType::JSONB => plain(PgType::Jsonb),
         DataType::Uuid => plain(PgType::Uuid),
@@ -103,7 +113,10 @@ pub fn classify(dt: &DataType) -> Result<Declared> {
         DataType::Array(_) => Err(TranslateError::unsupported("array type")),
         DataType::Interval { .. } => Err(TranslateError::unsupported("interval type")),
         DataType::Time(_, _) => Err(TranslateError::unsupported("time with time zone")),
-        other => Err(TranslateError::unsupported(format!("type {other}"))),
+        other => Err(TranslateError::unsupported(format!(
+            "type {}",
+            other.to_string().to_lowercase()
+        ))),
     }
 }
 

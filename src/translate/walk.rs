@@ -9,12 +9,12 @@
 use std::collections::BTreeMap;
 
 use sqlparser::ast::{
-    BinaryOperator, CastKind, DataType, Distinct, Expr, Fetch, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, Join, JoinConstraint, JoinOperator,
-    LimitClause, ObjectName, ObjectNamePart, Offset, OffsetRows, OrderBy, OrderByExpr, OrderByKind,
-    OrderByOptions, OrderBySort, Query, Select, SelectFlavor, SelectItem, SelectItemQualifiedWildcardKind,
-    SetExpr, SetOperator, TableAlias, TableFactor, TableWithJoins, UnaryOperator, Value, ValueWithSpan,
-    WildcardAdditionalOptions, WindowType,
+    BinaryOperator, CastKind, DataType, Distinct, Expr, Fetch, Function, FunctionArg,
+    FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, Join,
+    JoinConstraint, JoinOperator, LimitClause, ObjectName, ObjectNamePart, Offset, OffsetRows,
+    OrderBy, OrderByExpr, OrderByKind, OrderByOptions, OrderBySort, Query, Select, SelectFlavor,
+    SelectItem, SelectItemQualifiedWildcardKind, SetExpr, SetOperator, TableAlias, TableFactor,
+    TableWithJoins, UnaryOperator, Value, ValueWithSpan, WildcardAdditionalOptions, WindowType,
 };
 use sqlparser::tokenizer::Span;
 
@@ -131,7 +131,10 @@ pub(crate) fn table_name(name: &mut ObjectName) -> Result<String> {
             name.0.remove(0);
             Ok(fold(t))
         }
-        [s, _] => unsupported(format!("schema-qualified name outside public ({})", fold(s))),
+        [s, _] => unsupported(format!(
+            "schema-qualified name outside public ({})",
+            fold(s)
+        )),
         _ => unsupported("name with a database or catalog qualifier"),
     }
 }
@@ -227,7 +230,10 @@ impl Ctx {
             pipe_operators,
             ..
         } = q;
-        if for_clause.is_some() || settings.is_some() || format_clause.is_some() || !pipe_operators.is_empty()
+        if for_clause.is_some()
+            || settings.is_some()
+            || format_clause.is_some()
+            || !pipe_operators.is_empty()
         {
             return unsupported("non-PostgreSQL query clause");
         }
@@ -289,7 +295,10 @@ impl Ctx {
                     limit_by: vec![],
                 })
             }
-            Some(LimitClause::LimitOffset { limit: limit @ None, .. }) => *limit = Some(quantity),
+            Some(LimitClause::LimitOffset {
+                limit: limit @ None,
+                ..
+            }) => *limit = Some(quantity),
             Some(_) => return unsupported("LIMIT together with FETCH"),
         }
         Ok(())
@@ -306,7 +315,13 @@ impl Ctx {
                     return unsupported("LIMIT BY");
                 }
                 // LIMIT ALL / LIMIT NULL mean no limit.
-                if matches!(limit, Some(Expr::Value(ValueWithSpan { value: Value::Null, .. }))) {
+                if matches!(
+                    limit,
+                    Some(Expr::Value(ValueWithSpan {
+                        value: Value::Null,
+                        ..
+                    }))
+                ) {
                     *limit = None;
                 }
                 if let Some(l) = limit {
@@ -348,7 +363,9 @@ impl Ctx {
         match s {
             SetExpr::Select(sel) => self.select(sel, None),
             SetExpr::Query(q) => self.query(q),
-            SetExpr::SetOperation { left, op, right, .. } => {
+            SetExpr::SetOperation {
+                left, op, right, ..
+            } => {
                 match op {
                     SetOperator::Union | SetOperator::Intersect | SetOperator::Except => {}
                     _ => return unsupported(format!("set operator {op}")),
@@ -418,9 +435,9 @@ impl Ctx {
                     name: fold(&a.name),
                     table: None,
                 }),
-                TableFactor::NestedJoin { table_with_joins, .. } => {
-                    ctx.from_entries(table_with_joins, out)
-                }
+                TableFactor::NestedJoin {
+                    table_with_joins, ..
+                } => ctx.from_entries(table_with_joins, out),
                 _ => {}
             }
         }
@@ -624,6 +641,12 @@ impl Ctx {
                 {
                     return unsupported("table modifier (TABLESAMPLE, WITH ORDINALITY, hints)");
                 }
+                // sqlparser reads PostgreSQL's `FROM ONLY t` as table `only` aliased `t`.
+                let only = matches!(name.0.as_slice(), [ObjectNamePart::Identifier(i)]
+                    if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("only"));
+                if only && alias.is_some() {
+                    return unsupported("FROM ONLY");
+                }
                 table_name(name)?;
                 if let Some(a) = alias {
                     self.alias(a, false)?;
@@ -740,7 +763,11 @@ impl Ctx {
             }
             Expr::Value(v) => self.value(v),
             Expr::Nested(inner) => self.expr(inner),
-            Expr::IsNull(x) | Expr::IsNotNull(x) | Expr::IsTrue(x) | Expr::IsFalse(x) | Expr::IsNotTrue(x)
+            Expr::IsNull(x)
+            | Expr::IsNotNull(x)
+            | Expr::IsTrue(x)
+            | Expr::IsFalse(x)
+            | Expr::IsNotTrue(x)
             | Expr::IsNotFalse(x) => self.expr(x),
             Expr::IsDistinctFrom(a, b) | Expr::IsNotDistinctFrom(a, b) => {
                 self.hint(a, b);
@@ -783,7 +810,9 @@ impl Ctx {
                 self.expr(expr)?;
                 self.query(subquery)
             }
-            Expr::Between { expr, low, high, .. } => {
+            Expr::Between {
+                expr, low, high, ..
+            } => {
                 self.hint(expr, low);
                 self.hint(expr, high);
                 self.expr(expr)?;
@@ -815,7 +844,10 @@ impl Ctx {
                 if op == BinaryOperator::StringConcat && t == Target::MySql {
                     // PostgreSQL `a || b` is NULL if either is NULL, like MySQL CONCAT.
                     let mut args = Vec::new();
-                    flatten_concat(std::mem::replace(e, Expr::Value(Value::Null.into())), &mut args);
+                    flatten_concat(
+                        std::mem::replace(e, Expr::Value(Value::Null.into())),
+                        &mut args,
+                    );
                     *e = call("CONCAT", args);
                 }
                 Ok(())
@@ -935,7 +967,9 @@ impl Ctx {
             Expr::Interval(_) => unsupported("interval"),
             Expr::AtTimeZone { .. } => unsupported("AT TIME ZONE"),
             Expr::Collate { .. } => unsupported("COLLATE"),
-            Expr::JsonAccess { .. } | Expr::CompoundFieldAccess { .. } => unsupported("JSON/array access operators"),
+            Expr::JsonAccess { .. } | Expr::CompoundFieldAccess { .. } => {
+                unsupported("JSON/array access operators")
+            }
             Expr::SimilarTo { .. } => unsupported("SIMILAR TO"),
             Expr::RLike { .. } => unsupported("regular expression match"),
             Expr::Extract { .. } => unsupported("EXTRACT"),
@@ -945,8 +979,12 @@ impl Ctx {
             Expr::Overlay { .. } => unsupported("OVERLAY"),
             Expr::Ceil { .. } | Expr::Floor { .. } => unsupported("CEIL/FLOOR"),
             Expr::IsUnknown(_) | Expr::IsNotUnknown(_) => unsupported("IS UNKNOWN"),
-            Expr::Wildcard(_) | Expr::QualifiedWildcard(..) => unsupported("wildcard in an expression"),
-            Expr::GroupingSets(_) | Expr::Cube(_) | Expr::Rollup(_) => unsupported("GROUPING SETS/CUBE/ROLLUP"),
+            Expr::Wildcard(_) | Expr::QualifiedWildcard(..) => {
+                unsupported("wildcard in an expression")
+            }
+            Expr::GroupingSets(_) | Expr::Cube(_) | Expr::Rollup(_) => {
+                unsupported("GROUPING SETS/CUBE/ROLLUP")
+            }
             _ => unsupported(format!("expression `{e}`")),
         }
     }
@@ -956,14 +994,18 @@ impl Ctx {
             Value::Number(..) | Value::Null => Ok(()),
             Value::SingleQuotedString(s) => {
                 if s.contains('\0') {
-                    return Err(TranslateError::Invalid("string literal with a NUL character".into()));
+                    return Err(TranslateError::Invalid(
+                        "string literal with a NUL character".into(),
+                    ));
                 }
                 Ok(())
             }
             Value::DollarQuotedString(d) => {
                 let s = d.value.clone();
                 if s.contains('\0') {
-                    return Err(TranslateError::Invalid("string literal with a NUL character".into()));
+                    return Err(TranslateError::Invalid(
+                        "string literal with a NUL character".into(),
+                    ));
                 }
                 v.value = Value::SingleQuotedString(s);
                 Ok(())
@@ -983,7 +1025,9 @@ impl Ctx {
                 // E'…' is stored unescaped: render it as a plain literal.
                 let s = s.clone();
                 if s.contains('\0') {
-                    return Err(TranslateError::Invalid("string literal with a NUL character".into()));
+                    return Err(TranslateError::Invalid(
+                        "string literal with a NUL character".into(),
+                    ));
                 }
                 v.value = Value::SingleQuotedString(s);
                 Ok(())
@@ -996,7 +1040,11 @@ impl Ctx {
     fn function(&mut self, f: &mut Function, t: Target) -> Result<Option<Expr>> {
         let name = match f.name.0.as_slice() {
             [ObjectNamePart::Identifier(i)] => fold(i),
-            [ObjectNamePart::Identifier(s), ObjectNamePart::Identifier(i)] if fold(s) == "pg_catalog" => fold(i),
+            [ObjectNamePart::Identifier(s), ObjectNamePart::Identifier(i)]
+                if fold(s) == "pg_catalog" =>
+            {
+                fold(i)
+            }
             _ => return unsupported(format!("function {}", f.name)),
         };
         if f.uses_odbc_syntax || !matches!(f.parameters, FunctionArguments::None) {
@@ -1017,7 +1065,9 @@ impl Ctx {
         let mut args: Vec<&mut Expr> = Vec::new();
         match &mut f.args {
             FunctionArguments::None => {}
-            FunctionArguments::Subquery(_) => return unsupported(format!("function {name} over a subquery")),
+            FunctionArguments::Subquery(_) => {
+                return unsupported(format!("function {name} over a subquery"))
+            }
             FunctionArguments::List(l) => {
                 if !l.clauses.is_empty() {
                     return unsupported(format!("ORDER BY/LIMIT inside {name}()"));
@@ -1069,15 +1119,18 @@ impl Ctx {
         };
         let ts_now = || match t {
             Target::MySql => call("CURRENT_TIMESTAMP", vec![number_lit("6")]),
-            Target::Sqlite => call("strftime", vec![string_lit("%Y-%m-%d %H:%M:%f"), string_lit("now")]),
+            Target::Sqlite => call(
+                "strftime",
+                vec![string_lit("%Y-%m-%d %H:%M:%f"), string_lit("now")],
+            ),
         };
         match name.as_str() {
             "count" | "sum" | "avg" | "min" | "max" => {
                 set_name(f, &name.to_uppercase());
                 Ok(None)
             }
-            "row_number" | "rank" | "dense_rank" | "percent_rank" | "cume_dist" | "ntile" | "lag" | "lead"
-            | "first_value" | "last_value" => {
+            "row_number" | "rank" | "dense_rank" | "percent_rank" | "cume_dist" | "ntile"
+            | "lag" | "lead" | "first_value" | "last_value" => {
                 if !windowed {
                     return unsupported(format!("{name}() without OVER"));
                 }
@@ -1122,7 +1175,9 @@ impl Ctx {
                     })
                 }
             })),
-            "now" | "transaction_timestamp" | "statement_timestamp" if argc == 0 => Ok(Some(ts_now())),
+            "now" | "transaction_timestamp" | "statement_timestamp" if argc == 0 => {
+                Ok(Some(ts_now()))
+            }
             "current_timestamp" | "localtimestamp" => Ok(Some(ts_now())),
             "current_date" if argc == 0 => Ok(Some(keyword_fn("CURRENT_DATE"))),
             "gen_random_uuid" if argc == 0 && t == Target::MySql => Ok(Some(call("UUID", vec![]))),
@@ -1201,7 +1256,10 @@ fn cast_expr(e: Expr, ty: &str) -> Expr {
     Expr::Cast {
         kind: CastKind::Cast,
         expr: Box::new(e),
-        data_type: DataType::Custom(ObjectName(vec![ObjectNamePart::Identifier(raw(ty))]), vec![]),
+        data_type: DataType::Custom(
+            ObjectName(vec![ObjectNamePart::Identifier(raw(ty))]),
+            vec![],
+        ),
         format: None,
     }
 }
@@ -1226,7 +1284,11 @@ pub(crate) fn cast_for(t: Target, x: Expr, ty: &PgType) -> Result<Expr> {
                 let b = match s.as_str() {
                     "t" | "true" | "y" | "yes" | "on" | "1" => true,
                     "f" | "false" | "n" | "no" | "off" | "0" => false,
-                    _ => return Err(TranslateError::Invalid(format!("invalid input syntax for type boolean: \"{s}\""))),
+                    _ => {
+                        return Err(TranslateError::Invalid(format!(
+                            "invalid input syntax for type boolean: \"{s}\""
+                        )))
+                    }
                 };
                 match t {
                     Target::MySql => expr_value(Value::Boolean(b)),
@@ -1266,12 +1328,16 @@ pub(crate) fn cast_for(t: Target, x: Expr, ty: &PgType) -> Result<Expr> {
         PgType::Time => match (t, lit) {
             (Target::MySql, _) => cast_expr(x, "TIME(6)"),
             (Target::Sqlite, Some(_)) => x,
-            (Target::Sqlite, None) => unsupported::<Expr>("cast of an expression to time on SQLite")?,
+            (Target::Sqlite, None) => {
+                unsupported::<Expr>("cast of an expression to time on SQLite")?
+            }
         },
         PgType::Timestamp | PgType::Timestamptz => match (t, lit) {
             (Target::MySql, _) => cast_expr(x, "DATETIME(6)"),
             (Target::Sqlite, Some(_)) => x,
-            (Target::Sqlite, None) => unsupported::<Expr>("cast of an expression to timestamp on SQLite")?,
+            (Target::Sqlite, None) => {
+                unsupported::<Expr>("cast of an expression to timestamp on SQLite")?
+            }
         },
         PgType::Json | PgType::Jsonb | PgType::Uuid => match lit {
             Some(_) => x,
