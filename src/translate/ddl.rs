@@ -16,7 +16,6 @@ use sqlparser::ast::{
     AlterTable, AlterTableOperation, ColumnDef, ColumnOption, CreateIndex, CreateTable, Expr,
     ForeignKeyConstraint, GeneratedAs, Ident, IndexColumn, NullsDistinctOption, ObjectName,
     ObjectType, OrderBySort, ReferentialAction, RenameTableNameKind, Statement, TableConstraint,
-    Value, ValueWithSpan,
 };
 
 use sqlparser::ast::helpers::stmt_create_table::CreateTableBuilder;
@@ -96,8 +95,7 @@ pub(crate) fn rewrite_ddl(ctx: &mut Ctx, stmt: &mut Statement) -> Result<Rewritt
                         Target::MySql => {
                             let index = names
                                 .first()
-                                .map(|n| n.0.last().and_then(|p| p.as_ident()).map(fold))
-                                .flatten();
+                                .and_then(|n| n.0.last().and_then(|p| p.as_ident()).map(fold));
                             (
                                 String::new(),
                                 Kind::DropIndex,
@@ -706,6 +704,3 @@ fn alter_table(ctx: &mut Ctx, at: &mut AlterTable) -> Result<String> {
     };
     Ok(format!("{head} {action}"))
 }
-
-#[allow(dead_code)]
-fn _unused(_: &ValueWithSpan, _: &Value) {}

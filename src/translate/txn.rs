@@ -45,7 +45,7 @@ pub(crate) fn rewrite_txn(target: Target, stmt: &Statement) -> Result<Rewritten>
             let mut read_only = None;
             for m in modes {
                 match m {
-                    TransactionMode::IsolationLevel(l) => isolation = Some(l.clone()),
+                    TransactionMode::IsolationLevel(l) => isolation = Some(*l),
                     TransactionMode::AccessMode(a) => {
                         read_only = Some(*a == TransactionAccessMode::ReadOnly)
                     }

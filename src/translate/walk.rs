@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use sqlparser::ast::{
     BinaryOperator, CastKind, DataType, Distinct, Expr, Fetch, Function, FunctionArg,
     FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, Join,
-    JoinConstraint, JoinOperator, LimitClause, ObjectName, ObjectNamePart, Offset, OffsetRows,
-    OrderBy, OrderByExpr, OrderByKind, OrderByOptions, OrderBySort, Query, Select, SelectFlavor,
-    SelectItem, SelectItemQualifiedWildcardKind, SetExpr, SetOperator, TableAlias, TableFactor,
-    TableWithJoins, UnaryOperator, Value, ValueWithSpan, WildcardAdditionalOptions, WindowType,
+    JoinConstraint, JoinOperator, LimitClause, ObjectName, ObjectNamePart, OffsetRows, OrderBy,
+    OrderByExpr, OrderByKind, OrderByOptions, OrderBySort, Query, Select, SelectFlavor, SelectItem,
+    SelectItemQualifiedWildcardKind, SetExpr, SetOperator, TableAlias, TableFactor, TableWithJoins,
+    UnaryOperator, Value, ValueWithSpan, WildcardAdditionalOptions, WindowType,
 };
 use sqlparser::tokenizer::Span;
 
@@ -416,7 +416,7 @@ impl Ctx {
     }
 
     /// Collect FROM entries (names only) before walking, so every clause can resolve columns.
-    fn from_entries(&self, twj: &TableWithJoins, out: &mut Vec<Entry>) {
+    fn collect_entries(&self, twj: &TableWithJoins, out: &mut Vec<Entry>) {
         fn factor(ctx: &Ctx, f: &TableFactor, out: &mut Vec<Entry>) {
             match f {
                 TableFactor::Table { name, alias, .. } => {
@@ -437,7 +437,7 @@ impl Ctx {
                 }),
                 TableFactor::NestedJoin {
                     table_with_joins, ..
-                } => ctx.from_entries(table_with_joins, out),
+                } => ctx.collect_entries(table_with_joins, out),
                 _ => {}
             }
         }
@@ -451,7 +451,7 @@ impl Ctx {
     pub fn push_from_scope(&mut self, from: &[TableWithJoins]) {
         let mut entries = Vec::new();
         for twj in from {
-            self.from_entries(twj, &mut entries);
+            self.collect_entries(twj, &mut entries);
         }
         self.scopes.push(entries);
     }
@@ -459,7 +459,7 @@ impl Ctx {
     pub fn extend_scope(&mut self, from: &[TableWithJoins]) {
         let mut entries = Vec::new();
         for twj in from {
-            self.from_entries(twj, &mut entries);
+            self.collect_entries(twj, &mut entries);
         }
         if let Some(s) = self.scopes.last_mut() {
             s.extend(entries);
@@ -1366,7 +1366,3 @@ impl Ctx {
         self.table_with_joins(twj)
     }
 }
-
-/// Unused-import guard for `Offset` (kept for clarity of the LIMIT code).
-#[allow(dead_code)]
-fn _offset_type(_: &Offset) {}
