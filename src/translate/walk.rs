@@ -775,23 +775,18 @@ impl Ctx {
                 self.expr(a)?;
                 self.expr(b)?;
                 if t == Target::MySql {
-                    let distinct = matches!(e, Expr::IsDistinctFrom(..));
-                    let (a, b) = match std::mem::replace(e, Expr::Value(Value::Null.into())) {
-                        Expr::IsDistinctFrom(a, b) | Expr::IsNotDistinctFrom(a, b) => (a, b),
-                        _ => unreachable!("matched above"),
-                    };
-                    let same = Expr::BinaryOp {
-                        left: a,
+                    let spaceship = |left, right| Expr::BinaryOp {
+                        left,
                         op: BinaryOperator::Spaceship,
-                        right: b,
+                        right,
                     };
-                    *e = if distinct {
-                        Expr::UnaryOp {
+                    *e = match std::mem::replace(e, Expr::Value(Value::Null.into())) {
+                        Expr::IsDistinctFrom(a, b) => Expr::UnaryOp {
                             op: UnaryOperator::Not,
-                            expr: Box::new(Expr::Nested(Box::new(same))),
-                        }
-                    } else {
-                        same
+                            expr: Box::new(Expr::Nested(Box::new(spaceship(a, b)))),
+                        },
+                        Expr::IsNotDistinctFrom(a, b) => spaceship(a, b),
+                        other => other,
                     };
                 }
                 Ok(())
