@@ -25,6 +25,7 @@ use sqlparser::ast::Statement;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
+pub use ddl::MYSQL_TABLE_OPTIONS;
 pub use error::TranslateError;
 pub use types::{pg_type_from_mysql_comment, pg_type_from_sqlite_decltype, MYSQL_COMMENT_PREFIX};
 
