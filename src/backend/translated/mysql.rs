@@ -2,10 +2,11 @@
 //!
 //! Owns: pool options (at most `pool_size` connections, no COM_RESET_CONNECTION on return so the
 //! statement cache survives; a connection that may hold an open transaction is reset instead), the
-//! session setup every connection gets (`time_zone '+00:00'` so TIMESTAMP values are UTC, and
-//! `sql_mode` with `ANSI_QUOTES,PIPES_AS_CONCAT,NO_BACKSLASH_ESCAPES` so that quoting, `||` and
-//! backslashes in literals mean what they mean in PostgreSQL), statement preparation with result
-//! column mapping (wire metadata refined by information_schema for JSON/UUID stored as text), and
+//! session setup every connection gets (the translator's `MYSQL_SESSION_SETUP`: strict mode,
+//! `NO_BACKSLASH_ESCAPES`, `time_zone '+00:00'` so TIMESTAMP/timestamptz values are UTC, utf8mb4),
+//! `CLIENT_FOUND_ROWS` (UPDATE n counts matched rows, as PostgreSQL), statement preparation with
+//! result column mapping (wire metadata refined by information_schema: the translator's
+//! `pg:<type>` column comments, MariaDB's JSON check), and
 //! row streaming: rows are handed to the sink one by one as they arrive, never collected.
 //!
 //! Must never: block; leak an open transaction to the next lease.
@@ -23,13 +24,11 @@ use super::types::{mysql_column_type, mysql_info_schema_type, mysql_refine, MySq
 use super::{Column, ColumnCache, Prepared, RunOutcome, TableColumns};
 use crate::config::BindConfig;
 use crate::error::ProxyError;
+use crate::translate::MYSQL_SESSION_SETUP;
 
 /// Statements each connection keeps prepared (LRU).
 const STMT_CACHE: usize = 256;
 
-const SETUP: &str = "SET SESSION time_zone = '+00:00', \
-    sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES,PIPES_AS_CONCAT,NO_BACKSLASH_ESCAPES'), \
-    NAMES utf8mb4";
 
 pub struct MyBind {
     pool: Pool,
@@ -54,7 +53,7 @@ impl MyBind {
             .stmt_cache_size(STMT_CACHE)
             // UPDATE n counts matched rows, as PostgreSQL does, not changed ones.
             .client_found_rows(true)
-            .setup(vec![SETUP]);
+            .setup(MYSQL_SESSION_SETUP.to_vec());
         Ok(MyBind {
             pool: Pool::new(opts),
             connect_timeout: cfg.connect_timeout,
@@ -227,12 +226,9 @@ impl MyConn {
             let wire = wire_type(c);
             let table = c.org_table_str().to_string();
             let mut ty = wire;
-            if matches!(wire, PgType::Text | PgType::Varchar | PgType::Bytea) && !table.is_empty() {
+            if !table.is_empty() && !c.org_name_str().is_empty() {
                 let tc = self.table_columns(&table).await?;
-                ty = mysql_refine(wire, tc.get(&c.org_name_str().to_lowercase()).copied().filter(|t| {
-                    // Only the markers information_schema alone can tell.
-                    matches!(t, PgType::Json | PgType::Jsonb | PgType::Uuid)
-                }));
+                ty = mysql_refine(wire, tc.get(&c.org_name_str().to_lowercase()).copied());
             }
             out.push(Column {
                 name: c.name_str().to_string(),
@@ -269,11 +265,11 @@ impl MyConn {
             Err(e) => return Err(self.fail(e)),
         };
         let cols = match &stmt {
-            Some(s) => {
+            Some(s) if sink.wants_columns() => {
                 let cols = s.columns();
                 self.map_columns(&cols).await?
             }
-            None => vec![],
+            _ => vec![],
         };
         sink.columns(&cols);
         let bind = self.bind.clone();

@@ -22,14 +22,14 @@ use bytes::BytesMut;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::local::{classify, split_statements, Local, LocalFn, Settings};
-use super::types::{decode_param, encode, oid, PgType, Value};
+use super::types::{decode_param, encode, oid, pg_type_by_name, PgType, Value};
 use super::{Column, EngineConn, RunOutcome, TranslatedBind};
 use crate::error::ProxyError;
 use crate::protocol::messages::{
     command_complete, data_row_begin, data_row_end, empty, format_of, parameter_description,
     row_description, Bind, FieldDescription, Parse,
 };
-use crate::translate::{rewrite_sql, Kind, Rewritten, TranslateError};
+use crate::translate::{mysql_drop_index_sql, rewrite_sql, Kind, Rewritten, TagHint, TranslateError};
 
 /// Rows a suspended portal may keep in memory (the rest of its result), in bytes.
 pub const SUSPENDED_PORTAL_LIMIT: usize = 256 << 20;
@@ -167,6 +167,7 @@ fn translate_error(bind: &TranslatedBind, e: TranslateError) -> ProxyError {
     };
     match e {
         TranslateError::Parse(m) => tx_error("42601", format!("syntax error: {m}")),
+        TranslateError::Invalid(m) => tx_error("42601", m),
         TranslateError::Unsupported { construct } => ProxyError::FeatureNotSupported(format!(
             "{construct} is not supported on bind \"{}\" ({engine})",
             bind.name
@@ -187,9 +188,23 @@ pub struct RowSink<'a> {
     count: u64,
     overflow: VecDeque<Vec<Value>>,
     overflow_bytes: usize,
+    /// Internal queries: rows are kept, not encoded.
+    collected: Option<Vec<Vec<Value>>>,
 }
 
 impl<'a> RowSink<'a> {
+    fn collector(out: &'a mut BytesMut) -> Self {
+        RowSink {
+            collected: Some(vec![]),
+            ..RowSink::portal(out, vec![], vec![], 0)
+        }
+    }
+
+    /// Whether the engine should report result columns (only a simple query needs them).
+    pub(crate) fn wants_columns(&self) -> bool {
+        self.describe && !self.described
+    }
+
     fn simple(out: &'a mut BytesMut) -> Self {
         RowSink {
             out,
@@ -201,6 +216,7 @@ impl<'a> RowSink<'a> {
             count: 0,
             overflow: VecDeque::new(),
             overflow_bytes: 0,
+            collected: None,
         }
     }
 
@@ -215,6 +231,7 @@ impl<'a> RowSink<'a> {
             count: 0,
             overflow: VecDeque::new(),
             overflow_bytes: 0,
+            collected: None,
         }
     }
 
@@ -236,6 +253,10 @@ impl<'a> RowSink<'a> {
     }
 
     pub(crate) fn row(&mut self, row: Vec<Value>) -> Result<(), ProxyError> {
+        if let Some(c) = self.collected.as_mut() {
+            c.push(row);
+            return Ok(());
+        }
         if self.describe && !self.described {
             // Expressions without a declared type take the first row's storage class.
             for (c, v) in self.columns.iter_mut().zip(&row) {
@@ -305,21 +326,13 @@ fn fields(columns: &[Column], binary: &[bool]) -> Vec<FieldDescription> {
         .collect()
 }
 
-fn tag_for(kind: &Kind, client_sql: &str, tag_hint: Option<&str>, o: RunOutcome, returning: bool) -> String {
-    let changed = if returning { o.rows } else { o.affected };
-    match kind {
-        Kind::Select => format!("SELECT {}", o.rows),
-        Kind::Insert => format!("INSERT 0 {changed}"),
-        Kind::Update => format!("UPDATE {changed}"),
-        Kind::Delete => format!("DELETE {changed}"),
-        Kind::CreateTable => "CREATE TABLE".into(),
-        Kind::DropTable => "DROP TABLE".into(),
-        Kind::CreateIndex => "CREATE INDEX".into(),
-        _ => match tag_hint {
-            Some(t) => t.to_string(),
-            None => tag_from_sql(client_sql),
-        },
-    }
+fn tag_for(part: &Rewritten, o: RunOutcome) -> String {
+    let n = match part.tag_hint {
+        TagHint::Select => o.rows,
+        _ if part.returning.is_some() => o.rows,
+        _ => o.affected,
+    };
+    part.tag_hint.tag(n)
 }
 
 impl TranslatedConn {
@@ -449,6 +462,9 @@ impl TranslatedConn {
                 }
                 match self.tx {
                     Tx::Idle => {
+                        for sql in &part.before {
+                            self.engine()?.batch(sql).await?;
+                        }
                         self.begin_engine().await?;
                         self.tx = Tx::Block;
                     }
@@ -456,7 +472,7 @@ impl TranslatedConn {
                     // BEGIN inside a block is a warning there, nothing here.
                     _ => self.tx = Tx::Block,
                 }
-                return Ok("BEGIN".into());
+                return Ok(part.tag_hint.tag(0));
             }
             Kind::Commit => {
                 return match self.tx {
@@ -535,6 +551,12 @@ impl TranslatedConn {
             self.begin_engine().await?;
             self.tx = Tx::Implicit;
         }
+        for sql in &part.before {
+            self.engine()?.batch(sql).await?;
+        }
+        if let Some(lookup) = &part.drop_index_lookup {
+            return self.mysql_drop_index(&lookup.index, lookup.if_exists).await;
+        }
         let mut values = Vec::with_capacity(part.params.len());
         for &i in &part.params {
             match params.get(i) {
@@ -545,16 +567,42 @@ impl TranslatedConn {
             }
         }
         let outcome = self.engine()?.run(&part.sql, values, sink).await?;
-        if matches!(part.kind, Kind::CreateTable | Kind::DropTable | Kind::CreateIndex | Kind::Other) {
+        if !matches!(part.kind, Kind::Select | Kind::Insert | Kind::Update | Kind::Delete) {
             self.bind.columns.clear();
         }
-        Ok(tag_for(
-            &part.kind,
-            client_sql,
-            part.tag_hint.as_deref(),
-            outcome,
-            part.returning.is_some(),
-        ))
+        let _ = client_sql;
+        Ok(tag_for(part, outcome))
+    }
+
+    /// MySQL `DROP INDEX name`: MySQL needs the table, found in information_schema.STATISTICS.
+    async fn mysql_drop_index(&mut self, index: &str, if_exists: bool) -> Result<String, ProxyError> {
+        let sql = format!(
+            "SELECT TABLE_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND INDEX_NAME = '{}' LIMIT 1",
+            index.replace('\'', "''")
+        );
+        let mut scratch = BytesMut::new();
+        let mut sink = RowSink::collector(&mut scratch);
+        self.engine()?.run(&sql, vec![], &mut sink).await?;
+        let tables: Vec<String> = sink
+            .collected
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|r| match r.into_iter().next() {
+                Some(Value::Text(t)) => Some(t),
+                Some(Value::Bytes(b)) => Some(String::from_utf8_lossy(&b).into_owned()),
+                _ => None,
+            })
+            .collect();
+        match tables.first() {
+            Some(t) => {
+                let drop = mysql_drop_index_sql(index, t);
+                self.engine()?.batch(&drop).await?;
+            }
+            None if if_exists => {}
+            None => return Err(tx_error("42704", format!("index \"{index}\" does not exist"))),
+        }
+        self.bind.columns.clear();
+        Ok("DROP INDEX".into())
     }
 
     /// Answers a statement that never reaches the engine. Returns the tag; writes rows only (the
@@ -760,9 +808,17 @@ impl TranslatedConn {
                 types[i] = PgType::from_oid(o);
                 continue;
             }
-            if let Some(o) = parts.iter().find_map(|p| p.pg_types.get(i).copied().flatten()) {
-                oids[i] = o;
-                types[i] = PgType::from_oid(o);
+            let cast = parts
+                .iter()
+                .flat_map(|p| p.pg_types.iter())
+                .find(|(idx, _)| *idx == i)
+                .and_then(|(_, name)| pg_type_by_name(name).map(|t| (t, name.as_str())));
+            if let Some((t, name)) = cast {
+                oids[i] = match name {
+                    "bpchar" => oid::BPCHAR,
+                    _ => t.oid(),
+                };
+                types[i] = t;
                 continue;
             }
             let hint = parts.iter().find_map(|p| p.param_hints.get(i).cloned().flatten());

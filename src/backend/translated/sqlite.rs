@@ -31,6 +31,7 @@ use super::types::{sqlite_decl_type, PgType, Value};
 use super::{Column, Prepared, RunOutcome, TableColumns};
 use crate::config::BindConfig;
 use crate::error::ProxyError;
+use crate::translate::SQLITE_SESSION_SETUP;
 
 /// How long a writer waits for the database lock before its statement fails with 55P03.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -172,10 +173,8 @@ fn open(bind: &str, loc: &Location) -> Result<Connection, ProxyError> {
             }
             let c = Connection::open(p).map_err(unavailable)?;
             c.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
-            c.execute_batch(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
-            )
-            .map_err(unavailable)?;
+            c.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+                .map_err(unavailable)?;
             c
         }
         Location::Memory(uri) => {
@@ -188,10 +187,12 @@ fn open(bind: &str, loc: &Location) -> Result<Connection, ProxyError> {
             )
             .map_err(unavailable)?;
             c.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
-            c.execute_batch("PRAGMA foreign_keys=ON;").map_err(unavailable)?;
             c
         }
     };
+    for sql in SQLITE_SESSION_SETUP {
+        conn.execute_batch(sql).map_err(unavailable)?;
+    }
     Ok(conn)
 }
 

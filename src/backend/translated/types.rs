@@ -373,12 +373,10 @@ pub fn pg_type_by_name(name: &str) -> Option<PgType> {
 }
 
 /// Refines a MySQL wire column type with what information_schema knows about its source column
-/// (text/blob columns only: JSON and UUID live there).
+/// (a `pg:` comment marker, MariaDB's JSON check, `tinyint(1)`, unsigned widths). The wire type
+/// stays when the column is unknown.
 pub fn mysql_refine(wire: PgType, schema: Option<PgType>) -> PgType {
-    match (wire, schema) {
-        (PgType::Text | PgType::Varchar | PgType::Bytea, Some(s)) => s,
-        (w, _) => w,
-    }
+    schema.unwrap_or(wire)
 }
 
 // ---------------------------------------------------------------------------------------------
