@@ -52,9 +52,14 @@ pub struct BindConfig {
 pub enum BindUrl {
     Postgres(PgTarget),
     /// A `mysql://` URL normalised for mysql_async (driver suffix removed).
-    MySql { url: String, display: String },
+    MySql {
+        url: String,
+        display: String,
+    },
     /// `None` is an in-memory database, shared by every client of the bind.
-    Sqlite { path: Option<PathBuf> },
+    Sqlite {
+        path: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -300,7 +305,10 @@ impl Config {
             Some(b) => {
                 return Err(invalid(
                     "default_bind",
-                    format!("bind `{b}` is not defined under `binds` (defined: {})", names(&binds)),
+                    format!(
+                        "bind `{b}` is not defined under `binds` (defined: {})",
+                        names(&binds)
+                    ),
                 ))
             }
             None if binds.len() == 1 => binds.keys().next().cloned().unwrap_or_default(),
@@ -409,10 +417,17 @@ fn substitute_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Strin
 
 /// Parses a bind URL in any form SQLAlchemy accepts for the three supported kinds.
 pub fn parse_bind_url(s: &str) -> Result<BindUrl, String> {
-    let (scheme, rest) = s
-        .split_once("://")
-        .ok_or_else(|| format!("`{}` is not a URL (expected e.g. postgresql://user@host/db)", redact(s)))?;
-    let base = scheme.split('+').next().unwrap_or(scheme).to_ascii_lowercase();
+    let (scheme, rest) = s.split_once("://").ok_or_else(|| {
+        format!(
+            "`{}` is not a URL (expected e.g. postgresql://user@host/db)",
+            redact(s)
+        )
+    })?;
+    let base = scheme
+        .split('+')
+        .next()
+        .unwrap_or(scheme)
+        .to_ascii_lowercase();
     match base.as_str() {
         "postgresql" | "postgres" => parse_pg_url(&format!("postgresql://{rest}")).map(BindUrl::Postgres),
         "mysql" | "mariadb" => {
@@ -472,7 +487,11 @@ fn parse_pg_url(s: &str) -> Result<PgTarget, String> {
     for (k, v) in u.query_pairs() {
         match k.as_ref() {
             "host" => host = v.into_owned(),
-            "port" => port = v.parse().map_err(|_| format!("bad port `{v}` in `{}`", redact(s)))?,
+            "port" => {
+                port = v
+                    .parse()
+                    .map_err(|_| format!("bad port `{v}` in `{}`", redact(s)))?
+            }
             "user" => user = v.into_owned(),
             "sslmode" | "connect_timeout" => {}
             _ => params.push((k.into_owned(), v.into_owned())),
@@ -581,16 +600,29 @@ mod tests {
         let e = parse("binds:\n  main: postgresql://h/db\n  x: postgresql://h/db2\ndefault_bind: main\ntables:\n  users: nope\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("test.yaml") && e.contains("tables.users") && e.contains("nope"), "{e}");
-        let e = parse("binds:\n  main: postgresql://h/db\nlisten_port: 5\n").unwrap_err().to_string();
+        assert!(
+            e.contains("test.yaml") && e.contains("tables.users") && e.contains("nope"),
+            "{e}"
+        );
+        let e = parse("binds:\n  main: postgresql://h/db\nlisten_port: 5\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("listen_port"), "{e}");
-        let e = parse("binds:\n  main:\n    url: postgresql://h/db\n    poolsize: 5\n").unwrap_err().to_string();
+        let e = parse("binds:\n  main:\n    url: postgresql://h/db\n    poolsize: 5\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("poolsize"), "{e}");
-        let e = parse("binds:\n  main: oracle://h/db\n").unwrap_err().to_string();
+        let e = parse("binds:\n  main: oracle://h/db\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("binds.main.url") && e.contains("oracle"), "{e}");
-        let e = parse("binds:\n  main: postgresql://h/db\ntables:\n  \"a[\": main\n").unwrap_err().to_string();
+        let e = parse("binds:\n  main: postgresql://h/db\ntables:\n  \"a[\": main\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("a["), "{e}");
-        let e = parse("binds:\n  main: postgresql://u:${NOPE}@h/db\n").unwrap_err().to_string();
+        let e = parse("binds:\n  main: postgresql://u:${NOPE}@h/db\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("NOPE"), "{e}");
     }
 

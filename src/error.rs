@@ -26,7 +26,9 @@ pub enum ProxyError {
     BackendUnavailable { bind: String, reason: String },
     #[error("connection to bind \"{bind}\" was lost: {reason}")]
     BackendLost { bind: String, reason: String },
-    #[error("no connection to bind \"{bind}\" became free within {waited_ms} ms (pool_size {size})")]
+    #[error(
+        "no connection to bind \"{bind}\" became free within {waited_ms} ms (pool_size {size})"
+    )]
     PoolExhausted {
         bind: String,
         size: usize,

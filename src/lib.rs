@@ -1,10 +1,10 @@
 //! bindproxy: a PostgreSQL-wire proxy that routes every statement to the database (bind) holding its
 //! tables. See ARCHITECTURE.md for the map of modules and the path of a message.
 
+pub mod backend;
 pub mod config;
 pub mod error;
 pub mod protocol;
 pub mod router;
 pub mod sql;
 pub mod translate;
-pub mod backend;

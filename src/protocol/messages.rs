@@ -37,7 +37,10 @@ impl<'a> Cursor<'a> {
         Ok(s)
     }
     fn u8(&mut self) -> Result<u8, Malformed> {
-        let (&b, rest) = self.buf.split_first().ok_or(Malformed { what: self.what })?;
+        let (&b, rest) = self
+            .buf
+            .split_first()
+            .ok_or(Malformed { what: self.what })?;
         self.buf = rest;
         Ok(b)
     }

@@ -20,7 +20,10 @@ fn mysql_code(code: u16) -> Option<(&'static str, &'static str)> {
         1050 => ("42P07", "relation already exists"),
         1061 => ("42P07", "index already exists"),
         1064 | 1149 => ("42601", "syntax error"),
-        1136 => ("42601", "INSERT has a different number of expressions than target columns"),
+        1136 => (
+            "42601",
+            "INSERT has a different number of expressions than target columns",
+        ),
         1054 => ("42703", "column does not exist"),
         1060 => ("42701", "column specified more than once"),
         1091 => ("42704", "object does not exist"),
@@ -34,7 +37,10 @@ fn mysql_code(code: u16) -> Option<(&'static str, &'static str)> {
         1366 | 1367 => ("22P02", "invalid input syntax"),
         1292 => ("22007", "invalid datetime format"),
         1365 => ("22012", "division by zero"),
-        1295 => ("0A000", "statement not supported in the prepared statement protocol"),
+        1295 => (
+            "0A000",
+            "statement not supported in the prepared statement protocol",
+        ),
         1040 => ("53300", "too many connections"),
         _ => return None,
     })
@@ -44,7 +50,10 @@ fn mysql_code(code: u16) -> Option<(&'static str, &'static str)> {
 pub fn from_mysql(bind: &str, e: &mysql_async::Error) -> ProxyError {
     match e {
         mysql_async::Error::Server(s) => {
-            let original = format!("MySQL error {} ({}): {} [bind \"{bind}\"]", s.code, s.state, s.message);
+            let original = format!(
+                "MySQL error {} ({}): {} [bind \"{bind}\"]",
+                s.code, s.state, s.message
+            );
             match mysql_code(s.code) {
                 Some((code, msg)) => ProxyError::Backend {
                     code: code.into(),
@@ -126,7 +135,11 @@ pub fn from_sqlite(bind: &str, e: &rusqlite::Error) -> ProxyError {
     };
     ProxyError::Backend {
         code: code.into(),
-        message: if msg.is_empty() { message.clone() } else { format!("{msg}: {message}") },
+        message: if msg.is_empty() {
+            message.clone()
+        } else {
+            format!("{msg}: {message}")
+        },
         detail,
     }
 }
@@ -138,9 +151,14 @@ mod tests {
     #[test]
     fn sqlite_codes() {
         let c = rusqlite::Connection::open_in_memory().unwrap();
-        c.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE)").unwrap();
+        c.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE)")
+            .unwrap();
         c.execute_batch("INSERT INTO t VALUES (1, 'a')").unwrap();
-        let code = |sql: &str| from_sqlite("b", &c.execute_batch(sql).unwrap_err()).sqlstate().to_string();
+        let code = |sql: &str| {
+            from_sqlite("b", &c.execute_batch(sql).unwrap_err())
+                .sqlstate()
+                .to_string()
+        };
         assert_eq!(code("INSERT INTO t VALUES (1, 'b')"), "23505");
         assert_eq!(code("INSERT INTO t VALUES (2, 'a')"), "23505");
         assert_eq!(code("INSERT INTO t VALUES (3, NULL)"), "23502");

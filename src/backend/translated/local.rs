@@ -15,13 +15,19 @@ use std::collections::BTreeMap;
 pub enum Local {
     /// `SET [SESSION|LOCAL] name {TO|=} value` (name lower-cased); `SET TRANSACTION …` and other
     /// forms without a plain name are accepted and ignored (name `None`).
-    Set { name: Option<String>, value: String },
+    Set {
+        name: Option<String>,
+        value: String,
+    },
     /// `RESET name`, `RESET ALL` (None).
     Reset(Option<String>),
     /// `SHOW name`, `SHOW ALL` ("all").
     Show(String),
     /// A table-less SELECT with one text column.
-    Select { column: &'static str, what: LocalFn },
+    Select {
+        column: &'static str,
+        what: LocalFn,
+    },
     Discard,
     /// `DEALLOCATE [PREPARE] name | ALL` (None = all).
     Deallocate(Option<String>),
@@ -97,7 +103,10 @@ pub fn classify(sql: &str) -> Option<Local> {
             let name = w.get(i)?.clone();
             match name.as_str() {
                 "transaction" | "characteristics" | "constraints" | "role" | "session" => {
-                    return Some(Local::Set { name: None, value: String::new() })
+                    return Some(Local::Set {
+                        name: None,
+                        value: String::new(),
+                    })
                 }
                 "names" => {
                     return Some(Local::Set {
@@ -119,7 +128,10 @@ pub fn classify(sql: &str) -> Option<Local> {
             }
             let value = w.get(j..).map(|v| v.join(" ")).unwrap_or_default();
             let value = value.replace(" , ", ", ");
-            Some(Local::Set { name: Some(name), value })
+            Some(Local::Set {
+                name: Some(name),
+                value,
+            })
         }
         "reset" => {
             let w = words(t);
@@ -215,7 +227,9 @@ fn pieces(sql: &str) -> Vec<(Piece, &str)> {
         let end = match c {
             b'\'' | b'"' => {
                 // E'…' strings allow backslash escapes.
-                let escapes = c == b'\'' && i > 0 && (b[i - 1] == b'e' || b[i - 1] == b'E')
+                let escapes = c == b'\''
+                    && i > 0
+                    && (b[i - 1] == b'e' || b[i - 1] == b'E')
                     && (i < 2 || !(b[i - 2].is_ascii_alphanumeric() || b[i - 2] == b'_'));
                 let mut j = i + 1;
                 let end = loop {
@@ -238,7 +252,11 @@ fn pieces(sql: &str) -> Vec<(Piece, &str)> {
                 Some(end)
             }
             b'-' if next == Some(b'-') => {
-                let j = b[i..].iter().position(|&x| x == b'\n').map(|p| i + p).unwrap_or(b.len());
+                let j = b[i..]
+                    .iter()
+                    .position(|&x| x == b'\n')
+                    .map(|p| i + p)
+                    .unwrap_or(b.len());
                 push(&mut out, sql, Piece::Code, start, i);
                 push(&mut out, sql, Piece::Comment, i, j);
                 Some(j)
@@ -272,10 +290,14 @@ fn pieces(sql: &str) -> Vec<(Piece, &str)> {
                     .position(|&x| !(x.is_ascii_alphanumeric() || x == b'_'))
                     .map(|p| i + 1 + p);
                 match tag_end {
-                    Some(te) if b[te] == b'$' && !b.get(i + 1).is_some_and(|x| x.is_ascii_digit()) => {
+                    Some(te)
+                        if b[te] == b'$' && !b.get(i + 1).is_some_and(|x| x.is_ascii_digit()) =>
+                    {
                         let tag = &sql[i..=te];
                         let body_start = te + 1;
-                        let close = sql[body_start..].find(tag).map(|p| body_start + p + tag.len());
+                        let close = sql[body_start..]
+                            .find(tag)
+                            .map(|p| body_start + p + tag.len());
                         let j = close.unwrap_or(b.len());
                         push(&mut out, sql, Piece::Code, start, i);
                         push(&mut out, sql, Piece::Quoted, i, j);
@@ -307,7 +329,11 @@ fn pieces(sql: &str) -> Vec<(Piece, &str)> {
 /// that are empty or only comments are dropped.
 pub fn split_statements(sql: &str) -> Vec<String> {
     if !sql.contains(';') {
-        return if is_blank(sql) { vec![] } else { vec![sql.to_string()] };
+        return if is_blank(sql) {
+            vec![]
+        } else {
+            vec![sql.to_string()]
+        };
     }
     let mut out = vec![];
     let mut cur = String::new();
@@ -366,7 +392,10 @@ pub const DEFAULTS: &[(&str, &str)] = &[
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            values: DEFAULTS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            values: DEFAULTS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 }
@@ -416,10 +445,17 @@ mod tests {
     fn splits_respecting_quotes_and_comments() {
         assert_eq!(
             split_statements("select 'a;b'; select $$x;y$$ ; -- c;\n select 1 /* ; */;"),
-            vec!["select 'a;b'", " select $$x;y$$ ", " -- c;\n select 1 /* ; */"]
+            vec![
+                "select 'a;b'",
+                " select $$x;y$$ ",
+                " -- c;\n select 1 /* ; */"
+            ]
         );
         assert_eq!(split_statements(" ; ;"), Vec::<String>::new());
-        assert_eq!(split_statements("select $1; select 2"), vec!["select $1", " select 2"]);
+        assert_eq!(
+            split_statements("select $1; select 2"),
+            vec!["select $1", " select 2"]
+        );
         assert!(is_blank("-- nothing\n  /* x */ "));
     }
 
@@ -427,22 +463,37 @@ mod tests {
     fn classifies() {
         assert_eq!(
             classify("SET client_encoding TO 'UTF8'"),
-            Some(Local::Set { name: Some("client_encoding".into()), value: "UTF8".into() })
+            Some(Local::Set {
+                name: Some("client_encoding".into()),
+                value: "UTF8".into()
+            })
         );
         assert_eq!(
             classify("set extra_float_digits = 3"),
-            Some(Local::Set { name: Some("extra_float_digits".into()), value: "3".into() })
+            Some(Local::Set {
+                name: Some("extra_float_digits".into()),
+                value: "3".into()
+            })
         );
-        assert_eq!(classify("SHOW DateStyle"), Some(Local::Show("datestyle".into())));
+        assert_eq!(
+            classify("SHOW DateStyle"),
+            Some(Local::Show("datestyle".into()))
+        );
         assert_eq!(
             classify("select  version( ) ;"),
-            Some(Local::Select { column: "version", what: LocalFn::Version })
+            Some(Local::Select {
+                column: "version",
+                what: LocalFn::Version
+            })
         );
         assert_eq!(classify("SELECT 1"), None);
         assert_eq!(classify("SELECT * FROM t"), None);
         assert_eq!(
             classify("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED"),
-            Some(Local::Set { name: None, value: String::new() })
+            Some(Local::Set {
+                name: None,
+                value: String::new()
+            })
         );
     }
 }

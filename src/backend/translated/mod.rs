@@ -96,7 +96,9 @@ pub(crate) enum EngineBind {
 
 impl std::fmt::Debug for TranslatedBind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TranslatedBind").field("name", &self.name).finish()
+        f.debug_struct("TranslatedBind")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -108,7 +110,9 @@ impl TranslatedBind {
             BindUrl::MySql { url, .. } => {
                 EngineBind::MySql(mysql::MyBind::new(cfg, url, columns.clone())?)
             }
-            BindUrl::Sqlite { path } => EngineBind::Sqlite(sqlite::SqliteBind::new(cfg, path.clone())?),
+            BindUrl::Sqlite { path } => {
+                EngineBind::Sqlite(sqlite::SqliteBind::new(cfg, path.clone())?)
+            }
             BindUrl::Postgres(_) => {
                 return Err(ProxyError::Protocol(format!(
                     "bind \"{}\" is a PostgreSQL bind, not a translated one",
@@ -139,7 +143,9 @@ impl TranslatedBind {
     }
 
     async fn permit(&self) -> Result<OwnedSemaphorePermit, ProxyError> {
-        match tokio::time::timeout(self.checkout_timeout, self.permits.clone().acquire_owned()).await {
+        match tokio::time::timeout(self.checkout_timeout, self.permits.clone().acquire_owned())
+            .await
+        {
             Ok(Ok(p)) => Ok(p),
             _ => Err(ProxyError::PoolExhausted {
                 bind: self.name.clone(),

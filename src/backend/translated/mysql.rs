@@ -20,7 +20,9 @@ use mysql_async::{Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts};
 
 use super::errors::{from_mysql, mysql_is_fatal};
 use super::session::RowSink;
-use super::types::{mysql_column_type, mysql_info_schema_type, mysql_refine, MySqlColumnType, PgType, Value};
+use super::types::{
+    mysql_column_type, mysql_info_schema_type, mysql_refine, MySqlColumnType, PgType, Value,
+};
 use super::{Column, ColumnCache, Prepared, RunOutcome, TableColumns};
 use crate::config::BindConfig;
 use crate::error::ProxyError;
@@ -28,7 +30,6 @@ use crate::translate::MYSQL_SESSION_SETUP;
 
 /// Statements each connection keeps prepared (LRU).
 const STMT_CACHE: usize = 256;
-
 
 pub struct MyBind {
     pool: Pool,
@@ -73,7 +74,10 @@ impl MyBind {
             Err(_) => {
                 return Err(ProxyError::BackendUnavailable {
                     bind: bind.into(),
-                    reason: format!("no connection within {} ms", self.connect_timeout.as_millis()),
+                    reason: format!(
+                        "no connection within {} ms",
+                        self.connect_timeout.as_millis()
+                    ),
                 })
             }
         };
@@ -184,6 +188,18 @@ async fn drain<P: mysql_async::prelude::Protocol>(
     mut result: mysql_async::QueryResult<'_, 'static, P>,
     sink: &mut RowSink<'_>,
 ) -> Result<(RunOutcome, Option<ProxyError>), mysql_async::Error> {
+    if sink.wants_columns() {
+        // Rows the prepared statement did not announce (MariaDB's RETURNING): wire types.
+        let cols: Vec<Column> = result
+            .columns_ref()
+            .iter()
+            .map(|c| Column {
+                name: c.name_str().to_string(),
+                ty: wire_type(c),
+            })
+            .collect();
+        sink.columns_if_none(&cols);
+    }
     let mut rows = 0u64;
     while let Some(row) = result.next().await? {
         rows += 1;
@@ -220,7 +236,10 @@ impl MyConn {
 
     /// Result columns as PostgreSQL types: wire metadata, refined from information_schema for
     /// text/blob columns of a table (MariaDB JSON, `pg:` comment markers).
-    async fn map_columns(&mut self, cols: &[mysql_async::Column]) -> Result<Vec<Column>, ProxyError> {
+    async fn map_columns(
+        &mut self,
+        cols: &[mysql_async::Column],
+    ) -> Result<Vec<Column>, ProxyError> {
         let mut out = Vec::with_capacity(cols.len());
         for c in cols {
             let wire = wire_type(c);
@@ -327,14 +346,18 @@ impl MyConn {
              FROM information_schema.COLUMNS c \
              WHERE c.TABLE_SCHEMA = DATABASE() AND LOWER(c.TABLE_NAME) = ?"
         };
-        let rows: Vec<(String, String, String, String, i64)> = match conn.exec(sql, (key.clone(),)).await {
-            Ok(r) => r,
-            Err(e) => return Err(self.fail(e)),
-        };
+        let rows: Vec<(String, String, String, String, i64)> =
+            match conn.exec(sql, (key.clone(),)).await {
+                Ok(r) => r,
+                Err(e) => return Err(self.fail(e)),
+            };
         let map: HashMap<String, PgType> = rows
             .into_iter()
             .map(|(name, dt, ct, comment, json)| {
-                (name.to_lowercase(), mysql_info_schema_type(&dt, &ct, &comment, json != 0))
+                (
+                    name.to_lowercase(),
+                    mysql_info_schema_type(&dt, &ct, &comment, json != 0),
+                )
             })
             .collect();
         let map = Arc::new(map);

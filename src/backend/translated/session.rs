@@ -29,7 +29,9 @@ use crate::protocol::messages::{
     command_complete, data_row_begin, data_row_end, empty, format_of, parameter_description,
     row_description, Bind, FieldDescription, Parse,
 };
-use crate::translate::{mysql_drop_index_sql, rewrite_sql, Kind, Rewritten, TagHint, TranslateError};
+use crate::translate::{
+    mysql_drop_index_sql, rewrite_sql, Kind, Rewritten, TagHint, TranslateError,
+};
 
 /// Rows a suspended portal may keep in memory (the rest of its result), in bytes.
 pub const SUSPENDED_PORTAL_LIMIT: usize = 256 << 20;
@@ -73,9 +75,9 @@ impl Stmt {
     /// COMMIT / ROLLBACK / ROLLBACK TO: accepted in an aborted transaction.
     fn exits_transaction(&self) -> bool {
         match &self.body {
-            Body::Engine(parts) => parts.iter().all(|p| {
-                matches!(p.kind, Kind::Commit | Kind::Rollback | Kind::RollbackTo(_))
-            }),
+            Body::Engine(parts) => parts
+                .iter()
+                .all(|p| matches!(p.kind, Kind::Commit | Kind::Rollback | Kind::RollbackTo(_))),
             _ => false,
         }
     }
@@ -220,7 +222,12 @@ impl<'a> RowSink<'a> {
         }
     }
 
-    fn portal(out: &'a mut BytesMut, columns: Vec<Column>, binary: Vec<bool>, max_rows: u64) -> Self {
+    fn portal(
+        out: &'a mut BytesMut,
+        columns: Vec<Column>,
+        binary: Vec<bool>,
+        max_rows: u64,
+    ) -> Self {
         RowSink {
             out,
             describe: false,
@@ -240,6 +247,13 @@ impl<'a> RowSink<'a> {
         if self.describe && !self.described && !cols.is_empty() {
             self.columns = cols.to_vec();
             self.binary = vec![false; cols.len()];
+        }
+    }
+
+    /// Columns learnt only from the result itself, when none were announced.
+    pub(crate) fn columns_if_none(&mut self, cols: &[Column]) {
+        if self.columns.is_empty() {
+            self.columns(cols);
         }
     }
 
@@ -290,7 +304,12 @@ impl<'a> RowSink<'a> {
     }
 }
 
-fn write_row(out: &mut BytesMut, columns: &[Column], binary: &[bool], row: &[Value]) -> Result<(), ProxyError> {
+fn write_row(
+    out: &mut BytesMut,
+    columns: &[Column],
+    binary: &[bool],
+    row: &[Value],
+) -> Result<(), ProxyError> {
     if row.len() != columns.len() {
         return Err(tx_error(
             "0A000",
@@ -326,6 +345,37 @@ fn fields(columns: &[Column], binary: &[bool]) -> Vec<FieldDescription> {
         .collect()
 }
 
+/// `SELECT <returning list> FROM <table> LIMIT 0`, for an engine that does not describe the rows of
+/// `INSERT/DELETE … RETURNING` when preparing (MariaDB).
+fn returning_probe(p: &Rewritten) -> Option<String> {
+    let r = p.returning.as_ref()?;
+    if !r.native {
+        return None;
+    }
+    if let Some(em) = &r.emulation {
+        return Some(format!(
+            "SELECT {} FROM {} LIMIT 0",
+            em.select_list, em.table
+        ));
+    }
+    let upper = p.sql.to_ascii_uppercase();
+    let list = &p.sql[upper.rfind(" RETURNING ")? + " RETURNING ".len()..];
+    let from = if p.kind == Kind::Delete {
+        "DELETE FROM "
+    } else {
+        "INSERT INTO "
+    };
+    let start = upper.find(from)? + from.len();
+    let rest = &p.sql[start..];
+    let table = if let Some(quoted) = rest.strip_prefix('`') {
+        let end = quoted.find('`')? + 2;
+        &rest[..end]
+    } else {
+        rest.split_whitespace().next()?
+    };
+    Some(format!("SELECT {list} FROM {table} LIMIT 0"))
+}
+
 fn tag_for(part: &Rewritten, o: RunOutcome) -> String {
     let n = match part.tag_hint {
         TagHint::Select => o.rows,
@@ -336,7 +386,11 @@ fn tag_for(part: &Rewritten, o: RunOutcome) -> String {
 }
 
 impl TranslatedConn {
-    pub(crate) fn new(bind: Arc<TranslatedBind>, engine: EngineConn, permit: OwnedSemaphorePermit) -> Self {
+    pub(crate) fn new(
+        bind: Arc<TranslatedBind>,
+        engine: EngineConn,
+        permit: OwnedSemaphorePermit,
+    ) -> Self {
         TranslatedConn {
             bind,
             engine: Some(engine),
@@ -440,7 +494,9 @@ impl TranslatedConn {
     ) -> Result<String, ProxyError> {
         let mut tag: Option<String> = None;
         for part in parts {
-            let t = self.exec_part(client_sql, part, params, sink, implicit).await?;
+            let t = self
+                .exec_part(client_sql, part, params, sink, implicit)
+                .await?;
             tag.get_or_insert(t);
         }
         Ok(tag.unwrap_or_else(|| tag_from_sql(client_sql)))
@@ -498,7 +554,10 @@ impl TranslatedConn {
                     return Err(ProxyError::InFailedTransaction);
                 }
                 if self.tx != Tx::Block {
-                    return Err(tx_error("25P01", "SAVEPOINT can only be used in transaction blocks".into()));
+                    return Err(tx_error(
+                        "25P01",
+                        "SAVEPOINT can only be used in transaction blocks".into(),
+                    ));
                 }
                 let e = self.engine()?;
                 let sql = format!("SAVEPOINT {}", e.quote_ident(name));
@@ -517,7 +576,10 @@ impl TranslatedConn {
                     ));
                 }
                 let Some(pos) = self.savepoints.iter().rposition(|s| s == name) else {
-                    return Err(tx_error("3B001", format!("savepoint \"{name}\" does not exist")));
+                    return Err(tx_error(
+                        "3B001",
+                        format!("savepoint \"{name}\" does not exist"),
+                    ));
                 };
                 let e = self.engine()?;
                 let sql = format!("RELEASE SAVEPOINT {}", e.quote_ident(name));
@@ -533,7 +595,10 @@ impl TranslatedConn {
                     ));
                 }
                 let Some(pos) = self.savepoints.iter().rposition(|s| s == name) else {
-                    return Err(tx_error("3B001", format!("savepoint \"{name}\" does not exist")));
+                    return Err(tx_error(
+                        "3B001",
+                        format!("savepoint \"{name}\" does not exist"),
+                    ));
                 };
                 let e = self.engine()?;
                 let sql = format!("ROLLBACK TO SAVEPOINT {}", e.quote_ident(name));
@@ -562,12 +627,18 @@ impl TranslatedConn {
             match params.get(i) {
                 Some(v) => values.push(v.clone()),
                 None => {
-                    return Err(tx_error("42P02", format!("there is no parameter ${}", i + 1)));
+                    return Err(tx_error(
+                        "42P02",
+                        format!("there is no parameter ${}", i + 1),
+                    ));
                 }
             }
         }
         let outcome = self.engine()?.run(&part.sql, values, sink).await?;
-        if !matches!(part.kind, Kind::Select | Kind::Insert | Kind::Update | Kind::Delete) {
+        if !matches!(
+            part.kind,
+            Kind::Select | Kind::Insert | Kind::Update | Kind::Delete
+        ) {
             self.bind.columns.clear();
         }
         let _ = client_sql;
@@ -575,7 +646,11 @@ impl TranslatedConn {
     }
 
     /// MySQL `DROP INDEX name`: MySQL needs the table, found in information_schema.STATISTICS.
-    async fn mysql_drop_index(&mut self, index: &str, if_exists: bool) -> Result<String, ProxyError> {
+    async fn mysql_drop_index(
+        &mut self,
+        index: &str,
+        if_exists: bool,
+    ) -> Result<String, ProxyError> {
         let sql = format!(
             "SELECT TABLE_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND INDEX_NAME = '{}' LIMIT 1",
             index.replace('\'', "''")
@@ -599,7 +674,12 @@ impl TranslatedConn {
                 self.engine()?.batch(&drop).await?;
             }
             None if if_exists => {}
-            None => return Err(tx_error("42704", format!("index \"{index}\" does not exist"))),
+            None => {
+                return Err(tx_error(
+                    "42704",
+                    format!("index \"{index}\" does not exist"),
+                ))
+            }
         }
         self.bind.columns.clear();
         Ok("DROP INDEX".into())
@@ -607,7 +687,13 @@ impl TranslatedConn {
 
     /// Answers a statement that never reaches the engine. Returns the tag; writes rows only (the
     /// caller decides about RowDescription through `describe`).
-    fn run_local(&mut self, local: &Local, out: &mut BytesMut, describe: bool, binary: &[bool]) -> Result<String, ProxyError> {
+    fn run_local(
+        &mut self,
+        local: &Local,
+        out: &mut BytesMut,
+        describe: bool,
+        binary: &[bool],
+    ) -> Result<String, ProxyError> {
         if matches!(self.tx, Tx::Failed | Tx::ImplicitFailed) {
             return Err(ProxyError::InFailedTransaction);
         }
@@ -637,7 +723,11 @@ impl TranslatedConn {
                         format!("unrecognized configuration parameter \"{name}\""),
                     ));
                 };
-                (vec![name.as_str()], vec![vec![v.to_string()]], "SHOW".into())
+                (
+                    vec![name.as_str()],
+                    vec![vec![v.to_string()]],
+                    "SHOW".into(),
+                )
             }
             Local::Select { column, what } => {
                 let v = match what {
@@ -652,7 +742,9 @@ impl TranslatedConn {
                     ),
                     LocalFn::CurrentSchema => "public".into(),
                     LocalFn::CurrentDatabase => self.bind.name.clone(),
-                    LocalFn::CurrentUser => self.settings.get("user").unwrap_or("postgres").to_string(),
+                    LocalFn::CurrentUser => {
+                        self.settings.get("user").unwrap_or("postgres").to_string()
+                    }
                 };
                 (vec![*column], vec![vec![v]], "SELECT 1".into())
             }
@@ -691,14 +783,19 @@ impl TranslatedConn {
     /// The columns a local statement returns.
     fn local_columns(local: &Local) -> Vec<Column> {
         let names: Vec<String> = match local {
-            Local::Show(n) if n == "all" => vec!["name".into(), "setting".into(), "description".into()],
+            Local::Show(n) if n == "all" => {
+                vec!["name".into(), "setting".into(), "description".into()]
+            }
             Local::Show(n) => vec![n.clone()],
             Local::Select { column, .. } => vec![column.to_string()],
             _ => vec![],
         };
         names
             .into_iter()
-            .map(|name| Column { name, ty: PgType::Text })
+            .map(|name| Column {
+                name,
+                ty: PgType::Text,
+            })
             .collect()
     }
 
@@ -724,19 +821,27 @@ impl TranslatedConn {
         Ok(())
     }
 
-    async fn simple_one(&mut self, sql: &str, out: &mut BytesMut, implicit: bool) -> Result<(), ProxyError> {
+    async fn simple_one(
+        &mut self,
+        sql: &str,
+        out: &mut BytesMut,
+        implicit: bool,
+    ) -> Result<(), ProxyError> {
         if let Some(local) = classify(sql) {
             let tag = self.run_local(&local, out, true, &[])?;
             command_complete(out, &tag);
             return Ok(());
         }
-        let parts = rewrite_sql(sql, self.bind.target()).map_err(|e| translate_error(&self.bind, e))?;
+        let parts =
+            rewrite_sql(sql, self.bind.target()).map_err(|e| translate_error(&self.bind, e))?;
         if parts.is_empty() {
             empty(out, b'I');
             return Ok(());
         }
         let mut sink = RowSink::simple(out);
-        let tag = self.exec_parts(sql, &parts, &[], &mut sink, implicit).await?;
+        let tag = self
+            .exec_parts(sql, &parts, &[], &mut sink, implicit)
+            .await?;
         sink.finish();
         command_complete(out, &tag);
         Ok(())
@@ -755,7 +860,13 @@ impl TranslatedConn {
         }
         let mk = |body, columns, n: usize| {
             let param_oids: Vec<u32> = (0..n)
-                .map(|i| declared.get(i).copied().filter(|o| *o != 0).unwrap_or(oid::TEXT))
+                .map(|i| {
+                    declared
+                        .get(i)
+                        .copied()
+                        .filter(|o| *o != 0)
+                        .unwrap_or(oid::TEXT)
+                })
                 .collect();
             Stmt {
                 sql: sql.to_string(),
@@ -775,7 +886,8 @@ impl TranslatedConn {
             let cols = Self::local_columns(&local);
             return Ok(mk(Body::Local(local), cols, declared.len()));
         }
-        let parts = rewrite_sql(sql, self.bind.target()).map_err(|e| translate_error(&self.bind, e))?;
+        let parts =
+            rewrite_sql(sql, self.bind.target()).map_err(|e| translate_error(&self.bind, e))?;
         let exits = parts
             .iter()
             .all(|p| matches!(p.kind, Kind::Commit | Kind::Rollback | Kind::RollbackTo(_)));
@@ -785,10 +897,17 @@ impl TranslatedConn {
         // Result columns: prepare on the engine (statements that can return rows).
         let mut columns = vec![];
         for p in &parts {
-            if matches!(p.kind, Kind::Select | Kind::Insert | Kind::Update | Kind::Delete | Kind::Other) {
+            if matches!(
+                p.kind,
+                Kind::Select | Kind::Insert | Kind::Update | Kind::Delete | Kind::Other
+            ) {
                 let prepared = self.engine()?.prepare(&p.sql).await?;
                 if !prepared.columns.is_empty() {
                     columns = prepared.columns;
+                } else if let Some(probe) = returning_probe(p) {
+                    // MariaDB does not describe RETURNING at prepare: ask for the same list
+                    // from the table.
+                    columns = self.engine()?.prepare(&probe).await?.columns;
                 }
             }
         }
@@ -821,7 +940,9 @@ impl TranslatedConn {
                 types[i] = t;
                 continue;
             }
-            let hint = parts.iter().find_map(|p| p.param_hints.get(i).cloned().flatten());
+            let hint = parts
+                .iter()
+                .find_map(|p| p.param_hints.get(i).cloned().flatten());
             let mut ty = PgType::Text;
             if let Some(h) = hint {
                 let bind = self.bind.clone();
@@ -898,14 +1019,19 @@ impl TranslatedConn {
         }
         let mut params = Vec::with_capacity(b.params.len());
         for (i, raw) in b.params.iter().enumerate() {
-            let v = decode_param(stmt.param_types[i], format_of(&b.param_formats, i), *raw).map_err(|e| match e {
-                ProxyError::Backend { code, message, detail } => ProxyError::Backend {
-                    code,
-                    message: format!("{message} (parameter ${})", i + 1),
-                    detail,
-                },
-                other => other,
-            })?;
+            let v = decode_param(stmt.param_types[i], format_of(&b.param_formats, i), *raw)
+                .map_err(|e| match e {
+                    ProxyError::Backend {
+                        code,
+                        message,
+                        detail,
+                    } => ProxyError::Backend {
+                        code,
+                        message: format!("{message} (parameter ${})", i + 1),
+                        detail,
+                    },
+                    other => other,
+                })?;
             params.push(v);
         }
         let mut binary = Vec::with_capacity(stmt.columns.len());
@@ -913,11 +1039,18 @@ impl TranslatedConn {
             match format_of(&b.result_formats, i) {
                 0 => binary.push(false),
                 1 => binary.push(true),
-                f => return Err(ProxyError::Protocol(format!("unsupported format code: {f}"))),
+                f => {
+                    return Err(ProxyError::Protocol(format!(
+                        "unsupported format code: {f}"
+                    )))
+                }
             }
         }
         if !b.portal.is_empty() && self.portals.contains_key(b.portal) {
-            return Err(tx_error("42P03", format!("cursor \"{}\" already exists", b.portal)));
+            return Err(tx_error(
+                "42P03",
+                format!("cursor \"{}\" already exists", b.portal),
+            ));
         }
         self.portals.insert(
             b.portal.to_string(),
@@ -933,7 +1066,12 @@ impl TranslatedConn {
 
     /// Describe: 'S' → ParameterDescription + RowDescription|NoData; 'P' → RowDescription|NoData
     /// with the portal's result formats.
-    pub async fn describe(&mut self, kind: u8, name: &str, out: &mut BytesMut) -> Result<(), ProxyError> {
+    pub async fn describe(
+        &mut self,
+        kind: u8,
+        name: &str,
+        out: &mut BytesMut,
+    ) -> Result<(), ProxyError> {
         if kind == b'S' {
             let Some(stmt) = self.stmts.get(name) else {
                 self.on_error(false).await;
@@ -961,7 +1099,12 @@ impl TranslatedConn {
 
     /// Execute: DataRow* then CommandComplete, or PortalSuspended after `max_rows` rows (the rest is
     /// kept for the next Execute).
-    pub async fn execute(&mut self, portal: &str, max_rows: i32, out: &mut BytesMut) -> Result<(), ProxyError> {
+    pub async fn execute(
+        &mut self,
+        portal: &str,
+        max_rows: i32,
+        out: &mut BytesMut,
+    ) -> Result<(), ProxyError> {
         let Some(mut p) = self.portals.remove(portal) else {
             self.on_error(false).await;
             return Err(ProxyError::UnknownPortal(portal.to_string()));
@@ -974,7 +1117,12 @@ impl TranslatedConn {
         r
     }
 
-    async fn execute_portal(&mut self, p: &mut Portal, max_rows: i32, out: &mut BytesMut) -> Result<(), ProxyError> {
+    async fn execute_portal(
+        &mut self,
+        p: &mut Portal,
+        max_rows: i32,
+        out: &mut BytesMut,
+    ) -> Result<(), ProxyError> {
         let limit = if max_rows > 0 { max_rows as u64 } else { 0 };
         match std::mem::replace(&mut p.state, PortalState::Fresh) {
             PortalState::Done(tag) => {

@@ -8,10 +8,12 @@
 //! shared by every client of the bind: it is opened as `file:/bindproxy-<bind>-<n>?vfs=memdb`, SQLite's
 //! named in-memory VFS, which is shared by every connection of this process that uses the same name
 //! and — unlike `cache=shared` — uses ordinary database locking. So each client still gets its own
-//! connection and its own transactions (isolation as for a file in rollback-journal mode), writers
-//! wait on the busy timeout instead of failing at once with SQLITE_LOCKED, and a keeper connection,
+//! connection and its own transactions, writers wait on the busy timeout instead of failing at once
+//! with SQLITE_LOCKED, and a keeper connection,
 //! opened in [`SqliteBind::new`] and never closed, keeps the database alive while no client is
-//! connected.
+//! connected. The cost: memdb locks like rollback-journal mode, so while one client has a write
+//! transaction open (transactions start with `BEGIN IMMEDIATE`), other clients' reads wait for it
+//! (busy timeout). Nobody ever sees uncommitted data.
 //!
 //! Must never: run SQLite on an async runtime thread, or hold more than a few chunks of a result in
 //! the channel (the worker blocks until the session takes them: backpressure).
@@ -21,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
@@ -190,58 +193,80 @@ fn open(bind: &str, loc: &Location) -> Result<Connection, ProxyError> {
             c
         }
     };
+    // A double-quoted name that is no column must be an error (42703), not a string literal.
+    for dqs in [
+        DbConfig::SQLITE_DBCONFIG_DQS_DML,
+        DbConfig::SQLITE_DBCONFIG_DQS_DDL,
+    ] {
+        conn.set_db_config(dqs, false).map_err(unavailable)?;
+    }
     for sql in SQLITE_SESSION_SETUP {
         conn.execute_batch(sql).map_err(unavailable)?;
     }
     Ok(conn)
 }
 
+/// How a new connection thread reports that its database is open.
+enum Ready {
+    Async(oneshot::Sender<Result<(), ProxyError>>),
+    /// For [`SqliteBind::new`], which is not async (and may run on a runtime thread, where a
+    /// tokio blocking receive would panic).
+    Blocking(std::sync::mpsc::SyncSender<Result<(), ProxyError>>),
+}
+
+impl Ready {
+    fn send(self, r: Result<(), ProxyError>) {
+        match self {
+            Ready::Async(tx) => {
+                let _ = tx.send(r);
+            }
+            Ready::Blocking(tx) => {
+                let _ = tx.send(r);
+            }
+        }
+    }
+}
+
 impl Worker {
-    fn start(bind: &str, loc: Location) -> Result<(Worker, oneshot::Receiver<Result<(), ProxyError>>), ProxyError> {
+    fn start(bind: &str, loc: Location, ready: Ready) -> Result<Worker, ProxyError> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let (ready_tx, ready_rx) = oneshot::channel();
         let name = bind.to_string();
         std::thread::Builder::new()
             .name(format!("sqlite-{bind}"))
             .spawn(move || match open(&name, &loc) {
                 Ok(conn) => {
-                    let _ = ready_tx.send(Ok(()));
+                    ready.send(Ok(()));
                     worker_loop(&name, conn, rx);
                 }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                }
+                Err(e) => ready.send(Err(e)),
             })
             .map_err(|e| ProxyError::BackendUnavailable {
                 bind: bind.into(),
                 reason: format!("cannot start a thread: {e}"),
             })?;
-        Ok((Worker { tx }, ready_rx))
+        Ok(Worker { tx })
+    }
+
+    fn ended(bind: &str) -> ProxyError {
+        ProxyError::BackendUnavailable {
+            bind: bind.into(),
+            reason: "the SQLite thread ended while opening".into(),
+        }
     }
 
     async fn spawn(bind: &str, loc: Location) -> Result<Worker, ProxyError> {
-        let (w, ready) = Worker::start(bind, loc)?;
-        match ready.await {
-            Ok(Ok(())) => Ok(w),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(ProxyError::BackendUnavailable {
-                bind: bind.into(),
-                reason: "the SQLite thread ended while opening".into(),
-            }),
-        }
+        let (tx, rx) = oneshot::channel();
+        let w = Worker::start(bind, loc, Ready::Async(tx))?;
+        rx.await.map_err(|_| Worker::ended(bind))??;
+        Ok(w)
     }
 
-    /// For [`SqliteBind::new`], which is not async: waits for the open on this thread.
+    /// Opens on a new thread and waits for it here (an in-memory open takes microseconds).
     fn spawn_blocking_open(bind: &str, loc: Location) -> Result<Worker, ProxyError> {
-        let (w, ready) = Worker::start(bind, loc)?;
-        match ready.blocking_recv() {
-            Ok(Ok(())) => Ok(w),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(ProxyError::BackendUnavailable {
-                bind: bind.into(),
-                reason: "the SQLite thread ended while opening".into(),
-            }),
-        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let w = Worker::start(bind, loc, Ready::Blocking(tx))?;
+        rx.recv().map_err(|_| Worker::ended(bind))??;
+        Ok(w)
     }
 }
 
@@ -285,7 +310,9 @@ fn columns_of(stmt: &rusqlite::Statement<'_>) -> Vec<Column> {
 }
 
 fn prepare(bind: &str, conn: &Connection, sql: &str) -> Result<Prepared, ProxyError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(|e| from_sqlite(bind, &e))?;
+    let mut stmt = conn
+        .prepare_cached(sql)
+        .map_err(|e| from_sqlite(bind, &e))?;
     let mut columns = columns_of(&stmt);
     let param_count = stmt.parameter_count();
     // Expressions have no declared type. For a read-only statement without parameters, one step
@@ -313,7 +340,13 @@ fn prepare(bind: &str, conn: &Connection, sql: &str) -> Result<Prepared, ProxyEr
     })
 }
 
-fn run(bind: &str, conn: &Connection, sql: &str, params: Vec<Value>, chunks: &mpsc::Sender<Chunk>) -> Result<RunOutcome, ProxyError> {
+fn run(
+    bind: &str,
+    conn: &Connection,
+    sql: &str,
+    params: Vec<Value>,
+    chunks: &mpsc::Sender<Chunk>,
+) -> Result<RunOutcome, ProxyError> {
     let err = |e: rusqlite::Error| from_sqlite(bind, &e);
     let mut stmt = conn.prepare_cached(sql).map_err(err)?;
     let expected = stmt.parameter_count();
@@ -341,7 +374,11 @@ fn run(bind: &str, conn: &Connection, sql: &str, params: Vec<Value>, chunks: &mp
             .collect();
         buf.push(vals);
         n += 1;
-        if buf.len() >= CHUNK_ROWS && chunks.blocking_send(Chunk::Rows(std::mem::take(&mut buf))).is_err() {
+        if buf.len() >= CHUNK_ROWS
+            && chunks
+                .blocking_send(Chunk::Rows(std::mem::take(&mut buf)))
+                .is_err()
+        {
             return Ok(RunOutcome::default()); // the session gave up on this result
         }
     }
@@ -355,13 +392,19 @@ fn run(bind: &str, conn: &Connection, sql: &str, params: Vec<Value>, chunks: &mp
     })
 }
 
-fn table_info(bind: &str, conn: &Connection, table: &str) -> Result<Vec<(String, PgType)>, ProxyError> {
+fn table_info(
+    bind: &str,
+    conn: &Connection,
+    table: &str,
+) -> Result<Vec<(String, PgType)>, ProxyError> {
     let err = |e: rusqlite::Error| from_sqlite(bind, &e);
     let mut stmt = conn
         .prepare("SELECT name, type FROM pragma_table_info(?1)")
         .map_err(err)?;
     let rows = stmt
-        .query_map([table], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))
+        .query_map([table], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })
         .map_err(err)?;
     let mut out = vec![];
     for r in rows {
@@ -381,7 +424,11 @@ fn worker_loop(bind: &str, conn: Connection, mut rx: mpsc::UnboundedReceiver<Cmd
             Cmd::Prepare { sql, reply } => {
                 let _ = reply.send(prepare(bind, &conn, &sql));
             }
-            Cmd::Run { sql, params, chunks } => {
+            Cmd::Run {
+                sql,
+                params,
+                chunks,
+            } => {
                 let r = run(bind, &conn, &sql, params, &chunks);
                 let _ = chunks.blocking_send(Chunk::Done(r));
             }
@@ -425,7 +472,10 @@ impl SqliteConn {
         Ok(())
     }
 
-    async fn reply<T>(&mut self, rx: oneshot::Receiver<Result<T, ProxyError>>) -> Result<T, ProxyError> {
+    async fn reply<T>(
+        &mut self,
+        rx: oneshot::Receiver<Result<T, ProxyError>>,
+    ) -> Result<T, ProxyError> {
         match rx.await {
             Ok(r) => r,
             Err(_) => Err(self.lost()),

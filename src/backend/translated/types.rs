@@ -591,7 +591,9 @@ fn to_i64(ty: PgType, v: &Value) -> Result<i64, ProxyError> {
                 Err(bad(ty, f))
             }
         }
-        Value::Bytes(b) if ty == PgType::Int8 && b.len() <= 8 && std::str::from_utf8(b).is_err() => {
+        Value::Bytes(b)
+            if ty == PgType::Int8 && b.len() <= 8 && std::str::from_utf8(b).is_err() =>
+        {
             // MySQL BIT(n) arrives as big-endian bytes.
             Ok(b.iter().fold(0i64, |acc, x| (acc << 8) | *x as i64))
         }
@@ -740,7 +742,7 @@ pub fn numeric_to_binary(s: &str) -> Option<Vec<u8>> {
         digits.splice(0..0, std::iter::repeat_n(0, pad));
         point = 0;
     }
-    while (digits.len() as i64) < point || digits.len() % 4 != 0 {
+    while (digits.len() as i64) < point || !digits.len().is_multiple_of(4) {
         digits.push(0);
     }
     let groups: Vec<i16> = digits
@@ -884,7 +886,9 @@ fn to_time(v: &Value) -> Result<i64, ProxyError> {
                         "time value {sign}{}:{minute:02}:{second:02} is out of range for type time",
                         *days as i64 * 24 + *hour as i64
                     ),
-                    detail: Some("MySQL TIME holds durations; PostgreSQL time is a time of day.".into()),
+                    detail: Some(
+                        "MySQL TIME holds durations; PostgreSQL time is a time of day.".into(),
+                    ),
                 });
             }
             Ok(us)
@@ -895,8 +899,10 @@ fn to_time(v: &Value) -> Result<i64, ProxyError> {
             second,
             micro,
             ..
-        } => Ok(((*hour as i64 * 60 + *minute as i64) * 60 + *second as i64) * 1_000_000
-            + *micro as i64),
+        } => Ok(
+            ((*hour as i64 * 60 + *minute as i64) * 60 + *second as i64) * 1_000_000
+                + *micro as i64,
+        ),
         other => {
             let s = as_text(other).ok_or_else(|| bad(PgType::Time, format!("{other:?}")))?;
             parse_time(s.trim()).map_err(|_| bad(PgType::Time, &s))
@@ -1004,7 +1010,12 @@ pub fn encode(ty: PgType, v: &Value, binary: bool, out: &mut BytesMut) -> Result
 }
 
 /// Writes the value's bytes; returns false when the value is NULL after all (MySQL zero dates).
-fn encode_body(ty: PgType, v: &Value, binary: bool, out: &mut BytesMut) -> Result<bool, ProxyError> {
+fn encode_body(
+    ty: PgType,
+    v: &Value,
+    binary: bool,
+    out: &mut BytesMut,
+) -> Result<bool, ProxyError> {
     match ty {
         PgType::Bool => {
             let b = to_bool(v)?;
@@ -1085,7 +1096,8 @@ fn encode_body(ty: PgType, v: &Value, binary: bool, out: &mut BytesMut) -> Resul
                 return Ok(false);
             };
             if binary {
-                let d = i32::try_from(st.days - PG_EPOCH_DAYS).map_err(|_| out_of_range(ty, st.days))?;
+                let d = i32::try_from(st.days - PG_EPOCH_DAYS)
+                    .map_err(|_| out_of_range(ty, st.days))?;
                 out.put_i32(d);
             } else {
                 let mut s = String::with_capacity(10);
@@ -1138,7 +1150,10 @@ fn encode_body(ty: PgType, v: &Value, binary: bool, out: &mut BytesMut) -> Resul
 fn utf8(ty: PgType, b: &[u8]) -> Result<String, ProxyError> {
     String::from_utf8(b.to_vec()).map_err(|_| ProxyError::Backend {
         code: "22021".into(),
-        message: format!("invalid byte sequence for encoding \"UTF8\" in a {} parameter", ty.name()),
+        message: format!(
+            "invalid byte sequence for encoding \"UTF8\" in a {} parameter",
+            ty.name()
+        ),
         detail: None,
     })
 }
@@ -1199,7 +1214,10 @@ pub fn decode_param(ty: PgType, format: i16, raw: Option<&[u8]>) -> Result<Value
                 _ => return Err(bad(ty, &s)),
             },
             PgType::Date => {
-                parse_date(s.trim()).ok().flatten().ok_or_else(|| bad(ty, &s))?;
+                parse_date(s.trim())
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| bad(ty, &s))?;
                 Value::Text(s.trim().to_string())
             }
             PgType::Uuid => Value::Text(uuid_text(&parse_uuid(&s).ok_or_else(|| bad(ty, &s))?)),
@@ -1235,11 +1253,13 @@ pub fn decode_param(ty: PgType, format: i16, raw: Option<&[u8]>) -> Result<Value
             a.copy_from_slice(b);
             Value::Float(f64::from_be_bytes(a))
         }
-        PgType::Numeric => Value::Text(numeric_from_binary(b).ok_or_else(|| ProxyError::Backend {
-            code: "22P03".into(),
-            message: "incorrect binary data format in a numeric parameter".into(),
-            detail: None,
-        })?),
+        PgType::Numeric => {
+            Value::Text(numeric_from_binary(b).ok_or_else(|| ProxyError::Backend {
+                code: "22P03".into(),
+                message: "incorrect binary data format in a numeric parameter".into(),
+                detail: None,
+            })?)
+        }
         PgType::Bytea => Value::Bytes(b.to_vec()),
         PgType::Date => {
             binary_len(ty, b, 4)?;
@@ -1264,7 +1284,10 @@ pub fn decode_param(ty: PgType, format: i16, raw: Option<&[u8]>) -> Result<Value
             binary_len(ty, b, 8)?;
             let mut a = [0u8; 8];
             a.copy_from_slice(b);
-            Value::Text(stamp_text(Stamp::from_pg_micros(i64::from_be_bytes(a)), true))
+            Value::Text(stamp_text(
+                Stamp::from_pg_micros(i64::from_be_bytes(a)),
+                true,
+            ))
         }
         PgType::Uuid => {
             binary_len(ty, b, 16)?;
@@ -1276,7 +1299,9 @@ pub fn decode_param(ty: PgType, format: i16, raw: Option<&[u8]>) -> Result<Value
             let body = b.strip_prefix(&[1u8]).unwrap_or(b);
             Value::Text(utf8(ty, body)?)
         }
-        PgType::Text | PgType::Varchar | PgType::Json | PgType::Unknown => Value::Text(utf8(ty, b)?),
+        PgType::Text | PgType::Varchar | PgType::Json | PgType::Unknown => {
+            Value::Text(utf8(ty, b)?)
+        }
     })
 }
 
@@ -1284,7 +1309,7 @@ pub fn decode_param(ty: PgType, format: i16, raw: Option<&[u8]>) -> Result<Value
 fn decode_bytea_text(s: &str) -> Option<Vec<u8>> {
     if let Some(h) = s.strip_prefix("\\x") {
         let h: Vec<u8> = h.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        if h.len() % 2 != 0 {
+        if !h.len().is_multiple_of(2) {
             return None;
         }
         return h
@@ -1300,8 +1325,10 @@ fn decode_bytea_text(s: &str) -> Option<Vec<u8>> {
             if b.get(i + 1) == Some(&b'\\') {
                 out.push(b'\\');
                 i += 2;
-            } else if i + 3 < b.len() + 0 && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-                let v = (b[i + 1] - b'0') as u16 * 64 + (b[i + 2] - b'0') as u16 * 8 + (b[i + 3] - b'0') as u16;
+            } else if i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+                let v = (b[i + 1] - b'0') as u16 * 64
+                    + (b[i + 2] - b'0') as u16 * 8
+                    + (b[i + 3] - b'0') as u16;
                 out.push(u8::try_from(v).ok()?);
                 i += 4;
             } else {
@@ -1328,14 +1355,29 @@ mod tests {
     #[test]
     fn numeric_binary_round_trips() {
         for s in [
-            "0", "1", "-1", "12345.678", "0.0001", "100000000", "-0.5", "99999999999999999999.25",
-            "18446744073709551615", "1.000", "0.00",
+            "0",
+            "1",
+            "-1",
+            "12345.678",
+            "0.0001",
+            "100000000",
+            "-0.5",
+            "99999999999999999999.25",
+            "18446744073709551615",
+            "1.000",
+            "0.00",
         ] {
             let b = numeric_to_binary(s).unwrap();
             assert_eq!(numeric_from_binary(&b).unwrap(), s, "{s}");
         }
-        assert_eq!(numeric_from_binary(&numeric_to_binary("1e3").unwrap()).unwrap(), "1000");
-        assert_eq!(numeric_from_binary(&numeric_to_binary("1.5e-3").unwrap()).unwrap(), "0.0015");
+        assert_eq!(
+            numeric_from_binary(&numeric_to_binary("1e3").unwrap()).unwrap(),
+            "1000"
+        );
+        assert_eq!(
+            numeric_from_binary(&numeric_to_binary("1.5e-3").unwrap()).unwrap(),
+            "0.0015"
+        );
         // PostgreSQL's own encoding of 12345.678: ndigits 3, weight 1, dscale 3, [1, 2345, 6780]
         assert_eq!(
             numeric_to_binary("12345.678").unwrap(),
@@ -1347,19 +1389,38 @@ mod tests {
     fn dates_and_times() {
         assert_eq!(days_from_civil(2000, 1, 1), PG_EPOCH_DAYS);
         assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
-        assert_eq!(enc(PgType::Date, Value::Text("2000-01-02".into()), true), 1i32.to_be_bytes());
         assert_eq!(
-            enc(PgType::Timestamptz, Value::Text("2024-01-01 12:00:00+02".into()), false),
+            enc(PgType::Date, Value::Text("2000-01-02".into()), true),
+            1i32.to_be_bytes()
+        );
+        assert_eq!(
+            enc(
+                PgType::Timestamptz,
+                Value::Text("2024-01-01 12:00:00+02".into()),
+                false
+            ),
             b"2024-01-01 10:00:00+00"
         );
         assert_eq!(
-            enc(PgType::Timestamp, Value::Text("2024-01-01T12:00:00.5".into()), false),
+            enc(
+                PgType::Timestamp,
+                Value::Text("2024-01-01T12:00:00.5".into()),
+                false
+            ),
             b"2024-01-01 12:00:00.5"
         );
         let mut out = BytesMut::new();
         encode(
             PgType::Date,
-            &Value::DateTime { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0, micro: 0 },
+            &Value::DateTime {
+                year: 0,
+                month: 0,
+                day: 0,
+                hour: 0,
+                minute: 0,
+                second: 0,
+                micro: 0,
+            },
             false,
             &mut out,
         )
@@ -1380,10 +1441,19 @@ mod tests {
 
     #[test]
     fn params_decode() {
-        assert_eq!(decode_param(PgType::Int4, 1, Some(&7i32.to_be_bytes())).unwrap(), Value::Int(7));
+        assert_eq!(
+            decode_param(PgType::Int4, 1, Some(&7i32.to_be_bytes())).unwrap(),
+            Value::Int(7)
+        );
         assert!(decode_param(PgType::Int4, 1, Some(&[1, 2])).is_err());
-        assert_eq!(decode_param(PgType::Bool, 0, Some(b"true")).unwrap(), Value::Int(1));
-        assert_eq!(decode_param(PgType::Bytea, 0, Some(b"\\x00ff")).unwrap(), Value::Bytes(vec![0, 255]));
+        assert_eq!(
+            decode_param(PgType::Bool, 0, Some(b"true")).unwrap(),
+            Value::Int(1)
+        );
+        assert_eq!(
+            decode_param(PgType::Bytea, 0, Some(b"\\x00ff")).unwrap(),
+            Value::Bytes(vec![0, 255])
+        );
         assert_eq!(
             decode_param(PgType::Timestamp, 1, Some(&0i64.to_be_bytes())).unwrap(),
             Value::Text("2000-01-01 00:00:00".into())
@@ -1398,7 +1468,10 @@ mod tests {
         assert_eq!(sqlite_decl_type(Some("double precision")), PgType::Float8);
         assert_eq!(sqlite_decl_type(Some("INTEGER")), PgType::Int8);
         assert_eq!(sqlite_decl_type(Some("VARCHAR(20)")), PgType::Varchar);
-        assert_eq!(sqlite_decl_type(Some("TIMESTAMP WITH TIME ZONE")), PgType::Timestamptz);
+        assert_eq!(
+            sqlite_decl_type(Some("TIMESTAMP WITH TIME ZONE")),
+            PgType::Timestamptz
+        );
         assert_eq!(sqlite_decl_type(None), PgType::Unknown);
     }
 }
