@@ -10,3 +10,4 @@ pub mod proxy;
 pub mod router;
 pub mod session;
 pub mod sql;
+pub mod translate;

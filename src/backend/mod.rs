@@ -1,10 +1,12 @@
 //! The databases behind bindproxy, one [`Bind`] per configured bind.
 //!
-//! A PostgreSQL bind is a raw relay ([`pg`]); MySQL/MariaDB and SQLite binds translate (issue 3).
+//! A PostgreSQL bind is a raw relay ([`pg`]); MySQL/MariaDB and SQLite binds translate
+//! ([`translated`]): bindproxy speaks to them itself and answers the client as PostgreSQL would.
 //! The session talks to a bind only through the types here, so a new kind of bind plugs in without
 //! touching routing.
 
 pub mod pg;
+pub mod translated;
 
 use std::sync::Arc;
 
@@ -14,16 +16,16 @@ use crate::error::ProxyError;
 /// One configured bind and its pool.
 pub enum Bind {
     Pg(Arc<pg::PgPool>),
+    Translated(Arc<translated::TranslatedBind>),
 }
 
 impl Bind {
     pub fn open(cfg: &BindConfig) -> Result<Bind, ProxyError> {
         match &cfg.url {
             BindUrl::Postgres(t) => Ok(Bind::Pg(pg::PgPool::new(cfg, t.clone()))),
-            other => Err(ProxyError::FeatureNotSupported(format!(
-                "bind \"{}\": {} binds are not supported yet",
-                cfg.name, other
-            ))),
+            BindUrl::MySql { .. } | BindUrl::Sqlite { .. } => {
+                Ok(Bind::Translated(translated::TranslatedBind::new(cfg)?))
+            }
         }
     }
 
@@ -39,6 +41,7 @@ impl Bind {
                     .map(|(_, v)| format!("PostgreSQL {v}"))
                     .unwrap_or_else(|| "PostgreSQL".into()))
             }
+            Bind::Translated(t) => t.check().await,
         }
     }
 }

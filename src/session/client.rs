@@ -7,7 +7,7 @@
 
 use bytes::BytesMut;
 
-use super::{Pending, Portal, Session, SessionError, Stmt, Tx};
+use super::{Conn, Pending, Portal, Session, SessionError, Stmt, Tx};
 use crate::error::ProxyError;
 use crate::protocol::messages::{self, decode_query, Bind, ErrorFields, Execute, Parse, Target};
 use crate::protocol::Frame;
@@ -113,7 +113,7 @@ impl Session {
             b'P' => self.on_parse(f).await,
             b'B' => self.on_bind(f).await,
             b'D' => self.on_describe(f).await,
-            b'E' => self.on_execute(f),
+            b'E' => self.on_execute(f).await,
             b'C' => self.on_close(f),
             b'H' => {
                 for b in self.touched.clone() {
@@ -122,7 +122,7 @@ impl Session {
                 Ok(Step::Done)
             }
             b'S' => {
-                self.on_sync();
+                self.on_sync().await;
                 Ok(Step::Done)
             }
             b'd' | b'c' | b'f' => {
@@ -259,6 +259,12 @@ impl Session {
             self.refuse(e, true);
             return Ok(Step::Done);
         }
+        if let Some(t) = self.translated(bind) {
+            let mut out = BytesMut::new();
+            let r = t.query(sql, &mut out).await;
+            self.translated_answer(bind, out, r, true);
+            return Ok(Step::Done);
+        }
         self.send(bind, f.raw());
         self.pending
             .push_back(Pending::UntilReady { bind, emit: true });
@@ -346,6 +352,13 @@ impl Session {
         });
     }
 
+    /// Records that `bind` takes part in the current pipeline (its Sync must reach it).
+    fn touch(&mut self, bind: BindId) {
+        if !self.touched.contains(&bind) {
+            self.touched.push(bind);
+        }
+    }
+
     fn local_ext(&mut self, tags: &[u8]) {
         let mut bytes = BytesMut::new();
         for &t in tags {
@@ -400,6 +413,25 @@ impl Session {
         }
         if let Err(e) = self.ensure_conn(bind).await {
             self.refuse(e, false);
+            return Ok(Step::Done);
+        }
+        if let Some(t) = self.translated(bind) {
+            let mut out = BytesMut::new();
+            let r = t.parse(&p, &mut out).await;
+            self.touch(bind);
+            if r.is_ok() {
+                self.statements.insert(
+                    name,
+                    Stmt {
+                        prepared_on: vec![bind],
+                        floating: floating.then(|| f.clone()),
+                        control,
+                    },
+                );
+            } else {
+                self.statements.remove("");
+            }
+            self.translated_answer(bind, out, r, false);
             return Ok(Step::Done);
         }
         self.send(bind, f.raw());
@@ -468,6 +500,27 @@ impl Session {
         let Some(stmt) = self.statements.get_mut(&stmt_name) else {
             return Ok(Step::Done);
         };
+        if let Some(Conn::Translated(t)) = &mut self.conns[bind] {
+            let mut out = BytesMut::new();
+            let mut r = Ok(());
+            if !stmt.prepared_on.contains(&bind) {
+                if let Some(parse) = stmt.floating.clone() {
+                    stmt.prepared_on.push(bind);
+                    let p = Parse::decode(parse.body()).map_err(malformed)?;
+                    r = t.parse(&p, &mut BytesMut::new()).await;
+                }
+            }
+            if r.is_ok() {
+                let b = Bind::decode(f.body()).map_err(malformed)?;
+                r = t.bind(&b, &mut out).await;
+            }
+            self.touch(bind);
+            if r.is_ok() {
+                self.portals.insert(portal, Portal::Bind(bind));
+            }
+            self.translated_answer(bind, out, r, false);
+            return Ok(Step::Done);
+        }
         if !stmt.prepared_on.contains(&bind) {
             // Prepare it here too, quietly: the client already had its ParseComplete.
             if let Some(parse) = stmt.floating.clone() {
@@ -536,12 +589,19 @@ impl Session {
             self.refuse(e, false);
             return Ok(Step::Done);
         }
+        if let Some(tc) = self.translated(bind) {
+            let mut out = BytesMut::new();
+            let r = tc.describe(t.kind, t.name, &mut out).await;
+            self.touch(bind);
+            self.translated_answer(bind, out, r, false);
+            return Ok(Step::Done);
+        }
         self.send(bind, f.raw());
         self.expect(bind, due);
         Ok(Step::Done)
     }
 
-    fn on_execute(&mut self, f: &Frame) -> Result<Step, SessionError> {
+    async fn on_execute(&mut self, f: &Frame) -> Result<Step, SessionError> {
         let e = Execute::decode(f.body()).map_err(malformed)?;
         match self.portals.get(e.portal) {
             Some(Portal::Bind(b)) => {
@@ -551,6 +611,13 @@ impl Session {
                 }
                 if self.conns[b].is_none() {
                     self.refuse(ProxyError::UnknownPortal(e.portal.to_owned()), false);
+                    return Ok(Step::Done);
+                }
+                if let Some(t) = self.translated(b) {
+                    let mut out = BytesMut::new();
+                    let r = t.execute(e.portal, e.max_rows, &mut out).await;
+                    self.touch(b);
+                    self.translated_answer(b, out, r, false);
                     return Ok(Step::Done);
                 }
                 self.send(b, f.raw());
@@ -624,6 +691,14 @@ impl Session {
         }
         let last = live.len() - 1;
         for (i, b) in live.into_iter().enumerate() {
+            if let Some(tc) = self.translated(b) {
+                let mut out = BytesMut::new();
+                tc.close(t.kind, t.name, &mut out);
+                if i == last {
+                    self.local(out, false);
+                }
+                continue;
+            }
             self.send(b, f.raw());
             if i == last {
                 self.expect(b, 1);
@@ -641,7 +716,7 @@ impl Session {
         Ok(Step::Done)
     }
 
-    fn on_sync(&mut self) {
+    async fn on_sync(&mut self) {
         self.skipping = false;
         self.portals.remove("");
         let touched = std::mem::take(&mut self.touched);
@@ -655,6 +730,19 @@ impl Session {
         }
         let last = live.len() - 1;
         for (i, b) in live.into_iter().enumerate() {
+            if let Some(t) = self.translated(b) {
+                // The end of the pipeline: commits its implicit transaction.
+                t.sync().await;
+                let err = t.take_sync_error();
+                let status = t.status();
+                let mut out = BytesMut::new();
+                if let Some(e) = err {
+                    e.write_to(&mut out);
+                }
+                self.follow_status(b, status);
+                self.local(out, i == last);
+                continue;
+            }
             self.send(b, Frame::new(b'S', b"").raw());
             self.pending.push_back(Pending::UntilReady {
                 bind: b,

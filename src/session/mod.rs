@@ -32,6 +32,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::backend::pg::{PgLease, PgPool};
+use crate::backend::translated::{TranslatedBind, TranslatedConn};
 use crate::backend::Bind;
 use crate::error::ProxyError;
 use crate::frontend::cancel::{InFlight, Registration};
@@ -47,13 +48,25 @@ const CLIENT_FLUSH_BYTES: usize = 64 * 1024;
 
 /// A backend connection leased to this session.
 enum Conn {
+    /// A PostgreSQL bind: frames are relayed.
     Pg(PgLease),
+    /// A MySQL/MariaDB or SQLite bind: bindproxy runs each message itself.
+    Translated(Box<TranslatedConn>),
 }
 
 impl Conn {
-    fn pg(&mut self) -> &mut PgLease {
+    fn pg(&mut self) -> Option<&mut PgLease> {
         match self {
-            Conn::Pg(l) => l,
+            Conn::Pg(l) => Some(l),
+            Conn::Translated(_) => None,
+        }
+    }
+
+    /// Transaction status: b'I', b'T' or b'E'.
+    fn status(&self) -> u8 {
+        match self {
+            Conn::Pg(l) => l.conn.status,
+            Conn::Translated(t) => t.status(),
         }
     }
 }
@@ -130,6 +143,8 @@ pub struct Session {
     conns: Vec<Option<Conn>>,
     /// Simple queries that give a new backend connection this client's startup parameters.
     setup: Vec<Frame>,
+    /// The client's startup settings, for MySQL/SQLite binds (which answer SHOW themselves).
+    settings: Vec<(String, String)>,
     /// ParameterStatus values the client has been told.
     shown: HashMap<String, String>,
     statements: HashMap<String, Stmt>,
@@ -161,6 +176,7 @@ impl Session {
         let (rd, wr) = hello.stream.into_split();
         let max = proxy.config.max_message_bytes;
         let setup = params::setup_queries(&hello.params);
+        let settings = params::client_settings(&hello.params);
         let shown = params::initial_parameters(&proxy, &hello.params)
             .into_iter()
             .collect();
@@ -171,6 +187,7 @@ impl Session {
             out: BytesMut::with_capacity(16 * 1024),
             conns: (0..n).map(|_| None).collect(),
             setup,
+            settings,
             shown,
             statements: HashMap::new(),
             portals: HashMap::new(),
@@ -243,8 +260,8 @@ impl Session {
                 if head.is_some_and(|h| h != i) {
                     continue;
                 }
-                if let Some(c) = c {
-                    if let Poll::Ready(r) = c.pg().conn.reader.poll_fill(cx) {
+                if let Some(l) = c.as_mut().and_then(Conn::pg) {
+                    if let Poll::Ready(r) = l.conn.reader.poll_fill(cx) {
                         return Poll::Ready(Wake::Backend(i, r));
                     }
                 }
@@ -276,8 +293,8 @@ impl Session {
 
     async fn flush_backends(&mut self) {
         for i in 0..self.conns.len() {
-            let failed = match &mut self.conns[i] {
-                Some(c) => c.pg().conn.flush().await.err(),
+            let failed = match self.conns[i].as_mut().and_then(Conn::pg) {
+                Some(l) => l.conn.flush().await.err(),
                 None => None,
             };
             if let Some(e) = failed {
@@ -299,7 +316,7 @@ impl Session {
                 pid: l.conn.backend_pid,
                 secret: l.conn.backend_secret.clone(),
             }),
-            None => None,
+            _ => None,
         });
         if let Ok(mut slot) = self.registration.slot.lock() {
             *slot = target;
@@ -318,7 +335,7 @@ impl Session {
                 }
             }
             Tx::Open(b) => match &self.conns[*b] {
-                Some(Conn::Pg(l)) => l.conn.status,
+                Some(c) => c.status(),
                 None => b'E',
             },
         }
@@ -328,10 +345,17 @@ impl Session {
     /// parameters and, in a deferred transaction, the BEGIN.
     async fn ensure_conn(&mut self, bind: BindId) -> Result<(), ProxyError> {
         if self.conns[bind].is_none() {
-            let lease = match &self.proxy.binds[bind] {
+            let mut lease = match &self.proxy.binds[bind] {
                 Bind::Pg(pool) => PgPool::checkout(pool).await?,
+                Bind::Translated(t) => {
+                    let mut conn = TranslatedBind::checkout(t).await?;
+                    for (k, v) in &self.settings {
+                        conn.apply_startup_parameter(k, v);
+                    }
+                    self.conns[bind] = Some(Conn::Translated(Box::new(conn)));
+                    return self.deferred_begin_translated(bind).await;
+                }
             };
-            let mut lease = lease;
             let n = self.setup.len() as u32;
             for q in &self.setup {
                 lease.conn.wbuf.extend_from_slice(q.raw());
@@ -341,25 +365,74 @@ impl Session {
                 self.pending.push_back(Pending::Quiet { bind, ready: n });
             }
         }
+        if let Some(Conn::Translated(_)) = &self.conns[bind] {
+            return self.deferred_begin_translated(bind).await;
+        }
         if let Tx::Deferred {
             begin,
             failed: false,
         } = &self.tx
         {
             let q = query_frame(begin);
-            self.conns[bind]
-                .as_mut()
-                .map(|c| c.pg().conn.wbuf.extend_from_slice(q.raw()));
+            if let Some(l) = self.conns[bind].as_mut().and_then(Conn::pg) {
+                l.conn.wbuf.extend_from_slice(q.raw());
+            }
             self.pending.push_back(Pending::Quiet { bind, ready: 1 });
             self.tx = Tx::Open(bind);
         }
         Ok(())
     }
 
+    /// Starts a deferred transaction on a MySQL/SQLite bind.
+    async fn deferred_begin_translated(&mut self, bind: BindId) -> Result<(), ProxyError> {
+        if let Tx::Deferred {
+            begin,
+            failed: false,
+        } = &self.tx
+        {
+            let begin = begin.clone();
+            if let Some(Conn::Translated(t)) = &mut self.conns[bind] {
+                let mut discard = BytesMut::new();
+                t.query(&begin, &mut discard).await?;
+            }
+            self.tx = Tx::Open(bind);
+        }
+        Ok(())
+    }
+
+    /// The MySQL/SQLite connection of `bind`, if that is what this session holds there.
+    fn translated(&mut self, bind: BindId) -> Option<&mut TranslatedConn> {
+        match &mut self.conns[bind] {
+            Some(Conn::Translated(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Queues the answer of a MySQL/SQLite bind, and follows its transaction status.
+    fn translated_answer(
+        &mut self,
+        bind: BindId,
+        mut out: BytesMut,
+        result: Result<(), ProxyError>,
+        simple: bool,
+    ) {
+        if let Err(e) = result {
+            e.write_to(&mut out);
+            if !simple {
+                self.skipping = true;
+            }
+        }
+        if let Some(c) = &self.conns[bind] {
+            let status = c.status();
+            self.follow_status(bind, status);
+        }
+        self.local(out, simple);
+    }
+
     /// Queues raw bytes for a bind's connection (which [`Session::ensure_conn`] opened).
     fn send(&mut self, bind: BindId, raw: &[u8]) {
-        if let Some(c) = &mut self.conns[bind] {
-            c.pg().conn.wbuf.extend_from_slice(raw);
+        if let Some(l) = self.conns[bind].as_mut().and_then(Conn::pg) {
+            l.conn.wbuf.extend_from_slice(raw);
         }
         self.flush_sent = false;
     }
@@ -392,6 +465,10 @@ impl Session {
             Tx::Deferred { failed, .. } => *failed = true,
             Tx::Open(b) => {
                 let b = *b;
+                if let Some(t) = self.translated(b) {
+                    t.fail_transaction();
+                    return;
+                }
                 let mut raw = BytesMut::new();
                 let parse = Frame::new(
                     b'P',
@@ -482,7 +559,15 @@ impl Session {
     fn release_all(&mut self) {
         let busy = self.head_bind();
         for (i, c) in self.conns.iter_mut().enumerate() {
-            if let Some(Conn::Pg(mut lease)) = c.take() {
+            let Some(conn) = c.take() else { continue };
+            let mut lease = match conn {
+                Conn::Translated(t) => {
+                    tokio::spawn(t.release());
+                    continue;
+                }
+                Conn::Pg(lease) => lease,
+            };
+            {
                 let in_flight = busy == Some(i) || self.pending.iter().any(|p| p.bind() == Some(i));
                 if in_flight {
                     lease.broken = true;

@@ -99,6 +99,7 @@ pub fn setup_queries(params: &[(String, String)]) -> Vec<Frame> {
 pub fn initial_parameters(proxy: &Proxy, params: &[(String, String)]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = match &proxy.binds[proxy.default_bind] {
         Bind::Pg(pool) => pool.server_params(),
+        Bind::Translated(_) => None,
     }
     .unwrap_or_else(|| {
         [
@@ -147,6 +148,7 @@ pub fn warm_up(proxy: &Arc<Proxy>) {
                 }
             });
         }
+        Bind::Translated(_) => {}
     }
 }
 

@@ -33,9 +33,9 @@ impl Session {
                 self.drain_idle();
                 return Ok(());
             };
-            let next = match &mut self.conns[bind] {
-                Some(c) => c.pg().conn.reader.try_next(),
-                None => {
+            let next = match self.conns[bind].as_mut() {
+                Some(Conn::Pg(l)) => l.conn.reader.try_next(),
+                _ => {
                     self.backend_lost(bind, "no connection".into());
                     continue;
                 }
@@ -53,8 +53,8 @@ impl Session {
     fn drain_idle(&mut self) {
         for bind in 0..self.conns.len() {
             loop {
-                let next = match &mut self.conns[bind] {
-                    Some(c) => c.pg().conn.reader.try_next(),
+                let next = match self.conns[bind].as_mut().and_then(Conn::pg) {
+                    Some(l) => l.conn.reader.try_next(),
                     None => break,
                 };
                 match next {
@@ -100,7 +100,7 @@ impl Session {
                 let body = f.body();
                 let backend_pid = match &self.conns[bind] {
                     Some(Conn::Pg(l)) => l.conn.backend_pid,
-                    None => 0,
+                    _ => 0,
                 };
                 let sender = body
                     .get(..4)
@@ -238,9 +238,14 @@ impl Session {
 
     /// Tracks the transaction from a bind's ReadyForQuery.
     fn set_status(&mut self, bind: BindId, status: u8) {
-        if let Some(c) = &mut self.conns[bind] {
-            c.pg().conn.status = status;
+        if let Some(l) = self.conns[bind].as_mut().and_then(Conn::pg) {
+            l.conn.status = status;
         }
+        self.follow_status(bind, status);
+    }
+
+    /// Moves the session's transaction along with a bind's status.
+    pub(super) fn follow_status(&mut self, bind: BindId, status: u8) {
         match status {
             b'T' | b'E' => {
                 if self.tx == Tx::Idle {

@@ -1,0 +1,266 @@
+//! MySQL/MariaDB and SQLite binds that look, to a PostgreSQL client, exactly like PostgreSQL.
+//!
+//! Owns: the public face the session pump calls ([`TranslatedBind`], [`TranslatedConn`]), checkout
+//! (a semaphore of `pool_size` permits: waiting longer than `checkout_timeout` is 53300; failing to
+//! connect is 08001 naming the bind), the per-bind cache of column types used to describe
+//! parameters, and the dispatch to the engine modules.
+//!
+//! Files: [`types`] (type map and value encodings), [`errors`] (SQLSTATE map), [`mysql`] (mysql_async
+//! pool and connection), [`sqlite`] (one OS thread per rusqlite connection), [`local`] (SET/SHOW and
+//! other table-less statements answered without an engine), [`session`] (the per-client PostgreSQL
+//! emulation: statements, portals, transactions).
+//!
+//! Must never: send PostgreSQL syntax to an engine (everything goes through `crate::translate`), or
+//! block the async runtime on an engine call.
+
+pub mod errors;
+pub mod local;
+pub mod mysql;
+pub mod session;
+pub mod sqlite;
+pub mod types;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::{BindConfig, BindUrl};
+use crate::error::ProxyError;
+use crate::translate::Target;
+
+pub use session::TranslatedConn;
+use types::{PgType, Value};
+
+/// A result column as the client will see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub ty: PgType,
+}
+
+/// What preparing a statement on the engine taught us.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    pub columns: Vec<Column>,
+    pub param_count: usize,
+}
+
+/// What running a statement did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOutcome {
+    /// Rows changed (INSERT/UPDATE/DELETE), as the engine counts them.
+    pub affected: u64,
+    /// Rows returned.
+    pub rows: u64,
+}
+
+/// Column name → type of one table, from the engine's catalog.
+pub type TableColumns = Arc<HashMap<String, PgType>>;
+
+/// One configured MySQL/MariaDB or SQLite bind. Shared by every session (`Arc`).
+pub struct TranslatedBind {
+    pub(crate) name: String,
+    pub(crate) engine: EngineBind,
+    permits: Arc<Semaphore>,
+    pool_size: usize,
+    checkout_timeout: Duration,
+    pub(crate) columns: Arc<ColumnCache>,
+}
+
+/// Lower-case table name → its columns' types, per bind. Cleared after DDL.
+#[derive(Debug, Default)]
+pub struct ColumnCache(Mutex<HashMap<String, TableColumns>>);
+
+impl ColumnCache {
+    pub(crate) fn get(&self, table: &str) -> Option<TableColumns> {
+        self.0.lock().ok()?.get(table).cloned()
+    }
+    pub(crate) fn put(&self, table: &str, cols: TableColumns) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(table.to_string(), cols);
+        }
+    }
+    pub(crate) fn clear(&self) {
+        if let Ok(mut m) = self.0.lock() {
+            m.clear();
+        }
+    }
+}
+
+pub(crate) enum EngineBind {
+    MySql(mysql::MyBind),
+    Sqlite(sqlite::SqliteBind),
+}
+
+impl std::fmt::Debug for TranslatedBind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TranslatedBind")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl TranslatedBind {
+    /// Sets up the bind. No network I/O; an in-memory SQLite bind opens its keeper connection here.
+    pub fn new(cfg: &BindConfig) -> Result<Arc<Self>, ProxyError> {
+        let columns = Arc::new(ColumnCache::default());
+        let engine = match &cfg.url {
+            BindUrl::MySql { url, .. } => {
+                EngineBind::MySql(mysql::MyBind::new(cfg, url, columns.clone())?)
+            }
+            BindUrl::Sqlite { path } => {
+                EngineBind::Sqlite(sqlite::SqliteBind::new(cfg, path.clone())?)
+            }
+            BindUrl::Postgres(_) => {
+                return Err(ProxyError::Protocol(format!(
+                    "bind \"{}\" is a PostgreSQL bind, not a translated one",
+                    cfg.name
+                )))
+            }
+        };
+        let size = cfg.pool_size.max(1);
+        Ok(Arc::new(TranslatedBind {
+            name: cfg.name.clone(),
+            engine,
+            permits: Arc::new(Semaphore::new(size)),
+            pool_size: size,
+            checkout_timeout: cfg.checkout_timeout,
+            columns,
+        }))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn target(&self) -> Target {
+        match self.engine {
+            EngineBind::MySql(_) => Target::MySql,
+            EngineBind::Sqlite(_) => Target::Sqlite,
+        }
+    }
+
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, ProxyError> {
+        match tokio::time::timeout(self.checkout_timeout, self.permits.clone().acquire_owned())
+            .await
+        {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(ProxyError::PoolExhausted {
+                bind: self.name.clone(),
+                size: self.pool_size,
+                waited_ms: self.checkout_timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    /// Leases a connection. At most `pool_size` at once; waits up to `checkout_timeout`.
+    pub async fn checkout(self: &Arc<Self>) -> Result<TranslatedConn, ProxyError> {
+        let permit = self.permit().await?;
+        let engine = match &self.engine {
+            EngineBind::MySql(b) => EngineConn::MySql(b.get(&self.name).await?),
+            EngineBind::Sqlite(b) => EngineConn::Sqlite(b.get(&self.name).await?),
+        };
+        Ok(TranslatedConn::new(self.clone(), engine, permit))
+    }
+
+    /// `bindproxy check`: connects and returns the engine and version ("MariaDB 10.11.6", "SQLite 3.50.1").
+    pub async fn check(&self) -> Result<String, ProxyError> {
+        match &self.engine {
+            EngineBind::MySql(b) => b.check(&self.name).await,
+            EngineBind::Sqlite(b) => b.check(&self.name).await,
+        }
+    }
+
+    /// The types of a table's columns (cached per bind).
+    pub(crate) async fn table_columns(
+        &self,
+        conn: &mut EngineConn,
+        table: &str,
+    ) -> Result<TableColumns, ProxyError> {
+        let key = table.to_lowercase();
+        if let Some(c) = self.columns.get(&key) {
+            return Ok(c);
+        }
+        let c = conn.table_columns(&key).await?;
+        if !c.is_empty() {
+            self.columns.put(&key, c.clone());
+        }
+        Ok(c)
+    }
+}
+
+/// A leased engine connection.
+pub(crate) enum EngineConn {
+    MySql(mysql::MyConn),
+    Sqlite(sqlite::SqliteConn),
+}
+
+impl EngineConn {
+    pub(crate) async fn prepare(&mut self, sql: &str) -> Result<Prepared, ProxyError> {
+        match self {
+            EngineConn::MySql(c) => c.prepare(sql).await,
+            EngineConn::Sqlite(c) => c.prepare(sql).await,
+        }
+    }
+
+    pub(crate) async fn run(
+        &mut self,
+        sql: &str,
+        params: Vec<Value>,
+        sink: &mut session::RowSink<'_>,
+    ) -> Result<RunOutcome, ProxyError> {
+        match self {
+            EngineConn::MySql(c) => c.run(sql, params, sink).await,
+            EngineConn::Sqlite(c) => c.run(sql, params, sink).await,
+        }
+    }
+
+    /// Runs a statement without results (transaction control).
+    pub(crate) async fn batch(&mut self, sql: &str) -> Result<(), ProxyError> {
+        match self {
+            EngineConn::MySql(c) => c.batch(sql).await,
+            EngineConn::Sqlite(c) => c.batch(sql).await,
+        }
+    }
+
+    pub(crate) async fn table_columns(&mut self, table: &str) -> Result<TableColumns, ProxyError> {
+        match self {
+            EngineConn::MySql(c) => c.table_columns(table).await,
+            EngineConn::Sqlite(c) => c.table_columns(table).await,
+        }
+    }
+
+    pub(crate) fn is_broken(&self) -> bool {
+        match self {
+            EngineConn::MySql(c) => c.is_broken(),
+            EngineConn::Sqlite(c) => c.is_broken(),
+        }
+    }
+
+    /// Engine syntax for transaction control.
+    pub(crate) fn begin_sql(&self) -> &'static str {
+        match self {
+            EngineConn::MySql(_) => "START TRANSACTION",
+            // IMMEDIATE: take the write lock at BEGIN, so that two transactions never both read and
+            // then fail to upgrade (SQLITE_BUSY without waiting). Writers queue on busy_timeout.
+            EngineConn::Sqlite(_) => "BEGIN IMMEDIATE",
+        }
+    }
+
+    pub(crate) fn quote_ident(&self, name: &str) -> String {
+        match self {
+            EngineConn::MySql(_) => format!("`{}`", name.replace('`', "``")),
+            EngineConn::Sqlite(_) => format!("\"{}\"", name.replace('"', "\"\"")),
+        }
+    }
+
+    /// Hands the connection back to its pool; `dirty` = a transaction may be open.
+    pub(crate) async fn give_back(self, dirty: bool) {
+        match self {
+            EngineConn::MySql(c) => c.give_back(dirty).await,
+            EngineConn::Sqlite(c) => c.give_back(dirty),
+        }
+    }
+}

@@ -1,0 +1,398 @@
+//! MySQL/MariaDB binds: a mysql_async pool per bind, and the leased connection.
+//!
+//! Owns: pool options (at most `pool_size` connections, no COM_RESET_CONNECTION on return so the
+//! statement cache survives; a connection that may hold an open transaction is reset instead), the
+//! session setup every connection gets (the translator's `MYSQL_SESSION_SETUP`: strict mode,
+//! `NO_BACKSLASH_ESCAPES`, `time_zone '+00:00'` so TIMESTAMP/timestamptz values are UTC, utf8mb4),
+//! `CLIENT_FOUND_ROWS` (UPDATE n counts matched rows, as PostgreSQL), statement preparation with
+//! result column mapping (wire metadata refined by information_schema: the translator's
+//! `pg:<type>` column comments, MariaDB's JSON check), and
+//! row streaming: rows are handed to the sink one by one as they arrive, never collected.
+//!
+//! Must never: block; leak an open transaction to the next lease.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts};
+
+use super::errors::{from_mysql, mysql_is_fatal};
+use super::session::RowSink;
+use super::types::{
+    mysql_column_type, mysql_info_schema_type, mysql_refine, MySqlColumnType, PgType, Value,
+};
+use super::{Column, ColumnCache, Prepared, RunOutcome, TableColumns};
+use crate::config::BindConfig;
+use crate::error::ProxyError;
+use crate::translate::MYSQL_SESSION_SETUP;
+
+/// Statements each connection keeps prepared (LRU).
+const STMT_CACHE: usize = 256;
+
+pub struct MyBind {
+    pool: Pool,
+    connect_timeout: Duration,
+    cache: Arc<ColumnCache>,
+}
+
+impl MyBind {
+    pub fn new(cfg: &BindConfig, url: &str, cache: Arc<ColumnCache>) -> Result<MyBind, ProxyError> {
+        let opts = Opts::from_url(url).map_err(|e| ProxyError::BackendUnavailable {
+            bind: cfg.name.clone(),
+            reason: format!("invalid MySQL URL: {e}"),
+        })?;
+        let size = cfg.pool_size.max(1);
+        let constraints = PoolConstraints::new(0, size).unwrap_or_default();
+        let opts = OptsBuilder::from_opts(opts)
+            .pool_opts(
+                PoolOpts::default()
+                    .with_constraints(constraints)
+                    .with_reset_connection(false),
+            )
+            .stmt_cache_size(STMT_CACHE)
+            // UPDATE n counts matched rows, as PostgreSQL does, not changed ones.
+            .client_found_rows(true)
+            .setup(MYSQL_SESSION_SETUP.to_vec());
+        Ok(MyBind {
+            pool: Pool::new(opts),
+            connect_timeout: cfg.connect_timeout,
+            cache,
+        })
+    }
+
+    pub(crate) async fn get(&self, bind: &str) -> Result<MyConn, ProxyError> {
+        let conn = match tokio::time::timeout(self.connect_timeout, self.pool.get_conn()).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                return Err(ProxyError::BackendUnavailable {
+                    bind: bind.into(),
+                    reason: e.to_string(),
+                })
+            }
+            Err(_) => {
+                return Err(ProxyError::BackendUnavailable {
+                    bind: bind.into(),
+                    reason: format!(
+                        "no connection within {} ms",
+                        self.connect_timeout.as_millis()
+                    ),
+                })
+            }
+        };
+        Ok(MyConn {
+            bind: bind.into(),
+            conn: Some(conn),
+            broken: false,
+            cache: self.cache.clone(),
+        })
+    }
+
+    pub(crate) async fn check(&self, bind: &str) -> Result<String, ProxyError> {
+        let mut c = self.get(bind).await?;
+        let conn = c.conn()?;
+        let v: Option<String> = conn
+            .query_first("SELECT VERSION()")
+            .await
+            .map_err(|e| from_mysql(bind, &e))?;
+        c.give_back(false).await;
+        let v = v.unwrap_or_default();
+        let number = v.split('-').next().unwrap_or("").to_string();
+        Ok(if v.to_ascii_lowercase().contains("mariadb") {
+            format!("MariaDB {number}")
+        } else {
+            format!("MySQL {number}")
+        })
+    }
+}
+
+pub struct MyConn {
+    bind: String,
+    conn: Option<mysql_async::Conn>,
+    broken: bool,
+    cache: Arc<ColumnCache>,
+}
+
+fn from_my(v: mysql_async::Value) -> Value {
+    use mysql_async::Value as M;
+    match v {
+        M::NULL => Value::Null,
+        M::Bytes(b) => Value::Bytes(b),
+        M::Int(i) => Value::Int(i),
+        M::UInt(u) => Value::UInt(u),
+        M::Float(f) => Value::Float(f as f64),
+        M::Double(f) => Value::Float(f),
+        M::Date(year, month, day, hour, minute, second, micro) => Value::DateTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            micro,
+        },
+        M::Time(negative, days, hour, minute, second, micro) => Value::Time {
+            negative,
+            days,
+            hour,
+            minute,
+            second,
+            micro,
+        },
+    }
+}
+
+fn to_my(v: Value) -> mysql_async::Value {
+    use mysql_async::Value as M;
+    match v {
+        Value::Null => M::NULL,
+        Value::Int(i) => M::Int(i),
+        Value::UInt(u) => M::UInt(u),
+        Value::Float(f) => M::Double(f),
+        Value::Text(s) => M::Bytes(s.into_bytes()),
+        Value::Bytes(b) => M::Bytes(b),
+        Value::DateTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            micro,
+        } => M::Date(year, month, day, hour, minute, second, micro),
+        Value::Time {
+            negative,
+            days,
+            hour,
+            minute,
+            second,
+            micro,
+        } => M::Time(negative, days, hour, minute, second, micro),
+    }
+}
+
+fn wire_type(c: &mysql_async::Column) -> PgType {
+    use mysql_async::consts::ColumnFlags;
+    mysql_column_type(MySqlColumnType {
+        column_type: c.column_type(),
+        unsigned: c.flags().contains(ColumnFlags::UNSIGNED_FLAG),
+        binary_charset: c.character_set() == 63,
+        column_length: c.column_length(),
+    })
+}
+
+/// Hands each row to the sink as it arrives. A sink error stops reading (the driver discards the
+/// unread rest before the next command) and is returned beside the outcome.
+async fn drain<P: mysql_async::prelude::Protocol>(
+    mut result: mysql_async::QueryResult<'_, 'static, P>,
+    sink: &mut RowSink<'_>,
+) -> Result<(RunOutcome, Option<ProxyError>), mysql_async::Error> {
+    if sink.wants_columns() {
+        // Rows the prepared statement did not announce (MariaDB's RETURNING): wire types.
+        let cols: Vec<Column> = result
+            .columns_ref()
+            .iter()
+            .map(|c| Column {
+                name: c.name_str().to_string(),
+                ty: wire_type(c),
+            })
+            .collect();
+        sink.columns_if_none(&cols);
+    }
+    let mut rows = 0u64;
+    while let Some(row) = result.next().await? {
+        rows += 1;
+        let vals = row
+            .unwrap_raw()
+            .into_iter()
+            .map(|v| v.map(from_my).unwrap_or(Value::Null))
+            .collect();
+        if let Err(e) = sink.row(vals) {
+            return Ok((RunOutcome::default(), Some(e)));
+        }
+    }
+    let affected = result.affected_rows();
+    Ok((RunOutcome { affected, rows }, None))
+}
+
+impl MyConn {
+    fn conn(&mut self) -> Result<&mut mysql_async::Conn, ProxyError> {
+        match self.conn.as_mut() {
+            Some(c) if !self.broken => Ok(c),
+            _ => Err(ProxyError::BackendLost {
+                bind: self.bind.clone(),
+                reason: "the connection was closed after an earlier error".into(),
+            }),
+        }
+    }
+
+    fn fail(&mut self, e: mysql_async::Error) -> ProxyError {
+        if mysql_is_fatal(&e) {
+            self.broken = true;
+        }
+        from_mysql(&self.bind, &e)
+    }
+
+    /// Result columns as PostgreSQL types: wire metadata, refined from information_schema for
+    /// text/blob columns of a table (MariaDB JSON, `pg:` comment markers).
+    async fn map_columns(
+        &mut self,
+        cols: &[mysql_async::Column],
+    ) -> Result<Vec<Column>, ProxyError> {
+        let mut out = Vec::with_capacity(cols.len());
+        for c in cols {
+            let wire = wire_type(c);
+            let table = c.org_table_str().to_string();
+            let mut ty = wire;
+            if !table.is_empty() && !c.org_name_str().is_empty() {
+                let tc = self.table_columns(&table).await?;
+                ty = mysql_refine(wire, tc.get(&c.org_name_str().to_lowercase()).copied());
+            }
+            out.push(Column {
+                name: c.name_str().to_string(),
+                ty,
+            });
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn prepare(&mut self, sql: &str) -> Result<Prepared, ProxyError> {
+        let stmt = match self.conn()?.prep(sql).await {
+            Ok(s) => s,
+            Err(mysql_async::Error::Server(s)) if s.code == 1295 => return Ok(Prepared::default()),
+            Err(e) => return Err(self.fail(e)),
+        };
+        let cols = stmt.columns();
+        let columns = self.map_columns(&cols).await?;
+        Ok(Prepared {
+            columns,
+            param_count: stmt.num_params() as usize,
+        })
+    }
+
+    pub(crate) async fn run(
+        &mut self,
+        sql: &str,
+        params: Vec<Value>,
+        sink: &mut RowSink<'_>,
+    ) -> Result<RunOutcome, ProxyError> {
+        let stmt = match self.conn()?.prep(sql).await {
+            Ok(s) => Some(s),
+            // Not preparable: the text protocol (only without parameters).
+            Err(mysql_async::Error::Server(s)) if s.code == 1295 && params.is_empty() => None,
+            Err(e) => return Err(self.fail(e)),
+        };
+        let cols = match &stmt {
+            Some(s) if sink.wants_columns() => {
+                let cols = s.columns();
+                self.map_columns(&cols).await?
+            }
+            _ => vec![],
+        };
+        sink.columns(&cols);
+        let bind = self.bind.clone();
+        let conn = self.conn()?;
+        let drained = match &stmt {
+            Some(s) => {
+                let p = if params.is_empty() {
+                    Params::Empty
+                } else {
+                    Params::Positional(params.into_iter().map(to_my).collect())
+                };
+                match conn.exec_iter(s, p).await {
+                    Ok(r) => drain(r, sink).await,
+                    Err(e) => Err(e),
+                }
+            }
+            None => match conn.query_iter(sql).await {
+                Ok(r) => drain(r, sink).await,
+                Err(e) => Err(e),
+            },
+        };
+        match drained {
+            Ok((outcome, None)) => Ok(outcome),
+            Ok((_, Some(sink_error))) => Err(sink_error),
+            Err(e) => {
+                self.broken |= mysql_is_fatal(&e);
+                Err(from_mysql(&bind, &e))
+            }
+        }
+    }
+
+    pub(crate) async fn batch(&mut self, sql: &str) -> Result<(), ProxyError> {
+        match self.conn()?.query_drop(sql).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    pub(crate) async fn table_columns(&mut self, table: &str) -> Result<TableColumns, ProxyError> {
+        let key = table.to_lowercase();
+        if let Some(c) = self.cache.get(&key) {
+            return Ok(c);
+        }
+        let conn = self.conn()?;
+        let mariadb = conn.server_version() >= (10, 0, 0);
+        let sql = if mariadb {
+            "SELECT c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.COLUMN_COMMENT, \
+               EXISTS(SELECT 1 FROM information_schema.CHECK_CONSTRAINTS k \
+                      WHERE k.CONSTRAINT_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME \
+                        AND k.CHECK_CLAUSE LIKE CONCAT('%json_valid(`', c.COLUMN_NAME, '`)%')) \
+             FROM information_schema.COLUMNS c \
+             WHERE c.TABLE_SCHEMA = DATABASE() AND LOWER(c.TABLE_NAME) = ?"
+        } else {
+            "SELECT c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.COLUMN_COMMENT, 0 \
+             FROM information_schema.COLUMNS c \
+             WHERE c.TABLE_SCHEMA = DATABASE() AND LOWER(c.TABLE_NAME) = ?"
+        };
+        let rows: Vec<(String, String, String, String, i64)> =
+            match conn.exec(sql, (key.clone(),)).await {
+                Ok(r) => r,
+                Err(e) => return Err(self.fail(e)),
+            };
+        let map: HashMap<String, PgType> = rows
+            .into_iter()
+            .map(|(name, dt, ct, comment, json)| {
+                (
+                    name.to_lowercase(),
+                    mysql_info_schema_type(&dt, &ct, &comment, json != 0),
+                )
+            })
+            .collect();
+        let map = Arc::new(map);
+        if !map.is_empty() {
+            self.cache.put(&key, map.clone());
+        }
+        Ok(map)
+    }
+
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Returns the connection to the pool. `dirty`: a transaction may be open, so the pool resets
+    /// it (COM_RESET_CONNECTION rolls back; the session setup runs again).
+    pub(crate) async fn give_back(mut self, dirty: bool) {
+        if let Some(mut c) = self.conn.take() {
+            if self.broken {
+                let _ = c.disconnect().await;
+                return;
+            }
+            if dirty {
+                c.reset_connection(true);
+            }
+            drop(c);
+        }
+    }
+}
+
+impl Drop for MyConn {
+    /// Dropped without `give_back` (a session that vanished): never hand a possibly open
+    /// transaction to the next lease.
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.as_mut() {
+            c.reset_connection(true);
+        }
+    }
+}

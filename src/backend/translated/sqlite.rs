@@ -1,0 +1,554 @@
+//! SQLite binds: one OS thread per rusqlite connection, driven over channels.
+//!
+//! Owns: opening connections (files: WAL, `synchronous=NORMAL`, `foreign_keys=ON`, a busy timeout;
+//! in-memory binds: see below), the worker thread loop, statement preparation, row streaming in
+//! bounded chunks, and the idle list of connections of a bind.
+//!
+//! In-memory binds (`sqlite:///:memory:`, `sqlite://`) are ONE database for the life of the process,
+//! shared by every client of the bind: it is opened as `file:/bindproxy-<bind>-<n>?vfs=memdb`, SQLite's
+//! named in-memory VFS, which is shared by every connection of this process that uses the same name
+//! and — unlike `cache=shared` — uses ordinary database locking. So each client still gets its own
+//! connection and its own transactions, writers wait on the busy timeout instead of failing at once
+//! with SQLITE_LOCKED, and a keeper connection,
+//! opened in [`SqliteBind::new`] and never closed, keeps the database alive while no client is
+//! connected. The cost: memdb locks like rollback-journal mode, so while one client has a write
+//! transaction open (transactions start with `BEGIN IMMEDIATE`), other clients' reads wait for it
+//! (busy timeout). Nobody ever sees uncommitted data.
+//!
+//! Must never: run SQLite on an async runtime thread, or hold more than a few chunks of a result in
+//! the channel (the worker blocks until the session takes them: backpressure).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::config::DbConfig;
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+use super::errors::from_sqlite;
+use super::session::RowSink;
+use super::types::{sqlite_decl_type, PgType, Value};
+use super::{Column, Prepared, RunOutcome, TableColumns};
+use crate::config::BindConfig;
+use crate::error::ProxyError;
+use crate::translate::SQLITE_SESSION_SETUP;
+
+/// How long a writer waits for the database lock before its statement fails with 55P03.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Rows per chunk sent from the worker thread to the session.
+const CHUNK_ROWS: usize = 256;
+/// Chunks in flight per running statement.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+static MEMDB_SEQ: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Debug, Clone)]
+enum Location {
+    File(PathBuf),
+    /// A memdb URI.
+    Memory(String),
+}
+
+pub struct SqliteBind {
+    location: Location,
+    idle: Arc<Mutex<Vec<Worker>>>,
+    /// Keeps an in-memory database alive.
+    _keeper: Option<Worker>,
+    connect_timeout: Duration,
+}
+
+impl SqliteBind {
+    pub fn new(cfg: &BindConfig, path: Option<PathBuf>) -> Result<SqliteBind, ProxyError> {
+        let location = match path {
+            Some(p) => Location::File(p),
+            None => {
+                let n = MEMDB_SEQ.fetch_add(1, Ordering::Relaxed);
+                let safe: String = cfg
+                    .name
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect();
+                Location::Memory(format!(
+                    "file:/bindproxy-{safe}-{}-{n}?vfs=memdb",
+                    std::process::id()
+                ))
+            }
+        };
+        let keeper = match &location {
+            Location::Memory(_) => Some(Worker::spawn_blocking_open(&cfg.name, location.clone())?),
+            Location::File(_) => None,
+        };
+        Ok(SqliteBind {
+            location,
+            idle: Arc::new(Mutex::new(Vec::new())),
+            _keeper: keeper,
+            connect_timeout: cfg.connect_timeout,
+        })
+    }
+
+    pub(crate) async fn get(&self, bind: &str) -> Result<SqliteConn, ProxyError> {
+        let reused = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let worker = match reused {
+            Some(w) => w,
+            None => {
+                let open = Worker::spawn(bind, self.location.clone());
+                match tokio::time::timeout(self.connect_timeout, open).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        return Err(ProxyError::BackendUnavailable {
+                            bind: bind.into(),
+                            reason: "opening the SQLite database timed out".into(),
+                        })
+                    }
+                }
+            }
+        };
+        Ok(SqliteConn {
+            bind: bind.into(),
+            worker,
+            broken: false,
+            idle: self.idle.clone(),
+        })
+    }
+
+    pub(crate) async fn check(&self, bind: &str) -> Result<String, ProxyError> {
+        let mut c = self.get(bind).await?;
+        let (tx, rx) = oneshot::channel();
+        c.send(Cmd::Version { reply: tx })?;
+        let v = c.reply(rx).await?;
+        c.give_back(false);
+        Ok(format!("SQLite {v}"))
+    }
+}
+
+enum Cmd {
+    Prepare {
+        sql: String,
+        reply: oneshot::Sender<Result<Prepared, ProxyError>>,
+    },
+    Run {
+        sql: String,
+        params: Vec<Value>,
+        chunks: mpsc::Sender<Chunk>,
+    },
+    Batch {
+        sql: String,
+        reply: oneshot::Sender<Result<(), ProxyError>>,
+    },
+    TableInfo {
+        table: String,
+        reply: oneshot::Sender<Result<Vec<(String, PgType)>, ProxyError>>,
+    },
+    Version {
+        reply: oneshot::Sender<Result<String, ProxyError>>,
+    },
+}
+
+enum Chunk {
+    Columns(Vec<Column>),
+    Rows(Vec<Vec<Value>>),
+    Done(Result<RunOutcome, ProxyError>),
+}
+
+/// The sending end of one connection thread. The thread ends (closing the connection, which rolls
+/// back anything open) when this is dropped.
+struct Worker {
+    tx: mpsc::UnboundedSender<Cmd>,
+}
+
+fn open(bind: &str, loc: &Location) -> Result<Connection, ProxyError> {
+    let unavailable = |e: rusqlite::Error| ProxyError::BackendUnavailable {
+        bind: bind.into(),
+        reason: e.to_string(),
+    };
+    let conn = match loc {
+        Location::File(p) => {
+            if let Some(dir) = p.parent() {
+                // Like SQLite creating the file, bindproxy creates its folder.
+                if !dir.as_os_str().is_empty() && !dir.exists() {
+                    std::fs::create_dir_all(dir).map_err(|e| ProxyError::BackendUnavailable {
+                        bind: bind.into(),
+                        reason: format!("cannot create directory {}: {e}", dir.display()),
+                    })?;
+                }
+            }
+            let c = Connection::open(p).map_err(unavailable)?;
+            c.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
+            c.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+                .map_err(unavailable)?;
+            c
+        }
+        Location::Memory(uri) => {
+            let c = Connection::open_with_flags(
+                uri,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(unavailable)?;
+            c.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
+            c
+        }
+    };
+    // A double-quoted name that is no column must be an error (42703), not a string literal.
+    for dqs in [
+        DbConfig::SQLITE_DBCONFIG_DQS_DML,
+        DbConfig::SQLITE_DBCONFIG_DQS_DDL,
+    ] {
+        conn.set_db_config(dqs, false).map_err(unavailable)?;
+    }
+    for sql in SQLITE_SESSION_SETUP {
+        conn.execute_batch(sql).map_err(unavailable)?;
+    }
+    Ok(conn)
+}
+
+/// How a new connection thread reports that its database is open.
+enum Ready {
+    Async(oneshot::Sender<Result<(), ProxyError>>),
+    /// For [`SqliteBind::new`], which is not async (and may run on a runtime thread, where a
+    /// tokio blocking receive would panic).
+    Blocking(std::sync::mpsc::SyncSender<Result<(), ProxyError>>),
+}
+
+impl Ready {
+    fn send(self, r: Result<(), ProxyError>) {
+        match self {
+            Ready::Async(tx) => {
+                let _ = tx.send(r);
+            }
+            Ready::Blocking(tx) => {
+                let _ = tx.send(r);
+            }
+        }
+    }
+}
+
+impl Worker {
+    fn start(bind: &str, loc: Location, ready: Ready) -> Result<Worker, ProxyError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let name = bind.to_string();
+        std::thread::Builder::new()
+            .name(format!("sqlite-{bind}"))
+            .spawn(move || match open(&name, &loc) {
+                Ok(conn) => {
+                    ready.send(Ok(()));
+                    worker_loop(&name, conn, rx);
+                }
+                Err(e) => ready.send(Err(e)),
+            })
+            .map_err(|e| ProxyError::BackendUnavailable {
+                bind: bind.into(),
+                reason: format!("cannot start a thread: {e}"),
+            })?;
+        Ok(Worker { tx })
+    }
+
+    fn ended(bind: &str) -> ProxyError {
+        ProxyError::BackendUnavailable {
+            bind: bind.into(),
+            reason: "the SQLite thread ended while opening".into(),
+        }
+    }
+
+    async fn spawn(bind: &str, loc: Location) -> Result<Worker, ProxyError> {
+        let (tx, rx) = oneshot::channel();
+        let w = Worker::start(bind, loc, Ready::Async(tx))?;
+        rx.await.map_err(|_| Worker::ended(bind))??;
+        Ok(w)
+    }
+
+    /// Opens on a new thread and waits for it here (an in-memory open takes microseconds).
+    fn spawn_blocking_open(bind: &str, loc: Location) -> Result<Worker, ProxyError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let w = Worker::start(bind, loc, Ready::Blocking(tx))?;
+        rx.recv().map_err(|_| Worker::ended(bind))??;
+        Ok(w)
+    }
+}
+
+fn to_sql(v: Value) -> SqlValue {
+    match v {
+        Value::Null => SqlValue::Null,
+        Value::Int(i) => SqlValue::Integer(i),
+        Value::UInt(u) => match i64::try_from(u) {
+            Ok(i) => SqlValue::Integer(i),
+            Err(_) => SqlValue::Text(u.to_string()),
+        },
+        Value::Float(f) => SqlValue::Real(f),
+        Value::Text(s) => SqlValue::Text(s),
+        Value::Bytes(b) => SqlValue::Blob(b),
+        other => {
+            // Dates/times never come from clients in this form; render as text for safety.
+            let mut out = bytes::BytesMut::new();
+            let _ = super::types::encode(PgType::Text, &other, false, &mut out);
+            SqlValue::Text(String::from_utf8_lossy(out.get(4..).unwrap_or_default()).into_owned())
+        }
+    }
+}
+
+fn from_ref(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(f) => Value::Float(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
+    }
+}
+
+fn columns_of(stmt: &rusqlite::Statement<'_>) -> Vec<Column> {
+    stmt.columns()
+        .map(|c| Column {
+            name: c.name().to_string(),
+            ty: sqlite_decl_type(c.decl_type()),
+        })
+        .collect()
+}
+
+fn prepare(bind: &str, conn: &Connection, sql: &str) -> Result<Prepared, ProxyError> {
+    let mut stmt = conn
+        .prepare_cached(sql)
+        .map_err(|e| from_sqlite(bind, &e))?;
+    let mut columns = columns_of(&stmt);
+    let param_count = stmt.parameter_count();
+    // Expressions have no declared type. For a read-only statement without parameters, one step
+    // tells the storage classes (`SELECT 1`, `SELECT count(*) FROM t`).
+    if param_count == 0 && stmt.readonly() && columns.iter().any(|c| c.ty == PgType::Unknown) {
+        let mut rows = stmt.raw_query();
+        if let Ok(Some(row)) = rows.next() {
+            for (i, c) in columns.iter_mut().enumerate() {
+                if c.ty == PgType::Unknown {
+                    if let Ok(v) = row.get_ref(i) {
+                        c.ty = PgType::of_value(&from_ref(v));
+                    }
+                }
+            }
+        }
+    }
+    for c in &mut columns {
+        if c.ty == PgType::Unknown && c.name.to_ascii_lowercase().starts_with("count(") {
+            c.ty = PgType::Int8;
+        }
+    }
+    Ok(Prepared {
+        columns,
+        param_count,
+    })
+}
+
+fn run(
+    bind: &str,
+    conn: &Connection,
+    sql: &str,
+    params: Vec<Value>,
+    chunks: &mpsc::Sender<Chunk>,
+) -> Result<RunOutcome, ProxyError> {
+    let err = |e: rusqlite::Error| from_sqlite(bind, &e);
+    let mut stmt = conn.prepare_cached(sql).map_err(err)?;
+    let expected = stmt.parameter_count();
+    if expected != params.len() {
+        return Err(ProxyError::Protocol(format!(
+            "the statement needs {expected} parameters, {} were supplied",
+            params.len()
+        )));
+    }
+    for (i, p) in params.into_iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, to_sql(p)).map_err(err)?;
+    }
+    let readonly = stmt.readonly();
+    let cols = columns_of(&stmt);
+    let ncols = cols.len();
+    if chunks.blocking_send(Chunk::Columns(cols)).is_err() {
+        return Ok(RunOutcome::default());
+    }
+    let mut rows = stmt.raw_query();
+    let mut buf = Vec::with_capacity(CHUNK_ROWS.min(64));
+    let mut n = 0u64;
+    while let Some(row) = rows.next().map_err(err)? {
+        let vals = (0..ncols)
+            .map(|i| row.get_ref(i).map(from_ref).unwrap_or(Value::Null))
+            .collect();
+        buf.push(vals);
+        n += 1;
+        if buf.len() >= CHUNK_ROWS
+            && chunks
+                .blocking_send(Chunk::Rows(std::mem::take(&mut buf)))
+                .is_err()
+        {
+            return Ok(RunOutcome::default()); // the session gave up on this result
+        }
+    }
+    drop(rows);
+    if !buf.is_empty() {
+        let _ = chunks.blocking_send(Chunk::Rows(buf));
+    }
+    Ok(RunOutcome {
+        affected: if readonly { 0 } else { conn.changes() },
+        rows: n,
+    })
+}
+
+fn table_info(
+    bind: &str,
+    conn: &Connection,
+    table: &str,
+) -> Result<Vec<(String, PgType)>, ProxyError> {
+    let err = |e: rusqlite::Error| from_sqlite(bind, &e);
+    let mut stmt = conn
+        .prepare("SELECT name, type FROM pragma_table_info(?1)")
+        .map_err(err)?;
+    let rows = stmt
+        .query_map([table], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })
+        .map_err(err)?;
+    let mut out = vec![];
+    for r in rows {
+        let (name, decl) = r.map_err(err)?;
+        let ty = match sqlite_decl_type(decl.as_deref()) {
+            PgType::Unknown => PgType::Text,
+            t => t,
+        };
+        out.push((name.to_lowercase(), ty));
+    }
+    Ok(out)
+}
+
+fn worker_loop(bind: &str, conn: Connection, mut rx: mpsc::UnboundedReceiver<Cmd>) {
+    while let Some(cmd) = rx.blocking_recv() {
+        match cmd {
+            Cmd::Prepare { sql, reply } => {
+                let _ = reply.send(prepare(bind, &conn, &sql));
+            }
+            Cmd::Run {
+                sql,
+                params,
+                chunks,
+            } => {
+                let r = run(bind, &conn, &sql, params, &chunks);
+                let _ = chunks.blocking_send(Chunk::Done(r));
+            }
+            Cmd::Batch { sql, reply } => {
+                let _ = reply.send(conn.execute_batch(&sql).map_err(|e| from_sqlite(bind, &e)));
+            }
+            Cmd::TableInfo { table, reply } => {
+                let _ = reply.send(table_info(bind, &conn, &table));
+            }
+            Cmd::Version { reply } => {
+                let v = conn
+                    .query_row("SELECT sqlite_version()", [], |r| r.get::<_, String>(0))
+                    .map_err(|e| from_sqlite(bind, &e));
+                let _ = reply.send(v);
+            }
+        }
+    }
+}
+
+/// A leased SQLite connection (its thread).
+pub struct SqliteConn {
+    bind: String,
+    worker: Worker,
+    broken: bool,
+    idle: Arc<Mutex<Vec<Worker>>>,
+}
+
+impl SqliteConn {
+    fn lost(&mut self) -> ProxyError {
+        self.broken = true;
+        ProxyError::BackendLost {
+            bind: self.bind.clone(),
+            reason: "the SQLite connection thread ended".into(),
+        }
+    }
+
+    fn send(&mut self, cmd: Cmd) -> Result<(), ProxyError> {
+        if self.worker.tx.send(cmd).is_err() {
+            return Err(self.lost());
+        }
+        Ok(())
+    }
+
+    async fn reply<T>(
+        &mut self,
+        rx: oneshot::Receiver<Result<T, ProxyError>>,
+    ) -> Result<T, ProxyError> {
+        match rx.await {
+            Ok(r) => r,
+            Err(_) => Err(self.lost()),
+        }
+    }
+
+    pub(crate) async fn prepare(&mut self, sql: &str) -> Result<Prepared, ProxyError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Cmd::Prepare {
+            sql: sql.into(),
+            reply: tx,
+        })?;
+        self.reply(rx).await
+    }
+
+    pub(crate) async fn batch(&mut self, sql: &str) -> Result<(), ProxyError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Cmd::Batch {
+            sql: sql.into(),
+            reply: tx,
+        })?;
+        self.reply(rx).await
+    }
+
+    pub(crate) async fn table_columns(&mut self, table: &str) -> Result<TableColumns, ProxyError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Cmd::TableInfo {
+            table: table.into(),
+            reply: tx,
+        })?;
+        Ok(Arc::new(self.reply(rx).await?.into_iter().collect()))
+    }
+
+    pub(crate) async fn run(
+        &mut self,
+        sql: &str,
+        params: Vec<Value>,
+        sink: &mut RowSink<'_>,
+    ) -> Result<RunOutcome, ProxyError> {
+        let (tx, mut rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
+        self.send(Cmd::Run {
+            sql: sql.into(),
+            params,
+            chunks: tx,
+        })?;
+        // On a sink error the receiver is dropped: the worker stops stepping at its next send and
+        // takes the next command (commands are handled in order, so nothing overlaps).
+        loop {
+            match rx.recv().await {
+                Some(Chunk::Columns(c)) => sink.columns(&c),
+                Some(Chunk::Rows(rows)) => {
+                    for r in rows {
+                        sink.row(r)?;
+                    }
+                }
+                Some(Chunk::Done(r)) => return r,
+                None => return Err(self.lost()),
+            }
+        }
+    }
+
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Back to the idle list, or closed (its thread ends) when it may hold an open transaction.
+    pub(crate) fn give_back(self, dirty: bool) {
+        if dirty || self.broken {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(self.worker);
+        }
+    }
+}

@@ -1,0 +1,613 @@
+//! SELECT, INSERT, UPDATE and DELETE statements.
+//!
+//! Owns: the statement-level allowlist of the DML shapes (target table, column lists, VALUES, ON
+//! CONFLICT, RETURNING, UPDATE … FROM, DELETE), their rewriting for the target (ON CONFLICT → ON
+//! DUPLICATE KEY UPDATE on MySQL, RETURNING handling), parameter hints from column lists and SET
+//! clauses, and rendering through sqlparser's Display. Must never: accept a clause it does not check,
+//! or render RETURNING where the target cannot evaluate it.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    Assignment, AssignmentTarget, ConflictTarget, Delete, Expr, FromTable, Ident, Insert,
+    ObjectName, ObjectNamePart, OnConflictAction, OnInsert, SelectItem, SetExpr, Statement,
+    TableFactor, TableObject, Update, UpdateTableFromKind, VisitMut, VisitorMut,
+};
+
+use super::error::{Result, TranslateError};
+use super::names::{self, fold};
+use super::walk::{call, table_name, Ctx};
+use super::{ColumnRef, Kind, LastInsertIdEmulation, Returning, Rewritten, TagHint, Target};
+
+fn unsupported<T>(what: impl Into<String>) -> Result<T> {
+    Err(TranslateError::unsupported(what))
+}
+
+pub(crate) fn rewrite_dml(ctx: &mut Ctx, stmt: &mut Statement) -> Result<Rewritten> {
+    match stmt {
+        Statement::Query(q) => {
+            ctx.query(q)?;
+            finish(ctx, stmt, Kind::Select, TagHint::Select, None)
+        }
+        Statement::Insert(ins) => insert(ctx, ins).and_then(|ret| {
+            let r = finish(ctx, stmt, Kind::Insert, TagHint::Insert, ret)?;
+            mysql_insert_emulation(ctx.target, stmt, r)
+        }),
+        Statement::Update(u) => {
+            let ret = update(ctx, u)?;
+            finish(ctx, stmt, Kind::Update, TagHint::Update, ret)
+        }
+        Statement::Delete(d) => {
+            let ret = delete(ctx, d)?;
+            finish(ctx, stmt, Kind::Delete, TagHint::Delete, ret)
+        }
+        _ => unsupported("this statement"),
+    }
+}
+
+/// Quote, render, number the placeholders, and assemble the result.
+pub(crate) fn finish(
+    ctx: &Ctx,
+    stmt: &mut Statement,
+    kind: Kind,
+    tag_hint: TagHint,
+    returning: Option<Returning>,
+) -> Result<Rewritten> {
+    names::normalize(stmt, ctx.target)?;
+    let (sql, params) = names::finish(&stmt.to_string());
+    Ok(assemble(ctx, sql, params, kind, tag_hint, returning))
+}
+
+pub(crate) fn assemble(
+    ctx: &Ctx,
+    sql: String,
+    params: Vec<usize>,
+    kind: Kind,
+    tag_hint: TagHint,
+    returning: Option<Returning>,
+) -> Rewritten {
+    let n = params
+        .iter()
+        .copied()
+        .chain(ctx.max_param)
+        .max()
+        .map_or(0, |m| m + 1);
+    let mut param_hints = vec![None; n];
+    for (i, c) in &ctx.hints {
+        if let Some(slot) = param_hints.get_mut(*i) {
+            *slot = Some(c.clone());
+        }
+    }
+    Rewritten {
+        sql,
+        before: vec![],
+        params,
+        kind,
+        returning,
+        param_hints,
+        pg_types: ctx.pg_types.iter().map(|(i, t)| (*i, t.clone())).collect(),
+        tag_hint,
+        drop_index_lookup: None,
+    }
+}
+
+/// Validate and rewrite a RETURNING list against its single target table; returns the output names.
+fn returning_list(
+    ctx: &mut Ctx,
+    items: &mut [SelectItem],
+    table: &str,
+    alias: Option<&str>,
+) -> Result<Vec<String>> {
+    let mut names_out = Vec::new();
+    for item in items.iter_mut() {
+        // `RETURNING t.id` / `public.t.id` → `id`: the list can only name the target table's columns.
+        let unqualify = |e: &mut Expr| {
+            if let Expr::CompoundIdentifier(parts) = e {
+                let n = parts.len();
+                let qual_ok = n >= 2 && {
+                    let q = fold(&parts[n - 2]);
+                    q == table || Some(q.as_str()) == alias
+                };
+                if qual_ok && (n == 2 || (n == 3 && fold(&parts[0]) == "public")) {
+                    if let Some(last) = parts.pop() {
+                        *e = Expr::Identifier(last);
+                    }
+                }
+            }
+        };
+        match item {
+            SelectItem::UnnamedExpr(e) => {
+                unqualify(e);
+                names_out.push(match e {
+                    Expr::Identifier(i) => fold(i),
+                    Expr::Function(f) => f
+                        .name
+                        .0
+                        .last()
+                        .and_then(|p| p.as_ident())
+                        .map_or("?column?".into(), |i| i.value.to_lowercase()),
+                    _ => "?column?".into(),
+                });
+            }
+            SelectItem::ExprWithAlias { expr, alias } => {
+                unqualify(expr);
+                names_out.push(fold(alias));
+            }
+            SelectItem::Wildcard(_) => names_out.push("*".into()),
+            SelectItem::QualifiedWildcard(..) => {
+                *item = SelectItem::Wildcard(sqlparser::ast::WildcardAdditionalOptions::default());
+                names_out.push("*".into());
+            }
+            _ => {}
+        }
+        ctx.select_item(item)?;
+    }
+    Ok(names_out)
+}
+
+fn insert(ctx: &mut Ctx, ins: &mut Insert) -> Result<Option<Returning>> {
+    let Insert {
+        optimizer_hints,
+        or,
+        ignore,
+        into,
+        table,
+        table_alias,
+        columns,
+        overwrite,
+        source,
+        assignments,
+        partitioned,
+        after_columns,
+        has_table_keyword,
+        on,
+        returning,
+        output,
+        replace_into,
+        priority,
+        insert_alias,
+        settings,
+        format_clause,
+        multi_table_insert_type,
+        multi_table_into_clauses,
+        multi_table_when_clauses,
+        ..
+    } = ins;
+    if or.is_some()
+        || *ignore
+        || !*into
+        || *overwrite
+        || !assignments.is_empty()
+        || partitioned.is_some()
+        || !after_columns.is_empty()
+        || *has_table_keyword
+        || output.is_some()
+        || *replace_into
+        || priority.is_some()
+        || insert_alias.is_some()
+        || settings.is_some()
+        || format_clause.is_some()
+        || multi_table_insert_type.is_some()
+        || !multi_table_into_clauses.is_empty()
+        || !multi_table_when_clauses.is_empty()
+        || !optimizer_hints.is_empty()
+    {
+        return unsupported("non-PostgreSQL INSERT clause");
+    }
+    if table_alias.is_some() {
+        return unsupported("INSERT INTO … AS alias");
+    }
+    let tname = match table {
+        TableObject::TableName(n) => table_name(n)?,
+        _ => return unsupported("INSERT INTO a table function"),
+    };
+    let mut cols = Vec::new();
+    for c in columns.iter() {
+        match c.0.as_slice() {
+            [ObjectNamePart::Identifier(i)] => cols.push(fold(i)),
+            _ => return unsupported("qualified column in INSERT column list"),
+        }
+    }
+    let Some(src) = source else {
+        return unsupported("INSERT … DEFAULT VALUES");
+    };
+    // Hints: VALUES rows line up with the column list.
+    if let SetExpr::Values(v) = src.body.as_ref() {
+        for row in &v.rows {
+            if !cols.is_empty() && row.content.len() != cols.len() {
+                return Err(TranslateError::Invalid(
+                    "INSERT has more or fewer expressions than target columns".into(),
+                ));
+            }
+            for (e, c) in row.content.iter().zip(&cols) {
+                ctx.hint_column(
+                    e,
+                    ColumnRef {
+                        table: tname.clone(),
+                        column: c.clone(),
+                    },
+                );
+            }
+        }
+    }
+    if ctx.target == Target::Sqlite {
+        sqlite_values_default(src, columns)?;
+    }
+    let single_row = matches!(src.body.as_ref(), SetExpr::Values(v) if v.rows.len() == 1);
+    let is_values = matches!(src.body.as_ref(), SetExpr::Values(_));
+    ctx.query(src)?;
+
+    ctx.push_table_scope(&tname, None);
+    let r = (|| {
+        match on {
+            None => {}
+            Some(OnInsert::DuplicateKeyUpdate(_)) => return unsupported("ON DUPLICATE KEY UPDATE"),
+            Some(OnInsert::OnConflict(oc)) => {
+                let mut target_cols = Vec::new();
+                match &oc.conflict_target {
+                    None => {}
+                    Some(ConflictTarget::Columns(cs)) => target_cols = cs.clone(),
+                    Some(ConflictTarget::OnConstraint(_)) => {
+                        return unsupported("ON CONFLICT ON CONSTRAINT")
+                    }
+                }
+                if let OnConflictAction::DoUpdate(du) = &mut oc.action {
+                    if target_cols.is_empty() {
+                        return Err(TranslateError::Invalid(
+                            "ON CONFLICT DO UPDATE requires inference specification".into(),
+                        ));
+                    }
+                    ctx.extend_excluded(&tname);
+                    for a in &mut du.assignments {
+                        assignment(ctx, a, &tname)?;
+                    }
+                    if let Some(w) = &mut du.selection {
+                        if ctx.target == Target::MySql {
+                            return unsupported("ON CONFLICT DO UPDATE … WHERE on MySQL");
+                        }
+                        ctx.expr(w)?;
+                    }
+                }
+                match ctx.target {
+                    Target::Sqlite => {
+                        if !is_values {
+                            return unsupported("INSERT … SELECT … ON CONFLICT on SQLite");
+                        }
+                    }
+                    Target::MySql => {
+                        if returning.is_some() {
+                            // MariaDB would return a row for a conflicting row too; PostgreSQL does not
+                            // for DO NOTHING.
+                            return unsupported("ON CONFLICT with RETURNING on MySQL");
+                        }
+                        let assignments = match &mut oc.action {
+                            OnConflictAction::DoNothing => {
+                                // A no-op update: unlike INSERT IGNORE it suppresses only key conflicts.
+                                let col = target_cols.first().cloned().or_else(|| {
+                                    columns
+                                        .first()
+                                        .and_then(|c| c.0.first())
+                                        .and_then(|p| p.as_ident().cloned())
+                                });
+                                let Some(col) = col else {
+                                    return unsupported(
+                                        "ON CONFLICT DO NOTHING without a column list on MySQL",
+                                    );
+                                };
+                                vec![Assignment {
+                                    target: AssignmentTarget::ColumnName(ObjectName(vec![
+                                        ObjectNamePart::Identifier(col.clone()),
+                                    ])),
+                                    value: Expr::Identifier(col),
+                                }]
+                            }
+                            OnConflictAction::DoUpdate(du) => {
+                                let mut v = ExcludedToValues {
+                                    table: tname.clone(),
+                                };
+                                for a in &mut du.assignments {
+                                    let _ = a.value.visit(&mut v);
+                                }
+                                std::mem::take(&mut du.assignments)
+                            }
+                        };
+                        *on = Some(OnInsert::DuplicateKeyUpdate(assignments));
+                    }
+                }
+            }
+            Some(_) => return unsupported("this ON clause"),
+        }
+        match returning {
+            None => Ok(None),
+            Some(items) => {
+                let columns = returning_list(ctx, items, &tname, None)?;
+                Ok(Some(Returning {
+                    columns,
+                    native: true,
+                    emulation: None,
+                }))
+            }
+        }
+    })();
+    ctx.pop_scope();
+    let ret = r?;
+    // The emulation is only valid for one VALUES row without ON CONFLICT; the caller fills it in.
+    Ok(ret.map(|mut r| {
+        if ctx.target == Target::MySql && single_row && on.is_none() {
+            r.emulation = Some(LastInsertIdEmulation {
+                insert_sql: String::new(),
+                table: tname.clone(),
+                select_list: String::new(),
+            });
+        }
+        r
+    }))
+}
+
+/// Fill in the MySQL 8 emulation: SQL without RETURNING and the rendered select list.
+fn mysql_insert_emulation(
+    target: Target,
+    stmt: &mut Statement,
+    mut r: Rewritten,
+) -> Result<Rewritten> {
+    let Some(ret) = &mut r.returning else {
+        return Ok(r);
+    };
+    if target != Target::MySql || ret.emulation.is_none() {
+        return Ok(r);
+    }
+    let Statement::Insert(ins) = stmt else {
+        return Ok(r);
+    };
+    let list = ins
+        .returning
+        .take()
+        .unwrap_or_default()
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (insert_sql, params) = names::finish(&stmt.to_string());
+    if list.contains('\u{0}') || params != r.params {
+        ret.emulation = None;
+        return Ok(r);
+    }
+    ret.emulation = Some(LastInsertIdEmulation {
+        insert_sql,
+        table: names::quote(
+            &ret.emulation.take().map(|e| e.table).unwrap_or_default(),
+            target,
+        ),
+        select_list: list,
+    });
+    Ok(r)
+}
+
+/// MySQL ON DUPLICATE KEY UPDATE: `EXCLUDED.c` → `VALUES(c)`, `t.c` → `c`.
+struct ExcludedToValues {
+    table: String,
+}
+
+impl VisitorMut for ExcludedToValues {
+    type Break = ();
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        if let Expr::CompoundIdentifier(parts) = e {
+            if parts.len() == 2 {
+                let q = fold(&parts[0]);
+                let col = parts[1].clone();
+                if q == "excluded" {
+                    *e = call("VALUES", vec![Expr::Identifier(col)]);
+                } else if q == self.table {
+                    *e = Expr::Identifier(col);
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// `SET col = expr`: unqualify the target, hint a parameter value, walk the value.
+fn assignment(ctx: &mut Ctx, a: &mut Assignment, table: &str) -> Result<()> {
+    let col: Ident = match &mut a.target {
+        AssignmentTarget::ColumnName(n) => match n.0.last().and_then(|p| p.as_ident()) {
+            Some(i) => {
+                let i = i.clone();
+                n.0 = vec![ObjectNamePart::Identifier(i.clone())];
+                i
+            }
+            None => return unsupported("assignment target"),
+        },
+        AssignmentTarget::Tuple(_) => return unsupported("SET (a, b) = …"),
+    };
+    ctx.hint_column(
+        &a.value,
+        ColumnRef {
+            table: table.to_string(),
+            column: fold(&col),
+        },
+    );
+    ctx.value_expr(&mut a.value)
+}
+
+fn single_table(
+    twj: &mut sqlparser::ast::TableWithJoins,
+    what: &str,
+) -> Result<(String, Option<String>)> {
+    if !twj.joins.is_empty() {
+        return unsupported(format!("{what} with a JOIN"));
+    }
+    match &mut twj.relation {
+        TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            with_hints,
+            version: None,
+            with_ordinality: false,
+            partitions,
+            json_path: None,
+            sample: None,
+            index_hints,
+        } if with_hints.is_empty() && partitions.is_empty() && index_hints.is_empty() => {
+            if alias.as_ref().is_some_and(|a| !a.columns.is_empty()) {
+                return unsupported("column list in a table alias");
+            }
+            Ok((table_name(name)?, alias.as_ref().map(|a| fold(&a.name))))
+        }
+        _ => unsupported(format!("{what} target other than a table")),
+    }
+}
+
+fn update(ctx: &mut Ctx, u: &mut Update) -> Result<Option<Returning>> {
+    let Update {
+        optimizer_hints,
+        table,
+        assignments,
+        from,
+        selection,
+        returning,
+        output,
+        or,
+        order_by,
+        limit,
+        ..
+    } = u;
+    if !optimizer_hints.is_empty()
+        || output.is_some()
+        || or.is_some()
+        || !order_by.is_empty()
+        || limit.is_some()
+    {
+        return unsupported("non-PostgreSQL UPDATE clause");
+    }
+    let (tname, alias) = single_table(table, "UPDATE")?;
+    if returning.is_some() && ctx.target == Target::MySql {
+        return unsupported("RETURNING on UPDATE (MySQL/MariaDB)");
+    }
+    ctx.push_table_scope(&tname, alias.as_deref());
+    let r = (|| {
+        if let Some(f) = from {
+            if ctx.target == Target::MySql {
+                return unsupported("UPDATE … FROM on MySQL");
+            }
+            let tables = match f {
+                UpdateTableFromKind::AfterSet(t) => t,
+                UpdateTableFromKind::BeforeSet(_) => return unsupported("UPDATE t FROM … SET"),
+            };
+            ctx.extend_scope(tables);
+            for twj in tables.iter_mut() {
+                ctx.table_with_joins_pub(twj)?;
+            }
+        }
+        for a in assignments.iter_mut() {
+            assignment(ctx, a, &tname)?;
+        }
+        if let Some(w) = selection {
+            ctx.expr(w)?;
+        }
+        match returning {
+            None => Ok(None),
+            Some(items) => Ok(Some(Returning {
+                columns: returning_list(ctx, items, &tname, alias.as_deref())?,
+                native: true,
+                emulation: None,
+            })),
+        }
+    })();
+    ctx.pop_scope();
+    r
+}
+
+fn delete(ctx: &mut Ctx, d: &mut Delete) -> Result<Option<Returning>> {
+    let Delete {
+        optimizer_hints,
+        tables,
+        from,
+        using,
+        selection,
+        returning,
+        output,
+        order_by,
+        limit,
+        ..
+    } = d;
+    if !optimizer_hints.is_empty()
+        || !tables.is_empty()
+        || output.is_some()
+        || !order_by.is_empty()
+        || limit.is_some()
+    {
+        return unsupported("non-PostgreSQL DELETE clause");
+    }
+    if using.is_some() {
+        return unsupported("DELETE … USING");
+    }
+    let list = match from {
+        FromTable::WithFromKeyword(l) => l,
+        FromTable::WithoutKeyword(_) => return unsupported("DELETE without FROM"),
+    };
+    let [twj] = list.as_mut_slice() else {
+        return unsupported("DELETE from several tables");
+    };
+    let (tname, alias) = single_table(twj, "DELETE")?;
+    if alias.is_some() && ctx.target == Target::MySql && returning.is_some() {
+        return unsupported("DELETE with an alias and RETURNING on MySQL");
+    }
+    ctx.push_table_scope(&tname, alias.as_deref());
+    let r = (|| {
+        if let Some(w) = selection {
+            ctx.expr(w)?;
+        }
+        match returning {
+            None => Ok(None),
+            Some(items) => Ok(Some(Returning {
+                columns: returning_list(ctx, items, &tname, alias.as_deref())?,
+                native: true,
+                emulation: None,
+            })),
+        }
+    })();
+    ctx.pop_scope();
+    r
+}
+
+fn is_default_kw(e: &Expr) -> bool {
+    matches!(e, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
+}
+
+/// SQLite has no `DEFAULT` inside VALUES: for a single row, leave those columns out of the list.
+fn sqlite_values_default(
+    src: &mut sqlparser::ast::Query,
+    columns: &mut Vec<ObjectName>,
+) -> Result<()> {
+    let SetExpr::Values(v) = src.body.as_mut() else {
+        return Ok(());
+    };
+    if !v.rows.iter().any(|r| r.content.iter().any(is_default_kw)) {
+        return Ok(());
+    }
+    if v.rows.len() != 1 || columns.is_empty() {
+        return unsupported("DEFAULT in a multi-row VALUES (or without a column list) on SQLite");
+    }
+    let row = &mut v.rows[0].content;
+    if row.len() != columns.len() {
+        return Err(TranslateError::Invalid(
+            "INSERT has more or fewer expressions than target columns".into(),
+        ));
+    }
+    let keep: Vec<bool> = row.iter().map(|e| !is_default_kw(e)).collect();
+    if !keep.iter().any(|k| *k) {
+        return unsupported("INSERT with only DEFAULT values on SQLite");
+    }
+    let mut i = 0;
+    row.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+    let mut j = 0;
+    columns.retain(|_| {
+        j += 1;
+        keep[j - 1]
+    });
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! Re-rendering PostgreSQL statements for MySQL/MariaDB and SQLite binds.
+//!
+//! Owns: turning one parsed PostgreSQL statement into one statement of the target dialect, plus what the
+//! executor needs around it (parameter order, parameter type hints, RETURNING handling, the
+//! CommandComplete tag). The supported subset is an allowlist of AST shapes (see docs/sql-subset.md);
+//! everything else is [`TranslateError::Unsupported`].
+//!
+//! Must never: run anything, alter what goes to PostgreSQL binds, or emit SQL whose meaning differs
+//! from the PostgreSQL statement in a way the docs do not state.
+//!
+//! Pipeline (`rewrite`): clone the AST → [`walk`] validates and rewrites it in place (casts, ILIKE, `||`,
+//! functions, ON CONFLICT, ORDER BY null placement, …) and collects parameter hints → [`names`] (a
+//! `VisitorMut`) quotes every identifier for the target and marks `$n` placeholders → Display (or
+//! [`ddl`]'s own renderer) → markers become `?` and the `params` order is read off the text.
+
+mod ddl;
+mod dml;
+mod error;
+mod names;
+mod txn;
+mod types;
+mod walk;
+
+use sqlparser::ast::Statement;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+pub use ddl::MYSQL_TABLE_OPTIONS;
+pub use error::TranslateError;
+pub use types::{pg_type_from_mysql_comment, pg_type_from_sqlite_decltype, MYSQL_COMMENT_PREFIX};
+
+/// The engine a statement is rendered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// MySQL 8 / MariaDB ≥ 10.5 (RETURNING is rendered natively, as MariaDB has it; see [`Returning`]).
+    MySql,
+    /// SQLite ≥ 3.35.
+    Sqlite,
+}
+
+/// Statements each new MySQL/MariaDB session must run before any translated SQL: the translation
+/// relies on these settings (string literals are rendered verbatim, so backslashes must not escape;
+/// strict mode makes bad data an error as in PostgreSQL; TIMESTAMPTZ is stored as UTC DATETIME(6)).
+pub const MYSQL_SESSION_SETUP: &[&str] = &[
+    "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
+    "SET SESSION time_zone = '+00:00'",
+    "SET NAMES utf8mb4",
+];
+
+/// Statements each new SQLite connection must run before any translated SQL: PostgreSQL's LIKE is
+/// case-sensitive, and foreign keys are enforced.
+pub const SQLITE_SESSION_SETUP: &[&str] = &[
+    "PRAGMA case_sensitive_like = ON",
+    "PRAGMA foreign_keys = ON",
+];
+
+/// What kind of statement was translated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Select,
+    Insert,
+    Update,
+    Delete,
+    CreateTable,
+    DropTable,
+    CreateIndex,
+    DropIndex,
+    AlterTable,
+    Begin,
+    Commit,
+    Rollback,
+    /// `SAVEPOINT name` (name as PostgreSQL folds it).
+    Savepoint(String),
+    /// `RELEASE [SAVEPOINT] name`.
+    Release(String),
+    /// `ROLLBACK TO [SAVEPOINT] name`.
+    RollbackTo(String),
+    Other,
+}
+
+/// A column of a table, for parameter type inference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ColumnRef {
+    /// Real table name (aliases resolved, `public.` dropped, unquoted names lower-cased).
+    pub table: String,
+    pub column: String,
+}
+
+/// How the caller produces the rows of a PostgreSQL `RETURNING` clause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Returning {
+    /// Output column names, in order (`*` when the list has a wildcard: take names from the result).
+    pub columns: Vec<String>,
+    /// `true`: `Rewritten::sql` ends in a RETURNING clause the server evaluates (SQLite, MariaDB ≥ 10.5
+    /// for INSERT/DELETE). Run it as a query.
+    pub native: bool,
+    /// For MySQL servers without RETURNING (MySQL 8): a single-row INSERT can be emulated.
+    pub emulation: Option<LastInsertIdEmulation>,
+}
+
+/// Emulation of single-row `INSERT … RETURNING` via the generated key: run `insert_sql` (no
+/// RETURNING), then `SELECT {select_list} FROM {table} WHERE {auto-increment column} = LAST_INSERT_ID()`
+/// (the executor knows the auto-increment column from information_schema).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastInsertIdEmulation {
+    pub insert_sql: String,
+    /// Table name, quoted for MySQL.
+    pub table: String,
+    /// The RETURNING list rendered for MySQL (no parameters).
+    pub select_list: String,
+}
+
+/// What the caller needs to write PostgreSQL's CommandComplete tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagHint {
+    /// `SELECT n` (rows returned).
+    Select,
+    /// `INSERT 0 n` (rows affected, or rows returned with RETURNING).
+    Insert,
+    /// `UPDATE n`.
+    Update,
+    /// `DELETE n`.
+    Delete,
+    /// A fixed tag such as `CREATE TABLE`, `BEGIN`, `RELEASE`.
+    Fixed(&'static str),
+}
+
+impl TagHint {
+    /// The tag for `rows` rows (ignored for fixed tags).
+    pub fn tag(&self, rows: u64) -> String {
+        match self {
+            TagHint::Select => format!("SELECT {rows}"),
+            TagHint::Insert => format!("INSERT 0 {rows}"),
+            TagHint::Update => format!("UPDATE {rows}"),
+            TagHint::Delete => format!("DELETE {rows}"),
+            TagHint::Fixed(t) => (*t).to_string(),
+        }
+    }
+}
+
+/// A statement re-rendered for a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewritten {
+    /// SQL text for the target, one statement, `?` placeholders.
+    pub sql: String,
+    /// Statements to run, in order, right before `sql` (e.g. MySQL `SET TRANSACTION ISOLATION LEVEL …`
+    /// before `START TRANSACTION`). Usually empty.
+    pub before: Vec<String>,
+    /// For each `?` in `sql`, in order, the 0-based index of the client's `$n` parameter.
+    pub params: Vec<usize>,
+    pub kind: Kind,
+    pub returning: Option<Returning>,
+    /// Per client parameter `$n` (index n-1, up to the highest `$n` seen): the column it is compared
+    /// with, inserted into or assigned to.
+    pub param_hints: Vec<Option<ColumnRef>>,
+    /// Parameters whose type the statement states: an explicit cast (`$1::int4` → `(0, "int4")`, the
+    /// cast itself is dropped from `sql` and the executor binds the value as that type) or a LIMIT/OFFSET
+    /// (`int8`). Names are PostgreSQL `typname`s; sorted by index.
+    pub pg_types: Vec<(usize, String)>,
+    pub tag_hint: TagHint,
+    /// MySQL `DROP INDEX name` needs the table: when set, `sql` is empty and the caller must look the
+    /// table up (information_schema.STATISTICS) and use [`mysql_drop_index_sql`].
+    pub drop_index_lookup: Option<DropIndexLookup>,
+}
+
+/// A MySQL `DROP INDEX` whose table the caller must find.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DropIndexLookup {
+    /// Index name as PostgreSQL folds it.
+    pub index: String,
+    /// `IF EXISTS` was given: if no table has the index, do nothing.
+    pub if_exists: bool,
+}
+
+/// `DROP INDEX` for MySQL once the table holding `index` is known.
+pub fn mysql_drop_index_sql(index: &str, table: &str) -> String {
+    format!(
+        "DROP INDEX {} ON {}",
+        names::quote(index, Target::MySql),
+        names::quote(table, Target::MySql)
+    )
+}
+
+/// Translate one parsed PostgreSQL statement.
+pub fn rewrite(stmt: &Statement, target: Target) -> Result<Rewritten, TranslateError> {
+    let mut stmt = stmt.clone();
+    let mut ctx = walk::Ctx::new(target);
+    let out = match &mut stmt {
+        Statement::Query(_)
+        | Statement::Insert(_)
+        | Statement::Update(_)
+        | Statement::Delete(_) => dml::rewrite_dml(&mut ctx, &mut stmt)?,
+        Statement::CreateTable(_)
+        | Statement::CreateIndex(_)
+        | Statement::Drop { .. }
+        | Statement::AlterTable(_) => ddl::rewrite_ddl(&mut ctx, &mut stmt)?,
+        Statement::StartTransaction { .. }
+        | Statement::Commit { .. }
+        | Statement::Rollback { .. }
+        | Statement::Savepoint { .. }
+        | Statement::ReleaseSavepoint { .. } => txn::rewrite_txn(target, &stmt)?,
+        other => return Err(TranslateError::unsupported(statement_name(other))),
+    };
+    Ok(out)
+}
+
+/// Parse PostgreSQL text and translate each statement.
+pub fn rewrite_sql(sql: &str, target: Target) -> Result<Vec<Rewritten>, TranslateError> {
+    let stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        .map_err(|e| TranslateError::Parse(e.to_string()))?;
+    stmts.iter().map(|s| rewrite(s, target)).collect()
+}
+
+/// A readable name for a statement outside the subset (its leading keywords, e.g. `COPY`,
+/// `CREATE VIEW`, `SET`).
+fn statement_name(stmt: &Statement) -> String {
+    let text = stmt.to_string();
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| w.to_ascii_uppercase())
+        .filter(|w| {
+            !matches!(
+                w.as_str(),
+                "OR" | "REPLACE" | "TEMPORARY" | "TEMP" | "UNLOGGED" | "IF" | "NOT" | "EXISTS"
+            )
+        })
+        .collect();
+    match words.first().map(String::as_str) {
+        None => "this statement".into(),
+        Some(w @ ("CREATE" | "DROP" | "ALTER" | "COMMENT")) => match words.get(1) {
+            Some(n) if n.chars().all(|c| c.is_ascii_alphabetic()) => format!("{w} {n}"),
+            _ => w.to_string(),
+        },
+        Some(w) => w
+            .trim_matches(|c: char| !c.is_ascii_alphabetic())
+            .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,465 @@
+//! Rendered-SQL tests, one feature per test, on both targets.
+
+use super::*;
+
+fn one(sql: &str, t: Target) -> Rewritten {
+    let mut v = rewrite_sql(sql, t).unwrap_or_else(|e| panic!("{sql} on {t:?}: {e}"));
+    assert_eq!(v.len(), 1);
+    v.remove(0)
+}
+
+fn my(sql: &str) -> String {
+    one(sql, Target::MySql).sql
+}
+
+fn lite(sql: &str) -> String {
+    one(sql, Target::Sqlite).sql
+}
+
+fn rejected(sql: &str, t: Target) -> String {
+    match rewrite_sql(sql, t) {
+        Err(TranslateError::Unsupported { construct }) => construct,
+        other => panic!("{sql} on {t:?}: expected Unsupported, got {other:?}"),
+    }
+}
+
+fn col(table: &str, column: &str) -> Option<ColumnRef> {
+    Some(ColumnRef {
+        table: table.into(),
+        column: column.into(),
+    })
+}
+
+#[test]
+fn identifiers_are_folded_and_quoted() {
+    assert_eq!(
+        my("SELECT Name, \"Key\" FROM Users"),
+        "SELECT `name`, `Key` FROM `users`"
+    );
+    assert_eq!(
+        lite("SELECT Name, \"Key\" FROM Users"),
+        "SELECT \"name\", \"Key\" FROM \"users\""
+    );
+    assert_eq!(
+        my("SELECT public.t.a FROM public.t"),
+        "SELECT `t`.`a` FROM `t`"
+    );
+    assert_eq!(my("SELECT \"we`ird\" FROM t"), "SELECT `we``ird` FROM `t`");
+    assert!(rejected("SELECT * FROM other.t", Target::MySql).contains("schema"));
+}
+
+#[test]
+fn placeholders_order_and_repeats() {
+    let r = one(
+        "SELECT * FROM t WHERE a = $2 AND b = $1 OR a = $2",
+        Target::MySql,
+    );
+    assert_eq!(
+        r.sql,
+        "SELECT * FROM `t` WHERE `a` = ? AND `b` = ? OR `a` = ?"
+    );
+    assert_eq!(r.params, [1, 0, 1]);
+    assert_eq!(r.param_hints, [col("t", "b"), col("t", "a")]);
+    assert!(matches!(
+        rewrite_sql("SELECT $0", Target::Sqlite),
+        Err(TranslateError::Invalid(_))
+    ));
+}
+
+#[test]
+fn param_hints_resolve_aliases_and_statements() {
+    let r = one(
+        "SELECT u.id FROM users AS u JOIN orders o ON o.user_id = u.id WHERE u.name IN ($1, $2) AND o.total BETWEEN $3 AND $4 LIMIT $5",
+        Target::Sqlite,
+    );
+    assert_eq!(
+        r.param_hints,
+        [
+            col("users", "name"),
+            col("users", "name"),
+            col("orders", "total"),
+            col("orders", "total"),
+            None
+        ]
+    );
+    assert_eq!(r.pg_types, [(4, "int8".to_string())]);
+    let r = one("INSERT INTO t (a, b) VALUES ($1, $2)", Target::MySql);
+    assert_eq!(r.param_hints, [col("t", "a"), col("t", "b")]);
+    let r = one("UPDATE t SET a = $1 WHERE id = $2", Target::MySql);
+    assert_eq!(r.param_hints, [col("t", "a"), col("t", "id")]);
+    let r = one("DELETE FROM t WHERE $1 = id", Target::MySql);
+    assert_eq!(r.param_hints, [col("t", "id")]);
+    // Ambiguous unqualified column with two tables: unknown.
+    let r = one("SELECT 1 FROM a, b WHERE x = $1", Target::MySql);
+    assert_eq!(r.param_hints, [None]);
+}
+
+#[test]
+fn casts() {
+    let r = one(
+        "SELECT x::int, CAST(y AS numeric(10,2)), z::text, $1::VARCHAR FROM t",
+        Target::MySql,
+    );
+    assert_eq!(
+        r.sql,
+        "SELECT CAST(`x` AS SIGNED), CAST(`y` AS DECIMAL(10,2)), CAST(`z` AS CHAR), ? FROM `t`"
+    );
+    assert_eq!(r.pg_types, [(0, "varchar".to_string())]);
+    assert_eq!(
+        lite("SELECT x::int, '2024-01-01'::date, d::date, 't'::boolean, x::float8 FROM t"),
+        "SELECT CAST(\"x\" AS INTEGER), '2024-01-01', date(\"d\"), 1, CAST(\"x\" AS REAL) FROM \"t\""
+    );
+    assert_eq!(
+        my("SELECT DATE '2024-01-01'"),
+        "SELECT CAST('2024-01-01' AS DATE)"
+    );
+    assert!(rejected("SELECT 'x'::regclass", Target::MySql).contains("regclass"));
+    assert!(rejected("SELECT a::boolean FROM t", Target::MySql).contains("boolean"));
+    assert!(rejected("SELECT a::int[] FROM t", Target::Sqlite).contains("array"));
+}
+
+#[test]
+fn like_and_ilike() {
+    assert_eq!(
+        my("SELECT * FROM t WHERE a LIKE 'x%'"),
+        "SELECT * FROM `t` WHERE `a` LIKE 'x%' ESCAPE '\\'"
+    );
+    assert_eq!(
+        my("SELECT * FROM t WHERE a ILIKE $1"),
+        "SELECT * FROM `t` WHERE LOWER(`a`) LIKE LOWER(?) ESCAPE '\\'"
+    );
+    assert_eq!(
+        lite("SELECT * FROM t WHERE a NOT ILIKE 'x%' ESCAPE '!'"),
+        "SELECT * FROM \"t\" WHERE LOWER(\"a\") NOT LIKE LOWER('x%') ESCAPE '!'"
+    );
+}
+
+#[test]
+fn concat_operator() {
+    assert_eq!(
+        my("SELECT a || 'x' || b FROM t"),
+        "SELECT CONCAT(`a`, 'x', `b`) FROM `t`"
+    );
+    assert_eq!(
+        lite("SELECT a || 'x' FROM t"),
+        "SELECT \"a\" || 'x' FROM \"t\""
+    );
+    assert_eq!(
+        my("SELECT concat(a, b) FROM t"),
+        "SELECT CONCAT_WS('', `a`, `b`) FROM `t`"
+    );
+}
+
+#[test]
+fn booleans() {
+    assert_eq!(
+        my("SELECT * FROM t WHERE b = true OR c = FALSE"),
+        "SELECT * FROM `t` WHERE `b` = true OR `c` = false"
+    );
+    assert_eq!(
+        lite("SELECT * FROM t WHERE b = true OR c IS FALSE"),
+        "SELECT * FROM \"t\" WHERE \"b\" = 1 OR \"c\" IS FALSE"
+    );
+    assert_eq!(
+        my("SELECT a IS DISTINCT FROM b FROM t"),
+        "SELECT NOT (`a` <=> `b`) FROM `t`"
+    );
+}
+
+#[test]
+fn limit_offset_fetch() {
+    assert_eq!(
+        my("SELECT a FROM t LIMIT 5 OFFSET 10"),
+        "SELECT `a` FROM `t` LIMIT 5 OFFSET 10"
+    );
+    assert_eq!(
+        my("SELECT a FROM t OFFSET 10"),
+        "SELECT `a` FROM `t` LIMIT 18446744073709551615 OFFSET 10"
+    );
+    assert_eq!(
+        lite("SELECT a FROM t OFFSET 10 ROWS"),
+        "SELECT \"a\" FROM \"t\" LIMIT -1 OFFSET 10"
+    );
+    assert_eq!(
+        lite("SELECT a FROM t FETCH FIRST 3 ROWS ONLY"),
+        "SELECT \"a\" FROM \"t\" LIMIT 3"
+    );
+    assert_eq!(lite("SELECT a FROM t LIMIT ALL"), "SELECT \"a\" FROM \"t\"");
+}
+
+#[test]
+fn order_by_null_placement() {
+    assert_eq!(
+        my("SELECT a FROM t ORDER BY a"),
+        "SELECT `a` FROM `t` ORDER BY `a` IS NULL ASC, `a`"
+    );
+    assert_eq!(
+        my("SELECT a FROM t ORDER BY a DESC"),
+        "SELECT `a` FROM `t` ORDER BY `a` IS NULL DESC, `a` DESC"
+    );
+    assert_eq!(
+        my("SELECT a FROM t ORDER BY a NULLS FIRST"),
+        "SELECT `a` FROM `t` ORDER BY `a`"
+    );
+    assert_eq!(
+        lite("SELECT a FROM t ORDER BY a DESC"),
+        "SELECT \"a\" FROM \"t\" ORDER BY \"a\" DESC NULLS FIRST"
+    );
+}
+
+#[test]
+fn time_functions() {
+    assert_eq!(
+        my("SELECT now(), CURRENT_TIMESTAMP, CURRENT_DATE"),
+        "SELECT CURRENT_TIMESTAMP(6), CURRENT_TIMESTAMP(6), CURRENT_DATE"
+    );
+    assert_eq!(
+        lite("SELECT now(), CURRENT_DATE"),
+        "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now'), CURRENT_DATE"
+    );
+    assert_eq!(
+        my("SELECT length(a) FROM t"),
+        "SELECT CHAR_LENGTH(`a`) FROM `t`"
+    );
+}
+
+#[test]
+fn returning() {
+    let r = one(
+        "INSERT INTO sa_author (name) VALUES ($1::VARCHAR) RETURNING sa_author.id",
+        Target::MySql,
+    );
+    assert_eq!(
+        r.sql,
+        "INSERT INTO `sa_author` (`name`) VALUES (?) RETURNING `id`"
+    );
+    let ret = r.returning.unwrap();
+    assert_eq!(ret.columns, ["id"]);
+    assert!(ret.native);
+    let em = ret.emulation.unwrap();
+    assert_eq!(em.insert_sql, "INSERT INTO `sa_author` (`name`) VALUES (?)");
+    assert_eq!(em.table, "`sa_author`");
+    assert_eq!(em.select_list, "`id`");
+    assert_eq!(r.tag_hint, TagHint::Insert);
+    let r = one(
+        "INSERT INTO t (a) VALUES (1), (2) RETURNING id AS x",
+        Target::MySql,
+    );
+    assert_eq!(r.returning.unwrap().emulation, None);
+    let r = one("UPDATE t SET a = 1 RETURNING t.a", Target::Sqlite);
+    assert_eq!(r.sql, "UPDATE \"t\" SET \"a\" = 1 RETURNING \"a\"");
+    assert!(
+        rejected("UPDATE t SET a = 1 RETURNING a", Target::MySql).contains("RETURNING on UPDATE")
+    );
+    assert_eq!(
+        my("DELETE FROM t WHERE id = 1 RETURNING *"),
+        "DELETE FROM `t` WHERE `id` = 1 RETURNING *"
+    );
+}
+
+#[test]
+fn on_conflict() {
+    assert_eq!(
+        my("INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO NOTHING"),
+        "INSERT INTO `kv` (`k`, `v`) VALUES (?, ?) ON DUPLICATE KEY UPDATE `k` = `k`"
+    );
+    assert_eq!(
+        my("INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v, n = kv.n + 1"),
+        "INSERT INTO `kv` (`k`, `v`) VALUES (?, ?) ON DUPLICATE KEY UPDATE `v` = VALUES(`v`), `n` = `n` + 1"
+    );
+    assert_eq!(
+        lite("INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = excluded.v"),
+        "INSERT INTO \"kv\" (\"k\", \"v\") VALUES (?, ?) ON CONFLICT(\"k\") DO UPDATE SET \"v\" = \"excluded\".\"v\""
+    );
+    assert!(rejected(
+        "INSERT INTO kv (k) VALUES (1) ON CONFLICT ON CONSTRAINT kv_pkey DO NOTHING",
+        Target::MySql
+    )
+    .contains("ON CONSTRAINT"));
+    assert!(rejected(
+        "INSERT INTO kv (k) VALUES (1) ON CONFLICT (k) DO NOTHING RETURNING k",
+        Target::MySql
+    )
+    .contains("RETURNING"));
+}
+
+#[test]
+fn sqlalchemy_create_table() {
+    let pg = "CREATE TABLE public.sa_book (\n\t\tid SERIAL NOT NULL, \n\t\ttitle VARCHAR(200), \n\t\tauthor_id INTEGER, \n\t\tprice NUMERIC(10, 2), \n\t\tPRIMARY KEY (id), \n\t\tFOREIGN KEY(author_id) REFERENCES sa_author (id)\n\t)";
+    assert_eq!(
+        my(pg),
+        "CREATE TABLE `sa_book` (`id` INT NOT NULL AUTO_INCREMENT COMMENT 'pg:int4', `title` VARCHAR(200) COMMENT 'pg:varchar', `author_id` INT COMMENT 'pg:int4', `price` DECIMAL(10,2) COMMENT 'pg:numeric', PRIMARY KEY (`id`), FOREIGN KEY (`author_id`) REFERENCES `sa_author` (`id`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+    );
+    assert_eq!(
+        lite(pg),
+        "CREATE TABLE \"sa_book\" (\"id\" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, \"title\" VARCHAR(200), \"author_id\" INTEGER, \"price\" NUMERIC(10,2), FOREIGN KEY (\"author_id\") REFERENCES \"sa_author\" (\"id\"))"
+    );
+    let r = one(pg, Target::Sqlite);
+    assert_eq!(r.kind, Kind::CreateTable);
+    assert_eq!(r.tag_hint.tag(0), "CREATE TABLE");
+}
+
+#[test]
+fn column_types() {
+    let pg = "CREATE TABLE x (a uuid, b jsonb, c json, d timestamptz, e timestamp without time zone, f boolean DEFAULT true, g bytea, h double precision, i real, j text UNIQUE, k varchar, l date, m bigint, n smallint, o numeric)";
+    assert_eq!(
+        my(pg),
+        "CREATE TABLE `x` (`a` CHAR(36) COMMENT 'pg:uuid', `b` JSON COMMENT 'pg:jsonb', `c` JSON COMMENT 'pg:json', `d` DATETIME(6) COMMENT 'pg:timestamptz', `e` DATETIME(6) COMMENT 'pg:timestamp', `f` BOOLEAN DEFAULT true COMMENT 'pg:bool', `g` LONGBLOB COMMENT 'pg:bytea', `h` DOUBLE COMMENT 'pg:float8', `i` FLOAT COMMENT 'pg:float4', `j` VARCHAR(255) UNIQUE COMMENT 'pg:text', `k` LONGTEXT COMMENT 'pg:varchar', `l` DATE COMMENT 'pg:date', `m` BIGINT COMMENT 'pg:int8', `n` SMALLINT COMMENT 'pg:int2', `o` DECIMAL(65,30) COMMENT 'pg:numeric') ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+    );
+    assert_eq!(
+        lite(pg),
+        "CREATE TABLE \"x\" (\"a\" UUID, \"b\" JSONB, \"c\" JSON, \"d\" TIMESTAMPTZ, \"e\" TIMESTAMP, \"f\" BOOLEAN DEFAULT 1, \"g\" BYTEA, \"h\" DOUBLE PRECISION, \"i\" REAL, \"j\" TEXT UNIQUE, \"k\" VARCHAR, \"l\" DATE, \"m\" BIGINT, \"n\" SMALLINT, \"o\" NUMERIC)"
+    );
+    assert_eq!(pg_type_from_sqlite_decltype("TIMESTAMPTZ"), "timestamptz");
+    assert_eq!(pg_type_from_sqlite_decltype("NUMERIC(10,2)"), "numeric");
+    assert_eq!(pg_type_from_mysql_comment("pg:uuid"), Some("uuid"));
+    assert!(rejected("CREATE TABLE x (a int[])", Target::MySql).contains("array"));
+    assert!(rejected("CREATE TABLE x (a interval)", Target::Sqlite).contains("interval"));
+}
+
+#[test]
+fn identity_and_serial_keys() {
+    assert_eq!(
+        lite("CREATE TABLE x (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, v text)"),
+        "CREATE TABLE \"x\" (\"id\" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, \"v\" TEXT)"
+    );
+    assert_eq!(
+        my("CREATE TABLE x (id bigserial PRIMARY KEY)"),
+        "CREATE TABLE `x` (`id` BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY COMMENT 'pg:int8') ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+    );
+    assert!(rejected(
+        "CREATE TABLE x (id serial, k int, PRIMARY KEY (id, k))",
+        Target::Sqlite
+    )
+    .contains("SERIAL"));
+    // Inline REFERENCES becomes a table constraint on MySQL (which ignores the inline form).
+    assert_eq!(
+        my("CREATE TABLE c (p int REFERENCES par (id) ON DELETE CASCADE)"),
+        "CREATE TABLE `c` (`p` INT COMMENT 'pg:int4', FOREIGN KEY (`p`) REFERENCES `par` (`id`) ON DELETE CASCADE) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+    );
+}
+
+#[test]
+fn indexes_and_drops() {
+    assert_eq!(
+        my("CREATE UNIQUE INDEX IF NOT EXISTS ix ON public.t (a, b DESC)"),
+        "CREATE UNIQUE INDEX IF NOT EXISTS `ix` ON `t` (`a`, `b` DESC)"
+    );
+    assert_eq!(
+        lite("CREATE INDEX ON t (a)"),
+        "CREATE INDEX \"t_a_idx\" ON \"t\" (\"a\")"
+    );
+    assert_eq!(
+        lite("CREATE INDEX ix ON t (a) WHERE b IS NOT NULL"),
+        "CREATE INDEX \"ix\" ON \"t\" (\"a\") WHERE \"b\" IS NOT NULL"
+    );
+    assert!(rejected("CREATE INDEX ix ON t USING gin (a)", Target::Sqlite).contains("gin"));
+    assert_eq!(
+        my("DROP TABLE IF EXISTS a, b CASCADE"),
+        "DROP TABLE IF EXISTS `a`, `b`"
+    );
+    assert!(rejected("DROP TABLE a, b", Target::Sqlite).contains("several"));
+    assert_eq!(
+        lite("DROP INDEX IF EXISTS ix"),
+        "DROP INDEX IF EXISTS \"ix\""
+    );
+    let r = one("DROP INDEX ix", Target::MySql);
+    assert_eq!(r.sql, "");
+    assert_eq!(
+        r.drop_index_lookup,
+        Some(DropIndexLookup {
+            index: "ix".into(),
+            if_exists: false
+        })
+    );
+    assert_eq!(mysql_drop_index_sql("ix", "t"), "DROP INDEX `ix` ON `t`");
+    assert_eq!(
+        my("ALTER TABLE t ADD COLUMN age integer"),
+        "ALTER TABLE `t` ADD COLUMN `age` INT COMMENT 'pg:int4'"
+    );
+    assert_eq!(
+        lite("ALTER TABLE t RENAME COLUMN a TO b"),
+        "ALTER TABLE \"t\" RENAME COLUMN \"a\" TO \"b\""
+    );
+}
+
+#[test]
+fn transactions() {
+    let r = one("BEGIN ISOLATION LEVEL REPEATABLE READ", Target::MySql);
+    assert_eq!(
+        r.before,
+        ["SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"]
+    );
+    assert_eq!(r.sql, "START TRANSACTION");
+    assert_eq!(r.tag_hint.tag(0), "BEGIN");
+    assert_eq!(
+        one("START TRANSACTION", Target::Sqlite).tag_hint.tag(0),
+        "START TRANSACTION"
+    );
+    assert_eq!(lite("BEGIN ISOLATION LEVEL SERIALIZABLE"), "BEGIN");
+    assert!(rejected("BEGIN READ ONLY", Target::Sqlite).contains("READ ONLY"));
+    assert_eq!(my("SAVEPOINT Sp1"), "SAVEPOINT `sp1`");
+    assert_eq!(
+        one("SAVEPOINT Sp1", Target::MySql).kind,
+        Kind::Savepoint("sp1".into())
+    );
+    assert_eq!(my("RELEASE sp1"), "RELEASE SAVEPOINT `sp1`");
+    assert_eq!(lite("RELEASE SAVEPOINT sp1"), "RELEASE \"sp1\"");
+    assert_eq!(my("ROLLBACK TO sp1"), "ROLLBACK TO SAVEPOINT `sp1`");
+    assert_eq!(lite("ROLLBACK TO SAVEPOINT sp1"), "ROLLBACK TO \"sp1\"");
+    assert_eq!(
+        one("ROLLBACK TO sp1", Target::Sqlite).kind,
+        Kind::RollbackTo("sp1".into())
+    );
+    assert_eq!(my("COMMIT"), "COMMIT");
+    assert_eq!(lite("END"), "COMMIT");
+    assert_eq!(lite("ABORT"), "ROLLBACK");
+}
+
+#[test]
+fn rejected_constructs() {
+    for (sql, t, what) in [
+        (
+            "SELECT DISTINCT ON (a) a FROM t",
+            Target::MySql,
+            "DISTINCT ON",
+        ),
+        (
+            "SELECT * FROM t, LATERAL (SELECT 1) x",
+            Target::Sqlite,
+            "LATERAL",
+        ),
+        ("COPY t FROM STDIN", Target::MySql, "COPY"),
+        ("LISTEN ch", Target::Sqlite, "LISTEN"),
+        ("SELECT * FROM t FOR UPDATE", Target::Sqlite, "FOR UPDATE"),
+        (
+            "SELECT a FROM t FULL OUTER JOIN u ON true",
+            Target::MySql,
+            "FULL OUTER JOIN",
+        ),
+        ("SELECT * FROM ONLY t", Target::MySql, "ONLY"),
+        ("SELECT a ~ 'x' FROM t", Target::MySql, "operator"),
+        ("SELECT a FROM t WHERE a = ANY($1)", Target::MySql, "ANY"),
+        (
+            "SELECT string_agg(a, ',') FROM t",
+            Target::MySql,
+            "string_agg",
+        ),
+        ("SET search_path TO x", Target::MySql, "SET"),
+        ("SELECT 2 ^ 3", Target::MySql, "operator"),
+        (
+            "UPDATE t SET a = 1 FROM u WHERE u.id = t.id",
+            Target::MySql,
+            "UPDATE … FROM",
+        ),
+    ] {
+        let c = rejected(sql, t);
+        assert!(c.contains(what), "{sql}: {c}");
+    }
+}
+
+#[test]
+fn literals_are_verbatim() {
+    assert_eq!(my("SELECT 'a\\b''c', E'x\\ty'"), "SELECT 'a\\b''c', 'x\ty'");
+    assert_eq!(lite("SELECT $$it's$$"), "SELECT 'it''s'");
+}

@@ -1,0 +1,129 @@
+//! Transaction control statements.
+//!
+//! Owns: BEGIN / START TRANSACTION (with isolation level and access mode), COMMIT, ROLLBACK, SAVEPOINT,
+//! RELEASE and ROLLBACK TO, rendered in each target's syntax, and their CommandComplete tags. Must
+//! never: emulate PostgreSQL's aborted-transaction state (that is the session's job).
+
+use sqlparser::ast::{
+    Statement, TransactionAccessMode, TransactionIsolationLevel, TransactionMode,
+};
+
+use super::error::{Result, TranslateError};
+use super::names::{fold, quote};
+use super::{Kind, Rewritten, TagHint, Target};
+
+fn out(sql: String, before: Vec<String>, kind: Kind, tag: &'static str) -> Rewritten {
+    Rewritten {
+        sql,
+        before,
+        params: vec![],
+        kind,
+        returning: None,
+        param_hints: vec![],
+        pg_types: vec![],
+        tag_hint: TagHint::Fixed(tag),
+        drop_index_lookup: None,
+    }
+}
+
+pub(crate) fn rewrite_txn(target: Target, stmt: &Statement) -> Result<Rewritten> {
+    let unsupported = |w: &str| Err(TranslateError::unsupported(w));
+    match stmt {
+        Statement::StartTransaction {
+            modes,
+            begin,
+            modifier,
+            statements,
+            exception,
+            ..
+        } => {
+            if modifier.is_some() || !statements.is_empty() || exception.is_some() {
+                return unsupported("transaction modifier or block");
+            }
+            let tag = if *begin { "BEGIN" } else { "START TRANSACTION" };
+            let mut isolation = None;
+            let mut read_only = None;
+            for m in modes {
+                match m {
+                    TransactionMode::IsolationLevel(l) => isolation = Some(*l),
+                    TransactionMode::AccessMode(a) => {
+                        read_only = Some(*a == TransactionAccessMode::ReadOnly)
+                    }
+                }
+            }
+            match target {
+                Target::Sqlite => {
+                    // SQLite transactions are serializable, at least as strong as any level asked for.
+                    if read_only == Some(true) {
+                        return unsupported("READ ONLY transaction on SQLite");
+                    }
+                    Ok(out("BEGIN".into(), vec![], Kind::Begin, tag))
+                }
+                Target::MySql => {
+                    let mut before = vec![];
+                    if let Some(l) = isolation {
+                        let level = match l {
+                            // PostgreSQL runs READ UNCOMMITTED as READ COMMITTED.
+                            TransactionIsolationLevel::ReadUncommitted
+                            | TransactionIsolationLevel::ReadCommitted => "READ COMMITTED",
+                            TransactionIsolationLevel::RepeatableRead => "REPEATABLE READ",
+                            TransactionIsolationLevel::Serializable => "SERIALIZABLE",
+                            TransactionIsolationLevel::Snapshot => {
+                                return unsupported("ISOLATION LEVEL SNAPSHOT")
+                            }
+                        };
+                        before.push(format!("SET TRANSACTION ISOLATION LEVEL {level}"));
+                    }
+                    let sql = match read_only {
+                        Some(true) => "START TRANSACTION READ ONLY",
+                        Some(false) => "START TRANSACTION READ WRITE",
+                        None => "START TRANSACTION",
+                    };
+                    Ok(out(sql.into(), before, Kind::Begin, tag))
+                }
+            }
+        }
+        Statement::Commit {
+            chain, modifier, ..
+        } => {
+            if *chain || modifier.is_some() {
+                return unsupported("COMMIT AND CHAIN");
+            }
+            Ok(out("COMMIT".into(), vec![], Kind::Commit, "COMMIT"))
+        }
+        Statement::Rollback { chain, savepoint } => {
+            if *chain {
+                return unsupported("ROLLBACK AND CHAIN");
+            }
+            match savepoint {
+                None => Ok(out("ROLLBACK".into(), vec![], Kind::Rollback, "ROLLBACK")),
+                Some(s) => {
+                    let name = fold(s);
+                    let sql = match target {
+                        Target::MySql => format!("ROLLBACK TO SAVEPOINT {}", quote(&name, target)),
+                        Target::Sqlite => format!("ROLLBACK TO {}", quote(&name, target)),
+                    };
+                    Ok(out(sql, vec![], Kind::RollbackTo(name), "ROLLBACK"))
+                }
+            }
+        }
+        Statement::Savepoint { name } => {
+            let name = fold(name);
+            Ok(out(
+                format!("SAVEPOINT {}", quote(&name, target)),
+                vec![],
+                Kind::Savepoint(name),
+                "SAVEPOINT",
+            ))
+        }
+        Statement::ReleaseSavepoint { name } => {
+            let name = fold(name);
+            let sql = match target {
+                Target::MySql => format!("RELEASE SAVEPOINT {}", quote(&name, target)),
+                Target::Sqlite => format!("RELEASE {}", quote(&name, target)),
+            };
+            Ok(out(sql, vec![], Kind::Release(name), "RELEASE"))
+        }
+        _ => unsupported("this transaction statement"),
+    }
+}

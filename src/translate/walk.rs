@@ -1,0 +1,1363 @@
+//! The allowlist walk over queries and expressions.
+//!
+//! Owns: deciding, node by node, whether a query/expression shape is in the supported subset, rewriting
+//! it in place into a form whose Display is valid for the target (casts, ILIKE, `||`, booleans,
+//! functions, LIMIT/OFFSET, NULL ordering), and recording parameter hints (which column each `$n` meets)
+//! with table aliases resolved. Must never: quote identifiers or number placeholders (that is
+//! [`super::names`]), or let an unknown variant through: every `match` ends in an explicit rejection.
+
+use std::collections::BTreeMap;
+
+use sqlparser::ast::{
+    BinaryOperator, CastKind, DataType, Distinct, Expr, Fetch, Function, FunctionArg,
+    FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, Join,
+    JoinConstraint, JoinOperator, LimitClause, ObjectName, ObjectNamePart, OffsetRows, OrderBy,
+    OrderByExpr, OrderByKind, OrderByOptions, OrderBySort, Query, Select, SelectFlavor, SelectItem,
+    SelectItemQualifiedWildcardKind, SetExpr, SetOperator, TableAlias, TableFactor, TableWithJoins,
+    UnaryOperator, Value, ValueWithSpan, WildcardAdditionalOptions, WindowType,
+};
+use sqlparser::tokenizer::Span;
+
+use super::error::{Result, TranslateError};
+use super::names::{fold, placeholder_index, raw};
+use super::types::{classify, PgType};
+use super::{ColumnRef, Target};
+
+/// One FROM-clause entry visible to column references: the name it is referred to by, and the real
+/// table behind it (`None` for derived tables and CTEs).
+#[derive(Debug, Clone)]
+struct Entry {
+    name: String,
+    table: Option<String>,
+}
+
+/// State of one translation: target, scopes for column resolution, collected parameter facts.
+pub(crate) struct Ctx {
+    pub target: Target,
+    scopes: Vec<Vec<Entry>>,
+    ctes: Vec<String>,
+    pub hints: BTreeMap<usize, ColumnRef>,
+    pub pg_types: BTreeMap<usize, String>,
+    pub max_param: Option<usize>,
+}
+
+fn unsupported<T>(what: impl Into<String>) -> Result<T> {
+    Err(TranslateError::unsupported(what))
+}
+
+fn on_target(t: Target) -> &'static str {
+    match t {
+        Target::MySql => "MySQL",
+        Target::Sqlite => "SQLite",
+    }
+}
+
+pub(crate) fn expr_value(value: Value) -> Expr {
+    Expr::Value(ValueWithSpan {
+        value,
+        span: Span::empty(),
+    })
+}
+
+pub(crate) fn string_lit(s: &str) -> Expr {
+    expr_value(Value::SingleQuotedString(s.to_string()))
+}
+
+pub(crate) fn number_lit(s: &str) -> Expr {
+    expr_value(Value::Number(s.to_string(), false))
+}
+
+/// A function call `name(args…)` with a verbatim (unquoted) name.
+pub(crate) fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(raw(name))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                .collect(),
+            clauses: vec![],
+        }),
+        within_group: vec![],
+        filter: None,
+        null_treatment: None,
+        over: None,
+    })
+}
+
+/// A keyword-like niladic function (`CURRENT_DATE`).
+fn keyword_fn(name: &str) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(raw(name))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::None,
+        within_group: vec![],
+        filter: None,
+        null_treatment: None,
+        over: None,
+    })
+}
+
+/// `$n` (possibly parenthesised): its 0-based index.
+pub(crate) fn param_of(e: &Expr) -> Option<usize> {
+    match e {
+        Expr::Value(ValueWithSpan {
+            value: Value::Placeholder(p),
+            ..
+        }) => placeholder_index(p).ok(),
+        Expr::Nested(inner) => param_of(inner),
+        Expr::Cast { expr, .. } => param_of(expr),
+        _ => None,
+    }
+}
+
+/// Drop a leading `public` schema; any other schema is outside the subset.
+pub(crate) fn table_name(name: &mut ObjectName) -> Result<String> {
+    let parts: Vec<Ident> = name
+        .0
+        .iter()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) => Ok(i.clone()),
+            ObjectNamePart::Function(_) => unsupported("function in an object name"),
+        })
+        .collect::<Result<_>>()?;
+    match parts.as_slice() {
+        [t] => Ok(fold(t)),
+        [s, t] if fold(s) == "public" => {
+            name.0.remove(0);
+            Ok(fold(t))
+        }
+        [s, _] => unsupported(format!(
+            "schema-qualified name outside public ({})",
+            fold(s)
+        )),
+        _ => unsupported("name with a database or catalog qualifier"),
+    }
+}
+
+/// The PostgreSQL type name of a cast target (for `pg_types`).
+fn cast_type_name(dt: &DataType) -> Result<String> {
+    Ok(classify(dt)?.ty.pg_name().to_string())
+}
+
+impl Ctx {
+    pub fn new(target: Target) -> Self {
+        Ctx {
+            target,
+            scopes: Vec::new(),
+            ctes: Vec::new(),
+            hints: BTreeMap::new(),
+            pg_types: BTreeMap::new(),
+            max_param: None,
+        }
+    }
+
+    fn see_param(&mut self, i: usize) {
+        self.max_param = Some(self.max_param.map_or(i, |m| m.max(i)));
+    }
+
+    /// Open a scope whose single table is `table` (INSERT/UPDATE/DELETE target).
+    pub fn push_table_scope(&mut self, table: &str, alias: Option<&str>) {
+        self.scopes.push(vec![Entry {
+            name: alias.unwrap_or(table).to_string(),
+            table: Some(table.to_string()),
+        }]);
+    }
+
+    pub fn pop_scope(&mut self) {
+        self.scopes.pop();
+    }
+
+    /// The real column behind a column reference, if it can be resolved.
+    pub fn resolve(&self, e: &Expr) -> Option<ColumnRef> {
+        match e {
+            Expr::Identifier(c) => {
+                let scope = self.scopes.last()?;
+                match scope.as_slice() {
+                    [Entry { table: Some(t), .. }] => Some(ColumnRef {
+                        table: t.clone(),
+                        column: fold(c),
+                    }),
+                    _ => None,
+                }
+            }
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                let n = parts.len();
+                let qual = fold(&parts[n - 2]);
+                let column = fold(&parts[n - 1]);
+                for scope in self.scopes.iter().rev() {
+                    if let Some(e) = scope.iter().find(|e| e.name == qual) {
+                        return e.table.clone().map(|table| ColumnRef { table, column });
+                    }
+                }
+                None
+            }
+            Expr::Nested(inner) => self.resolve(inner),
+            _ => None,
+        }
+    }
+
+    /// Record that parameter `other` meets column `col`.
+    pub fn hint(&mut self, col: &Expr, other: &Expr) {
+        if let (Some(i), Some(c)) = (param_of(other), self.resolve(col)) {
+            self.hints.entry(i).or_insert(c);
+        }
+    }
+
+    pub fn hint_column(&mut self, param: &Expr, col: ColumnRef) {
+        if let Some(i) = param_of(param) {
+            self.hints.entry(i).or_insert(col);
+        }
+    }
+
+    // ---------------------------------------------------------------- queries
+
+    pub fn query(&mut self, q: &mut Query) -> Result<()> {
+        let Query {
+            with,
+            body,
+            order_by,
+            limit_clause,
+            fetch,
+            locks,
+            for_clause,
+            settings,
+            format_clause,
+            pipe_operators,
+            ..
+        } = q;
+        if for_clause.is_some()
+            || settings.is_some()
+            || format_clause.is_some()
+            || !pipe_operators.is_empty()
+        {
+            return unsupported("non-PostgreSQL query clause");
+        }
+        let ctes_before = self.ctes.len();
+        if let Some(w) = with {
+            for cte in &mut w.cte_tables {
+                if cte.materialized.is_some() || cte.from.is_some() {
+                    return unsupported("MATERIALIZED CTE");
+                }
+                self.alias(&cte.alias, true)?;
+                // A recursive CTE sees itself.
+                self.ctes.push(fold(&cte.alias.name));
+                self.query(&mut cte.query)?;
+            }
+        }
+        // The ORDER BY of a query sees the FROM of its (simple) SELECT body.
+        let simple_select = matches!(body.as_ref(), SetExpr::Select(_));
+        if simple_select {
+            if let SetExpr::Select(s) = body.as_mut() {
+                self.select(s, order_by.as_mut())?;
+            }
+        } else {
+            self.set_expr(body)?;
+            if let Some(ob) = order_by {
+                self.order_by(ob)?;
+            }
+        }
+        if let Some(f) = fetch.take() {
+            self.fetch_to_limit(f, limit_clause)?;
+        }
+        if let Some(lc) = limit_clause {
+            self.limit(lc)?;
+        }
+        for l in locks.iter() {
+            if self.target == Target::Sqlite {
+                return unsupported("FOR UPDATE/FOR SHARE on SQLite");
+            }
+            if l.of.is_some() {
+                return unsupported("FOR UPDATE OF");
+            }
+            if l.lock_type != sqlparser::ast::LockType::Update {
+                return unsupported("FOR SHARE on MySQL");
+            }
+        }
+        self.ctes.truncate(ctes_before);
+        Ok(())
+    }
+
+    fn fetch_to_limit(&mut self, f: Fetch, lc: &mut Option<LimitClause>) -> Result<()> {
+        if f.with_ties || f.percent {
+            return unsupported("FETCH … WITH TIES / PERCENT");
+        }
+        let quantity = f.quantity.unwrap_or_else(|| number_lit("1"));
+        match lc {
+            None => {
+                *lc = Some(LimitClause::LimitOffset {
+                    limit: Some(quantity),
+                    offset: None,
+                    limit_by: vec![],
+                })
+            }
+            Some(LimitClause::LimitOffset {
+                limit: limit @ None,
+                ..
+            }) => *limit = Some(quantity),
+            Some(_) => return unsupported("LIMIT together with FETCH"),
+        }
+        Ok(())
+    }
+
+    fn limit(&mut self, lc: &mut LimitClause) -> Result<()> {
+        match lc {
+            LimitClause::LimitOffset {
+                limit,
+                offset,
+                limit_by,
+            } => {
+                if !limit_by.is_empty() {
+                    return unsupported("LIMIT BY");
+                }
+                // LIMIT ALL / LIMIT NULL mean no limit.
+                if matches!(
+                    limit,
+                    Some(Expr::Value(ValueWithSpan {
+                        value: Value::Null,
+                        ..
+                    }))
+                ) {
+                    *limit = None;
+                }
+                if let Some(l) = limit {
+                    self.limit_expr(l)?;
+                }
+                if let Some(o) = offset {
+                    o.rows = OffsetRows::None;
+                    self.limit_expr(&mut o.value)?;
+                    if limit.is_none() {
+                        *limit = Some(match self.target {
+                            Target::MySql => number_lit("18446744073709551615"),
+                            Target::Sqlite => number_lit("-1"),
+                        });
+                    }
+                }
+                Ok(())
+            }
+            LimitClause::OffsetCommaLimit { .. } => unsupported("LIMIT offset, count"),
+        }
+    }
+
+    fn limit_expr(&mut self, e: &mut Expr) -> Result<()> {
+        if let Some(i) = param_of(e) {
+            self.pg_types.entry(i).or_insert_with(|| "int8".into());
+            self.see_param(i);
+            *e = strip_to_param(e.clone());
+            return Ok(());
+        }
+        match e {
+            Expr::Value(ValueWithSpan {
+                value: Value::Number(..),
+                ..
+            }) => Ok(()),
+            _ => unsupported("LIMIT/OFFSET with an expression other than a number or parameter"),
+        }
+    }
+
+    pub fn set_expr(&mut self, s: &mut SetExpr) -> Result<()> {
+        match s {
+            SetExpr::Select(sel) => self.select(sel, None),
+            SetExpr::Query(q) => self.query(q),
+            SetExpr::SetOperation {
+                left, op, right, ..
+            } => {
+                match op {
+                    SetOperator::Union | SetOperator::Intersect | SetOperator::Except => {}
+                    _ => return unsupported(format!("set operator {op}")),
+                }
+                self.set_expr(left)?;
+                self.set_expr(right)
+            }
+            SetExpr::Values(v) => {
+                if v.explicit_row {
+                    return unsupported("VALUES ROW(…)");
+                }
+                for row in &mut v.rows {
+                    for e in row.content.iter_mut() {
+                        self.value_expr(e)?;
+                    }
+                }
+                Ok(())
+            }
+            SetExpr::Table(_) => unsupported("TABLE name query"),
+            _ => unsupported("data-modifying statement inside a query"),
+        }
+    }
+
+    /// An expression in a VALUES row: `DEFAULT` is the keyword, not a column.
+    pub fn value_expr(&mut self, e: &mut Expr) -> Result<()> {
+        if let Expr::Identifier(i) = e {
+            if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") {
+                *e = Expr::Identifier(raw("DEFAULT"));
+                return Ok(());
+            }
+        }
+        self.expr(e)
+    }
+
+    fn alias(&mut self, a: &TableAlias, allow_columns: bool) -> Result<()> {
+        if a.at.is_some() {
+            return unsupported("alias AT");
+        }
+        if !a.columns.is_empty() && !allow_columns {
+            return unsupported("column list in a table alias");
+        }
+        for c in &a.columns {
+            if c.data_type.is_some() {
+                return unsupported("typed column alias");
+            }
+        }
+        Ok(())
+    }
+
+    /// Collect FROM entries (names only) before walking, so every clause can resolve columns.
+    fn collect_entries(&self, twj: &TableWithJoins, out: &mut Vec<Entry>) {
+        fn factor(ctx: &Ctx, f: &TableFactor, out: &mut Vec<Entry>) {
+            match f {
+                TableFactor::Table { name, alias, .. } => {
+                    let mut n = name.clone();
+                    let table = table_name(&mut n).ok();
+                    let is_cte = table.as_ref().is_some_and(|t| ctx.ctes.contains(t));
+                    let visible = alias.as_ref().map(|a| fold(&a.name)).or(table.clone());
+                    if let Some(visible) = visible {
+                        out.push(Entry {
+                            name: visible,
+                            table: if is_cte { None } else { table },
+                        });
+                    }
+                }
+                TableFactor::Derived { alias: Some(a), .. } => out.push(Entry {
+                    name: fold(&a.name),
+                    table: None,
+                }),
+                TableFactor::NestedJoin {
+                    table_with_joins, ..
+                } => ctx.collect_entries(table_with_joins, out),
+                _ => {}
+            }
+        }
+        factor(self, &twj.relation, out);
+        for j in &twj.joins {
+            factor(self, &j.relation, out);
+        }
+    }
+
+    /// Enter a scope for these FROM items (used by SELECT, and by UPDATE … FROM).
+    pub fn push_from_scope(&mut self, from: &[TableWithJoins]) {
+        let mut entries = Vec::new();
+        for twj in from {
+            self.collect_entries(twj, &mut entries);
+        }
+        self.scopes.push(entries);
+    }
+
+    pub fn extend_scope(&mut self, from: &[TableWithJoins]) {
+        let mut entries = Vec::new();
+        for twj in from {
+            self.collect_entries(twj, &mut entries);
+        }
+        if let Some(s) = self.scopes.last_mut() {
+            s.extend(entries);
+        }
+    }
+
+    fn select(&mut self, s: &mut Select, order_by: Option<&mut OrderBy>) -> Result<()> {
+        let Select {
+            distinct,
+            select_modifiers,
+            top,
+            projection,
+            exclude,
+            into,
+            from,
+            lateral_views,
+            prewhere,
+            selection,
+            connect_by,
+            group_by,
+            cluster_by,
+            distribute_by,
+            sort_by,
+            having,
+            named_window,
+            qualify,
+            value_table_mode,
+            flavor,
+            optimizer_hints,
+            ..
+        } = s;
+        match distinct {
+            None | Some(Distinct::Distinct) => {}
+            Some(Distinct::All) => *distinct = None,
+            Some(Distinct::On(_)) => return unsupported("DISTINCT ON"),
+        }
+        if into.is_some() {
+            return unsupported("SELECT INTO");
+        }
+        if select_modifiers.is_some()
+            || top.is_some()
+            || exclude.is_some()
+            || !lateral_views.is_empty()
+            || prewhere.is_some()
+            || !connect_by.is_empty()
+            || !cluster_by.is_empty()
+            || !distribute_by.is_empty()
+            || !sort_by.is_empty()
+            || qualify.is_some()
+            || value_table_mode.is_some()
+            || !optimizer_hints.is_empty()
+            || !matches!(flavor, SelectFlavor::Standard)
+        {
+            return unsupported("non-PostgreSQL SELECT clause");
+        }
+        if !named_window.is_empty() {
+            return unsupported("WINDOW clause");
+        }
+        self.push_from_scope(from);
+        let r = (|| {
+            for twj in from.iter_mut() {
+                self.table_with_joins(twj)?;
+            }
+            for item in projection.iter_mut() {
+                self.select_item(item)?;
+            }
+            if let Some(w) = selection {
+                self.expr(w)?;
+            }
+            match group_by {
+                GroupByExpr::Expressions(exprs, mods) => {
+                    if !mods.is_empty() {
+                        return unsupported("GROUP BY modifiers (ROLLUP/CUBE)");
+                    }
+                    for e in exprs {
+                        self.expr(e)?;
+                    }
+                }
+                GroupByExpr::All(_) => return unsupported("GROUP BY ALL"),
+            }
+            if let Some(h) = having {
+                self.expr(h)?;
+            }
+            if let Some(ob) = order_by {
+                self.order_by(ob)?;
+            }
+            Ok(())
+        })();
+        self.pop_scope();
+        r
+    }
+
+    pub fn select_item(&mut self, item: &mut SelectItem) -> Result<()> {
+        match item {
+            SelectItem::UnnamedExpr(e) => self.expr(e),
+            SelectItem::ExprWithAlias { expr, .. } => self.expr(expr),
+            SelectItem::Wildcard(opts) => wildcard_opts(opts),
+            SelectItem::QualifiedWildcard(kind, opts) => {
+                wildcard_opts(opts)?;
+                match kind {
+                    SelectItemQualifiedWildcardKind::ObjectName(n) => {
+                        table_name(n)?;
+                        Ok(())
+                    }
+                    SelectItemQualifiedWildcardKind::Expr(_) => unsupported("expression.*"),
+                }
+            }
+            SelectItem::ExprWithAliases { .. } => unsupported("multiple aliases"),
+        }
+    }
+
+    fn table_with_joins(&mut self, twj: &mut TableWithJoins) -> Result<()> {
+        self.table_factor(&mut twj.relation)?;
+        for j in &mut twj.joins {
+            self.join(j)?;
+        }
+        Ok(())
+    }
+
+    fn join(&mut self, j: &mut Join) -> Result<()> {
+        if j.global {
+            return unsupported("GLOBAL JOIN");
+        }
+        self.table_factor(&mut j.relation)?;
+        let c = match &mut j.join_operator {
+            JoinOperator::Join(c)
+            | JoinOperator::Inner(c)
+            | JoinOperator::Left(c)
+            | JoinOperator::LeftOuter(c)
+            | JoinOperator::Right(c)
+            | JoinOperator::RightOuter(c)
+            | JoinOperator::CrossJoin(c) => c,
+            JoinOperator::FullOuter(c) => {
+                if self.target == Target::MySql {
+                    return unsupported("FULL OUTER JOIN on MySQL");
+                }
+                c
+            }
+            _ => return unsupported("this kind of JOIN"),
+        };
+        match c {
+            JoinConstraint::On(e) => self.expr(e),
+            JoinConstraint::Using(cols) => {
+                for c in cols {
+                    if c.0.len() != 1 {
+                        return unsupported("qualified USING column");
+                    }
+                }
+                Ok(())
+            }
+            JoinConstraint::Natural | JoinConstraint::None => Ok(()),
+        }
+    }
+
+    pub fn table_factor(&mut self, f: &mut TableFactor) -> Result<()> {
+        match f {
+            TableFactor::Table {
+                name,
+                alias,
+                args,
+                with_hints,
+                version,
+                with_ordinality,
+                partitions,
+                json_path,
+                sample,
+                index_hints,
+            } => {
+                if args.is_some() {
+                    return unsupported("table function in FROM");
+                }
+                if !with_hints.is_empty()
+                    || version.is_some()
+                    || *with_ordinality
+                    || !partitions.is_empty()
+                    || json_path.is_some()
+                    || sample.is_some()
+                    || !index_hints.is_empty()
+                {
+                    return unsupported("table modifier (TABLESAMPLE, WITH ORDINALITY, hints)");
+                }
+                // sqlparser reads PostgreSQL's `FROM ONLY t` as table `only` aliased `t`.
+                let only = matches!(name.0.as_slice(), [ObjectNamePart::Identifier(i)]
+                    if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("only"));
+                if only && alias.is_some() {
+                    return unsupported("FROM ONLY");
+                }
+                table_name(name)?;
+                if let Some(a) = alias {
+                    self.alias(a, false)?;
+                }
+                Ok(())
+            }
+            TableFactor::Derived {
+                lateral,
+                subquery,
+                alias,
+                sample,
+            } => {
+                if *lateral {
+                    return unsupported("LATERAL");
+                }
+                if sample.is_some() {
+                    return unsupported("TABLESAMPLE");
+                }
+                match alias {
+                    Some(a) => self.alias(a, false)?,
+                    None if self.target == Target::MySql => {
+                        return unsupported("subquery in FROM without an alias on MySQL")
+                    }
+                    None => {}
+                }
+                self.query(subquery)
+            }
+            TableFactor::NestedJoin {
+                table_with_joins,
+                alias,
+            } => {
+                if alias.is_some() {
+                    return unsupported("alias on a parenthesised join");
+                }
+                self.table_with_joins(table_with_joins)
+            }
+            TableFactor::UNNEST { .. } => unsupported("UNNEST"),
+            TableFactor::Function { .. } | TableFactor::TableFunction { .. } => {
+                unsupported("table function in FROM")
+            }
+            _ => unsupported("this FROM item"),
+        }
+    }
+
+    /// ORDER BY with PostgreSQL's NULL placement (NULLs sort as larger than any value: last for ASC,
+    /// first for DESC), made explicit for the target.
+    pub fn order_by(&mut self, ob: &mut OrderBy) -> Result<()> {
+        if ob.interpolate.is_some() {
+            return unsupported("INTERPOLATE");
+        }
+        match &mut ob.kind {
+            OrderByKind::Expressions(list) => {
+                let mut out = Vec::with_capacity(list.len());
+                for mut o in std::mem::take(list) {
+                    if o.with_fill.is_some() {
+                        return unsupported("WITH FILL");
+                    }
+                    self.expr(&mut o.expr)?;
+                    let desc = matches!(o.options.sort, Some(OrderBySort::Desc));
+                    let nulls_first = o.options.nulls_first.unwrap_or(desc);
+                    let positional = matches!(
+                        o.expr,
+                        Expr::Value(ValueWithSpan {
+                            value: Value::Number(..),
+                            ..
+                        })
+                    );
+                    match self.target {
+                        Target::Sqlite => o.options.nulls_first = Some(nulls_first),
+                        Target::MySql => {
+                            o.options.nulls_first = None;
+                            // MySQL puts NULLs first for ASC, last for DESC.
+                            if nulls_first == desc && !positional {
+                                out.push(OrderByExpr {
+                                    expr: Expr::IsNull(Box::new(o.expr.clone())),
+                                    options: OrderByOptions {
+                                        sort: Some(if nulls_first {
+                                            OrderBySort::Desc
+                                        } else {
+                                            OrderBySort::Asc
+                                        }),
+                                        nulls_first: None,
+                                    },
+                                    with_fill: None,
+                                });
+                            }
+                        }
+                    }
+                    out.push(o);
+                }
+                *list = out;
+                Ok(())
+            }
+            OrderByKind::All(_) => unsupported("ORDER BY ALL"),
+        }
+    }
+
+    // ---------------------------------------------------------------- expressions
+
+    /// Walk an expression: validate, record hints, rewrite in place.
+    pub fn expr(&mut self, e: &mut Expr) -> Result<()> {
+        let t = self.target;
+        match e {
+            Expr::Identifier(_) => Ok(()),
+            Expr::CompoundIdentifier(parts) => {
+                match parts.len() {
+                    2 => {}
+                    3 if fold(&parts[0]) == "public" => {
+                        parts.remove(0);
+                    }
+                    _ => return unsupported("column reference with schema or catalog"),
+                }
+                Ok(())
+            }
+            Expr::Value(v) => self.value(v),
+            Expr::Nested(inner) => self.expr(inner),
+            Expr::IsNull(x)
+            | Expr::IsNotNull(x)
+            | Expr::IsTrue(x)
+            | Expr::IsFalse(x)
+            | Expr::IsNotTrue(x)
+            | Expr::IsNotFalse(x) => self.expr(x),
+            Expr::IsDistinctFrom(a, b) | Expr::IsNotDistinctFrom(a, b) => {
+                self.hint(a, b);
+                self.hint(b, a);
+                self.expr(a)?;
+                self.expr(b)?;
+                if t == Target::MySql {
+                    let spaceship = |left, right| Expr::BinaryOp {
+                        left,
+                        op: BinaryOperator::Spaceship,
+                        right,
+                    };
+                    *e = match std::mem::replace(e, Expr::Value(Value::Null.into())) {
+                        Expr::IsDistinctFrom(a, b) => Expr::UnaryOp {
+                            op: UnaryOperator::Not,
+                            expr: Box::new(Expr::Nested(Box::new(spaceship(a, b)))),
+                        },
+                        Expr::IsNotDistinctFrom(a, b) => spaceship(a, b),
+                        other => other,
+                    };
+                }
+                Ok(())
+            }
+            Expr::InList { expr, list, .. } => {
+                for item in list.iter() {
+                    self.hint(expr, item);
+                }
+                self.expr(expr)?;
+                for item in list.iter_mut() {
+                    self.expr(item)?;
+                }
+                Ok(())
+            }
+            Expr::InSubquery { expr, subquery, .. } => {
+                self.expr(expr)?;
+                self.query(subquery)
+            }
+            Expr::Between {
+                expr, low, high, ..
+            } => {
+                self.hint(expr, low);
+                self.hint(expr, high);
+                self.expr(expr)?;
+                self.expr(low)?;
+                self.expr(high)
+            }
+            Expr::BinaryOp { left, op, right } => {
+                let op = op.clone();
+                match op {
+                    BinaryOperator::Plus
+                    | BinaryOperator::Minus
+                    | BinaryOperator::Multiply
+                    | BinaryOperator::Divide
+                    | BinaryOperator::Modulo
+                    | BinaryOperator::Gt
+                    | BinaryOperator::Lt
+                    | BinaryOperator::GtEq
+                    | BinaryOperator::LtEq
+                    | BinaryOperator::Eq
+                    | BinaryOperator::NotEq => {
+                        self.hint(left, right);
+                        self.hint(right, left);
+                    }
+                    BinaryOperator::And | BinaryOperator::Or | BinaryOperator::StringConcat => {}
+                    other => return unsupported(format!("operator {other}")),
+                }
+                self.expr(left)?;
+                self.expr(right)?;
+                if op == BinaryOperator::StringConcat && t == Target::MySql {
+                    // PostgreSQL `a || b` is NULL if either is NULL, like MySQL CONCAT.
+                    let mut args = Vec::new();
+                    flatten_concat(
+                        std::mem::replace(e, Expr::Value(Value::Null.into())),
+                        &mut args,
+                    );
+                    *e = call("CONCAT", args);
+                }
+                Ok(())
+            }
+            Expr::UnaryOp { op, expr } => match op {
+                UnaryOperator::Not | UnaryOperator::Minus | UnaryOperator::Plus => self.expr(expr),
+                other => unsupported(format!("operator {other}")),
+            },
+            Expr::Like {
+                negated: _,
+                any,
+                expr,
+                pattern,
+                escape_char,
+            } => {
+                if *any {
+                    return unsupported("LIKE ANY");
+                }
+                self.hint(expr, pattern);
+                self.expr(expr)?;
+                self.expr(pattern)?;
+                default_escape(escape_char)
+            }
+            Expr::ILike {
+                negated,
+                any,
+                expr,
+                pattern,
+                escape_char,
+            } => {
+                if *any {
+                    return unsupported("ILIKE ANY");
+                }
+                self.hint(expr, pattern);
+                self.expr(expr)?;
+                self.expr(pattern)?;
+                default_escape(escape_char)?;
+                // Case-insensitive on both engines whatever the collation / case_sensitive_like.
+                *e = Expr::Like {
+                    negated: *negated,
+                    any: false,
+                    expr: Box::new(call("LOWER", vec![(**expr).clone()])),
+                    pattern: Box::new(call("LOWER", vec![(**pattern).clone()])),
+                    escape_char: escape_char.clone(),
+                };
+                Ok(())
+            }
+            Expr::Cast {
+                kind,
+                expr,
+                data_type,
+                format,
+            } => {
+                if format.is_some() {
+                    return unsupported("CAST … FORMAT");
+                }
+                if !matches!(kind, CastKind::Cast | CastKind::DoubleColon) {
+                    return unsupported("TRY_CAST/SAFE_CAST");
+                }
+                if let Some(i) = param_of(expr) {
+                    // `$1::type`: the executor binds the value as `type`; the cast is dropped.
+                    let name = cast_type_name(data_type)?;
+                    self.pg_types.entry(i).or_insert(name);
+                    self.see_param(i);
+                    *e = strip_to_param((**expr).clone());
+                    return Ok(());
+                }
+                self.expr(expr)?;
+                let ty = classify(data_type)?.ty;
+                *e = cast_for(t, (**expr).clone(), &ty)?;
+                Ok(())
+            }
+            Expr::TypedString(ts) => {
+                if ts.uses_odbc_syntax {
+                    return unsupported("ODBC literal");
+                }
+                let ty = classify(&ts.data_type)?.ty;
+                let mut lit = Expr::Value(ts.value.clone());
+                self.expr(&mut lit)?;
+                *e = cast_for(t, lit, &ty)?;
+                Ok(())
+            }
+            Expr::Function(f) => {
+                if let Some(new) = self.function(f, t)? {
+                    *e = new;
+                }
+                Ok(())
+            }
+            Expr::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
+                if let Some(o) = operand {
+                    self.expr(o)?;
+                }
+                for cw in conditions {
+                    self.expr(&mut cw.condition)?;
+                    self.expr(&mut cw.result)?;
+                }
+                if let Some(el) = else_result {
+                    self.expr(el)?;
+                }
+                Ok(())
+            }
+            Expr::Exists { subquery, .. } => self.query(subquery),
+            Expr::Subquery(q) => self.query(q),
+            Expr::Tuple(items) => {
+                for i in items {
+                    self.expr(i)?;
+                }
+                Ok(())
+            }
+            Expr::AnyOp { .. } | Expr::AllOp { .. } => unsupported("ANY/ALL (arrays)"),
+            Expr::Array(_) => unsupported("array"),
+            Expr::Interval(_) => unsupported("interval"),
+            Expr::AtTimeZone { .. } => unsupported("AT TIME ZONE"),
+            Expr::Collate { .. } => unsupported("COLLATE"),
+            Expr::JsonAccess { .. } | Expr::CompoundFieldAccess { .. } => {
+                unsupported("JSON/array access operators")
+            }
+            Expr::SimilarTo { .. } => unsupported("SIMILAR TO"),
+            Expr::RLike { .. } => unsupported("regular expression match"),
+            Expr::Extract { .. } => unsupported("EXTRACT"),
+            Expr::Substring { .. } => unsupported("SUBSTRING"),
+            Expr::Trim { .. } => unsupported("TRIM"),
+            Expr::Position { .. } => unsupported("POSITION"),
+            Expr::Overlay { .. } => unsupported("OVERLAY"),
+            Expr::Ceil { .. } | Expr::Floor { .. } => unsupported("CEIL/FLOOR"),
+            Expr::IsUnknown(_) | Expr::IsNotUnknown(_) => unsupported("IS UNKNOWN"),
+            Expr::Wildcard(_) | Expr::QualifiedWildcard(..) => {
+                unsupported("wildcard in an expression")
+            }
+            Expr::GroupingSets(_) | Expr::Cube(_) | Expr::Rollup(_) => {
+                unsupported("GROUPING SETS/CUBE/ROLLUP")
+            }
+            _ => unsupported(format!("expression `{e}`")),
+        }
+    }
+
+    fn value(&mut self, v: &mut ValueWithSpan) -> Result<()> {
+        match &mut v.value {
+            Value::Number(..) | Value::Null => Ok(()),
+            Value::SingleQuotedString(s) => {
+                if s.contains('\0') {
+                    return Err(TranslateError::Invalid(
+                        "string literal with a NUL character".into(),
+                    ));
+                }
+                Ok(())
+            }
+            Value::DollarQuotedString(d) => {
+                let s = d.value.clone();
+                if s.contains('\0') {
+                    return Err(TranslateError::Invalid(
+                        "string literal with a NUL character".into(),
+                    ));
+                }
+                v.value = Value::SingleQuotedString(s);
+                Ok(())
+            }
+            Value::Boolean(b) => {
+                if self.target == Target::Sqlite {
+                    v.value = Value::Number(if *b { "1" } else { "0" }.into(), false);
+                }
+                Ok(())
+            }
+            Value::Placeholder(p) => {
+                let i = placeholder_index(p)?;
+                self.see_param(i);
+                Ok(())
+            }
+            Value::EscapedStringLiteral(s) => {
+                // E'…' is stored unescaped: render it as a plain literal.
+                let s = s.clone();
+                if s.contains('\0') {
+                    return Err(TranslateError::Invalid(
+                        "string literal with a NUL character".into(),
+                    ));
+                }
+                v.value = Value::SingleQuotedString(s);
+                Ok(())
+            }
+            other => unsupported(format!("literal {other}")),
+        }
+    }
+
+    /// Allowlisted functions. Returns a replacement expression when the call is rewritten.
+    fn function(&mut self, f: &mut Function, t: Target) -> Result<Option<Expr>> {
+        let name = match f.name.0.as_slice() {
+            [ObjectNamePart::Identifier(i)] => fold(i),
+            [ObjectNamePart::Identifier(s), ObjectNamePart::Identifier(i)]
+                if fold(s) == "pg_catalog" =>
+            {
+                fold(i)
+            }
+            _ => return unsupported(format!("function {}", f.name)),
+        };
+        if f.uses_odbc_syntax || !matches!(f.parameters, FunctionArguments::None) {
+            return unsupported(format!("function {name} syntax"));
+        }
+        if f.filter.is_some() {
+            return unsupported("aggregate FILTER");
+        }
+        if !f.within_group.is_empty() {
+            return unsupported("WITHIN GROUP");
+        }
+        if f.null_treatment.is_some() {
+            return unsupported("IGNORE/RESPECT NULLS");
+        }
+        // Arguments.
+        let mut distinct = false;
+        let mut star = false;
+        let mut args: Vec<&mut Expr> = Vec::new();
+        match &mut f.args {
+            FunctionArguments::None => {}
+            FunctionArguments::Subquery(_) => {
+                return unsupported(format!("function {name} over a subquery"))
+            }
+            FunctionArguments::List(l) => {
+                if !l.clauses.is_empty() {
+                    return unsupported(format!("ORDER BY/LIMIT inside {name}()"));
+                }
+                match l.duplicate_treatment {
+                    None => {}
+                    Some(sqlparser::ast::DuplicateTreatment::Distinct) => distinct = true,
+                    Some(sqlparser::ast::DuplicateTreatment::All) => l.duplicate_treatment = None,
+                }
+                for a in &mut l.args {
+                    match a {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => args.push(x),
+                        FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => star = true,
+                        _ => return unsupported(format!("named or wildcard argument of {name}()")),
+                    }
+                }
+            }
+        }
+        for a in args.iter_mut() {
+            self.expr(a)?;
+        }
+        let argc = args.len();
+        let arg_clones: Vec<Expr> = args.iter().map(|a| (**a).clone()).collect();
+        if let Some(w) = &mut f.over {
+            match w {
+                WindowType::WindowSpec(spec) => {
+                    if spec.window_name.is_some() {
+                        return unsupported("named window");
+                    }
+                    for p in &mut spec.partition_by {
+                        self.expr(p)?;
+                    }
+                    for o in &mut spec.order_by {
+                        self.expr(&mut o.expr)?;
+                    }
+                }
+                WindowType::NamedWindow(_) => return unsupported("named window"),
+            }
+        }
+        let windowed = f.over.is_some();
+        if star && name != "count" {
+            return unsupported(format!("{name}(*)"));
+        }
+        if distinct && !matches!(name.as_str(), "count" | "sum" | "avg" | "min" | "max") {
+            return unsupported(format!("DISTINCT in {name}()"));
+        }
+        let set_name = |f: &mut Function, n: &str| {
+            f.name = ObjectName(vec![ObjectNamePart::Identifier(raw(n))]);
+        };
+        let ts_now = || match t {
+            Target::MySql => call("CURRENT_TIMESTAMP", vec![number_lit("6")]),
+            Target::Sqlite => call(
+                "strftime",
+                vec![string_lit("%Y-%m-%d %H:%M:%f"), string_lit("now")],
+            ),
+        };
+        match name.as_str() {
+            "count" | "sum" | "avg" | "min" | "max" => {
+                set_name(f, &name.to_uppercase());
+                Ok(None)
+            }
+            "row_number" | "rank" | "dense_rank" | "percent_rank" | "cume_dist" | "ntile"
+            | "lag" | "lead" | "first_value" | "last_value" => {
+                if !windowed {
+                    return unsupported(format!("{name}() without OVER"));
+                }
+                set_name(f, &name.to_uppercase());
+                Ok(None)
+            }
+            _ if windowed => unsupported(format!("window function {name}")),
+            "lower" | "upper" | "abs" | "coalesce" | "nullif" | "replace" => {
+                set_name(f, &name.to_uppercase());
+                Ok(None)
+            }
+            "round" if argc <= 2 => {
+                set_name(f, "ROUND");
+                Ok(None)
+            }
+            "length" | "char_length" | "character_length" if argc == 1 => {
+                set_name(
+                    f,
+                    match t {
+                        Target::MySql => "CHAR_LENGTH",
+                        Target::Sqlite => "LENGTH",
+                    },
+                );
+                Ok(None)
+            }
+            "concat" => Ok(Some(match t {
+                // PostgreSQL concat() skips NULLs.
+                Target::MySql => {
+                    let mut a = vec![string_lit("")];
+                    a.extend(arg_clones);
+                    call("CONCAT_WS", a)
+                }
+                Target::Sqlite => {
+                    let mut it = arg_clones
+                        .into_iter()
+                        .map(|x| call("COALESCE", vec![x, string_lit("")]));
+                    let first = it.next().unwrap_or_else(|| string_lit(""));
+                    it.fold(first, |acc, x| Expr::BinaryOp {
+                        left: Box::new(acc),
+                        op: BinaryOperator::StringConcat,
+                        right: Box::new(x),
+                    })
+                }
+            })),
+            "now" | "transaction_timestamp" | "statement_timestamp" if argc == 0 => {
+                Ok(Some(ts_now()))
+            }
+            "current_timestamp" | "localtimestamp" => Ok(Some(ts_now())),
+            "current_date" if argc == 0 => Ok(Some(keyword_fn("CURRENT_DATE"))),
+            "gen_random_uuid" if argc == 0 && t == Target::MySql => Ok(Some(call("UUID", vec![]))),
+            _ => unsupported(format!("function {name}() on {}", on_target(t))),
+        }
+    }
+}
+
+fn wildcard_opts(o: &WildcardAdditionalOptions) -> Result<()> {
+    if o.opt_ilike.is_some()
+        || o.opt_exclude.is_some()
+        || o.opt_except.is_some()
+        || o.opt_replace.is_some()
+        || o.opt_rename.is_some()
+        || o.opt_alias.is_some()
+    {
+        return unsupported("wildcard options");
+    }
+    Ok(())
+}
+
+/// PostgreSQL's LIKE escapes with backslash by default; MySQL (NO_BACKSLASH_ESCAPES) and SQLite have no
+/// default escape, so make it explicit.
+fn default_escape(escape_char: &mut Option<Box<Expr>>) -> Result<()> {
+    match escape_char {
+        None => {
+            *escape_char = Some(Box::new(string_lit("\\")));
+            Ok(())
+        }
+        Some(e) => match e.as_ref() {
+            Expr::Value(ValueWithSpan {
+                value: Value::SingleQuotedString(s),
+                ..
+            }) if s.chars().count() <= 1 => Ok(()),
+            _ => unsupported("ESCAPE other than a one-character literal"),
+        },
+    }
+}
+
+fn flatten_concat(e: Expr, out: &mut Vec<Expr>) {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::StringConcat,
+            right,
+        } => {
+            flatten_concat(*left, out);
+            flatten_concat(*right, out);
+        }
+        Expr::Function(f)
+            if matches!(f.name.0.as_slice(), [ObjectNamePart::Identifier(i)]
+                if i.value == "CONCAT" && i.quote_style == Some(super::names::RAW)) =>
+        {
+            if let FunctionArguments::List(l) = f.args {
+                for a in l.args {
+                    if let FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) = a {
+                        out.push(x);
+                    }
+                }
+            }
+        }
+        other => out.push(other),
+    }
+}
+
+/// `($1)` / `$1::t` → `$1`.
+pub(crate) fn strip_to_param(e: Expr) -> Expr {
+    match e {
+        Expr::Nested(inner) => strip_to_param(*inner),
+        Expr::Cast { expr, .. } => strip_to_param(*expr),
+        other => other,
+    }
+}
+
+fn cast_expr(e: Expr, ty: &str) -> Expr {
+    Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(e),
+        data_type: DataType::Custom(
+            ObjectName(vec![ObjectNamePart::Identifier(raw(ty))]),
+            vec![],
+        ),
+        format: None,
+    }
+}
+
+fn string_of(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(s),
+            ..
+        }) => Some(s),
+        Expr::Nested(i) => string_of(i),
+        _ => None,
+    }
+}
+
+/// `CAST(x AS ty)` for the target.
+pub(crate) fn cast_for(t: Target, x: Expr, ty: &PgType) -> Result<Expr> {
+    let lit = string_of(&x).map(str::to_string);
+    Ok(match ty {
+        PgType::Bool => match lit.as_deref().map(|s| s.trim().to_ascii_lowercase()) {
+            Some(s) => {
+                let b = match s.as_str() {
+                    "t" | "true" | "y" | "yes" | "on" | "1" => true,
+                    "f" | "false" | "n" | "no" | "off" | "0" => false,
+                    _ => {
+                        return Err(TranslateError::Invalid(format!(
+                            "invalid input syntax for type boolean: \"{s}\""
+                        )))
+                    }
+                };
+                match t {
+                    Target::MySql => expr_value(Value::Boolean(b)),
+                    Target::Sqlite => number_lit(if b { "1" } else { "0" }),
+                }
+            }
+            None => return unsupported("cast of an expression to boolean"),
+        },
+        PgType::Int2 | PgType::Int4 | PgType::Int8 => match t {
+            Target::MySql => cast_expr(x, "SIGNED"),
+            Target::Sqlite => cast_expr(x, "INTEGER"),
+        },
+        PgType::Numeric(p) => match t {
+            Target::MySql => cast_expr(
+                x,
+                &match p {
+                    Some((p, s)) => format!("DECIMAL({p},{s})"),
+                    None => "DECIMAL(65,30)".into(),
+                },
+            ),
+            Target::Sqlite => cast_expr(x, "NUMERIC"),
+        },
+        PgType::Float4 | PgType::Float8 => match t {
+            Target::MySql => cast_expr(x, "DOUBLE"),
+            Target::Sqlite => cast_expr(x, "REAL"),
+        },
+        PgType::Text | PgType::Varchar(_) | PgType::Char(_) => match (t, lit) {
+            (_, Some(_)) => x,
+            (Target::MySql, None) => cast_expr(x, "CHAR"),
+            (Target::Sqlite, None) => cast_expr(x, "TEXT"),
+        },
+        PgType::Date => match (t, lit) {
+            (Target::MySql, _) => cast_expr(x, "DATE"),
+            (Target::Sqlite, Some(_)) => x,
+            (Target::Sqlite, None) => call("date", vec![x]),
+        },
+        PgType::Time => match (t, lit) {
+            (Target::MySql, _) => cast_expr(x, "TIME(6)"),
+            (Target::Sqlite, Some(_)) => x,
+            (Target::Sqlite, None) => {
+                unsupported::<Expr>("cast of an expression to time on SQLite")?
+            }
+        },
+        PgType::Timestamp | PgType::Timestamptz => match (t, lit) {
+            (Target::MySql, _) => cast_expr(x, "DATETIME(6)"),
+            (Target::Sqlite, Some(_)) => x,
+            (Target::Sqlite, None) => {
+                unsupported::<Expr>("cast of an expression to timestamp on SQLite")?
+            }
+        },
+        PgType::Json | PgType::Jsonb | PgType::Uuid => match lit {
+            Some(_) => x,
+            None => unsupported::<Expr>(format!("cast of an expression to {}", ty.pg_name()))?,
+        },
+        PgType::Bytea => match t {
+            Target::MySql => cast_expr(x, "BINARY"),
+            Target::Sqlite => cast_expr(x, "BLOB"),
+        },
+    })
+}
+
+impl Ctx {
+    /// Make `EXCLUDED` (ON CONFLICT DO UPDATE) resolve to the insert target.
+    pub fn extend_excluded(&mut self, table: &str) {
+        if let Some(s) = self.scopes.last_mut() {
+            s.push(Entry {
+                name: "excluded".into(),
+                table: Some(table.to_string()),
+            });
+        }
+    }
+
+    /// Walk a FROM item of UPDATE … FROM.
+    pub fn table_with_joins_pub(&mut self, twj: &mut TableWithJoins) -> Result<()> {
+        self.table_with_joins(twj)
+    }
+}
