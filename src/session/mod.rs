@@ -534,12 +534,7 @@ impl Session {
             self.skip_until_sync();
         }
         self.touched.retain(|&b| b != bind);
-        self.statements.retain(|_, s| {
-            s.prepared_on.retain(|&b| b != bind);
-            !s.prepared_on.is_empty() || s.control.is_some() || s.floating.is_some()
-        });
-        self.portals
-            .retain(|_, p| !matches!(p, Portal::Bind(b) if *b == bind));
+        self.forget_statements_on(bind);
         if self.copy_bind == Some(bind) {
             self.copy_bind = None;
         }

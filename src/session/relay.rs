@@ -186,6 +186,14 @@ impl Session {
                         self.copy_bind = Some(bind);
                         self.out.extend_from_slice(f.raw());
                     }
+                    b'C' => {
+                        // The client's own DISCARD ALL / DEALLOCATE ALL dropped every prepared
+                        // statement of that connection: forget where they lived.
+                        if matches!(f.body(), b"DISCARD ALL\0" | b"DEALLOCATE ALL\0") {
+                            self.forget_statements_on(bind);
+                        }
+                        self.out.extend_from_slice(f.raw());
+                    }
                     _ => self.out.extend_from_slice(f.raw()),
                 }
             }
@@ -202,6 +210,16 @@ impl Session {
             }
             Pending::Local { .. } => {}
         }
+    }
+
+    /// Forgets the prepared statements and portals that lived on `bind`.
+    pub(super) fn forget_statements_on(&mut self, bind: BindId) {
+        self.statements.retain(|_, s| {
+            s.prepared_on.retain(|&b| b != bind);
+            !s.prepared_on.is_empty() || s.control.is_some() || s.floating.is_some()
+        });
+        self.portals
+            .retain(|_, p| !matches!(p, super::Portal::Bind(b) if *b == bind));
     }
 
     /// Removes the first entry that waits on a backend (local answers before it were written).
