@@ -1,0 +1,32 @@
+# bindproxy: build with cargo, run on a slim Debian as a non-root user.
+#
+#   docker build -t bindproxy .
+#   docker run --rm -p 6432:6432 \
+#     -v "$PWD/config.yaml:/etc/bindproxy/config.yaml:ro" \
+#     -v bindproxy-data:/var/lib/bindproxy bindproxy
+#
+# The mounted config must listen on 0.0.0.0:6432 (127.0.0.1 is unreachable from outside the
+# container). Relative SQLite paths (sqlite:///data/app.db) resolve in /var/lib/bindproxy, so mount
+# a volume there. Without a file at /etc/bindproxy/config.yaml bindproxy refuses to start.
+
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock config.example.yaml ./
+COPY src ./src
+# The same build as the README's `cargo run --release`, with the lock file enforced.
+RUN cargo build --release --locked --bin bindproxy
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --user-group --home-dir /var/lib/bindproxy --shell /usr/sbin/nologin bindproxy \
+    && mkdir -p /etc/bindproxy /var/lib/bindproxy/data \
+    && chown -R bindproxy:bindproxy /var/lib/bindproxy
+COPY --from=build /src/target/release/bindproxy /usr/local/bin/bindproxy
+ENV BINDPROXY_CONFIG=/etc/bindproxy/config.yaml
+WORKDIR /var/lib/bindproxy
+USER bindproxy
+EXPOSE 6432
+ENTRYPOINT ["/usr/local/bin/bindproxy"]
+CMD ["run"]
