@@ -109,7 +109,12 @@ fn route(config: &Config, json: bool, sql: &str) -> ExitCode {
         Ok(r) => {
             let bind = r.bind.unwrap_or_else(|| config.default_bind.clone());
             if json {
-                println!("{}", serde_json::json!({ "tables": tables, "bind": bind }));
+                // Field order as documented: tables first.
+                println!(
+                    "{{\"tables\":{},\"bind\":{}}}",
+                    serde_json::Value::from(tables),
+                    serde_json::Value::from(bind)
+                );
             } else {
                 println!(
                     "tables: {}",

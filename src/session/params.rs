@@ -103,7 +103,7 @@ pub fn initial_parameters(proxy: &Proxy, params: &[(String, String)]) -> Vec<(St
     }
     .unwrap_or_else(|| {
         [
-            ("server_version", "16.0 (bindproxy)"),
+            ("server_version", "15.0"),
             ("server_encoding", "UTF8"),
             ("DateStyle", "ISO, MDY"),
             ("IntervalStyle", "postgres"),
