@@ -14,6 +14,7 @@ use sqlparser::ast::{
     TableFactor, TableObject, Update, UpdateTableFromKind, VisitMut, VisitorMut,
 };
 
+use super::colname;
 use super::error::{Result, TranslateError};
 use super::names::{self, fold};
 use super::walk::{call, table_name, Ctx};
@@ -26,7 +27,9 @@ fn unsupported<T>(what: impl Into<String>) -> Result<T> {
 pub(crate) fn rewrite_dml(ctx: &mut Ctx, stmt: &mut Statement) -> Result<Rewritten> {
     match stmt {
         Statement::Query(q) => {
+            let plan = colname::plan(q);
             ctx.query(q)?;
+            colname::apply(q, &plan);
             finish(ctx, stmt, Kind::Select, TagHint::Select, None)
         }
         Statement::Insert(ins) => insert(ctx, ins).and_then(|ret| {

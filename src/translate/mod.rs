@@ -13,6 +13,7 @@
 //! `VisitorMut`) quotes every identifier for the target and marks `$n` placeholders → Display (or
 //! [`ddl`]'s own renderer) → markers become `?` and the `params` order is read off the text.
 
+mod colname;
 mod ddl;
 mod dml;
 mod error;

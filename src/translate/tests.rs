@@ -102,16 +102,16 @@ fn casts() {
     );
     assert_eq!(
         r.sql,
-        "SELECT CAST(`x` AS SIGNED), CAST(`y` AS DECIMAL(10,2)), CAST(`z` AS CHAR), ? FROM `t`"
+        "SELECT CAST(`x` AS SIGNED) AS `x`, CAST(`y` AS DECIMAL(10,2)) AS `y`, CAST(`z` AS CHAR) AS `z`, ? AS `varchar` FROM `t`"
     );
     assert_eq!(r.pg_types, [(0, "varchar".to_string())]);
     assert_eq!(
         lite("SELECT x::int, '2024-01-01'::date, d::date, 't'::boolean, x::float8 FROM t"),
-        "SELECT CAST(\"x\" AS INTEGER), '2024-01-01', date(\"d\"), 1, CAST(\"x\" AS REAL) FROM \"t\""
+        "SELECT CAST(\"x\" AS INTEGER) AS \"x\", '2024-01-01' AS \"date\", date(\"d\") AS \"d\", 1 AS \"bool\", CAST(\"x\" AS REAL) AS \"x\" FROM \"t\""
     );
     assert_eq!(
         my("SELECT DATE '2024-01-01'"),
-        "SELECT CAST('2024-01-01' AS DATE)"
+        "SELECT CAST('2024-01-01' AS DATE) AS `date`"
     );
     assert!(rejected("SELECT 'x'::regclass", Target::MySql).contains("regclass"));
     assert!(rejected("SELECT a::boolean FROM t", Target::MySql).contains("boolean"));
@@ -138,15 +138,15 @@ fn like_and_ilike() {
 fn concat_operator() {
     assert_eq!(
         my("SELECT a || 'x' || b FROM t"),
-        "SELECT CONCAT(`a`, 'x', `b`) FROM `t`"
+        "SELECT CONCAT(`a`, 'x', `b`) AS `?column?` FROM `t`"
     );
     assert_eq!(
         lite("SELECT a || 'x' FROM t"),
-        "SELECT \"a\" || 'x' FROM \"t\""
+        "SELECT \"a\" || 'x' AS \"?column?\" FROM \"t\""
     );
     assert_eq!(
         my("SELECT concat(a, b) FROM t"),
-        "SELECT CONCAT_WS('', `a`, `b`) FROM `t`"
+        "SELECT CONCAT_WS('', `a`, `b`) AS `concat` FROM `t`"
     );
 }
 
@@ -162,7 +162,7 @@ fn booleans() {
     );
     assert_eq!(
         my("SELECT a IS DISTINCT FROM b FROM t"),
-        "SELECT NOT (`a` <=> `b`) FROM `t`"
+        "SELECT NOT (`a` <=> `b`) AS `?column?` FROM `t`"
     );
 }
 
@@ -211,15 +211,15 @@ fn order_by_null_placement() {
 fn time_functions() {
     assert_eq!(
         my("SELECT now(), CURRENT_TIMESTAMP, CURRENT_DATE"),
-        "SELECT CURRENT_TIMESTAMP(6), CURRENT_TIMESTAMP(6), CURRENT_DATE"
+        "SELECT CURRENT_TIMESTAMP(6) AS `now`, CURRENT_TIMESTAMP(6) AS `current_timestamp`, CURRENT_DATE AS `current_date`"
     );
     assert_eq!(
         lite("SELECT now(), CURRENT_DATE"),
-        "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now'), CURRENT_DATE"
+        "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now') AS \"now\", CURRENT_DATE AS \"current_date\""
     );
     assert_eq!(
         my("SELECT length(a) FROM t"),
-        "SELECT CHAR_LENGTH(`a`) FROM `t`"
+        "SELECT CHAR_LENGTH(`a`) AS `length` FROM `t`"
     );
 }
 
@@ -459,7 +459,26 @@ fn rejected_constructs() {
 }
 
 #[test]
+fn column_names_follow_postgresql() {
+    assert_eq!(
+        my("SELECT count(*), max(x), x::text, 1, 'a' || b, t.c, (SELECT y FROM u LIMIT 1), CASE WHEN a THEN 1 END, EXISTS (SELECT 1 FROM u), '1'::int, d AS e FROM t"),
+        "SELECT COUNT(*) AS `count`, MAX(`x`) AS `max`, CAST(`x` AS CHAR) AS `x`, 1 AS `?column?`, CONCAT('a', `b`) AS `?column?`, `t`.`c`, (SELECT `y` FROM `u` LIMIT 1) AS `y`, CASE WHEN `a` THEN 1 END AS `case`, EXISTS (SELECT 1 FROM `u`) AS `exists`, CAST('1' AS SIGNED) AS `int4`, `d` AS `e` FROM `t`"
+    );
+}
+
+#[test]
+fn literal_casts_are_converted() {
+    assert_eq!(
+        my("SELECT '\\xdeadbeef'::bytea, '2024-01-02 03:04:05+02'::timestamptz"),
+        "SELECT X'deadbeef' AS `bytea`, CAST('2024-01-02 01:04:05' AS DATETIME(6)) AS `timestamptz`"
+    );
+}
+
+#[test]
 fn literals_are_verbatim() {
-    assert_eq!(my("SELECT 'a\\b''c', E'x\\ty'"), "SELECT 'a\\b''c', 'x\ty'");
-    assert_eq!(lite("SELECT $$it's$$"), "SELECT 'it''s'");
+    assert_eq!(
+        my("SELECT 'a\\b''c', E'x\\ty'"),
+        "SELECT 'a\\b''c' AS `?column?`, 'x\ty' AS `?column?`"
+    );
+    assert_eq!(lite("SELECT $$it's$$"), "SELECT 'it''s' AS \"?column?\"");
 }

@@ -1327,6 +1327,21 @@ pub(crate) fn cast_for(t: Target, x: Expr, ty: &PgType) -> Result<Expr> {
                 unsupported::<Expr>("cast of an expression to time on SQLite")?
             }
         },
+        PgType::Timestamptz if lit.is_some() => {
+            // Stored as UTC without an offset (MySQL DATETIME cannot take one).
+            let s = lit.unwrap_or_default();
+            let utc = crate::backend::translated::types::timestamptz_literal_utc(&s).ok_or_else(
+                || {
+                    TranslateError::Invalid(format!(
+                        "invalid input syntax for type timestamp with time zone: \"{s}\""
+                    ))
+                },
+            )?;
+            match t {
+                Target::MySql => cast_expr(string_lit(&utc), "DATETIME(6)"),
+                Target::Sqlite => string_lit(&utc),
+            }
+        }
         PgType::Timestamp | PgType::Timestamptz => match (t, lit) {
             (Target::MySql, _) => cast_expr(x, "DATETIME(6)"),
             (Target::Sqlite, Some(_)) => x,
@@ -1338,6 +1353,16 @@ pub(crate) fn cast_for(t: Target, x: Expr, ty: &PgType) -> Result<Expr> {
             Some(_) => x,
             None => unsupported::<Expr>(format!("cast of an expression to {}", ty.pg_name()))?,
         },
+        PgType::Bytea if lit.is_some() => {
+            // PostgreSQL's bytea input (`\\x…` hex or the escape format) → a hex literal.
+            let s = lit.unwrap_or_default();
+            let bytes =
+                crate::backend::translated::types::decode_bytea_text(&s).ok_or_else(|| {
+                    TranslateError::Invalid("invalid input syntax for type bytea".into())
+                })?;
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            expr_value(Value::HexStringLiteral(hex))
+        }
         PgType::Bytea => match t {
             Target::MySql => cast_expr(x, "BINARY"),
             Target::Sqlite => cast_expr(x, "BLOB"),

@@ -38,6 +38,19 @@ use types::{PgType, Value};
 pub struct Column {
     pub name: String,
     pub ty: PgType,
+    /// PostgreSQL's atttypmod (`numeric(p,s)`: `((p << 16) | s) + 4`), -1 when not known. Text
+    /// output of a numeric column keeps its declared scale, as PostgreSQL's does.
+    pub typmod: i32,
+}
+
+impl Column {
+    pub fn new(name: impl Into<String>, ty: PgType) -> Self {
+        Column {
+            name: name.into(),
+            ty,
+            typmod: -1,
+        }
+    }
 }
 
 /// What preparing a statement on the engine taught us.

@@ -193,10 +193,7 @@ async fn drain<P: mysql_async::prelude::Protocol>(
         let cols: Vec<Column> = result
             .columns_ref()
             .iter()
-            .map(|c| Column {
-                name: c.name_str().to_string(),
-                ty: wire_type(c),
-            })
+            .map(|c| Column::new(c.name_str(), wire_type(c)))
             .collect();
         sink.columns_if_none(&cols);
     }
@@ -249,10 +246,7 @@ impl MyConn {
                 let tc = self.table_columns(&table).await?;
                 ty = mysql_refine(wire, tc.get(&c.org_name_str().to_lowercase()).copied());
             }
-            out.push(Column {
-                name: c.name_str().to_string(),
-                ty,
-            });
+            out.push(Column::new(c.name_str(), ty));
         }
         Ok(out)
     }

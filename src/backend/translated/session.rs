@@ -22,7 +22,7 @@ use bytes::BytesMut;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::local::{classify, split_statements, Local, LocalFn, Settings};
-use super::types::{decode_param, encode, oid, pg_type_by_name, PgType, Value};
+use super::types::{decode_param, encode_typmod, oid, pg_type_by_name, PgType, Value};
 use super::{Column, EngineConn, RunOutcome, TranslatedBind};
 use crate::error::ProxyError;
 use crate::protocol::messages::{
@@ -320,7 +320,7 @@ fn write_row(
     let at = data_row_begin(out, row.len());
     for (i, v) in row.iter().enumerate() {
         let bin = binary.get(i).copied().unwrap_or(false);
-        if let Err(e) = encode(columns[i].ty, v, bin, out) {
+        if let Err(e) = encode_typmod(columns[i].ty, columns[i].typmod, v, bin, out) {
             out.truncate(start);
             return Err(e);
         }
@@ -339,7 +339,7 @@ fn fields(columns: &[Column], binary: &[bool]) -> Vec<FieldDescription> {
             column: 0,
             type_oid: c.ty.oid(),
             type_size: c.ty.typlen(),
-            type_modifier: -1,
+            type_modifier: c.typmod,
             format: binary.get(i).copied().unwrap_or(false) as i16,
         })
         .collect()
@@ -765,10 +765,7 @@ impl TranslatedConn {
         };
         let cols: Vec<Column> = columns
             .iter()
-            .map(|n| Column {
-                name: n.to_string(),
-                ty: PgType::Text,
-            })
+            .map(|n| Column::new(n.to_string(), PgType::Text))
             .collect();
         if describe && !cols.is_empty() {
             row_description(out, &fields(&cols, binary));
@@ -792,10 +789,7 @@ impl TranslatedConn {
         };
         names
             .into_iter()
-            .map(|name| Column {
-                name,
-                ty: PgType::Text,
-            })
+            .map(|name| Column::new(name, PgType::Text))
             .collect()
     }
 

@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::errors::from_sqlite;
 use super::session::RowSink;
-use super::types::{sqlite_decl_type, PgType, Value};
+use super::types::{sqlite_decl_type, sqlite_decl_typmod, PgType, Value};
 use super::{Column, Prepared, RunOutcome, TableColumns};
 use crate::config::BindConfig;
 use crate::error::ProxyError;
@@ -306,6 +306,7 @@ fn columns_of(stmt: &rusqlite::Statement<'_>) -> Vec<Column> {
         .map(|c| Column {
             name: c.name().to_string(),
             ty: sqlite_decl_type(c.decl_type()),
+            typmod: sqlite_decl_typmod(c.decl_type()),
         })
         .collect()
 }
@@ -331,7 +332,9 @@ fn prepare(bind: &str, conn: &Connection, sql: &str) -> Result<Prepared, ProxyEr
         }
     }
     for c in &mut columns {
-        if c.ty == PgType::Unknown && c.name.to_ascii_lowercase().starts_with("count(") {
+        if c.ty == PgType::Unknown
+            && (c.name == "count" || c.name.to_ascii_lowercase().starts_with("count("))
+        {
             c.ty = PgType::Int8;
         }
     }

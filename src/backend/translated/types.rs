@@ -250,6 +250,97 @@ pub fn sqlite_decl_type(decl: Option<&str>) -> PgType {
     }
 }
 
+/// SQLite: PostgreSQL's atttypmod from a declared type: `NUMERIC(10,2)` → `((10 << 16) | 2) + 4`,
+/// `VARCHAR(20)` → 24; -1 when the declaration has no modifier.
+pub fn sqlite_decl_typmod(decl: Option<&str>) -> i32 {
+    let Some(decl) = decl else { return -1 };
+    let Some((base, rest)) = decl.split_once('(') else {
+        return -1;
+    };
+    let Some(args) = rest.split(')').next() else {
+        return -1;
+    };
+    let nums: Vec<Option<i32>> = args.split(',').map(|a| a.trim().parse().ok()).collect();
+    match sqlite_decl_type(Some(base)) {
+        PgType::Numeric => match nums.as_slice() {
+            [Some(p)] if (1..=1000).contains(p) => (p << 16) + 4,
+            [Some(p), Some(s)] if (1..=1000).contains(p) && (0..=*p).contains(s) => {
+                ((p << 16) | s) + 4
+            }
+            _ => -1,
+        },
+        PgType::Varchar => match nums.as_slice() {
+            [Some(n)] if *n > 0 => n + 4,
+            _ => -1,
+        },
+        _ => -1,
+    }
+}
+
+/// The scale a numeric typmod declares.
+pub fn numeric_scale(typmod: i32) -> Option<usize> {
+    (typmod >= 4).then(|| ((typmod - 4) & 0xffff) as usize)
+}
+
+/// Decimal text rounded (half away from zero) or padded to `scale` digits after the point, as
+/// PostgreSQL stores a value in a `numeric(p,s)` column: `12.5` → `12.50`.
+pub fn numeric_rescale(s: &str, scale: usize) -> String {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return s.to_string();
+    }
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let mut digits: Vec<u8> = int.bytes().chain(frac.bytes()).map(|b| b - b'0').collect();
+    let int_len = int.len();
+    let keep = int_len + scale;
+    if digits.len() > keep {
+        let round_up = digits[keep] >= 5;
+        digits.truncate(keep);
+        if round_up {
+            let mut i = keep;
+            loop {
+                if i == 0 {
+                    digits.insert(0, 1);
+                    break;
+                }
+                i -= 1;
+                if digits[i] == 9 {
+                    digits[i] = 0;
+                } else {
+                    digits[i] += 1;
+                    break;
+                }
+            }
+        }
+    } else {
+        digits.resize(keep, 0);
+    }
+    let int_len = digits.len() - scale;
+    let mut out = String::with_capacity(digits.len() + 2);
+    let int_part: String = digits[..int_len]
+        .iter()
+        .map(|d| (b'0' + d) as char)
+        .collect();
+    let int_part = int_part.trim_start_matches('0');
+    let int_part = if int_part.is_empty() { "0" } else { int_part };
+    let frac_part: String = digits[int_len..]
+        .iter()
+        .map(|d| (b'0' + d) as char)
+        .collect();
+    if neg && (int_part != "0" || frac_part.bytes().any(|b| b != b'0')) {
+        out.push('-');
+    }
+    out.push_str(int_part);
+    if scale > 0 {
+        out.push('.');
+        out.push_str(&frac_part);
+    }
+    out
+}
+
 /// What MySQL/MariaDB metadata says about a result column.
 #[derive(Debug, Clone, Copy)]
 pub struct MySqlColumnType {
@@ -539,6 +630,15 @@ fn parse_timestamp(s: &str) -> Result<Option<Stamp>, ()> {
         days: total.div_euclid(USECS_PER_DAY),
         usecs: total.rem_euclid(USECS_PER_DAY),
     }))
+}
+
+/// A `timestamptz` literal as the engines store it: UTC, no offset (`2024-01-02 03:04:05+02` →
+/// `2024-01-02 01:04:05`). `None` when it does not parse.
+pub(crate) fn timestamptz_literal_utc(s: &str) -> Option<String> {
+    match parse_timestamp(s) {
+        Ok(Some(st)) => Some(stamp_text(st, true)),
+        _ => None,
+    }
 }
 
 fn fmt_date(out: &mut String, days: i64) {
@@ -1009,6 +1109,26 @@ pub fn encode(ty: PgType, v: &Value, binary: bool, out: &mut BytesMut) -> Result
     Ok(())
 }
 
+/// [`encode`] for a column with a known typmod: a numeric column's values take its declared scale.
+pub fn encode_typmod(
+    ty: PgType,
+    typmod: i32,
+    v: &Value,
+    binary: bool,
+    out: &mut BytesMut,
+) -> Result<(), ProxyError> {
+    if ty == PgType::Numeric && !matches!(v, Value::Null) {
+        if let Some(scale) = numeric_scale(typmod) {
+            let s = numeric_text(v)?;
+            if s != "NaN" {
+                let t = Value::Text(numeric_rescale(&s, scale));
+                return encode(ty, &t, binary, out);
+            }
+        }
+    }
+    encode(ty, v, binary, out)
+}
+
 /// Writes the value's bytes; returns false when the value is NULL after all (MySQL zero dates).
 fn encode_body(
     ty: PgType,
@@ -1306,7 +1426,7 @@ pub fn decode_param(ty: PgType, format: i16, raw: Option<&[u8]>) -> Result<Value
 }
 
 /// bytea text input: `\x` hex, or the escape format (`\\`, `\ooo`).
-fn decode_bytea_text(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_bytea_text(s: &str) -> Option<Vec<u8>> {
     if let Some(h) = s.strip_prefix("\\x") {
         let h: Vec<u8> = h.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
         if !h.len().is_multiple_of(2) {
@@ -1460,6 +1580,32 @@ mod tests {
         );
         assert!(decode_param(PgType::Int8, 0, Some(b"abc")).is_err());
         assert_eq!(decode_param(PgType::Int8, 0, None).unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn numeric_scale_kept() {
+        assert_eq!(numeric_rescale("12.5", 2), "12.50");
+        assert_eq!(numeric_rescale("3", 2), "3.00");
+        assert_eq!(numeric_rescale("-0.005", 2), "-0.01");
+        assert_eq!(numeric_rescale("9.995", 2), "10.00");
+        assert_eq!(numeric_rescale("-0.001", 2), "0.00");
+        assert_eq!(numeric_rescale("1.25", 0), "1");
+        assert_eq!(
+            sqlite_decl_typmod(Some("NUMERIC(10, 2)")),
+            ((10 << 16) | 2) + 4
+        );
+        assert_eq!(sqlite_decl_typmod(Some("NUMERIC")), -1);
+        assert_eq!(sqlite_decl_typmod(Some("VARCHAR(20)")), 24);
+        let mut out = BytesMut::new();
+        encode_typmod(
+            PgType::Numeric,
+            ((10 << 16) | 2) + 4,
+            &Value::Float(12.5),
+            false,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(&out[4..], b"12.50");
     }
 
     #[test]
