@@ -34,6 +34,8 @@ pub struct Config {
     /// (pattern, bind name) in file order.
     pub tables: Vec<(String, String)>,
     pub users: Vec<UserConfig>,
+    /// How clients prove their password when `users` is not empty.
+    pub auth_method: AuthMethod,
     /// Largest message a client may send.
     pub max_message_bytes: usize,
 }
@@ -101,6 +103,16 @@ impl fmt::Display for BindUrl {
     }
 }
 
+/// The password exchange asked of clients when `users:` is configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum AuthMethod {
+    #[default]
+    #[serde(rename = "scram-sha-256")]
+    ScramSha256,
+    #[serde(rename = "md5")]
+    Md5,
+}
+
 /// A client login: a name and either a SCRAM-SHA-256 verifier or a password.
 #[derive(Debug, Clone)]
 pub struct UserConfig {
@@ -158,6 +170,8 @@ struct RawConfig {
     tables: IndexMap<String, String>,
     #[serde(default)]
     users: Vec<RawUser>,
+    #[serde(default)]
+    auth_method: AuthMethod,
     #[serde(default = "default_max_message_bytes")]
     max_message_bytes: usize,
 }
@@ -340,11 +354,14 @@ impl Config {
             let key = format!("users[{i}] ({})", u.name);
             let secret = match (u.scram_verifier, u.password_env) {
                 (Some(v), None) => {
-                    if !v.starts_with("SCRAM-SHA-256$") {
+                    if raw.auth_method == AuthMethod::Md5 {
                         return Err(invalid(
                             &key,
-                            "scram_verifier must look like SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>".into(),
+                            "auth_method md5 needs the password itself (password_env): a scram_verifier cannot answer an MD5 challenge".into(),
                         ));
+                    }
+                    if let Err(e) = crate::frontend::auth::parse_scram_verifier(&v) {
+                        return Err(invalid(&key, format!("scram_verifier {e}")));
                     }
                     UserSecret::ScramVerifier(v)
                 }
@@ -372,6 +389,7 @@ impl Config {
             binds,
             tables,
             users,
+            auth_method: raw.auth_method,
             max_message_bytes: raw.max_message_bytes.max(1024),
         })
     }
@@ -566,6 +584,38 @@ mod tests {
         Config::parse(text, "test.yaml", &|k| {
             (k == "PW").then(|| "s3cr%t".to_string())
         })
+    }
+
+    #[test]
+    fn auth_method_and_users() {
+        let base = "binds:\n  main: postgresql://h/db\n";
+        let v = "SCRAM-SHA-256$4096:c2FsdHNhbHQ=$3q2+7w3q2+7w3q2+7w3q2+7w3q2+7w3q2+7w3q2+7w0=:3q2+7w3q2+7w3q2+7w3q2+7w3q2+7w3q2+7w3q2+7w0=";
+        let c = parse(&format!(
+            "{base}users:\n  - name: a\n    scram_verifier: \"{v}\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.auth_method, AuthMethod::ScramSha256);
+        let c = parse(&format!(
+            "{base}auth_method: md5\nusers:\n  - name: a\n    password_env: PW\n"
+        ))
+        .unwrap();
+        assert_eq!(c.auth_method, AuthMethod::Md5);
+        let e = parse(&format!(
+            "{base}auth_method: md5\nusers:\n  - name: a\n    scram_verifier: \"{v}\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("users[0] (a)") && e.contains("md5"), "{e}");
+        let e = parse(&format!("{base}auth_method: plain\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("scram-sha-256"), "{e}");
+        let e = parse(&format!(
+            "{base}users:\n  - name: a\n    scram_verifier: \"SCRAM-SHA-256$4096:c2FsdA==$xx:yy\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("users[0] (a)") && !e.contains("$xx"), "{e}");
     }
 
     #[test]

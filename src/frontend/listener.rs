@@ -55,13 +55,19 @@ async fn handle(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
             let registration = proxy.cancels.register();
             let (pid, secret) = (registration.pid, registration.secret);
             let p = proxy.clone();
-            let hello = startup::accept(socket, params, startup_msg, &proxy.config.users, |info| {
-                Greeting {
+            let config = &proxy.config;
+            let hello = startup::accept(
+                socket,
+                params,
+                startup_msg,
+                &config.users,
+                config.auth_method,
+                |info| Greeting {
                     params: session::initial_parameters(&p, &info.params),
                     pid,
                     secret,
-                }
-            })
+                },
+            )
             .await;
             let hello = match hello {
                 Ok(h) => h,

@@ -19,7 +19,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
-use crate::config::UserConfig;
+use crate::config::{AuthMethod, UserConfig};
 use crate::protocol::messages::{error_response, ErrorFields};
 
 /// The client socket during startup: pgwire's codec over the (plain) stream.
@@ -126,6 +126,7 @@ pub async fn accept(
     params: BTreeMap<String, String>,
     startup: pgwire::messages::startup::Startup,
     users: &[UserConfig],
+    auth_method: AuthMethod,
     greeting: impl FnOnce(&ClientHelloInfo) -> Greeting,
 ) -> Result<ClientHello, StartupError> {
     let result = async {
@@ -150,7 +151,7 @@ pub async fn accept(
         let g = greeting(&info);
         tokio::time::timeout(
             STARTUP_TIMEOUT,
-            super::auth::authenticate(&mut socket, &startup, users, &g),
+            super::auth::authenticate(&mut socket, &startup, users, auth_method, &g),
         )
         .await
         .map_err(|_| StartupError::Io("authentication timed out".into()))??;

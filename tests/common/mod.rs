@@ -47,6 +47,17 @@ impl Proxy {
     /// Starts bindproxy with binds `main` (default) and `users`, plus `extra_yaml` appended to the
     /// `binds:` section and `tables` as the table map.
     pub async fn start(tables: &str, extra_binds: &str) -> Proxy {
+        Proxy::start_with(tables, extra_binds, "", &[]).await
+    }
+
+    /// Like [`Proxy::start`], with `top_yaml` appended at the top level of the configuration
+    /// (`users:`, `auth_method:`, …) and `env` set on the daemon's process.
+    pub async fn start_with(
+        tables: &str,
+        extra_binds: &str,
+        top_yaml: &str,
+        env: &[(&str, &str)],
+    ) -> Proxy {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let tag = format!("bpt_{}_{}", std::process::id(), n);
         let dbs = vec![format!("{tag}_main"), format!("{tag}_users")];
@@ -63,7 +74,7 @@ impl Proxy {
         }
         let port = free_port();
         let yaml = format!(
-            "listen: 127.0.0.1:{port}\ndefault_bind: main\nbinds:\n  main: postgresql://postgres@127.0.0.1:5432/{}\n  users:\n    url: postgresql://postgres@127.0.0.1:5432/{}\n    pool_size: 4\n    checkout_timeout_ms: 800\n{extra_binds}tables:\n{tables}",
+            "listen: 127.0.0.1:{port}\ndefault_bind: main\nbinds:\n  main: postgresql://postgres@127.0.0.1:5432/{}\n  users:\n    url: postgresql://postgres@127.0.0.1:5432/{}\n    pool_size: 4\n    checkout_timeout_ms: 800\n{extra_binds}tables:\n{tables}{top_yaml}",
             dbs[0], dbs[1]
         );
         let config_path = std::env::temp_dir().join(format!("{tag}.yaml"));
@@ -75,6 +86,7 @@ impl Proxy {
                 "BINDPROXY_LOG",
                 std::env::var("TEST_BINDPROXY_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start bindproxy");
