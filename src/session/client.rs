@@ -216,7 +216,11 @@ impl Session {
                 }
             }
         }
-        found.and_then(|b| self.proxy.bind_id(b))
+        // A MySQL/SQLite bind has no PostgreSQL catalog to ask: such a query stays on the default
+        // bind (which answers that the table is not there), as it does without a hint.
+        found
+            .and_then(|b| self.proxy.bind_id(b))
+            .filter(|&id| !matches!(self.proxy.binds[id], crate::backend::Bind::Translated(_)))
     }
 
     async fn on_query(&mut self, f: &Frame) -> Result<Step, SessionError> {

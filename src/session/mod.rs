@@ -46,7 +46,8 @@ pub use params::{initial_parameters, warm_up};
 /// Output to the client is written at the latest when this much is buffered.
 const CLIENT_FLUSH_BYTES: usize = 64 * 1024;
 
-/// A backend connection leased to this session.
+/// A backend connection leased to this session (one per bind it uses, so size matters little).
+#[allow(clippy::large_enum_variant)]
 enum Conn {
     /// A PostgreSQL bind: frames are relayed.
     Pg(PgLease),

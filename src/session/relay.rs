@@ -52,21 +52,14 @@ impl Session {
     /// changes; anything else means the connection is broken.
     fn drain_idle(&mut self) {
         for bind in 0..self.conns.len() {
-            loop {
-                let next = match self.conns[bind].as_mut().and_then(Conn::pg) {
-                    Some(l) => l.conn.reader.try_next(),
-                    None => break,
-                };
-                match next {
+            while let Some(l) = self.conns[bind].as_mut().and_then(Conn::pg) {
+                match l.conn.reader.try_next() {
                     Ok(Some(f)) => match f.tag() {
                         b'N' | b'A' | b'S' => self.relay_async(bind, f),
+                        // An idle connection only errors when the server ends it (shutdown,
+                        // idle timeout): the client hears of it only if its transaction was there.
                         b'E' => {
-                            let (_, severity) = error_code_and_severity(f.body());
-                            self.out.extend_from_slice(f.raw());
-                            let reason = format!(
-                                "server sent {} while idle",
-                                severity.unwrap_or("an error")
-                            );
+                            let reason = crate::backend::pg::conn::error_message(f.body());
                             self.backend_lost(bind, reason);
                         }
                         other => self.backend_lost(
@@ -75,10 +68,7 @@ impl Session {
                         ),
                     },
                     Ok(None) => break,
-                    Err(e) => {
-                        self.backend_lost(bind, e.to_string());
-                        break;
-                    }
+                    Err(e) => self.backend_lost(bind, e.to_string()),
                 }
             }
         }
