@@ -249,11 +249,7 @@ impl Session {
         let bind = match self.target(&analysis, sql) {
             Ok((bind, _)) => bind,
             Err(e) => {
-                if self.blocked(None) {
-                    return Ok(Step::Blocked);
-                }
-                self.refuse(e, true);
-                return Ok(Step::Done);
+                return Ok(self.refuse_in_order(e, true));
             }
         };
         if self.blocked(Some(bind)) {
@@ -356,6 +352,15 @@ impl Session {
         });
     }
 
+    /// Refuses a message, once every answer due before it has been given.
+    fn refuse_in_order(&mut self, err: ProxyError, simple: bool) -> Step {
+        if self.blocked(None) {
+            return Step::Blocked;
+        }
+        self.refuse(err, simple);
+        Step::Done
+    }
+
     /// Records that `bind` takes part in the current pipeline (its Sync must reach it).
     fn touch(&mut self, bind: BindId) {
         if !self.touched.contains(&bind) {
@@ -375,11 +380,7 @@ impl Session {
         let p = Parse::decode(f.body()).map_err(malformed)?;
         let name = p.name.to_owned();
         if !name.is_empty() && self.statements.contains_key(&name) {
-            if self.blocked(None) {
-                return Ok(Step::Blocked);
-            }
-            self.refuse(ProxyError::DuplicateStatement(name), false);
-            return Ok(Step::Done);
+            return Ok(self.refuse_in_order(ProxyError::DuplicateStatement(name), false));
         }
         let analysis = self.proxy.cache.analyze(p.query);
         let kind = single_kind(&analysis);
@@ -455,11 +456,7 @@ impl Session {
         let (portal, stmt_name) = Bind::names(f.body()).map_err(malformed)?;
         let (portal, stmt_name) = (portal.to_owned(), stmt_name.to_owned());
         let Some(stmt) = self.statements.get(&stmt_name) else {
-            if self.blocked(None) {
-                return Ok(Step::Blocked);
-            }
-            self.refuse(ProxyError::UnknownStatement(stmt_name), false);
-            return Ok(Step::Done);
+            return Ok(self.refuse_in_order(ProxyError::UnknownStatement(stmt_name), false));
         };
         let in_tx = match self.tx {
             Tx::Open(b) => Some(b),
@@ -564,11 +561,7 @@ impl Session {
                     }
                 },
                 None => {
-                    if self.blocked(None) {
-                        return Ok(Step::Blocked);
-                    }
-                    self.refuse(ProxyError::UnknownStatement(t.name.to_owned()), false);
-                    return Ok(Step::Done);
+                    return Ok(self.refuse_in_order(ProxyError::UnknownStatement(t.name.to_owned()), false));
                 }
             }
         } else {
