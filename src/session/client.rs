@@ -561,7 +561,8 @@ impl Session {
                     }
                 },
                 None => {
-                    return Ok(self.refuse_in_order(ProxyError::UnknownStatement(t.name.to_owned()), false));
+                    return Ok(self
+                        .refuse_in_order(ProxyError::UnknownStatement(t.name.to_owned()), false));
                 }
             }
         } else {

@@ -292,7 +292,7 @@ fn sqlalchemy_create_table() {
     );
     assert_eq!(
         lite(pg),
-        "CREATE TABLE \"sa_book\" (\"id\" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, \"title\" VARCHAR(200), \"author_id\" INTEGER, \"price\" NUMERIC(10,2), FOREIGN KEY (\"author_id\") REFERENCES \"sa_author\" (\"id\"))"
+        "CREATE TABLE \"sa_book\" (\"id\" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, \"title\" VARCHAR(200), \"author_id\" INT, \"price\" NUMERIC(10,2), FOREIGN KEY (\"author_id\") REFERENCES \"sa_author\" (\"id\"))"
     );
     let r = one(pg, Target::Sqlite);
     assert_eq!(r.kind, Kind::CreateTable);

@@ -177,7 +177,9 @@ impl PgType {
     pub fn sqlite_column(&self) -> String {
         match self {
             PgType::Int2 => "SMALLINT".into(),
-            PgType::Int4 => "INTEGER".into(),
+            // `INT`, not `INTEGER`: the executor reads `INTEGER` (a rowid key, or a table made outside
+            // bindproxy, which may hold any 64-bit value) as int8.
+            PgType::Int4 => "INT".into(),
             PgType::Int8 => "BIGINT".into(),
             PgType::Numeric(Some((p, s))) => format!("NUMERIC({p},{s})"),
             PgType::Numeric(None) => "NUMERIC".into(),

@@ -131,6 +131,9 @@ pub(crate) fn table_name(name: &mut ObjectName) -> Result<String> {
             name.0.remove(0);
             Ok(fold(t))
         }
+        [s, _] if matches!(fold(s).as_str(), "pg_catalog" | "information_schema") => {
+            unsupported(format!("a catalog query ({}.{})", fold(s), fold(&parts[1])))
+        }
         [s, _] => unsupported(format!(
             "schema-qualified name outside public ({})",
             fold(s)

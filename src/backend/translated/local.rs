@@ -23,6 +23,8 @@ pub enum Local {
     Reset(Option<String>),
     /// `SHOW name`, `SHOW ALL` ("all").
     Show(String),
+    /// `SELECT current_setting('name')`.
+    CurrentSetting(String),
     /// A table-less SELECT with one text column.
     Select {
         column: &'static str,
@@ -171,6 +173,19 @@ pub fn classify(sql: &str) -> Option<Local> {
                 .to_ascii_lowercase();
             let body = compact.strip_prefix("select")?;
             let body = body.strip_prefix("pg_catalog.").unwrap_or(body);
+            if let Some(arg) = body
+                .strip_prefix("current_setting('")
+                .and_then(|r| r.strip_suffix("')"))
+            {
+                if !arg.is_empty()
+                    && arg
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+                {
+                    return Some(Local::CurrentSetting(arg.to_string()));
+                }
+                return None;
+            }
             let (column, what) = match body {
                 "version()" => ("version", LocalFn::Version),
                 "current_schema()" | "current_schema" => ("current_schema", LocalFn::CurrentSchema),

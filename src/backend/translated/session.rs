@@ -729,6 +729,19 @@ impl TranslatedConn {
                     "SHOW".into(),
                 )
             }
+            Local::CurrentSetting(name) => {
+                let Some(v) = self.settings.get(name) else {
+                    return Err(tx_error(
+                        "42704",
+                        format!("unrecognized configuration parameter \"{name}\""),
+                    ));
+                };
+                (
+                    vec!["current_setting"],
+                    vec![vec![v.to_string()]],
+                    "SELECT 1".into(),
+                )
+            }
             Local::Select { column, what } => {
                 let v = match what {
                     LocalFn::Version => format!(
@@ -784,6 +797,7 @@ impl TranslatedConn {
                 vec!["name".into(), "setting".into(), "description".into()]
             }
             Local::Show(n) => vec![n.clone()],
+            Local::CurrentSetting(_) => vec!["current_setting".into()],
             Local::Select { column, .. } => vec![column.to_string()],
             _ => vec![],
         };

@@ -331,11 +331,17 @@ fn prepare(bind: &str, conn: &Connection, sql: &str) -> Result<Prepared, ProxyEr
             }
         }
     }
+    // Aggregates the translator named as PostgreSQL does (`count`, `sum`, `avg`): their PostgreSQL
+    // result types, whatever the first row holds (an empty table has none).
     for c in &mut columns {
-        if c.ty == PgType::Unknown
-            && (c.name == "count" || c.name.to_ascii_lowercase().starts_with("count("))
-        {
+        if c.ty != PgType::Unknown {
+            continue;
+        }
+        let name = c.name.to_ascii_lowercase();
+        if name == "count" || name.starts_with("count(") {
             c.ty = PgType::Int8;
+        } else if matches!(name.as_str(), "sum" | "avg") {
+            c.ty = PgType::Numeric;
         }
     }
     Ok(Prepared {
