@@ -398,3 +398,52 @@ async fn backend_killed_mid_session_reports_08006_and_reconnects() {
         .get(0);
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn catalog_queries_find_their_bind_and_do_not_claim_the_transaction() {
+    let p = Proxy::start(TABLES, "").await;
+    let mut c = p.client().await;
+    c.batch_execute("CREATE TABLE users (id int)")
+        .await
+        .unwrap();
+    c.batch_execute("CREATE TABLE orders (id int)")
+        .await
+        .unwrap();
+    // Outside a transaction: a catalog query naming a mapped table asks that table's bind.
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_catalog.pg_class WHERE relname = 'users'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        n, 1,
+        "users lives on bind users, and the catalog query must have gone there"
+    );
+    // Inside BEGIN: an ORM's has_table check about `orders` (main) must not tie the transaction
+    // to main before the first real statement, which goes to users.
+    let tx = c.transaction().await.unwrap();
+    let n: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM pg_catalog.pg_class WHERE relname = 'orders'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+    tx.execute("INSERT INTO users VALUES (7)", &[])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let n: i64 = p
+        .direct(1)
+        .await
+        .query_one("SELECT count(*) FROM users WHERE id = 7", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}

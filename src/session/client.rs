@@ -14,6 +14,15 @@ use crate::protocol::Frame;
 use crate::proxy::BindId;
 use crate::sql::{Analysis, StatementKind, TableName};
 
+/// Where a statement runs.
+struct Placement {
+    bind: BindId,
+    /// It has no tables of its own (SET, SELECT 1, catalog queries): it follows the transaction.
+    floating: bool,
+    /// It runs outside a BEGIN that has not been sent to a bind yet.
+    outside_tx: bool,
+}
+
 /// What became of one client message.
 enum Step {
     Done,
@@ -152,7 +161,7 @@ impl Session {
     }
 
     /// The bind a statement with these tables runs on, or why it cannot run.
-    fn target(&self, analysis: &Analysis, sql: &str) -> Result<(BindId, bool), ProxyError> {
+    fn target(&self, analysis: &Analysis, sql: &str) -> Result<Placement, ProxyError> {
         let route = self
             .proxy
             .router
@@ -193,7 +202,17 @@ impl Session {
                 "route"
             );
         }
-        Ok((bind, floating))
+        // Inside a BEGIN not yet sent anywhere, a catalog query (an ORM's has_table) or SHOW runs
+        // outside the transaction, so that it does not tie the transaction to its bind.
+        let catalog_only =
+            !route.tables.is_empty() && route.tables.iter().all(|(t, _)| t.is_catalog());
+        let outside_tx = matches!(self.tx, Tx::Deferred { .. })
+            && (catalog_only || single_kind(analysis) == Some(StatementKind::Show));
+        Ok(Placement {
+            bind,
+            floating,
+            outside_tx,
+        })
     }
 
     /// The one bind that the mapped table names in a statement's string literals point to.
@@ -246,8 +265,8 @@ impl Session {
             }
             return Ok(Step::Done);
         }
-        let bind = match self.target(&analysis, sql) {
-            Ok((bind, _)) => bind,
+        let (bind, outside_tx) = match self.target(&analysis, sql) {
+            Ok(p) => (p.bind, p.outside_tx),
             Err(e) => {
                 return Ok(self.refuse_in_order(e, true));
             }
@@ -255,7 +274,7 @@ impl Session {
         if self.blocked(Some(bind)) {
             return Ok(Step::Blocked);
         }
-        if let Err(e) = self.ensure_conn(bind).await {
+        if let Err(e) = self.ensure_conn(bind, !outside_tx).await {
             self.refuse(e, true);
             return Ok(Step::Done);
         }
@@ -397,12 +416,17 @@ impl Session {
                     prepared_on: Vec::new(),
                     floating: Some(f.clone()),
                     control,
+                    outside_tx: false,
                 },
             );
             self.local_ext(b"1");
             return Ok(Step::Done);
         }
-        let (bind, floating) = match self.target(&analysis, p.query) {
+        let Placement {
+            bind,
+            floating,
+            outside_tx,
+        } = match self.target(&analysis, p.query) {
             Ok(t) => t,
             Err(e) => {
                 if self.blocked(None) {
@@ -416,7 +440,7 @@ impl Session {
         if self.blocked(Some(bind)) {
             return Ok(Step::Blocked);
         }
-        if let Err(e) = self.ensure_conn(bind).await {
+        if let Err(e) = self.ensure_conn(bind, !outside_tx).await {
             self.refuse(e, false);
             return Ok(Step::Done);
         }
@@ -431,6 +455,7 @@ impl Session {
                         prepared_on: vec![bind],
                         floating: floating.then(|| f.clone()),
                         control,
+                        outside_tx,
                     },
                 );
             } else {
@@ -447,6 +472,7 @@ impl Session {
                 prepared_on: vec![bind],
                 floating: floating.then(|| f.clone()),
                 control,
+                outside_tx,
             },
         );
         Ok(Step::Done)
@@ -472,6 +498,7 @@ impl Session {
             return Ok(Step::Done);
         }
         // A statement without tables runs where the transaction is; others where they were parsed.
+        let stmt_outside_tx = stmt.outside_tx;
         let bind = match (&stmt.floating, in_tx, stmt.prepared_on.last()) {
             (Some(_), Some(b), _) => b,
             (_, _, Some(&b)) => b,
@@ -494,7 +521,7 @@ impl Session {
         if self.blocked(Some(bind)) {
             return Ok(Step::Blocked);
         }
-        if let Err(e) = self.ensure_conn(bind).await {
+        if let Err(e) = self.ensure_conn(bind, !stmt_outside_tx).await {
             self.refuse(e, false);
             return Ok(Step::Done);
         }
@@ -583,7 +610,7 @@ impl Session {
         if self.blocked(Some(bind)) {
             return Ok(Step::Blocked);
         }
-        if let Err(e) = self.ensure_conn(bind).await {
+        if let Err(e) = self.ensure_conn(bind, false).await {
             self.refuse(e, false);
             return Ok(Step::Done);
         }

@@ -81,6 +81,8 @@ struct Stmt {
     floating: Option<Frame>,
     /// BEGIN, COMMIT or ROLLBACK parsed while no transaction was open on a bind: answered locally.
     control: Option<(StatementKind, String)>,
+    /// A catalog query or SHOW parsed inside a deferred BEGIN: it runs outside the transaction.
+    outside_tx: bool,
 }
 
 /// Where a portal lives.
@@ -344,7 +346,8 @@ impl Session {
 
     /// Makes sure this session holds a connection to `bind`; a new one gets the client's startup
     /// parameters and, in a deferred transaction, the BEGIN.
-    async fn ensure_conn(&mut self, bind: BindId) -> Result<(), ProxyError> {
+    /// With `join_tx` false, a deferred BEGIN is not sent (the statement runs outside it).
+    async fn ensure_conn(&mut self, bind: BindId, join_tx: bool) -> Result<(), ProxyError> {
         if self.conns[bind].is_none() {
             let mut lease = match &self.proxy.binds[bind] {
                 Bind::Pg(pool) => PgPool::checkout(pool).await?,
@@ -354,6 +357,9 @@ impl Session {
                         conn.apply_startup_parameter(k, v);
                     }
                     self.conns[bind] = Some(Conn::Translated(Box::new(conn)));
+                    if !join_tx {
+                        return Ok(());
+                    }
                     return self.deferred_begin_translated(bind).await;
                 }
             };
@@ -365,6 +371,9 @@ impl Session {
             if n > 0 {
                 self.pending.push_back(Pending::Quiet { bind, ready: n });
             }
+        }
+        if !join_tx {
+            return Ok(());
         }
         if let Some(Conn::Translated(_)) = &self.conns[bind] {
             return self.deferred_begin_translated(bind).await;
