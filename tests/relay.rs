@@ -447,3 +447,32 @@ async fn catalog_queries_find_their_bind_and_do_not_claim_the_transaction() {
         .get(0);
     assert_eq!(n, 1);
 }
+
+#[tokio::test]
+async fn session_set_reaches_every_bind_of_the_session() {
+    let p = Proxy::start(TABLES, "").await;
+    let c = p.client().await;
+    c.batch_execute("CREATE TABLE users (id int)")
+        .await
+        .unwrap();
+    c.batch_execute("INSERT INTO users VALUES (1)")
+        .await
+        .unwrap();
+    let on_users =
+        "SELECT current_setting('TimeZone'), current_setting('statement_timeout') FROM users";
+    // `users` is leased now; the SET goes to the default bind and is replayed on users.
+    c.batch_execute("SET TIME ZONE 'Asia/Tokyo'").await.unwrap();
+    let row = c.query_one(on_users, &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "Asia/Tokyo");
+    assert_eq!(row.get::<_, String>(1), "0");
+    // A second session: SET first, then the users bind is leased and gets it on the way.
+    let c2 = p.client().await;
+    c2.batch_execute("SET statement_timeout = '7s'")
+        .await
+        .unwrap();
+    let row = c2.query_one(on_users, &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>(1), "7s");
+    // Sessions do not leak settings into each other.
+    let row = c.query_one(on_users, &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>(1), "0");
+}

@@ -278,16 +278,57 @@ impl Session {
             self.refuse(e, true);
             return Ok(Step::Done);
         }
+        let session_set = kind == Some(StatementKind::Set)
+            && self.tx == Tx::Idle
+            && !sql
+                .trim_start()
+                .get(..9)
+                .is_some_and(|p| p.eq_ignore_ascii_case("set local"));
         if let Some(t) = self.translated(bind) {
             let mut out = BytesMut::new();
             let r = t.query(sql, &mut out).await;
+            let ok = r.is_ok();
             self.translated_answer(bind, out, r, true);
+            if ok && session_set {
+                self.replay_set(bind, sql).await;
+            }
             return Ok(Step::Done);
         }
         self.send(bind, f.raw());
         self.pending
             .push_back(Pending::UntilReady { bind, emit: true });
+        if session_set {
+            self.replay_set(bind, sql).await;
+        }
         Ok(Step::Done)
+    }
+
+    /// A session-level SET (or RESET) went to `bind`: the client means it for its whole session,
+    /// so every other connection it holds gets it too, quietly, and so will those it opens later.
+    async fn replay_set(&mut self, bind: BindId, sql: &str) {
+        let frame = super::query_frame(sql);
+        for other in 0..self.conns.len() {
+            if other == bind {
+                continue;
+            }
+            match &mut self.conns[other] {
+                Some(Conn::Translated(t)) => {
+                    let _ = t.query(sql, &mut BytesMut::new()).await;
+                }
+                Some(Conn::Pg(_)) => {
+                    self.send(other, frame.raw());
+                    self.pending.push_back(Pending::Quiet {
+                        bind: other,
+                        ready: 1,
+                    });
+                }
+                None => {}
+            }
+        }
+        // Bounded: an ORM that SETs before every query must not grow this without end.
+        if self.session_sets.len() < 256 && !self.session_sets.iter().any(|s| s == sql) {
+            self.session_sets.push(sql.to_owned());
+        }
     }
 
     /// BEGIN, COMMIT or ROLLBACK while no transaction is open on a bind: answered by bindproxy.

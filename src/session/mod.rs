@@ -148,6 +148,8 @@ pub struct Session {
     setup: Vec<Frame>,
     /// The client's startup settings, for MySQL/SQLite binds (which answer SHOW themselves).
     settings: Vec<(String, String)>,
+    /// Session-level SET statements the client ran, replayed on every connection it opens later.
+    session_sets: Vec<String>,
     /// ParameterStatus values the client has been told.
     shown: HashMap<String, String>,
     statements: HashMap<String, Stmt>,
@@ -191,6 +193,7 @@ impl Session {
             conns: (0..n).map(|_| None).collect(),
             setup,
             settings,
+            session_sets: Vec::new(),
             shown,
             statements: HashMap::new(),
             portals: HashMap::new(),
@@ -356,6 +359,9 @@ impl Session {
                     for (k, v) in &self.settings {
                         conn.apply_startup_parameter(k, v);
                     }
+                    for sql in &self.session_sets {
+                        let _ = conn.query(sql, &mut BytesMut::new()).await;
+                    }
                     self.conns[bind] = Some(Conn::Translated(Box::new(conn)));
                     if !join_tx {
                         return Ok(());
@@ -363,9 +369,12 @@ impl Session {
                     return self.deferred_begin_translated(bind).await;
                 }
             };
-            let n = self.setup.len() as u32;
+            let n = (self.setup.len() + self.session_sets.len()) as u32;
             for q in &self.setup {
                 lease.conn.wbuf.extend_from_slice(q.raw());
+            }
+            for sql in &self.session_sets {
+                lease.conn.wbuf.extend_from_slice(query_frame(sql).raw());
             }
             self.conns[bind] = Some(Conn::Pg(lease));
             if n > 0 {
