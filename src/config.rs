@@ -6,7 +6,6 @@
 //!
 //! Must never: connect to anything. `bindproxy check` does that.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -565,15 +564,6 @@ fn redact(s: &str) -> String {
         }
         _ => s.to_owned(),
     }
-}
-
-/// The startup parameters for a bind, sorted: used by tests and `check`.
-pub fn describe(config: &Config) -> BTreeMap<String, String> {
-    config
-        .binds
-        .iter()
-        .map(|(k, b)| (k.clone(), b.url.to_string()))
-        .collect()
 }
 
 #[cfg(test)]
