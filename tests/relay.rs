@@ -476,3 +476,41 @@ async fn session_set_reaches_every_bind_of_the_session() {
     let row = c.query_one(on_users, &[]).await.unwrap();
     assert_eq!(row.get::<_, String>(1), "0");
 }
+
+#[tokio::test]
+async fn psql_describe_finds_tables_on_every_bind() {
+    let p = Proxy::start(TABLES, "").await;
+    let c = p.client().await;
+    c.batch_execute("CREATE TABLE users (id int PRIMARY KEY, name text)")
+        .await
+        .unwrap();
+    c.batch_execute("CREATE TABLE orders (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    // psql asks by name, then by OID: both must reach the bind holding the table.
+    let out = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &p.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "app",
+        ])
+        .args(["-c", "\\d users", "-c", "\\d orders", "-c", "\\d users"])
+        .output()
+        .expect("psql");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "psql said: {stderr}");
+    assert_eq!(
+        stdout.matches("Table \"public.users\"").count(),
+        2,
+        "{stdout}"
+    );
+    assert!(stdout.contains("Table \"public.orders\""), "{stdout}");
+    assert!(stdout.contains("name"), "{stdout}");
+}

@@ -68,6 +68,11 @@ fn string_literals(sql: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// True when a string literal of the statement is a number: an OID, as in `WHERE c.oid = '16385'`.
+fn names_an_oid(sql: &str) -> bool {
+    string_literals(sql).any(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn malformed(e: messages::Malformed) -> SessionError {
     SessionError::Protocol(e.to_string())
 }
@@ -161,7 +166,7 @@ impl Session {
     }
 
     /// The bind a statement with these tables runs on, or why it cannot run.
-    fn target(&self, analysis: &Analysis, sql: &str) -> Result<Placement, ProxyError> {
+    fn target(&mut self, analysis: &Analysis, sql: &str) -> Result<Placement, ProxyError> {
         let route = self
             .proxy
             .router
@@ -173,12 +178,27 @@ impl Session {
             (_, true) if route.tables.is_empty() => self.proxy.default_bind,
             // A catalog query about a mapped table (`… WHERE relname = 'orders'`) asks the bind
             // that holds it.
-            (_, true) => self.catalog_hint(sql).unwrap_or(self.proxy.default_bind),
-            (_, false) => route
-                .bind
-                .as_deref()
-                .and_then(|n| self.proxy.bind_id(n))
-                .unwrap_or(self.proxy.default_bind),
+            // Follow-up queries of the same introspection name only OIDs (psql's `\d users` asks
+            // by name, then by `c.oid = '16385'`): they go where the last named one went.
+            (_, true) => match self.catalog_hint(sql) {
+                Some(b) => {
+                    self.catalog_bind = Some(b);
+                    b
+                }
+                None if names_an_oid(sql) => self.catalog_bind.unwrap_or(self.proxy.default_bind),
+                None => {
+                    self.catalog_bind = None;
+                    self.proxy.default_bind
+                }
+            },
+            (_, false) => {
+                self.catalog_bind = None;
+                route
+                    .bind
+                    .as_deref()
+                    .and_then(|n| self.proxy.bind_id(n))
+                    .unwrap_or(self.proxy.default_bind)
+            }
         };
         if let Tx::Open(open) = self.tx {
             if open != bind {

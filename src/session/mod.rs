@@ -150,6 +150,8 @@ pub struct Session {
     settings: Vec<(String, String)>,
     /// Session-level SET statements the client ran, replayed on every connection it opens later.
     session_sets: Vec<String>,
+    /// The bind the last catalog query naming a mapped table went to (see `Session::target`).
+    catalog_bind: Option<BindId>,
     /// ParameterStatus values the client has been told.
     shown: HashMap<String, String>,
     statements: HashMap<String, Stmt>,
@@ -194,6 +196,7 @@ impl Session {
             setup,
             settings,
             session_sets: Vec::new(),
+            catalog_bind: None,
             shown,
             statements: HashMap::new(),
             portals: HashMap::new(),
