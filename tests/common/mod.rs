@@ -13,6 +13,30 @@ use tokio_postgres::{Client, NoTls};
 pub const PG: &str = "host=127.0.0.1 port=5432 user=postgres";
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
+static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Drops the databases of earlier test processes that died before cleaning up.
+async fn sweep_dead_runs(admin: &Client) {
+    let Ok(rows) = admin
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'bpt\\_%'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let pid = name.split('_').nth(1).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
+        }
+    }
+}
 
 /// A running bindproxy with its own databases; everything is removed on drop.
 pub struct Proxy {
@@ -62,6 +86,9 @@ impl Proxy {
         let tag = format!("bpt_{}_{}", std::process::id(), n);
         let dbs = vec![format!("{tag}_main"), format!("{tag}_users")];
         let admin = admin().await;
+        if !SWEPT.swap(true, Ordering::SeqCst) {
+            sweep_dead_runs(&admin).await;
+        }
         for db in &dbs {
             admin
                 .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
