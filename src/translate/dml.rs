@@ -91,6 +91,7 @@ pub(crate) fn assemble(
         pg_types: ctx.pg_types.iter().map(|(i, t)| (*i, t.clone())).collect(),
         tag_hint,
         drop_index_lookup: None,
+        tables: vec![],
     }
 }
 
@@ -214,6 +215,9 @@ fn insert(ctx: &mut Ctx, ins: &mut Insert) -> Result<Option<Returning>> {
     let Some(src) = source else {
         return unsupported("INSERT … DEFAULT VALUES");
     };
+    if !cols.is_empty() {
+        insertmanyvalues_to_values(src)?;
+    }
     // Hints: VALUES rows line up with the column list.
     if let SetExpr::Values(v) = src.body.as_ref() {
         for row in &v.rows {
@@ -613,4 +617,179 @@ fn sqlite_values_default(
         keep[j - 1]
     });
     Ok(())
+}
+
+/// SQLAlchemy 2.x "insertmanyvalues" with a sentinel counter:
+///
+/// ```sql
+/// INSERT INTO t (a, b) SELECT p0::VARCHAR, p1::INTEGER
+///   FROM (VALUES ($1, $2, 0), ($3, $4, 1)) AS imp_sen(p0, p1, sen_counter) ORDER BY sen_counter
+///   RETURNING t.id, t.id AS id__1
+/// ```
+///
+/// becomes the equivalent multi-row `INSERT INTO t (a, b) VALUES ($1::VARCHAR, $2::INTEGER), …` with the
+/// rows in counter order: both engines insert VALUES rows in order, so generated keys follow the counter
+/// as they do in PostgreSQL. Each outer cast moves onto the values of its column (a cast on a parameter
+/// then types the parameter; on a literal it is rendered by the usual rules). Any other
+/// `INSERT … SELECT` is left alone. Returns whether the source was rewritten.
+pub(crate) fn insertmanyvalues_to_values(src: &mut sqlparser::ast::Query) -> Result<bool> {
+    use sqlparser::ast::{Query, Value, ValueWithSpan};
+    let q: &Query = src;
+    if q.with.is_some() || q.limit_clause.is_some() || q.fetch.is_some() || !q.locks.is_empty() {
+        return Ok(false);
+    }
+    let SetExpr::Select(sel) = q.body.as_ref() else {
+        return Ok(false);
+    };
+    let plain = sel.distinct.is_none()
+        && sel.top.is_none()
+        && sel.into.is_none()
+        && sel.selection.is_none()
+        && sel.having.is_none()
+        && sel.named_window.is_empty()
+        && sel.qualify.is_none()
+        && matches!(&sel.group_by, sqlparser::ast::GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
+    let [from] = sel.from.as_slice() else {
+        return Ok(false);
+    };
+    if !plain || !from.joins.is_empty() {
+        return Ok(false);
+    }
+    let TableFactor::Derived {
+        lateral: false,
+        subquery,
+        alias: Some(alias),
+        sample: None,
+    } = &from.relation
+    else {
+        return Ok(false);
+    };
+    let SetExpr::Values(values) = subquery.body.as_ref() else {
+        return Ok(false);
+    };
+    if subquery.with.is_some()
+        || subquery.order_by.is_some()
+        || subquery.limit_clause.is_some()
+        || values.explicit_row
+        || alias.columns.len() < 2
+        || alias.columns.iter().any(|c| c.data_type.is_some())
+    {
+        return Ok(false);
+    }
+    let alias_cols: Vec<String> = alias.columns.iter().map(|c| fold(&c.name)).collect();
+    let counter = alias_cols.len() - 1;
+    // ORDER BY <counter column> [ASC]
+    let Some(ob) = &q.order_by else {
+        return Ok(false);
+    };
+    let sqlparser::ast::OrderByKind::Expressions(obs) = &ob.kind else {
+        return Ok(false);
+    };
+    let [o] = obs.as_slice() else {
+        return Ok(false);
+    };
+    let counter_ref = |e: &Expr| matches!(e, Expr::Identifier(i) if fold(i) == alias_cols[counter]);
+    if !counter_ref(&o.expr)
+        || matches!(o.options.sort, Some(sqlparser::ast::OrderBySort::Desc))
+        || o.options.nulls_first.is_some()
+        || o.with_fill.is_some()
+        || ob.interpolate.is_some()
+    {
+        return Ok(false);
+    }
+    // Projection: `pN` or `pN::T`, each naming a non-counter column of the alias.
+    let mut picks: Vec<(usize, Option<Expr>)> = Vec::new();
+    for item in &sel.projection {
+        let SelectItem::UnnamedExpr(e) = item else {
+            return Ok(false);
+        };
+        let (inner, cast) = match e {
+            Expr::Cast {
+                kind: sqlparser::ast::CastKind::DoubleColon | sqlparser::ast::CastKind::Cast,
+                expr,
+                format: None,
+                ..
+            } => (expr.as_ref(), Some(e.clone())),
+            other => (other, None),
+        };
+        let Expr::Identifier(id) = inner else {
+            return Ok(false);
+        };
+        let Some(k) = alias_cols.iter().position(|c| *c == fold(id)) else {
+            return Ok(false);
+        };
+        if k == counter {
+            return Ok(false);
+        }
+        picks.push((k, cast));
+    }
+    // Rows, each ending in an integer counter literal.
+    let mut rows: Vec<(i64, Vec<Expr>)> = Vec::new();
+    for row in &values.rows {
+        if row.content.len() != alias_cols.len() {
+            return Ok(false);
+        }
+        let n = match &row.content[counter] {
+            Expr::Value(ValueWithSpan {
+                value: Value::Number(n, false),
+                ..
+            }) => match n.parse::<i64>() {
+                Ok(n) => n,
+                Err(_) => return Ok(false),
+            },
+            _ => return Ok(false),
+        };
+        let mut out = Vec::with_capacity(picks.len());
+        for (k, cast) in &picks {
+            let v = row.content[*k].clone();
+            out.push(match cast {
+                Some(c) if cast_applies(&v) => {
+                    let Expr::Cast {
+                        kind,
+                        data_type,
+                        format,
+                        ..
+                    } = c.clone()
+                    else {
+                        unreachable!("picked casts are casts")
+                    };
+                    Expr::Cast {
+                        kind,
+                        expr: Box::new(v),
+                        data_type,
+                        format,
+                    }
+                }
+                _ => v,
+            });
+        }
+        rows.push((n, out));
+    }
+    rows.sort_by_key(|(n, _)| *n);
+    let body = SetExpr::Values(sqlparser::ast::Values {
+        explicit_row: false,
+        value_keyword: false,
+        rows: rows
+            .into_iter()
+            .map(|(_, content)| sqlparser::ast::Parens::with_empty_span(content))
+            .collect(),
+    });
+    src.body = Box::new(body);
+    src.order_by = None;
+    Ok(true)
+}
+
+/// Whether an outer `pN::T` should be moved onto this value: not onto NULL (NULL of any type), a
+/// boolean literal (already typed), or a value with its own cast.
+fn cast_applies(v: &Expr) -> bool {
+    use sqlparser::ast::{Value, ValueWithSpan};
+    match v {
+        Expr::Value(ValueWithSpan {
+            value: Value::Null | Value::Boolean(_),
+            ..
+        }) => false,
+        Expr::Cast { .. } | Expr::TypedString(_) => false,
+        Expr::Nested(i) => cast_applies(i),
+        _ => true,
+    }
 }

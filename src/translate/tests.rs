@@ -482,3 +482,64 @@ fn literals_are_verbatim() {
     );
     assert_eq!(lite("SELECT $$it's$$"), "SELECT 'it''s' AS \"?column?\"");
 }
+
+#[test]
+fn sqlalchemy_insertmanyvalues_becomes_multi_row_values() {
+    // psycopg 3: placeholders, some with their own cast.
+    let sql = "INSERT INTO sa_a (name, active, price) SELECT p0::VARCHAR, p1::BOOLEAN, p2::NUMERIC(10, 2) \
+               FROM (VALUES ($1::VARCHAR, $2, $3, 0), ($4::VARCHAR, $5, $6, 1)) \
+               AS imp_sen(p0, p1, p2, sen_counter) ORDER BY sen_counter \
+               RETURNING sa_a.id, sa_a.id AS id__1";
+    let r = one(sql, Target::Sqlite);
+    assert_eq!(
+        r.sql,
+        "INSERT INTO \"sa_a\" (\"name\", \"active\", \"price\") VALUES (?, ?, ?), (?, ?, ?) \
+         RETURNING \"id\", \"id\" AS \"id__1\""
+    );
+    assert_eq!(r.params, vec![0, 1, 2, 3, 4, 5]);
+    assert_eq!(
+        r.pg_types,
+        vec![
+            (0, "varchar".into()),
+            (1, "bool".into()),
+            (2, "numeric".into()),
+            (3, "varchar".into()),
+            (4, "bool".into()),
+            (5, "numeric".into())
+        ]
+    );
+    assert_eq!(r.param_hints[4], col("sa_a", "active"));
+    assert_eq!(
+        r.returning.as_ref().map(|x| x.columns.clone()),
+        Some(vec!["id".to_string(), "id__1".to_string()])
+    );
+    let m = one(sql, Target::MySql);
+    assert_eq!(
+        m.sql,
+        "INSERT INTO `sa_a` (`name`, `active`, `price`) VALUES (?, ?, ?), (?, ?, ?) \
+         RETURNING `id`, `id` AS `id__1`"
+    );
+    // psycopg2: literals inlined; rows taken in counter order; casts rendered per the usual rules.
+    let sql2 = "INSERT INTO sa_a (name, active, price, at) \
+                SELECT p0::VARCHAR, p1::BOOLEAN, p2::NUMERIC(10, 2), p3::TIMESTAMP WITH TIME ZONE \
+                FROM (VALUES ('z', true, 2, NULL, 1), ('y', false, NULL, '2020-01-02T03:04:05+00:00'::timestamptz, 0)) \
+                AS imp_sen(p0, p1, p2, p3, sen_counter) ORDER BY sen_counter RETURNING sa_a.id, sa_a.id AS id__1";
+    assert_eq!(
+        lite(sql2),
+        "INSERT INTO \"sa_a\" (\"name\", \"active\", \"price\", \"at\") VALUES \
+         ('y', 0, NULL, '2020-01-02 03:04:05'), ('z', 1, CAST(2 AS NUMERIC), NULL) \
+         RETURNING \"id\", \"id\" AS \"id__1\""
+    );
+    assert_eq!(
+        my(sql2),
+        "INSERT INTO `sa_a` (`name`, `active`, `price`, `at`) VALUES \
+         ('y', false, NULL, CAST('2020-01-02 03:04:05' AS DATETIME(6))), ('z', true, CAST(2 AS DECIMAL(10,2)), NULL) \
+         RETURNING `id`, `id` AS `id__1`"
+    );
+    // Not the shape: a WHERE, or a counter that is selected, stays outside the subset.
+    assert!(rejected(
+        "INSERT INTO t (a) SELECT p0 FROM (VALUES (1, 0)) AS s(p0, c) WHERE p0 > 0 ORDER BY c",
+        Target::Sqlite
+    )
+    .contains("column list"));
+}
