@@ -17,6 +17,7 @@ use sqlparser::ast::{
 use super::colname;
 use super::error::{Result, TranslateError};
 use super::names::{self, fold};
+use super::restype;
 use super::walk::{call, table_name, Ctx};
 use super::{ColumnRef, Kind, LastInsertIdEmulation, Returning, Rewritten, TagHint, Target};
 
@@ -28,6 +29,7 @@ pub(crate) fn rewrite_dml(ctx: &mut Ctx, stmt: &mut Statement) -> Result<Rewritt
     match stmt {
         Statement::Query(q) => {
             let plan = colname::plan(q);
+            ctx.result_types = restype::of_query(q);
             ctx.query(q)?;
             colname::apply(q, &plan);
             finish(ctx, stmt, Kind::Select, TagHint::Select, None)
@@ -92,6 +94,7 @@ pub(crate) fn assemble(
         tag_hint,
         drop_index_lookup: None,
         tables: vec![],
+        result_types: ctx.result_types.clone(),
     }
 }
 
@@ -102,6 +105,7 @@ fn returning_list(
     table: &str,
     alias: Option<&str>,
 ) -> Result<Vec<String>> {
+    ctx.result_types = restype::of_returning(items, table, alias);
     let mut names_out = Vec::new();
     for item in items.iter_mut() {
         // `RETURNING t.id` / `public.t.id` → `id`: the list can only name the target table's columns.
@@ -774,7 +778,7 @@ pub(crate) fn insertmanyvalues_to_values(src: &mut sqlparser::ast::Query) -> Res
             .map(|(_, content)| sqlparser::ast::Parens::with_empty_span(content))
             .collect(),
     });
-    src.body = Box::new(body);
+    *src.body = body;
     src.order_by = None;
     Ok(true)
 }

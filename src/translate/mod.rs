@@ -18,6 +18,7 @@ mod ddl;
 mod dml;
 mod error;
 mod names;
+mod restype;
 mod txn;
 mod types;
 mod walk;
@@ -159,9 +160,29 @@ pub struct Rewritten {
     /// (`int8`). Names are PostgreSQL `typname`s; sorted by index.
     pub pg_types: Vec<(usize, String)>,
     pub tag_hint: TagHint,
+    /// Per output column (select list or RETURNING list, in order; empty when they do not line up, e.g.
+    /// with a wildcard): the PostgreSQL type of the expression where the statement tells it. The
+    /// executor uses it for columns the engine gives no declared type (SQLite expressions).
+    pub result_types: Vec<Option<ResultType>>,
     /// MySQL `DROP INDEX name` needs the table: when set, `sql` is empty and the caller must look the
     /// table up (information_schema.STATISTICS) and use [`mysql_drop_index_sql`].
     pub drop_index_lookup: Option<DropIndexLookup>,
+}
+
+/// The PostgreSQL type of an output expression, as far as the statement determines it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResultType {
+    /// A fixed type: `typname` as in `pg_type` (`int8`, `numeric`, `text`, …) and PostgreSQL's typmod
+    /// (`numeric(10,2)` → `((10 << 16) | 2) + 4`; -1 when none).
+    Known { typname: String, typmod: i32 },
+    /// The type of a table column (`x`, `max(x)`, `min(x)`, `abs(x)`).
+    Column(ColumnRef),
+    /// `sum(x)`: int8 for int2/int4, numeric for int8/numeric, float4/float8 for floats.
+    Sum(Box<ResultType>),
+    /// `avg(x)`: numeric, float8 for float inputs.
+    Avg(Box<ResultType>),
+    /// `a + b` (and `- * / %`): by PostgreSQL's operator resolution of the two operand types.
+    Arith(Box<ResultType>, Box<ResultType>),
 }
 
 /// A MySQL `DROP INDEX` whose table the caller must find.

@@ -543,3 +543,72 @@ fn sqlalchemy_insertmanyvalues_becomes_multi_row_values() {
     )
     .contains("column list"));
 }
+
+fn known(t: &str, typmod: i32) -> Option<ResultType> {
+    Some(ResultType::Known {
+        typname: t.into(),
+        typmod,
+    })
+}
+
+#[test]
+fn result_types_of_expressions() {
+    let r = one(
+        "SELECT count(id) AS count_1, count(*), sum(n), avg(n), max(t.n), n::text, \
+         x::numeric(10,2), 1, 1.5, 'a', 'a' || b, lower(b), a = 1, EXISTS (SELECT 1), n + 1, \
+         CASE WHEN a THEN 'x' END, coalesce(b, NULL), id, * FROM t WHERE x = $1",
+        Target::Sqlite,
+    );
+    // a wildcard: the list does not line up with the output columns
+    assert!(r.result_types.is_empty());
+    let r = one(
+        "SELECT count(id) AS count_1, count(*), sum(n), avg(n), max(t.n), n::text, \
+         x::numeric(10,2), 1, 1.5, 'a', 'a' || b, lower(b), a = 1, EXISTS (SELECT 1), n + 1, \
+         CASE WHEN a THEN 'x' END, coalesce(b, NULL), id, u.id FROM t WHERE x = $1",
+        Target::Sqlite,
+    );
+    let c = |n: &str| ResultType::Column(col("t", n).unwrap());
+    assert_eq!(
+        r.result_types,
+        vec![
+            known("int8", -1),
+            known("int8", -1),
+            Some(ResultType::Sum(Box::new(c("n")))),
+            Some(ResultType::Avg(Box::new(c("n")))),
+            Some(c("n")),
+            known("text", -1),
+            known("numeric", (10 << 16 | 2) + 4),
+            known("int4", -1),
+            known("numeric", -1),
+            known("text", -1),
+            known("text", -1),
+            known("text", -1),
+            known("bool", -1),
+            known("bool", -1),
+            Some(ResultType::Arith(
+                Box::new(c("n")),
+                known("int4", -1).map(Box::new).unwrap()
+            )),
+            known("text", -1),
+            Some(c("b")),
+            Some(c("id")),
+            None,
+        ]
+    );
+    // RETURNING
+    let r = one(
+        "INSERT INTO t (a) VALUES (1) RETURNING t.id, id AS id__1, a + 1.5",
+        Target::Sqlite,
+    );
+    assert_eq!(
+        r.result_types,
+        vec![
+            Some(c("id")),
+            Some(c("id")),
+            Some(ResultType::Arith(
+                Box::new(c("a")),
+                Box::new(known("numeric", -1).unwrap())
+            ))
+        ]
+    );
+}

@@ -39,6 +39,8 @@ pub(crate) struct Ctx {
     pub hints: BTreeMap<usize, ColumnRef>,
     pub pg_types: BTreeMap<usize, String>,
     pub max_param: Option<usize>,
+    /// PostgreSQL types of the output columns (see [`super::Rewritten::result_types`]).
+    pub result_types: Vec<Option<super::ResultType>>,
 }
 
 fn unsupported<T>(what: impl Into<String>) -> Result<T> {
@@ -156,6 +158,7 @@ impl Ctx {
             hints: BTreeMap::new(),
             pg_types: BTreeMap::new(),
             max_param: None,
+            result_types: Vec::new(),
         }
     }
 

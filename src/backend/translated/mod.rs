@@ -16,6 +16,7 @@
 pub mod errors;
 pub mod local;
 pub mod mysql;
+mod restype;
 pub mod session;
 pub mod sqlite;
 pub mod types;
@@ -41,6 +42,9 @@ pub struct Column {
     /// PostgreSQL's atttypmod (`numeric(p,s)`: `((p << 16) | s) + 4`), -1 when not known. Text
     /// output of a numeric column keeps its declared scale, as PostgreSQL's does.
     pub typmod: i32,
+    /// The engine reported a type for the column (false: a SQLite expression, typed from its first
+    /// value or from [`crate::translate::Rewritten::result_types`]).
+    pub declared: bool,
 }
 
 impl Column {
@@ -49,6 +53,7 @@ impl Column {
             name: name.into(),
             ty,
             typmod: -1,
+            declared: true,
         }
     }
 }

@@ -192,6 +192,8 @@ pub struct RowSink<'a> {
     overflow_bytes: usize,
     /// Internal queries: rows are kept, not encoded.
     collected: Option<Vec<Vec<Value>>>,
+    /// Simple query: PostgreSQL types for the result columns the engine gives no type.
+    pub(crate) result_types: Vec<Option<(PgType, i32)>>,
 }
 
 impl<'a> RowSink<'a> {
@@ -219,6 +221,7 @@ impl<'a> RowSink<'a> {
             overflow: VecDeque::new(),
             overflow_bytes: 0,
             collected: None,
+            result_types: vec![],
         }
     }
 
@@ -239,6 +242,7 @@ impl<'a> RowSink<'a> {
             overflow: VecDeque::new(),
             overflow_bytes: 0,
             collected: None,
+            result_types: vec![],
         }
     }
 
@@ -247,6 +251,11 @@ impl<'a> RowSink<'a> {
         if self.describe && !self.described && !cols.is_empty() {
             self.columns = cols.to_vec();
             self.binary = vec![false; cols.len()];
+            if self.result_types.len() == cols.len() {
+                for (c, t) in self.columns.iter_mut().zip(&self.result_types) {
+                    if let (false, Some((ty, typmod))) = (c.declared, t) {
+                        (c.ty, c.typmod) = (*ty, *typmod);
+                    }
         }
     }
 
@@ -634,6 +643,9 @@ impl TranslatedConn {
                 }
             }
         }
+        if sink.wants_columns() {
+            sink.result_types = super::restype::for_simple(self.engine()?, part).await;
+        }
         let outcome = self.engine()?.run(&part.sql, values, sink).await?;
         if !matches!(
             part.kind,
@@ -917,6 +929,8 @@ impl TranslatedConn {
                     // from the table.
                     columns = self.engine()?.prepare(&probe).await?.columns;
                 }
+                // Expressions the engine gives no type: PostgreSQL's, as the statement tells it.
+                super::restype::apply(self.engine()?, &p.result_types, &mut columns).await;
             }
         }
         // Parameters: declared by the client, else a cast in the SQL, else the column they meet.

@@ -307,6 +307,7 @@ fn columns_of(stmt: &rusqlite::Statement<'_>) -> Vec<Column> {
             name: c.name().to_string(),
             ty: sqlite_decl_type(c.decl_type()),
             typmod: sqlite_decl_typmod(c.decl_type()),
+            declared: c.decl_type().is_some(),
         })
         .collect()
 }

@@ -1,0 +1,219 @@
+//! Result types the translator worked out ([`ResultType`]) → the PostgreSQL type and typmod of an
+//! output column.
+//!
+//! Owns: PostgreSQL's result-type rules for aggregates and arithmetic over the types of the operands
+//! (`sum(int4)` → int8, `avg(float8)` → float8, `int4 + numeric` → numeric, …), with table columns
+//! looked up by the caller. Must never: answer when an operand type is not known (`None`: the
+//! engine's own report stands).
+
+use crate::translate::{ColumnRef, ResultType};
+
+use super::types::{pg_type_by_name, PgType};
+
+/// `(type, typmod)`.
+pub(crate) type Typed = (PgType, i32);
+
+/// The columns a result type needs looked up, in order, without repeats.
+pub(crate) fn columns_needed<'a>(rt: &'a ResultType, out: &mut Vec<&'a ColumnRef>) {
+    match rt {
+        ResultType::Known { .. } => {}
+        ResultType::Column(c) => {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+        ResultType::Sum(x) | ResultType::Avg(x) => columns_needed(x, out),
+        ResultType::Arith(a, b) => {
+            columns_needed(a, out);
+            columns_needed(b, out);
+        }
+    }
+}
+
+fn int_rank(t: PgType) -> Option<u8> {
+    match t {
+        PgType::Int2 => Some(1),
+        PgType::Int4 => Some(2),
+        PgType::Int8 => Some(3),
+        _ => None,
+    }
+}
+
+/// Resolves `rt`, with `column` giving the type of a table column.
+pub(crate) fn resolve(
+    rt: &ResultType,
+    column: &dyn Fn(&ColumnRef) -> Option<Typed>,
+) -> Option<Typed> {
+    let t = match rt {
+        ResultType::Known { typname, typmod } => {
+            let t = if typname == "bpchar" {
+                PgType::Varchar
+            } else {
+                pg_type_by_name(typname)?
+            };
+            return Some((t, *typmod));
+        }
+        ResultType::Column(c) => return column(c).filter(|(t, _)| *t != PgType::Unknown),
+        ResultType::Sum(x) => match resolve(x, column)?.0 {
+            PgType::Int2 | PgType::Int4 => PgType::Int8,
+            PgType::Int8 | PgType::Numeric => PgType::Numeric,
+            PgType::Float4 => PgType::Float4,
+            PgType::Float8 => PgType::Float8,
+            _ => return None,
+        },
+        ResultType::Avg(x) => match resolve(x, column)?.0 {
+            PgType::Int2 | PgType::Int4 | PgType::Int8 | PgType::Numeric => PgType::Numeric,
+            PgType::Float4 | PgType::Float8 => PgType::Float8,
+            _ => return None,
+        },
+        ResultType::Arith(a, b) => {
+            let (a, b) = (resolve(a, column)?.0, resolve(b, column)?.0);
+            match (int_rank(a), int_rank(b)) {
+                (Some(x), Some(y)) => {
+                    if x >= y {
+                        a
+                    } else {
+                        b
+                    }
+                }
+                _ => match (a, b) {
+                    (PgType::Float4, PgType::Float4) => PgType::Float4,
+                    (PgType::Float4 | PgType::Float8, x) | (x, PgType::Float4 | PgType::Float8)
+                        if int_rank(x).is_some()
+                            || matches!(x, PgType::Numeric | PgType::Float4 | PgType::Float8) =>
+                    {
+                        PgType::Float8
+                    }
+                    (PgType::Numeric, x) | (x, PgType::Numeric)
+                        if int_rank(x).is_some() || x == PgType::Numeric =>
+                    {
+                        PgType::Numeric
+                    }
+                    _ => return None,
+                },
+            }
+        }
+    };
+    Some((t, -1))
+}
+
+/// Gives the output columns the engine reported without a declared type (`!declared`) the PostgreSQL
+/// type the translator worked out for them. Table columns are read by preparing
+/// `SELECT <column> FROM <table> LIMIT 0` (the engine's declared type and modifier).
+pub(crate) async fn apply(
+    engine: &mut super::EngineConn,
+    rts: &[Option<ResultType>],
+    columns: &mut [super::Column],
+) {
+    if rts.len() != columns.len() || columns.iter().all(|c| c.declared) {
+        return;
+    }
+    let typed = resolve_all(engine, rts).await;
+    for (c, t) in columns.iter_mut().zip(typed) {
+        if let (false, Some((ty, typmod))) = (c.declared, t) {
+            c.ty = ty;
+            c.typmod = typmod;
+        }
+    }
+}
+
+/// [`resolve`] for each output column, looking table columns up on the engine.
+pub(crate) async fn resolve_all(
+    engine: &mut super::EngineConn,
+    rts: &[Option<ResultType>],
+) -> Vec<Option<Typed>> {
+    let mut needed = Vec::new();
+    for rt in rts.iter().flatten() {
+        columns_needed(rt, &mut needed);
+    }
+    let mut found: Vec<(ColumnRef, Typed)> = Vec::new();
+    for c in needed {
+        let sql = format!(
+            "SELECT {} FROM {} LIMIT 0",
+            engine.quote_ident(&c.column),
+            engine.quote_ident(&c.table)
+        );
+        if let Ok(p) = engine.prepare(&sql).await {
+            if let [col] = p.columns.as_slice() {
+                found.push((c.clone(), (col.ty, col.typmod)));
+            }
+        }
+    }
+    let lookup = |c: &ColumnRef| found.iter().find(|(k, _)| k == c).map(|(_, t)| *t);
+    rts.iter()
+        .map(|rt| rt.as_ref().and_then(|rt| resolve(rt, &lookup)))
+        .collect()
+}
+
+/// For a simple query (columns learnt from the run): the types to give the columns the engine does
+/// not type (SQLite only; MySQL types every column).
+pub(crate) async fn for_simple(
+    engine: &mut super::EngineConn,
+    part: &crate::translate::Rewritten,
+) -> Vec<Option<Typed>> {
+    if !matches!(engine, super::EngineConn::Sqlite(_))
+        || part.result_types.iter().all(Option::is_none)
+    {
+        return vec![];
+    }
+    resolve_all(engine, &part.result_types).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(t: &str) -> ResultType {
+        ResultType::Known {
+            typname: t.into(),
+            typmod: -1,
+        }
+    }
+
+    #[test]
+    fn postgres_rules() {
+        let col = |c: &ColumnRef| match c.column.as_str() {
+            "i" => Some((PgType::Int4, -1)),
+            "b" => Some((PgType::Int8, -1)),
+            "n" => Some((PgType::Numeric, (10 << 16 | 2) + 4)),
+            "f" => Some((PgType::Float8, -1)),
+            _ => None,
+        };
+        let c = |n: &str| {
+            ResultType::Column(ColumnRef {
+                table: "t".into(),
+                column: n.into(),
+            })
+        };
+        let r = |rt: ResultType| resolve(&rt, &col);
+        assert_eq!(r(k("int8")), Some((PgType::Int8, -1)));
+        assert_eq!(r(c("n")), Some((PgType::Numeric, (10 << 16 | 2) + 4)));
+        assert_eq!(r(c("zz")), None);
+        assert_eq!(
+            r(ResultType::Sum(Box::new(c("i")))),
+            Some((PgType::Int8, -1))
+        );
+        assert_eq!(
+            r(ResultType::Sum(Box::new(c("b")))),
+            Some((PgType::Numeric, -1))
+        );
+        assert_eq!(
+            r(ResultType::Sum(Box::new(c("n")))),
+            Some((PgType::Numeric, -1))
+        );
+        assert_eq!(
+            r(ResultType::Avg(Box::new(c("i")))),
+            Some((PgType::Numeric, -1))
+        );
+        assert_eq!(
+            r(ResultType::Avg(Box::new(c("f")))),
+            Some((PgType::Float8, -1))
+        );
+        let ar = |a, b| r(ResultType::Arith(Box::new(a), Box::new(b)));
+        assert_eq!(ar(c("i"), k("int4")), Some((PgType::Int4, -1)));
+        assert_eq!(ar(c("i"), c("b")), Some((PgType::Int8, -1)));
+        assert_eq!(ar(c("i"), k("numeric")), Some((PgType::Numeric, -1)));
+        assert_eq!(ar(c("n"), c("f")), Some((PgType::Float8, -1)));
+        assert_eq!(ar(c("i"), k("text")), None);
+    }
+}
