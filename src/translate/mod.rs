@@ -167,6 +167,10 @@ pub struct Rewritten {
     /// MySQL `DROP INDEX name` needs the table: when set, `sql` is empty and the caller must look the
     /// table up (information_schema.STATISTICS) and use [`mysql_drop_index_sql`].
     pub drop_index_lookup: Option<DropIndexLookup>,
+    /// The tables (and views) a SELECT/INSERT/UPDATE/DELETE reads or writes, as PostgreSQL folds
+    /// their names, without CTE names; deduplicated. The executor uses them to learn the tables'
+    /// column types before running the statement. Empty for other statements.
+    pub tables: Vec<String>,
 }
 
 /// The PostgreSQL type of an output expression, as far as the statement determines it.
@@ -205,9 +209,10 @@ pub fn mysql_drop_index_sql(index: &str, table: &str) -> String {
 
 /// Translate one parsed PostgreSQL statement.
 pub fn rewrite(stmt: &Statement, target: Target) -> Result<Rewritten, TranslateError> {
+    let tables = relation_names(stmt);
     let mut stmt = stmt.clone();
     let mut ctx = walk::Ctx::new(target);
-    let out = match &mut stmt {
+    let mut out = match &mut stmt {
         Statement::Query(_)
         | Statement::Insert(_)
         | Statement::Update(_)
@@ -223,7 +228,51 @@ pub fn rewrite(stmt: &Statement, target: Target) -> Result<Rewritten, TranslateE
         | Statement::ReleaseSavepoint { .. } => txn::rewrite_txn(target, &stmt)?,
         other => return Err(TranslateError::unsupported(statement_name(other))),
     };
+    if matches!(
+        out.kind,
+        Kind::Select | Kind::Insert | Kind::Update | Kind::Delete
+    ) {
+        out.tables = tables;
+    }
     Ok(out)
+}
+
+/// The last part of every table name the statement mentions, folded, minus the names of its CTEs.
+fn relation_names(stmt: &Statement) -> Vec<String> {
+    use sqlparser::ast::{visit_relations, ObjectNamePart, Visit};
+    use std::ops::ControlFlow;
+    let last = |n: &sqlparser::ast::ObjectName| match n.0.last() {
+        Some(ObjectNamePart::Identifier(i)) => Some(names::fold(i)),
+        _ => None,
+    };
+    let mut out: Vec<String> = Vec::new();
+    let _ = visit_relations(stmt, |n| {
+        if let Some(t) = last(n) {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let mut ctes = Ctes(Vec::new());
+    let _ = stmt.visit(&mut ctes);
+    out.retain(|t| !ctes.0.contains(t));
+    out
+}
+
+/// Collects the names of the CTEs of every query in a statement.
+struct Ctes(Vec<String>);
+
+impl sqlparser::ast::Visitor for Ctes {
+    type Break = ();
+    fn pre_visit_query(&mut self, q: &sqlparser::ast::Query) -> std::ops::ControlFlow<()> {
+        if let Some(w) = &q.with {
+            for cte in &w.cte_tables {
+                self.0.push(names::fold(&cte.alias.name));
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    }
 }
 
 /// Parse PostgreSQL text and translate each statement.

@@ -23,6 +23,7 @@ fn out(sql: String, before: Vec<String>, kind: Kind, tag: &'static str) -> Rewri
         pg_types: vec![],
         tag_hint: TagHint::Fixed(tag),
         drop_index_lookup: None,
+        tables: vec![],
         result_types: vec![],
     }
 }

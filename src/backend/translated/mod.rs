@@ -74,6 +74,19 @@ pub struct RunOutcome {
     pub rows: u64,
 }
 
+/// How a statement without parameters may run (MySQL/MariaDB; SQLite has one way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Protocol {
+    /// Prepare (the connection's statement cache) and execute: the binary protocol.
+    #[default]
+    Prepared,
+    /// One round trip with the text protocol; the values are converted to what the binary protocol
+    /// would have produced. `rerun`: a FLOAT result column (whose text form MySQL rounds to six
+    /// digits) makes the statement run again prepared, the text result unread — only for
+    /// statements that may run twice (SELECT).
+    Text { rerun: bool },
+}
+
 /// Column name → type of one table, from the engine's catalog.
 pub type TableColumns = Arc<HashMap<String, PgType>>;
 
@@ -227,10 +240,11 @@ impl EngineConn {
         &mut self,
         sql: &str,
         params: Vec<Value>,
+        protocol: Protocol,
         sink: &mut session::RowSink<'_>,
     ) -> Result<RunOutcome, ProxyError> {
         match self {
-            EngineConn::MySql(c) => c.run(sql, params, sink).await,
+            EngineConn::MySql(c) => c.run(sql, params, protocol, sink).await,
             EngineConn::Sqlite(c) => c.run(sql, params, sink).await,
         }
     }
@@ -248,6 +262,10 @@ impl EngineConn {
             EngineConn::MySql(c) => c.table_columns(table).await,
             EngineConn::Sqlite(c) => c.table_columns(table).await,
         }
+    }
+
+    pub(crate) fn is_mysql(&self) -> bool {
+        matches!(self, EngineConn::MySql(_))
     }
 
     pub(crate) fn is_broken(&self) -> bool {

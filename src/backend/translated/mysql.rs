@@ -23,7 +23,7 @@ use super::session::RowSink;
 use super::types::{
     mysql_column_type, mysql_info_schema_type, mysql_refine, MySqlColumnType, PgType, Value,
 };
-use super::{Column, ColumnCache, Prepared, RunOutcome, TableColumns};
+use super::{Column, ColumnCache, Prepared, Protocol, RunOutcome, TableColumns};
 use crate::config::BindConfig;
 use crate::error::ProxyError;
 use crate::translate::MYSQL_SESSION_SETUP;
@@ -213,6 +213,141 @@ async fn drain<P: mysql_async::prelude::Protocol>(
     Ok((RunOutcome { affected, rows }, None))
 }
 
+/// How a text-protocol value becomes the value the binary protocol would have given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextKind {
+    /// Strings, DECIMAL, BIT, JSON, blobs: bytes in both protocols.
+    Bytes,
+    /// Integer types (YEAR too); BIGINT UNSIGNED above i64 stays unsigned.
+    Int,
+    /// FLOAT: MySQL's text form keeps six digits, so it is not the stored value.
+    Float,
+    Double,
+    DateTime,
+    Time,
+}
+
+impl TextKind {
+    fn of(c: &mysql_async::Column) -> TextKind {
+        use mysql_async::consts::ColumnType as T;
+        match c.column_type() {
+            T::MYSQL_TYPE_TINY
+            | T::MYSQL_TYPE_SHORT
+            | T::MYSQL_TYPE_YEAR
+            | T::MYSQL_TYPE_LONG
+            | T::MYSQL_TYPE_INT24
+            | T::MYSQL_TYPE_LONGLONG => TextKind::Int,
+            T::MYSQL_TYPE_FLOAT => TextKind::Float,
+            T::MYSQL_TYPE_DOUBLE => TextKind::Double,
+            T::MYSQL_TYPE_TIMESTAMP
+            | T::MYSQL_TYPE_TIMESTAMP2
+            | T::MYSQL_TYPE_DATE
+            | T::MYSQL_TYPE_NEWDATE
+            | T::MYSQL_TYPE_DATETIME
+            | T::MYSQL_TYPE_DATETIME2 => TextKind::DateTime,
+            T::MYSQL_TYPE_TIME | T::MYSQL_TYPE_TIME2 => TextKind::Time,
+            _ => TextKind::Bytes,
+        }
+    }
+
+    /// Text that does not parse stays bytes (the encoder then reports it).
+    fn value(self, b: Vec<u8>) -> Value {
+        let parsed = std::str::from_utf8(&b).ok().and_then(|s| match self {
+            TextKind::Bytes => None,
+            TextKind::Int => s
+                .parse::<i64>()
+                .map(Value::Int)
+                .ok()
+                .or_else(|| s.parse::<u64>().map(Value::UInt).ok()),
+            TextKind::Float => s.parse::<f32>().map(|f| Value::Float(f as f64)).ok(),
+            TextKind::Double => s.parse::<f64>().map(Value::Float).ok(),
+            TextKind::DateTime => parse_datetime(s),
+            TextKind::Time => parse_time(s),
+        });
+        parsed.unwrap_or(Value::Bytes(b))
+    }
+}
+
+/// `YYYY-MM-DD[ HH:MM:SS[.ffffff]]` (zero dates included) → the binary protocol's value.
+fn parse_datetime(s: &str) -> Option<Value> {
+    let (date, time) = match s.split_once(' ') {
+        Some((d, t)) => (d, Some(t)),
+        None => (s, None),
+    };
+    let mut d = date.splitn(3, '-');
+    let year = d.next()?.parse().ok()?;
+    let month = d.next()?.parse().ok()?;
+    let day = d.next()?.parse().ok()?;
+    let (hour, minute, second, micro) = match time {
+        Some(t) => {
+            let (h, m, sec, us) = parse_hms(t)?;
+            (u8::try_from(h).ok()?, m, sec, us)
+        }
+        None => (0, 0, 0, 0),
+    };
+    Some(Value::DateTime {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        micro,
+    })
+}
+
+/// `[-]H…H:MM:SS[.ffffff]` → the binary protocol's TIME (days split off the hours).
+fn parse_time(s: &str) -> Option<Value> {
+    let (negative, t) = match s.strip_prefix('-') {
+        Some(t) => (true, t),
+        None => (false, s),
+    };
+    let (h, minute, second, micro) = parse_hms(t)?;
+    Some(Value::Time {
+        negative,
+        days: h / 24,
+        hour: (h % 24) as u8,
+        minute,
+        second,
+        micro,
+    })
+}
+
+fn parse_hms(t: &str) -> Option<(u32, u8, u8, u32)> {
+    let (hms, frac) = match t.split_once('.') {
+        Some((a, f)) => (a, Some(f)),
+        None => (t, None),
+    };
+    let mut it = hms.splitn(3, ':');
+    let h = it.next()?.parse().ok()?;
+    let m = it.next()?.parse().ok()?;
+    let sec = it.next()?.parse().ok()?;
+    let micro = match frac {
+        Some(f) if !f.is_empty() && f.len() <= 6 && f.bytes().all(|b| b.is_ascii_digit()) => {
+            f.parse::<u32>().ok()? * 10u32.pow(6 - f.len() as u32)
+        }
+        Some(_) => return None,
+        None => 0,
+    };
+    Some((h, m, sec, micro))
+}
+
+/// Result columns as PostgreSQL types from the cache alone; `None` when a table is not cached.
+fn map_cached(cols: &[mysql_async::Column], cache: &ColumnCache) -> Option<Vec<Column>> {
+    let mut out = Vec::with_capacity(cols.len());
+    for c in cols {
+        let wire = wire_type(c);
+        let mut ty = wire;
+        let table = c.org_table_str();
+        if !table.is_empty() && !c.org_name_str().is_empty() {
+            let tc = cache.get(&table.to_lowercase())?;
+            ty = mysql_refine(wire, tc.get(&c.org_name_str().to_lowercase()).copied());
+        }
+        out.push(Column::new(c.name_str(), ty));
+    }
+    Some(out)
+}
+
 impl MyConn {
     fn conn(&mut self) -> Result<&mut mysql_async::Conn, ProxyError> {
         match self.conn.as_mut() {
@@ -269,8 +404,14 @@ impl MyConn {
         &mut self,
         sql: &str,
         params: Vec<Value>,
+        protocol: Protocol,
         sink: &mut RowSink<'_>,
     ) -> Result<RunOutcome, ProxyError> {
+        if let (true, Protocol::Text { rerun }) = (params.is_empty(), protocol) {
+            if let Some(outcome) = self.run_text(sql, rerun, sink).await? {
+                return Ok(outcome);
+            }
+        }
         let stmt = match self.conn()?.prep(sql).await {
             Ok(s) => Some(s),
             // Not preparable: the text protocol (only without parameters).
@@ -312,6 +453,93 @@ impl MyConn {
                 Err(from_mysql(&bind, &e))
             }
         }
+    }
+
+    /// Runs a statement without parameters with the text protocol (COM_QUERY: one round trip).
+    /// Result columns are typed from the result's metadata refined by the table column cache (warm
+    /// for the statement's tables: see `TranslatedConn::protocol_for`); values are converted to what
+    /// the binary protocol would have produced. A column of a table not in the cache (a view's base
+    /// table, say) is looked up after the rows, which are then held until the end.
+    /// `Ok(None)`: a FLOAT column came back and `rerun` allows it: nothing was written, the caller
+    /// runs the statement prepared.
+    async fn run_text(
+        &mut self,
+        sql: &str,
+        rerun: bool,
+        sink: &mut RowSink<'_>,
+    ) -> Result<Option<RunOutcome>, ProxyError> {
+        let bind = self.bind.clone();
+        let cache = self.cache.clone();
+        let conn = self.conn()?;
+        let mut result = match conn.query_iter(sql).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.broken |= mysql_is_fatal(&e);
+                return Err(from_mysql(&bind, &e));
+            }
+        };
+        let cols = result.columns().unwrap_or_default();
+        let kinds: Vec<TextKind> = cols.iter().map(TextKind::of).collect();
+        if rerun && kinds.contains(&TextKind::Float) {
+            return match result.drop_result().await {
+                Ok(()) => Ok(None),
+                Err(e) => {
+                    self.broken |= mysql_is_fatal(&e);
+                    Err(from_mysql(&bind, &e))
+                }
+            };
+        }
+        // Column types now, or after the rows when a table is not cached.
+        let mut held: Option<Vec<Vec<Value>>> = None;
+        if sink.wants_columns() && !cols.is_empty() {
+            match map_cached(&cols, &cache) {
+                Some(mapped) => sink.columns(&mapped),
+                None => held = Some(Vec::new()),
+            }
+        }
+        let mut rows = 0u64;
+        let mut sink_error = None;
+        let drained: Result<(), mysql_async::Error> = async {
+            while let Some(row) = result.next().await? {
+                rows += 1;
+                let vals: Vec<Value> = row
+                    .unwrap_raw()
+                    .into_iter()
+                    .zip(&kinds)
+                    .map(|(v, k)| match v {
+                        Some(mysql_async::Value::Bytes(b)) => k.value(b),
+                        Some(v) => from_my(v),
+                        None => Value::Null,
+                    })
+                    .collect();
+                if let Some(h) = held.as_mut() {
+                    h.push(vals);
+                } else if let Err(e) = sink.row(vals) {
+                    // The driver discards the unread rest before the next command.
+                    sink_error = Some(e);
+                    break;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = drained {
+            self.broken |= mysql_is_fatal(&e);
+            return Err(from_mysql(&bind, &e));
+        }
+        if let Some(e) = sink_error {
+            return Err(e);
+        }
+        let affected = result.affected_rows();
+        drop(result);
+        if let Some(held) = held {
+            let mapped = self.map_columns(&cols).await?;
+            sink.columns(&mapped);
+            for r in held {
+                sink.row(r)?;
+            }
+        }
+        Ok(Some(RunOutcome { affected, rows }))
     }
 
     pub(crate) async fn batch(&mut self, sql: &str) -> Result<(), ProxyError> {

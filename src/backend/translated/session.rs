@@ -23,7 +23,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::local::{classify, split_statements, Local, LocalFn, Settings};
 use super::types::{decode_param, encode_typmod, oid, pg_type_by_name, PgType, Value};
-use super::{Column, EngineConn, RunOutcome, TranslatedBind};
+use super::{Column, EngineConn, Protocol, RunOutcome, TranslatedBind};
 use crate::error::ProxyError;
 use crate::protocol::messages::{
     command_complete, data_row_begin, data_row_end, empty, format_of, parameter_description,
@@ -256,6 +256,8 @@ impl<'a> RowSink<'a> {
                     if let (false, Some((ty, typmod))) = (c.declared, t) {
                         (c.ty, c.typmod) = (*ty, *typmod);
                     }
+                }
+            }
         }
     }
 
@@ -643,10 +645,18 @@ impl TranslatedConn {
                 }
             }
         }
+        let protocol = if values.is_empty() {
+            self.protocol_for(part).await?
+        } else {
+            Protocol::Prepared
+        };
         if sink.wants_columns() {
             sink.result_types = super::restype::for_simple(self.engine()?, part).await;
         }
-        let outcome = self.engine()?.run(&part.sql, values, sink).await?;
+        let outcome = self
+            .engine()?
+            .run(&part.sql, values, protocol, sink)
+            .await?;
         if !matches!(
             part.kind,
             Kind::Select | Kind::Insert | Kind::Update | Kind::Delete
@@ -655,6 +665,36 @@ impl TranslatedConn {
         }
         let _ = client_sql;
         Ok(tag_for(part, outcome))
+    }
+
+    /// How to run a statement without parameters. MySQL: the text protocol (one round trip, where
+    /// prepare + execute costs two and a statement per literal thrashes the statement cache) once
+    /// the column types of the tables it reads are cached, since information_schema cannot be
+    /// asked while a result streams. Not for RETURNING (MariaDB describes those rows only at
+    /// prepare) nor where a FLOAT column may come back (its text form is rounded).
+    async fn protocol_for(&mut self, part: &Rewritten) -> Result<Protocol, ProxyError> {
+        if !self.engine()?.is_mysql() || part.returning.is_some() {
+            return Ok(Protocol::Prepared);
+        }
+        if part.kind != Kind::Select {
+            return Ok(Protocol::Text { rerun: false });
+        }
+        if part
+            .sql
+            .as_bytes()
+            .windows(5)
+            .any(|w| w.eq_ignore_ascii_case(b"float"))
+        {
+            return Ok(Protocol::Prepared);
+        }
+        let bind = self.bind.clone();
+        for t in &part.tables {
+            let cols = bind.table_columns(self.engine()?, t).await?;
+            if cols.values().any(|ty| *ty == PgType::Float4) {
+                return Ok(Protocol::Prepared);
+            }
+        }
+        Ok(Protocol::Text { rerun: true })
     }
 
     /// MySQL `DROP INDEX name`: MySQL needs the table, found in information_schema.STATISTICS.
@@ -669,7 +709,9 @@ impl TranslatedConn {
         );
         let mut scratch = BytesMut::new();
         let mut sink = RowSink::collector(&mut scratch);
-        self.engine()?.run(&sql, vec![], &mut sink).await?;
+        self.engine()?
+            .run(&sql, vec![], Protocol::Text { rerun: true }, &mut sink)
+            .await?;
         let tables: Vec<String> = sink
             .collected
             .unwrap_or_default()
