@@ -21,22 +21,8 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 
 use super::name::TableName;
-use super::tables::Collected;
+use super::tables::{Collected, REGCLASS_FUNCTIONS};
 
-/// Functions whose first argument names a relation (kept in step with `tables.rs`).
-const REGCLASS_FUNCTIONS: &[&str] = &[
-    "nextval",
-    "setval",
-    "currval",
-    "pg_get_serial_sequence",
-    "to_regclass",
-    "pg_relation_size",
-    "pg_total_relation_size",
-    "pg_table_size",
-    "pg_indexes_size",
-    "pg_relation_filepath",
-    "pg_relation_filenode",
-];
 
 /// Unquoted words that never start a relation name where the scan looks for one.
 const STOP: &[&str] = &[

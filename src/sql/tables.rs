@@ -33,8 +33,9 @@ pub(crate) struct Collected {
     pub needs_fallback: bool,
 }
 
-/// Functions whose first argument is a `regclass` that clients pass as a string literal.
-const REGCLASS_FUNCTIONS: &[&str] = &[
+/// Functions whose first argument is a `regclass` that clients pass as a string literal (the token
+/// fallback uses the same list).
+pub(crate) const REGCLASS_FUNCTIONS: &[&str] = &[
     "nextval",
     "setval",
     "currval",
