@@ -121,6 +121,17 @@ async fn one_connection_string_for_postgres_mariadb_and_sqlite() {
         .await
         .unwrap();
 
+    // Without a column list, parameters take the types of the table's columns in order.
+    c.execute("INSERT INTO sessions VALUES ($1, $2)", &[&"tok2", &2i32])
+        .await
+        .unwrap();
+    c.execute(
+        "INSERT INTO log_events VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&2i64, &1i16, &"positional", &false, &0.5f64, &vec![1u8]],
+    )
+    .await
+    .unwrap();
+
     // The in-memory bind is one database for every client.
     let c2 = p.client().await;
     let user: i32 = c2
@@ -131,7 +142,7 @@ async fn one_connection_string_for_postgres_mariadb_and_sqlite() {
     assert_eq!(user, 1);
 
     // Each row is where its bind says, and nowhere else.
-    assert_eq!(my.count("log_events").await, 1);
+    assert_eq!(my.count("log_events").await, 2);
     let lite = rusqlite::Connection::open(&file).unwrap();
     let n: i64 = lite
         .query_row("SELECT count(*) FROM notes", [], |r| r.get(0))
@@ -184,7 +195,7 @@ async fn one_connection_string_for_postgres_mariadb_and_sqlite() {
     tx.rollback().await.unwrap();
     assert_eq!(
         my.count("log_events").await,
-        1,
+        2,
         "the failed transaction must leave nothing"
     );
 

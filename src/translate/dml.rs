@@ -222,7 +222,8 @@ fn insert(ctx: &mut Ctx, ins: &mut Insert) -> Result<Option<Returning>> {
     if !cols.is_empty() {
         insertmanyvalues_to_values(src)?;
     }
-    // Hints: VALUES rows line up with the column list.
+    // Hints: VALUES rows line up with the column list, or without one with the table's columns
+    // in order (`#1`, `#2`, … are resolved by the executor).
     if let SetExpr::Values(v) = src.body.as_ref() {
         for row in &v.rows {
             if !cols.is_empty() && row.content.len() != cols.len() {
@@ -230,12 +231,17 @@ fn insert(ctx: &mut Ctx, ins: &mut Insert) -> Result<Option<Returning>> {
                     "INSERT has more or fewer expressions than target columns".into(),
                 ));
             }
-            for (e, c) in row.content.iter().zip(&cols) {
+            for (i, e) in row.content.iter().enumerate() {
+                let column = match cols.get(i) {
+                    Some(c) => c.clone(),
+                    None if cols.is_empty() => format!("#{}", i + 1),
+                    None => continue,
+                };
                 ctx.hint_column(
                     e,
                     ColumnRef {
                         table: tname.clone(),
-                        column: c.clone(),
+                        column,
                     },
                 );
             }

@@ -88,7 +88,19 @@ pub(crate) enum Protocol {
 }
 
 /// Column name → type of one table, from the engine's catalog.
+/// A table's column types by lower-case name, and also by position as `#1`, `#2`, … (for
+/// `INSERT INTO t VALUES ($1, $2)`, whose parameters line up with the columns in table order).
 pub type TableColumns = Arc<HashMap<String, PgType>>;
+
+/// Builds [`TableColumns`] from columns in table order.
+pub(crate) fn with_positions(cols: impl Iterator<Item = (String, PgType)>) -> TableColumns {
+    let mut map = HashMap::new();
+    for (i, (name, ty)) in cols.enumerate() {
+        map.insert(format!("#{}", i + 1), ty);
+        map.insert(name, ty);
+    }
+    Arc::new(map)
+}
 
 /// One configured MySQL/MariaDB or SQLite bind. Shared by every session (`Arc`).
 pub struct TranslatedBind {

@@ -11,7 +11,6 @@
 //!
 //! Must never: block; leak an open transaction to the next lease.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -562,27 +561,25 @@ impl MyConn {
                       WHERE k.CONSTRAINT_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME \
                         AND k.CHECK_CLAUSE LIKE CONCAT('%json_valid(`', c.COLUMN_NAME, '`)%')) \
              FROM information_schema.COLUMNS c \
-             WHERE c.TABLE_SCHEMA = DATABASE() AND LOWER(c.TABLE_NAME) = ?"
+             WHERE c.TABLE_SCHEMA = DATABASE() AND LOWER(c.TABLE_NAME) = ? \
+             ORDER BY c.ORDINAL_POSITION"
         } else {
             "SELECT c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.COLUMN_COMMENT, 0 \
              FROM information_schema.COLUMNS c \
-             WHERE c.TABLE_SCHEMA = DATABASE() AND LOWER(c.TABLE_NAME) = ?"
+             WHERE c.TABLE_SCHEMA = DATABASE() AND LOWER(c.TABLE_NAME) = ? \
+             ORDER BY c.ORDINAL_POSITION"
         };
         let rows: Vec<(String, String, String, String, i64)> =
             match conn.exec(sql, (key.clone(),)).await {
                 Ok(r) => r,
                 Err(e) => return Err(self.fail(e)),
             };
-        let map: HashMap<String, PgType> = rows
-            .into_iter()
-            .map(|(name, dt, ct, comment, json)| {
-                (
-                    name.to_lowercase(),
-                    mysql_info_schema_type(&dt, &ct, &comment, json != 0),
-                )
-            })
-            .collect();
-        let map = Arc::new(map);
+        let map = super::with_positions(rows.into_iter().map(|(name, dt, ct, comment, json)| {
+            (
+                name.to_lowercase(),
+                mysql_info_schema_type(&dt, &ct, &comment, json != 0),
+            )
+        }));
         if !map.is_empty() {
             self.cache.put(&key, map.clone());
         }

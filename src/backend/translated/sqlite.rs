@@ -410,7 +410,7 @@ fn table_info(
 ) -> Result<Vec<(String, PgType)>, ProxyError> {
     let err = |e: rusqlite::Error| from_sqlite(bind, &e);
     let mut stmt = conn
-        .prepare("SELECT name, type FROM pragma_table_info(?1)")
+        .prepare("SELECT name, type FROM pragma_table_info(?1) ORDER BY cid")
         .map_err(err)?;
     let rows = stmt
         .query_map([table], |r| {
@@ -517,7 +517,7 @@ impl SqliteConn {
             table: table.into(),
             reply: tx,
         })?;
-        Ok(Arc::new(self.reply(rx).await?.into_iter().collect()))
+        Ok(super::with_positions(self.reply(rx).await?.into_iter()))
     }
 
     pub(crate) async fn run(
