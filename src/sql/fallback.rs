@@ -23,7 +23,6 @@ use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 use super::name::TableName;
 use super::tables::{Collected, REGCLASS_FUNCTIONS};
 
-
 /// Unquoted words that never start a relation name where the scan looks for one.
 const STOP: &[&str] = &[
     "all",
