@@ -29,7 +29,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{BindConfig, BindUrl};
 use crate::error::ProxyError;
-use crate::translate::Target;
+use crate::translate::{rewrite_sql, Rewritten, Target, TranslateError};
 
 pub use session::TranslatedConn;
 use types::{PgType, Value};
@@ -110,7 +110,14 @@ pub struct TranslatedBind {
     pool_size: usize,
     checkout_timeout: Duration,
     pub(crate) columns: Arc<ColumnCache>,
+    /// Statement text → its rewrite for this bind's engine, so a repeated statement is parsed and
+    /// re-rendered once (ORMs and the extended protocol send the same text again and again).
+    rewrites: Mutex<lru::LruCache<String, Arc<Vec<Rewritten>>>>,
 }
+
+/// How many rewrites a bind keeps, and the longest statement text worth keeping.
+const REWRITE_CACHE: usize = 2048;
+const REWRITE_CACHE_MAX_TEXT: usize = 16 * 1024;
 
 /// Lower-case table name → its columns' types, per bind. Cleared after DDL.
 #[derive(Debug, Default)]
@@ -171,7 +178,30 @@ impl TranslatedBind {
             pool_size: size,
             checkout_timeout: cfg.checkout_timeout,
             columns,
+            rewrites: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(REWRITE_CACHE).unwrap_or(std::num::NonZeroUsize::MIN),
+            )),
         }))
+    }
+
+    /// The statement re-rendered for this bind's engine, from the cache when the same text was
+    /// rewritten before. Errors are not cached.
+    pub(crate) fn rewrite(&self, sql: &str) -> Result<Arc<Vec<Rewritten>>, TranslateError> {
+        if let Some(hit) = self
+            .rewrites
+            .lock()
+            .ok()
+            .and_then(|mut c| c.get(sql).cloned())
+        {
+            return Ok(hit);
+        }
+        let parts = Arc::new(rewrite_sql(sql, self.target())?);
+        if sql.len() <= REWRITE_CACHE_MAX_TEXT {
+            if let Ok(mut c) = self.rewrites.lock() {
+                c.put(sql.to_owned(), parts.clone());
+            }
+        }
+        Ok(parts)
     }
 
     pub fn name(&self) -> &str {

@@ -29,9 +29,7 @@ use crate::protocol::messages::{
     command_complete, data_row_begin, data_row_end, empty, format_of, parameter_description,
     row_description, Bind, FieldDescription, Parse,
 };
-use crate::translate::{
-    mysql_drop_index_sql, rewrite_sql, Kind, Rewritten, TagHint, TranslateError,
-};
+use crate::translate::{mysql_drop_index_sql, Kind, Rewritten, TagHint, TranslateError};
 
 /// Rows a suspended portal may keep in memory (the rest of its result), in bytes.
 pub const SUSPENDED_PORTAL_LIMIT: usize = 256 << 20;
@@ -894,8 +892,10 @@ impl TranslatedConn {
             command_complete(out, &tag);
             return Ok(());
         }
-        let parts =
-            rewrite_sql(sql, self.bind.target()).map_err(|e| translate_error(&self.bind, e))?;
+        let parts = self
+            .bind
+            .rewrite(sql)
+            .map_err(|e| translate_error(&self.bind, e))?;
         if parts.is_empty() {
             empty(out, b'I');
             return Ok(());
@@ -948,8 +948,10 @@ impl TranslatedConn {
             let cols = Self::local_columns(&local);
             return Ok(mk(Body::Local(local), cols, declared.len()));
         }
-        let parts =
-            rewrite_sql(sql, self.bind.target()).map_err(|e| translate_error(&self.bind, e))?;
+        let parts = self
+            .bind
+            .rewrite(sql)
+            .map_err(|e| translate_error(&self.bind, e))?;
         let exits = parts
             .iter()
             .all(|p| matches!(p.kind, Kind::Commit | Kind::Rollback | Kind::RollbackTo(_)));
@@ -958,7 +960,7 @@ impl TranslatedConn {
         }
         // Result columns: prepare on the engine (statements that can return rows).
         let mut columns = vec![];
-        for p in &parts {
+        for p in parts.iter() {
             if matches!(
                 p.kind,
                 Kind::Select | Kind::Insert | Kind::Update | Kind::Delete | Kind::Other
@@ -1024,7 +1026,7 @@ impl TranslatedConn {
         }
         Ok(Stmt {
             sql: sql.to_string(),
-            body: Body::Engine(parts),
+            body: Body::Engine(parts.as_ref().clone()),
             param_oids: oids,
             param_types: types,
             columns,
