@@ -19,6 +19,7 @@ pub mod mysql;
 mod restype;
 pub mod session;
 pub mod sqlite;
+mod template;
 pub mod types;
 
 use std::collections::HashMap;
@@ -187,21 +188,47 @@ impl TranslatedBind {
     /// The statement re-rendered for this bind's engine, from the cache when the same text was
     /// rewritten before. Errors are not cached.
     pub(crate) fn rewrite(&self, sql: &str) -> Result<Arc<Vec<Rewritten>>, TranslateError> {
-        if let Some(hit) = self
-            .rewrites
-            .lock()
-            .ok()
-            .and_then(|mut c| c.get(sql).cloned())
-        {
+        if sql.len() > REWRITE_CACHE_MAX_TEXT {
+            return Ok(Arc::new(rewrite_sql(sql, self.target())?));
+        }
+        if let Some(hit) = self.cached(sql) {
             return Ok(hit);
         }
-        let parts = Arc::new(rewrite_sql(sql, self.target())?);
-        if sql.len() <= REWRITE_CACHE_MAX_TEXT {
-            if let Ok(mut c) = self.rewrites.lock() {
-                c.put(sql.to_owned(), parts.clone());
+        // Statements that differ only in compared integers share one template.
+        if let Some(lifted) = template::lift(sql) {
+            // Templates live under a key no client text can equal (it starts with NUL).
+            let key = format!("\0{}", lifted.key);
+            let entry = match self.cached(&key) {
+                Some(t) => Some(t),
+                None => {
+                    let t = Arc::new(rewrite_sql(&lifted.key, self.target()).unwrap_or_default());
+                    // An empty entry marks "no usable template": rewrite the text as it is.
+                    let usable = !t.is_empty() && template::is_template(&t, &lifted.literals);
+                    let t = if usable { t } else { Arc::new(Vec::new()) };
+                    self.remember(key, t.clone());
+                    Some(t)
+                }
+            };
+            if let Some(t) = entry.filter(|t| !t.is_empty()) {
+                return Ok(Arc::new(template::fill(&t, &lifted.literals)));
             }
         }
+        let parts = Arc::new(rewrite_sql(sql, self.target())?);
+        self.remember(sql.to_owned(), parts.clone());
         Ok(parts)
+    }
+
+    fn cached(&self, key: &str) -> Option<Arc<Vec<Rewritten>>> {
+        self.rewrites
+            .lock()
+            .ok()
+            .and_then(|mut c| c.get(key).cloned())
+    }
+
+    fn remember(&self, key: String, parts: Arc<Vec<Rewritten>>) {
+        if let Ok(mut c) = self.rewrites.lock() {
+            c.put(key, parts);
+        }
     }
 
     pub fn name(&self) -> &str {
