@@ -514,3 +514,56 @@ async fn psql_describe_finds_tables_on_every_bind() {
     assert!(stdout.contains("Table \"public.orders\""), "{stdout}");
     assert!(stdout.contains("name"), "{stdout}");
 }
+
+#[tokio::test]
+async fn savepoints_before_the_first_statement_follow_the_transaction() {
+    let p = Proxy::start(TABLES, "").await;
+    let c = p.client().await;
+    c.batch_execute("CREATE TABLE users (id int)")
+        .await
+        .unwrap();
+    // An ORM's begin_nested() right after BEGIN: no bind is known yet when SAVEPOINT arrives.
+    for sql in [
+        "BEGIN",
+        "SAVEPOINT a",
+        "INSERT INTO users VALUES (1)",
+        "ROLLBACK TO SAVEPOINT a",
+        "INSERT INTO users VALUES (2)",
+        "RELEASE SAVEPOINT a",
+        "COMMIT",
+    ] {
+        c.batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let ids: Vec<i32> = p
+        .direct(1)
+        .await
+        .query("SELECT id FROM users", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids, vec![2]);
+    // Outside a transaction, as in PostgreSQL.
+    let e = c.batch_execute("SAVEPOINT b").await.unwrap_err();
+    assert_eq!(sqlstate(&e), "25P01");
+    // The same through the extended protocol.
+    let mut c = c;
+    let tx = c.transaction().await.unwrap();
+    tx.execute("SAVEPOINT x", &[]).await.unwrap();
+    tx.execute("INSERT INTO users VALUES (3)", &[])
+        .await
+        .unwrap();
+    tx.execute("RELEASE SAVEPOINT x", &[]).await.unwrap();
+    tx.commit().await.unwrap();
+    let n: i64 = p
+        .direct(1)
+        .await
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2);
+}

@@ -38,10 +38,18 @@ fn single_kind(a: &Analysis) -> Option<StatementKind> {
     }
 }
 
+/// Transaction control that bindproxy answers itself while no transaction is open on a bind.
 fn is_control(kind: Option<StatementKind>) -> bool {
     matches!(
         kind,
-        Some(StatementKind::Begin | StatementKind::Commit | StatementKind::Rollback)
+        Some(
+            StatementKind::Begin
+                | StatementKind::Commit
+                | StatementKind::Rollback
+                | StatementKind::Savepoint
+                | StatementKind::Release
+                | StatementKind::RollbackTo
+        )
     )
 }
 
@@ -279,7 +287,9 @@ impl Session {
                 self.local(bytes, true);
             } else if let (true, Some(k)) = (is_control(kind), kind) {
                 let sql = sql.to_owned();
-                self.local_control(k, &sql, true);
+                if let Err(e) = self.local_control(k, &sql, true) {
+                    self.refuse(e, true);
+                }
             } else {
                 self.refuse(ProxyError::InFailedTransaction, true);
             }
@@ -352,7 +362,48 @@ impl Session {
     }
 
     /// BEGIN, COMMIT or ROLLBACK while no transaction is open on a bind: answered by bindproxy.
-    fn local_control(&mut self, kind: StatementKind, sql: &str, ready: bool) {
+    ///
+    /// SAVEPOINT, RELEASE and ROLLBACK TO inside a BEGIN not yet sent anywhere are kept with it
+    /// and sent along when the transaction's bind is known (an ORM's `begin_nested()` often comes
+    /// before the first statement).
+    fn local_control(
+        &mut self,
+        kind: StatementKind,
+        sql: &str,
+        ready: bool,
+    ) -> Result<(), ProxyError> {
+        if matches!(
+            kind,
+            StatementKind::Savepoint | StatementKind::Release | StatementKind::RollbackTo
+        ) {
+            let tag = match kind {
+                StatementKind::Savepoint => "SAVEPOINT",
+                StatementKind::Release => "RELEASE",
+                _ => "ROLLBACK",
+            };
+            match &mut self.tx {
+                Tx::Deferred { begin, failed } => {
+                    if *failed && kind != StatementKind::RollbackTo {
+                        return Err(ProxyError::InFailedTransaction);
+                    }
+                    // Nothing ran anywhere yet: rolling back to a savepoint clears the failure.
+                    *failed = false;
+                    begin.push_str("; ");
+                    begin.push_str(sql);
+                }
+                _ => {
+                    return Err(ProxyError::Backend {
+                        code: "25P01".into(),
+                        message: format!("{tag} can only be used in transaction blocks"),
+                        detail: None,
+                    })
+                }
+            }
+            let mut bytes = BytesMut::new();
+            messages::command_complete(&mut bytes, tag);
+            self.local(bytes, ready);
+            return Ok(());
+        }
         let mut bytes = BytesMut::new();
         let starts = |w: &str| {
             sql.trim_start()
@@ -407,6 +458,7 @@ impl Session {
         };
         messages::command_complete(&mut bytes, tag);
         self.local(bytes, ready);
+        Ok(())
     }
 
     /// Records that an extended-protocol message was sent to `bind`, owing `due` answers.
@@ -714,7 +766,9 @@ impl Session {
                     return Ok(Step::Blocked);
                 }
                 let (kind, sql) = (*kind, sql.clone());
-                self.local_control(kind, &sql, false);
+                if let Err(e) = self.local_control(kind, &sql, false) {
+                    self.refuse(e, false);
+                }
             }
             None => {
                 let b = self.sql_cursor_bind();
