@@ -9,8 +9,12 @@
 //! queued ([`Pending`]). Backend frames are read only from the bind at the head of that queue and
 //! relayed unchanged ([`relay`]), so responses reach the client in request order even when one
 //! pipeline touches two binds. Answers bindproxy makes itself (errors, a deferred BEGIN) are queued
-//! too, as [`Pending::Local`], and leave in order. Output to the client is batched: it is written
-//! when the backend has nothing more buffered, at ReadyForQuery, or every 64 KiB of rows.
+//! too, as [`Pending::Local`], and leave in order; so are the answers of MySQL/SQLite binds, which
+//! bindproxy computes itself (`backend::translated`). Output to the client is batched: it is
+//! written when the backend has nothing more buffered, at ReadyForQuery, or every 64 KiB of rows.
+//!
+//! Session state that spans binds lives here too: the client's startup settings and session-level
+//! `SET`s, applied to every connection the session leases ([`params`]).
 //!
 //! Invariants:
 //! - A message for bind B is forwarded only when every response still due comes from B.
@@ -240,9 +244,8 @@ impl Session {
                 Wake::Client(Err(FrameError::Io(e))) => return Err(SessionError::ClientIo(e)),
                 Wake::Client(Err(FrameError::Truncated)) => return Ok(()),
                 Wake::Client(Err(e)) => return Err(SessionError::Protocol(e.to_string())),
-                Wake::Backend(bind, Ok(n)) if n > 0 => {
-                    let _ = bind;
-                }
+                // New bytes are handled at the top of the loop.
+                Wake::Backend(_, Ok(n)) if n > 0 => {}
                 Wake::Backend(bind, Ok(_)) => {
                     self.backend_lost(bind, "server closed the connection".into())
                 }
