@@ -44,44 +44,16 @@ async fn rows_land_on_their_bind_and_binary_values_round_trip() {
         .unwrap();
 
     // Where did they land?
-    let users_db = p.direct(1).await;
-    let main_db = p.direct(0).await;
-    let n: i64 = users_db
-        .query_one("SELECT count(*) FROM users", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(n, 1);
-    let n: i64 = users_db
-        .query_one("SELECT count(*) FROM user_prefs", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(n, 1);
-    let n: i64 = main_db
-        .query_one("SELECT count(*) FROM orders", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(n, 1);
-    let absent: i64 = main_db
-        .query_one(
-            "SELECT count(*) FROM pg_tables WHERE tablename IN ('users','user_prefs')",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(absent, 0);
-    let absent: i64 = users_db
-        .query_one(
-            "SELECT count(*) FROM pg_tables WHERE tablename = 'orders'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(absent, 0);
+    assert_eq!(p.count_on(1, "users").await, 1);
+    assert_eq!(p.count_on(1, "user_prefs").await, 1);
+    assert_eq!(p.count_on(0, "orders").await, 1);
+    let stray = "pg_tables WHERE tablename IN ('users', 'user_prefs', 'orders')";
+    assert_eq!(p.count_on(0, stray).await, 1, "only orders is on main");
+    assert_eq!(
+        p.count_on(1, stray).await,
+        2,
+        "users and user_prefs are on users"
+    );
 }
 
 #[tokio::test]
@@ -141,13 +113,7 @@ async fn cross_bind_statement_is_refused_and_session_goes_on() {
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&e), "0A000");
-    let n: i64 = p
-        .direct(1)
-        .await
-        .query_one("SELECT count(*) FROM users", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = p.count_on(1, "users").await;
     assert_eq!(n, 0);
     let e = c
         .query(
@@ -171,13 +137,7 @@ async fn cross_bind_statement_is_refused_and_session_goes_on() {
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&e), "0A000");
-    let n: i64 = p
-        .direct(0)
-        .await
-        .query_one("SELECT count(*) FROM orders", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = p.count_on(0, "orders").await;
     assert_eq!(n, 0);
     // And the session carries on.
     let one: i32 = c.query_one("SELECT 1", &[]).await.unwrap().get(0);
@@ -212,13 +172,7 @@ async fn cross_bind_transaction_fails_like_postgres() {
     assert_eq!(sqlstate(&e), "25P02");
     // COMMIT of a failed transaction rolls back, as PostgreSQL does.
     tx.commit().await.ok();
-    let n: i64 = p
-        .direct(1)
-        .await
-        .query_one("SELECT count(*) FROM users", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = p.count_on(1, "users").await;
     assert_eq!(
         n, 0,
         "the insert of the failed transaction must be rolled back"
@@ -232,13 +186,7 @@ async fn cross_bind_transaction_fails_like_postgres() {
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let n: i64 = p
-        .direct(1)
-        .await
-        .query_one("SELECT count(*) FROM users", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = p.count_on(1, "users").await;
     assert_eq!(n, 2);
 }
 
@@ -438,13 +386,7 @@ async fn catalog_queries_find_their_bind_and_do_not_claim_the_transaction() {
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let n: i64 = p
-        .direct(1)
-        .await
-        .query_one("SELECT count(*) FROM users WHERE id = 7", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = p.count_on(1, "users WHERE id = 7").await;
     assert_eq!(n, 1);
 }
 
@@ -558,12 +500,6 @@ async fn savepoints_before_the_first_statement_follow_the_transaction() {
         .unwrap();
     tx.execute("RELEASE SAVEPOINT x", &[]).await.unwrap();
     tx.commit().await.unwrap();
-    let n: i64 = p
-        .direct(1)
-        .await
-        .query_one("SELECT count(*) FROM users", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = p.count_on(1, "users").await;
     assert_eq!(n, 2);
 }

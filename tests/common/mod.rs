@@ -149,6 +149,17 @@ impl Proxy {
         connect(&self.conninfo()).await
     }
 
+    /// `SELECT count(*) FROM <from>` run directly on one of the binds' databases (0 = main,
+    /// 1 = users): where did the rows land?
+    pub async fn count_on(&self, i: usize, from: &str) -> i64 {
+        self.direct(i)
+            .await
+            .query_one(&format!("SELECT count(*) FROM {from}"), &[])
+            .await
+            .unwrap_or_else(|e| panic!("count on bind {i} of {from}: {e}"))
+            .get(0)
+    }
+
     /// A direct connection to one of the binds' databases (0 = main, 1 = users).
     pub async fn direct(&self, i: usize) -> Client {
         connect(&format!("{PG} dbname={}", self.dbs[i])).await
