@@ -6,6 +6,15 @@ mod common;
 use common::{sqlstate, Proxy};
 use futures::future::join_all;
 
+/// Runs each DDL statement on its own (one bind per statement).
+async fn create(c: &tokio_postgres::Client, ddl: &[&str]) {
+    for d in ddl {
+        c.batch_execute(d)
+            .await
+            .unwrap_or_else(|e| panic!("{d}: {e}"));
+    }
+}
+
 const TABLES: &str = "  users: users\n  \"user_*\": users\n";
 
 #[tokio::test]
@@ -60,12 +69,14 @@ async fn rows_land_on_their_bind_and_binary_values_round_trip() {
 async fn pipelined_queries_on_two_binds_answer_in_order() {
     let p = Proxy::start(TABLES, "").await;
     let c = p.client().await;
-    c.batch_execute("CREATE TABLE users (id int PRIMARY KEY, name text)")
-        .await
-        .unwrap();
-    c.batch_execute("CREATE TABLE orders (id int PRIMARY KEY, user_id int)")
-        .await
-        .unwrap();
+    create(
+        &c,
+        &[
+            "CREATE TABLE users (id int PRIMARY KEY, name text)",
+            "CREATE TABLE orders (id int PRIMARY KEY, user_id int)",
+        ],
+    )
+    .await;
     for i in 0..20i32 {
         c.execute("INSERT INTO users VALUES ($1, $2)", &[&i, &format!("u{i}")])
             .await
@@ -101,12 +112,14 @@ async fn pipelined_queries_on_two_binds_answer_in_order() {
 async fn cross_bind_statement_is_refused_and_session_goes_on() {
     let p = Proxy::start(TABLES, "").await;
     let c = p.client().await;
-    c.batch_execute("CREATE TABLE users (id int)")
-        .await
-        .unwrap();
-    c.batch_execute("CREATE TABLE orders (id int, user_id int)")
-        .await
-        .unwrap();
+    create(
+        &c,
+        &[
+            "CREATE TABLE users (id int)",
+            "CREATE TABLE orders (id int, user_id int)",
+        ],
+    )
+    .await;
     // A multi-statement query across binds runs none of its statements.
     let e = c
         .batch_execute("INSERT INTO users VALUES (1); INSERT INTO orders VALUES (1, 1)")
@@ -148,12 +161,14 @@ async fn cross_bind_statement_is_refused_and_session_goes_on() {
 async fn cross_bind_transaction_fails_like_postgres() {
     let p = Proxy::start(TABLES, "").await;
     let mut c = p.client().await;
-    c.batch_execute("CREATE TABLE users (id int)")
-        .await
-        .unwrap();
-    c.batch_execute("CREATE TABLE orders (id int)")
-        .await
-        .unwrap();
+    create(
+        &c,
+        &[
+            "CREATE TABLE users (id int)",
+            "CREATE TABLE orders (id int)",
+        ],
+    )
+    .await;
     let tx = c.transaction().await.unwrap();
     tx.execute("INSERT INTO users VALUES (1)", &[])
         .await
@@ -351,12 +366,14 @@ async fn backend_killed_mid_session_reports_08006_and_reconnects() {
 async fn catalog_queries_find_their_bind_and_do_not_claim_the_transaction() {
     let p = Proxy::start(TABLES, "").await;
     let mut c = p.client().await;
-    c.batch_execute("CREATE TABLE users (id int)")
-        .await
-        .unwrap();
-    c.batch_execute("CREATE TABLE orders (id int)")
-        .await
-        .unwrap();
+    create(
+        &c,
+        &[
+            "CREATE TABLE users (id int)",
+            "CREATE TABLE orders (id int)",
+        ],
+    )
+    .await;
     // Outside a transaction: a catalog query naming a mapped table asks that table's bind.
     let n: i64 = c
         .query_one(
@@ -423,12 +440,14 @@ async fn session_set_reaches_every_bind_of_the_session() {
 async fn psql_describe_finds_tables_on_every_bind() {
     let p = Proxy::start(TABLES, "").await;
     let c = p.client().await;
-    c.batch_execute("CREATE TABLE users (id int PRIMARY KEY, name text)")
-        .await
-        .unwrap();
-    c.batch_execute("CREATE TABLE orders (id int PRIMARY KEY)")
-        .await
-        .unwrap();
+    create(
+        &c,
+        &[
+            "CREATE TABLE users (id int PRIMARY KEY, name text)",
+            "CREATE TABLE orders (id int PRIMARY KEY)",
+        ],
+    )
+    .await;
     // psql asks by name, then by OID: both must reach the bind holding the table.
     let out = std::process::Command::new("psql")
         .args([
