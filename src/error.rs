@@ -36,6 +36,10 @@ pub enum ProxyError {
     },
     #[error("protocol violation: {0}")]
     Protocol(String),
+    /// The client kept sending while its next message had to wait for another bind's answers,
+    /// beyond what a session may buffer.
+    #[error("client sent more than {limit} bytes while its pipeline waited for bind \"{bind}\"; closing the session")]
+    ClientFlood { bind: String, limit: usize },
     #[error("{0}")]
     FeatureNotSupported(String),
     #[error("prepared statement \"{0}\" already exists")]
@@ -64,6 +68,7 @@ impl ProxyError {
             ProxyError::BackendLost { .. } => "08006",
             ProxyError::PoolExhausted { .. } => "53300",
             ProxyError::Protocol(_) => "08P01",
+            ProxyError::ClientFlood { .. } => "54000",
             ProxyError::DuplicateStatement(_) => "42P05",
             ProxyError::UnknownStatement(_) => "26000",
             ProxyError::UnknownPortal(_) => "34000",

@@ -88,6 +88,18 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }))
     }
 
+    /// Bytes read from the peer and not yet handed out as frames.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The total size (header included) of the first buffered message, once its header is in.
+    pub fn next_frame_size(&self) -> Option<usize> {
+        let header = self.buf.get(1..5)?;
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+        Some(len as usize + 1)
+    }
+
     /// True when no complete message is buffered (the peer has nothing more for us right now).
     pub fn has_buffered_frame(&self) -> bool {
         if self.buf.len() < 5 {

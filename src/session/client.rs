@@ -7,7 +7,7 @@
 
 use bytes::BytesMut;
 
-use super::{Conn, Pending, Portal, Session, SessionError, Stmt, Tx};
+use super::{Conn, Pending, Portal, Request, Session, SessionError, Stmt, Tx};
 use crate::error::ProxyError;
 use crate::protocol::messages::{self, decode_query, Bind, ErrorFields, Execute, Parse, Target};
 use crate::protocol::Frame;
@@ -325,8 +325,22 @@ impl Session {
             return Ok(Step::Done);
         }
         self.send(bind, f.raw());
+        if analysis
+            .statements
+            .iter()
+            .any(|s| s.kind == StatementKind::Copy)
+        {
+            // A client may pipeline its CopyData and CopyDone right behind the COPY, before the
+            // server's CopyInResponse: they go to the same bind (PostgreSQL ignores CopyData
+            // outside a COPY, e.g. after the COPY failed).
+            self.copy_bind = Some(bind);
+        }
         self.pending
-            .push_back(Pending::UntilReady { bind, emit: true });
+            .push_back(Pending::UntilReady {
+                bind,
+                emit: true,
+                answers: Request::Query,
+            });
         if session_set {
             self.replay_set(bind, sql).await;
         }
@@ -760,6 +774,8 @@ impl Session {
                 }
                 self.send(b, f.raw());
                 self.expect(b, 1);
+                // The portal may be a COPY: CopyData pipelined behind it goes to its bind.
+                self.copy_bind = Some(b);
             }
             Some(Portal::Local(kind, sql)) => {
                 if self.blocked(None) {
@@ -887,6 +903,7 @@ impl Session {
             self.pending.push_back(Pending::UntilReady {
                 bind: b,
                 emit: i == last,
+                answers: Request::Sync,
             });
         }
     }

@@ -50,6 +50,11 @@ pub use params::{initial_parameters, warm_up};
 /// Output to the client is written at the latest when this much is buffered.
 const CLIENT_FLUSH_BYTES: usize = 64 * 1024;
 
+/// While a client message is held back (it waits for another bind's answers) the client is still
+/// read, so that its disconnect is seen; this bounds what it may send meanwhile (one larger
+/// message, up to `max_message_bytes`, is allowed to arrive whole). Beyond it the session ends.
+const HELD_BUFFER_BYTES: usize = 16 * 1024 * 1024;
+
 /// A backend connection leased to this session (one per bind it uses, so size matters little).
 #[allow(clippy::large_enum_variant)]
 enum Conn {
@@ -108,6 +113,15 @@ enum Tx {
     Open(BindId),
 }
 
+/// The client message whose ReadyForQuery a [`Pending::UntilReady`] waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Request {
+    /// A simple Query. PostgreSQL ignores it while skipping to Sync after an extended-protocol
+    /// error, and then no ReadyForQuery comes for it.
+    Query,
+    Sync,
+}
+
 /// A response (or group of responses) still due to the client, in request order.
 enum Pending {
     /// Extended-protocol messages forwarded to `bind`: `due` more completion messages are expected.
@@ -115,7 +129,11 @@ enum Pending {
     Extended { bind: BindId, due: u32, relay: bool },
     /// Relay everything from `bind` up to and including its ReadyForQuery; with `emit` false the
     /// ReadyForQuery itself is dropped (a Sync fanned out to several binds answers once).
-    UntilReady { bind: BindId, emit: bool },
+    UntilReady {
+        bind: BindId,
+        emit: bool,
+        answers: Request,
+    },
     /// bindproxy's own statements on `bind` (session parameters, a deferred BEGIN, a forced
     /// failure): drop everything up to `ready` ReadyForQuerys.
     Quiet { bind: BindId, ready: u32 },
@@ -140,6 +158,9 @@ pub enum SessionError {
     Protocol(String),
     #[error("client i/o: {0}")]
     ClientIo(#[from] std::io::Error),
+    /// The session must end with this error, sent to the client as FATAL.
+    #[error("{0}")]
+    Fatal(ProxyError),
 }
 
 pub struct Session {
@@ -220,8 +241,16 @@ impl Session {
     /// Runs the session until the client leaves, then gives every connection back.
     pub async fn run(mut self) -> Result<(), SessionError> {
         let result = self.pump().await;
-        if let Err(SessionError::Protocol(msg)) = &result {
-            ProxyError::Protocol(msg.clone()).write_with_severity(&mut self.out, "FATAL");
+        let fatal = match &result {
+            Err(SessionError::Protocol(msg)) => Some(ProxyError::Protocol(msg.clone())),
+            _ => None,
+        };
+        let fatal = match &result {
+            Err(SessionError::Fatal(e)) => Some(e),
+            _ => fatal.as_ref(),
+        };
+        if let Some(e) = fatal {
+            e.write_with_severity(&mut self.out, "FATAL");
             let _ = self.write_client().await;
         }
         self.release_all();
@@ -240,7 +269,7 @@ impl Session {
             self.write_client().await?;
             match self.wait().await {
                 Wake::Client(Ok(0)) => return Ok(()),
-                Wake::Client(Ok(_)) => {}
+                Wake::Client(Ok(_)) => self.check_held_buffer()?,
                 Wake::Client(Err(FrameError::Io(e))) => return Err(SessionError::ClientIo(e)),
                 Wake::Client(Err(FrameError::Truncated)) => return Ok(()),
                 Wake::Client(Err(e)) => return Err(SessionError::Protocol(e.to_string())),
@@ -255,27 +284,27 @@ impl Session {
     }
 
     /// Waits until the client or a backend that may speak now has sent something.
+    ///
+    /// The client is read even while one of its messages is held back: that is how its
+    /// disconnect is noticed (a session that stopped reading would keep its backend connections
+    /// forever). What it sends meanwhile is only buffered, within [`HELD_BUFFER_BYTES`].
     async fn wait(&mut self) -> Wake {
         let head = self.head_bind();
-        let listen_client = self.held.is_none();
+        // While a message is held, the backends come first: the client cannot starve them.
+        let client_first = self.held.is_none();
         let Session { client, conns, .. } = self;
         poll_fn(|cx| {
-            if listen_client {
+            if client_first {
                 if let Poll::Ready(r) = client.poll_fill(cx) {
                     return Poll::Ready(Wake::Client(r));
                 }
             }
-            for (i, c) in conns.iter_mut().enumerate() {
-                // While responses are due, read only the bind that owes the next one (others are
-                // left unread: backpressure). When idle, every connection may send notices or
-                // notifications.
-                if head.is_some_and(|h| h != i) {
-                    continue;
-                }
-                if let Some(l) = c.as_mut().and_then(Conn::pg) {
-                    if let Poll::Ready(r) = l.conn.reader.poll_fill(cx) {
-                        return Poll::Ready(Wake::Backend(i, r));
-                    }
+            if let Some(w) = poll_backends(conns, head, cx) {
+                return Poll::Ready(w);
+            }
+            if !client_first {
+                if let Poll::Ready(r) = client.poll_fill(cx) {
+                    return Poll::Ready(Wake::Client(r));
                 }
             }
             Poll::Pending
@@ -283,10 +312,31 @@ impl Session {
         .await
     }
 
+    /// Ends the session when the client has sent more than a session may buffer while one of its
+    /// messages waits for another bind.
+    fn check_held_buffer(&self) -> Result<(), SessionError> {
+        if self.held.is_none() {
+            return Ok(());
+        }
+        let allowed = HELD_BUFFER_BYTES.max(self.client.next_frame_size().unwrap_or(0));
+        if self.client.buffered() <= allowed {
+            return Ok(());
+        }
+        let bind = self
+            .head_bind()
+            .map(|b| self.proxy.bind_names[b].clone())
+            .unwrap_or_default();
+        Err(SessionError::Fatal(ProxyError::ClientFlood {
+            bind,
+            limit: HELD_BUFFER_BYTES,
+        }))
+    }
+
     /// The bind whose response is due next, if any.
     fn head_bind(&self) -> Option<BindId> {
         self.pending.iter().find_map(Pending::bind)
     }
+
 
     /// True when a message for `bind` (None: handled locally) must wait for other responses.
     fn blocked(&self, bind: Option<BindId>) -> bool {
@@ -536,7 +586,7 @@ impl Session {
                         lost_extended = true;
                     }
                 }
-                Pending::UntilReady { bind: b, emit } if b == bind => {
+                Pending::UntilReady { bind: b, emit, .. } if b == bind => {
                     if !reported {
                         rebuilt.push_back(Pending::Local {
                             bytes: bytes.clone(),
@@ -576,8 +626,11 @@ impl Session {
         }
     }
 
+    /// Gives every connection back at the end of the session. A PostgreSQL connection whose state
+    /// is unknown is closed, never pooled: one that still owes answers (a statement running, a
+    /// COPY in progress), or that received extended-protocol messages since the client's last
+    /// Sync (its implicit transaction must not be committed by a Sync bindproxy would invent).
     fn release_all(&mut self) {
-        let busy = self.head_bind();
         for (i, c) in self.conns.iter_mut().enumerate() {
             let Some(conn) = c.take() else { continue };
             let mut lease = match conn {
@@ -588,7 +641,11 @@ impl Session {
                 Conn::Pg(lease) => lease,
             };
             {
-                let in_flight = busy == Some(i) || self.pending.iter().any(|p| p.bind() == Some(i));
+                let in_flight = self.pending.iter().any(|p| p.bind() == Some(i));
+                let unsynced = self.touched.contains(&i) || self.copy_bind == Some(i);
+                if unsynced {
+                    lease.broken = true;
+                }
                 if in_flight {
                     lease.broken = true;
                     let (addr, pid, secret) = (
@@ -607,6 +664,27 @@ impl Session {
             *slot = None;
         }
     }
+}
+
+/// Polls the backend connections that may speak now: while responses are due, only the bind that
+/// owes the next one (others are left unread: backpressure); when idle, every connection may send
+/// notices or notifications.
+fn poll_backends(
+    conns: &mut [Option<Conn>],
+    head: Option<BindId>,
+    cx: &mut std::task::Context<'_>,
+) -> Option<Wake> {
+    for (i, c) in conns.iter_mut().enumerate() {
+        if head.is_some_and(|h| h != i) {
+            continue;
+        }
+        if let Some(l) = c.as_mut().and_then(Conn::pg) {
+            if let Poll::Ready(r) = l.conn.reader.poll_fill(cx) {
+                return Some(Wake::Backend(i, r));
+            }
+        }
+    }
+    None
 }
 
 /// A simple Query message for `sql`.

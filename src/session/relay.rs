@@ -6,7 +6,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::{Conn, Pending, Session, SessionError, Tx, CLIENT_FLUSH_BYTES};
+use super::{Conn, Pending, Request, Session, SessionError, Tx, CLIENT_FLUSH_BYTES};
 use crate::protocol::messages::{self, error_code_and_severity};
 use crate::protocol::Frame;
 use crate::proxy::BindId;
@@ -153,7 +153,7 @@ impl Session {
                         }
                     }
                     b'G' | b'W' => self.copy_bind = Some(bind),
-                    b'c' => self.copy_bind = None,
+                    b'c' => self.copy_finished(bind),
                     b'Z' => {
                         // A ReadyForQuery nobody asked for: the connection is out of step.
                         self.backend_lost(bind, "unexpected ReadyForQuery".into());
@@ -166,7 +166,7 @@ impl Session {
                 match tag {
                     b'Z' => {
                         self.pop_head_entry();
-                        self.copy_bind = None;
+                        self.copy_finished(bind);
                         if emit {
                             let status = self.client_status();
                             messages::ready_for_query(&mut self.out, status);
@@ -212,6 +212,14 @@ impl Session {
             .retain(|_, p| !matches!(p, super::Portal::Bind(b) if *b == bind));
     }
 
+    /// A COPY on `bind` ended. CopyData the client already pipelined for a later statement of the
+    /// same bind must still go there, so the COPY target is kept while that bind owes answers.
+    fn copy_finished(&mut self, bind: BindId) {
+        if !self.pending.iter().any(|p| p.bind() == Some(bind)) {
+            self.copy_bind = None;
+        }
+    }
+
     /// Removes the first entry that waits on a backend (local answers before it were written).
     fn pop_head_entry(&mut self) {
         if let Some(i) = self.pending.iter().position(|p| p.bind().is_some()) {
@@ -220,13 +228,34 @@ impl Session {
     }
 
     /// After an ErrorResponse in a pipeline the backend skips to Sync, and so does the session:
-    /// answers for the skipped messages will not come.
+    /// answers for the skipped messages will not come. That includes a simple Query sent before
+    /// the Sync (PostgreSQL ignores it too, so it gets no ReadyForQuery). What comes after the
+    /// client's Sync is answered normally.
     fn after_extended_error(&mut self, bind: BindId) {
         self.skip_until_sync();
-        self.pending.retain(|p| match p {
-            Pending::Extended { bind: b, .. } => *b != bind,
-            Pending::Local { ready, .. } => *ready,
-            _ => true,
+        let mut before_sync = true;
+        self.pending.retain(|p| {
+            if !before_sync {
+                return true;
+            }
+            match p {
+                Pending::Extended { bind: b, .. } => *b != bind,
+                Pending::UntilReady {
+                    bind: b,
+                    answers: Request::Query,
+                    ..
+                } => *b != bind,
+                Pending::UntilReady {
+                    bind: b,
+                    answers: Request::Sync,
+                    ..
+                } => {
+                    before_sync = *b != bind;
+                    true
+                }
+                Pending::Local { ready, .. } => *ready,
+                Pending::Quiet { .. } => true,
+            }
         });
     }
 
@@ -236,7 +265,10 @@ impl Session {
         let sync_read = self.pending.iter().any(|p| {
             matches!(
                 p,
-                Pending::UntilReady { .. } | Pending::Local { ready: true, .. }
+                Pending::UntilReady {
+                    answers: Request::Sync,
+                    ..
+                } | Pending::Local { ready: true, .. }
             )
         });
         if !sync_read {

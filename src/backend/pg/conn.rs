@@ -194,25 +194,30 @@ impl PgConn {
         self.reader.get_ref()
     }
 
-    /// Runs one simple query and waits for its ReadyForQuery, discarding the results.
-    /// Returns the first error's message, if any. For control work only (returning to the pool).
-    pub async fn run_quiet(&mut self, sql: &str) -> Result<Option<String>, ConnectError> {
-        let mut q = sql.as_bytes().to_vec();
-        q.push(0);
-        self.wbuf.extend_from_slice(Frame::new(b'Q', &q).raw());
+    /// Runs simple queries, one Query message each (pipelined), and waits for every
+    /// ReadyForQuery, discarding the results. Returns the first error's message, if any. For
+    /// control work only (returning to the pool).
+    pub async fn run_quiet(&mut self, queries: &[&str]) -> Result<Option<String>, ConnectError> {
+        for sql in queries {
+            let mut q = sql.as_bytes().to_vec();
+            q.push(0);
+            self.wbuf.extend_from_slice(Frame::new(b'Q', &q).raw());
+        }
         self.flush().await?;
         let mut err = None;
-        loop {
+        let mut ready_due = queries.len();
+        while ready_due > 0 {
             let f = self.reader.next().await?.ok_or(FrameError::Truncated)?;
             match f.tag() {
                 b'E' if err.is_none() => err = Some(error_message(f.body())),
                 b'Z' => {
                     self.status = f.body().first().copied().unwrap_or(b'I');
-                    return Ok(err);
+                    ready_due -= 1;
                 }
                 _ => {}
             }
         }
+        Ok(err)
     }
 
     /// Sends a CancelRequest for whatever this connection is running.

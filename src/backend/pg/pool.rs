@@ -139,10 +139,12 @@ impl PgPool {
             if broken {
                 return;
             }
-            let sql = if conn.status == b'I' {
-                "DISCARD ALL"
+            // Two Query messages, not one: a multi-statement query is one implicit transaction,
+            // and DISCARD ALL refuses to run inside a transaction block.
+            let sql: &[&str] = if conn.status == b'I' {
+                &["DISCARD ALL"]
             } else {
-                "ROLLBACK; DISCARD ALL"
+                &["ROLLBACK", "DISCARD ALL"]
             };
             let clean = tokio::time::timeout(Duration::from_secs(10), conn.run_quiet(sql)).await;
             if matches!(clean, Ok(Ok(None))) && conn.status == b'I' {
