@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
+use super::logsafe::Escaped;
 use super::startup::{self, Greeting, Opening};
 use crate::backend::pg::PgConn;
 use crate::proxy::Proxy;
@@ -37,7 +38,7 @@ async fn handle(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
     let opening = match startup::open(stream).await {
         Ok(o) => o,
         Err(e) => {
-            debug!(%peer, "connection dropped during startup: {e}");
+            debug!(%peer, "connection dropped during startup: {}", Escaped(&e.to_string()));
             return;
         }
     };
@@ -72,11 +73,16 @@ async fn handle(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
             let hello = match hello {
                 Ok(h) => h,
                 Err(e) => {
-                    info!(%peer, "connection refused: {e}");
+                    info!(%peer, "connection refused: {}", Escaped(&e.to_string()));
                     return;
                 }
             };
-            info!(%peer, user = %hello.user, database = %hello.database, "client connected");
+            info!(
+                %peer,
+                user = %Escaped(&hello.user),
+                database = %Escaped(&hello.database),
+                "client connected"
+            );
             let started = std::time::Instant::now();
             let outcome = Session::new(proxy, hello, registration).run().await;
             match outcome {
@@ -84,7 +90,8 @@ async fn handle(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
                     info!(%peer, secs = started.elapsed().as_secs_f32(), "client disconnected")
                 }
                 Err(e) => {
-                    info!(%peer, secs = started.elapsed().as_secs_f32(), "client session ended: {e}")
+                    let e = e.to_string();
+                    info!(%peer, secs = started.elapsed().as_secs_f32(), "client session ended: {}", Escaped(&e))
                 }
             }
         }

@@ -5,4 +5,5 @@
 pub mod auth;
 pub mod cancel;
 pub mod listener;
+pub mod logsafe;
 pub mod startup;

@@ -7,6 +7,7 @@
 
 use bytes::BytesMut;
 
+use super::prepared::{self, SqlPrepared};
 use super::{Conn, Pending, Portal, Request, Session, SessionError, Stmt, Tx};
 use crate::error::ProxyError;
 use crate::protocol::messages::{self, decode_query, Bind, ErrorFields, Execute, Parse, Target};
@@ -301,6 +302,14 @@ impl Session {
                 return Ok(self.refuse_in_order(e, true));
             }
         };
+        let named = match analysis.statements.len() {
+            1 => prepared::classify(sql),
+            _ => None,
+        };
+        let bind = match self.sql_prepared_bind(named.as_ref(), bind) {
+            Ok(b) => b,
+            Err(e) => return Ok(self.refuse_in_order(e, true)),
+        };
         if self.blocked(Some(bind)) {
             return Ok(Step::Blocked);
         }
@@ -314,6 +323,9 @@ impl Session {
                 .trim_start()
                 .get(..9)
                 .is_some_and(|p| p.eq_ignore_ascii_case("set local"));
+        if let Some(named) = &named {
+            self.track_sql_prepared(named, bind).await;
+        }
         if let Some(t) = self.translated(bind) {
             let mut out = BytesMut::new();
             let r = t.query(sql, &mut out).await;
@@ -345,6 +357,69 @@ impl Session {
             self.replay_set(bind, sql).await;
         }
         Ok(Step::Done)
+    }
+
+    /// The bind that holds the SQL-level prepared statement an `EXECUTE` or `DEALLOCATE` names
+    /// (`routed` when the session does not know the name: the bind then answers 26000 itself).
+    fn sql_prepared_bind(
+        &self,
+        named: Option<&SqlPrepared>,
+        routed: BindId,
+    ) -> Result<BindId, ProxyError> {
+        let Some(SqlPrepared::Execute(name) | SqlPrepared::Deallocate(name)) = named else {
+            return Ok(routed);
+        };
+        let Some(&bind) = self.sql_prepared.get(name) else {
+            return Ok(routed);
+        };
+        if let Tx::Open(open) = self.tx {
+            if open != bind {
+                return Err(ProxyError::CrossBindTransaction {
+                    open: self.proxy.bind_names[open].clone(),
+                    wanted: self.proxy.bind_names[bind].clone(),
+                    tables: format!("prepared statement \"{name}\""),
+                });
+            }
+        }
+        Ok(bind)
+    }
+
+    /// Follows SQL-level PREPARE and DEALLOCATE sent to `bind`. `DEALLOCATE ALL` means every
+    /// statement of the session: the other binds it holds get it too, quietly.
+    async fn track_sql_prepared(&mut self, named: &SqlPrepared, bind: BindId) {
+        match named {
+            SqlPrepared::Prepare(name) => {
+                // Bounded like the client's own names: one entry per name it prepared.
+                self.sql_prepared.insert(name.clone(), bind);
+            }
+            SqlPrepared::Execute(_) => {}
+            SqlPrepared::Deallocate(name) => {
+                self.sql_prepared.remove(name);
+            }
+            SqlPrepared::DeallocateAll => {
+                self.sql_prepared.clear();
+                let frame = super::query_frame("DEALLOCATE ALL");
+                for other in 0..self.conns.len() {
+                    if other == bind {
+                        continue;
+                    }
+                    match &mut self.conns[other] {
+                        Some(Conn::Translated(t)) => {
+                            let _ = t.query("DEALLOCATE ALL", &mut BytesMut::new()).await;
+                        }
+                        Some(Conn::Pg(_)) => {
+                            self.send(other, frame.raw());
+                            self.pending.push_back(Pending::Quiet {
+                                bind: other,
+                                ready: 1,
+                            });
+                        }
+                        None => continue,
+                    }
+                    self.forget_statements_on(other);
+                }
+            }
+        }
     }
 
     /// A session-level SET (or RESET) went to `bind`: the client means it for its whole session,

@@ -24,6 +24,7 @@
 
 mod client;
 mod params;
+mod prepared;
 mod relay;
 
 use std::collections::{HashMap, VecDeque};
@@ -40,6 +41,7 @@ use crate::backend::translated::{TranslatedBind, TranslatedConn};
 use crate::backend::Bind;
 use crate::error::ProxyError;
 use crate::frontend::cancel::{InFlight, Registration};
+use crate::frontend::logsafe::Escaped;
 use crate::frontend::startup::ClientHello;
 use crate::protocol::{Frame, FrameError, FrameReader};
 use crate::proxy::{BindId, Proxy};
@@ -180,6 +182,8 @@ pub struct Session {
     /// ParameterStatus values the client has been told.
     shown: HashMap<String, String>,
     statements: HashMap<String, Stmt>,
+    /// SQL-level prepared statements (`PREPARE name AS …`) and the bind each was prepared on.
+    sql_prepared: HashMap<String, BindId>,
     portals: HashMap<String, Portal>,
     tx: Tx,
     pending: VecDeque<Pending>,
@@ -224,6 +228,7 @@ impl Session {
             catalog_bind: None,
             shown,
             statements: HashMap::new(),
+            sql_prepared: HashMap::new(),
             portals: HashMap::new(),
             tx: Tx::Idle,
             pending: VecDeque::new(),
@@ -520,7 +525,7 @@ impl Session {
     /// Reports an error bindproxy found itself. Inside a transaction the transaction fails, as it
     /// would in PostgreSQL; in an extended-protocol pipeline the rest is skipped until Sync.
     fn refuse(&mut self, err: ProxyError, simple: bool) {
-        tracing::debug!("refused: {err}");
+        tracing::debug!("refused: {}", Escaped(&err.to_string()));
         self.fail_transaction();
         let mut bytes = BytesMut::new();
         err.write_to(&mut bytes);
@@ -561,7 +566,7 @@ impl Session {
     /// and keep the session going for the other binds.
     fn backend_lost(&mut self, bind: BindId, reason: String) {
         let name = self.proxy.bind_names[bind].clone();
-        tracing::warn!(bind = %name, "backend connection lost: {reason}");
+        tracing::warn!(bind = %name, "backend connection lost: {}", Escaped(&reason));
         if let Some(Conn::Pg(mut lease)) = self.conns[bind].take() {
             lease.broken = true;
             PgPool::release(lease);

@@ -7,6 +7,7 @@
 use bytes::{BufMut, BytesMut};
 
 use super::{Conn, Pending, Request, Session, SessionError, Tx, CLIENT_FLUSH_BYTES};
+use crate::frontend::logsafe::Escaped;
 use crate::protocol::messages::{self, error_code_and_severity};
 use crate::protocol::Frame;
 use crate::proxy::BindId;
@@ -195,7 +196,8 @@ impl Session {
                     }
                 } else if tag == b'E' {
                     let name = &self.proxy.bind_names[bind];
-                    tracing::debug!(bind = %name, "bindproxy's own statement failed: {}", crate::backend::pg::conn::error_message(f.body()));
+                    let message = crate::backend::pg::conn::error_message(f.body());
+                    tracing::debug!(bind = %name, "bindproxy's own statement failed: {}", Escaped(&message));
                 }
             }
             Pending::Local { .. } => {}
@@ -210,6 +212,7 @@ impl Session {
         });
         self.portals
             .retain(|_, p| !matches!(p, super::Portal::Bind(b) if *b == bind));
+        self.sql_prepared.retain(|_, b| *b != bind);
     }
 
     /// A COPY on `bind` ended. CopyData the client already pipelined for a later statement of the

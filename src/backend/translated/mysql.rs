@@ -9,7 +9,8 @@
 //! `pg:<type>` column comments, MariaDB's JSON check), and
 //! row streaming: rows are handed to the sink one by one as they arrive, never collected.
 //!
-//! Must never: block; leak an open transaction to the next lease.
+//! Must never: block; leak an open transaction, a temporary table or a session variable to the next
+//! lease.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,6 +86,7 @@ impl MyBind {
             conn: Some(conn),
             broken: false,
             cache: self.cache.clone(),
+            state: SessionState::Pristine,
         })
     }
 
@@ -111,6 +113,24 @@ pub struct MyConn {
     conn: Option<mysql_async::Conn>,
     broken: bool,
     cache: Arc<ColumnCache>,
+    state: SessionState,
+}
+
+/// Whether this lease ran something that leaves state on the MySQL session beyond a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SessionState {
+    /// Only statements whose effects are in the tables or end with their transaction.
+    Pristine,
+    /// A temporary table, a user variable or a session setting may be left behind: the
+    /// connection is reset (COM_RESET_CONNECTION) before anyone else gets it.
+    Touched,
+}
+
+/// True when `sql` may leave session state behind (conservative: a false alarm only costs a
+/// connection reset).
+fn touches_session(sql: &str) -> bool {
+    let lower = sql.trim_start().to_ascii_lowercase();
+    lower.contains("temporary") || lower.starts_with("set") || lower.contains('@')
 }
 
 fn from_my(v: mysql_async::Value) -> Value {
@@ -406,6 +426,9 @@ impl MyConn {
         protocol: Protocol,
         sink: &mut RowSink<'_>,
     ) -> Result<RunOutcome, ProxyError> {
+        if touches_session(sql) {
+            self.state = SessionState::Touched;
+        }
         if let (true, Protocol::Text { rerun }) = (params.is_empty(), protocol) {
             if let Some(outcome) = self.run_text(sql, rerun, sink).await? {
                 return Ok(outcome);
@@ -542,6 +565,9 @@ impl MyConn {
     }
 
     pub(crate) async fn batch(&mut self, sql: &str) -> Result<(), ProxyError> {
+        if touches_session(sql) {
+            self.state = SessionState::Touched;
+        }
         match self.conn()?.query_drop(sql).await {
             Ok(()) => Ok(()),
             Err(e) => Err(self.fail(e)),
@@ -591,14 +617,15 @@ impl MyConn {
     }
 
     /// Returns the connection to the pool. `dirty`: a transaction may be open, so the pool resets
-    /// it (COM_RESET_CONNECTION rolls back; the session setup runs again).
+    /// it (COM_RESET_CONNECTION rolls back, drops temporary tables and user variables; the session
+    /// setup runs again). So does a lease that left session state behind ([`SessionState`]).
     pub(crate) async fn give_back(mut self, dirty: bool) {
         if let Some(mut c) = self.conn.take() {
             if self.broken {
                 let _ = c.disconnect().await;
                 return;
             }
-            if dirty {
+            if dirty || self.state == SessionState::Touched {
                 c.reset_connection(true);
             }
             drop(c);

@@ -2,7 +2,8 @@
 //!
 //! Owns: opening connections (files: WAL, `synchronous=NORMAL`, `foreign_keys=ON`, a busy timeout;
 //! in-memory binds: see below), the worker thread loop, statement preparation, row streaming in
-//! bounded chunks, and the idle list of connections of a bind.
+//! bounded chunks, and the idle list of connections of a bind, with the reset a connection gets
+//! before it goes back there (transaction, attached databases, `temp` objects, PRAGMAs).
 //!
 //! In-memory binds (`sqlite:///:memory:`, `sqlite://`) are ONE database for the life of the process,
 //! shared by every client of the bind: it is opened as `file:/bindproxy-<bind>-<n>?vfs=memdb`, SQLite's
@@ -15,8 +16,9 @@
 //! transaction open (transactions start with `BEGIN IMMEDIATE`), other clients' reads wait for it
 //! (busy timeout). Nobody ever sees uncommitted data.
 //!
-//! Must never: run SQLite on an async runtime thread, or hold more than a few chunks of a result in
-//! the channel (the worker blocks until the session takes them: backpressure).
+//! Must never: run SQLite on an async runtime thread, hold more than a few chunks of a result in
+//! the channel (the worker blocks until the session takes them: backpressure), or hand the next
+//! lease a connection its last client could have changed.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -145,6 +147,8 @@ enum Cmd {
     Version {
         reply: oneshot::Sender<Result<String, ProxyError>>,
     },
+    /// The lease ended: make the connection as good as new for the next one (see [`reset`]).
+    Reset,
 }
 
 enum Chunk {
@@ -237,7 +241,7 @@ impl Worker {
             .spawn(move || match open(&name, &loc) {
                 Ok(conn) => {
                     ready.send(Ok(()));
-                    worker_loop(&name, conn, rx);
+                    worker_loop(&name, &loc, conn, rx);
                 }
                 Err(e) => ready.send(Err(e)),
             })
@@ -429,7 +433,66 @@ fn table_info(
     Ok(out)
 }
 
-fn worker_loop(bind: &str, conn: Connection, mut rx: mpsc::UnboundedReceiver<Cmd>) {
+/// Undoes everything a client could have changed on its connection, as `DISCARD ALL` and
+/// `ROLLBACK` do for a PostgreSQL one: an open transaction, attached databases, every object of
+/// the connection's own `temp` schema, and the PRAGMAs that are per connection.
+fn reset(loc: &Location, conn: &Connection) -> rusqlite::Result<()> {
+    if !conn.is_autocommit() {
+        conn.execute_batch("ROLLBACK")?;
+    }
+    let attached: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_database_list WHERE name NOT IN ('main', 'temp')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for name in attached {
+        conn.execute("DETACH DATABASE ?1", [&name])?;
+    }
+    // Views and triggers first: a table takes its own triggers and indexes with it.
+    let temps: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT type, name FROM sqlite_temp_master WHERE type IN ('view', 'trigger', 'table') \
+             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type = 'table'",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (kind, name) in temps {
+        let kind = match kind.as_str() {
+            "view" => "VIEW",
+            "trigger" => "TRIGGER",
+            _ => "TABLE",
+        };
+        let name = name.replace('"', "\"\"");
+        conn.execute_batch(&format!("DROP {kind} IF EXISTS temp.\"{name}\""))?;
+    }
+    let left: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_temp_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+        [],
+        |r| r.get(0),
+    )?;
+    if left > 0 {
+        return Err(rusqlite::Error::ExecuteReturnedResults);
+    }
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch(
+        "PRAGMA defer_foreign_keys = OFF; PRAGMA query_only = OFF; \
+         PRAGMA recursive_triggers = OFF; PRAGMA reverse_unordered_selects = OFF; \
+         PRAGMA ignore_check_constraints = OFF; PRAGMA temp_store = DEFAULT;",
+    )?;
+    if let Location::File(_) = loc {
+        conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
+    }
+    for sql in SQLITE_SESSION_SETUP {
+        conn.execute_batch(sql)?;
+    }
+    Ok(())
+}
+
+fn worker_loop(
+    bind: &str,
+    loc: &Location,
+    mut conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<Cmd>,
+) {
     while let Some(cmd) = rx.blocking_recv() {
         match cmd {
             Cmd::Prepare { sql, reply } => {
@@ -454,6 +517,17 @@ fn worker_loop(bind: &str, conn: Connection, mut rx: mpsc::UnboundedReceiver<Cmd
                     .query_row("SELECT sqlite_version()", [], |r| r.get::<_, String>(0))
                     .map_err(|e| from_sqlite(bind, &e));
                 let _ = reply.send(v);
+            }
+            Cmd::Reset => {
+                if let Err(e) = reset(loc, &conn) {
+                    // Not provably clean: start over with a new connection (closing this one
+                    // rolls back whatever it held).
+                    tracing::debug!(bind, "SQLite connection reopened after a failed reset: {e}");
+                    match open(bind, loc) {
+                        Ok(fresh) => conn = fresh,
+                        Err(_) => return,
+                    }
+                }
             }
         }
     }
@@ -553,8 +627,10 @@ impl SqliteConn {
     }
 
     /// Back to the idle list, or closed (its thread ends) when it may hold an open transaction.
+    /// A pooled connection is reset first ([`reset`]): the reset is the thread's next command, so
+    /// the next lease's statements run after it.
     pub(crate) fn give_back(self, dirty: bool) {
-        if dirty || self.broken {
+        if dirty || self.broken || self.worker.tx.send(Cmd::Reset).is_err() {
             return;
         }
         if let Ok(mut idle) = self.idle.lock() {
