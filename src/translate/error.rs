@@ -1,7 +1,8 @@
 //! Errors of the translator.
 //!
 //! Owns: the error type every translation step returns. Must never: carry anything but text (no AST, no
-//! engine handles), so the caller can turn it into an ErrorResponse (`Parse` → 42601, `Unsupported` → 0A000).
+//! engine handles), so the caller can turn it into an ErrorResponse (`Parse` → 42601, `Unsupported` → 0A000,
+//! `UnsafeRendering` → 0A000, `TooDeep` → 54001, `TooLarge` → 54000, `StatementCount` → 42601).
 
 /// Why a PostgreSQL statement could not be re-rendered for a MySQL or SQLite bind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,6 +18,22 @@ pub enum TranslateError {
     /// INSERT whose VALUES rows do not match its column list) (SQLSTATE 42601/42P02).
     #[error("invalid statement: {0}")]
     Invalid(String),
+    /// The rendered text would not be read back by the engine as the translated statement (a comment,
+    /// a second statement, a literal that does not come out whole): refused before it runs
+    /// (SQLSTATE 0A000). The text says what was found.
+    #[error("the statement could not be rendered safely ({0})")]
+    UnsafeRendering(String),
+    /// The statement nests deeper than the translator allows (SQLSTATE 54001). `depth` is the
+    /// estimate of [`crate::translate::nesting`], `limit` the bound.
+    #[error("statement too deeply nested (about {depth} levels of operators and parentheses; the limit is {limit})")]
+    TooDeep { depth: usize, limit: usize },
+    /// The statement text is longer than the translator takes in one piece (SQLSTATE 54000).
+    #[error("statement too large ({bytes} bytes; the limit is {limit} bytes)")]
+    TooLarge { bytes: usize, limit: usize },
+    /// The parser of the translator reads a different number of statements than PostgreSQL's scanner
+    /// found in the text (SQLSTATE 42601).
+    #[error("the statement reads as {found} statements to the translator's parser, where PostgreSQL sees one")]
+    StatementCount { found: usize },
 }
 
 impl TranslateError {
@@ -31,7 +48,10 @@ impl TranslateError {
     pub fn sqlstate(&self) -> &'static str {
         match self {
             TranslateError::Parse(_) | TranslateError::Invalid(_) => "42601",
-            TranslateError::Unsupported { .. } => "0A000",
+            TranslateError::Unsupported { .. } | TranslateError::UnsafeRendering(_) => "0A000",
+            TranslateError::TooDeep { .. } => "54001",
+            TranslateError::TooLarge { .. } => "54000",
+            TranslateError::StatementCount { .. } => "42601",
         }
     }
 }

@@ -11,21 +11,31 @@
 //! Pipeline (`rewrite`): clone the AST → [`walk`] validates and rewrites it in place (casts, ILIKE, `||`,
 //! functions, ON CONFLICT, ORDER BY null placement, …) and collects parameter hints → [`names`] (a
 //! `VisitorMut`) quotes every identifier for the target and marks `$n` placeholders → Display (or
-//! [`ddl`]'s own renderer) → markers become `?` and the `params` order is read off the text.
+//! [`ddl`]'s own renderer) → markers become `?` and the `params` order is read off the text →
+//! [`safety`] lexes the result as the engine will and refuses it unless it is one statement, without
+//! comments, whose literals are the tree's.
+//!
+//! Before any of that, [`rewrite_sql`] bounds the input: its tokens' [`depth::nesting`] estimate must
+//! stay within [`depth::MAX_NESTING`] (54001), deeper-than-trivial statements are translated on a thread
+//! with a large stack, and the text must hold exactly one statement (the caller splits with
+//! PostgreSQL's own scanner; a different count here means the two disagree, 42601).
 
 mod colname;
 mod ddl;
+pub mod depth;
 mod dml;
 mod error;
 mod names;
 mod restype;
+mod safety;
 mod txn;
 mod types;
 mod walk;
 
 use sqlparser::ast::Statement;
 use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::Tokenizer;
 
 pub use ddl::MYSQL_TABLE_OPTIONS;
 pub use error::TranslateError;
@@ -208,6 +218,9 @@ pub fn mysql_drop_index_sql(index: &str, table: &str) -> String {
 }
 
 /// Translate one parsed PostgreSQL statement.
+///
+/// Callers must have bounded the statement's depth (as [`rewrite_sql`] does): the AST is cloned,
+/// walked and rendered recursively.
 pub fn rewrite(stmt: &Statement, target: Target) -> Result<Rewritten, TranslateError> {
     let tables = relation_names(stmt);
     let mut stmt = stmt.clone();
@@ -228,6 +241,7 @@ pub fn rewrite(stmt: &Statement, target: Target) -> Result<Rewritten, TranslateE
         | Statement::ReleaseSavepoint { .. } => txn::rewrite_txn(target, &stmt)?,
         other => return Err(TranslateError::unsupported(statement_name(other))),
     };
+    verify(&stmt, &out, target)?;
     if matches!(
         out.kind,
         Kind::Select | Kind::Insert | Kind::Update | Kind::Delete
@@ -235,6 +249,30 @@ pub fn rewrite(stmt: &Statement, target: Target) -> Result<Rewritten, TranslateE
         out.tables = tables;
     }
     Ok(out)
+}
+
+/// The rendered SQL must read back, on the engine, as the translated tree: see [`safety`].
+fn verify(translated: &Statement, out: &Rewritten, target: Target) -> Result<(), TranslateError> {
+    let matching = match out.kind {
+        Kind::Select | Kind::Insert | Kind::Update | Kind::Delete => safety::LiteralMatch::Exact,
+        _ => safety::LiteralMatch::Contains,
+    };
+    if !out.sql.is_empty() {
+        safety::check(
+            &out.sql,
+            target,
+            &safety::Literals::of(translated),
+            matching,
+        )?;
+    }
+    for extra in &out.before {
+        safety::check_plain(extra, target)?;
+    }
+    if let Some(emulation) = out.returning.as_ref().and_then(|r| r.emulation.as_ref()) {
+        safety::check_plain(&emulation.insert_sql, target)?;
+        safety::check_plain(&emulation.select_list, target)?;
+    }
+    Ok(())
 }
 
 /// The last part of every table name the statement mentions, folded, minus the names of its CTEs.
@@ -275,11 +313,37 @@ impl sqlparser::ast::Visitor for Ctes {
     }
 }
 
-/// Parse PostgreSQL text and translate each statement.
+/// Parse one PostgreSQL statement (the caller has split the query string with PostgreSQL's scanner)
+/// and translate it. Empty text (only comments) gives no rewrite; text the parser reads as more than
+/// one statement is [`TranslateError::StatementCount`].
+///
+/// Depth is bounded before parsing (see [`depth`]); deep statements are parsed, translated and dropped
+/// on a thread with a large stack.
 pub fn rewrite_sql(sql: &str, target: Target) -> Result<Vec<Rewritten>, TranslateError> {
-    let stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+    let dialect = PostgreSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
         .map_err(|e| TranslateError::Parse(e.to_string()))?;
-    stmts.iter().map(|s| rewrite(s, target)).collect()
+    let nesting = depth::nesting(&tokens);
+    depth::check(nesting)?;
+    depth::on_deep_stack(nesting, move || {
+        let dialect = PostgreSqlDialect {};
+        let stmts = Parser::new(&dialect)
+            .with_recursion_limit(depth::PARSER_RECURSION_LIMIT)
+            .with_tokens_with_locations(tokens)
+            .parse_statements()
+            .map_err(|e| match e {
+                ParserError::RecursionLimitExceeded => TranslateError::TooDeep {
+                    depth: depth::PARSER_RECURSION_LIMIT + 1,
+                    limit: depth::PARSER_RECURSION_LIMIT,
+                },
+                e => TranslateError::Parse(e.to_string()),
+            })?;
+        if stmts.len() > 1 {
+            return Err(TranslateError::StatementCount { found: stmts.len() });
+        }
+        stmts.iter().map(|s| rewrite(s, target)).collect()
+    })
 }
 
 /// A readable name for a statement outside the subset (its leading keywords, e.g. `COPY`,

@@ -41,7 +41,14 @@ pub(crate) struct Ctx {
     pub max_param: Option<usize>,
     /// PostgreSQL types of the output columns (see [`super::Rewritten::result_types`]).
     pub result_types: Vec<Option<super::ResultType>>,
+    /// Current nesting of `expr`/`query`/`set_expr` calls, bounded by [`MAX_WALK_DEPTH`].
+    depth: usize,
 }
+
+/// The deepest the walk recurses before it refuses with [`TranslateError::TooDeep`]. The token
+/// pre-check ([`super::depth`]) refuses deeper statements before they are parsed; this bound is the
+/// walk's own guard should an AST ever be deeper than that estimate.
+pub(crate) const MAX_WALK_DEPTH: usize = super::depth::MAX_NESTING;
 
 fn unsupported<T>(what: impl Into<String>) -> Result<T> {
     Err(TranslateError::unsupported(what))
@@ -159,7 +166,26 @@ impl Ctx {
             pg_types: BTreeMap::new(),
             max_param: None,
             result_types: Vec::new(),
+            depth: 0,
         }
+    }
+
+    /// Runs `f` one level deeper, refusing beyond [`MAX_WALK_DEPTH`].
+    fn nested<T: ?Sized>(
+        &mut self,
+        node: &mut T,
+        f: impl FnOnce(&mut Self, &mut T) -> Result<()>,
+    ) -> Result<()> {
+        if self.depth >= MAX_WALK_DEPTH {
+            return Err(TranslateError::TooDeep {
+                depth: self.depth + 1,
+                limit: MAX_WALK_DEPTH,
+            });
+        }
+        self.depth += 1;
+        let r = f(self, node);
+        self.depth -= 1;
+        r
     }
 
     fn see_param(&mut self, i: usize) {
@@ -223,6 +249,10 @@ impl Ctx {
     // ---------------------------------------------------------------- queries
 
     pub fn query(&mut self, q: &mut Query) -> Result<()> {
+        self.nested(q, Self::query_inner)
+    }
+
+    fn query_inner(&mut self, q: &mut Query) -> Result<()> {
         let Query {
             with,
             body,
@@ -366,6 +396,10 @@ impl Ctx {
     }
 
     pub fn set_expr(&mut self, s: &mut SetExpr) -> Result<()> {
+        self.nested(s, Self::set_expr_inner)
+    }
+
+    fn set_expr_inner(&mut self, s: &mut SetExpr) -> Result<()> {
         match s {
             SetExpr::Select(sel) => self.select(sel, None),
             SetExpr::Query(q) => self.query(q),
@@ -754,6 +788,10 @@ impl Ctx {
 
     /// Walk an expression: validate, record hints, rewrite in place.
     pub fn expr(&mut self, e: &mut Expr) -> Result<()> {
+        self.nested(e, Self::expr_inner)
+    }
+
+    fn expr_inner(&mut self, e: &mut Expr) -> Result<()> {
         let t = self.target;
         match e {
             Expr::Identifier(_) => Ok(()),
@@ -854,7 +892,17 @@ impl Ctx {
                 Ok(())
             }
             Expr::UnaryOp { op, expr } => match op {
-                UnaryOperator::Not | UnaryOperator::Minus | UnaryOperator::Plus => self.expr(expr),
+                UnaryOperator::Not => self.expr(expr),
+                UnaryOperator::Minus | UnaryOperator::Plus => {
+                    self.expr(expr)?;
+                    // `- -5` must not come out as `--5` (a comment to end of line in SQLite and
+                    // PostgreSQL): a signed operand is parenthesised, `-(-5)`.
+                    if signed(expr) {
+                        let inner = std::mem::replace(&mut **expr, Expr::Value(Value::Null.into()));
+                        **expr = Expr::Nested(Box::new(inner));
+                    }
+                    Ok(())
+                }
                 other => unsupported(format!("operator {other}")),
             },
             Expr::Like {
@@ -1184,6 +1232,18 @@ impl Ctx {
             "gen_random_uuid" if argc == 0 && t == Target::MySql => Ok(Some(call("UUID", vec![]))),
             _ => unsupported(format!("function {name}() on {}", on_target(t))),
         }
+    }
+}
+
+/// Whether the rendering of `e` starts with a sign (`-x`, `+x`, a negative number literal).
+fn signed(e: &Expr) -> bool {
+    match e {
+        Expr::UnaryOp { .. } => true,
+        Expr::Value(ValueWithSpan {
+            value: Value::Number(n, _),
+            ..
+        }) => n.starts_with(['-', '+']),
+        _ => false,
     }
 }
 

@@ -172,6 +172,40 @@ fn translate_error(bind: &TranslatedBind, e: TranslateError) -> ProxyError {
             "{construct} is not supported on bind \"{}\" ({engine})",
             bind.name
         )),
+        TranslateError::UnsafeRendering(why) => ProxyError::Backend {
+            code: "0A000".into(),
+            message: format!(
+                "the statement could not be rendered safely for bind \"{}\" ({engine}): {why}",
+                bind.name
+            ),
+            detail: Some(
+                "bindproxy refuses SQL for an engine that would not read it as the statement sent; nothing ran".into(),
+            ),
+        },
+        TranslateError::TooDeep { depth, limit } => ProxyError::Backend {
+            code: "54001".into(),
+            message: format!(
+                "statement too deeply nested for bind \"{}\" ({engine}): about {depth} levels of operators and parentheses, the limit is {limit}",
+                bind.name
+            ),
+            detail: Some(
+                "Write long OR chains of one column as IN (…), split long chains of operators or nested parentheses, or use a PostgreSQL bind.".into(),
+            ),
+        },
+        TranslateError::TooLarge { bytes, limit } => ProxyError::Backend {
+            code: "54000".into(),
+            message: format!(
+                "statement too large for bind \"{}\" ({engine}): {bytes} bytes, the limit is {limit} bytes",
+                bind.name
+            ),
+            detail: Some(
+                "Multi-row INSERT … VALUES is taken in pieces at any size; send other statements in smaller parts.".into(),
+            ),
+        },
+        e @ TranslateError::StatementCount { .. } => tx_error(
+            "42601",
+            format!("{e} (bind \"{}\", {engine}); nothing ran", bind.name),
+        ),
     }
 }
 
@@ -863,7 +897,7 @@ impl TranslatedConn {
     /// (or EmptyQueryResponse). Not ReadyForQuery. On error: stops and returns it (the session writes
     /// the ErrorResponse); what the earlier statements wrote stays in `out`.
     pub async fn query(&mut self, sql: &str, out: &mut BytesMut) -> Result<(), ProxyError> {
-        let statements = split_statements(sql);
+        let statements = split_statements(sql).map_err(|e| tx_error("42601", e.to_string()))?;
         if statements.is_empty() {
             empty(out, b'I');
             return Ok(());
@@ -913,7 +947,7 @@ impl TranslatedConn {
     // Extended protocol
 
     async fn prepare_stmt(&mut self, sql: &str, declared: &[u32]) -> Result<Stmt, ProxyError> {
-        let statements = split_statements(sql);
+        let statements = split_statements(sql).map_err(|e| tx_error("42601", e.to_string()))?;
         if statements.len() > 1 {
             return Err(tx_error(
                 "42601",
