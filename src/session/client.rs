@@ -347,12 +347,11 @@ impl Session {
             // outside a COPY, e.g. after the COPY failed).
             self.copy_bind = Some(bind);
         }
-        self.pending
-            .push_back(Pending::UntilReady {
-                bind,
-                emit: true,
-                answers: Request::Query,
-            });
+        self.pending.push_back(Pending::UntilReady {
+            bind,
+            emit: true,
+            answers: Request::Query,
+        });
         if session_set {
             self.replay_set(bind, sql).await;
         }

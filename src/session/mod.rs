@@ -342,7 +342,6 @@ impl Session {
         self.pending.iter().find_map(Pending::bind)
     }
 
-
     /// True when a message for `bind` (None: handled locally) must wait for other responses.
     fn blocked(&self, bind: Option<BindId>) -> bool {
         self.pending

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import PROXY_DBNAME, PROXY_USER, pg_config
+from conftest import PROXY_DBNAME, PROXY_USER, pg_admin, pg_config, wait_until
 
 PROTO_3_0 = 196608
 
@@ -243,3 +243,47 @@ def test_abrupt_disconnect_mid_query(bad_proxy, bystander):
     for _ in range(12):
         with bad_proxy.connect() as c:
             assert c.execute("SELECT count(*) FROM users").fetchone()[0] >= 1
+
+
+def test_newline_in_names_cannot_forge_a_log_line(bad_proxy, bystander):
+    """Trust mode: user and database names reach the log; a newline in them must stay inside the line."""
+    forged = "2026-01-01T00:00:00.000000Z  INFO forged: client connected"
+    with connect_raw(bad_proxy) as s:
+        s.sendall(startup_packet({"user": f"{PROXY_USER}\n{forged}", "database": f"app\r\n{forged}"}))
+        out = drain(s, timeout=2.0)
+    assert wait_until(lambda: "forged" in bad_proxy.log_path.read_text(errors="replace"), timeout=5.0)
+    lines = bad_proxy.log_path.read_text(errors="replace").splitlines()
+    assert not any(line.startswith("2026-01-01T00:00:00") for line in lines), bad_proxy.log_tail()
+    assert any("\\n2026-01-01T00:00:00" in line for line in lines), bad_proxy.log_tail()
+    assert bad_proxy.alive()
+    assert bystander.execute("SELECT count(*) FROM users").fetchone()[0] >= 1
+    assert out.data or out.closed
+
+
+def test_flood_while_held_is_bounded(bad_proxy, bystander):
+    """A client that keeps sending while its next message waits for another bind is cut off, memory
+    stays bounded, and its backend connection goes back (the statement does not run on)."""
+    rss_before = bad_proxy.rss_kib()
+    with ready_session(bad_proxy) as s:
+        s.sendall(msg(b"Q", b"SELECT pg_sleep(20) FROM users LIMIT 1\0"))  # userdb
+        s.sendall(msg(b"Q", b"SELECT 1\0"))  # main: held behind userdb
+        chunk = msg(b"Q", b"SELECT 1\0") * 8192
+        started = time.monotonic()
+        sent = 0
+        try:
+            while sent < 64 << 20:
+                s.sendall(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass
+        out = drain(s, timeout=10)
+        assert out.closed or out.got_error, out
+        assert time.monotonic() - started < 15, "the flood was buffered until the statement ended"
+    assert bad_proxy.alive(), bad_proxy.log_tail()
+    grown = bad_proxy.rss_kib() - rss_before
+    assert grown < 128 * 1024, f"RSS grew by {grown} KiB while flooding"
+    assert bystander.execute("SELECT count(*) FROM users").fetchone()[0] >= 1
+    with pg_admin() as admin:
+        assert wait_until(lambda: admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(20)%' AND state = 'active'"
+        ).fetchone()[0] == 0, timeout=5.0)
