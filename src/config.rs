@@ -396,7 +396,7 @@ impl Config {
     /// The router built from this configuration's table map (checked at load, so it cannot fail).
     pub fn router(&self) -> Router {
         match Router::new(&self.tables, &self.default_bind, &self.default_schema) {
-            Ok(r) => r,
+            Ok(r) => r.with_binds(self.binds.keys()),
             Err(e) => panic!("table map was validated at load: {e}"),
         }
     }

@@ -6,12 +6,17 @@
 use bytes::BytesMut;
 
 use crate::protocol::messages::{error_response, ErrorFields};
+use crate::router::RouteError;
+use crate::sql::AnalysisError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
-    /// A statement's tables live on more than one bind.
+    /// The router refused the statement (cross-bind, undeterminable, ambiguous, bad hint).
     #[error("{0}")]
-    CrossBind(String),
+    Route(#[from] RouteError),
+    /// The statement could not be analysed (syntax, too deep, too large, escape strings off).
+    #[error("{0}")]
+    Analysis(#[from] AnalysisError),
     /// A transaction open on one bind met a statement for another.
     #[error("transaction is open on bind \"{open}\", but this statement goes to bind \"{wanted}\" ({tables}); a transaction cannot span binds")]
     CrossBindTransaction {
@@ -60,9 +65,16 @@ pub enum ProxyError {
 impl ProxyError {
     pub fn sqlstate(&self) -> &str {
         match self {
-            ProxyError::CrossBind(_)
-            | ProxyError::CrossBindTransaction { .. }
-            | ProxyError::FeatureNotSupported(_) => "0A000",
+            ProxyError::CrossBindTransaction { .. } | ProxyError::FeatureNotSupported(_) => "0A000",
+            ProxyError::Route(RouteError::UnknownHintBind(_)) => "42704",
+            ProxyError::Route(_) => "0A000",
+            ProxyError::Analysis(e) => match e {
+                AnalysisError::Syntax { .. } | AnalysisError::BadHint { .. } => "42601",
+                AnalysisError::TooDeep => "54001",
+                AnalysisError::TooLarge { .. } => "54000",
+                AnalysisError::NulByte => "22021",
+                AnalysisError::EscapeStringsOff => "0A000",
+            },
             ProxyError::InFailedTransaction => "25P02",
             ProxyError::BackendUnavailable { .. } => "08001",
             ProxyError::BackendLost { .. } => "08006",
@@ -78,8 +90,23 @@ impl ProxyError {
 
     fn hint(&self) -> Option<&'static str> {
         match self {
-            ProxyError::CrossBind(_) => Some(
+            ProxyError::Route(RouteError::CrossBind(_)) => Some(
                 "Each statement must touch tables of one bind only; split it, or map the tables to the same bind in the config.",
+            ),
+            ProxyError::Route(RouteError::Ambiguous { .. }) => Some(
+                "Qualify the name with its schema, or set a search_path on which only one of these schemas appears.",
+            ),
+            ProxyError::Route(RouteError::HintContradicts { .. }) => {
+                Some("A routing hint is only for statements whose tables bindproxy cannot determine; remove it.")
+            }
+            ProxyError::Analysis(AnalysisError::EscapeStringsOff) => Some(
+                "Keep standard_conforming_strings on (the default) and write backslash escapes as E'…' strings.",
+            ),
+            ProxyError::Analysis(AnalysisError::TooDeep) => Some(
+                "Flatten the expression (IN (…), = ANY($1), or fewer nested subqueries).",
+            ),
+            ProxyError::Analysis(AnalysisError::TooLarge { .. }) => Some(
+                "Split the statement, or load bulk data with COPY or multi-row INSERT … VALUES of literals.",
             ),
             ProxyError::CrossBindTransaction { .. } => {
                 Some("Roll back, then run the statements of each bind in their own transaction.")

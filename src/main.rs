@@ -7,8 +7,10 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use bindproxy::config::Config;
+use bindproxy::error::ProxyError;
 use bindproxy::proxy::Proxy;
-use bindproxy::sql::analyze_uncached;
+use bindproxy::router::{default_search_path, SearchPathView};
+use bindproxy::sql::{analyze_uncached, Method};
 
 #[derive(Parser)]
 #[command(
@@ -95,21 +97,34 @@ fn runtime() -> tokio::runtime::Runtime {
 fn route(config: &Config, json: bool, sql: &str) -> ExitCode {
     let router = config.router();
     let analysis = analyze_uncached(sql);
-    let mut tables: Vec<String> = analysis
-        .statements
-        .iter()
-        .flat_map(|s| s.tables.iter())
-        .map(|t| match &t.schema {
-            Some(_) => t.to_string(),
-            None if t.is_catalog() => format!("pg_catalog.{t}"),
-            None => format!("{}.{t}", config.default_schema),
-        })
-        .collect();
-    tables.sort();
-    tables.dedup();
-    match router.route(&analysis) {
+    let path = default_search_path();
+    let routed = match &analysis.error {
+        Some(e) => Err(ProxyError::Analysis(e.clone())),
+        None => router
+            .route(
+                &analysis,
+                SearchPathView {
+                    schemas: &path,
+                    default: &path,
+                    user: "",
+                },
+            )
+            .map_err(ProxyError::Route),
+    };
+    match routed {
         Ok(r) => {
             let bind = r.bind.unwrap_or_else(|| config.default_bind.clone());
+            let mut tables: Vec<String> = r
+                .tables
+                .iter()
+                .map(|(t, _)| match &t.schema {
+                    Some(_) => t.to_string(),
+                    None if t.is_catalog() => format!("pg_catalog.{t}"),
+                    None => format!("{}.{t}", config.default_schema),
+                })
+                .collect();
+            tables.sort();
+            tables.dedup();
             if json {
                 // Field order as documented: tables first.
                 println!(
@@ -126,25 +141,23 @@ fn route(config: &Config, json: bool, sql: &str) -> ExitCode {
                         tables.join(", ")
                     }
                 );
-                println!(
-                    "bind:   {bind}{}",
-                    if analysis.parsed {
-                        ""
-                    } else {
-                        "   (sqlparser could not parse it: tables found by token scan)"
-                    }
-                );
+                let how = match analysis.method {
+                    Method::Parsed => "",
+                    Method::BulkHead => "   (a large INSERT … VALUES: routed by its head)",
+                };
+                println!("bind:   {bind}{how}");
             }
             ExitCode::SUCCESS
         }
         Err(e) => {
+            let code = e.sqlstate().to_owned();
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({ "error": e.to_string(), "sqlstate": "0A000" })
+                    serde_json::json!({ "error": e.to_string(), "sqlstate": code })
                 );
             } else {
-                println!("error (SQLSTATE 0A000): {e}");
+                println!("error (SQLSTATE {code}): {e}");
             }
             ExitCode::from(1)
         }

@@ -4,8 +4,10 @@
 //! lookup of one relation's bind ([`Router::bind_for_table`]) and the route of a whole analysed
 //! query string ([`Router::route`]): one bind, no bind (no relations), or a cross-bind rejection.
 //!
-//! Must never: parse SQL (it reads [`Analysis`]), check that a bind exists (the config loader
-//! does), or touch connections.
+//! Must never: parse SQL (it reads [`crate::sql::Analysis`]), check that a bind exists (the
+//! config loader does), or touch connections. The route of a whole query string, with the
+//! session's `search_path`, routing hints and statements whose tables cannot be known, is in
+//! `router/route.rs`.
 //!
 //! # Patterns
 //! A pattern is `name` or `schema.name`; each part follows PostgreSQL identifier rules (unquoted
@@ -42,9 +44,11 @@
 //!   the name, glob for a candidate.
 
 use std::collections::HashMap;
-use std::fmt;
 
-use crate::sql::{Analysis, TableName};
+use crate::sql::TableName;
+
+mod route;
+pub use route::{default_search_path, CrossBind, Route, RouteError, SearchPathView};
 
 /// A table rule that cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -92,39 +96,6 @@ pub enum RuleError {
         second_bind: String,
     },
 }
-
-/// Where an analysed query string goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Route {
-    /// The bind, or `None` when no user relation is touched (`SELECT 1`, `SET`, catalog-only
-    /// queries): the caller uses the open transaction's bind, else the default bind.
-    pub bind: Option<String>,
-    /// Every relation touched and the bind it resolved to, sorted by relation. Catalog relations
-    /// carry the route's bind, or the default bind when the route has none.
-    pub tables: Vec<(TableName, String)>,
-}
-
-/// A query string whose relations live on more than one bind.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CrossBind {
-    /// The non-catalog relations and their binds, sorted by relation.
-    pub tables: Vec<(TableName, String)>,
-}
-
-impl fmt::Display for CrossBind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("statement touches several binds: ")?;
-        for (i, (t, b)) in self.tables.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{t} → {b}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for CrossBind {}
 
 /// One part of a pattern.
 #[derive(Debug)]
@@ -399,12 +370,47 @@ impl Router {
         })
     }
 
+    /// Registers binds that no rule names, so that a routing hint can name them.
+    pub fn with_binds<'a>(mut self, names: impl IntoIterator<Item = &'a String>) -> Router {
+        for n in names {
+            if !self.binds.contains(n) {
+                self.binds.push(n.clone());
+            }
+        }
+        self
+    }
+
     /// The default bind.
     pub fn default_bind(&self) -> &str {
         &self.default_bind
     }
 
-    fn exact_bind(&self, t: &TableName) -> Option<usize> {
+    /// The schema of unqualified names in rules (usually `public`).
+    pub fn default_schema(&self) -> &str {
+        &self.default_schema
+    }
+
+    /// Bind index → name.
+    pub(crate) fn bind_name(&self, idx: usize) -> &str {
+        self.binds
+            .get(idx)
+            .map(String::as_str)
+            .unwrap_or(&self.default_bind)
+    }
+
+    /// Whether any rule could place a relation in `schema` (the default schema always can).
+    pub(crate) fn knows_schema(&self, schema: &str) -> bool {
+        schema == self.default_schema
+            || self.exact.contains_key(schema)
+            || self.globs.iter().any(|g| g.schema.matches(schema))
+    }
+
+    /// Whether a rule names this relation exactly (not through a glob or an owner candidate).
+    pub(crate) fn is_mapped_exactly(&self, t: &TableName) -> bool {
+        self.exact_bind(t).is_some()
+    }
+
+    pub(crate) fn exact_bind(&self, t: &TableName) -> Option<usize> {
         let schema = t.schema.as_deref().unwrap_or(&self.default_schema);
         self.exact.get(schema)?.get(&t.name).copied()
     }
@@ -420,7 +426,7 @@ impl Router {
     /// The bind a relation is mapped to, or `None` when it is unmapped or a catalog relation
     /// (the caller uses the default bind). See the module documentation for the precedence.
     pub fn bind_for_table(&self, t: &TableName) -> Option<&str> {
-        if t.is_catalog() {
+        if t.is_catalog() && !self.is_mapped_exactly(t) {
             return None;
         }
         let idx = self.exact_bind(t).or_else(|| {
@@ -433,45 +439,11 @@ impl Router {
         })?;
         self.binds.get(idx).map(String::as_str)
     }
-
-    /// Routes a whole analysed query string (all its statements) to one bind, or rejects it
-    /// when its relations live on more than one bind.
-    pub fn route(&self, analysis: &Analysis) -> Result<Route, CrossBind> {
-        let tables = analysis.all_tables();
-        let mut resolved: Vec<(TableName, String)> = Vec::with_capacity(tables.len());
-        let mut catalog: Vec<TableName> = Vec::new();
-        let mut bind: Option<&str> = None;
-        let mut several = false;
-        for t in tables {
-            if t.is_catalog() {
-                catalog.push(t);
-                continue;
-            }
-            let b = self.bind_for_table(&t).unwrap_or(&self.default_bind);
-            match bind {
-                None => bind = Some(b),
-                Some(x) if x != b => several = true,
-                Some(_) => {}
-            }
-            resolved.push((t, b.to_owned()));
-        }
-        if several {
-            return Err(CrossBind { tables: resolved });
-        }
-        let catalog_bind = bind.unwrap_or(&self.default_bind);
-        resolved.extend(catalog.into_iter().map(|t| (t, catalog_bind.to_owned())));
-        resolved.sort();
-        Ok(Route {
-            bind: bind.map(str::to_owned),
-            tables: resolved,
-        })
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sql::analyze_uncached;
 
     fn rules(r: &[(&str, &str)]) -> Vec<(String, String)> {
         r.iter()
@@ -604,56 +576,5 @@ mod tests {
         assert_eq!(bind(&r, "order_items_id_seq").as_deref(), Some("o"));
         let r = router(&[("orders", "o")]);
         assert_eq!(bind(&r, "other_seq"), None);
-    }
-
-    #[test]
-    fn routes() {
-        let r = router(&[
-            ("users", "users_db"),
-            ("orders", "orders_db"),
-            ("sa_*", "sa"),
-        ]);
-        let route = |sql: &str| r.route(&analyze_uncached(sql));
-        let ok = route("SELECT * FROM users u JOIN public.users x ON true").expect("one bind");
-        assert_eq!(ok.bind.as_deref(), Some("users_db"));
-        assert_eq!(ok.tables.len(), 2);
-        let none = route("SELECT 1").expect("no tables");
-        assert_eq!(
-            none,
-            Route {
-                bind: None,
-                tables: vec![]
-            }
-        );
-        let cat = route("SELECT * FROM pg_catalog.pg_class").expect("catalog");
-        assert_eq!(cat.bind, None);
-        assert_eq!(
-            cat.tables,
-            vec![(t("pg_catalog.pg_class"), "main".to_owned())]
-        );
-        let mixed = route("SELECT c.oid FROM pg_class c WHERE c.oid = 'users'::regclass")
-            .expect("catalog follows");
-        assert_eq!(mixed.bind.as_deref(), Some("users_db"));
-        assert!(mixed
-            .tables
-            .contains(&(t("pg_class"), "users_db".to_owned())));
-        let unmapped = route("SELECT * FROM things").expect("default");
-        assert_eq!(unmapped.bind.as_deref(), Some("main"));
-        let err = route("SELECT * FROM orders JOIN users ON true").expect_err("cross");
-        assert_eq!(
-            err.to_string(),
-            "statement touches several binds: orders → orders_db, users → users_db"
-        );
-        let err = route("SELECT * FROM users; SELECT * FROM things")
-            .expect_err("cross across statements");
-        assert_eq!(
-            err.to_string(),
-            "statement touches several binds: things → main, users → users_db"
-        );
-        let ok = route(
-            "BEGIN; INSERT INTO sa_author VALUES (1); SELECT nextval('sa_author_id_seq'); COMMIT",
-        )
-        .expect("one bind");
-        assert_eq!(ok.bind.as_deref(), Some("sa"));
     }
 }

@@ -176,11 +176,10 @@ impl Session {
 
     /// The bind a statement with these tables runs on, or why it cannot run.
     fn target(&mut self, analysis: &Analysis, sql: &str) -> Result<Placement, ProxyError> {
-        let route = self
-            .proxy
-            .router
-            .route(analysis)
-            .map_err(|e| ProxyError::CrossBind(e.to_string()))?;
+        if let Some(e) = &analysis.error {
+            return Err(ProxyError::Analysis(e.clone()));
+        }
+        let route = self.proxy.router.route(analysis, self.search_path.view())?;
         let floating = route.bind.is_none() || route.tables.iter().all(|(t, _)| t.is_catalog());
         let bind = match (&self.tx, floating) {
             (Tx::Open(b), true) => *b,
@@ -227,7 +226,7 @@ impl Session {
             tracing::debug!(
                 bind = %self.proxy.bind_names[bind],
                 tables = ?route.tables.iter().map(|(t, _)| t.to_string()).collect::<Vec<_>>(),
-                parsed = analysis.parsed,
+                method = ?analysis.method,
                 "route"
             );
         }
@@ -242,6 +241,13 @@ impl Session {
             floating,
             outside_tx,
         })
+    }
+
+    /// Moves the session's `search_path` along with statements about to run.
+    fn follow_search_path(&mut self, analysis: &Analysis) {
+        for s in &analysis.statements {
+            self.search_path.follow(s);
+        }
     }
 
     /// The one bind that the mapped table names in a statement's string literals point to.
@@ -274,6 +280,9 @@ impl Session {
     async fn on_query(&mut self, f: &Frame) -> Result<Step, SessionError> {
         let sql = decode_query(f.body()).map_err(malformed)?;
         let analysis = self.proxy.cache.analyze(sql);
+        if let Some(e) = &analysis.error {
+            return Ok(self.refuse_in_order(ProxyError::Analysis(e.clone()), true));
+        }
         let kind = single_kind(&analysis);
         let local_only = analysis.statements.is_empty()
             || (is_control(kind) && !matches!(self.tx, Tx::Open(_)))
@@ -288,8 +297,9 @@ impl Session {
                 self.local(bytes, true);
             } else if let (true, Some(k)) = (is_control(kind), kind) {
                 let sql = sql.to_owned();
-                if let Err(e) = self.local_control(k, &sql, true) {
-                    self.refuse(e, true);
+                match self.local_control(k, &sql, true) {
+                    Ok(()) => self.follow_search_path(&analysis),
+                    Err(e) => self.refuse(e, true),
                 }
             } else {
                 self.refuse(ProxyError::InFailedTransaction, true);
@@ -297,7 +307,10 @@ impl Session {
             return Ok(Step::Done);
         }
         let (bind, outside_tx) = match self.target(&analysis, sql) {
-            Ok(p) => (p.bind, p.outside_tx),
+            Ok(p) => {
+                self.follow_search_path(&analysis);
+                (p.bind, p.outside_tx)
+            }
             Err(e) => {
                 return Ok(self.refuse_in_order(e, true));
             }
@@ -603,6 +616,14 @@ impl Session {
             return Ok(self.refuse_in_order(ProxyError::DuplicateStatement(name), false));
         }
         let analysis = self.proxy.cache.analyze(p.query);
+        if let Some(e) = &analysis.error {
+            if self.blocked(None) {
+                return Ok(Step::Blocked);
+            }
+            self.statements.remove("");
+            self.refuse(ProxyError::Analysis(e.clone()), false);
+            return Ok(Step::Done);
+        }
         let kind = single_kind(&analysis);
         let control =
             is_control(kind).then(|| (kind.unwrap_or(StatementKind::Other), p.query.to_owned()));
@@ -628,7 +649,10 @@ impl Session {
             floating,
             outside_tx,
         } = match self.target(&analysis, p.query) {
-            Ok(t) => t,
+            Ok(t) => {
+                self.follow_search_path(&analysis);
+                t
+            }
             Err(e) => {
                 if self.blocked(None) {
                     return Ok(Step::Blocked);

@@ -26,6 +26,7 @@ mod client;
 mod params;
 mod prepared;
 mod relay;
+mod search_path;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
@@ -186,6 +187,8 @@ pub struct Session {
     sql_prepared: HashMap<String, BindId>,
     portals: HashMap<String, Portal>,
     tx: Tx,
+    /// The `search_path` unqualified names resolve along (typed, see `search_path.rs`).
+    search_path: search_path::SearchPath,
     pending: VecDeque<Pending>,
     /// After an error in an extended-protocol pipeline: discard messages until Sync.
     skipping: bool,
@@ -217,6 +220,7 @@ impl Session {
             .into_iter()
             .collect();
         let n = proxy.binds.len();
+        let search_path = search_path::SearchPath::from_startup(&settings, &hello.user);
         Session {
             client: FrameReader::new(rd, hello.read_buf, max),
             client_tx: wr,
@@ -231,6 +235,7 @@ impl Session {
             sql_prepared: HashMap::new(),
             portals: HashMap::new(),
             tx: Tx::Idle,
+            search_path,
             pending: VecDeque::new(),
             skipping: false,
             touched: Vec::new(),
@@ -539,6 +544,7 @@ impl Session {
     /// rolls back and ROLLBACK TO SAVEPOINT recovers exactly as PostgreSQL does: bindproxy makes a
     /// statement fail there (a Parse that cannot parse, then Sync, both answered quietly).
     fn fail_transaction(&mut self) {
+        self.search_path.transaction_failed();
         match &mut self.tx {
             Tx::Idle => {}
             Tx::Deferred { failed, .. } => *failed = true,

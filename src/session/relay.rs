@@ -289,6 +289,9 @@ impl Session {
 
     /// Moves the session's transaction along with a bind's status.
     pub(super) fn follow_status(&mut self, bind: BindId, status: u8) {
+        if status == b'E' {
+            self.search_path.transaction_failed();
+        }
         match status {
             b'T' | b'E' => {
                 if self.tx == Tx::Idle {

@@ -1,35 +1,66 @@
 //! The analysis of one query string: its statements, the relations each touches, their kinds.
 //!
-//! Owns: [`Analysis`], [`StatementInfo`] and [`analyze_uncached`]: tokenize once, split into
-//! statements, parse each with sqlparser (PostgreSqlDialect) and collect its relations, or fall
-//! back to the token scan when sqlparser rejects or mis-parses it.
+//! Owns: [`Analysis`], [`StatementInfo`] and [`analyze_uncached`]: parse with PostgreSQL's own
+//! parser (`parse.rs`), then per statement its kind (`kind.rs`), relations (`relations.rs`),
+//! setting changes (`settings.rs`) and the query string's routing hint (`hint.rs`). A very large
+//! multi-row INSERT is analysed from its head (`bulk.rs`).
+//!
+//! What cannot be analysed is an [`AnalysisError`] for the whole query string; what can be parsed
+//! but whose relations cannot all be known carries a [`Dynamic`] reason. Neither is ever turned
+//! into a guess.
 //!
 //! Must never: cache (that is `cache.rs`), decide a bind (that is the router), or panic on input.
 
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
+use std::ops::Range;
 
-use super::fallback;
+use super::bulk;
+use super::hint;
 use super::kind::{kind_of, StatementKind};
 use super::name::TableName;
-use super::tables;
+use super::parse::{self, AnalysisError, MAX_PARSE_BYTES};
+use super::relations::{self, Collected, Dynamic};
+use super::settings::{self, SettingChange};
 
 /// Everything the router and the session need to know about one query string.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Analysis {
-    /// One entry per statement, in order; empty for an empty query (only whitespace/comments).
+    /// One entry per statement, in order; empty for an empty query (only whitespace/comments) and
+    /// when `error` is set.
     pub statements: Vec<StatementInfo>,
-    /// False when at least one statement went through the token-scan fallback.
-    pub parsed: bool,
+    /// Why the query string cannot run at all, if it cannot.
+    pub error: Option<AnalysisError>,
+    /// The bind named by a `/* bindproxy: bind=NAME */` comment.
+    pub hint: Option<String>,
+    /// How the relations were found.
+    pub method: Method,
+}
+
+/// How an analysis found its relations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// The whole text through PostgreSQL's parser.
+    Parsed,
+    /// A large `INSERT … VALUES` of literal rows, from its head (see `bulk.rs`).
+    BulkHead,
 }
 
 /// One statement of a query string.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatementInfo {
-    /// Relations named (tables, views, sequences, indexes), folded, sorted and deduplicated.
+    /// Relations named (tables, views, sequences, indexes), sorted and deduplicated. Unqualified
+    /// names have no schema: the router resolves them along the session's `search_path`.
     pub tables: Vec<TableName>,
     /// What kind of statement it is.
     pub kind: StatementKind,
+    /// Its bytes in the query string, as PostgreSQL's parser delimits it.
+    pub span: Range<usize>,
+    /// Why its relations cannot all be known from the text, if so.
+    pub dynamic: Option<Dynamic>,
+    /// Changes to `search_path` (or every setting) it makes, in order.
+    pub settings: Vec<SettingChange>,
+    /// The name a statement acts on: the savepoint of `SAVEPOINT`/`RELEASE`/`ROLLBACK TO`, the
+    /// prepared statement of `PREPARE`/`EXECUTE`/`DEALLOCATE` (`None` for `DEALLOCATE ALL`).
+    pub object_name: Option<String>,
 }
 
 impl Analysis {
@@ -44,70 +75,139 @@ impl Analysis {
         v.dedup();
         v
     }
+
+    fn failed(error: AnalysisError) -> Analysis {
+        Analysis {
+            statements: Vec::new(),
+            error: Some(error),
+            hint: None,
+            method: Method::Parsed,
+        }
+    }
 }
 
-/// Analyses a query string without the cache. Never fails: what sqlparser cannot parse is
-/// token-scanned and reported with `parsed: false`.
+/// Analyses a query string without the cache.
 pub fn analyze_uncached(sql: &str) -> Analysis {
     analyze_inner(sql).0
 }
 
-/// The analysis, and whether it read a string literal as a relation name (so it must not be
-/// shared between texts that differ in literal values).
+/// The analysis, and whether it read a string literal as a relation name, a body or a setting
+/// (so it must not be shared between texts that differ in literal values).
 pub(crate) fn analyze_inner(sql: &str) -> (Analysis, bool) {
-    let dialect = PostgreSqlDialect {};
-    let (tokens, crude) = fallback::tokenize(sql);
-    let mut statements = Vec::new();
-    let mut parsed = !crude;
-    let mut literal_names = crude;
-    for range in fallback::split(&tokens) {
-        let chunk = &tokens[range];
-        let sig = fallback::significant(chunk);
-        if sig.is_empty() {
-            continue;
-        }
-        let kind = kind_of(&sig);
-        let from_parser = Parser::new(&dialect)
-            .with_tokens(chunk.to_vec())
-            .parse_statements()
-            .ok()
-            .and_then(|stmts| {
-                let mut acc = tables::Collected::default();
-                for s in &stmts {
-                    let mut c = tables::collect(s);
-                    if c.needs_fallback {
-                        return None;
-                    }
-                    acc.tables.append(&mut c.tables);
-                    acc.literal_names |= c.literal_names;
-                }
-                Some(acc)
-            });
-        let collected = match from_parser {
-            Some(c) => c,
-            None => {
-                parsed = false;
-                fallback::scan(&sig)
+    if sql.len() >= bulk::BULK_MIN_BYTES {
+        if let Some(head) = bulk::head_statement(sql) {
+            let (mut a, literal) = analyze_parsed(&head);
+            a.method = Method::BulkHead;
+            for s in &mut a.statements {
+                s.span = 0..sql.len();
             }
+            return (a, literal);
+        }
+        if sql.len() > MAX_PARSE_BYTES {
+            return (
+                Analysis::failed(AnalysisError::TooLarge {
+                    bytes: sql.len(),
+                    limit: MAX_PARSE_BYTES,
+                }),
+                false,
+            );
+        }
+    }
+    analyze_parsed(sql)
+}
+
+fn analyze_parsed(sql: &str) -> (Analysis, bool) {
+    let (a, literal) = analyze_text(sql);
+    // an error message quotes the text: never share it between texts
+    let literal = literal || a.error.is_some();
+    (a, literal)
+}
+
+fn analyze_text(sql: &str) -> (Analysis, bool) {
+    let hint = match hint::hint_of(sql) {
+        Ok(h) => h,
+        Err(e) => return (Analysis::failed(e), false),
+    };
+    let parsed = match parse::parse(sql) {
+        Ok(p) => p,
+        Err(e) => return (Analysis::failed(e), false),
+    };
+    let mut literal_names = false;
+    let mut statements = Vec::with_capacity(parsed.len());
+    for p in parsed {
+        let text = sql.get(p.span.clone()).unwrap_or(sql);
+        let mut c = Collected::default();
+        relations::collect(&p.node, text, 0, &mut c);
+        let mut changes = match settings::change_of(&p.node) {
+            Ok(change) => change.into_iter().collect::<Vec<_>>(),
+            Err(e) => return (Analysis::failed(e), false),
         };
-        literal_names |= collected.literal_names;
-        let mut tables = collected.tables;
+        if !changes.is_empty() {
+            literal_names = true;
+        }
+        if let Some(e) = c.refused {
+            return (Analysis::failed(e), false);
+        }
+        changes.append(&mut c.settings);
+        literal_names |= c.literal_names;
+        let mut tables = c.tables;
         tables.sort();
         tables.dedup();
-        statements.push(StatementInfo { tables, kind });
+        statements.push(StatementInfo {
+            tables,
+            kind: kind_of(&p.node),
+            span: p.span,
+            dynamic: c.dynamic,
+            settings: changes,
+            object_name: object_name(&p.node),
+        });
     }
-    (Analysis { statements, parsed }, literal_names)
+    (
+        Analysis {
+            statements,
+            error: None,
+            hint,
+            method: Method::Parsed,
+        },
+        literal_names,
+    )
+}
+
+/// See [`StatementInfo::object_name`].
+fn object_name(stmt: &serde_json::Value) -> Option<String> {
+    let (tag, v) = parse::node(stmt)?;
+    let field = match tag {
+        "TransactionStmt" => "savepoint_name",
+        "PrepareStmt" | "ExecuteStmt" | "DeallocateStmt" => "name",
+        _ => return None,
+    };
+    Some(parse::str_field(v, field))
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn names(a: &Analysis) -> Vec<Vec<String>> {
+    fn names(sql: &str) -> Vec<Vec<String>> {
+        let a = analyze_uncached(sql);
+        assert_eq!(a.error, None, "{sql}");
         a.statements
             .iter()
             .map(|s| s.tables.iter().map(|t| t.to_string()).collect())
             .collect()
+    }
+
+    fn one(sql: &str) -> Vec<String> {
+        names(sql).concat()
+    }
+
+    fn dynamic(sql: &str) -> Option<Dynamic> {
+        analyze_uncached(sql)
+            .statements
+            .into_iter()
+            .find_map(|s| s.dynamic)
     }
 
     #[test]
@@ -115,18 +215,17 @@ mod tests {
         for sql in ["", "   ", "-- just a comment", "/* x */", ";", " ; ; "] {
             let a = analyze_uncached(sql);
             assert!(a.statements.is_empty(), "{sql:?}");
-            assert!(a.parsed);
+            assert_eq!(a.error, None);
         }
     }
 
     #[test]
     fn multi_statement() {
-        let a =
-            analyze_uncached("SELECT * FROM users WHERE id = 1; SELECT * FROM orders WHERE id = 2");
-        assert_eq!(names(&a), [vec!["users"], vec!["orders"]]);
-        assert!(a.parsed);
+        assert_eq!(
+            names("SELECT * FROM users WHERE id = 1; SELECT * FROM orders WHERE id = 2"),
+            [vec!["users"], vec!["orders"]]
+        );
         let a = analyze_uncached("BEGIN; CLUSTER users; COMMIT;");
-        assert_eq!(names(&a), [vec![], vec!["users"], vec![]]);
         assert_eq!(
             a.statements.iter().map(|s| s.kind).collect::<Vec<_>>(),
             [
@@ -135,41 +234,203 @@ mod tests {
                 StatementKind::Commit
             ]
         );
-        assert!(!a.parsed);
     }
 
     #[test]
-    fn only_goes_to_fallback() {
-        let a = analyze_uncached("SELECT * FROM ONLY users");
-        assert_eq!(names(&a), [vec!["users"]]);
-        assert!(!a.parsed);
-    }
-
-    #[test]
-    fn literal_flag() {
-        assert!(analyze_inner("SELECT nextval('s')").1);
-        assert!(analyze_inner("ALTER SEQUENCE s RESTART; SELECT 'x'::regclass").1);
-        assert!(!analyze_inner("SELECT * FROM t WHERE a = 'x'").1);
-    }
-
-    #[test]
-    fn garbage_does_not_panic() {
-        for sql in [
-            "SELECT 'abc",
-            "\"",
-            "$$",
-            "$1$",
-            "/*",
-            "\\restrict x",
-            "SELECT (((",
-            ")))",
-            "é",
-            "\0",
+    fn issue_6_wrong_bind_cases() {
+        assert_eq!(one("SELECT who FROM ONLY (t_b)"), ["t_b"]);
+        assert_eq!(one("TABLE ONLY (t_b)"), ["t_b"]);
+        assert_eq!(one("DELETE FROM ONLY (w_b)"), ["w_b"]);
+        assert_eq!(one("UPDATE ONLY (w_b) SET who = 'x'"), ["w_b"]);
+        assert_eq!(one("TRUNCATE ONLY (w_b)"), ["w_b"]);
+        assert_eq!(one("SELECT t_b.who FROM t_a, ONLY (t_b)"), ["t_a", "t_b"]);
+        assert_eq!(one("SELECT * FROM U&\"t_b\""), ["t_b"]);
+        assert_eq!(one("UPDATE U&\"\\0077_b\" SET who = 'x'"), ["w_b"]);
+        assert_eq!(
+            one("INSERT INTO U&\"w!005fb\" UESCAPE '!' (who) VALUES ('x')"),
+            ["w_b"]
+        );
+        assert_eq!(
+            one("SELECT E'\\xc3\\xa9', E'a\\'b', (SELECT who FROM t_b) --'"),
+            ["t_b"]
+        );
+        assert_eq!(
+            names("SELECT E'\\xc3\\xa9', E'a\\'b'; UPDATE w_b SET who = 'hit' --'"),
+            [vec![], vec!["w_b"]]
+        );
+        assert_eq!(one("DECLARE c CURSOR FOR TABLE t_b"), ["t_b"]);
+        assert_eq!(one("CREATE TABLE x AS TABLE t_b"), ["t_b", "x"]);
+        assert_eq!(
+            one("SELECT * FROM ONLY t_a TABLESAMPLE SYSTEM (100), t_b"),
+            ["t_a", "t_b"]
+        );
+        assert_eq!(
+            one("SELECT * FROM ONLY t_a, (t_b x CROSS JOIN t_a y)"),
+            ["t_a", "t_b"]
+        );
+        for kw in [
+            "domain",
+            "type",
+            "language",
+            "key",
+            "schema",
+            "sequence",
+            "partition",
         ] {
-            let _ = analyze_uncached(sql);
+            assert_eq!(one(&format!("SELECT * FROM {kw}")), [kw]);
         }
-        let deep = format!("SELECT {}1{} FROM t", "(".repeat(200), ")".repeat(200));
-        let a = analyze_uncached(&deep);
-        assert_eq!(names(&a), [vec!["t"]]);
+        assert_eq!(
+            one("DO $$BEGIN IF true THEN UPDATE w_b SET who = 'x'; END IF; END$$"),
+            ["w_b"]
+        );
+        assert_eq!(one("DO 'BEGIN UPDATE w_b SET who = ''x''; END'"), ["w_b"]);
+        assert_eq!(
+            dynamic("DO $$BEGIN EXECUTE 'UPDATE w_b SET who = 1'; END$$"),
+            Some(Dynamic::ExecuteInBody)
+        );
+        assert_eq!(
+            one("CREATE RULE r AS ON INSERT TO t_a DO INSTEAD UPDATE w_b SET who = 'x'"),
+            ["t_a", "w_b"]
+        );
+        assert_eq!(one("SELECT table_to_xml('t_b', true, false, '')"), ["t_b"]);
+        assert!(matches!(
+            dynamic("SELECT query_to_xml('select * from t_b', true, false, '')"),
+            Some(Dynamic::SqlTextFunction(_))
+        ));
+        assert_eq!(one("DELETE FROM pg_stuff"), ["pg_stuff"]);
+    }
+
+    #[test]
+    fn cte_scopes() {
+        assert_eq!(
+            one("WITH x AS (SELECT * FROM t_b) SELECT * FROM x"),
+            ["t_b"]
+        );
+        // a plain WITH's CTE does not see itself: the inner t_b is the table
+        assert_eq!(
+            one("WITH t_b AS (SELECT * FROM t_b) SELECT * FROM t_b"),
+            ["t_b"]
+        );
+        assert_eq!(
+            one("WITH t_b AS (SELECT 1) SELECT * FROM t_b"),
+            Vec::<String>::new()
+        );
+        // a DML target is never a CTE
+        assert_eq!(
+            one("WITH w_b AS (SELECT 1) INSERT INTO w_b SELECT * FROM w_b"),
+            ["w_b"]
+        );
+        assert_eq!(
+            one("WITH RECURSIVE r AS (SELECT 1 UNION ALL SELECT n FROM r) SELECT * FROM r"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            one("SELECT * FROM (WITH c AS (SELECT 1) SELECT * FROM c) s, c"),
+            ["c"]
+        );
+        assert_eq!(
+            one("(WITH c AS (SELECT * FROM t_a) SELECT * FROM c) UNION SELECT * FROM c"),
+            ["c", "t_a"]
+        );
+    }
+
+    #[test]
+    fn ddl_names() {
+        assert_eq!(one("DROP TABLE a, s.b"), ["a", "s.b"]);
+        assert_eq!(one("DROP INDEX CONCURRENTLY orders_pkey"), ["orders_pkey"]);
+        assert_eq!(one("COMMENT ON COLUMN users.name IS 'x'"), ["users"]);
+        assert_eq!(one("DROP TRIGGER trg ON orders"), ["orders"]);
+        assert_eq!(one("ALTER SEQUENCE s OWNED BY orders.id"), ["orders", "s"]);
+        assert_eq!(
+            one("CREATE TABLE o (id int REFERENCES users(id), LIKE t_b)"),
+            ["o", "t_b", "users"]
+        );
+        assert_eq!(one("SELECT nextval('orders_id_seq')"), ["orders_id_seq"]);
+        assert_eq!(one("SELECT 'public.users'::regclass"), ["public.users"]);
+        assert_eq!(
+            dynamic("SELECT nextval($1)"),
+            Some(Dynamic::RelationParameter("nextval".into()))
+        );
+        assert_eq!(dynamic("SELECT pg_relation_size($1)"), None);
+        assert_eq!(
+            one("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT count(*) FROM t_b'"),
+            ["t_b"]
+        );
+        assert!(matches!(
+            dynamic("CREATE FUNCTION f() RETURNS int LANGUAGE plpython3u AS 'return 1'"),
+            Some(Dynamic::Language(_))
+        ));
+    }
+
+    #[test]
+    fn errors() {
+        assert!(matches!(
+            analyze_uncached("SELEC 1").error,
+            Some(AnalysisError::Syntax { .. })
+        ));
+        assert_eq!(
+            analyze_uncached("SET standard_conforming_strings = off").error,
+            Some(AnalysisError::EscapeStringsOff)
+        );
+        assert_eq!(
+            analyze_uncached("SELECT set_config('standard_conforming_strings', 'off', false)")
+                .error,
+            Some(AnalysisError::EscapeStringsOff)
+        );
+        let deep = format!("SELECT {} FROM t", vec!["1"; 2000].join("+"));
+        assert_eq!(analyze_uncached(&deep).error, Some(AnalysisError::TooDeep));
+        let wide = format!(
+            "SELECT * FROM t WHERE {}",
+            (0..1000)
+                .map(|i| format!("id = {i}"))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        );
+        assert_eq!(one(&wide), ["t"]);
+    }
+
+    #[test]
+    fn bulk_insert_from_head() {
+        let rows: Vec<String> = (0..20000).map(|i| format!("({i}, 'x{i}')")).collect();
+        let sql = format!("INSERT INTO w_b (id, who) VALUES {}", rows.join(", "));
+        let a = analyze_uncached(&sql);
+        assert_eq!(a.method, Method::BulkHead);
+        assert_eq!(a.statements.len(), 1);
+        assert_eq!(a.statements[0].span, 0..sql.len());
+        assert_eq!(one(&sql), ["w_b"]);
+        let big = format!(
+            "SELECT 1 FROM t WHERE x IN ({})",
+            "1,".repeat(3 * 1024 * 1024) + "1"
+        );
+        assert!(matches!(
+            analyze_uncached(&big).error,
+            Some(AnalysisError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn search_path_changes() {
+        use super::settings::{PathValue, SettingScope};
+        let a = analyze_uncached("SET LOCAL search_path TO s2, public; RESET search_path");
+        assert_eq!(
+            a.statements[0].settings,
+            [SettingChange::SearchPath {
+                scope: SettingScope::Transaction,
+                value: PathValue::Schemas(vec!["s2".into(), "public".into()])
+            }]
+        );
+        assert_eq!(
+            a.statements[1].settings,
+            [SettingChange::SearchPath {
+                scope: SettingScope::Session,
+                value: PathValue::Default
+            }]
+        );
+        let a = analyze_uncached("SELECT set_config('search_path', 's2, public', false)");
+        assert_eq!(a.statements[0].settings.len(), 1);
+        assert!(matches!(
+            dynamic("SELECT set_config('search_path', $1, false)"),
+            Some(Dynamic::UnknownSetting(_))
+        ));
     }
 }

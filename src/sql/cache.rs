@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use lru::LruCache;
 
 use super::analysis::{analyze_inner, Analysis};
-use super::normalize::{exact_into, key_into, NORMALISED};
+use super::normalize::{exact_into, normalize_into};
 
 /// Texts longer than this are analysed without the cache.
 const MAX_CACHED_BYTES: usize = 32 * 1024;
@@ -101,22 +101,26 @@ impl AnalysisCache {
         })
     }
 
+    /// Lookup order: the exact text (statements without literals, prepared statements, analyses
+    /// that depend on a literal), then the literal-free key from PostgreSQL's scanner.
     fn analyze_with(&self, sql: &str, key: &mut String) -> Arc<Analysis> {
-        key_into(sql, key);
-        match self.get(key) {
-            Some(Some(a)) => return a,
-            Some(None) => {
-                exact_into(sql, key);
-                if let Some(Some(a)) = self.get(key) {
-                    return a;
-                }
+        exact_into(sql, key);
+        if let Some(Some(a)) = self.get(key) {
+            return a;
+        }
+        let normalised = normalize_into(sql, key);
+        if normalised {
+            if let Some(Some(a)) = self.get(key) {
+                return a;
             }
-            None => {}
         }
         let (analysis, literal_names) = analyze_inner(sql);
         let analysis = Arc::new(analysis);
-        if literal_names && key.starts_with(NORMALISED) {
+        if normalised && literal_names {
+            // texts of this shape depend on their literals: every one gets its exact entry
             self.put(key.clone(), Entry::ExactOnly);
+        }
+        if !normalised || literal_names {
             exact_into(sql, key);
         }
         self.put(key.clone(), Entry::Shared(Arc::clone(&analysis)));

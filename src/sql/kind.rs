@@ -1,11 +1,12 @@
 //! What kind of statement a token stream starts: transaction control, session commands, COPY.
 //!
-//! Owns: [`StatementKind`] and its detection from the leading keywords of one statement's
-//! tokens, the same way for statements sqlparser parses and for those it rejects.
+//! Owns: [`StatementKind`] and its detection from the top node of a statement's parse tree.
 //!
-//! Must never: look past the first few keywords, or at tables.
+//! Must never: look below the top node, or at tables.
 
-use sqlparser::tokenizer::Token;
+use serde_json::Value;
+
+use super::parse::{int_field, node};
 
 /// The kind of one statement, as far as a session needs to know it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -36,81 +37,61 @@ pub enum StatementKind {
     Notify,
     /// `COPY …` (either direction).
     Copy,
+    /// `SELECT`, `VALUES`, `TABLE t` (not `SELECT … INTO`).
+    Select,
     /// Everything else.
     Other,
 }
 
-fn word(t: &Token) -> Option<&str> {
-    match t {
-        Token::Word(w) if w.quote_style.is_none() => Some(w.value.as_str()),
-        _ => None,
-    }
-}
-
-/// Kind of a statement from its significant tokens (whitespace and comments removed).
-pub(crate) fn kind_of(sig: &[&Token]) -> StatementKind {
-    let w = |i: usize| sig.get(i).and_then(|t| word(t)).unwrap_or("");
-    let is = |i: usize, k: &str| w(i).eq_ignore_ascii_case(k);
-    let head = w(0);
-    let h = |k: &str| head.eq_ignore_ascii_case(k);
-    if h("BEGIN") || (h("START") && is(1, "TRANSACTION")) {
-        StatementKind::Begin
-    } else if h("COMMIT") || h("END") {
-        if is(1, "PREPARED") {
-            StatementKind::Other
-        } else {
-            StatementKind::Commit
+/// Kind of a statement from its parse tree node (`{"TransactionStmt": …}`).
+pub(crate) fn kind_of(stmt: &Value) -> StatementKind {
+    use pg_query::protobuf::TransactionStmtKind as T;
+    let Some((tag, v)) = node(stmt) else {
+        return StatementKind::Other;
+    };
+    match tag {
+        "TransactionStmt" => {
+            let k = int_field(v, "kind");
+            let is = |t: T| k == t as i64;
+            if is(T::TransStmtBegin) || is(T::TransStmtStart) {
+                StatementKind::Begin
+            } else if is(T::TransStmtCommit) {
+                StatementKind::Commit
+            } else if is(T::TransStmtRollback) {
+                StatementKind::Rollback
+            } else if is(T::TransStmtSavepoint) {
+                StatementKind::Savepoint
+            } else if is(T::TransStmtRelease) {
+                StatementKind::Release
+            } else if is(T::TransStmtRollbackTo) {
+                StatementKind::RollbackTo
+            } else if is(T::TransStmtPrepare) {
+                StatementKind::PrepareTransaction
+            } else {
+                StatementKind::Other
+            }
         }
-    } else if h("ROLLBACK") || h("ABORT") {
-        let mut i = 1;
-        if is(i, "WORK") || is(i, "TRANSACTION") {
-            i += 1;
-        }
-        if is(1, "PREPARED") {
-            StatementKind::Other
-        } else if h("ROLLBACK") && is(i, "TO") {
-            StatementKind::RollbackTo
-        } else {
-            StatementKind::Rollback
-        }
-    } else if h("SAVEPOINT") {
-        StatementKind::Savepoint
-    } else if h("RELEASE") {
-        StatementKind::Release
-    } else if h("PREPARE") && is(1, "TRANSACTION") {
-        StatementKind::PrepareTransaction
-    } else if h("SET") || h("RESET") {
-        StatementKind::Set
-    } else if h("SHOW") {
-        StatementKind::Show
-    } else if h("DISCARD") {
-        StatementKind::Discard
-    } else if h("LISTEN") || h("UNLISTEN") {
-        StatementKind::Listen
-    } else if h("NOTIFY") {
-        StatementKind::Notify
-    } else if h("COPY") {
-        StatementKind::Copy
-    } else {
-        StatementKind::Other
+        "VariableSetStmt" => StatementKind::Set,
+        "VariableShowStmt" => StatementKind::Show,
+        "DiscardStmt" => StatementKind::Discard,
+        "ListenStmt" | "UnlistenStmt" => StatementKind::Listen,
+        "NotifyStmt" => StatementKind::Notify,
+        "CopyStmt" => StatementKind::Copy,
+        "SelectStmt" if v.get("into_clause").is_none_or(Value::is_null) => StatementKind::Select,
+        _ => StatementKind::Other,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sqlparser::dialect::PostgreSqlDialect;
-    use sqlparser::tokenizer::Tokenizer;
 
     fn k(sql: &str) -> StatementKind {
-        let toks = Tokenizer::new(&PostgreSqlDialect {}, sql)
-            .tokenize()
-            .expect("tokenizes");
-        let sig: Vec<&Token> = toks
-            .iter()
-            .filter(|t| !matches!(t, Token::Whitespace(_)))
-            .collect();
-        kind_of(&sig)
+        let stmts = crate::sql::parse::parse(sql).expect("parses");
+        stmts
+            .first()
+            .map(|s| kind_of(&s.node))
+            .unwrap_or(StatementKind::Other)
     }
 
     #[test]
@@ -132,6 +113,9 @@ mod tests {
             ("RELEASE SAVEPOINT a", Release),
             ("PREPARE TRANSACTION 'x'", PrepareTransaction),
             ("PREPARE p AS SELECT 1", Other),
+            ("SELECT 1", Select),
+            ("TABLE t", Select),
+            ("SELECT 1 INTO x", Other),
             ("SET search_path = a", Set),
             ("RESET ALL", Set),
             ("SHOW ALL", Show),
@@ -140,7 +124,7 @@ mod tests {
             ("UNLISTEN *", Listen),
             ("NOTIFY c, 'x'", Notify),
             ("COPY t FROM STDIN", Copy),
-            ("/* c */ SELECT 1", Other),
+            ("/* c */ SELECT 1", Select),
             ("", Other),
         ] {
             assert_eq!(k(sql), want, "{sql}");

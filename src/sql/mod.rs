@@ -1,17 +1,30 @@
-//! SQL analysis: which relations each statement of a query string touches.
+//! SQL analysis: which relations each statement of a query string touches, read with
+//! PostgreSQL's own parser (libpg_query).
 //!
-//! `name` (relation names and PostgreSQL folding), `tables` (relations from a parsed statement),
-//! `fallback` (token scan for what sqlparser rejects), `kind` (statement kinds), `analysis`
-//! (putting them together per query string), `normalize` and `cache` (the analysis cache).
+//! `parse` (the parser and its errors), `relations` (relations from a parse tree, CTE scopes,
+//! names in literals), `plpgsql` (DO and function bodies), `settings` (search_path changes, the
+//! escape-string setting), `hint` (routing hint comments), `kind` (statement kinds), `bulk` (large
+//! INSERTs routed by their head), `split` (statement boundaries for every bind), `analysis`
+//! (putting them together per query string), `name` (relation names), `normalize` and `cache`
+//! (the analysis cache).
 pub mod analysis;
+pub(crate) mod bulk;
 pub mod cache;
-pub(crate) mod fallback;
+pub(crate) mod hint;
 pub mod kind;
 pub mod name;
 pub(crate) mod normalize;
-pub(crate) mod tables;
+pub mod parse;
+pub(crate) mod plpgsql;
+pub mod relations;
+pub mod settings;
+pub mod split;
 
-pub use analysis::{analyze_uncached, Analysis, StatementInfo};
+pub use analysis::{analyze_uncached, Analysis, Method, StatementInfo};
 pub use cache::AnalysisCache;
 pub use kind::StatementKind;
 pub use name::TableName;
+pub use parse::AnalysisError;
+pub use relations::Dynamic;
+pub use settings::{PathValue, SettingChange, SettingScope};
+pub use split::split_statements;

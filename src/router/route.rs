@@ -1,0 +1,442 @@
+//! The route of a whole analysed query string.
+//!
+//! Owns: [`Router::route`]: every statement's relations resolved to binds, unqualified names
+//! along the session's `search_path` (as changed by the statements themselves), statements whose
+//! relations cannot be known, routing hints; and the typed [`RouteError`] for each refusal.
+//!
+//! Resolution of an unqualified name follows PostgreSQL's `search_path` as far as the table map
+//! can know it: `pg_catalog` comes first for catalog names; a schema no rule mentions is taken to
+//! hold no tables (so `"$user"` costs nothing); for each other schema on the path the name's bind
+//! is looked up, and an exact rule ends the search (the table is declared to be there). When the
+//! candidates disagree, PostgreSQL would pick the first schema that really holds the table, which
+//! bindproxy cannot see: the statement is refused, naming every candidate.
+//!
+//! Must never: guess. A statement whose relations are not all known goes to a hinted bind or is
+//! refused; a hint never overrides known relations.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use super::Router;
+use crate::sql::{Analysis, Dynamic, PathValue, SettingChange, TableName};
+
+/// Where an analysed query string goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// The bind, or `None` when no user relation is touched (`SELECT 1`, `SET`, catalog-only
+    /// queries): the caller uses the open transaction's bind, else the default bind.
+    pub bind: Option<String>,
+    /// Every relation touched and the bind it resolved to, sorted by relation. Unqualified user
+    /// relations carry the schema they resolved in; catalog relations carry the route's bind, or
+    /// the default bind when the route has none.
+    pub tables: Vec<(TableName, String)>,
+}
+
+/// A query string whose relations live on more than one bind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrossBind {
+    /// The non-catalog relations and their binds, sorted by relation.
+    pub tables: Vec<(TableName, String)>,
+}
+
+impl fmt::Display for CrossBind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("statement touches several binds: ")?;
+        f.write_str(&list(&self.tables))
+    }
+}
+
+fn list(tables: &[(TableName, String)]) -> String {
+    tables
+        .iter()
+        .map(|(t, b)| format!("{t} → {b}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why a query string cannot be routed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// Its relations live on more than one bind.
+    #[error("{0}")]
+    CrossBind(CrossBind),
+    /// Its relations cannot all be known from its text, and no hint names a bind.
+    #[error("bindproxy cannot tell which bind this statement belongs to: {reason}")]
+    Undetermined {
+        /// Why (a [`Dynamic`] in words).
+        reason: String,
+    },
+    /// An unqualified name could be in schemas of different binds on the `search_path`.
+    #[error("relation \"{name}\" is ambiguous on the search_path: it could be {}", list(.candidates))]
+    Ambiguous {
+        /// The name as written.
+        name: String,
+        /// Each schema-qualified candidate and its bind, in path order.
+        candidates: Vec<(TableName, String)>,
+    },
+    /// The routing hint names a bind that does not exist.
+    #[error("routing hint names bind \"{0}\", which is not defined")]
+    UnknownHintBind(String),
+    /// The routing hint contradicts the statement's relations.
+    #[error("routing hint names bind \"{hint}\", but the statement's relations are on bind \"{actual}\" ({})", list(.tables))]
+    HintContradicts {
+        /// The hinted bind.
+        hint: String,
+        /// Where the relations are.
+        actual: String,
+        /// The relations.
+        tables: Vec<(TableName, String)>,
+    },
+}
+
+/// The session's `search_path`, as the router needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct SearchPathView<'a> {
+    /// The schemas now in force, in order, as set (`"$user"` not yet expanded).
+    pub schemas: &'a [String],
+    /// What `RESET search_path` / `RESET ALL` / `DISCARD ALL` return to.
+    pub default: &'a [String],
+    /// The session's user, for `"$user"`.
+    pub user: &'a str,
+}
+
+/// PostgreSQL's default `search_path`.
+pub fn default_search_path() -> Vec<String> {
+    vec!["$user".to_owned(), "public".to_owned()]
+}
+
+impl Router {
+    /// Routes a whole analysed query string (all its statements) to one bind, or refuses it.
+    pub fn route(
+        &self,
+        analysis: &Analysis,
+        path: SearchPathView<'_>,
+    ) -> Result<Route, RouteError> {
+        let mut schemas: Cow<'_, [String]> = Cow::Borrowed(path.schemas);
+        let mut resolved: Vec<(TableName, usize)> = Vec::new();
+        let mut catalog: Vec<TableName> = Vec::new();
+        let mut dynamic: Option<&Dynamic> = None;
+        for stmt in &analysis.statements {
+            for t in &stmt.tables {
+                match self.resolve(t, &schemas, path.user)? {
+                    Resolved::Catalog => catalog.push(t.clone()),
+                    Resolved::Table(name, bind) => resolved.push((name, bind)),
+                }
+            }
+            if dynamic.is_none() {
+                dynamic = stmt.dynamic.as_ref();
+            }
+            for change in &stmt.settings {
+                match change {
+                    SettingChange::SearchPath { value, .. } => {
+                        schemas = match value {
+                            PathValue::Schemas(s) => Cow::Owned(s.clone()),
+                            PathValue::Default => Cow::Borrowed(path.default),
+                        }
+                    }
+                    SettingChange::ResetAll => schemas = Cow::Borrowed(path.default),
+                }
+            }
+        }
+        resolved.sort();
+        resolved.dedup();
+        let mut bind: Option<usize> = None;
+        let mut several = false;
+        for (_, b) in &resolved {
+            match bind {
+                None => bind = Some(*b),
+                Some(x) if x != *b => several = true,
+                Some(_) => {}
+            }
+        }
+        let named = |v: &[(TableName, usize)]| -> Vec<(TableName, String)> {
+            v.iter()
+                .map(|(t, b)| (t.clone(), self.bind_name(*b).to_owned()))
+                .collect()
+        };
+        if several {
+            return Err(RouteError::CrossBind(CrossBind {
+                tables: named(&resolved),
+            }));
+        }
+        let hint = match &analysis.hint {
+            Some(h) => Some(
+                self.binds
+                    .iter()
+                    .position(|b| b == h)
+                    .ok_or_else(|| RouteError::UnknownHintBind(h.clone()))?,
+            ),
+            None => None,
+        };
+        let bind = match (hint, bind, dynamic) {
+            (Some(h), Some(b), _) if h != b => {
+                return Err(RouteError::HintContradicts {
+                    hint: self.bind_name(h).to_owned(),
+                    actual: self.bind_name(b).to_owned(),
+                    tables: named(&resolved),
+                })
+            }
+            (Some(h), _, _) => Some(h),
+            (None, _, Some(d)) => {
+                return Err(RouteError::Undetermined {
+                    reason: format!(
+                        "{d}; add a comment /* bindproxy: bind=NAME */ to name its bind"
+                    ),
+                })
+            }
+            (None, b, _) => b,
+        };
+        let catalog_bind = self.bind_name(bind.unwrap_or(0)).to_owned();
+        let mut tables = named(&resolved);
+        tables.extend(catalog.into_iter().map(|t| (t, catalog_bind.clone())));
+        tables.sort();
+        tables.dedup();
+        Ok(Route {
+            bind: bind.map(|b| self.bind_name(b).to_owned()),
+            tables,
+        })
+    }
+
+    /// One relation's bind: catalog, a qualified name, or an unqualified name along the path.
+    fn resolve(&self, t: &TableName, path: &[String], user: &str) -> Result<Resolved, RouteError> {
+        if t.schema.is_some() {
+            return Ok(match self.bind_for_table(t) {
+                None if t.is_catalog() => Resolved::Catalog,
+                b => Resolved::Table(t.clone(), self.index(b)),
+            });
+        }
+        let mut candidates: Vec<(TableName, usize)> = Vec::new();
+        for schema in path {
+            let schema = if schema == "$user" {
+                user
+            } else {
+                schema.as_str()
+            };
+            if schema == "pg_catalog" || !self.knows_schema(schema) {
+                continue;
+            }
+            let q = TableName::new(Some(schema), &t.name);
+            let exact = self.is_mapped_exactly(&q);
+            if t.is_catalog() && !exact {
+                // pg_catalog is searched first unless the map names the relation
+                return Ok(Resolved::Catalog);
+            }
+            let b = self.index(self.bind_for_table(&q));
+            if !candidates.iter().any(|(_, x)| *x == b) {
+                candidates.push((q, b));
+            }
+            if exact {
+                break;
+            }
+        }
+        match candidates.len() {
+            0 if t.is_catalog() => Ok(Resolved::Catalog),
+            0 => {
+                let q = TableName::new(Some(self.default_schema()), &t.name);
+                let b = self.index(self.bind_for_table(&q));
+                Ok(Resolved::Table(t.clone(), b))
+            }
+            1 => {
+                let (_, b) = candidates.remove(0);
+                Ok(Resolved::Table(t.clone(), b))
+            }
+            _ => Err(RouteError::Ambiguous {
+                name: t.name.clone(),
+                candidates: candidates
+                    .into_iter()
+                    .map(|(q, b)| (q, self.bind_name(b).to_owned()))
+                    .collect(),
+            }),
+        }
+    }
+
+    fn index(&self, bind: Option<&str>) -> usize {
+        bind.and_then(|b| self.binds.iter().position(|x| x == b))
+            .unwrap_or(0)
+    }
+}
+
+enum Resolved {
+    Catalog,
+    Table(TableName, usize),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::analyze_uncached;
+
+    fn router(r: &[(&str, &str)]) -> Router {
+        let rules: Vec<(String, String)> = r
+            .iter()
+            .map(|(p, b)| (p.to_string(), b.to_string()))
+            .collect();
+        Router::new(&rules, "a", "public").expect("valid rules")
+    }
+
+    fn t(s: &str) -> TableName {
+        TableName::parse_regclass(s).expect("name")
+    }
+
+    fn route_with(r: &Router, sql: &str, path: &[&str]) -> Result<Route, RouteError> {
+        let schemas: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+        let default = default_search_path();
+        r.route(
+            &analyze_uncached(sql),
+            SearchPathView {
+                schemas: &schemas,
+                default: &default,
+                user: "app",
+            },
+        )
+    }
+
+    fn route(r: &Router, sql: &str) -> Result<Route, RouteError> {
+        route_with(r, sql, &["$user", "public"])
+    }
+
+    fn bind_of(r: &Router, sql: &str) -> Option<String> {
+        route(r, sql).expect("routes").bind
+    }
+
+    #[test]
+    fn routes() {
+        let r = router(&[
+            ("users", "users_db"),
+            ("orders", "orders_db"),
+            ("sa_*", "sa"),
+        ]);
+        let ok = route(&r, "SELECT * FROM users u JOIN public.users x ON true").expect("one bind");
+        assert_eq!(ok.bind.as_deref(), Some("users_db"));
+        assert_eq!(ok.tables.len(), 2);
+        assert_eq!(
+            route(&r, "SELECT 1").expect("none"),
+            Route {
+                bind: None,
+                tables: vec![]
+            }
+        );
+        let cat = route(&r, "SELECT * FROM pg_catalog.pg_class").expect("catalog");
+        assert_eq!(cat.bind, None);
+        assert_eq!(cat.tables, vec![(t("pg_catalog.pg_class"), "a".to_owned())]);
+        let mixed = route(
+            &r,
+            "SELECT c.oid FROM pg_class c WHERE c.oid = 'users'::regclass",
+        )
+        .expect("catalog follows");
+        assert_eq!(mixed.bind.as_deref(), Some("users_db"));
+        assert_eq!(bind_of(&r, "SELECT * FROM things").as_deref(), Some("a"));
+        let err = route(&r, "SELECT * FROM orders JOIN users ON true").expect_err("cross");
+        assert_eq!(
+            err.to_string(),
+            "statement touches several binds: orders → orders_db, users → users_db"
+        );
+        let err = route(&r, "SELECT * FROM users; SELECT * FROM things").expect_err("cross");
+        assert_eq!(
+            err.to_string(),
+            "statement touches several binds: things → a, users → users_db"
+        );
+        let ok = route(
+            &r,
+            "BEGIN; INSERT INTO sa_author VALUES (1); SELECT nextval('sa_author_id_seq'); COMMIT",
+        )
+        .expect("one bind");
+        assert_eq!(ok.bind.as_deref(), Some("sa"));
+    }
+
+    #[test]
+    fn mapped_names_beat_the_catalog_heuristic() {
+        let r = router(&[("pg_stuff", "b")]);
+        assert_eq!(bind_of(&r, "DELETE FROM pg_stuff").as_deref(), Some("b"));
+        assert_eq!(bind_of(&r, "SELECT * FROM pg_class"), None);
+    }
+
+    #[test]
+    fn search_path() {
+        let r = router(&[("t_a", "a"), ("t_b", "b"), ("s2.*", "b"), ("s3.x", "c")]);
+        // s2 alone: its names go to b
+        assert_eq!(
+            route_with(&r, "SELECT * FROM t2", &["s2"])
+                .expect("b")
+                .bind
+                .as_deref(),
+            Some("b")
+        );
+        // s2 and public could both hold t2: refused, naming both
+        let err = route_with(&r, "SELECT * FROM t2", &["s2", "public"]).expect_err("ambiguous");
+        assert!(
+            err.to_string().contains("s2.t2 → b") && err.to_string().contains("public.t2 → a"),
+            "{err}"
+        );
+        // an exact rule ends the search
+        assert_eq!(
+            route_with(&r, "SELECT * FROM x", &["s3", "public"])
+                .expect("c")
+                .bind
+                .as_deref(),
+            Some("c")
+        );
+        // a schema no rule names holds nothing
+        assert_eq!(
+            route_with(&r, "SELECT * FROM t_b", &["$user", "nowhere", "public"])
+                .expect("b")
+                .bind
+                .as_deref(),
+            Some("b")
+        );
+        // the statements' own SETs count, in order
+        assert_eq!(
+            route_with(&r, "SET search_path TO s2; SELECT * FROM t2", &["public"])
+                .expect("b")
+                .bind
+                .as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            route_with(&r, "SELECT * FROM t2; SET search_path TO s2", &["public"])
+                .expect("a")
+                .bind
+                .as_deref(),
+            Some("a")
+        );
+        // catalog names come from pg_catalog whatever the path
+        assert_eq!(
+            route_with(&r, "SELECT * FROM pg_class", &["s2"])
+                .expect("catalog")
+                .bind,
+            None
+        );
+    }
+
+    #[test]
+    fn dynamic_and_hints() {
+        let r = router(&[("w_b", "b")]);
+        let err =
+            route(&r, "DO $$BEGIN EXECUTE 'UPDATE w_b SET x = 1'; END$$").expect_err("dynamic");
+        assert!(matches!(err, RouteError::Undetermined { .. }), "{err}");
+        assert_eq!(
+            bind_of(
+                &r,
+                "/* bindproxy: bind=b */ DO $$BEGIN EXECUTE 'UPDATE w_b SET x = 1'; END$$"
+            )
+            .as_deref(),
+            Some("b")
+        );
+        assert!(matches!(
+            route(&r, "/* bindproxy: bind=a */ UPDATE w_b SET x = 1"),
+            Err(RouteError::HintContradicts { .. })
+        ));
+        assert_eq!(
+            bind_of(&r, "/* bindproxy: bind=b */ UPDATE w_b SET x = 1").as_deref(),
+            Some("b")
+        );
+        assert!(matches!(
+            route(&r, "/* bindproxy: bind=zz */ SELECT 1"),
+            Err(RouteError::UnknownHintBind(_))
+        ));
+        assert!(matches!(
+            route(&r, "SELECT nextval($1)"),
+            Err(RouteError::Undetermined { .. })
+        ));
+    }
+}
