@@ -4,7 +4,7 @@
 #   ./scripts/test.sh
 #
 # 1. Installs, only when missing, from Debian's packages: PostgreSQL (server, contrib, client: psql, pgbench),
-#    MariaDB (server, client), python3 + python3-venv.
+#    MariaDB (server, client), python3 + python3-venv, libclang-dev + clang (pg_query's build).
 # 2. Starts PostgreSQL on 127.0.0.1:5432 (trust auth for local TCP, user postgres) and MariaDB on
 #    127.0.0.1:3306 (root, empty password) without systemd, and waits until both answer.
 # 3. Creates/reuses the venv .venv with tests/python/requirements.txt (re-installed only when that file changes).
@@ -62,6 +62,10 @@ install_missing_packages() {
     fi
     if ! command -v mariadb >/dev/null 2>&1 && ! command -v mysql >/dev/null 2>&1; then
         pkgs+=(mariadb-client)
+    fi
+    # pg_query (PostgreSQL's parser, used for routing) generates its bindings with libclang
+    if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
+        pkgs+=(libclang-dev clang)
     fi
     if ! command -v python3 >/dev/null 2>&1; then
         pkgs+=(python3 python3-venv)
