@@ -11,8 +11,6 @@
 //!
 //! Must never: cache (that is `cache.rs`), decide a bind (that is the router), or panic on input.
 
-use std::ops::Range;
-
 use super::bulk;
 use super::hint;
 use super::kind::{kind_of, StatementKind};
@@ -52,8 +50,6 @@ pub struct StatementInfo {
     pub tables: Vec<TableName>,
     /// What kind of statement it is.
     pub kind: StatementKind,
-    /// Its bytes in the query string, as PostgreSQL's parser delimits it.
-    pub span: Range<usize>,
     /// Why its relations cannot all be known from the text, if so.
     pub dynamic: Option<Dynamic>,
     /// Changes to `search_path` (or every setting) it makes, in order.
@@ -98,9 +94,6 @@ pub(crate) fn analyze_inner(sql: &str) -> (Analysis, bool) {
         if let Some(head) = bulk::head_statement(sql) {
             let (mut a, literal) = analyze_parsed(&head);
             a.method = Method::BulkHead;
-            for s in &mut a.statements {
-                s.span = 0..sql.len();
-            }
             return (a, literal);
         }
         if sql.len() > MAX_PARSE_BYTES {
@@ -156,7 +149,6 @@ fn analyze_text(sql: &str) -> (Analysis, bool) {
         statements.push(StatementInfo {
             tables,
             kind: kind_of(&p.node),
-            span: p.span,
             dynamic: c.dynamic,
             settings: changes,
             object_name: object_name(&p.node),
@@ -396,7 +388,6 @@ mod tests {
         let a = analyze_uncached(&sql);
         assert_eq!(a.method, Method::BulkHead);
         assert_eq!(a.statements.len(), 1);
-        assert_eq!(a.statements[0].span, 0..sql.len());
         assert_eq!(one(&sql), ["w_b"]);
         let big = format!(
             "SELECT 1 FROM t WHERE x IN ({})",

@@ -41,17 +41,41 @@ pub(crate) fn do_block(stmt: &Value, depth: usize, out: &mut Collected) {
         out.dynamic(Dynamic::Language(language));
         return;
     }
-    // libpg_query reads PL/pgSQL from a CREATE FUNCTION statement: wrap the body in one, quoted
-    // with a dollar tag that does not occur in it.
+    plpgsql_function(&wrap(body, Wrapper::Do), depth, out);
+}
+
+/// How a bare PL/pgSQL body is made into a function libpg_query can read.
+enum Wrapper {
+    /// A `DO` block: a `void` function.
+    Do,
+    /// A trigger function's body. libpg_query's reader cannot print trigger functions, so the
+    /// body becomes a block nested in an ordinary function that declares what a trigger has.
+    Trigger,
+}
+
+/// A `CREATE FUNCTION` statement around `body`, quoted with a dollar tag not found in it.
+fn wrap(body: &str, how: Wrapper) -> String {
     let mut tag = String::from("$bp$");
     let mut n = 0;
     while body.contains(tag.as_str()) {
         n += 1;
         tag = format!("$bp{n}$");
     }
-    let wrapped =
-        format!("CREATE FUNCTION bindproxy_do() RETURNS void LANGUAGE plpgsql AS {tag}{body}{tag}");
-    plpgsql_function(&wrapped, depth, out);
+    match how {
+        Wrapper::Do => format!(
+            "CREATE FUNCTION bindproxy_do() RETURNS void LANGUAGE plpgsql AS {tag}{body}{tag}"
+        ),
+        Wrapper::Trigger => {
+            let body = body.trim_end();
+            let body = body.strip_suffix(';').unwrap_or(body);
+            format!(
+                "CREATE FUNCTION bindproxy_trigger() RETURNS record LANGUAGE plpgsql AS {tag}\
+                 DECLARE new record; old record; tg_op text; tg_name text; tg_when text; \
+                 tg_level text; tg_table_name text; tg_table_schema text; tg_relid oid; \
+                 tg_nargs int; tg_argv text[]; tg_event text; tg_tag text; BEGIN\n{body}\n; END{tag}"
+            )
+        }
+    }
 }
 
 /// `CREATE FUNCTION/PROCEDURE … LANGUAGE l AS 'body'` (a `BEGIN ATOMIC` body is part of the
@@ -81,7 +105,16 @@ pub(crate) fn function_body(stmt: &Value, text: &str, depth: usize, out: &mut Co
     let Some(body) = body else { return };
     out.literal_names = true;
     let language = language.unwrap_or_else(|| "sql".to_owned());
+    let returns = stmt
+        .get("return_type")
+        .and_then(|t| t.get("names"))
+        .and_then(string_list)
+        .and_then(|n| n.last().map(|s| s.to_string()))
+        .unwrap_or_default();
     match language.as_str() {
+        "plpgsql" if returns == "trigger" || returns == "event_trigger" => {
+            plpgsql_function(&wrap(&body, Wrapper::Trigger), depth, out)
+        }
         "plpgsql" => plpgsql_function(text, depth, out),
         "sql" => sql_body(&body, depth, out),
         l if OPAQUE_SAFE.contains(&l) => {}

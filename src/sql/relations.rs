@@ -285,6 +285,11 @@ fn visit_object<'a>(
                     named_object(int_field(v, "objtype"), o, out);
                 }
             }
+            "DefElem" if str_field(v, "defname") == "sequence_name" => {
+                if let Some(parts) = v.get("arg").and_then(string_list) {
+                    push_parts(&parts, out);
+                }
+            }
             "DefElem" if str_field(v, "defname") == "owned_by" => {
                 if let Some(parts) = v.get("arg").and_then(string_list) {
                     if parts.len() >= 2 {
