@@ -81,10 +81,7 @@ fn expectations() -> BTreeMap<(String, usize), Expected> {
                 })
                 .collect()
         };
-        let prev = out.insert(
-            (file.clone(), idx),
-            Expected { statements },
-        );
+        let prev = out.insert((file.clone(), idx), Expected { statements });
         assert!(prev.is_none(), "duplicate expectation {file} {idx}");
     }
     out
@@ -92,7 +89,10 @@ fn expectations() -> BTreeMap<(String, usize), Expected> {
 
 fn actual(sql: &str) -> Vec<Vec<String>> {
     let a = analyze_uncached(sql);
-    assert_eq!(a.error, None, "PostgreSQL's parser rejects a corpus statement:\n{sql}");
+    assert_eq!(
+        a.error, None,
+        "PostgreSQL's parser rejects a corpus statement:\n{sql}"
+    );
     let statements = a
         .statements
         .iter()

@@ -219,6 +219,20 @@ fn check_startup(
             });
         }
     }
+    let pairs: Vec<(String, String)> = params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    for (name, value) in crate::session::params::client_settings(&pairs) {
+        if name == "standard_conforming_strings"
+            && crate::sql::settings::check_escape_strings(&value).is_err()
+        {
+            return Err(StartupError::Fatal {
+                code: "0A000",
+                message: format!(
+                    "{}: bindproxy reads every statement with standard_conforming_strings on",
+                    crate::sql::AnalysisError::EscapeStringsOff
+                ),
+            });
+        }
+    }
     if let Some(enc) = params.get("client_encoding") {
         let e = enc.to_ascii_uppercase().replace(['-', '_', '\''], "");
         if e != "UTF8" && e != "UNICODE" {

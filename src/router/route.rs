@@ -5,11 +5,12 @@
 //! relations cannot be known, routing hints; and the typed [`RouteError`] for each refusal.
 //!
 //! Resolution of an unqualified name follows PostgreSQL's `search_path` as far as the table map
-//! can know it: `pg_catalog` comes first for catalog names; a schema no rule mentions is taken to
-//! hold no tables (so `"$user"` costs nothing); for each other schema on the path the name's bind
-//! is looked up, and an exact rule ends the search (the table is declared to be there). When the
-//! candidates disagree, PostgreSQL would pick the first schema that really holds the table, which
-//! bindproxy cannot see: the statement is refused, naming every candidate.
+//! can know it: `pg_catalog` comes first for catalog names (unless the map names the relation);
+//! for each schema on the path, a rule that places the name there (exact or glob) makes that
+//! schema a candidate, and an exact rule ends the search (the table is declared to be there). No
+//! candidate: the default bind, as for any unmapped name. Candidates on different binds:
+//! PostgreSQL would pick the first schema that really holds the table, which bindproxy cannot see,
+//! so the statement is refused, naming every candidate.
 //!
 //! Must never: guess. A statement whose relations are not all known goes to a hinted bind or is
 //! refused; a hint never overrides known relations.
@@ -221,7 +222,11 @@ impl Router {
                 // pg_catalog is searched first unless the map names the relation
                 return Ok(Resolved::Catalog);
             }
-            let b = self.index(self.bind_for_table(&q));
+            // only a rule places a name in a schema; unmapped names fall to the default bind
+            let Some(b) = self.bind_for_table(&q) else {
+                continue;
+            };
+            let b = self.index(Some(b));
             if !candidates.iter().any(|(_, x)| *x == b) {
                 candidates.push((q, b));
             }
@@ -362,11 +367,23 @@ mod tests {
                 .as_deref(),
             Some("b")
         );
-        // s2 and public could both hold t2: refused, naming both
-        let err = route_with(&r, "SELECT * FROM t2", &["s2", "public"]).expect_err("ambiguous");
+        // only s2's rule places t2: b
+        let on = |sql: &str, path: &[&str]| route_with(&r, sql, path).map(|x| x.bind);
+        assert_eq!(
+            on("SELECT * FROM t2", &["s2", "public"]),
+            Ok(Some("b".into()))
+        );
+        // rules place t_a in s2 (b) and in public (a): refused, naming both
+        let err = route_with(&r, "SELECT * FROM t_a", &["s2", "public"]).expect_err("ambiguous");
+        let msg = err.to_string();
         assert!(
-            err.to_string().contains("s2.t2 → b") && err.to_string().contains("public.t2 → a"),
-            "{err}"
+            msg.contains("s2.t_a → b") && msg.contains("public.t_a → a"),
+            "{msg}"
+        );
+        // public first: its exact rule ends the search
+        assert_eq!(
+            on("SELECT * FROM t_a", &["public", "s2"]),
+            Ok(Some("a".into()))
         );
         // an exact rule ends the search
         assert_eq!(

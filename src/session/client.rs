@@ -13,7 +13,7 @@ use crate::error::ProxyError;
 use crate::protocol::messages::{self, decode_query, Bind, ErrorFields, Execute, Parse, Target};
 use crate::protocol::Frame;
 use crate::proxy::BindId;
-use crate::sql::{Analysis, StatementKind, TableName};
+use crate::sql::{Analysis, SettingChange, SettingScope, StatementKind, TableName};
 
 /// Where a statement runs.
 struct Placement {
@@ -180,7 +180,8 @@ impl Session {
             return Err(ProxyError::Analysis(e.clone()));
         }
         let route = self.proxy.router.route(analysis, self.search_path.view())?;
-        let floating = route.bind.is_none() || route.tables.iter().all(|(t, _)| t.is_catalog());
+        // no user relation (none at all, or only catalog ones): the transaction's or default bind
+        let floating = route.bind.is_none();
         let bind = match (&self.tx, floating) {
             (Tx::Open(b), true) => *b,
             (_, true) if route.tables.is_empty() => self.proxy.default_bind,
@@ -232,10 +233,11 @@ impl Session {
         }
         // Inside a BEGIN not yet sent anywhere, a catalog query (an ORM's has_table) or SHOW runs
         // outside the transaction, so that it does not tie the transaction to its bind.
-        let catalog_only =
-            !route.tables.is_empty() && route.tables.iter().all(|(t, _)| t.is_catalog());
+        let catalog_only = route.bind.is_none() && !route.tables.is_empty();
+        let kind = single_kind(analysis);
         let outside_tx = matches!(self.tx, Tx::Deferred { .. })
-            && (catalog_only || single_kind(analysis) == Some(StatementKind::Show));
+            && ((catalog_only && kind == Some(StatementKind::Select))
+                || kind == Some(StatementKind::Show));
         Ok(Placement {
             bind,
             floating,
@@ -284,7 +286,12 @@ impl Session {
             return Ok(self.refuse_in_order(ProxyError::Analysis(e.clone()), true));
         }
         let kind = single_kind(&analysis);
+        // A SET (or SET LOCAL) before a transaction's first statement travels with its BEGIN.
+        let deferred_set = kind == Some(StatementKind::Set)
+            && matches!(self.tx, Tx::Deferred { .. })
+            && analysis.statements.iter().all(|s| s.tables.is_empty());
         let local_only = analysis.statements.is_empty()
+            || deferred_set
             || (is_control(kind) && !matches!(self.tx, Tx::Open(_)))
             || matches!(self.tx, Tx::Deferred { failed: true, .. });
         if local_only {
@@ -295,7 +302,7 @@ impl Session {
                 let mut bytes = BytesMut::new();
                 messages::empty(&mut bytes, b'I');
                 self.local(bytes, true);
-            } else if let (true, Some(k)) = (is_control(kind), kind) {
+            } else if let (true, Some(k)) = (is_control(kind) || deferred_set, kind) {
                 let sql = sql.to_owned();
                 match self.local_control(k, &sql, true) {
                     Ok(()) => self.follow_search_path(&analysis),
@@ -330,7 +337,20 @@ impl Session {
             self.refuse(e, true);
             return Ok(Step::Done);
         }
-        let session_set = kind == Some(StatementKind::Set)
+        // `SELECT set_config('search_path', …, false)` changes the session as a SET does
+        let sets_path = analysis.statements.iter().all(|s| s.tables.is_empty())
+            && analysis.statements.iter().any(|s| {
+                s.settings.iter().any(|c| {
+                    matches!(
+                        c,
+                        SettingChange::SearchPath {
+                            scope: SettingScope::Session,
+                            ..
+                        }
+                    )
+                })
+            });
+        let session_set = (kind == Some(StatementKind::Set) || sets_path)
             && self.tx == Tx::Idle
             && !sql
                 .trim_start()
@@ -464,9 +484,10 @@ impl Session {
 
     /// BEGIN, COMMIT or ROLLBACK while no transaction is open on a bind: answered by bindproxy.
     ///
-    /// SAVEPOINT, RELEASE and ROLLBACK TO inside a BEGIN not yet sent anywhere are kept with it
-    /// and sent along when the transaction's bind is known (an ORM's `begin_nested()` often comes
-    /// before the first statement).
+    /// SAVEPOINT, RELEASE, ROLLBACK TO and SET (simple protocol) inside a BEGIN not yet sent
+    /// anywhere are kept with it and sent along when the transaction's bind is known (an ORM's
+    /// `begin_nested()` often comes before the first statement; `SET LOCAL search_path` decides
+    /// where the first statement goes).
     fn local_control(
         &mut self,
         kind: StatementKind,
@@ -475,11 +496,15 @@ impl Session {
     ) -> Result<(), ProxyError> {
         if matches!(
             kind,
-            StatementKind::Savepoint | StatementKind::Release | StatementKind::RollbackTo
+            StatementKind::Savepoint
+                | StatementKind::Release
+                | StatementKind::RollbackTo
+                | StatementKind::Set
         ) {
             let tag = match kind {
                 StatementKind::Savepoint => "SAVEPOINT",
                 StatementKind::Release => "RELEASE",
+                StatementKind::Set => "SET",
                 _ => "ROLLBACK",
             };
             match &mut self.tx {

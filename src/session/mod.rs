@@ -23,7 +23,7 @@
 //!   a statement fail on purpose inside an explicit transaction (see [`Session::fail_transaction`]).
 
 mod client;
-mod params;
+pub(crate) mod params;
 mod prepared;
 mod relay;
 mod search_path;

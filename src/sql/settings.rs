@@ -163,7 +163,8 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-fn check_escape_strings(value: &str) -> Result<(), AnalysisError> {
+/// `Ok` when `standard_conforming_strings` may take this value (on, or its default).
+pub fn check_escape_strings(value: &str) -> Result<(), AnalysisError> {
     if value.eq_ignore_ascii_case("default") || parse_bool(value) == Some(true) {
         Ok(())
     } else {

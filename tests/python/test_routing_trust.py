@@ -394,6 +394,15 @@ class Refuse(Expect):
 
 
 @dataclass
+class RefuseConnect(Expect):
+    """The connection itself is refused with a FATAL whose message matches `msg`; nothing changes."""
+    msg: str
+
+    def describe(self):
+        return f"refuses the connection ({self.msg!r})"
+
+
+@dataclass
 class Either(Expect):
     """`ok` when it succeeds; otherwise it must be refused with one of `codes` and change nothing."""
     ok: Expect
@@ -405,6 +414,13 @@ class Either(Expect):
 
 def evaluate(expect: Expect, out: Outcome, changes: dict) -> list[str]:
     err = out.error
+    if isinstance(expect, RefuseConnect):
+        problems = [] if changes == {} else [f"expected no change; the backends changed: {changes}"]
+        if err is None or not (out.step or "").startswith("connect"):
+            problems.append(f"expected the connection to be refused; got {err!r} at {out.step!r}")
+        elif not re.search(expect.msg, err[1]):
+            problems.append(f"connection refused, but the message {err[1]!r} does not match {expect.msg!r}")
+        return problems
     if isinstance(expect, Refuse):
         problems = []
         if err is None:
@@ -553,7 +569,8 @@ CASES = [
     # --- standard_conforming_strings = off ----------------------------------------------------------------
     Case("scs-off-set", r"SELECT 'x\''; UPDATE w_b SET who = 'hit'; --'", Either(Write("b")),
          before=[S("SET standard_conforming_strings = off", may_refuse=True)]),
-    Case("scs-off-startup", r"SELECT 'x\''; UPDATE w_b SET who = 'hit'; --'", Either(Write("b")),
+    Case("scs-off-startup", r"SELECT 'x\''; UPDATE w_b SET who = 'hit'; --'",
+         RefuseConnect(r"standard_conforming_strings = off is not supported"),
          connect={"options": "-c standard_conforming_strings=off"}),
     Case("scs-off-set-config", r"SELECT 'x\''; UPDATE w_b SET who = 'hit'; --'", Either(Write("b")),
          before=[S("SELECT set_config('standard_conforming_strings', 'off', false)", may_refuse=True)]),
