@@ -50,11 +50,9 @@ pub fn nesting(tokens: &[TokenWithSpan]) -> usize {
                 levels.push(0);
                 current += 1;
             }
-            Token::RParen | Token::RBracket | Token::RBrace => {
-                if levels.len() > 1 {
-                    let chained = levels.pop().unwrap_or(0);
-                    current = current.saturating_sub(chained + 1);
-                }
+            Token::RParen | Token::RBracket | Token::RBrace if levels.len() > 1 => {
+                let chained = levels.pop().unwrap_or(0);
+                current = current.saturating_sub(chained + 1);
             }
             Token::Comma => {
                 if let Some(last) = levels.last_mut() {

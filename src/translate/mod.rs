@@ -20,6 +20,7 @@
 //! with a large stack, and the text must hold exactly one statement (the caller splits with
 //! PostgreSQL's own scanner; a different count here means the two disagree, 42601).
 
+mod bulk;
 mod colname;
 mod ddl;
 pub mod depth;
@@ -319,7 +320,30 @@ impl sqlparser::ast::Visitor for Ctes {
 ///
 /// Depth is bounded before parsing (see [`depth`]); deep statements are parsed, translated and dropped
 /// on a thread with a large stack.
+///
+/// Text longer than [`MAX_STATEMENT_BYTES`] is translated only when it is a multi-row
+/// `INSERT … VALUES` that [`bulk`] can take a slice of rows at a time (one rewrite per slice, to be
+/// run in one transaction); anything else that long is [`TranslateError::TooLarge`].
 pub fn rewrite_sql(sql: &str, target: Target) -> Result<Vec<Rewritten>, TranslateError> {
+    if sql.len() > MAX_STATEMENT_BYTES {
+        return match bulk::slice(sql) {
+            Some(sliced) => bulk::rewrite_sliced(&sliced, target),
+            None => Err(TranslateError::TooLarge {
+                bytes: sql.len(),
+                limit: MAX_STATEMENT_BYTES,
+            }),
+        };
+    }
+    rewrite_one(sql, target)
+}
+
+/// The longest statement text parsed whole (sqlparser's tree costs about 210 bytes per byte of
+/// text, so this bounds one translation to about 200 MB at worst). Larger multi-row INSERTs are
+/// sliced ([`bulk::CHUNK_BYTES`] of rows per slice).
+pub const MAX_STATEMENT_BYTES: usize = 1 << 20;
+
+/// [`rewrite_sql`] for text parsed whole.
+fn rewrite_one(sql: &str, target: Target) -> Result<Vec<Rewritten>, TranslateError> {
     let dialect = PostgreSqlDialect {};
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()

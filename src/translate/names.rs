@@ -2,7 +2,8 @@
 //!
 //! Owns: the `VisitorMut` pass that, after [`super::walk`] has rewritten the tree, quotes every
 //! identifier for the target (backticks on MySQL, double quotes on SQLite; unquoted PostgreSQL names
-//! are folded to lower case first, as PostgreSQL does) and turns each `$n` into a marker; and the final
+//! are folded to lower case first, as PostgreSQL does), renders string literals itself (sqlparser's
+//! Display does not escape a quote after a backslash) and turns each `$n` into a marker; and the final
 //! step that turns markers in the rendered text into `?` while recording the parameter order.
 //! Must never: change anything but identifiers' spelling and placeholders.
 
@@ -45,6 +46,19 @@ pub(crate) fn quote(name: &str, target: Target) -> String {
     }
 }
 
+/// A string literal for both targets: every `'` doubled, nothing else escaped (MySQL sessions run
+/// with `NO_BACKSLASH_ESCAPES`). Carried in the tree as a `Placeholder`, which Display prints
+/// verbatim; [`literal_value`] reads it back.
+pub(crate) fn string_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// The value of a literal made by [`string_literal`] (`None` for other placeholders).
+pub(crate) fn literal_value(placeholder: &str) -> Option<String> {
+    let inner = placeholder.strip_prefix('\'')?.strip_suffix('\'')?;
+    Some(inner.replace("''", "'"))
+}
+
 /// Parse `$n` into the 0-based parameter index.
 pub(crate) fn placeholder_index(p: &str) -> Result<usize> {
     let n: usize = p
@@ -67,16 +81,20 @@ impl VisitorMut for Normalize {
         if ident.quote_style == Some(RAW) {
             ident.quote_style = None;
         } else {
-            ident.value = fold(ident);
-            ident.quote_style = Some(match self.target {
-                Target::MySql => '`',
-                Target::Sqlite => '"',
-            });
+            // Quoted here, printed verbatim: sqlparser's Display leaves a quote after a backslash
+            // (and a doubled quote) unescaped, which would let a name out of its quotes.
+            ident.value = quote(&fold(ident), self.target);
+            ident.quote_style = None;
         }
         ControlFlow::Continue(())
     }
 
     fn pre_visit_value(&mut self, value: &mut ValueWithSpan) -> ControlFlow<()> {
+        if let Value::SingleQuotedString(s) = &value.value {
+            // Same reason as for names: `a\'` or `''` inside a value would come out unescaped.
+            value.value = Value::Placeholder(string_literal(s));
+            return ControlFlow::Continue(());
+        }
         if let Value::Placeholder(p) = &mut value.value {
             if p.starts_with(MARK) {
                 return ControlFlow::Continue(());

@@ -48,6 +48,12 @@ impl Visitor for Collect<'_> {
     fn pre_visit_value(&mut self, v: &ValueWithSpan) -> ControlFlow<()> {
         match &v.value {
             Value::SingleQuotedString(s) => self.0.strings.push(s.clone()),
+            // A string literal already rendered by `names` (verbatim in Display).
+            Value::Placeholder(p) => {
+                if let Some(s) = super::names::literal_value(p) {
+                    self.0.strings.push(s);
+                }
+            }
             Value::Number(n, _) => self.0.numbers.push(n.clone()),
             _ => {}
         }

@@ -119,6 +119,11 @@ pub fn from_sqlite(bind: &str, e: &rusqlite::Error) -> ProxyError {
         Some(c) if c & 0xff == ffi::SQLITE_TOOBIG => ("54000", "value too large".into()),
         Some(c) if c & 0xff == ffi::SQLITE_MISMATCH => ("42804", "datatype mismatch".into()),
         Some(c) if c & 0xff == ffi::SQLITE_CANTOPEN => ("58P01", "cannot open the SQLite database file".into()),
+        // SQLITE_MAX_EXPR_DEPTH (1000): a long chain of AND/OR or operators.
+        _ if lower.contains("expression tree is too large") => (
+            "54001",
+            "statement too deeply nested for SQLite (expression depth above 1000); write long OR chains of one column as IN (…)".into(),
+        ),
         _ if lower.contains("no such table") => ("42P01", "relation does not exist".into()),
         _ if lower.contains("no such column") => ("42703", "column does not exist".into()),
         _ if lower.contains("no such function") => ("42883", "function does not exist".into()),

@@ -535,6 +535,20 @@ impl TranslatedConn {
         sink: &mut RowSink<'_>,
         implicit: bool,
     ) -> Result<String, ProxyError> {
+        if parts.len() > 1 && parts.iter().all(|p| p.kind == Kind::Insert) {
+            // One large INSERT translated in slices (translate::bulk): one atomic statement to
+            // the client, in the implicit transaction if no block is open, with one tag.
+            let mut n = 0;
+            for part in parts {
+                let o = self.run_part(part, params, sink, true).await?;
+                n += if part.returning.is_some() {
+                    o.rows
+                } else {
+                    o.affected
+                };
+            }
+            return Ok(TagHint::Insert.tag(n));
+        }
         let mut tag: Option<String> = None;
         for part in parts {
             let t = self
@@ -652,7 +666,19 @@ impl TranslatedConn {
             }
             _ => {}
         }
-        if failed {
+        if let Some(lookup) = &part.drop_index_lookup {
+            self.enter_part(part, implicit).await?;
+            return self.mysql_drop_index(&lookup.index, lookup.if_exists).await;
+        }
+        let outcome = self.run_part(part, params, sink, implicit).await?;
+        let _ = client_sql;
+        Ok(tag_for(part, outcome))
+    }
+
+    /// Before a part runs: refused in an aborted transaction; opens the implicit transaction
+    /// (`implicit`, not for SELECT); runs the part's `before` statements.
+    async fn enter_part(&mut self, part: &Rewritten, implicit: bool) -> Result<(), ProxyError> {
+        if matches!(self.tx, Tx::Failed | Tx::ImplicitFailed) {
             return Err(ProxyError::InFailedTransaction);
         }
         if implicit && self.tx == Tx::Idle && part.kind != Kind::Select {
@@ -662,9 +688,18 @@ impl TranslatedConn {
         for sql in &part.before {
             self.engine()?.batch(sql).await?;
         }
-        if let Some(lookup) = &part.drop_index_lookup {
-            return self.mysql_drop_index(&lookup.index, lookup.if_exists).await;
-        }
+        Ok(())
+    }
+
+    /// Runs one translated statement that is not transaction control on the engine.
+    async fn run_part(
+        &mut self,
+        part: &Rewritten,
+        params: &[Value],
+        sink: &mut RowSink<'_>,
+        implicit: bool,
+    ) -> Result<RunOutcome, ProxyError> {
+        self.enter_part(part, implicit).await?;
         let mut values = Vec::with_capacity(part.params.len());
         for &i in &part.params {
             match params.get(i) {
@@ -695,8 +730,7 @@ impl TranslatedConn {
         ) {
             self.bind.columns.clear();
         }
-        let _ = client_sql;
-        Ok(tag_for(part, outcome))
+        Ok(outcome)
     }
 
     /// How to run a statement without parameters. MySQL: the text protocol (one round trip, where
