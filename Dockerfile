@@ -10,6 +10,10 @@
 # a volume there. Without a file at /etc/bindproxy/config.yaml bindproxy refuses to start.
 
 FROM rust:1-bookworm AS build
+# pg_query (PostgreSQL's parser, used for routing) generates its bindings with libclang
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends clang libclang-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock config.example.yaml ./
 COPY src ./src
