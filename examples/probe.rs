@@ -27,7 +27,7 @@ fn main() {
                     .chars()
                     .take(60)
                     .collect::<String>();
-                println!("{f}#{idx} parsed={} {:?} :: {first}", a.parsed, tables);
+                println!("{f}#{idx} {:?} {:?} :: {first}", a.error, tables);
                 cur.clear();
                 idx += 1;
             } else {

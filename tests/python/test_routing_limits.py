@@ -1,0 +1,118 @@
+"""Issue 6: statements too deep or too large for the routing analysis get a clear error for that client only;
+wide-but-flat statements and bulk INSERTs of many megabytes keep working, on the right bind, in bounded memory.
+
+Uses the standard PostgreSQL config (conftest.pg_config): `users` lives on bind `userdb` (seed rows 1 and 2) and
+on the default bind `main` (seed row 1), so every routed statement shows where it ran.
+"""
+import threading
+import time
+
+import psycopg
+import pytest
+
+from conftest import wait_until
+
+
+def _error(conn, sql: str) -> psycopg.Error:
+    with pytest.raises(psycopg.Error) as info:
+        conn.execute(sql)
+    return info.value
+
+
+def _bystander_ok(proxy):
+    assert proxy.alive(), f"daemon died:\n{proxy.log_tail()}"
+    with proxy.connect() as c:
+        assert c.execute("SELECT count(*) FROM users").fetchone() == (2,)  # userdb's copy
+        assert c.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_wide_or_routes_and_runs(proxy):
+    """A 1000-way OR (ORM `or_`, IN-list expansions) is flat in PostgreSQL's tree: it must run, on userdb."""
+    where = " OR ".join(f"id = {i}" for i in range(1000))
+    with proxy.connect() as c:
+        assert c.execute(f"SELECT count(*) FROM users WHERE {where}").fetchone() == (2,)
+        in_list = ", ".join(str(i) for i in range(20000))
+        assert c.execute(f"SELECT count(*) FROM users WHERE id IN ({in_list})").fetchone() == (2,)
+    _bystander_ok(proxy)
+
+
+@pytest.mark.parametrize("terms", [2000, 40000])
+def test_long_operator_chain_is_refused_54001(proxy, terms):
+    chain = "+".join(["1"] * terms)
+    with proxy.connect() as c:
+        e = _error(c, f"SELECT {chain} FROM users")
+        assert e.sqlstate == "54001", (e.sqlstate, str(e))
+        assert "nested too deeply" in str(e)
+        # the session carries on
+        assert c.execute("SELECT count(*) FROM users").fetchone() == (2,)
+    _bystander_ok(proxy)
+
+
+@pytest.mark.parametrize("shape", ["parens", "subqueries", "case"])
+def test_deep_nesting_is_refused(proxy, shape):
+    if shape == "parens":
+        sql = f"SELECT {'(' * 20000}1{')' * 20000} FROM users"
+    elif shape == "subqueries":
+        sql = "SELECT * FROM " + "(SELECT * FROM " * 300 + "users" + ") x" * 300
+    else:
+        sql = "SELECT " + "CASE WHEN true THEN " * 500 + "1" + " END" * 500 + " FROM users"
+    with proxy.connect() as c:
+        e = _error(c, sql)
+        assert e.sqlstate == "54001", (e.sqlstate, str(e)[:200])
+        assert c.execute("SELECT 1").fetchone() == (1,)
+    _bystander_ok(proxy)
+
+
+def test_huge_non_insert_statement_is_refused_54000(proxy):
+    ids = ",".join(["1"] * (3 * 1024 * 1024))  # 6 MiB
+    with proxy.connect() as c:
+        e = _error(c, f"SELECT count(*) FROM users WHERE id IN ({ids})")
+        assert e.sqlstate == "54000", (e.sqlstate, str(e)[:200])
+        assert "too large" in str(e)
+        assert c.execute("SELECT count(*) FROM users").fetchone() == (2,)
+    _bystander_ok(proxy)
+
+
+def test_fifty_megabyte_insert_lands_on_its_bind_in_bounded_memory(proxy, backends):
+    """A 50 MB multi-row INSERT is routed by its head: it runs on userdb, a bystander is served meanwhile, and
+    the daemon's memory goes back to where it was."""
+    backends.query("userdb", "CREATE TABLE IF NOT EXISTS user_bulk (id int PRIMARY KEY, payload text)")
+    backends.query("main", "CREATE TABLE IF NOT EXISTS user_bulk (id int PRIMARY KEY, payload text)")
+    backends.query("userdb", "TRUNCATE user_bulk")
+    backends.query("main", "TRUNCATE user_bulk")
+    payload = "x" * 1000
+    rows = 50_000
+    sql = "INSERT INTO user_bulk (id, payload) VALUES " + ", ".join(
+        f"({i}, '{payload}')" for i in range(rows))
+    assert len(sql) > 50_000_000
+    baseline = proxy.rss_kib()
+
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def load():
+        try:
+            with proxy.connect() as c:
+                c.execute(sql)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+        finally:
+            done.set()
+
+    t = threading.Thread(target=load)
+    t.start()
+    served = 0
+    with proxy.connect() as by:
+        while not done.is_set():
+            assert by.execute("SELECT count(*) FROM users").fetchone() == (2,)
+            served += 1
+            time.sleep(0.05)
+    t.join(120)
+    assert not errors, errors
+    assert served >= 1
+    assert backends.scalar("userdb", "SELECT count(*) FROM user_bulk") == rows
+    assert backends.scalar("main", "SELECT count(*) FROM user_bulk") == 0
+    # the message buffer and the statement are released when the client goes
+    assert wait_until(lambda: proxy.rss_kib() < baseline + 64 * 1024, timeout=10), \
+        f"RSS {proxy.rss_kib()} KiB after the load, baseline {baseline} KiB"
+    _bystander_ok(proxy)
