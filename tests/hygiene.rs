@@ -293,8 +293,7 @@ async fn client_flooding_while_held_is_cut_off_and_others_carry_on() {
     w.send(&query("SELECT 1")).await; // main: held behind users
     let started = Instant::now();
     // 24 MiB of queries, more than a held session may buffer (16 MiB).
-    let chunk: Vec<u8> = std::iter::repeat(query("SELECT 1"))
-        .take(4096)
+    let chunk: Vec<u8> = std::iter::repeat_n(query("SELECT 1"), 4096)
         .flatten()
         .collect();
     let flood = async {
@@ -546,7 +545,9 @@ async fn mariadb_connection_does_not_leak_temp_tables() {
         .get(0);
     assert_eq!(n, 1, "the temp table works in its own session");
     c.batch_execute("BEGIN").await.unwrap();
-    c.batch_execute("INSERT INTO my_t VALUES (1)").await.unwrap();
+    c.batch_execute("INSERT INTO my_t VALUES (1)")
+        .await
+        .unwrap();
     drop(c); // mid-transaction, with a temp table
     tokio::time::sleep(Duration::from_millis(300)).await;
     // pool_size 1: the same MariaDB connection. Its temp table is gone (42P07 if it leaked),
@@ -666,6 +667,7 @@ const SQLS: &[&str] = &[
 fn fuzz_message(r: &mut Rng) -> Vec<u8> {
     let sql = *r.pick(SQLS);
     let name = *r.pick(&["", "s1", "s2", "nope"]);
+    let portal = *r.pick(&["", "p1"]);
     let valid = match r.below(9) {
         0 => query(sql),
         1 => {
@@ -674,17 +676,17 @@ fn fuzz_message(r: &mut Rng) -> Vec<u8> {
             b.extend_from_slice(&[0, 0]);
             msg(b'P', &b)
         }
-        2 => bind(*r.pick(&["", "p1"]), name),
-        3 => describe(*r.pick(&[b'S', b'P']), name),
+        2 => bind(portal, name),
+        3 => describe(*r.pick(b"SP"), name),
         4 => {
-            let mut b = cstr(*r.pick(&["", "p1"]));
+            let mut b = cstr(portal);
             b.extend_from_slice(&(r.below(3) as u32).to_be_bytes());
             msg(b'E', &b)
         }
         5 => sync(),
         6 => msg(b'H', b""),
         7 => msg(b'd', b"1\n"),
-        _ => msg(*r.pick(&[b'c', b'f', b'C']), b"S\0"),
+        _ => msg(*r.pick(b"cfC"), b"S\0"),
     };
     match r.below(10) {
         // Valid.
