@@ -337,6 +337,23 @@ pub fn rewrite_sql(sql: &str, target: Target) -> Result<Vec<Rewritten>, Translat
     rewrite_one(sql, target)
 }
 
+/// A syntax error for text that holds something besides whitespace and comments but no statement
+/// (libpg_query's scanner-based splitter leaves out pieces without a keyword, such as `SELEC 1`,
+/// where PostgreSQL reports a syntax error). `None` for blank text.
+pub fn not_a_statement(sql: &str) -> Option<TranslateError> {
+    use sqlparser::tokenizer::Token;
+    let tokens = match Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() {
+        Ok(t) => t,
+        Err(e) => return Some(TranslateError::Parse(e.to_string())),
+    };
+    let first = tokens
+        .into_iter()
+        .find(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon | Token::EOF))?;
+    Some(TranslateError::Parse(format!(
+        "syntax error at or near \"{first}\""
+    )))
+}
+
 /// The longest statement text parsed whole (sqlparser's tree costs about 210 bytes per byte of
 /// text, so this bounds one translation to about 200 MB at worst). Larger multi-row INSERTs are
 /// sliced ([`bulk::CHUNK_BYTES`] of rows per slice).

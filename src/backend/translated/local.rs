@@ -1,9 +1,9 @@
-//! Statements a MySQL/SQLite bind answers without its engine, and splitting a simple query.
+//! Statements a MySQL/SQLite bind answers without its engine.
 //!
 //! Owns: recognising PostgreSQL session statements (`SET`, `RESET`, `SHOW`, `DISCARD`, `DEALLOCATE`)
 //! and table-less catalog functions (`SELECT version()`, `current_schema()`, `current_database()`,
-//! `current_user`), the per-client settings they read and write, and [`split_statements`], which cuts
-//! a simple query into statements with PostgreSQL's own scanner.
+//! `current_user`) and the per-client settings they read and write. Simple queries are split into
+//! statements by `crate::sql::split_statements` (PostgreSQL's scanner, the one splitter routing uses).
 //!
 //! Must never: send any of these to an engine as PostgreSQL syntax. `SET` values are remembered
 //! for `SHOW` only; they do not change what the engine does.
@@ -340,46 +340,6 @@ fn pieces(sql: &str) -> Vec<(Piece, &str)> {
     out
 }
 
-/// Why a simple query could not be split into statements.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SplitError {
-    /// PostgreSQL's scanner rejects the text (an unterminated quoted string or comment, a NUL byte).
-    #[error("{0}")]
-    Scanner(String),
-}
-
-/// Splits a simple query into its statements (text without the separating semicolons) with
-/// PostgreSQL's own scanner (libpg_query), so that what runs on the engine is cut exactly where
-/// PostgreSQL — and routing — cut it: quoting that only PostgreSQL reads as one string
-/// (`1E'\'; …'`, `$é$ … $é$`) cannot smuggle a second statement past the router. Statements that are
-/// empty or only comments are dropped.
-// TODO(split): call `crate::sql::split` (the routing's splitter, same scanner) once it exists, so
-// routing and execution share one function.
-pub fn split_statements(sql: &str) -> Result<Vec<String>, SplitError> {
-    if !sql.contains(';') {
-        return Ok(if is_blank(sql) {
-            vec![]
-        } else {
-            vec![sql.to_string()]
-        });
-    }
-    let pieces =
-        pg_query::split_with_scanner(sql).map_err(|e| SplitError::Scanner(e.to_string()))?;
-    Ok(pieces
-        .into_iter()
-        .map(|p| p.trim_end_matches(';'))
-        .filter(|p| !is_blank(p))
-        .map(str::to_string)
-        .collect())
-}
-
-/// Whether the text holds nothing but whitespace and comments.
-pub fn is_blank(sql: &str) -> bool {
-    pieces(sql)
-        .iter()
-        .all(|(k, p)| *k == Piece::Comment || (*k == Piece::Code && p.trim().is_empty()))
-}
-
 /// One client's PostgreSQL settings, as `SET` left them, for `SHOW`.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -460,39 +420,6 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_as_postgresql_does() {
-        // PostgreSQL's scanner refuses `1E'…` (trailing junk after a number): nothing runs.
-        let sql =
-            "SET application_name = 1E'\\'; UPDATE w_b SET who = 'hit'; SET application_name = '";
-        assert!(split_statements(sql).is_err(), "{sql}");
-        // It reads ` E'\'; …'` as one escape string: one statement.
-        let sql =
-            "SET application_name = E'\\'; UPDATE w_b SET who = 'hit'; SET application_name = '";
-        assert_eq!(split_statements(sql).unwrap().len(), 1, "{sql}");
-        let sql = "SET application_name = $é$; UPDATE w_b SET who = 'hit'; SELECT $é$";
-        assert_eq!(split_statements(sql).unwrap().len(), 1, "{sql}");
-        assert!(split_statements("SELECT 'unterminated; SELECT 1").is_err());
-    }
-
-    #[test]
-    fn splits_respecting_quotes_and_comments() {
-        assert_eq!(
-            split_statements("select 'a;b'; select $$x;y$$ ; -- c;\n select 1 /* ; */;").unwrap(),
-            vec![
-                "select 'a;b'",
-                " select $$x;y$$ ",
-                " -- c;\n select 1 /* ; */"
-            ]
-        );
-        assert_eq!(split_statements(" ; ;").unwrap(), Vec::<String>::new());
-        assert_eq!(
-            split_statements("select $1; select 2").unwrap(),
-            vec!["select $1", " select 2"]
-        );
-        assert!(is_blank("-- nothing\n  /* x */ "));
-    }
 
     #[test]
     fn classifies() {

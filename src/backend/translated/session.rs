@@ -21,7 +21,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::local::{classify, split_statements, Local, LocalFn, Settings};
+use super::local::{classify, Local, LocalFn, Settings};
 use super::types::{decode_param, encode_typmod, oid, pg_type_by_name, PgType, Value};
 use super::{Column, EngineConn, Protocol, RunOutcome, TranslatedBind};
 use crate::error::ProxyError;
@@ -931,8 +931,14 @@ impl TranslatedConn {
     /// (or EmptyQueryResponse). Not ReadyForQuery. On error: stops and returns it (the session writes
     /// the ErrorResponse); what the earlier statements wrote stays in `out`.
     pub async fn query(&mut self, sql: &str, out: &mut BytesMut) -> Result<(), ProxyError> {
-        let statements = split_statements(sql).map_err(|e| tx_error("42601", e.to_string()))?;
+        // The routing's splitter (PostgreSQL's scanner): the engine runs exactly the statements
+        // routing saw.
+        let statements =
+            crate::sql::split_statements(sql).map_err(|e| tx_error("42601", e.to_string()))?;
         if statements.is_empty() {
+            if let Some(e) = crate::translate::not_a_statement(sql) {
+                return Err(translate_error(&self.bind, e));
+            }
             empty(out, b'I');
             return Ok(());
         }
@@ -981,7 +987,10 @@ impl TranslatedConn {
     // Extended protocol
 
     async fn prepare_stmt(&mut self, sql: &str, declared: &[u32]) -> Result<Stmt, ProxyError> {
-        let statements = split_statements(sql).map_err(|e| tx_error("42601", e.to_string()))?;
+        // The routing's splitter (PostgreSQL's scanner): the engine runs exactly the statements
+        // routing saw.
+        let statements =
+            crate::sql::split_statements(sql).map_err(|e| tx_error("42601", e.to_string()))?;
         if statements.len() > 1 {
             return Err(tx_error(
                 "42601",
@@ -1007,6 +1016,9 @@ impl TranslatedConn {
             }
         };
         if statements.is_empty() {
+            if let Some(e) = crate::translate::not_a_statement(sql) {
+                return Err(translate_error(&self.bind, e));
+            }
             return Ok(mk(Body::Empty, vec![], declared.len()));
         }
         if let Some(local) = classify(sql) {
