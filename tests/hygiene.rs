@@ -377,6 +377,32 @@ async fn copy_data_pipelined_before_copy_in_response() {
     let got = w.until_ready(2).await.expect("failed COPY must not hang");
     assert_eq!(tags(&got), tags(&want), "{got:?}");
 
+    // Extended protocol: Parse/Bind/Execute of the COPY, its data and Sync in one write.
+    let mut ext = msg(
+        b'P',
+        &[cstr(""), cstr("COPY users FROM STDIN"), vec![0, 0]].concat(),
+    );
+    ext.extend(bind("", ""));
+    ext.extend(msg(b'E', &[cstr(""), vec![0, 0, 0, 0]].concat()));
+    ext.extend(msg(b'd', b"3\n"));
+    ext.extend(msg(b'c', b""));
+    ext.extend(sync());
+    let mut direct = Wire::connect(5432, &p.dbs[1]).await;
+    direct.send(&ext).await;
+    let want = direct.until_ready(1).await.unwrap();
+    w.send(&ext).await;
+    let got = w
+        .until_ready(1)
+        .await
+        .expect("extended COPY pipelined must not hang");
+    assert_eq!(tags(&got), tags(&want), "{got:?}");
+    assert!(
+        got.iter().any(|m| m.tag == b'C' && m.body == b"COPY 1\0"),
+        "{got:?}"
+    );
+    // (the direct run added one row too)
+    assert_eq!(p.count_on(1, "users").await, 4);
+
     // SQLite bind: a clear answer, never a hang, and the session goes on.
     w.send(&copy("mem_t")).await;
     let got = w
@@ -563,6 +589,23 @@ async fn mariadb_connection_does_not_leak_temp_tables() {
         .get(0);
     assert_eq!(n, 0);
     drop(c);
+    // COPY data pipelined before CopyInResponse on a MariaDB bind: a clear answer, never a hang.
+    let mut w = Wire::proxy(&p).await;
+    let mut pipeline = query("COPY my_t FROM STDIN");
+    pipeline.extend(msg(b'd', b"1\n"));
+    pipeline.extend(msg(b'c', b""));
+    pipeline.extend(query("SELECT 1"));
+    w.send(&pipeline).await;
+    let got = w
+        .until_ready(2)
+        .await
+        .expect("COPY on MariaDB must not hang");
+    assert!(
+        got.iter().any(|m| m.tag == b'E') || got.iter().any(|m| m.body == b"COPY 1\0"),
+        "{got:?}"
+    );
+    assert!(got.iter().any(|m| m.tag == b'D'), "{got:?}");
+    drop(w);
     drop(p);
     let _ = admin
         .query_drop(format!("DROP DATABASE IF EXISTS {db}"))
@@ -603,6 +646,15 @@ async fn deallocate_and_execute_go_to_the_bind_that_prepared() {
     let e = c.batch_execute("EXECUTE q").await.unwrap_err();
     assert_eq!(sqlstate(&e), "0A000", "{e}");
     c.batch_execute("ROLLBACK").await.unwrap();
+    // The same through the extended protocol (Parse/Bind/Execute of EXECUTE and DEALLOCATE).
+    let rows = c.query("EXECUTE q", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 2);
+    c.execute("DEALLOCATE q", &[])
+        .await
+        .unwrap_or_else(|e| panic!("extended DEALLOCATE q: {e}"));
+    c.batch_execute("PREPARE q AS SELECT count(*) FROM users")
+        .await
+        .unwrap_or_else(|e| panic!("re-PREPARE q after extended DEALLOCATE: {e}"));
     // DEALLOCATE ALL reaches every bind.
     c.batch_execute("DEALLOCATE ALL").await.unwrap();
     for name in ["q", "m"] {

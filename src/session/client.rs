@@ -687,12 +687,37 @@ impl Session {
                 return Ok(Step::Done);
             }
         };
+        // `EXECUTE name` / `DEALLOCATE name` prepared with the extended protocol: on the bind
+        // that holds the name, not floating with the transaction. (DEALLOCATE ALL goes to one
+        // bind here: it is fanned out only as a simple Query.)
+        let named = match analysis.statements.len() {
+            1 => prepared::classify(p.query),
+            _ => None,
+        };
+        let held_by_name = matches!(
+            &named,
+            Some(SqlPrepared::Execute(n) | SqlPrepared::Deallocate(n)) if self.sql_prepared.contains_key(n)
+        );
+        let (bind, floating) = match self.sql_prepared_bind(named.as_ref(), bind) {
+            Ok(b) => (b, floating && !held_by_name),
+            Err(e) => {
+                if self.blocked(None) {
+                    return Ok(Step::Blocked);
+                }
+                self.statements.remove("");
+                self.refuse(e, false);
+                return Ok(Step::Done);
+            }
+        };
         if self.blocked(Some(bind)) {
             return Ok(Step::Blocked);
         }
         if let Err(e) = self.ensure_conn(bind, !outside_tx).await {
             self.refuse(e, false);
             return Ok(Step::Done);
+        }
+        if let Some(SqlPrepared::Prepare(sql_name)) = &named {
+            self.sql_prepared.insert(sql_name.clone(), bind);
         }
         if let Some(t) = self.translated(bind) {
             let mut out = BytesMut::new();
