@@ -419,3 +419,48 @@ async fn large_multi_row_inserts_are_taken_in_slices() {
     c.release().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Peak memory of a large INSERT through `TranslatedConn` alone (the split, the sliced translation
+/// and SQLite), without the daemon's routing. Run by hand:
+/// `cargo test --release --test translate_safety peak_memory -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, not a check (prints the process's peak RSS)"]
+async fn peak_memory_of_large_inserts() {
+    fn hwm() -> String {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("VmHWM"))
+            .unwrap_or("")
+            .split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+    for mb in [5usize, 50] {
+        let dir = temp_dir();
+        let bind = sqlite_bind(&dir);
+        let mut c = bind.checkout().await.unwrap();
+        query(&mut c, "CREATE TABLE big (id int PRIMARY KEY, v text)")
+            .await
+            .unwrap();
+        let mut sql = String::from("INSERT INTO big (id, v) VALUES ");
+        let mut i = 0;
+        while sql.len() < mb * 1_000_000 {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("({i}, 'row {i}: it''s (a), b c {i:020}')"));
+            i += 1;
+        }
+        let before = hwm();
+        let out = query(&mut c, &sql).await.unwrap();
+        assert_eq!(out, vec![format!("tag:INSERT 0 {i}")]);
+        println!(
+            "{mb} MB INSERT ({i} rows): VmHWM before {before}, after {}",
+            hwm()
+        );
+        c.release().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
