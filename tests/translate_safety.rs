@@ -220,7 +220,6 @@ async fn statements_split_where_postgresql_splits_them() {
 }
 
 #[tokio::test]
-#[ignore = "the routing analysis (src/sql, sqlparser) overflows a worker stack on an 850-term sum before the translator sees it; run again once the pg_query routing lands"]
 async fn deep_statements_never_take_the_daemon_down() {
     let my = MyDb::create().await;
     let dir = temp_dir();
