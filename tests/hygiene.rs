@@ -333,6 +333,74 @@ async fn client_flooding_while_held_is_cut_off_and_others_carry_on() {
     );
 }
 
+#[tokio::test]
+async fn deep_pipeline_is_answered_in_order_with_bounded_queue() {
+    let p = Proxy::start(TABLES, "").await;
+    let c = p.client().await;
+    c.batch_execute("CREATE TABLE users (id int)")
+        .await
+        .unwrap();
+    let w = Wire::proxy(&p).await;
+    // 100 000 queries in one go, alternating binds every 1000, written while the answers are
+    // read (a client that only writes would deadlock against any server). The first one holds
+    // the rest back for a second, so that they arrive in the session's buffer all at once.
+    const N: usize = 100_000;
+    let mut bytes = Vec::new();
+    for i in 0..N {
+        let sql = if i == 0 {
+            // Held for a second on users: meanwhile the rest piles up in the session's buffer.
+            "SELECT 0 FROM (SELECT count(*) FROM users, pg_sleep(1)) s".to_string()
+        } else if (i / 1000) % 2 == 1 {
+            format!("SELECT {i}")
+        } else {
+            format!("SELECT {i} FROM users UNION ALL SELECT {i}")
+        };
+        bytes.extend(query(&sql));
+    }
+    let (mut rd, mut wr) = w.s.into_split();
+    let writer = tokio::spawn(async move { wr.write_all(&bytes).await.map(|_| wr) });
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let (mut ready, mut rows) = (0usize, 0usize);
+    let mut chunk = vec![0u8; 1 << 16];
+    while ready < N {
+        let n = tokio::time::timeout(Duration::from_secs(20), rd.read(&mut chunk))
+            .await
+            .expect("answers stopped coming")
+            .unwrap();
+        assert!(n > 0, "closed after {ready} answers");
+        buf.extend_from_slice(&chunk[..n]);
+        let mut at = 0;
+        while buf.len() >= at + 5 {
+            let len =
+                u32::from_be_bytes([buf[at + 1], buf[at + 2], buf[at + 3], buf[at + 4]]) as usize;
+            if buf.len() < at + 1 + len {
+                break;
+            }
+            match buf[at] {
+                b'D' => {
+                    // One column: its text is the query's number, answers in request order.
+                    let value = std::str::from_utf8(&buf[at + 11..at + 1 + len]).unwrap();
+                    assert_eq!(value, ready.to_string(), "answer out of order");
+                    rows += 1;
+                }
+                b'Z' => ready += 1,
+                b'E' => panic!(
+                    "error: {:?}",
+                    String::from_utf8_lossy(&buf[at..at + 1 + len])
+                ),
+                _ => {}
+            }
+            at += 1 + len;
+        }
+        buf.drain(..at);
+    }
+    assert_eq!(rows, N);
+    writer.await.unwrap().expect("the whole pipeline was read");
+    eprintln!("{N} pipelined queries answered in {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. COPY data pipelined before CopyInResponse.
 

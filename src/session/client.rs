@@ -91,6 +91,11 @@ impl Session {
     /// the client ended the session.
     pub(super) async fn dispatch_client(&mut self) -> Result<bool, SessionError> {
         loop {
+            if self.held.is_none() && self.pending_full() {
+                // Backpressure: the rest waits in the client's buffer (and socket).
+                self.nudge_head();
+                return Ok(true);
+            }
             let frame = match self.held.take() {
                 Some(f) => f,
                 None => match self.client.try_next() {

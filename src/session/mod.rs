@@ -58,6 +58,26 @@ const CLIENT_FLUSH_BYTES: usize = 64 * 1024;
 /// message, up to `max_message_bytes`, is allowed to arrive whole). Beyond it the session ends.
 const HELD_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 
+/// How long the last words to a client whose session ends may take to leave.
+const FATAL_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// At most this many responses (entries of the Pending queue) may be due at once. A client that
+/// pipelines more waits, unread, as it would on PostgreSQL (TCP backpressure): the queue, the
+/// backends' write buffers and the cost of [`Session::blocked`] stay bounded.
+const MAX_PENDING: usize = 1024;
+
+/// How the pump reads its client while it waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientRead {
+    /// Nothing is waiting to be dispatched: read it first.
+    First,
+    /// A message is held back for another bind: read it after the backends (its disconnect must
+    /// be seen), within [`HELD_BUFFER_BYTES`].
+    AfterBackends,
+    /// The Pending queue is full: leave it unread until answers come.
+    Paused,
+}
+
 /// A backend connection leased to this session (one per bind it uses, so size matters little).
 #[allow(clippy::large_enum_variant)]
 enum Conn {
@@ -251,6 +271,8 @@ impl Session {
     /// Runs the session until the client leaves, then gives every connection back.
     pub async fn run(mut self) -> Result<(), SessionError> {
         let result = self.pump().await;
+        // Connections go back first: a client that does not read must not keep them.
+        self.release_all();
         let fatal = match &result {
             Err(SessionError::Protocol(msg)) => Some(ProxyError::Protocol(msg.clone())),
             _ => None,
@@ -261,9 +283,8 @@ impl Session {
         };
         if let Some(e) = fatal {
             e.write_with_severity(&mut self.out, "FATAL");
-            let _ = self.write_client().await;
+            let _ = tokio::time::timeout(FATAL_WRITE_TIMEOUT, self.write_client()).await;
         }
-        self.release_all();
         result
     }
 
@@ -300,11 +321,10 @@ impl Session {
     /// forever). What it sends meanwhile is only buffered, within [`HELD_BUFFER_BYTES`].
     async fn wait(&mut self) -> Wake {
         let head = self.head_bind();
-        // While a message is held, the backends come first: the client cannot starve them.
-        let client_first = self.held.is_none();
+        let read = self.client_read();
         let Session { client, conns, .. } = self;
         poll_fn(|cx| {
-            if client_first {
+            if read == ClientRead::First {
                 if let Poll::Ready(r) = client.poll_fill(cx) {
                     return Poll::Ready(Wake::Client(r));
                 }
@@ -312,7 +332,7 @@ impl Session {
             if let Some(w) = poll_backends(conns, head, cx) {
                 return Poll::Ready(w);
             }
-            if !client_first {
+            if read == ClientRead::AfterBackends {
                 if let Poll::Ready(r) = client.poll_fill(cx) {
                     return Poll::Ready(Wake::Client(r));
                 }
@@ -320,6 +340,22 @@ impl Session {
             Poll::Pending
         })
         .await
+    }
+
+    fn client_read(&self) -> ClientRead {
+        if self.held.is_some() {
+            // The backends come first: a flooding client cannot starve them.
+            ClientRead::AfterBackends
+        } else if self.pending_full() {
+            ClientRead::Paused
+        } else {
+            ClientRead::First
+        }
+    }
+
+    /// True when no more client messages may be dispatched until some answers have come.
+    fn pending_full(&self) -> bool {
+        self.pending.len() >= MAX_PENDING
     }
 
     /// Ends the session when the client has sent more than a session may buffer while one of its
