@@ -12,8 +12,9 @@
 //! `NO_BACKSLASH_ESCAPES` (see [`super::MYSQL_SESSION_SETUP`]): a backslash inside a literal is an
 //! ordinary character for both engines.
 //!
-//! Cost: one pass over the text plus a sort of the literals; about 1 µs per 100 bytes of SQL in a
-//! release build. It runs once per rewrite; cached rewrites are not checked again.
+//! Cost: one pass over the text plus counting the literals: 0.9 µs for a 173-byte SELECT in a
+//! release build, 2–3% of its 38 µs rewrite (`rendering_check_cost` below). It runs once per rewrite;
+//! cached rewrites (and template fills) are not checked again.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -334,5 +335,48 @@ mod tests {
         assert!(check_plain("SELECT 'unterminated", Target::Sqlite).is_err());
         assert!(check_plain("SELECT :name", Target::Sqlite).is_err());
         assert!(check_plain("SELECT `a``b` FROM `t`", Target::MySql).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod cost {
+    /// The check against a whole rewrite, on a typical ORM statement. Run by hand:
+    /// `cargo test --release --lib rendering_check_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn rendering_check_cost() {
+        use super::super::{rewrite_sql, Target};
+        let sql = "SELECT users.id, users.name, users.email FROM users \
+                   WHERE users.name = 'ada' AND users.created_at > '2024-01-01' \
+                   AND users.score BETWEEN 10 AND 20 ORDER BY users.id LIMIT 50";
+        let n = 20_000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(rewrite_sql(sql, Target::Sqlite).ok());
+        }
+        let whole = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+        let out = rewrite_sql(sql, Target::Sqlite).unwrap_or_default();
+        let rendered = out.first().map(|r| r.sql.clone()).unwrap_or_default();
+        let stmt =
+            sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, sql)
+                .unwrap_or_default();
+        let lits = stmt.first().map(super::Literals::of).unwrap_or_default();
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(
+                super::check(
+                    &rendered,
+                    Target::Sqlite,
+                    &lits,
+                    super::LiteralMatch::Contains,
+                )
+                .ok(),
+            );
+        }
+        let check = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+        println!(
+            "{} bytes: rewrite {whole:.1} µs, of which the rendering check {check:.2} µs",
+            sql.len()
+        );
     }
 }
