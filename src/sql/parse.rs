@@ -114,7 +114,11 @@ pub(crate) fn parse_mode(
 fn map_error(e: pg_query::Error) -> AnalysisError {
     match e {
         pg_query::Error::Decode(_) => AnalysisError::TooDeep,
-        pg_query::Error::Parse(message) if message.contains("stack depth limit exceeded") => {
+        // libpg_query's own stack check, and bison's stack limit on deep parentheses
+        pg_query::Error::Parse(message)
+            if message.contains("stack depth limit exceeded")
+                || message.starts_with("memory exhausted") =>
+        {
             AnalysisError::TooDeep
         }
         pg_query::Error::Parse(message) => AnalysisError::Syntax {

@@ -25,7 +25,12 @@ pub fn split_statements(sql: &str) -> Result<Vec<&str>, AnalysisError> {
     })?;
     Ok(parts
         .into_iter()
+        .filter(|p| !p.trim().is_empty())
         .filter(|p| {
+            // only a piece with a comment in it can be nothing but comments: scan just those
+            if !p.contains("--") && !p.contains("/*") {
+                return true;
+            }
             pg_query::scan(p)
                 .map(|s| {
                     s.tokens.iter().any(|t| {

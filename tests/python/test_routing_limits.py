@@ -76,10 +76,10 @@ def test_huge_non_insert_statement_is_refused_54000(proxy):
 def test_fifty_megabyte_insert_lands_on_its_bind_in_bounded_memory(proxy, backends):
     """A 50 MB multi-row INSERT is routed by its head: it runs on userdb, a bystander is served meanwhile, and
     the daemon's memory goes back to where it was."""
-    backends.query("userdb", "CREATE TABLE IF NOT EXISTS user_bulk (id int PRIMARY KEY, payload text)")
-    backends.query("main", "CREATE TABLE IF NOT EXISTS user_bulk (id int PRIMARY KEY, payload text)")
-    backends.query("userdb", "TRUNCATE user_bulk")
-    backends.query("main", "TRUNCATE user_bulk")
+    for bind in ("userdb", "main"):
+        with backends.direct(bind) as c:
+            c.execute("CREATE TABLE IF NOT EXISTS user_bulk (id int PRIMARY KEY, payload text)")
+            c.execute("TRUNCATE user_bulk")
     payload = "x" * 1000
     rows = 50_000
     sql = "INSERT INTO user_bulk (id, payload) VALUES " + ", ".join(
