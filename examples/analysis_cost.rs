@@ -32,7 +32,9 @@ fn main() {
     let n = 20_000;
     println!("{:<16} {:>14} {:>12}", "statement", "uncached µs", "hit µs");
     for (name, template) in STATEMENTS {
-        let texts: Vec<String> = (0..n).map(|i| template.replace("{}", &i.to_string())).collect();
+        let texts: Vec<String> = (0..n)
+            .map(|i| template.replace("{}", &i.to_string()))
+            .collect();
         let t = Instant::now();
         for s in texts.iter().take(n / 10) {
             std::hint::black_box(analyze_uncached(s));

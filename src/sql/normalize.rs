@@ -123,7 +123,9 @@ fn fast_into(sql: &str, out: &mut String) -> Option<bool> {
                 i = j;
                 prev_ident = true;
             }
-            b'0'..=b'9' | b'.' if !prev_ident && (c != b'.' || b.get(i + 1).is_some_and(u8::is_ascii_digit)) => {
+            b'0'..=b'9' | b'.'
+                if !prev_ident && (c != b'.' || b.get(i + 1).is_some_and(u8::is_ascii_digit)) =>
+            {
                 out.push_str(&sql[run..i]);
                 i = plain_number_end(b, i)?;
                 out.push(LITERAL);
@@ -251,7 +253,9 @@ mod tests {
         ] {
             agree(sql);
         }
-        assert!(agree("SELECT 'a''b', \"x\"\"y\", 1.5, 1e-3 FROM t WHERE a = $1 -- c'\n"));
+        assert!(agree(
+            "SELECT 'a''b', \"x\"\"y\", 1.5, 1e-3 FROM t WHERE a = $1 -- c'\n"
+        ));
         // every corpus statement
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/corpus");
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -275,7 +279,10 @@ mod tests {
             }
             compared += usize::from(agree(&s));
         }
-        assert!(compared > 2_000, "the fast path answered only {compared} random texts");
+        assert!(
+            compared > 2_000,
+            "the fast path answered only {compared} random texts"
+        );
     }
 
     #[test]
