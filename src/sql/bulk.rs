@@ -16,6 +16,8 @@
 //! for the small subset it accepts (with `standard_conforming_strings = on`, which bindproxy
 //! enforces); for everything else it declines.
 
+use super::lex::{plain_number_end, quoted_end};
+
 /// Statements at least this long are routed by their head when they have the shape.
 pub(crate) const BULK_MIN_BYTES: usize = 64 * 1024;
 
@@ -88,6 +90,7 @@ impl<'a> Lexer<'a> {
         let Some(&c) = b.get(self.i) else {
             return Ok(None);
         };
+        // ASCII only: a non-ASCII byte anywhere outside a quoted piece makes the check decline
         let is_ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$';
         let tok = match c {
             b'a'..=b'z' | b'A'..=b'Z' | b'_' => {
@@ -101,65 +104,17 @@ impl<'a> Lexer<'a> {
                 Tok::Word(&self.s[start..self.i])
             }
             b'"' => {
-                self.i += 1;
-                loop {
-                    match b.get(self.i) {
-                        None => return Err(()),
-                        Some(b'"') if b.get(self.i + 1) == Some(&b'"') => self.i += 2,
-                        Some(b'"') => {
-                            self.i += 1;
-                            break;
-                        }
-                        Some(_) => self.i += 1,
-                    }
-                }
+                self.i = quoted_end(b, self.i).ok_or(())?;
                 Tok::QuotedIdent
             }
             b'\'' => {
-                self.i += 1;
-                loop {
-                    match b.get(self.i) {
-                        None => return Err(()),
-                        Some(b'\'') if b.get(self.i + 1) == Some(&b'\'') => self.i += 2,
-                        Some(b'\'') => {
-                            self.i += 1;
-                            break;
-                        }
-                        Some(_) => self.i += 1,
-                    }
-                }
+                self.i = quoted_end(b, self.i).ok_or(())?;
                 Tok::Str
             }
             b'0'..=b'9' | b'.'
                 if c != b'.' || b.get(self.i + 1).is_some_and(u8::is_ascii_digit) =>
             {
-                let digits = |l: &mut Self| {
-                    let from = l.i;
-                    while l.i < b.len() && b[l.i].is_ascii_digit() {
-                        l.i += 1;
-                    }
-                    l.i > from
-                };
-                let int = digits(self);
-                if b.get(self.i) == Some(&b'.') {
-                    self.i += 1;
-                    if !digits(self) && !int {
-                        return Err(());
-                    }
-                }
-                if matches!(b.get(self.i), Some(b'e' | b'E')) {
-                    self.i += 1;
-                    if matches!(b.get(self.i), Some(b'+' | b'-')) {
-                        self.i += 1;
-                    }
-                    if !digits(self) {
-                        return Err(());
-                    }
-                }
-                // `1abc`, `0x1F`, `1_000`, `1..2`: outside the subset
-                if b.get(self.i).is_some_and(|&c| is_ident(c) || c == b'.') {
-                    return Err(());
-                }
+                self.i = plain_number_end(b, self.i).ok_or(())?;
                 Tok::Number
             }
             b'$' => {

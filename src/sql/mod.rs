@@ -12,6 +12,7 @@ pub(crate) mod bulk;
 pub mod cache;
 pub(crate) mod hint;
 pub mod kind;
+pub(crate) mod lex;
 pub mod name;
 pub(crate) mod normalize;
 pub mod parse;

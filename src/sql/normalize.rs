@@ -20,6 +20,8 @@
 
 use pg_query::protobuf::Token;
 
+use super::lex::{is_ident, plain_number_end, quoted_end};
+
 /// Prefix of a normalised key.
 pub(crate) const NORMALISED: char = 'N';
 /// Prefix of an exact-text key.
@@ -47,10 +49,6 @@ pub(crate) fn normalize_into(sql: &str, out: &mut String) -> bool {
     }
 }
 
-fn is_ident(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
-}
-
 /// The fast path: `None` when the text leaves the subset it reads exactly as PostgreSQL does.
 fn fast_into(sql: &str, out: &mut String) -> Option<bool> {
     let b = sql.as_bytes();
@@ -73,36 +71,14 @@ fn fast_into(sql: &str, out: &mut String) -> Option<bool> {
                     return None;
                 }
                 out.push_str(&sql[run..i]);
-                i += 1;
-                loop {
-                    match b.get(i) {
-                        None => return None,
-                        Some(b'\'') if b.get(i + 1) == Some(&b'\'') => i += 2,
-                        Some(b'\'') => {
-                            i += 1;
-                            break;
-                        }
-                        Some(_) => i += 1,
-                    }
-                }
+                i = quoted_end(b, i)?;
                 out.push(LITERAL);
                 replaced = true;
                 run = i;
                 prev_ident = false;
             }
             b'"' => {
-                i += 1;
-                loop {
-                    match b.get(i) {
-                        None => return None,
-                        Some(b'"') if b.get(i + 1) == Some(&b'"') => i += 2,
-                        Some(b'"') => {
-                            i += 1;
-                            break;
-                        }
-                        Some(_) => i += 1,
-                    }
-                }
+                i = quoted_end(b, i)?;
                 prev_ident = true;
             }
             b'-' if b.get(i + 1) == Some(&b'-') => {
@@ -141,41 +117,6 @@ fn fast_into(sql: &str, out: &mut String) -> Option<bool> {
     }
     out.push_str(&sql[run..]);
     Some(replaced)
-}
-
-/// End of a plain number (`12`, `1.5`, `.5`, `1e-3`, `2.`), or `None` for anything PostgreSQL's
-/// scanner may read otherwise (`0x1F`, `1_000`, `1abc`, `1..2`, `1e`).
-fn plain_number_end(b: &[u8], mut i: usize) -> Option<usize> {
-    let digits = |i: &mut usize| {
-        let from = *i;
-        while b.get(*i).is_some_and(u8::is_ascii_digit) {
-            *i += 1;
-        }
-        *i > from
-    };
-    let int = digits(&mut i);
-    if b.get(i) == Some(&b'.') {
-        if b.get(i + 1) == Some(&b'.') {
-            return None;
-        }
-        i += 1;
-        if !digits(&mut i) && !int {
-            return None;
-        }
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        if !digits(&mut i) {
-            return None;
-        }
-    }
-    if b.get(i).is_some_and(|&c| is_ident(c) || c == b'.') {
-        return None;
-    }
-    Some(i)
 }
 
 /// The key from PostgreSQL's scanner, for any text.
