@@ -7,10 +7,11 @@
 //! Resolution of an unqualified name follows PostgreSQL's `search_path` as far as the table map
 //! can know it: `pg_catalog` comes first for catalog names (unless the map names the relation);
 //! for each schema on the path, a rule that places the name there (exact or glob) makes that
-//! schema a candidate, and an exact rule ends the search (the table is declared to be there). No
-//! candidate: the default bind, as for any unmapped name. Candidates on different binds:
-//! PostgreSQL would pick the first schema that really holds the table, which bindproxy cannot see,
-//! so the statement is refused, naming every candidate.
+//! schema a candidate, and an exact rule ends the search (the table is declared to be there). The
+//! default schema (`public`) is a candidate for unmapped names too: they live on the default bind.
+//! A schema no rule mentions is taken to hold no tables (so `"$user"` costs nothing). Candidates
+//! on different binds: PostgreSQL would pick the first schema that really holds the table, which
+//! bindproxy cannot see, so the statement is refused, naming every candidate.
 //!
 //! Must never: guess. A statement whose relations are not all known goes to a hinted bind or is
 //! refused; a hint never overrides known relations.
@@ -222,11 +223,13 @@ impl Router {
                 // pg_catalog is searched first unless the map names the relation
                 return Ok(Resolved::Catalog);
             }
-            // only a rule places a name in a schema; unmapped names fall to the default bind
-            let Some(b) = self.bind_for_table(&q) else {
-                continue;
+            // a rule places the name in this schema; an unmapped name may be in the default schema
+            // (on the default bind); other schemas are taken to hold only what rules say
+            let b = match self.bind_for_table(&q) {
+                Some(b) => self.index(Some(b)),
+                None if schema == self.default_schema() => 0,
+                None => continue,
             };
-            let b = self.index(Some(b));
             if !candidates.iter().any(|(_, x)| *x == b) {
                 candidates.push((q, b));
             }
@@ -367,19 +370,17 @@ mod tests {
                 .as_deref(),
             Some("b")
         );
-        // only s2's rule places t2: b
         let on = |sql: &str, path: &[&str]| route_with(&r, sql, path).map(|x| x.bind);
-        assert_eq!(
-            on("SELECT * FROM t2", &["s2", "public"]),
-            Ok(Some("b".into()))
-        );
+        // s2 and public could both hold t2 (unmapped in public: the default bind): refused
+        let err = route_with(&r, "SELECT * FROM t2", &["s2", "public"]).expect_err("ambiguous");
+        let msg = err.to_string();
+        assert!(msg.contains("s2.t2 → b") && msg.contains("public.t2 → a"), "{msg}");
         // rules place t_a in s2 (b) and in public (a): refused, naming both
         let err = route_with(&r, "SELECT * FROM t_a", &["s2", "public"]).expect_err("ambiguous");
         let msg = err.to_string();
-        assert!(
-            msg.contains("s2.t_a → b") && msg.contains("public.t_a → a"),
-            "{msg}"
-        );
+        assert!(msg.contains("s2.t_a → b") && msg.contains("public.t_a → a"), "{msg}");
+        // t_b is on b wherever it is
+        assert_eq!(on("SELECT * FROM t_b", &["s2", "public"]), Ok(Some("b".into())));
         // public first: its exact rule ends the search
         assert_eq!(
             on("SELECT * FROM t_a", &["public", "s2"]),

@@ -1,8 +1,9 @@
 """Issue 6: statements too deep or too large for the routing analysis get a clear error for that client only;
 wide-but-flat statements and bulk INSERTs of many megabytes keep working, on the right bind, in bounded memory.
 
-Uses the standard PostgreSQL config (conftest.pg_config): `users` lives on bind `userdb` (seed rows 1 and 2) and
-on the default bind `main` (seed row 1), so every routed statement shows where it ran.
+Uses the standard PostgreSQL config (conftest.pg_config), where `user_*` tables map to bind `userdb`. The table
+`user_limits` exists on `userdb` (2 rows) and on the default bind `main` (1 row), so every count shows where the
+statement ran.
 """
 import threading
 import time
@@ -11,6 +12,15 @@ import psycopg
 import pytest
 
 from conftest import wait_until
+
+
+@pytest.fixture(scope="module", autouse=True)
+def user_limits(backends):
+    for bind, rows in (("userdb", 2), ("main", 1)):
+        with backends.direct(bind) as c:
+            c.execute("DROP TABLE IF EXISTS user_limits")
+            c.execute("CREATE TABLE user_limits (id int PRIMARY KEY)")
+            c.execute("INSERT INTO user_limits SELECT generate_series(1, %s)", (rows,))
 
 
 def _error(conn, sql: str) -> psycopg.Error:
@@ -22,7 +32,7 @@ def _error(conn, sql: str) -> psycopg.Error:
 def _bystander_ok(proxy):
     assert proxy.alive(), f"daemon died:\n{proxy.log_tail()}"
     with proxy.connect() as c:
-        assert c.execute("SELECT count(*) FROM users").fetchone() == (2,)  # userdb's copy
+        assert c.execute("SELECT count(*) FROM user_limits").fetchone() == (2,)  # userdb's copy
         assert c.execute("SELECT 1").fetchone() == (1,)
 
 
@@ -30,9 +40,9 @@ def test_wide_or_routes_and_runs(proxy):
     """A 1000-way OR (ORM `or_`, IN-list expansions) is flat in PostgreSQL's tree: it must run, on userdb."""
     where = " OR ".join(f"id = {i}" for i in range(1000))
     with proxy.connect() as c:
-        assert c.execute(f"SELECT count(*) FROM users WHERE {where}").fetchone() == (2,)
+        assert c.execute(f"SELECT count(*) FROM user_limits WHERE {where}").fetchone() == (2,)
         in_list = ", ".join(str(i) for i in range(20000))
-        assert c.execute(f"SELECT count(*) FROM users WHERE id IN ({in_list})").fetchone() == (2,)
+        assert c.execute(f"SELECT count(*) FROM user_limits WHERE id IN ({in_list})").fetchone() == (2,)
     _bystander_ok(proxy)
 
 
@@ -40,22 +50,22 @@ def test_wide_or_routes_and_runs(proxy):
 def test_long_operator_chain_is_refused_54001(proxy, terms):
     chain = "+".join(["1"] * terms)
     with proxy.connect() as c:
-        e = _error(c, f"SELECT {chain} FROM users")
+        e = _error(c, f"SELECT {chain} FROM user_limits")
         assert e.sqlstate == "54001", (e.sqlstate, str(e))
         assert "nested too deeply" in str(e)
         # the session carries on
-        assert c.execute("SELECT count(*) FROM users").fetchone() == (2,)
+        assert c.execute("SELECT count(*) FROM user_limits").fetchone() == (2,)
     _bystander_ok(proxy)
 
 
 @pytest.mark.parametrize("shape", ["parens", "subqueries", "case"])
 def test_deep_nesting_is_refused(proxy, shape):
     if shape == "parens":
-        sql = f"SELECT {'(' * 20000}1{')' * 20000} FROM users"
+        sql = f"SELECT {'(' * 20000}1{')' * 20000} FROM user_limits"
     elif shape == "subqueries":
-        sql = "SELECT * FROM " + "(SELECT * FROM " * 300 + "users" + ") x" * 300
+        sql = "SELECT * FROM " + "(SELECT * FROM " * 300 + "user_limits" + ") x" * 300
     else:
-        sql = "SELECT " + "CASE WHEN true THEN " * 500 + "1" + " END" * 500 + " FROM users"
+        sql = "SELECT " + "CASE WHEN true THEN " * 500 + "1" + " END" * 500 + " FROM user_limits"
     with proxy.connect() as c:
         e = _error(c, sql)
         assert e.sqlstate == "54001", (e.sqlstate, str(e)[:200])
@@ -66,10 +76,10 @@ def test_deep_nesting_is_refused(proxy, shape):
 def test_huge_non_insert_statement_is_refused_54000(proxy):
     ids = ",".join(["1"] * (3 * 1024 * 1024))  # 6 MiB
     with proxy.connect() as c:
-        e = _error(c, f"SELECT count(*) FROM users WHERE id IN ({ids})")
+        e = _error(c, f"SELECT count(*) FROM user_limits WHERE id IN ({ids})")
         assert e.sqlstate == "54000", (e.sqlstate, str(e)[:200])
         assert "too large" in str(e)
-        assert c.execute("SELECT count(*) FROM users").fetchone() == (2,)
+        assert c.execute("SELECT count(*) FROM user_limits").fetchone() == (2,)
     _bystander_ok(proxy)
 
 
@@ -104,7 +114,7 @@ def test_fifty_megabyte_insert_lands_on_its_bind_in_bounded_memory(proxy, backen
     served = 0
     with proxy.connect() as by:
         while not done.is_set():
-            assert by.execute("SELECT count(*) FROM users").fetchone() == (2,)
+            assert by.execute("SELECT count(*) FROM user_limits").fetchone() == (2,)
             served += 1
             time.sleep(0.05)
     t.join(120)
