@@ -13,6 +13,15 @@
 //! bindproxy computes itself (`backend::translated`). Output to the client is batched: it is
 //! written when the backend has nothing more buffered, at ReadyForQuery, or every 64 KiB of rows.
 //!
+//! The client is read even while one of its messages is held back for another bind (so that its
+//! disconnect is seen, and its session and backend connections end with it); what it sends
+//! meanwhile is buffered within `HELD_BUFFER_BYTES`, beyond which the session ends
+//! (`ProxyError::ClientFlood`).
+//! At most `MAX_PENDING` responses are due at once: a client that pipelines more is left unread
+//! until answers come, as PostgreSQL leaves it. When the session ends, a connection that still owes
+//! answers, is in a COPY, or received extended-protocol messages since the client's last Sync is
+//! closed, never pooled.
+//!
 //! Session state that spans binds lives here too: the client's startup settings and session-level
 //! `SET`s, applied to every connection the session leases ([`params`]).
 //!
@@ -21,6 +30,9 @@
 //! - Exactly one ReadyForQuery per client Sync or Query.
 //! - No Sync is ever sent to a backend that the client did not send, except after bindproxy makes
 //!   a statement fail on purpose inside an explicit transaction (see [`Session::fail_transaction`]).
+//! - What a client sends is buffered within bounds: the held-back input (`HELD_BUFFER_BYTES`) and
+//!   the Pending queue (`MAX_PENDING`); per-name state (statements, portals, SQL-level prepared
+//!   names) grows only with the objects the client creates, as on PostgreSQL.
 
 mod client;
 pub(crate) mod params;
