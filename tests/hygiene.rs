@@ -280,8 +280,10 @@ async fn describe_unknown_portal_then_query_bind_sync_answers_as_postgresql() {
     assert_eq!(got[0].code().as_deref(), Some("34000"));
 }
 
-#[tokio::test]
-async fn client_flooding_while_held_is_cut_off_and_others_carry_on() {
+/// Holds a message back (main waits behind a long statement on users), then sends `first` and
+/// repeats `chunk` for 24 MiB, more than a held session may buffer (16 MiB): the client must be
+/// cut off, the bystander `c` unaffected and the users connection not left running.
+async fn flood_while_held(first: &[u8], chunk: &[u8]) {
     let p = Proxy::start(TABLES, "").await;
     let c = p.client().await;
     c.batch_execute("CREATE TABLE users (id int)")
@@ -292,14 +294,13 @@ async fn client_flooding_while_held_is_cut_off_and_others_carry_on() {
         .await;
     w.send(&query("SELECT 1")).await; // main: held behind users
     let started = Instant::now();
-    // 24 MiB of queries, more than a held session may buffer (16 MiB).
-    let chunk: Vec<u8> = std::iter::repeat_n(query("SELECT 1"), 4096)
-        .flatten()
-        .collect();
     let flood = async {
+        if w.s.write_all(first).await.is_err() {
+            return;
+        }
         let mut sent = 0;
         while sent < 24 << 20 {
-            if w.s.write_all(&chunk).await.is_err() {
+            if w.s.write_all(chunk).await.is_err() {
                 break;
             }
             sent += chunk.len();
@@ -331,6 +332,22 @@ async fn client_flooding_while_held_is_cut_off_and_others_carry_on() {
         states.iter().all(|(_, q)| !q.contains("pg_sleep")),
         "{states:?}"
     );
+}
+
+#[tokio::test]
+async fn client_flooding_while_held_is_cut_off_and_others_carry_on() {
+    let queries: Vec<u8> = std::iter::repeat_n(query("SELECT 1"), 4096)
+        .flatten()
+        .collect();
+    flood_while_held(b"", &queries).await;
+}
+
+#[tokio::test]
+async fn client_declaring_a_huge_message_while_held_is_cut_off() {
+    // A header announcing 2 GiB (more than max_message_bytes) must not stretch the bound.
+    let mut header = vec![b'Q'];
+    header.extend_from_slice(&0x7fff_fff0u32.to_be_bytes());
+    flood_while_held(&header, &[b'x'; 1 << 16]).await;
 }
 
 #[tokio::test]

@@ -376,7 +376,14 @@ impl Session {
         if self.held.is_none() {
             return Ok(());
         }
-        let allowed = HELD_BUFFER_BYTES.max(self.client.next_frame_size().unwrap_or(0));
+        // One message larger than the bound may come whole, if its declared length is allowed.
+        let largest = self.proxy.config.max_message_bytes.saturating_add(1);
+        let next = self
+            .client
+            .next_frame_size()
+            .filter(|&n| n <= largest)
+            .unwrap_or(0);
+        let allowed = HELD_BUFFER_BYTES.max(next);
         if self.client.buffered() <= allowed {
             return Ok(());
         }
