@@ -5,9 +5,10 @@
 //! parts so that concurrent sessions rarely wait on one another; each lock is held only for one
 //! map lookup or insert.
 //!
-//! An analysis that read a relation name out of a string literal (`nextval('orders_id_seq')`,
-//! `'users'::regclass`) must not be shared between texts that differ in that literal: its
-//! normalised key then holds a marker, and lookups go to the exact text's own entry.
+//! An analysis that read a relation name, a body or a setting out of a string literal
+//! (`nextval('orders_id_seq')`, `'users'::regclass`, `DO $$…$$`, `SET search_path`) must not be
+//! shared between texts that differ in that literal: it is stored under its exact text only, and
+//! every lookup tries the exact text first.
 //!
 //! Must never: parse while holding a lock, grow without bound, or cache very long texts (bulk
 //! INSERTs), which are analysed every time instead.
@@ -26,15 +27,9 @@ use super::normalize::{exact_into, normalize_into};
 const MAX_CACHED_BYTES: usize = 32 * 1024;
 const SHARDS: usize = 16;
 
-enum Entry {
-    Shared(Arc<Analysis>),
-    /// The analysis depends on literal values: look the exact text up instead.
-    ExactOnly,
-}
-
 /// A bounded, thread-safe LRU of query analyses keyed by normalised SQL text.
 pub struct AnalysisCache {
-    shards: Vec<Mutex<LruCache<String, Entry>>>,
+    shards: Vec<Mutex<LruCache<String, Arc<Analysis>>>>,
     hasher: std::hash::RandomState,
 }
 
@@ -56,7 +51,7 @@ impl AnalysisCache {
         }
     }
 
-    /// Number of entries (markers included).
+    /// Number of entries.
     pub fn len(&self) -> usize {
         self.shards
             .iter()
@@ -69,23 +64,19 @@ impl AnalysisCache {
         self.len() == 0
     }
 
-    fn shard(&self, key: &str) -> &Mutex<LruCache<String, Entry>> {
+    fn shard(&self, key: &str) -> &Mutex<LruCache<String, Arc<Analysis>>> {
         let mut h = self.hasher.build_hasher();
         h.write(key.as_bytes());
         let i = (h.finish() as usize) % SHARDS;
         &self.shards[i]
     }
 
-    /// Looks `key` up: `Some(Some(a))` hit, `Some(None)` marker, `None` miss.
-    fn get(&self, key: &str) -> Option<Option<Arc<Analysis>>> {
+    fn get(&self, key: &str) -> Option<Arc<Analysis>> {
         let mut guard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
-        match guard.get(key)? {
-            Entry::Shared(a) => Some(Some(Arc::clone(a))),
-            Entry::ExactOnly => Some(None),
-        }
+        guard.get(key).map(Arc::clone)
     }
 
-    fn put(&self, key: String, entry: Entry) {
+    fn put(&self, key: String, entry: Arc<Analysis>) {
         let mut guard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
         guard.put(key, entry);
     }
@@ -105,25 +96,21 @@ impl AnalysisCache {
     /// that depend on a literal), then the literal-free key from PostgreSQL's scanner.
     fn analyze_with(&self, sql: &str, key: &mut String) -> Arc<Analysis> {
         exact_into(sql, key);
-        if let Some(Some(a)) = self.get(key) {
+        if let Some(a) = self.get(key) {
             return a;
         }
         let normalised = normalize_into(sql, key);
         if normalised {
-            if let Some(Some(a)) = self.get(key) {
+            if let Some(a) = self.get(key) {
                 return a;
             }
         }
         let (analysis, literal_names) = analyze_inner(sql);
         let analysis = Arc::new(analysis);
-        if normalised && literal_names {
-            // texts of this shape depend on their literals: every one gets its exact entry
-            self.put(key.clone(), Entry::ExactOnly);
-        }
         if !normalised || literal_names {
             exact_into(sql, key);
         }
-        self.put(key.clone(), Entry::Shared(Arc::clone(&analysis)));
+        self.put(key.clone(), Arc::clone(&analysis));
         analysis
     }
 }

@@ -32,8 +32,6 @@ pub enum AnalysisError {
     Syntax {
         /// PostgreSQL's own message (`syntax error at or near "…"`).
         message: String,
-        /// 1-based character position, when the parser gave one.
-        position: Option<usize>,
     },
     /// The statement nests deeper than the analysis allows.
     #[error("statement is nested too deeply for bindproxy to analyse (at most about 45 chained operators or 20 nested subqueries in one expression)")]
@@ -121,14 +119,10 @@ fn map_error(e: pg_query::Error) -> AnalysisError {
         {
             AnalysisError::TooDeep
         }
-        pg_query::Error::Parse(message) => AnalysisError::Syntax {
-            message,
-            position: None,
-        },
+        pg_query::Error::Parse(message) => AnalysisError::Syntax { message },
         pg_query::Error::Conversion(_) => AnalysisError::NulByte,
         other => AnalysisError::Syntax {
             message: other.to_string(),
-            position: None,
         },
     }
 }

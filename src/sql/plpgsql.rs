@@ -139,7 +139,7 @@ fn sql_in_mode(sql: &str, mode: pg_query::ParserOptions, depth: usize, out: &mut
                 collect(&s.node, text, depth + 1, out);
             }
         }
-        Err(AnalysisError::Syntax { message, .. }) => out.dynamic(Dynamic::UnreadableBody(message)),
+        Err(AnalysisError::Syntax { message }) => out.dynamic(Dynamic::UnreadableBody(message)),
         Err(e) => out.dynamic(Dynamic::UnreadableBody(e.to_string())),
     }
 }

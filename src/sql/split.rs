@@ -21,7 +21,6 @@ pub fn split_statements(sql: &str) -> Result<Vec<&str>, AnalysisError> {
             pg_query::Error::Split(m) | pg_query::Error::Scan(m) | pg_query::Error::Parse(m) => m,
             other => other.to_string(),
         },
-        position: None,
     })?;
     Ok(parts
         .into_iter()
