@@ -374,13 +374,22 @@ mod tests {
         // s2 and public could both hold t2 (unmapped in public: the default bind): refused
         let err = route_with(&r, "SELECT * FROM t2", &["s2", "public"]).expect_err("ambiguous");
         let msg = err.to_string();
-        assert!(msg.contains("s2.t2 → b") && msg.contains("public.t2 → a"), "{msg}");
+        assert!(
+            msg.contains("s2.t2 → b") && msg.contains("public.t2 → a"),
+            "{msg}"
+        );
         // rules place t_a in s2 (b) and in public (a): refused, naming both
         let err = route_with(&r, "SELECT * FROM t_a", &["s2", "public"]).expect_err("ambiguous");
         let msg = err.to_string();
-        assert!(msg.contains("s2.t_a → b") && msg.contains("public.t_a → a"), "{msg}");
+        assert!(
+            msg.contains("s2.t_a → b") && msg.contains("public.t_a → a"),
+            "{msg}"
+        );
         // t_b is on b wherever it is
-        assert_eq!(on("SELECT * FROM t_b", &["s2", "public"]), Ok(Some("b".into())));
+        assert_eq!(
+            on("SELECT * FROM t_b", &["s2", "public"]),
+            Ok(Some("b".into()))
+        );
         // public first: its exact rule ends the search
         assert_eq!(
             on("SELECT * FROM t_a", &["public", "s2"]),
