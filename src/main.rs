@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 use bindproxy::config::Config;
 use bindproxy::error::ProxyError;
 use bindproxy::proxy::Proxy;
-use bindproxy::router::{default_search_path, SearchPathView};
+use bindproxy::router::{default_search_path, SearchPathView, SessionView};
 use bindproxy::sql::{analyze_uncached, Method};
 
 #[derive(Parser)]
@@ -100,21 +100,28 @@ fn route(config: &Config, json: bool, sql: &str) -> ExitCode {
     let path = default_search_path();
     let routed = match &analysis.error {
         Some(e) => Err(ProxyError::Analysis(e.clone())),
+        // the daemon's own placement, for a new session outside any transaction
         None => router
-            .route(
+            .place(
                 &analysis,
-                SearchPathView {
-                    schemas: &path,
-                    default: &path,
-                    user: "",
+                sql,
+                SessionView {
+                    path: SearchPathView {
+                        schemas: &path,
+                        default: &path,
+                        user: "",
+                    },
+                    open_transaction: None,
+                    last_catalog: None,
                 },
             )
             .map_err(ProxyError::Route),
     };
     match routed {
-        Ok(r) => {
-            let bind = r.bind.unwrap_or_else(|| config.default_bind.clone());
-            let mut tables: Vec<String> = r
+        Ok(placed) => {
+            let bind = placed.bind;
+            let mut tables: Vec<String> = placed
+                .route
                 .tables
                 .iter()
                 .map(|(t, _)| match &t.schema {

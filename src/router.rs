@@ -47,7 +47,9 @@ use std::collections::HashMap;
 
 use crate::sql::TableName;
 
+mod place;
 mod route;
+pub use place::{CatalogFollow, Placement, SessionView};
 pub use route::{default_search_path, CrossBind, Route, RouteError, SearchPathView};
 
 /// A table rule that cannot be used.
@@ -169,6 +171,8 @@ pub struct Router {
     exact: HashMap<String, HashMap<String, usize>>,
     /// most specific first, file order among equals
     globs: Vec<GlobRule>,
+    /// Binds with a PostgreSQL catalog (PostgreSQL binds), which may answer catalog queries.
+    catalog_binds: Vec<String>,
 }
 
 /// Splits a pattern on `.` outside double quotes into (text, quoted) parts.
@@ -367,6 +371,7 @@ impl Router {
             default_schema: default_schema.to_owned(),
             exact,
             globs,
+            catalog_binds: Vec::new(),
         })
     }
 
@@ -378,6 +383,17 @@ impl Router {
             }
         }
         self
+    }
+
+    /// Names the binds that have a PostgreSQL catalog (PostgreSQL binds): only they answer catalog
+    /// queries about the tables they hold.
+    pub fn with_catalog_binds<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Router {
+        self.catalog_binds = names.into_iter().map(str::to_owned).collect();
+        self
+    }
+
+    pub(crate) fn has_catalog(&self, bind: &str) -> bool {
+        self.catalog_binds.iter().any(|b| b == bind)
     }
 
     /// The default bind.

@@ -13,10 +13,11 @@ use crate::error::ProxyError;
 use crate::protocol::messages::{self, decode_query, Bind, ErrorFields, Execute, Parse, Target};
 use crate::protocol::Frame;
 use crate::proxy::BindId;
-use crate::sql::{Analysis, SettingChange, SettingScope, StatementKind, TableName};
+use crate::router::{CatalogFollow, SessionView};
+use crate::sql::{Analysis, SettingChange, SettingScope, StatementKind};
 
 /// Where a statement runs.
-struct Placement {
+struct Destination {
     bind: BindId,
     /// It has no tables of its own (SET, SELECT 1, catalog queries): it follows the transaction.
     floating: bool,
@@ -52,34 +53,6 @@ fn is_control(kind: Option<StatementKind>) -> bool {
                 | StatementKind::RollbackTo
         )
     )
-}
-
-/// The contents of the single-quoted literals of a statement.
-fn string_literals(sql: &str) -> impl Iterator<Item = &str> {
-    let mut rest = sql;
-    std::iter::from_fn(move || {
-        let start = rest.find('\'')? + 1;
-        let mut end = start;
-        let bytes = rest.as_bytes();
-        while end < bytes.len() {
-            if bytes[end] == b'\'' {
-                if bytes.get(end + 1) == Some(&b'\'') {
-                    end += 2;
-                    continue;
-                }
-                break;
-            }
-            end += 1;
-        }
-        let lit = rest.get(start..end.min(rest.len()))?;
-        rest = rest.get(end + 1..).unwrap_or("");
-        Some(lit)
-    })
-}
-
-/// True when a string literal of the statement is a number: an OID, as in `WHERE c.oid = '16385'`.
-fn names_an_oid(sql: &str) -> bool {
-    string_literals(sql).any(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn malformed(e: messages::Malformed) -> SessionError {
@@ -180,40 +153,34 @@ impl Session {
     }
 
     /// The bind a statement with these tables runs on, or why it cannot run.
-    fn target(&mut self, analysis: &Analysis, sql: &str) -> Result<Placement, ProxyError> {
+    fn target(&mut self, analysis: &Analysis, sql: &str) -> Result<Destination, ProxyError> {
         if let Some(e) = &analysis.error {
             return Err(ProxyError::Analysis(e.clone()));
         }
-        let route = self.proxy.router.route(analysis, self.search_path.view())?;
-        // no user relation (none at all, or only catalog ones): the transaction's or default bind
-        let floating = route.bind.is_none();
-        let bind = match (&self.tx, floating) {
-            (Tx::Open(b), true) => *b,
-            (_, true) if route.tables.is_empty() => self.proxy.default_bind,
-            // A catalog query about a mapped table (`… WHERE relname = 'orders'`) asks the bind
-            // that holds it.
-            // Follow-up queries of the same introspection name only OIDs (psql's `\d users` asks
-            // by name, then by `c.oid = '16385'`): they go where the last named one went.
-            (_, true) => match self.catalog_hint(sql) {
-                Some(b) => {
-                    self.catalog_bind = Some(b);
-                    b
-                }
-                None if names_an_oid(sql) => self.catalog_bind.unwrap_or(self.proxy.default_bind),
-                None => {
-                    self.catalog_bind = None;
-                    self.proxy.default_bind
-                }
-            },
-            (_, false) => {
-                self.catalog_bind = None;
-                route
-                    .bind
-                    .as_deref()
-                    .and_then(|n| self.proxy.bind_id(n))
-                    .unwrap_or(self.proxy.default_bind)
-            }
+        let open = match self.tx {
+            Tx::Open(b) => Some(self.proxy.bind_names[b].as_str()),
+            _ => None,
         };
+        let last_catalog = self.catalog_bind.map(|b| self.proxy.bind_names[b].as_str());
+        let placed = self.proxy.router.place(
+            analysis,
+            sql,
+            SessionView {
+                path: self.search_path.view(),
+                open_transaction: open,
+                last_catalog,
+            },
+        )?;
+        match &placed.catalog {
+            CatalogFollow::Keep => {}
+            CatalogFollow::Set(b) => self.catalog_bind = self.proxy.bind_id(b),
+            CatalogFollow::Clear => self.catalog_bind = None,
+        }
+        let (route, floating) = (placed.route, placed.floating);
+        let bind = self
+            .proxy
+            .bind_id(&placed.bind)
+            .unwrap_or(self.proxy.default_bind);
         if let Tx::Open(open) = self.tx {
             if open != bind {
                 return Err(ProxyError::CrossBindTransaction {
@@ -243,7 +210,7 @@ impl Session {
         let outside_tx = matches!(self.tx, Tx::Deferred { .. })
             && ((catalog_only && kind == Some(StatementKind::Select))
                 || kind == Some(StatementKind::Show));
-        Ok(Placement {
+        Ok(Destination {
             bind,
             floating,
             outside_tx,
@@ -255,33 +222,6 @@ impl Session {
         for s in &analysis.statements {
             self.search_path.follow(s);
         }
-    }
-
-    /// The one bind that the mapped table names in a statement's string literals point to.
-    fn catalog_hint(&self, sql: &str) -> Option<BindId> {
-        let mut found: Option<&str> = None;
-        for literal in string_literals(sql) {
-            for word in literal.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')) {
-                if word.is_empty() {
-                    continue;
-                }
-                let name = match word.rsplit_once('.') {
-                    Some((schema, name)) => TableName::new(Some(schema), name),
-                    None => TableName::new(None, word),
-                };
-                if let Some(bind) = self.proxy.router.bind_for_table(&name) {
-                    match found {
-                        Some(b) if b != bind => return None,
-                        _ => found = Some(bind),
-                    }
-                }
-            }
-        }
-        // A MySQL/SQLite bind has no PostgreSQL catalog to ask: such a query stays on the default
-        // bind (which answers that the table is not there), as it does without a hint.
-        found
-            .and_then(|b| self.proxy.bind_id(b))
-            .filter(|&id| !matches!(self.proxy.binds[id], crate::backend::Bind::Translated(_)))
     }
 
     async fn on_query(&mut self, f: &Frame) -> Result<Step, SessionError> {
@@ -674,7 +614,7 @@ impl Session {
             self.local_ext(b"1");
             return Ok(Step::Done);
         }
-        let Placement {
+        let Destination {
             bind,
             floating,
             outside_tx,

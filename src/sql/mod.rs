@@ -25,7 +25,7 @@ pub use analysis::{analyze_uncached, Analysis, Method, StatementInfo};
 pub use cache::AnalysisCache;
 pub use kind::StatementKind;
 pub use name::TableName;
-pub use parse::AnalysisError;
+pub use parse::{string_literals, AnalysisError};
 pub use relations::Dynamic;
 pub use settings::{PathValue, SettingChange, SettingScope};
 pub use split::split_statements;

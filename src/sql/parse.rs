@@ -127,6 +127,41 @@ fn map_error(e: pg_query::Error) -> AnalysisError {
     }
 }
 
+/// The values of the string literals of a text, as PostgreSQL's scanner delimits them (`'…'`,
+/// `E'…'`, `U&'…'`, dollar quotes); empty when the scanner rejects the text. Escapes are not
+/// decoded beyond doubled quotes: the values are for reading names, not for data.
+pub fn string_literals(sql: &str) -> Vec<String> {
+    use pg_query::protobuf::Token;
+    let Ok(scan) = pg_query::scan(sql) else {
+        return Vec::new();
+    };
+    scan.tokens
+        .iter()
+        .filter(|t| t.token == Token::Sconst as i32 || t.token == Token::Usconst as i32)
+        .filter_map(|t| {
+            let text = sql.get(usize::try_from(t.start).ok()?..usize::try_from(t.end).ok()?)?;
+            Some(literal_value(text))
+        })
+        .collect()
+}
+
+fn literal_value(token: &str) -> String {
+    if token.starts_with('$') {
+        // $tag$…$tag$
+        let tag_end = token[1..].find('$').map(|i| i + 2).unwrap_or(token.len());
+        let tag = &token[..tag_end];
+        return token[tag_end..]
+            .strip_suffix(tag)
+            .unwrap_or(&token[tag_end..])
+            .to_owned();
+    }
+    let Some(open) = token.find('\'') else {
+        return token.to_owned();
+    };
+    let inner = &token[open + 1..];
+    inner.strip_suffix('\'').unwrap_or(inner).replace("''", "'")
+}
+
 /// The one-key object's key and value: `{"SelectStmt": {…}}` → `("SelectStmt", {…})`. A protobuf
 /// `Node` wrapper (`{"node": {…}}`) is looked through.
 pub(crate) fn node(v: &Value) -> Option<(&str, &Value)> {
@@ -179,6 +214,15 @@ pub(crate) fn str_field<'a>(v: &'a Value, key: &str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn literals() {
+        assert_eq!(
+            string_literals("SELECT 'a''b', E'c', $$d$$, $t$e$t$, U&'f' -- 'no'"),
+            ["a'b", "c", "d", "e", "f"]
+        );
+        assert!(string_literals("SELECT 'open").is_empty());
+    }
 
     #[test]
     fn spans_and_errors() {
