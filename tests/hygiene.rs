@@ -534,10 +534,21 @@ async fn connection_returned_mid_transaction_is_reused_clean() {
         .get(0);
     drop(c); // mid-transaction
 
-    // It goes back to the pool, cleaned (not closed).
+    // It goes back to the pool, cleaned (not closed). (The setup client's connection may still be
+    // there too, when it was not back in the pool yet as `c` checked out: look at `pid` only.)
     let deadline = Instant::now() + Duration::from_secs(5);
+    let admin = common::admin().await;
     loop {
-        let states = backend_states(&p.dbs[1]).await;
+        let states: Vec<(String, String)> = admin
+            .query(
+                "SELECT coalesce(state, ''), coalesce(query, '') FROM pg_stat_activity WHERE pid = $1",
+                &[&pid],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
         if states.len() == 1 && states[0].0 == "idle" && states[0].1 == "DISCARD ALL" {
             break;
         }
