@@ -208,6 +208,9 @@ pub struct Session {
     setup: Vec<Frame>,
     /// The client's startup settings, for MySQL/SQLite binds (which answer SHOW themselves).
     settings: Vec<(String, String)>,
+    /// The client's login user and database name, for `current_user`/`current_database()` on
+    /// MySQL/SQLite binds.
+    identity: (String, String),
     /// Session-level SET statements the client ran, replayed on every connection it opens later.
     session_sets: Vec<String>,
     /// The bind the last catalog query naming a mapped table went to (see `Session::target`).
@@ -260,6 +263,7 @@ impl Session {
             conns: (0..n).map(|_| None).collect(),
             setup,
             settings,
+            identity: (hello.user.clone(), hello.database.clone()),
             session_sets: Vec::new(),
             catalog_bind: None,
             shown,
@@ -479,6 +483,7 @@ impl Session {
                     for (k, v) in &self.settings {
                         conn.apply_startup_parameter(k, v);
                     }
+                    conn.set_identity(&self.identity.0, &self.identity.1);
                     for sql in &self.session_sets {
                         let _ = conn.query(sql, &mut BytesMut::new()).await;
                     }

@@ -39,8 +39,211 @@ pub enum Local {
 pub enum LocalFn {
     Version,
     CurrentSchema,
+    /// `current_database()`, `current_catalog`: the database name the client connected with.
     CurrentDatabase,
+    /// `current_user`, `session_user`, `user`, `current_role`: the client's login user.
     CurrentUser,
+}
+
+/// Who the client is, as PostgreSQL's identity functions report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The login user of the client's startup packet.
+    pub user: String,
+    /// The database name of the client's startup packet.
+    pub database: String,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Identity {
+            user: "postgres".into(),
+            database: "postgres".into(),
+        }
+    }
+}
+
+impl Identity {
+    /// The value of an identity function.
+    pub fn value(&self, f: LocalFn) -> Option<&str> {
+        match f {
+            LocalFn::CurrentUser => Some(&self.user),
+            LocalFn::CurrentDatabase => Some(&self.database),
+            LocalFn::CurrentSchema => Some("public"),
+            LocalFn::Version => None,
+        }
+    }
+}
+
+/// An identity function of a parse tree (`current_user`, `current_database()`, …): its value and
+/// PostgreSQL's output column name.
+fn identity_node(kind: &str, node: &serde_json::Value) -> Option<(LocalFn, &'static str)> {
+    use pg_query::protobuf::SqlValueFunctionOp as Op;
+    match kind {
+        "SqlvalueFunction" => {
+            let op = i32::try_from(node.get("op")?.as_i64()?).ok()?;
+            Some(match Op::try_from(op).ok()? {
+                Op::SvfopCurrentUser => (LocalFn::CurrentUser, "current_user"),
+                Op::SvfopSessionUser => (LocalFn::CurrentUser, "session_user"),
+                Op::SvfopUser => (LocalFn::CurrentUser, "user"),
+                Op::SvfopCurrentRole => (LocalFn::CurrentUser, "current_role"),
+                Op::SvfopCurrentCatalog => (LocalFn::CurrentDatabase, "current_catalog"),
+                Op::SvfopCurrentSchema => (LocalFn::CurrentSchema, "current_schema"),
+                _ => return None,
+            })
+        }
+        "FuncCall" => {
+            let empty = |k: &str| {
+                node.get(k)
+                    .is_none_or(|v| v.is_null() || v.as_array().is_some_and(Vec::is_empty))
+            };
+            let flag = |k: &str| node.get(k).and_then(serde_json::Value::as_bool) == Some(true);
+            if !empty("args")
+                || !empty("agg_order")
+                || !empty("agg_filter")
+                || !empty("over")
+                || flag("agg_star")
+                || flag("agg_distinct")
+                || flag("func_variadic")
+            {
+                return None;
+            }
+            let names: Vec<&str> = node
+                .get("funcname")?
+                .as_array()?
+                .iter()
+                .map(|n| n.get("node")?.get("String")?.get("sval")?.as_str())
+                .collect::<Option<_>>()?;
+            let name = match names.as_slice() {
+                [n] | ["pg_catalog", n] => *n,
+                _ => return None,
+            };
+            Some(match name {
+                "current_database" => (LocalFn::CurrentDatabase, "current_database"),
+                "current_schema" => (LocalFn::CurrentSchema, "current_schema"),
+                _ => return None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Whether the text has a word that could be an identity function (cheap; false positives only
+/// cost a parse).
+fn mentions_identity(sql: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "user",
+        "current_user",
+        "session_user",
+        "current_role",
+        "current_catalog",
+        "current_schema",
+        "current_database",
+    ];
+    sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
+        .any(|w| WORDS.iter().any(|k| w.eq_ignore_ascii_case(k)))
+}
+
+/// A SELECT/INSERT/UPDATE/DELETE with PostgreSQL's identity functions (`current_user`,
+/// `session_user`, `user`, `current_role`, `current_database()`, `current_catalog`,
+/// `current_schema[()]`) replaced by their values as string literals, read with PostgreSQL's parser
+/// and scanner; a bare one in a target list keeps PostgreSQL's column name (`AS "current_user"`).
+/// `None` when there is nothing to replace, or the statement is of another kind (a `DEFAULT
+/// current_user` in DDL must not be frozen to one value): the engine then refuses it as before.
+pub fn with_identity(sql: &str, id: &Identity) -> Option<String> {
+    if !mentions_identity(sql) || sql.len() > 1 << 20 {
+        return None;
+    }
+    let parsed = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).ok()?;
+    let mut stack: Vec<&serde_json::Value> = vec![];
+    let tree: Vec<serde_json::Value> = parsed
+        .protobuf
+        .stmts
+        .iter()
+        .map(|raw| serde_json::to_value(raw.stmt.as_ref()?.node.as_ref()?).ok())
+        .collect::<Option<_>>()?;
+    for stmt in &tree {
+        let kind = stmt.as_object()?.keys().next()?;
+        if !matches!(
+            kind.as_str(),
+            "SelectStmt" | "InsertStmt" | "UpdateStmt" | "DeleteStmt"
+        ) {
+            return None;
+        }
+        stack.push(stmt);
+    }
+    // (location, function, PostgreSQL's column name, a call with parentheses?).
+    let mut found: Vec<(usize, LocalFn, &'static str, bool)> = vec![];
+    let mut named: Vec<usize> = vec![];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Array(items) => stack.extend(items),
+            serde_json::Value::Object(map) => {
+                for (k, inner) in map {
+                    if k == "ResTarget"
+                        && inner
+                            .get("name")
+                            .and_then(|n| n.as_str())
+                            .unwrap_or("")
+                            .is_empty()
+                    {
+                        // A bare identity function as an output column: keep PostgreSQL's name.
+                        if let Some(val) = inner.get("val").and_then(|v| v.get("node")) {
+                            if let Some((vk, vn)) = val.as_object().and_then(|o| o.iter().next()) {
+                                if identity_node(vk, vn).is_some() {
+                                    if let Some(l) = vn.get("location").and_then(|l| l.as_u64()) {
+                                        named.push(usize::try_from(l).ok()?);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    if let Some((f, col)) = identity_node(k, inner) {
+                        let l = inner.get("location")?.as_u64()?;
+                        found.push((usize::try_from(l).ok()?, f, col, k == "FuncCall"));
+                    }
+                    stack.push(inner);
+                }
+            }
+            _ => {}
+        }
+    }
+    if found.is_empty() {
+        return None;
+    }
+    let tokens = pg_query::scan(sql).ok()?.tokens;
+    let mut edits: Vec<(usize, usize, String)> = vec![];
+    let text_of = |t: &pg_query::protobuf::ScanToken| {
+        sql.get(usize::try_from(t.start).ok()?..usize::try_from(t.end).ok()?)
+    };
+    for (at, f, col, is_call) in found {
+        let i = tokens
+            .iter()
+            .position(|t| usize::try_from(t.start).ok() == Some(at))?;
+        // A keyword (`current_user`), or a call without arguments: up to its `)`.
+        let end_tok = if is_call {
+            tokens.get(i..)?.iter().find(|t| text_of(t) == Some(")"))?
+        } else {
+            tokens.get(i)?
+        };
+        let end = usize::try_from(end_tok.end).ok()?;
+        let value = id.value(f)?;
+        let mut text = format!("'{}'", value.replace('\'', "''"));
+        if named.contains(&at) {
+            text.push_str(&format!(" AS \"{col}\""));
+        }
+        edits.push((at, end, text));
+    }
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    edits.dedup_by_key(|e| e.0);
+    let mut out = sql.to_string();
+    for (a, z, text) in edits {
+        if z < a || !out.is_char_boundary(a) || !out.is_char_boundary(z) {
+            return None;
+        }
+        out.replace_range(a..z, &text);
+    }
+    Some(out)
 }
 
 /// Words of a statement, outside quotes: identifiers/keywords lower-cased, literals kept.
@@ -190,7 +393,11 @@ pub fn classify(sql: &str) -> Option<Local> {
                 "version()" => ("version", LocalFn::Version),
                 "current_schema()" | "current_schema" => ("current_schema", LocalFn::CurrentSchema),
                 "current_database()" => ("current_database", LocalFn::CurrentDatabase),
-                "current_user" | "session_user" | "user" => ("current_user", LocalFn::CurrentUser),
+                "current_catalog" => ("current_catalog", LocalFn::CurrentDatabase),
+                "current_user" => ("current_user", LocalFn::CurrentUser),
+                "session_user" => ("session_user", LocalFn::CurrentUser),
+                "user" => ("user", LocalFn::CurrentUser),
+                "current_role" => ("current_role", LocalFn::CurrentUser),
                 _ => return None,
             };
             Some(Local::Select { column, what })
@@ -457,5 +664,41 @@ mod tests {
                 value: String::new()
             })
         );
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::*;
+
+    #[test]
+    fn identity_functions_become_literals_with_postgresql_column_names() {
+        let id = Identity {
+            user: "o'app".into(),
+            database: "db".into(),
+        };
+        assert_eq!(
+            with_identity("SELECT current_database(), current_user, 1+1", &id).as_deref(),
+            Some("SELECT 'db' AS \"current_database\", 'o''app' AS \"current_user\", 1+1")
+        );
+        assert_eq!(
+            with_identity(
+                "SELECT id FROM t WHERE owner = session_user AND x = 'user'",
+                &id
+            )
+            .as_deref(),
+            Some("SELECT id FROM t WHERE owner = 'o''app' AND x = 'user'")
+        );
+        assert_eq!(
+            with_identity("SELECT current_user AS u, pg_catalog.current_schema()", &id).as_deref(),
+            Some("SELECT 'o''app' AS u, 'public' AS \"current_schema\"")
+        );
+        // DDL keeps them (a DEFAULT must not be frozen); nothing to replace: None.
+        assert_eq!(
+            with_identity("CREATE TABLE t (o text DEFAULT current_user)", &id),
+            None
+        );
+        assert_eq!(with_identity("SELECT * FROM users", &id), None);
+        assert_eq!(with_identity("SELECT \"user\" FROM t", &id), None);
     }
 }

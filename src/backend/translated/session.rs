@@ -21,7 +21,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::local::{classify, Local, LocalFn, Settings};
+use super::local::{classify, with_identity, Identity, Local, LocalFn, Settings};
 use super::types::{decode_param, encode_typmod, oid, pg_type_by_name, PgType, Value};
 use super::{Column, EngineConn, Protocol, RunOutcome, TranslatedBind};
 use crate::error::ProxyError;
@@ -113,6 +113,8 @@ pub struct TranslatedConn {
     tx: Tx,
     savepoints: Vec<String>,
     settings: Settings,
+    /// The client's login user and database, for `current_user`, `current_database()`, ….
+    identity: Identity,
     sync_error: Option<ProxyError>,
 }
 
@@ -443,6 +445,7 @@ impl TranslatedConn {
             tx: Tx::Idle,
             savepoints: vec![],
             settings: Settings::default(),
+            identity: Identity::default(),
             sync_error: None,
         }
     }
@@ -456,6 +459,24 @@ impl TranslatedConn {
     /// that `SHOW` and `current_user` answer as PostgreSQL would.
     pub fn apply_startup_parameter(&mut self, name: &str, value: &str) {
         self.settings.set(&name.to_ascii_lowercase(), value);
+    }
+
+    /// The client's login user and the database name it connected with: what `current_user`,
+    /// `session_user`, `current_database()`, … answer on this bind.
+    pub fn set_identity(&mut self, user: &str, database: &str) {
+        self.identity = Identity {
+            user: user.to_string(),
+            database: database.to_string(),
+        };
+    }
+
+    /// The client's statement with identity functions replaced by their values (see
+    /// [`with_identity`]), then translated.
+    fn rewrite(&self, sql: &str) -> Result<Arc<Vec<Rewritten>>, ProxyError> {
+        let with_values = with_identity(sql, &self.identity);
+        self.bind
+            .rewrite(with_values.as_deref().unwrap_or(sql))
+            .map_err(|e| translate_error(&self.bind, e))
     }
 
     fn engine(&mut self) -> Result<&mut EngineConn, ProxyError> {
@@ -720,10 +741,10 @@ impl TranslatedConn {
         if sink.wants_columns() {
             sink.result_types = super::restype::for_simple(self.engine()?, part).await;
         }
-        let outcome = self
-            .engine()?
-            .run(&part.sql, values, protocol, sink)
-            .await?;
+        let outcome = match self.engine()?.run(&part.sql, values, protocol, sink).await {
+            Ok(o) => o,
+            Err(e) => return Err(self.explain_error(e, part).await),
+        };
         if !matches!(
             part.kind,
             Kind::Select | Kind::Insert | Kind::Update | Kind::Delete
@@ -731,6 +752,49 @@ impl TranslatedConn {
             self.bind.columns.clear();
         }
         Ok(outcome)
+    }
+
+    /// An engine error in PostgreSQL's words: an integrity violation completed with the statement's
+    /// table and, where the engine does not name the constraint as PostgreSQL would, its catalog.
+    async fn explain_error(&mut self, e: ProxyError, part: &Rewritten) -> ProxyError {
+        let e = super::errors::for_kind(e, &part.kind);
+        let Some(v) = super::errors::violation(&e) else {
+            return e;
+        };
+        let v = v.in_statement(&part.kind, part.tables.first().map(String::as_str));
+        let v = match v.catalog_query(self.bind.target()) {
+            Some(sql) => {
+                let rows = self.catalog_rows(&sql).await.unwrap_or_default();
+                v.resolve(&rows)
+            }
+            None => v,
+        };
+        super::errors::with_violation(e, &v)
+    }
+
+    /// The rows of an internal catalog query, as text.
+    async fn catalog_rows(&mut self, sql: &str) -> Result<Vec<Vec<String>>, ProxyError> {
+        let mut scratch = BytesMut::new();
+        let mut sink = RowSink::collector(&mut scratch);
+        self.engine()?
+            .run(sql, vec![], Protocol::Text { rerun: true }, &mut sink)
+            .await?;
+        Ok(sink
+            .collected
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .map(|v| match v {
+                        Value::Text(t) => t,
+                        Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
+                        Value::Int(n) => n.to_string(),
+                        Value::UInt(n) => n.to_string(),
+                        _ => String::new(),
+                    })
+                    .collect()
+            })
+            .collect())
     }
 
     /// How to run a statement without parameters. MySQL: the text protocol (one round trip, where
@@ -873,11 +937,7 @@ impl TranslatedConn {
                             crate::translate::Target::Sqlite => "SQLite",
                         }
                     ),
-                    LocalFn::CurrentSchema => "public".into(),
-                    LocalFn::CurrentDatabase => self.bind.name.clone(),
-                    LocalFn::CurrentUser => {
-                        self.settings.get("user").unwrap_or("postgres").to_string()
-                    }
+                    f => self.identity.value(*f).unwrap_or_default().to_string(),
                 };
                 (vec![*column], vec![vec![v]], "SELECT 1".into())
             }
@@ -970,10 +1030,7 @@ impl TranslatedConn {
             command_complete(out, &tag);
             return Ok(());
         }
-        let parts = self
-            .bind
-            .rewrite(sql)
-            .map_err(|e| translate_error(&self.bind, e))?;
+        let parts = self.rewrite(sql)?;
         if parts.is_empty() {
             empty(out, b'I');
             return Ok(());
@@ -1032,10 +1089,7 @@ impl TranslatedConn {
             let cols = Self::local_columns(&local);
             return Ok(mk(Body::Local(local), cols, declared.len()));
         }
-        let parts = self
-            .bind
-            .rewrite(sql)
-            .map_err(|e| translate_error(&self.bind, e))?;
+        let parts = self.rewrite(sql)?;
         let exits = parts
             .iter()
             .all(|p| matches!(p.kind, Kind::Commit | Kind::Rollback | Kind::RollbackTo(_)));
