@@ -54,7 +54,7 @@ fn columns_addition(columns: &[String]) -> String {
             out.push('_');
         }
         out.push_str(c);
-        if out.len() >= MAX_IDENT + 1 {
+        if out.len() > MAX_IDENT {
             break;
         }
     }
@@ -71,7 +71,7 @@ fn implicit_name(table: &str, columns: &[String], label: &str) -> String {
 
 /// The text between the first pair of `open`/`close` after `after` (MySQL quotes names in its
 /// messages with `'…'` or `` `…` ``).
-fn between<'a>(s: &'a str, open: char, close: char) -> Option<(&'a str, &'a str)> {
+fn between(s: &str, open: char, close: char) -> Option<(&str, &str)> {
     let a = s.find(open)? + open.len_utf8();
     let rest = &s[a..];
     let z = rest.find(close)?;
@@ -923,7 +923,7 @@ mod tests {
             .prepare(&q)
             .unwrap()
             .query_map([], |r| {
-                Ok((0..3)
+                (0..3)
                     .map(|i| {
                         r.get::<_, rusqlite::types::Value>(i).map(|v| match v {
                             rusqlite::types::Value::Text(s) => s,
@@ -931,7 +931,7 @@ mod tests {
                             _ => String::new(),
                         })
                     })
-                    .collect::<Result<Vec<_>, _>>()?)
+                    .collect::<Result<Vec<_>, _>>()
             })
             .unwrap()
             .collect::<Result<_, _>>()
