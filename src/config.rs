@@ -26,6 +26,8 @@ pub struct Config {
     /// Where the configuration came from (a path, or `<embedded>`), for messages.
     pub source: String,
     pub listen: SocketAddr,
+    /// Which setting gave `listen` (for the start-up log and `check`).
+    pub listen_origin: ListenOrigin,
     pub default_bind: String,
     pub default_schema: String,
     /// Bind name → bind, in file order.
@@ -102,6 +104,36 @@ impl fmt::Display for BindUrl {
     }
 }
 
+/// Where the listen address came from, highest precedence first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenOrigin {
+    /// `--listen ADDR:PORT`.
+    Flag,
+    /// The `BINDPROXY_LISTEN` environment variable.
+    Env,
+    /// `listen:` in the configuration file.
+    File,
+    /// Nothing set it: [`DEFAULT_LISTEN`].
+    Default,
+}
+
+impl fmt::Display for ListenOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ListenOrigin::Flag => "--listen",
+            ListenOrigin::Env => LISTEN_ENV,
+            ListenOrigin::File => "the file's `listen`",
+            ListenOrigin::Default => "the default",
+        })
+    }
+}
+
+/// The environment variable that overrides the file's `listen` (and is overridden by `--listen`).
+pub const LISTEN_ENV: &str = "BINDPROXY_LISTEN";
+
+/// Where bindproxy listens when neither the flag, the environment nor the file says.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:6432";
+
 /// The password exchange asked of clients when `users:` is configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 pub enum AuthMethod {
@@ -143,14 +175,66 @@ pub enum ConfigError {
         source_name: String,
         err: std::io::Error,
     },
-    #[error("{source_name}: {err}")]
-    Syntax { source_name: String, err: String },
+    /// The YAML parser refused the text. `hint` is added when the parser stopped at a colon, the
+    /// usual sign of an unquoted value ending with `:` (`sqlite:///:memory:`).
+    #[error("{source_name}: {err}{}", hint.map(|h| format!("\nhint: {h}")).unwrap_or_default())]
+    Syntax {
+        source_name: String,
+        err: String,
+        hint: Option<&'static str>,
+    },
     #[error("{source_name}: {key}: {problem}")]
     Invalid {
         source_name: String,
         key: String,
         problem: String,
     },
+    /// A table rule places relations in a schema that its bind cannot serve.
+    #[error(transparent)]
+    SchemaOnTranslatedBind(Box<UnservableRule>),
+    /// `--listen` or `BINDPROXY_LISTEN` is not an address and port.
+    #[error("{origin}: `{value}` is not an address:port ({err}); give an IP address and a port, e.g. 0.0.0.0:6432 or [::1]:6432")]
+    Listen {
+        origin: ListenOrigin,
+        value: String,
+        err: String,
+    },
+}
+
+/// A table rule with a schema part (`audit.*`, `audit.events`, `*.log`) whose bind is MySQL/MariaDB
+/// or SQLite: such a bind serves unqualified names and `public` only (`translate/`), so every
+/// statement on the rule's relations would fail with `0A000`. Refused at load instead.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: tables.{pattern}: bind `{bind}` is {kind}, which has no schemas (it serves unqualified names and public only), so every statement on {what} would be refused; map {what} to a PostgreSQL bind, or drop the schema from the pattern (`{unqualified}`)")]
+pub struct UnservableRule {
+    pub source_name: String,
+    /// The pattern as written.
+    pub pattern: String,
+    pub bind: String,
+    /// `MySQL/MariaDB` or `SQLite`.
+    pub kind: &'static str,
+    /// What the rule names, in words (`schema audit`, `the schemas matching a*`).
+    pub what: String,
+    /// The pattern without its schema part.
+    pub unqualified: String,
+}
+
+/// The hint for a YAML syntax error at a colon.
+const COLON_HINT: &str = "quote URLs that end with ':' (e.g. cache: \"sqlite:///:memory:\")";
+
+/// Whether a YAML syntax error looks like an unquoted value ending with a colon: the parser says
+/// so in words ("mapping values are not allowed"), or it stopped at a `:` (in a flow mapping,
+/// `{cache: sqlite:///:memory:}`, it reports a missing `,` or `}` there).
+fn colon_hint(err: &serde_saphyr::Error, text: &str) -> Option<&'static str> {
+    if err.to_string().contains("mapping values are not allowed") {
+        return Some(COLON_HINT);
+    }
+    let loc = err.location()?;
+    let line = text
+        .lines()
+        .nth(usize::try_from(loc.line()).ok()?.checked_sub(1)?)?;
+    let col = usize::try_from(loc.column()).ok()?.checked_sub(1)?;
+    (line.chars().nth(col) == Some(':')).then_some(COLON_HINT)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -159,8 +243,7 @@ pub enum ConfigError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    #[serde(default = "default_listen")]
-    listen: String,
+    listen: Option<String>,
     default_bind: Option<String>,
     #[serde(default = "default_schema")]
     default_schema: String,
@@ -175,9 +258,6 @@ struct RawConfig {
     max_message_bytes: usize,
 }
 
-fn default_listen() -> String {
-    "127.0.0.1:6432".into()
-}
 fn default_schema() -> String {
     "public".into()
 }
@@ -277,14 +357,23 @@ impl Config {
         let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
             source_name: source_name.to_owned(),
             err: e.to_string(),
+            hint: colon_hint(&e, text),
         })?;
 
-        let listen = raw.listen.parse::<SocketAddr>().map_err(|e| {
-            invalid(
-                "listen",
-                format!("`{}` is not an address:port ({e})", raw.listen),
-            )
-        })?;
+        let (listen, listen_origin) = match &raw.listen {
+            Some(l) => (
+                l.parse::<SocketAddr>().map_err(|e| {
+                    invalid("listen", format!("`{l}` is not an address:port ({e})"))
+                })?,
+                ListenOrigin::File,
+            ),
+            None => (
+                DEFAULT_LISTEN
+                    .parse::<SocketAddr>()
+                    .map_err(|e| invalid("listen", format!("the default: {e}")))?,
+                ListenOrigin::Default,
+            ),
+        };
         if raw.binds.is_empty() {
             return Err(invalid("binds", "at least one bind is required".into()));
         }
@@ -347,6 +436,22 @@ impl Config {
         }
         Router::new(&tables, &default_bind, &raw.default_schema)
             .map_err(|e| invalid("tables", e.to_string()))?;
+        for (pattern, bind) in &tables {
+            // every rule's bind was checked to exist above
+            let Some(bind_config) = binds.get(bind) else {
+                continue;
+            };
+            check_rule_servable(pattern, bind_config, &raw.default_schema).map_err(|r| {
+                ConfigError::SchemaOnTranslatedBind(Box::new(UnservableRule {
+                    source_name: source_name.to_owned(),
+                    pattern: pattern.clone(),
+                    bind: bind.clone(),
+                    kind: r.kind,
+                    what: r.what,
+                    unqualified: r.unqualified,
+                }))
+            })?;
+        }
 
         let mut users = Vec::new();
         for (i, u) in raw.users.into_iter().enumerate() {
@@ -383,6 +488,7 @@ impl Config {
         Ok(Config {
             source: source_name.to_owned(),
             listen,
+            listen_origin,
             default_bind,
             default_schema: raw.default_schema,
             binds,
@@ -405,6 +511,96 @@ impl Config {
             Err(e) => panic!("table map was validated at load: {e}"),
         }
     }
+}
+
+impl Config {
+    /// Applies the listen address's higher-precedence settings: `flag` (`--listen`) beats `env`
+    /// (`BINDPROXY_LISTEN`), which beats the file's `listen`, which beats [`DEFAULT_LISTEN`]. An
+    /// empty environment value counts as unset; any other value must be an address:port.
+    pub fn override_listen(
+        &mut self,
+        flag: Option<&str>,
+        env: Option<&str>,
+    ) -> Result<(), ConfigError> {
+        let (value, origin) = match (flag, env) {
+            (Some(v), _) => (v, ListenOrigin::Flag),
+            (None, Some(v)) if !v.is_empty() => (v, ListenOrigin::Env),
+            _ => return Ok(()),
+        };
+        self.listen = value
+            .trim()
+            .parse::<SocketAddr>()
+            .map_err(|e| ConfigError::Listen {
+                origin,
+                value: value.to_owned(),
+                err: e.to_string(),
+            })?;
+        self.listen_origin = origin;
+        Ok(())
+    }
+}
+
+/// Why a rule's bind cannot serve what the rule names (see [`check_rule_servable`]).
+struct Unservable {
+    kind: &'static str,
+    what: String,
+    unqualified: String,
+}
+
+/// Splits a table pattern (already validated by [`Router::new`]) at its first `.` outside double
+/// quotes: `(schema part as written, name part)`, or `None` for a pattern without a schema.
+fn split_schema(pattern: &str) -> Option<(&str, &str)> {
+    let mut in_quotes = false;
+    for (i, c) in pattern.char_indices() {
+        match c {
+            // a doubled quote inside quotes toggles twice: still inside
+            '"' => in_quotes = !in_quotes,
+            '.' if !in_quotes => return Some((&pattern[..i], &pattern[i + 1..])),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A MySQL/MariaDB or SQLite bind runs statements through `translate/`, which accepts a relation
+/// named without a schema or in `public` and refuses every other schema (`0A000 schema-qualified
+/// name outside public`). A rule with an explicit schema part sends that schema's relations to
+/// its bind, so the schema must be one the bind can serve: `public`, or the default schema (which
+/// unqualified names, and so unqualified rules, already mean). A schema glob (`*.log`, `a*.x`) can
+/// match any schema and is refused on such a bind.
+fn check_rule_servable(
+    pattern: &str,
+    bind: &BindConfig,
+    default_schema: &str,
+) -> Result<(), Unservable> {
+    let kind = match bind.url {
+        BindUrl::Postgres(_) => return Ok(()),
+        BindUrl::MySql { .. } => "MySQL/MariaDB",
+        BindUrl::Sqlite { .. } => "SQLite",
+    };
+    let Some((schema, name)) = split_schema(pattern.trim()) else {
+        return Ok(());
+    };
+    let schema = schema.trim();
+    let (text, quoted) = match schema.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        Some(inner) => (inner.replace("\"\"", "\""), true),
+        None => (schema.to_owned(), false),
+    };
+    let folded = crate::sql::name::fold_ident(&text, quoted);
+    let is_glob = folded.contains(['*', '?', '[']);
+    if !is_glob && (folded == "public" || folded == default_schema) {
+        return Ok(());
+    }
+    let what = if is_glob {
+        format!("the schemas matching {folded}")
+    } else {
+        format!("schema {folded}")
+    };
+    Err(Unservable {
+        kind,
+        what,
+        unqualified: name.trim().to_owned(),
+    })
 }
 
 fn names(binds: &IndexMap<String, BindConfig>) -> String {
@@ -669,6 +865,159 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("NOPE"), "{e}");
+    }
+
+    const TRANSLATED: &str = "default_bind: main\nbinds:\n  main: postgresql://h/db\n  logs: mysql://root@h/logs\n  lite: sqlite:///data/x.db\n";
+
+    fn with_rule(pattern: &str, bind: &str) -> Result<Config, ConfigError> {
+        parse(&format!("{TRANSLATED}tables:\n  '{pattern}': {bind}\n"))
+    }
+
+    #[test]
+    fn schema_rules_on_translated_binds_are_refused() {
+        let e = with_rule("audit.*", "logs").unwrap_err();
+        assert!(
+            matches!(e, ConfigError::SchemaOnTranslatedBind(ref r) if r.bind == "logs"),
+            "{e:?}"
+        );
+        let e = e.to_string();
+        for part in [
+            "test.yaml",
+            "tables.audit.*",
+            "`logs`",
+            "MySQL/MariaDB",
+            "schema audit",
+            "PostgreSQL bind",
+            "drop the schema",
+            "(`*`)",
+        ] {
+            assert!(e.contains(part), "{part:?} missing from {e}");
+        }
+        let e = with_rule("audit.events", "lite").unwrap_err().to_string();
+        assert!(
+            e.contains("tables.audit.events") && e.contains("SQLite") && e.contains("(`events`)"),
+            "{e}"
+        );
+        // a schema glob can match schemas the bind cannot serve
+        for p in [
+            "*.log_*",
+            "pub*.x",
+            "\"Public\".x",
+            "\"a.b\".x",
+            "pg_catalog.x",
+        ] {
+            assert!(with_rule(p, "lite").is_err(), "{p} accepted on SQLite");
+            assert!(with_rule(p, "logs").is_err(), "{p} accepted on MySQL");
+        }
+        // what they can serve
+        for p in [
+            "events",
+            "log_*",
+            "public.events",
+            "PUBLIC.*",
+            "\"public\".x",
+            "\"a.b\"",
+        ] {
+            with_rule(p, "lite").unwrap_or_else(|e| panic!("{p}: {e}"));
+            with_rule(p, "logs").unwrap_or_else(|e| panic!("{p}: {e}"));
+        }
+        // PostgreSQL binds serve every schema
+        with_rule("audit.*", "main").unwrap();
+        with_rule("*.*", "main").unwrap();
+        // the default schema is what unqualified names mean: `app.x` is the rule `x`
+        let c = parse(&format!(
+            "{TRANSLATED}default_schema: app\ntables:\n  app.x: lite\n  public.y: lite\n"
+        ));
+        c.unwrap();
+        let e = parse(&format!(
+            "{TRANSLATED}default_schema: app\ntables:\n  audit.x: lite\n"
+        ))
+        .unwrap_err();
+        assert!(matches!(e, ConfigError::SchemaOnTranslatedBind(_)), "{e}");
+    }
+
+    /// The rule refuses exactly the schemas the translator refuses (default schema `public`).
+    #[test]
+    fn schema_refusal_matches_the_translator() {
+        use crate::translate::{rewrite_sql, Target};
+        for schema in [
+            "audit",
+            "public",
+            "PUBLIC",
+            "\"public\"",
+            "\"Public\"",
+            "Audit",
+            "\"x y\"",
+        ] {
+            for (bind, target) in [("logs", Target::MySql), ("lite", Target::Sqlite)] {
+                let translator = rewrite_sql(&format!("SELECT * FROM {schema}.t"), target).is_ok();
+                let config = with_rule(&format!("{schema}.t"), bind).is_ok();
+                assert_eq!(config, translator, "{schema} on {bind}");
+            }
+        }
+    }
+
+    #[test]
+    fn colon_at_the_end_of_a_value_gets_a_hint() {
+        for text in [
+            "binds:\n  cache: sqlite:///:memory:\n",
+            "binds:\n  main: sqlite:///a.db\n  cache: sqlite:///:memory: # shared\ndefault_bind: main\n",
+            "binds: {cache: sqlite:///:memory:}\n",
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(matches!(e, ConfigError::Syntax { hint: Some(_), .. }), "{text}: {e:?}");
+            let e = e.to_string();
+            assert!(
+                e.contains("test.yaml")
+                    && e.contains("hint: quote URLs that end with ':' (e.g. cache: \"sqlite:///:memory:\")"),
+                "{e}"
+            );
+        }
+        // quoted, it loads; other syntax errors get no hint
+        parse("binds:\n  cache: \"sqlite:///:memory:\"\n").unwrap();
+        let e = parse("binds:\n  cache: [a\n").unwrap_err();
+        assert!(matches!(e, ConfigError::Syntax { hint: None, .. }), "{e:?}");
+        assert!(!e.to_string().contains("hint"), "{e}");
+    }
+
+    #[test]
+    fn listen_precedence() {
+        let base = "binds:\n  main: sqlite://\n";
+        let c = parse(base).unwrap();
+        assert_eq!(
+            (c.listen.to_string(), c.listen_origin),
+            ("127.0.0.1:6432".into(), ListenOrigin::Default)
+        );
+        let mut c = parse(&format!("{base}listen: 127.0.0.1:7001\n")).unwrap();
+        assert_eq!(c.listen_origin, ListenOrigin::File);
+        c.override_listen(None, None).unwrap();
+        c.override_listen(None, Some("")).unwrap(); // empty: unset
+        assert_eq!(
+            (c.listen.to_string(), c.listen_origin),
+            ("127.0.0.1:7001".into(), ListenOrigin::File)
+        );
+        c.override_listen(None, Some("0.0.0.0:7002")).unwrap();
+        assert_eq!(
+            (c.listen.to_string(), c.listen_origin),
+            ("0.0.0.0:7002".into(), ListenOrigin::Env)
+        );
+        c.override_listen(Some("[::1]:7003"), Some("0.0.0.0:7002"))
+            .unwrap();
+        assert_eq!(
+            (c.listen.to_string(), c.listen_origin),
+            ("[::1]:7003".into(), ListenOrigin::Flag)
+        );
+        for (flag, env, origin) in [
+            (Some("localhost"), None, "--listen"),
+            (Some(""), Some("127.0.0.1:1"), "--listen"),
+            (None, Some("127.0.0.1"), "BINDPROXY_LISTEN"),
+            (None, Some("127.0.0.1:99999"), "BINDPROXY_LISTEN"),
+        ] {
+            let mut c = parse(base).unwrap();
+            let e = c.override_listen(flag, env).unwrap_err().to_string();
+            assert!(e.starts_with(origin) && e.contains("address:port"), "{e}");
+            assert_eq!(c.listen_origin, ListenOrigin::Default, "unchanged on error");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use bindproxy::config::Config;
+use bindproxy::config::{Config, LISTEN_ENV};
 use bindproxy::error::ProxyError;
 use bindproxy::proxy::Proxy;
 use bindproxy::router::{default_search_path, SearchPathView, SessionView};
@@ -21,6 +21,10 @@ struct Cli {
     /// Configuration file (YAML). Without it, the embedded config.example.yaml is used.
     #[arg(long, short, env = "BINDPROXY_CONFIG", global = true)]
     config: Option<PathBuf>,
+    /// Address and port to listen on, e.g. 0.0.0.0:6432. Overrides the environment variable
+    /// BINDPROXY_LISTEN, which overrides the file's `listen` (default 127.0.0.1:6432).
+    #[arg(long, value_name = "ADDR:PORT", global = true)]
+    listen: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -51,12 +55,27 @@ fn log_filter() -> EnvFilter {
     }
 }
 
-fn load(path: &Option<PathBuf>) -> Result<Config, String> {
-    match path {
+/// The configuration, with the listen address from `--listen` or BINDPROXY_LISTEN when given.
+fn load(path: &Option<PathBuf>, listen: Option<&str>) -> Result<Config, String> {
+    let mut config = match path {
         Some(p) => Config::load(p),
         None => Config::embedded(),
     }
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    let env = match std::env::var(LISTEN_ENV) {
+        Ok(v) => Some(v),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(v)) => {
+            return Err(format!(
+                "{LISTEN_ENV}: `{}` is not valid UTF-8",
+                v.to_string_lossy()
+            ))
+        }
+    };
+    config
+        .override_listen(listen, env.as_deref())
+        .map_err(|e| e.to_string())?;
+    Ok(config)
 }
 
 fn main() -> ExitCode {
@@ -67,7 +86,7 @@ fn main() -> ExitCode {
         // Colours only on a terminal: log files and `docker logs` stay plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let config = match load(&cli.config) {
+    let config = match load(&cli.config, cli.listen.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("bindproxy: {e}");
@@ -173,6 +192,7 @@ fn route(config: &Config, json: bool, sql: &str) -> ExitCode {
 
 async fn check(config: Config) -> ExitCode {
     println!("{}: configuration is valid", config.source);
+    println!("listen: {} (from {})", config.listen, config.listen_origin);
     let proxy = match Proxy::new(config) {
         Ok(p) => p,
         Err(e) => {
@@ -199,6 +219,7 @@ async fn check(config: Config) -> ExitCode {
 
 async fn run(config: Config) -> ExitCode {
     let listen = config.listen;
+    let listen_from = config.listen_origin.to_string();
     let source = config.source.clone();
     let proxy = match Proxy::new(config) {
         Ok(p) => p,
@@ -210,11 +231,11 @@ async fn run(config: Config) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("bindproxy: cannot listen on {listen}: {e}");
+            eprintln!("bindproxy: cannot listen on {listen} (from {listen_from}): {e}");
             return ExitCode::from(1);
         }
     };
-    tracing::info!(%listen, config = %source, binds = ?proxy.bind_names, "bindproxy listening");
+    tracing::info!(%listen, from = %listen_from, config = %source, binds = ?proxy.bind_names, "bindproxy listening");
     tokio::select! {
         r = bindproxy::frontend::listener::serve(proxy, listener) => {
             if let Err(e) = r { eprintln!("bindproxy: {e}"); return ExitCode::from(1); }
