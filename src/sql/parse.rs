@@ -146,9 +146,9 @@ pub fn string_literals(sql: &str) -> Vec<String> {
 }
 
 fn literal_value(token: &str) -> String {
-    if token.starts_with('$') {
+    if let Some(after) = token.strip_prefix('$') {
         // $tag$…$tag$
-        let tag_end = token[1..].find('$').map(|i| i + 2).unwrap_or(token.len());
+        let tag_end = after.find('$').map(|i| i + 2).unwrap_or(token.len());
         let tag = &token[..tag_end];
         return token[tag_end..]
             .strip_suffix(tag)
