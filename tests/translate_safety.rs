@@ -463,3 +463,31 @@ async fn peak_memory_of_large_inserts() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// The rendering check knows the literals MySQL's RETURNING emulation renders on their own: a
+/// string in a RETURNING list is not refused as foreign to the statement.
+#[tokio::test]
+async fn returning_lists_with_literals_pass_the_rendering_check() {
+    let my = MyDb::create().await;
+    let dir = temp_dir();
+    let p = proxy(&my, &dir).await;
+    let c = p.client().await;
+    for t in ["lite_r", "maria_r"] {
+        c.batch_execute(&format!("CREATE TABLE {t} (id int PRIMARY KEY, n int)"))
+            .await
+            .unwrap_or_else(|e| panic!("{t}: {e}"));
+        for (sql, want) in [
+            (
+                format!("INSERT INTO {t} VALUES (1, 10) RETURNING id, n, 'x'"),
+                vec![(1, 10, "x".to_string())],
+            ),
+            (
+                format!("INSERT INTO {t} VALUES (2, 20), (3, 30) RETURNING id, n, 'it''s'"),
+                vec![(2, 20, "it's".to_string()), (3, 30, "it's".to_string())],
+            ),
+        ] {
+            assert_eq!(rows(&c, &sql).await, want, "{sql}");
+        }
+    }
+    my.drop().await;
+}

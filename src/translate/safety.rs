@@ -241,6 +241,16 @@ pub(crate) fn check(
     Ok(())
 }
 
+/// Adds the literals the engine reads in `sql` (one statement, no comments) to `literals`: for a
+/// part of the rendering that was taken out of the translated tree (MySQL's RETURNING emulation
+/// renders the RETURNING list on its own).
+pub(crate) fn add_literals_of(sql: &str, target: Target, literals: &mut Literals) -> Result<()> {
+    let lexed = lex(sql, target)?;
+    literals.strings.extend(lexed.strings);
+    literals.numbers.extend(lexed.numbers);
+    Ok(())
+}
+
 /// Refuses `sql` unless it is one statement without comments (for text with no literals of the
 /// client's, e.g. `SET TRANSACTION …` or `SAVEPOINT "x"`).
 pub(crate) fn check_plain(sql: &str, target: Target) -> Result<()> {
