@@ -267,10 +267,7 @@ impl Session {
                 return Ok(self.refuse_in_order(e, true));
             }
         };
-        let named = match analysis.statements.len() {
-            1 => prepared::classify(sql),
-            _ => None,
-        };
+        let named = prepared::classify(&analysis);
         let bind = match self.sql_prepared_bind(named.as_ref(), bind) {
             Ok(b) => b,
             Err(e) => return Ok(self.refuse_in_order(e, true)),
@@ -635,10 +632,7 @@ impl Session {
         // `EXECUTE name` / `DEALLOCATE name` prepared with the extended protocol: on the bind
         // that holds the name, not floating with the transaction. (DEALLOCATE ALL goes to one
         // bind here: it is fanned out only as a simple Query.)
-        let named = match analysis.statements.len() {
-            1 => prepared::classify(p.query),
-            _ => None,
-        };
+        let named = prepared::classify(&analysis);
         let held_by_name = matches!(
             &named,
             Some(SqlPrepared::Execute(n) | SqlPrepared::Deallocate(n)) if self.sql_prepared.contains_key(n)

@@ -39,6 +39,12 @@ pub enum StatementKind {
     Copy,
     /// `SELECT`, `VALUES`, `TABLE t` (not `SELECT … INTO`).
     Select,
+    /// `PREPARE name AS …` (SQL-level; its name is the statement's `object_name`).
+    PrepareStatement,
+    /// `EXECUTE name`.
+    ExecuteStatement,
+    /// `DEALLOCATE name` or `DEALLOCATE ALL` (no `object_name`).
+    Deallocate,
     /// Everything else.
     Other,
 }
@@ -77,6 +83,9 @@ pub(crate) fn kind_of(stmt: &Value) -> StatementKind {
         "ListenStmt" | "UnlistenStmt" => StatementKind::Listen,
         "NotifyStmt" => StatementKind::Notify,
         "CopyStmt" => StatementKind::Copy,
+        "PrepareStmt" => StatementKind::PrepareStatement,
+        "ExecuteStmt" => StatementKind::ExecuteStatement,
+        "DeallocateStmt" => StatementKind::Deallocate,
         "SelectStmt" if v.get("into_clause").is_none_or(Value::is_null) => StatementKind::Select,
         _ => StatementKind::Other,
     }
@@ -112,7 +121,9 @@ mod tests {
             ("SAVEPOINT a", Savepoint),
             ("RELEASE SAVEPOINT a", Release),
             ("PREPARE TRANSACTION 'x'", PrepareTransaction),
-            ("PREPARE p AS SELECT 1", Other),
+            ("PREPARE p AS SELECT 1", PrepareStatement),
+            ("EXECUTE p(1)", ExecuteStatement),
+            ("DEALLOCATE ALL", Deallocate),
             ("SELECT 1", Select),
             ("TABLE t", Select),
             ("SELECT 1 INTO x", Other),
