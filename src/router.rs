@@ -421,6 +421,27 @@ impl Router {
             || self.globs.iter().any(|g| g.schema.matches(schema))
     }
 
+    /// The binds that hold tables of `schema` as a whole: every bind a rule maps a name of it to,
+    /// and the default bind unless a glob takes every name of it (`schema.*`).
+    pub(crate) fn binds_of_schema(&self, schema: &str) -> Vec<usize> {
+        let mut out: Vec<usize> = self
+            .exact
+            .get(schema)
+            .map(|m| m.values().copied().collect())
+            .unwrap_or_default();
+        let mut whole = false;
+        for g in self.globs.iter().filter(|g| g.schema.matches(schema)) {
+            out.push(g.bind);
+            whole |= matches!(&g.name, Part::Glob { pattern, .. } if pattern.as_str() == "*");
+        }
+        if !whole {
+            out.push(0);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Whether a rule names this relation exactly (not through a glob or an owner candidate).
     pub(crate) fn is_mapped_exactly(&self, t: &TableName) -> bool {
         self.exact_bind(t).is_some()

@@ -39,12 +39,22 @@ pub struct Route {
 pub struct CrossBind {
     /// The non-catalog relations and their binds, sorted by relation.
     pub tables: Vec<(TableName, String)>,
+    /// Schemas acted on as a whole (`DROP SCHEMA s`) and their bind.
+    pub schemas: Vec<(String, String)>,
 }
 
 impl fmt::Display for CrossBind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("statement touches several binds: ")?;
-        f.write_str(&list(&self.tables))
+        let schemas = self
+            .schemas
+            .iter()
+            .map(|(s, b)| format!("schema {s} → {b}"));
+        let all: Vec<String> = schemas
+            .chain([list(&self.tables)])
+            .filter(|s| !s.is_empty())
+            .collect();
+        f.write_str(&all.join(", "))
     }
 }
 
@@ -67,6 +77,14 @@ pub enum RouteError {
     Undetermined {
         /// Why (a [`Dynamic`] in words).
         reason: String,
+    },
+    /// A statement acts on a whole schema whose tables the map puts on several binds.
+    #[error("schema \"{schema}\" has tables on several binds ({}); a statement on the whole schema cannot run on one of them", .binds.join(", "))]
+    SchemaSpansBinds {
+        /// The schema.
+        schema: String,
+        /// Its binds.
+        binds: Vec<String>,
     },
     /// An unqualified name could be in schemas of different binds on the `search_path`.
     #[error("relation \"{name}\" is ambiguous on the search_path: it could be {}", list(.candidates))]
@@ -114,13 +132,28 @@ impl Router {
         analysis: &Analysis,
         path: SearchPathView<'_>,
     ) -> Result<Route, RouteError> {
-        let mut schemas: Cow<'_, [String]> = Cow::Borrowed(path.schemas);
+        let mut search: Cow<'_, [String]> = Cow::Borrowed(path.schemas);
         let mut resolved: Vec<(TableName, usize)> = Vec::new();
         let mut catalog: Vec<TableName> = Vec::new();
         let mut dynamic: Option<&Dynamic> = None;
+        let mut schemas: Vec<(String, usize)> = Vec::new();
         for stmt in &analysis.statements {
+            for schema in &stmt.schemas {
+                match self.binds_of_schema(schema).as_slice() {
+                    [b] => schemas.push((schema.clone(), *b)),
+                    binds => {
+                        return Err(RouteError::SchemaSpansBinds {
+                            schema: schema.clone(),
+                            binds: binds
+                                .iter()
+                                .map(|b| self.bind_name(*b).to_owned())
+                                .collect(),
+                        })
+                    }
+                }
+            }
             for t in &stmt.tables {
-                match self.resolve(t, &schemas, path.user)? {
+                match self.resolve(t, &search, path.user)? {
                     Resolved::Catalog => catalog.push(t.clone()),
                     Resolved::Table(name, bind) => resolved.push((name, bind)),
                 }
@@ -131,20 +164,26 @@ impl Router {
             for change in &stmt.settings {
                 match change {
                     SettingChange::SearchPath { value, .. } => {
-                        schemas = match value {
+                        search = match value {
                             PathValue::Schemas(s) => Cow::Owned(s.clone()),
                             PathValue::Default => Cow::Borrowed(path.default),
                         }
                     }
-                    SettingChange::ResetAll => schemas = Cow::Borrowed(path.default),
+                    SettingChange::ResetAll => search = Cow::Borrowed(path.default),
                 }
             }
         }
         resolved.sort();
         resolved.dedup();
+        schemas.sort();
+        schemas.dedup();
         let mut bind: Option<usize> = None;
         let mut several = false;
-        for (_, b) in &resolved {
+        for b in resolved
+            .iter()
+            .map(|(_, b)| b)
+            .chain(schemas.iter().map(|(_, b)| b))
+        {
             match bind {
                 None => bind = Some(*b),
                 Some(x) if x != *b => several = true,
@@ -159,6 +198,10 @@ impl Router {
         if several {
             return Err(RouteError::CrossBind(CrossBind {
                 tables: named(&resolved),
+                schemas: schemas
+                    .iter()
+                    .map(|(s, b)| (s.clone(), self.bind_name(*b).to_owned()))
+                    .collect(),
             }));
         }
         let hint = match &analysis.hint {
@@ -432,6 +475,34 @@ mod tests {
                 .expect("catalog")
                 .bind,
             None
+        );
+    }
+
+    #[test]
+    fn whole_schemas() {
+        let r = router(&[("t_b", "b"), ("s2.*", "b"), ("s3.x", "c")]);
+        let bind = |sql: &str| route(&r, sql).map(|x| x.bind);
+        assert_eq!(bind("CREATE SCHEMA s2"), Ok(Some("b".into())));
+        assert_eq!(bind("DROP SCHEMA s2 CASCADE"), Ok(Some("b".into())));
+        assert_eq!(
+            bind("GRANT SELECT ON ALL TABLES IN SCHEMA s2 TO app"),
+            Ok(Some("b".into()))
+        );
+        assert_eq!(bind("CREATE SCHEMA other"), Ok(Some("a".into())));
+        // s3 holds x on c, and anything else on the default bind
+        assert!(matches!(
+            route(&r, "DROP SCHEMA s3 CASCADE"),
+            Err(RouteError::SchemaSpansBinds { .. })
+        ));
+        // public holds t_b on b and everything unmapped on a
+        assert!(matches!(
+            route(&r, "DROP SCHEMA public CASCADE"),
+            Err(RouteError::SchemaSpansBinds { .. })
+        ));
+        let err = route(&r, "DROP SCHEMA s2; DROP TABLE other").expect_err("cross");
+        assert_eq!(
+            err.to_string(),
+            "statement touches several binds: schema s2 → b, other → a"
         );
     }
 

@@ -48,6 +48,8 @@ pub struct StatementInfo {
     /// Relations named (tables, views, sequences, indexes), sorted and deduplicated. Unqualified
     /// names have no schema: the router resolves them along the session's `search_path`.
     pub tables: Vec<TableName>,
+    /// Schemas it acts on as a whole (`DROP SCHEMA s`), sorted and deduplicated.
+    pub schemas: Vec<String>,
     /// What kind of statement it is.
     pub kind: StatementKind,
     /// Why its relations cannot all be known from the text, if so.
@@ -146,8 +148,12 @@ fn analyze_text(sql: &str) -> (Analysis, bool) {
         let mut tables = c.tables;
         tables.sort();
         tables.dedup();
+        let mut schemas = c.schemas;
+        schemas.sort();
+        schemas.dedup();
         statements.push(StatementInfo {
             tables,
+            schemas,
             kind: kind_of(&p.node),
             dynamic: c.dynamic,
             settings: changes,
@@ -323,6 +329,30 @@ mod tests {
         assert_eq!(
             one("(WITH c AS (SELECT * FROM t_a) SELECT * FROM c) UNION SELECT * FROM c"),
             ["c", "t_a"]
+        );
+    }
+
+    #[test]
+    fn whole_schemas() {
+        let schemas = |sql: &str| {
+            analyze_uncached(sql)
+                .statements
+                .iter()
+                .flat_map(|s| s.schemas.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(schemas("CREATE SCHEMA s2"), ["s2"]);
+        assert_eq!(schemas("DROP SCHEMA s2, S3 CASCADE"), ["s2", "s3"]);
+        assert_eq!(schemas("ALTER SCHEMA s2 RENAME TO x"), ["s2"]);
+        assert_eq!(schemas("ALTER SCHEMA s2 OWNER TO app"), ["s2"]);
+        assert_eq!(schemas("COMMENT ON SCHEMA s2 IS 'x'"), ["s2"]);
+        assert_eq!(
+            schemas("GRANT SELECT ON ALL TABLES IN SCHEMA s2 TO app"),
+            ["s2"]
+        );
+        assert_eq!(
+            schemas("ALTER DEFAULT PRIVILEGES IN SCHEMA s2 GRANT SELECT ON TABLES TO app"),
+            ["s2"]
         );
     }
 

@@ -8,6 +8,8 @@
 //!   that refer to a common table expression in scope;
 //! - relations named as lists of strings (`DROP TABLE/VIEW/INDEX/SEQUENCE`, `COMMENT ON`,
 //!   `DROP TRIGGER … ON t`, `OWNED BY t.c`);
+//! - schemas acted on as a whole (`CREATE/DROP/ALTER SCHEMA`, `COMMENT ON SCHEMA`,
+//!   `GRANT … ON ALL TABLES IN SCHEMA`, `ALTER DEFAULT PRIVILEGES IN SCHEMA`);
 //! - relations named inside string literals: `'t'::regclass` and the arguments of functions
 //!   whose parameter is a `regclass` (`nextval('s')`, `table_to_xml('t', …)`, …);
 //! - the tables used by PL/pgSQL and SQL bodies of `DO` and `CREATE FUNCTION` (`plpgsql.rs`);
@@ -27,7 +29,7 @@ use serde_json::{Map, Value};
 
 use super::name::TableName;
 use super::parse::AnalysisError;
-use super::parse::{int_field, node, str_field, string_const, string_list};
+use super::parse::{int_field, node, str_field, string_const, string_list, string_node};
 use super::plpgsql;
 use super::settings::{self, SettingChange};
 use pg_query::protobuf::ObjectType;
@@ -145,6 +147,8 @@ impl fmt::Display for Dynamic {
 pub(crate) struct Collected {
     /// Relations, unsorted, possibly repeated.
     pub tables: Vec<TableName>,
+    /// Schemas acted on as a whole (`CREATE/DROP/ALTER SCHEMA`, `GRANT … ON ALL TABLES IN SCHEMA`).
+    pub schemas: Vec<String>,
     /// A relation name (or a body) was read out of a string literal: the analysis must not be
     /// shared between texts that differ in literal values.
     pub literal_names: bool,
@@ -161,6 +165,9 @@ impl Collected {
         self.dynamic.get_or_insert(d);
     }
 }
+
+/// `GrantTargetType::AclTargetAllInSchema`.
+const ALL_IN_SCHEMA: i64 = 2;
 
 /// How deep bodies (`DO` inside a function body inside …) may nest.
 pub(crate) const MAX_BODY_DEPTH: usize = 4;
@@ -284,6 +291,42 @@ fn visit_object<'a>(
                 if let Some(o) = v.get("object") {
                     named_object(int_field(v, "objtype"), o, out);
                 }
+            }
+            "AlterOwnerStmt" => {
+                if let Some(o) = v.get("object") {
+                    named_object(int_field(v, "object_type"), o, out);
+                }
+                stack.push((v, scope, Position::Any));
+            }
+            "CreateSchemaStmt" => {
+                out.schemas.push(str_field(v, "schemaname").to_owned());
+                stack.push((v, scope, Position::Any));
+            }
+            "RenameStmt" if int_field(v, "rename_type") == ObjectType::ObjectSchema as i64 => {
+                out.schemas.push(str_field(v, "subname").to_owned());
+            }
+            "GrantStmt" if int_field(v, "targtype") == ALL_IN_SCHEMA => {
+                if let Some(objects) = v.get("objects").and_then(Value::as_array) {
+                    out.schemas
+                        .extend(objects.iter().filter_map(string_node).map(str::to_owned));
+                }
+            }
+            "AlterDefaultPrivilegesStmt" => {
+                for o in v
+                    .get("options")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(("DefElem", d)) = node(o) {
+                        if str_field(d, "defname") == "schemas" {
+                            if let Some(names) = d.get("arg").and_then(string_list) {
+                                out.schemas.extend(names.into_iter().map(str::to_owned));
+                            }
+                        }
+                    }
+                }
+                stack.push((v, scope, Position::Any));
             }
             "DefElem" if str_field(v, "defname") == "sequence_name" => {
                 if let Some(parts) = v.get("arg").and_then(string_list) {
@@ -422,6 +465,12 @@ fn named_object(kind: i64, object: &Value, out: &mut Collected) {
         ObjectType::ObjectPolicy,
         ObjectType::ObjectTabconstraint,
     ];
+    if kind == ObjectType::ObjectSchema as i64 {
+        if let Some(name) = string_node(object) {
+            out.schemas.push(name.to_owned());
+        }
+        return;
+    }
     let Some(parts) = string_list(object) else {
         return;
     };
