@@ -170,6 +170,7 @@ fn route(config: &Config, json: bool, sql: &str) -> ExitCode {
                 let how = match analysis.method {
                     Method::Parsed => "",
                     Method::BulkHead => "   (a large INSERT … VALUES: routed by its head)",
+                    Method::Reduced => "   (a large statement: lists of literals collapsed first)",
                 };
                 println!("bind:   {bind}{how}");
             }

@@ -3,7 +3,8 @@
 //! Owns: [`Analysis`], [`StatementInfo`] and [`analyze_uncached`]: parse with PostgreSQL's own
 //! parser (`parse.rs`), then per statement its kind (`kind.rs`), relations (`relations.rs`),
 //! setting changes (`settings.rs`) and the query string's routing hint (`hint.rs`). A very large
-//! multi-row INSERT is analysed from its head (`bulk.rs`).
+//! multi-row INSERT is analysed from its head (`bulk.rs`); other large texts have their lists of
+//! literals collapsed first (`reduce.rs`).
 //!
 //! What cannot be analysed is an [`AnalysisError`] for the whole query string; what can be parsed
 //! but whose relations cannot all be known carries a [`Dynamic`] reason. Neither is ever turned
@@ -16,6 +17,7 @@ use super::hint;
 use super::kind::{kind_of, StatementKind};
 use super::name::TableName;
 use super::parse::{self, AnalysisError, MAX_PARSE_BYTES};
+use super::reduce;
 use super::relations::{self, Collected, Dynamic};
 use super::settings::{self, SettingChange};
 
@@ -40,6 +42,8 @@ pub enum Method {
     Parsed,
     /// A large `INSERT … VALUES` of literal rows, from its head (see `bulk.rs`).
     BulkHead,
+    /// A large text with its lists of literals collapsed first (see `reduce.rs`).
+    Reduced,
 }
 
 /// One statement of a query string.
@@ -92,23 +96,31 @@ pub fn analyze_uncached(sql: &str) -> Analysis {
 /// The analysis, and whether it read a string literal as a relation name, a body or a setting
 /// (so it must not be shared between texts that differ in literal values).
 pub(crate) fn analyze_inner(sql: &str) -> (Analysis, bool) {
-    if sql.len() >= bulk::BULK_MIN_BYTES {
-        if let Some(head) = bulk::head_statement(sql) {
-            let (mut a, literal) = analyze_parsed(&head);
-            a.method = Method::BulkHead;
-            return (a, literal);
-        }
-        if sql.len() > MAX_PARSE_BYTES {
-            return (
-                Analysis::failed(AnalysisError::TooLarge {
-                    bytes: sql.len(),
-                    limit: MAX_PARSE_BYTES,
-                }),
-                false,
-            );
-        }
+    if sql.len() < bulk::BULK_MIN_BYTES.min(reduce::REDUCE_MIN_BYTES) {
+        return analyze_parsed(sql);
     }
-    analyze_parsed(sql)
+    if let Some(head) = bulk::head_statement(sql) {
+        let (mut a, literal) = analyze_parsed(&head);
+        a.method = Method::BulkHead;
+        return (a, literal);
+    }
+    let reduced = match sql.len() <= reduce::MAX_REDUCE_BYTES {
+        true => reduce::reduce(sql),
+        false => None,
+    };
+    let text = reduced.as_deref().unwrap_or(sql);
+    if text.len() > MAX_PARSE_BYTES {
+        let error = AnalysisError::TooLarge {
+            bytes: text.len(),
+            limit: MAX_PARSE_BYTES,
+        };
+        return (Analysis::failed(error), true);
+    }
+    let (mut a, literal) = analyze_parsed(text);
+    if reduced.is_some() {
+        a.method = Method::Reduced;
+    }
+    (a, literal)
 }
 
 fn analyze_parsed(sql: &str) -> (Analysis, bool) {
@@ -419,9 +431,18 @@ mod tests {
         assert_eq!(a.method, Method::BulkHead);
         assert_eq!(a.statements.len(), 1);
         assert_eq!(one(&sql), ["w_b"]);
+        // a 2 MiB IN list is collapsed to one item, then parsed
         let big = format!(
-            "SELECT 1 FROM t WHERE x IN ({})",
-            "1,".repeat(3 * 1024 * 1024) + "1"
+            "SELECT 1 FROM t_b WHERE x IN ({})",
+            "1,".repeat(1024 * 1024) + "1"
+        );
+        let a = analyze_uncached(&big);
+        assert_eq!((a.method, a.error.clone()), (Method::Reduced, None));
+        assert_eq!(one(&big), ["t_b"]);
+        // what cannot be collapsed is refused beyond the limit
+        let big = format!(
+            "SELECT 1 FROM t WHERE {}",
+            "x = y OR ".repeat(40_000) + "true"
         );
         assert!(matches!(
             analyze_uncached(&big).error,

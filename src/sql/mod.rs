@@ -4,7 +4,7 @@
 //! `parse` (the parser and its errors), `relations` (relations from a parse tree, CTE scopes,
 //! names in literals), `plpgsql` (DO and function bodies), `settings` (search_path changes, the
 //! escape-string setting), `hint` (routing hint comments), `kind` (statement kinds), `bulk` (large
-//! INSERTs routed by their head), `split` (statement boundaries for every bind), `analysis`
+//! INSERTs routed by their head), `reduce` (lists of literals collapsed), `split` (statement boundaries for every bind), `analysis`
 //! (putting them together per query string), `name` (relation names), `normalize` and `cache`
 //! (the analysis cache).
 pub mod analysis;
@@ -17,6 +17,7 @@ pub mod name;
 pub(crate) mod normalize;
 pub mod parse;
 pub(crate) mod plpgsql;
+pub(crate) mod reduce;
 pub mod relations;
 pub mod settings;
 pub mod split;

@@ -20,9 +20,10 @@ use std::ops::Range;
 
 use serde_json::Value;
 
-/// The largest text given to the full parser. A parse tree costs about 60–100 times its text in
-/// memory, so this bounds one analysis to a few hundred MB at worst.
-pub const MAX_PARSE_BYTES: usize = 4 * 1024 * 1024;
+/// The largest text given to the full parser (after `reduce.rs` collapsed its lists of
+/// literals). A parse tree, with its protobuf and JSON forms, costs about 600 bytes of memory per
+/// byte of text (3.9 MB of IN list took 2.2 GB): this bounds one analysis to about 150 MB.
+pub const MAX_PARSE_BYTES: usize = 256 * 1024;
 
 /// Why a query string could not be analysed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -37,7 +38,7 @@ pub enum AnalysisError {
     #[error("statement is nested too deeply for bindproxy to analyse (at most about 45 chained operators or 20 nested subqueries in one expression)")]
     TooDeep,
     /// The statement is longer than the analysis allows.
-    #[error("statement of {bytes} bytes is too large for bindproxy to analyse (limit {limit} bytes; multi-row INSERT … VALUES of literals may be larger)")]
+    #[error("statement of {bytes} bytes is too large for bindproxy to analyse (limit {limit} bytes once lists of literals are collapsed; IN lists and multi-row VALUES of literals may be of any size)")]
     TooLarge {
         /// The statement's length.
         bytes: usize,

@@ -73,13 +73,20 @@ def test_deep_nesting_is_refused(proxy, shape):
     _bystander_ok(proxy)
 
 
-def test_huge_non_insert_statement_is_refused_54000(proxy):
-    ids = ",".join(["1"] * (3 * 1024 * 1024))  # 6 MiB
+def test_huge_in_list_runs_and_uncollapsible_statements_are_refused_54000(proxy):
+    """A 5 MB IN list is routed after its literals are collapsed (and runs on userdb); 300 KB of
+    expressions that cannot be collapsed are refused with 54000, in bounded memory."""
+    baseline = proxy.rss_kib()
+    ids = ",".join(str(i) for i in range(800_000))
+    assert len(ids) > 5_000_000
     with proxy.connect() as c:
-        e = _error(c, f"SELECT count(*) FROM user_limits WHERE id IN ({ids})")
+        assert c.execute(f"SELECT count(*) FROM user_limits WHERE id IN ({ids})").fetchone() == (2,)
+        ors = " OR ".join(f"id = id + {i}" for i in range(20_000))
+        e = _error(c, f"SELECT count(*) FROM user_limits WHERE {ors}")
         assert e.sqlstate == "54000", (e.sqlstate, str(e)[:200])
         assert "too large" in str(e)
         assert c.execute("SELECT count(*) FROM user_limits").fetchone() == (2,)
+    assert proxy.rss_kib() < baseline + 512 * 1024, f"RSS {proxy.rss_kib()} KiB, baseline {baseline} KiB"
     _bystander_ok(proxy)
 
 
