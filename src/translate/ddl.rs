@@ -122,7 +122,10 @@ pub(crate) fn rewrite_ddl(ctx: &mut Ctx, stmt: &mut Statement) -> Result<Rewritt
 /// Walk and render an expression used in DDL (DEFAULT, CHECK, index predicate). No parameters.
 fn ddl_expr(ctx: &mut Ctx, e: &Expr) -> Result<String> {
     let mut e = e.clone();
-    ctx.expr(&mut e)?;
+    let guard = std::mem::replace(&mut ctx.guard_division, false);
+    let walked = ctx.expr(&mut e);
+    ctx.guard_division = guard;
+    walked?;
     names::normalize(&mut e, ctx.target)?;
     let (s, params) = names::finish(&e.to_string());
     if !params.is_empty() {
@@ -445,6 +448,8 @@ fn create_table_body(ctx: &mut Ctx, ct: &mut CreateTable, _table: &str) -> Resul
                     super::MYSQL_COMMENT_PREFIX,
                     c.ty.pg_name()
                 ));
+            } else if !c.auto {
+                s.push_str(&sqlite_type_check(&c.name, &c.ty));
             }
             s
         })
@@ -452,6 +457,55 @@ fn create_table_body(ctx: &mut Ctx, ct: &mut CreateTable, _table: &str) -> Resul
     items.extend(constraints.into_iter().map(|(_, s)| s));
     items.extend(table_items);
     Ok(items.join(", "))
+}
+
+/// What a check [`sqlite_type_check`] adds reports when it fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckKind {
+    /// An integer column's range: the PostgreSQL type name (`integer`) for `… out of range`.
+    Range(&'static str),
+    /// A date or timestamp column holding no valid date (`2024-02-30`, `10:61`).
+    Calendar,
+}
+
+/// Prefix of the names of the checks bindproxy adds to SQLite columns.
+const CHECK_PREFIX: &str = "bindproxy_";
+
+/// The kind of a check of [`sqlite_type_check`], from the name SQLite reports
+/// (`CHECK constraint failed: bindproxy_int4`).
+pub fn bindproxy_check(name: &str) -> Option<CheckKind> {
+    Some(match name.trim().strip_prefix(CHECK_PREFIX)? {
+        "int2" => CheckKind::Range("smallint"),
+        "int4" => CheckKind::Range("integer"),
+        "int8" => CheckKind::Range("bigint"),
+        "date" | "timestamp" => CheckKind::Calendar,
+        _ => return None,
+    })
+}
+
+/// SQLite stores whatever it is given; PostgreSQL refuses integers beyond the column's type
+/// (22003) and dates that do not exist (22008). A named CHECK on each integer, date and timestamp
+/// column created through bindproxy makes SQLite refuse them too: `99999999999999999999` (stored
+/// as a REAL) and `2147483648` in an `integer` column, `2024-02-30` (which SQLite's `date()` reads
+/// as `2024-03-01`) in a `date` column. `backend/translated/errors.rs` maps the names back.
+fn sqlite_type_check(name: &str, ty: &PgType) -> String {
+    let c = quote(name, Target::Sqlite);
+    let (kind, expr) = match ty {
+        PgType::Int2 => ("int2", format!("{c} BETWEEN -32768 AND 32767")),
+        PgType::Int4 => ("int4", format!("{c} BETWEEN -2147483648 AND 2147483647")),
+        PgType::Int8 => (
+            "int8",
+            format!("{c} BETWEEN -9223372036854775808 AND 9223372036854775807"),
+        ),
+        // date() normalises an impossible day (and is NULL for text that is no date).
+        PgType::Date => ("date", format!("date({c}) IS {c}")),
+        PgType::Timestamp | PgType::Timestamptz => (
+            "timestamp",
+            format!("{c} IS NULL OR datetime({c}) IS NOT NULL AND date({c}) IS substr({c}, 1, 10)"),
+        ),
+        _ => return String::new(),
+    };
+    format!(" CONSTRAINT \"{CHECK_PREFIX}{kind}\" CHECK ({expr})")
 }
 
 fn column(
@@ -662,6 +716,9 @@ fn alter_table(ctx: &mut Ctx, at: &mut AlterTable) -> Result<String> {
             for r in &c.rest {
                 s.push(' ');
                 s.push_str(r);
+            }
+            if t == Target::Sqlite {
+                s.push_str(&sqlite_type_check(&c.name, &c.ty));
             }
             if t == Target::MySql {
                 s.push_str(&format!(

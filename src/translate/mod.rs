@@ -38,7 +38,7 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::Tokenizer;
 
-pub use ddl::MYSQL_TABLE_OPTIONS;
+pub use ddl::{bindproxy_check, CheckKind, MYSQL_TABLE_OPTIONS};
 pub use error::TranslateError;
 pub use types::{pg_type_from_mysql_comment, pg_type_from_sqlite_decltype, MYSQL_COMMENT_PREFIX};
 
@@ -66,6 +66,14 @@ pub const SQLITE_SESSION_SETUP: &[&str] = &[
     "PRAGMA case_sensitive_like = ON",
     "PRAGMA foreign_keys = ON",
 ];
+
+/// The function every SQLite connection of bindproxy registers (`backend/translated/sqlite.rs`):
+/// `bindproxy_divisor(x)` is `x`, or the error [`SQLITE_DIVISION_BY_ZERO`] when `x` is zero.
+/// Divisors of `/` and `%` in statements go through it (`walk.rs`).
+pub const SQLITE_DIVISOR_FUNCTION: &str = "bindproxy_divisor";
+
+/// The message of [`SQLITE_DIVISOR_FUNCTION`]'s error, mapped to 22012 `division by zero`.
+pub const SQLITE_DIVISION_BY_ZERO: &str = "bindproxy: division by zero";
 
 /// What kind of statement was translated.
 #[derive(Debug, Clone, PartialEq, Eq)]

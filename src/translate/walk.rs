@@ -43,6 +43,9 @@ pub(crate) struct Ctx {
     pub result_types: Vec<Option<super::ResultType>>,
     /// Current nesting of `expr`/`query`/`set_expr` calls, bounded by [`MAX_WALK_DEPTH`].
     depth: usize,
+    /// Wrap divisors so a zero raises 22012 (statements; not DDL, whose expressions are stored in
+    /// the schema and must not name bindproxy's own SQLite function).
+    pub guard_division: bool,
 }
 
 /// The deepest the walk recurses before it refuses with [`TranslateError::TooDeep`]. The token
@@ -167,6 +170,7 @@ impl Ctx {
             max_param: None,
             result_types: Vec::new(),
             depth: 0,
+            guard_division: true,
         }
     }
 
@@ -880,6 +884,18 @@ impl Ctx {
                 }
                 self.expr(left)?;
                 self.expr(right)?;
+                if matches!(op, BinaryOperator::Divide | BinaryOperator::Modulo)
+                    && t == Target::Sqlite
+                    && self.guard_division
+                {
+                    // SQLite answers NULL for `x / 0` and `x % 0`; PostgreSQL raises 22012. The
+                    // divisor goes through a function of bindproxy's that raises on zero and
+                    // otherwise returns its argument unchanged (so results and integer truncation
+                    // stay SQLite's). MySQL raises in writes (strict mode) and warns in reads; the
+                    // executor turns that warning into the error.
+                    let d = std::mem::replace(&mut **right, Expr::Value(Value::Null.into()));
+                    **right = call(super::SQLITE_DIVISOR_FUNCTION, vec![d]);
+                }
                 if op == BinaryOperator::StringConcat && t == Target::MySql {
                     // PostgreSQL `a || b` is NULL if either is NULL, like MySQL CONCAT.
                     let mut args = Vec::new();

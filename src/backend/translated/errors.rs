@@ -485,6 +485,16 @@ fn mysql_pg_message(code: u16, msg: &str) -> Option<(&'static str, String)> {
             format!("database \"{}\" does not exist", q("database ")?),
         ),
         1365 => ("22012", "division by zero".into()),
+        // `Incorrect date value: '2024-02-30' for column …`: PostgreSQL's 22008 when the value is
+        // written as a date whose fields are out of range; other text stays 22007 below.
+        1292 => {
+            let v = q("value: ")?;
+            let e = super::types::fields_in_range(&v).err()?;
+            match e {
+                ProxyError::Backend { code, message, .. } if code == "22008" => ("22008", message),
+                _ => return None,
+            }
+        }
         1213 => ("40P01", "deadlock detected".into()),
         1205 => ("55P03", "canceling statement due to lock timeout".into()),
         _ => return None,
@@ -569,6 +579,17 @@ fn sqlite_name(s: &str) -> String {
 /// (SQLSTATE, PostgreSQL's message) for SQLite errors whose message names what PostgreSQL names.
 fn sqlite_pg_message(msg: &str) -> Option<(&'static str, String)> {
     let msg = sqlite_core(msg);
+    if msg == crate::translate::SQLITE_DIVISION_BY_ZERO {
+        return Some(("22012", "division by zero".into()));
+    }
+    if let Some(name) = msg.strip_prefix("CHECK constraint failed: ") {
+        // The range and calendar checks bindproxy adds to the columns it creates (translate/ddl.rs).
+        use crate::translate::{bindproxy_check, CheckKind};
+        return Some(match bindproxy_check(name)? {
+            CheckKind::Range(t) => ("22003", format!("{t} out of range")),
+            CheckKind::Calendar => ("22008", "date/time field value out of range".into()),
+        });
+    }
     if let Some(t) = msg.strip_prefix("no such table: ") {
         let t = sqlite_name(t);
         return Some((
@@ -686,6 +707,16 @@ pub fn from_mysql(bind: &str, e: &mysql_async::Error) -> ProxyError {
     }
 }
 
+/// The column of MySQL's error 1264 (`Out of range value for column 'a' at row 1`), read back
+/// from the detail [`from_mysql`] writes, when `code` is the 22003 it was mapped to.
+pub fn mysql_out_of_range_column(code: &str, detail: Option<&str>) -> Option<String> {
+    if code != "22003" {
+        return None;
+    }
+    let d = detail?.strip_prefix("MySQL error 1264 ")?;
+    quoted_after(d, "for column ").map(str::to_string)
+}
+
 /// Whether a MySQL error means the connection cannot be used again.
 pub fn mysql_is_fatal(e: &mysql_async::Error) -> bool {
     !matches!(e, mysql_async::Error::Server(_))
@@ -775,8 +806,19 @@ pub fn from_sqlite(bind: &str, e: &rusqlite::Error) -> ProxyError {
             detail,
         };
     }
+    if extended == Some(ffi::SQLITE_CONSTRAINT_CHECK) {
+        // bindproxy's own range/calendar checks read as PostgreSQL's error, without SQLite's.
+        if let Some((code, message)) = sqlite_pg_message(&message) {
+            return ProxyError::Backend {
+                code: code.into(),
+                message,
+                detail,
+            };
+        }
+    }
     let lower = message.to_ascii_lowercase();
     let (code, msg): (&str, String) = match extended {
+
         Some(ffi::SQLITE_CONSTRAINT_UNIQUE) | Some(ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
             ("23505", "duplicate key value violates unique constraint".into())
         }

@@ -468,7 +468,10 @@ impl MyConn {
             },
         };
         match drained {
-            Ok((outcome, None)) => Ok(outcome),
+            Ok((outcome, None)) => {
+                self.division_warning().await?;
+                Ok(outcome)
+            }
             Ok((_, Some(sink_error))) => Err(sink_error),
             Err(e) => {
                 self.broken |= mysql_is_fatal(&e);
@@ -554,6 +557,7 @@ impl MyConn {
         }
         let affected = result.affected_rows();
         drop(result);
+        self.division_warning().await?;
         if let Some(held) = held {
             let mapped = self.map_columns(&cols).await?;
             sink.columns(&mapped);
@@ -562,6 +566,33 @@ impl MyConn {
             }
         }
         Ok(Some(RunOutcome { affected, rows }))
+    }
+
+    /// MySQL answers NULL for `x / 0` and `x % 0` outside INSERT/UPDATE (strict mode raises only
+    /// there), with warning 1365; PostgreSQL raises 22012. After a statement that left warnings,
+    /// a 1365 among them becomes that error (the session then treats the statement as failed: a
+    /// DELETE with a division runs inside a transaction for this, see `session.rs`).
+    async fn division_warning(&mut self) -> Result<(), ProxyError> {
+        let bind = self.bind.clone();
+        let conn = self.conn()?;
+        if conn.get_warnings() == 0 {
+            return Ok(());
+        }
+        let warnings: Vec<(String, u32, String)> = match conn.query("SHOW WARNINGS").await {
+            Ok(w) => w,
+            Err(e) => {
+                self.broken |= mysql_is_fatal(&e);
+                return Err(from_mysql(&bind, &e));
+            }
+        };
+        match warnings.iter().find(|(_, code, _)| *code == 1365) {
+            Some((_, code, message)) => Err(ProxyError::Backend {
+                code: "22012".into(),
+                message: "division by zero".into(),
+                detail: Some(format!("MySQL warning {code}: {message} [bind \"{bind}\"]")),
+            }),
+            None => Ok(()),
+        }
     }
 
     pub(crate) async fn batch(&mut self, sql: &str) -> Result<(), ProxyError> {

@@ -702,6 +702,13 @@ impl TranslatedConn {
         if matches!(self.tx, Tx::Failed | Tx::ImplicitFailed) {
             return Err(ProxyError::InFailedTransaction);
         }
+        // A MySQL DELETE whose WHERE divides: a division by zero there is only a warning, turned
+        // into 22012 after the statement ran (mysql.rs), so it runs in a transaction that the error
+        // rolls back, as PostgreSQL deletes nothing.
+        let implicit = implicit
+            || (part.kind == Kind::Delete
+                && self.bind.target() == crate::translate::Target::MySql
+                && part.sql.contains(['/', '%']));
         if implicit && self.tx == Tx::Idle && part.kind != Kind::Select {
             self.begin_engine().await?;
             self.tx = Tx::Implicit;
@@ -758,6 +765,7 @@ impl TranslatedConn {
     /// table and, where the engine does not name the constraint as PostgreSQL would, its catalog.
     async fn explain_error(&mut self, e: ProxyError, part: &Rewritten) -> ProxyError {
         let e = super::errors::for_kind(e, &part.kind);
+        let e = self.name_out_of_range(e, part).await;
         let Some(v) = super::errors::violation(&e) else {
             return e;
         };
@@ -770,6 +778,35 @@ impl TranslatedConn {
             None => v,
         };
         super::errors::with_violation(e, &v)
+    }
+
+    /// MySQL's `Out of range value for column 'a'` (22003) in PostgreSQL's words when the column
+    /// is an integer of the statement's table: `integer out of range` (`smallint`, `bigint`).
+    async fn name_out_of_range(&mut self, e: ProxyError, part: &Rewritten) -> ProxyError {
+        let ProxyError::Backend { code, detail, .. } = &e else {
+            return e;
+        };
+        let Some(column) = super::errors::mysql_out_of_range_column(code, detail.as_deref()) else {
+            return e;
+        };
+        let Some(table) = part.tables.first() else {
+            return e;
+        };
+        let ty = match self.engine() {
+            Ok(engine) => match engine.table_columns(table).await {
+                Ok(cols) => cols.get(&column.to_lowercase()).copied(),
+                Err(_) => None,
+            },
+            Err(_) => None,
+        };
+        match ty {
+            Some(ty @ (PgType::Int2 | PgType::Int4 | PgType::Int8)) => ProxyError::Backend {
+                code: code.clone(),
+                message: format!("{} out of range", ty.name()),
+                detail: detail.clone(),
+            },
+            _ => e,
+        }
     }
 
     /// The rows of an internal catalog query, as text.
@@ -1231,8 +1268,12 @@ impl TranslatedConn {
                         detail,
                     } => ProxyError::Backend {
                         code,
-                        message: format!("{message} (parameter ${})", i + 1),
-                        detail,
+                        // PostgreSQL's words as the message; which parameter, in the detail.
+                        message,
+                        detail: Some(match detail {
+                            Some(d) => format!("{d} (parameter ${})", i + 1),
+                            None => format!("in parameter ${}", i + 1),
+                        }),
                     },
                     other => other,
                 })?;

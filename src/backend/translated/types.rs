@@ -537,6 +537,86 @@ fn out_of_range(ty: PgType, v: impl std::fmt::Display) -> ProxyError {
     }
 }
 
+/// A text integer parameter of type `ty`, with PostgreSQL's range and its two errors: digits
+/// beyond the type's range are 22003 (`value "…" is out of range for type integer`), anything
+/// else that is no integer 22P02.
+fn int_param(ty: PgType, s: &str) -> Result<i64, ProxyError> {
+    let t = s.trim();
+    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+    let shaped = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    if !shaped {
+        return Err(bad(ty, s));
+    }
+    let v = t.parse::<i64>().map_err(|_| out_of_range(ty, s))?;
+    let fits = match ty {
+        PgType::Int2 => i16::try_from(v).is_ok(),
+        PgType::Int4 => i32::try_from(v).is_ok(),
+        _ => true,
+    };
+    if fits {
+        Ok(v)
+    } else {
+        Err(out_of_range(ty, s))
+    }
+}
+
+/// Days in month `m` of year `y` (proleptic Gregorian).
+pub(crate) fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// PostgreSQL's 22008 for a date or timestamp written in ISO form (`Y-M-D[ T]H:M[:S[.f]]…`) whose
+/// fields do not make a date or time: `2024-02-30`, `0000-00-00`, `2024-13-01`, `10:61`. Text of
+/// another shape is left to the parser (22P02/22007 there).
+pub(crate) fn fields_in_range(s: &str) -> Result<(), ProxyError> {
+    let t = s.trim();
+    let (date, rest) = match t.find([' ', 'T']) {
+        Some(i) => (&t[..i], t[i + 1..].trim_start()),
+        None => (t, ""),
+    };
+    let parts: Vec<&str> = date.split('-').collect();
+    let [y, m, d] = parts[..] else {
+        return Ok(());
+    };
+    let (Some(y), Some(m), Some(d)) = (num(y), num(m), num(d)) else {
+        return Ok(());
+    };
+    let out = || ProxyError::Backend {
+        code: "22008".into(),
+        message: format!("date/time field value out of range: \"{t}\""),
+        detail: None,
+    };
+    if y == 0 || !(1..=12).contains(&m) || d == 0 || d > days_in_month(y as i64, m) {
+        return Err(out());
+    }
+    // The time of day, up to a zone or the end.
+    let time = rest
+        .split(['+', '-', 'Z', ' '])
+        .next()
+        .unwrap_or("")
+        .split('.')
+        .next()
+        .unwrap_or("");
+    if time.is_empty() {
+        return Ok(());
+    }
+    let hms: Vec<Option<u32>> = time.split(':').map(num).collect();
+    if hms.len() < 2 || hms.len() > 3 || hms.iter().any(Option::is_none) {
+        return Ok(());
+    }
+    let v: Vec<u32> = hms.into_iter().flatten().collect();
+    let (h, mi, sec) = (v[0], v[1], v.get(2).copied().unwrap_or(0));
+    if h > 24 || mi > 59 || sec > 60 || (h == 24 && (mi > 0 || sec > 0)) {
+        return Err(out());
+    }
+    Ok(())
+}
+
 fn num(s: &str) -> Option<u32> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -1268,6 +1348,14 @@ fn encode_body(
 // Client parameters → engine values
 
 fn utf8(ty: PgType, b: &[u8]) -> Result<String, ProxyError> {
+    if b.contains(&0) {
+        // PostgreSQL text cannot hold a NUL; the engines would store it.
+        return Err(ProxyError::Backend {
+            code: "22021".into(),
+            message: "invalid byte sequence for encoding \"UTF8\": 0x00".into(),
+            detail: None,
+        });
+    }
     String::from_utf8(b.to_vec()).map_err(|_| ProxyError::Backend {
         code: "22021".into(),
         message: format!(
@@ -1315,30 +1403,33 @@ pub fn decode_param(ty: PgType, format: i16, raw: Option<&[u8]>) -> Result<Value
         let s = utf8(ty, b)?;
         return Ok(match ty {
             PgType::Bool => Value::Int(parse_bool(&s).ok_or_else(|| bad(ty, &s))? as i64),
-            PgType::Int2 | PgType::Int4 | PgType::Int8 => {
-                Value::Int(s.trim().parse::<i64>().map_err(|_| bad(ty, &s))?)
-            }
+            PgType::Int2 | PgType::Int4 | PgType::Int8 => Value::Int(int_param(ty, &s)?),
             PgType::Float4 | PgType::Float8 => Value::Float(to_f64(ty, &Value::Text(s))?),
             PgType::Numeric => {
                 numeric_to_binary(&s).ok_or_else(|| bad(ty, &s))?;
                 Value::Text(s.trim().to_string())
             }
             PgType::Bytea => Value::Bytes(decode_bytea_text(&s).ok_or_else(|| bad(ty, &s))?),
-            PgType::Timestamptz => match parse_timestamp(&s) {
-                Ok(Some(st)) => Value::Text(stamp_text(st, true)),
+            PgType::Timestamptz => match (fields_in_range(&s), parse_timestamp(&s)) {
+                (Ok(()), Ok(Some(st))) => Value::Text(stamp_text(st, true)),
+                (Err(e), _) => return Err(e),
                 _ => return Err(bad(ty, &s)),
             },
-            PgType::Timestamp => match parse_timestamp(&s) {
+            PgType::Timestamp => match (fields_in_range(&s), parse_timestamp(&s)) {
                 // A timestamp parameter ignores a zone, as PostgreSQL does.
-                Ok(Some(_)) => Value::Text(s.trim().to_string()),
+                (Ok(()), Ok(Some(_))) => Value::Text(s.trim().to_string()),
+                (Err(e), _) => return Err(e),
                 _ => return Err(bad(ty, &s)),
             },
             PgType::Date => {
-                parse_date(s.trim())
+                fields_in_range(&s)?;
+                let days = parse_date(s.trim())
                     .ok()
                     .flatten()
                     .ok_or_else(|| bad(ty, &s))?;
-                Value::Text(s.trim().to_string())
+                // ISO with two-digit fields (`2024-1-5` → `2024-01-05`), as the engines compare
+                // and check it (SQLite's date() reads only that form).
+                Value::Text(stamp_text(Stamp { days, usecs: 0 }, false))
             }
             PgType::Uuid => Value::Text(uuid_text(&parse_uuid(&s).ok_or_else(|| bad(ty, &s))?)),
             _ => Value::Text(s),
