@@ -501,7 +501,9 @@ fn sqlite_type_check(name: &str, ty: &PgType) -> String {
         PgType::Date => ("date", format!("date({c}) IS {c}")),
         PgType::Timestamp | PgType::Timestamptz => (
             "timestamp",
-            format!("{c} IS NULL OR datetime({c}) IS NOT NULL AND date({c}) IS substr({c}, 1, 10)"),
+            format!(
+                "{c} IS NULL OR (datetime({c}) IS NOT NULL AND date({c}) IS substr({c}, 1, 10))"
+            ),
         ),
         _ => return String::new(),
     };

@@ -292,7 +292,7 @@ fn sqlalchemy_create_table() {
     );
     assert_eq!(
         lite(pg),
-        "CREATE TABLE \"sa_book\" (\"id\" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, \"title\" VARCHAR(200), \"author_id\" INT, \"price\" NUMERIC(10,2), FOREIGN KEY (\"author_id\") REFERENCES \"sa_author\" (\"id\"))"
+        "CREATE TABLE \"sa_book\" (\"id\" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, \"title\" VARCHAR(200), \"author_id\" INT CONSTRAINT \"bindproxy_int4\" CHECK (\"author_id\" BETWEEN -2147483648 AND 2147483647), \"price\" NUMERIC(10,2), FOREIGN KEY (\"author_id\") REFERENCES \"sa_author\" (\"id\"))"
     );
     let r = one(pg, Target::Sqlite);
     assert_eq!(r.kind, Kind::CreateTable);
@@ -308,7 +308,15 @@ fn column_types() {
     );
     assert_eq!(
         lite(pg),
-        "CREATE TABLE \"x\" (\"a\" UUID, \"b\" JSONB, \"c\" JSON, \"d\" TIMESTAMPTZ, \"e\" TIMESTAMP, \"f\" BOOLEAN DEFAULT 1, \"g\" BYTEA, \"h\" DOUBLE PRECISION, \"i\" REAL, \"j\" TEXT UNIQUE, \"k\" VARCHAR, \"l\" DATE, \"m\" BIGINT, \"n\" SMALLINT, \"o\" NUMERIC)"
+        concat!(
+            "CREATE TABLE \"x\" (\"a\" UUID, \"b\" JSONB, \"c\" JSON, ",
+            "\"d\" TIMESTAMPTZ CONSTRAINT \"bindproxy_timestamp\" CHECK (\"d\" IS NULL OR (datetime(\"d\") IS NOT NULL AND date(\"d\") IS substr(\"d\", 1, 10))), ",
+            "\"e\" TIMESTAMP CONSTRAINT \"bindproxy_timestamp\" CHECK (\"e\" IS NULL OR (datetime(\"e\") IS NOT NULL AND date(\"e\") IS substr(\"e\", 1, 10))), ",
+            "\"f\" BOOLEAN DEFAULT 1, \"g\" BYTEA, \"h\" DOUBLE PRECISION, \"i\" REAL, \"j\" TEXT UNIQUE, \"k\" VARCHAR, ",
+            "\"l\" DATE CONSTRAINT \"bindproxy_date\" CHECK (date(\"l\") IS \"l\"), ",
+            "\"m\" BIGINT CONSTRAINT \"bindproxy_int8\" CHECK (\"m\" BETWEEN -9223372036854775808 AND 9223372036854775807), ",
+            "\"n\" SMALLINT CONSTRAINT \"bindproxy_int2\" CHECK (\"n\" BETWEEN -32768 AND 32767), \"o\" NUMERIC)"
+        )
     );
     assert_eq!(pg_type_from_sqlite_decltype("TIMESTAMPTZ"), "timestamptz");
     assert_eq!(pg_type_from_sqlite_decltype("NUMERIC(10,2)"), "numeric");
@@ -610,5 +618,30 @@ fn result_types_of_expressions() {
                 Box::new(known("numeric", -1).unwrap())
             ))
         ]
+    );
+}
+
+#[test]
+fn sqlite_divisors_are_guarded_outside_ddl() {
+    // A zero divisor raises 22012 (the executor registers bindproxy_divisor); other values pass
+    // through unchanged, so SQLite's integer truncation stays.
+    assert_eq!(
+        lite("SELECT a / b, a % 2 FROM t WHERE a / $1 > 1"),
+        "SELECT \"a\" / bindproxy_divisor(\"b\") AS \"?column?\", \"a\" % bindproxy_divisor(2) AS \"?column?\" FROM \"t\" WHERE \"a\" / bindproxy_divisor(?) > 1"
+    );
+    assert_eq!(
+        lite("UPDATE t SET a = a / (b - 1)"),
+        "UPDATE \"t\" SET \"a\" = \"a\" / bindproxy_divisor((\"b\" - 1))"
+    );
+    // MySQL: unchanged (strict mode raises in writes; the executor turns the read warning 1365
+    // into the error).
+    assert_eq!(
+        my("SELECT a / b FROM t"),
+        "SELECT `a` / `b` AS `?column?` FROM `t`"
+    );
+    // DDL expressions are stored in the schema: never bindproxy's function there.
+    assert_eq!(
+        lite("CREATE TABLE t (a numeric CHECK (a / 2 < 10))"),
+        "CREATE TABLE \"t\" (\"a\" NUMERIC CHECK (\"a\" / 2 < 10))"
     );
 }
