@@ -165,7 +165,7 @@ def _failure(conn, sql, params):
 @pytest.mark.parametrize("bind", list(BINDS))
 @pytest.mark.parametrize("stmt,params,same_message", ERRORS)
 def test_errors_like_postgresql(ep, pgscratch, bind, stmt, params, same_message):
-    names = {"p": BINDS[bind], "k": next(_n)}
+    names = {"p": BINDS[bind], "k": f"fe{next(_n)}"}
     sql = stmt.format(**names)
     with direct(pgscratch) as pg:
         for s in _setup(T, names):
@@ -214,7 +214,7 @@ VALUES_LITE = [
 @pytest.mark.parametrize("bind", list(BINDS))
 @pytest.mark.parametrize("stmt,params", VALUES)
 def test_values_like_postgresql(ep, pgscratch, bind, stmt, params):
-    names = {"p": BINDS[bind], "k": next(_n)}
+    names = {"p": BINDS[bind], "k": f"fe{next(_n)}"}
     sql = stmt.format(**names)
     with direct(pgscratch) as pg:
         for s in _setup(T, names):
@@ -235,7 +235,7 @@ def test_sqlite_integer_division(ep, pgscratch, stmt, params):
 
 @pytest.mark.parametrize("bind", list(BINDS))
 def test_division_by_zero_aborts_the_transaction(ep, bind):
-    t = f"{BINDS[bind]}tx{next(_n)}"
+    t = f"{BINDS[bind]}fetx{next(_n)}"
     with connect(ep) as c:
         c.execute(f"CREATE TABLE {t} (id int PRIMARY KEY, a int)")
         c.execute(f"INSERT INTO {t} VALUES (1, 0)")
