@@ -251,3 +251,41 @@ def test_division_by_zero_aborts_the_transaction(ep, bind):
         c.autocommit = True
         assert c.execute(f"SELECT count(*) FROM {t} WHERE 10 % (a + 5) = 0").fetchone() == (1,)
 
+
+
+@pytest.mark.parametrize("bind", list(BINDS))
+def test_added_columns_are_checked_too(ep, pgscratch, bind):
+    names = {"p": BINDS[bind], "k": f"fe{next(_n)}"}
+    setup = ["CREATE TABLE {p}t{k} (id int PRIMARY KEY)".format(**names),
+             "ALTER TABLE {p}t{k} ADD COLUMN a int".format(**names),
+             "ALTER TABLE {p}t{k} ADD COLUMN d date".format(**names)]
+    for sql in ["INSERT INTO {p}t{k} (id, a) VALUES (1, 2147483648)",
+                "INSERT INTO {p}t{k} (id, d) VALUES (1, '2024-02-30')"]:
+        sql = sql.format(**names)
+        with direct(pgscratch) as pg:
+            for s in setup:
+                pg.execute(s)
+            want = _failure(pg, sql, None)
+            pg.execute("DROP TABLE {p}t{k}".format(**names))
+        with connect(ep) as c:
+            for s in setup:
+                c.execute(s)
+            got = _failure(c, sql, None)
+            c.execute("DROP TABLE {p}t{k}".format(**names))
+        assert got.sqlstate == want.sqlstate, (sql, str(got))
+
+
+@pytest.mark.parametrize("bind", list(BINDS))
+def test_timestamp_parameter_with_a_zone(ep, pgscratch, bind):
+    names = {"p": BINDS[bind], "k": f"fe{next(_n)}"}
+    sql = "INSERT INTO {p}t{k} (id, ts) VALUES (2, %s::timestamp) RETURNING ts".format(**names)
+    params = (Raw("2024-01-01 00:30:00+02"),)
+    with direct(pgscratch) as pg:
+        for s in _setup(T, names):
+            pg.execute(s)
+        want = pg.execute(sql, params).fetchall()
+    with connect(ep) as c:
+        for s in _setup(T, names):
+            c.execute(s)
+        got = c.execute(sql, params).fetchall()
+    assert got == want

@@ -560,6 +560,19 @@ fn int_param(ty: PgType, s: &str) -> Result<i64, ProxyError> {
     }
 }
 
+/// `2024-01-02 03:04:05+02` → `2024-01-02 03:04:05` (also `Z`, `-0130`); a bare date as it is.
+fn without_zone(s: &str) -> &str {
+    let Some(sep) = s.find([' ', 'T']) else {
+        return s;
+    };
+    let time = &s[sep + 1..];
+    let cut = match time.strip_suffix('Z') {
+        Some(t) => t.len(),
+        None => time.rfind(['+', '-']).unwrap_or(time.len()),
+    };
+    s[..sep + 1 + cut].trim_end()
+}
+
 /// Days in month `m` of year `y` (proleptic Gregorian).
 pub(crate) fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
@@ -1416,8 +1429,9 @@ pub fn decode_param(ty: PgType, format: i16, raw: Option<&[u8]>) -> Result<Value
                 _ => return Err(bad(ty, &s)),
             },
             PgType::Timestamp => match (fields_in_range(&s), parse_timestamp(&s)) {
-                // A timestamp parameter ignores a zone, as PostgreSQL does.
-                (Ok(()), Ok(Some(_))) => Value::Text(s.trim().to_string()),
+                // A timestamp parameter ignores a zone, as PostgreSQL does (and the text stored
+                // keeps none: SQLite's date() would apply it).
+                (Ok(()), Ok(Some(_))) => Value::Text(without_zone(s.trim()).to_string()),
                 (Err(e), _) => return Err(e),
                 _ => return Err(bad(ty, &s)),
             },
@@ -1648,6 +1662,64 @@ mod tests {
         assert_eq!(float_text(f64::NAN, false), "NaN");
         assert_eq!(float_text(-f64::INFINITY, false), "-Infinity");
         assert_eq!(float_text(1.1f32 as f64, true), "1.1");
+    }
+
+    #[test]
+    fn params_range_nul_and_calendar() {
+        let text = |ty, s: &str| decode_param(ty, 0, Some(s.as_bytes()));
+        let code = |r: Result<Value, ProxyError>| match r {
+            Err(ProxyError::Backend { code, message, .. }) => format!("{code} {message}"),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(
+            code(text(PgType::Int4, "2147483648")),
+            "22003 value \"2147483648\" is out of range for type integer"
+        );
+        assert_eq!(
+            code(text(PgType::Int2, "-32769")),
+            "22003 value \"-32769\" is out of range for type smallint"
+        );
+        assert_eq!(
+            code(text(PgType::Int8, "99999999999999999999")),
+            "22003 value \"99999999999999999999\" is out of range for type bigint"
+        );
+        assert!(code(text(PgType::Int4, "12x")).starts_with("22P02 "));
+        assert_eq!(
+            text(PgType::Int2, " -32768 ").ok(),
+            Some(Value::Int(-32768))
+        );
+        assert_eq!(
+            code(decode_param(PgType::Text, 1, Some(b"a\0b"))),
+            "22021 invalid byte sequence for encoding \"UTF8\": 0x00"
+        );
+        assert!(code(text(PgType::Varchar, "\0")).starts_with("22021 "));
+        for bad in [
+            "2024-02-30",
+            "2023-02-29",
+            "0000-00-00",
+            "2024-13-01",
+            "2024-04-31",
+        ] {
+            assert_eq!(
+                code(text(PgType::Date, bad)),
+                format!("22008 date/time field value out of range: \"{bad}\"")
+            );
+        }
+        assert!(code(text(PgType::Timestamp, "2024-01-01 10:61:00")).starts_with("22008 "));
+        assert!(code(text(PgType::Timestamptz, "2023-02-29 00:00:00+00")).starts_with("22008 "));
+        assert!(code(text(PgType::Date, "soon")).starts_with("22P02 "));
+        assert_eq!(
+            text(PgType::Date, "2024-2-9").ok(),
+            Some(Value::Text("2024-02-09".into()))
+        );
+        assert_eq!(
+            text(PgType::Timestamp, "2024-01-01 00:30:00+02").ok(),
+            Some(Value::Text("2024-01-01 00:30:00".into()))
+        );
+        assert_eq!(
+            text(PgType::Timestamp, "2024-02-29 24:00:00").ok(),
+            Some(Value::Text("2024-02-29 24:00:00".into()))
+        );
     }
 
     #[test]
