@@ -215,60 +215,38 @@ fn open(bind: &str, loc: &Location) -> Result<Connection, ProxyError> {
 /// `bindproxy_divisor(x)`: `x` itself, or an error when `x` is zero (integer, real, or text that
 /// reads as a zero number), so that `a / b` and `a % b`, rendered as `a / bindproxy_divisor(b)`,
 /// raise PostgreSQL's 22012 instead of SQLite's NULL (see `crate::translate::SQLITE_DIVISOR_FUNCTION`).
-/// Registered through SQLite's C API: the crate's rusqlite build has no `functions` feature.
 fn register_divisor(conn: &Connection) -> rusqlite::Result<()> {
-    use rusqlite::ffi;
-    use std::ffi::{c_char, c_int, CString};
-
-    unsafe extern "C" fn divisor(
-        ctx: *mut ffi::sqlite3_context,
-        argc: c_int,
-        argv: *mut *mut ffi::sqlite3_value,
-    ) {
-        // SAFETY: SQLite calls this with `argc` valid values in `argv` (registered with one
-        // argument) and a valid context; the message is a static string of the given length.
-        unsafe {
-            if argc != 1 || argv.is_null() {
-                ffi::sqlite3_result_null(ctx);
-                return;
-            }
-            let v = *argv;
-            let zero = match ffi::sqlite3_value_numeric_type(v) {
-                ffi::SQLITE_INTEGER => ffi::sqlite3_value_int64(v) == 0,
-                ffi::SQLITE_FLOAT => ffi::sqlite3_value_double(v) == 0.0,
+    use rusqlite::functions::FunctionFlags;
+    use rusqlite::types::{Value, ValueRef};
+    conn.create_scalar_function(
+        crate::translate::SQLITE_DIVISOR_FUNCTION,
+        1,
+        FunctionFlags::SQLITE_UTF8
+            | FunctionFlags::SQLITE_INNOCUOUS
+            | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let v = ctx.get_raw(0);
+            let zero = match v {
+                ValueRef::Integer(i) => i == 0,
+                ValueRef::Real(f) => f == 0.0,
+                // numeric affinity: text that reads as a number is that number
+                ValueRef::Text(t) => {
+                    std::str::from_utf8(t)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<f64>().ok())
+                        == Some(0.0)
+                }
                 _ => false,
             };
             if zero {
-                let msg = crate::translate::SQLITE_DIVISION_BY_ZERO;
-                ffi::sqlite3_result_error(ctx, msg.as_ptr() as *const c_char, msg.len() as c_int);
+                Err(rusqlite::Error::UserFunctionError(
+                    crate::translate::SQLITE_DIVISION_BY_ZERO.into(),
+                ))
             } else {
-                ffi::sqlite3_result_value(ctx, v);
+                Value::try_from(v).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))
             }
-        }
-    }
-
-    let name = CString::new(crate::translate::SQLITE_DIVISOR_FUNCTION)
-        .map_err(|_| rusqlite::Error::InvalidQuery)?;
-    // SAFETY: `handle` is this open connection's, used on its own thread; the name outlives the
-    // call (SQLite copies it); no user data or destructor is registered.
-    let rc = unsafe {
-        ffi::sqlite3_create_function_v2(
-            conn.handle(),
-            name.as_ptr(),
-            1,
-            ffi::SQLITE_UTF8 | ffi::SQLITE_INNOCUOUS,
-            std::ptr::null_mut(),
-            Some(divisor),
-            None,
-            None,
-            None,
-        )
-    };
-    if rc == ffi::SQLITE_OK {
-        Ok(())
-    } else {
-        Err(rusqlite::Error::SqliteFailure(ffi::Error::new(rc), None))
-    }
+        },
+    )
 }
 
 /// How a new connection thread reports that its database is open.
