@@ -561,6 +561,16 @@ impl Session {
         Step::Done
     }
 
+    /// Refuses a Parse in order; like any failed Parse, it destroys the unnamed statement.
+    fn refuse_parse(&mut self, err: ProxyError) -> Step {
+        if self.blocked(None) {
+            return Step::Blocked;
+        }
+        self.statements.remove("");
+        self.refuse(err, false);
+        Step::Done
+    }
+
     /// Records that `bind` takes part in the current pipeline (its Sync must reach it).
     fn touch(&mut self, bind: BindId) {
         if !self.touched.contains(&bind) {
@@ -584,12 +594,7 @@ impl Session {
         }
         let analysis = self.proxy.cache.analyze(p.query);
         if let Some(e) = &analysis.error {
-            if self.blocked(None) {
-                return Ok(Step::Blocked);
-            }
-            self.statements.remove("");
-            self.refuse(ProxyError::Analysis(e.clone()), false);
-            return Ok(Step::Done);
+            return Ok(self.refuse_parse(ProxyError::Analysis(e.clone())));
         }
         let kind = single_kind(&analysis);
         let control =
@@ -620,14 +625,7 @@ impl Session {
                 self.follow_search_path(&analysis);
                 t
             }
-            Err(e) => {
-                if self.blocked(None) {
-                    return Ok(Step::Blocked);
-                }
-                self.statements.remove("");
-                self.refuse(e, false);
-                return Ok(Step::Done);
-            }
+            Err(e) => return Ok(self.refuse_parse(e)),
         };
         // `EXECUTE name` / `DEALLOCATE name` prepared with the extended protocol: on the bind
         // that holds the name, not floating with the transaction. (DEALLOCATE ALL goes to one
@@ -639,14 +637,7 @@ impl Session {
         );
         let (bind, floating) = match self.sql_prepared_bind(named.as_ref(), bind) {
             Ok(b) => (b, floating && !held_by_name),
-            Err(e) => {
-                if self.blocked(None) {
-                    return Ok(Step::Blocked);
-                }
-                self.statements.remove("");
-                self.refuse(e, false);
-                return Ok(Step::Done);
-            }
+            Err(e) => return Ok(self.refuse_parse(e)),
         };
         if self.blocked(Some(bind)) {
             return Ok(Step::Blocked);

@@ -504,3 +504,27 @@ def wait_until(pred, timeout: float = 5.0, interval: float = 0.05):
 
 
 __all__ = ["Proxy", "Backends", "pg_config", "mixed_config", "require_tool", "wait_until", "tempfile"]
+
+
+def engines_config(backends: Backends, mariadb: str, sqlite_name: str) -> dict:
+    """A MariaDB bind `my` (tables m_*, the default) and a SQLite file bind `lite` (tables s_*), for
+    tests that compare the engines with PostgreSQL."""
+    return {
+        "default_bind": "my",
+        "binds": {
+            "my": f"mysql://root@127.0.0.1:3306/{mariadb}",
+            "lite": f"sqlite:///{backends.sqlite_path(sqlite_name)}",
+        },
+        "tables": {"m_*": "my", "s_*": "lite"},
+    }
+
+
+def scratch_pg_database(suffix: str):
+    """A fresh PostgreSQL database bp_<pid>_<suffix> for the duration of a fixture (a generator)."""
+    name = PREFIX + suffix
+    with pg_admin() as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{name}"')
+    yield name
+    with pg_admin() as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

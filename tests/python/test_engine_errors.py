@@ -15,7 +15,7 @@ import itertools
 import psycopg
 import pytest
 
-from conftest import PREFIX, PROXY_DBNAME, pg_admin, pg_direct
+from conftest import PROXY_DBNAME, engines_config, pg_admin, pg_direct, scratch_pg_database
 
 _n = itertools.count(1)
 
@@ -24,26 +24,12 @@ BINDS = {"my": "m_", "lite": "s_"}
 
 @pytest.fixture(scope="module")
 def ep(backends, mariadb, start_proxy):
-    cfg = {
-        "default_bind": "my",
-        "binds": {
-            "my": f"mysql://root@127.0.0.1:3306/{mariadb}",
-            "lite": f"sqlite:///{backends.sqlite_path('engine_errors')}",
-        },
-        "tables": {"m_*": "my", "s_*": "lite"},
-    }
-    return start_proxy(cfg, "engine-errors")
+    return start_proxy(engines_config(backends, mariadb, "engine_errors"), "engine-errors")
 
 
 @pytest.fixture(scope="module")
 def pgscratch(backends):
-    name = PREFIX + "errcmp"
-    with pg_admin() as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        c.execute(f'CREATE DATABASE "{name}"')
-    yield name
-    with pg_admin() as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from scratch_pg_database("errcmp")
 
 
 def connect(ep, user="app", dbname="app"):

@@ -17,7 +17,7 @@ import pytest
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
-from conftest import PREFIX, pg_admin, pg_direct
+from conftest import engines_config, pg_direct, scratch_pg_database
 
 _n = itertools.count(1)
 
@@ -26,26 +26,12 @@ BINDS = {"my": "m_", "lite": "s_"}
 
 @pytest.fixture(scope="module")
 def ep(backends, mariadb, start_proxy):
-    cfg = {
-        "default_bind": "my",
-        "binds": {
-            "my": f"mysql://root@127.0.0.1:3306/{mariadb}",
-            "lite": f"sqlite:///{backends.sqlite_path('fidelity_errors')}",
-        },
-        "tables": {"m_*": "my", "s_*": "lite"},
-    }
-    return start_proxy(cfg, "fidelity-errors")
+    return start_proxy(engines_config(backends, mariadb, "fidelity_errors"), "fidelity-errors")
 
 
 @pytest.fixture(scope="module")
 def pgscratch(backends):
-    name = PREFIX + "fidelity"
-    with pg_admin() as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        c.execute(f'CREATE DATABASE "{name}"')
-    yield name
-    with pg_admin() as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from scratch_pg_database("fidelity")
 
 
 class Raw(str):
