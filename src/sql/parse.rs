@@ -202,6 +202,21 @@ pub(crate) fn string_list(v: &Value) -> Option<Vec<&str>> {
     items.as_array()?.iter().map(string_node).collect()
 }
 
+/// The `DefElem` options in the list field `key` (`args`, `options`), as `(defname, arg)`.
+pub(crate) fn def_elems<'a>(
+    v: &'a Value,
+    key: &str,
+) -> impl Iterator<Item = (&'a str, Option<&'a Value>)> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|o| match node(o) {
+            Some(("DefElem", d)) => Some((str_field(d, "defname"), d.get("arg"))),
+            _ => None,
+        })
+}
+
 /// An integer field (protobuf enums are numbers in the JSON form).
 pub(crate) fn int_field(v: &Value, key: &str) -> i64 {
     v.get(key).and_then(Value::as_i64).unwrap_or(0)

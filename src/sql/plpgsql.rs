@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use super::parse::{node, parse_mode, str_field, string_list, string_node, AnalysisError};
+use super::parse::{def_elems, parse_mode, str_field, string_list, string_node, AnalysisError};
 use super::relations::{collect, Collected, Dynamic, MAX_BODY_DEPTH};
 
 /// Languages whose bodies name no tables bindproxy must know of.
@@ -21,19 +21,12 @@ pub(crate) fn do_block(stmt: &Value, depth: usize, out: &mut Collected) {
     out.literal_names = true;
     let mut body = None;
     let mut language = "plpgsql".to_owned();
-    for arg in stmt
-        .get("args")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(("DefElem", d)) = node(arg) {
-            let value = d.get("arg").and_then(string_node);
-            match str_field(d, "defname") {
-                "as" => body = value,
-                "language" => language = value.unwrap_or_default().to_owned(),
-                _ => {}
-            }
+    for (name, arg) in def_elems(stmt, "args") {
+        let value = arg.and_then(string_node);
+        match name {
+            "as" => body = value,
+            "language" => language = value.unwrap_or_default().to_owned(),
+            _ => {}
         }
     }
     let Some(body) = body else { return };
@@ -83,23 +76,15 @@ fn wrap(body: &str, how: Wrapper) -> String {
 pub(crate) fn function_body(stmt: &Value, text: &str, depth: usize, out: &mut Collected) {
     let mut language = None;
     let mut body = None;
-    for opt in stmt
-        .get("options")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(("DefElem", d)) = node(opt) {
-            match str_field(d, "defname") {
-                "language" => language = d.get("arg").and_then(string_node).map(str::to_owned),
-                "as" => {
-                    body = d
-                        .get("arg")
-                        .and_then(string_list)
-                        .and_then(|l| l.first().map(|s| s.to_string()))
-                }
-                _ => {}
+    for (name, arg) in def_elems(stmt, "options") {
+        match name {
+            "language" => language = arg.and_then(string_node).map(str::to_owned),
+            "as" => {
+                body = arg
+                    .and_then(string_list)
+                    .and_then(|l| l.first().map(|s| s.to_string()))
             }
+            _ => {}
         }
     }
     let Some(body) = body else { return };

@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 use super::name::TableName;
 use super::parse::AnalysisError;
-use super::parse::{int_field, node, str_field, string_const, string_list, string_node};
+use super::parse::{def_elems, int_field, node, str_field, string_const, string_list, string_node};
 use super::plpgsql;
 use super::settings::{self, SettingChange};
 use pg_query::protobuf::ObjectType;
@@ -312,18 +312,9 @@ fn visit_object<'a>(
                 }
             }
             "AlterDefaultPrivilegesStmt" => {
-                for o in v
-                    .get("options")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(("DefElem", d)) = node(o) {
-                        if str_field(d, "defname") == "schemas" {
-                            if let Some(names) = d.get("arg").and_then(string_list) {
-                                out.schemas.extend(names.into_iter().map(str::to_owned));
-                            }
-                        }
+                for (name, arg) in def_elems(v, "options") {
+                    if let (Some(names), "schemas") = (arg.and_then(string_list), name) {
+                        out.schemas.extend(names.into_iter().map(str::to_owned));
                     }
                 }
                 stack.push((v, scope, Position::Any));
