@@ -5,7 +5,8 @@
 #
 # 1. Installs, only when missing, from Debian's packages: PostgreSQL (server, contrib, client: psql, pgbench),
 #    MariaDB (server, client), python3 + python3-venv, libclang-dev + clang (pg_query's build).
-# 2. Starts PostgreSQL on 127.0.0.1:5432 (trust auth for local TCP, user postgres) and MariaDB on
+# 2. Starts PostgreSQL on 127.0.0.1:5432 (trust auth for local TCP, user postgres, max_prepared_transactions > 0
+#    for two-phase commit, restarting it once if it must change) and MariaDB on
 #    127.0.0.1:3306 (root, empty password) without systemd, and waits until both answer.
 # 3. Creates/reuses the venv .venv with tests/python/requirements.txt (re-installed only when that file changes).
 # 4. cargo build (debug), cargo test, then .venv/bin/pytest -q tests/python against target/debug/bindproxy
@@ -141,6 +142,31 @@ start_postgres() {
         as_postgres psql -X -Atq -p "$PG_PORT" -c 'select pg_reload_conf()' >/dev/null
         wait_for 10 "postgresql login" pg_login_ok || die "cannot log in as postgres on $PG_HOST:$PG_PORT"
     fi
+    enable_prepared_transactions
+}
+
+# Two-phase commit across binds needs PREPARE TRANSACTION, which PostgreSQL refuses while
+# max_prepared_transactions is 0 (its default). The setting only takes effect after a restart.
+enable_prepared_transactions() {
+    local n
+    n=$(psql -X -w -Atq -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -c 'show max_prepared_transactions') \
+        || die "cannot read max_prepared_transactions"
+    if [ "$n" -gt 0 ]; then
+        log "postgresql: max_prepared_transactions = $n"
+        return
+    fi
+    log "postgresql: setting max_prepared_transactions = 64 and restarting (two-phase commit)"
+    psql -X -w -q -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres \
+        -c 'ALTER SYSTEM SET max_prepared_transactions = 64' || die "ALTER SYSTEM failed"
+    local ver cluster
+    read -r ver cluster < <(pg_lsclusters -h 2>/dev/null | awk -v p="$PG_PORT" '$3 == p {print $1, $2; exit}') || true
+    [ -n "${ver:-}" ] || die "no Debian cluster on port $PG_PORT to restart: set max_prepared_transactions > 0 yourself"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$ver" "$cluster" restart \
+        || as_root pg_ctlcluster "$ver" "$cluster" restart \
+        || die "could not restart PostgreSQL cluster $ver/$cluster"
+    wait_for 60 "postgresql login" pg_login_ok || die "PostgreSQL did not come back after the restart"
+    n=$(psql -X -w -Atq -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -c 'show max_prepared_transactions')
+    [ "$n" -gt 0 ] || die "max_prepared_transactions is still $n after the restart"
 }
 
 mysql_cli() { if command -v mariadb >/dev/null 2>&1; then mariadb "$@"; else mysql "$@"; fi; }
