@@ -39,6 +39,45 @@ pub struct Config {
     pub auth_method: AuthMethod,
     /// Largest message a client may send.
     pub max_message_bytes: usize,
+    /// How transactions that span binds commit.
+    pub transactions: TransactionsConfig,
+}
+
+/// `transactions:`: how a transaction whose statements went to several binds commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionsConfig {
+    pub cross_bind: CrossBind,
+    /// Where the two-phase commit decision log lives (created if missing).
+    pub log_dir: PathBuf,
+    /// Carried in every global transaction id, so that instances sharing backends each recover
+    /// only their own prepared transactions.
+    pub instance_id: String,
+}
+
+impl Default for TransactionsConfig {
+    fn default() -> Self {
+        TransactionsConfig {
+            cross_bind: CrossBind::TwoPhase,
+            log_dir: PathBuf::from(DEFAULT_TX_LOG_DIR),
+            instance_id: DEFAULT_INSTANCE_ID.into(),
+        }
+    }
+}
+
+const DEFAULT_TX_LOG_DIR: &str = "data/txlog";
+const DEFAULT_INSTANCE_ID: &str = "main";
+
+/// `transactions.cross_bind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrossBind {
+    /// Atomic: PREPARE TRANSACTION / XA PREPARE on every participant, a durable decision, then
+    /// COMMIT PREPARED / XA COMMIT (at most one participant that cannot prepare commits last).
+    TwoPhase,
+    /// Flask-SQLAlchemy's behaviour: commit the participants one after another, in joining order.
+    Sequential,
+    /// A transaction stays on the bind of its first statement; another bind is an error.
+    Reject,
 }
 
 #[derive(Debug, Clone)]
@@ -256,6 +295,16 @@ struct RawConfig {
     auth_method: AuthMethod,
     #[serde(default = "default_max_message_bytes")]
     max_message_bytes: usize,
+    #[serde(default)]
+    transactions: RawTransactions,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTransactions {
+    cross_bind: Option<CrossBind>,
+    log_dir: Option<PathBuf>,
+    instance_id: Option<String>,
 }
 
 fn default_schema() -> String {
@@ -320,6 +369,33 @@ struct RawUser {
     name: String,
     scram_verifier: Option<String>,
     password_env: Option<String>,
+}
+
+/// Checks `transactions:`. The instance id ends up inside global transaction ids, which MySQL
+/// limits to 64 bytes and which are written into SQL: letters, digits and `_`, at most 16.
+fn transactions_config(
+    raw: RawTransactions,
+    source_name: &str,
+) -> Result<TransactionsConfig, ConfigError> {
+    let d = TransactionsConfig::default();
+    let instance_id = raw.instance_id.unwrap_or(d.instance_id);
+    let valid = !instance_id.is_empty()
+        && instance_id.len() <= 16
+        && instance_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid {
+        return Err(ConfigError::Invalid {
+            source_name: source_name.to_owned(),
+            key: "transactions.instance_id".into(),
+            problem: format!("{instance_id:?}: use 1 to 16 letters, digits or _"),
+        });
+    }
+    Ok(TransactionsConfig {
+        cross_bind: raw.cross_bind.unwrap_or(d.cross_bind),
+        log_dir: raw.log_dir.unwrap_or(d.log_dir),
+        instance_id,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -496,6 +572,7 @@ impl Config {
             users,
             auth_method: raw.auth_method,
             max_message_bytes: raw.max_message_bytes.max(1024),
+            transactions: transactions_config(raw.transactions, source_name)?,
         })
     }
 

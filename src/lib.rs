@@ -11,3 +11,4 @@ pub mod router;
 pub mod session;
 pub mod sql;
 pub mod translate;
+pub mod tx;

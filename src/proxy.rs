@@ -10,6 +10,7 @@ use crate::error::ProxyError;
 use crate::frontend::cancel::CancelRegistry;
 use crate::router::Router;
 use crate::sql::AnalysisCache;
+use crate::tx::Coordinator;
 
 /// Index of a bind in [`Proxy::binds`].
 pub type BindId = usize;
@@ -23,6 +24,8 @@ pub struct Proxy {
     bind_ids: HashMap<String, BindId>,
     pub default_bind: BindId,
     pub cancels: Arc<CancelRegistry>,
+    /// Transactions across binds: mode, ids, decision log, which binds can prepare.
+    pub tx: Coordinator,
 }
 
 impl Proxy {
@@ -36,6 +39,12 @@ impl Proxy {
             binds.push(Bind::open(cfg)?);
         }
         let default_bind = bind_ids.get(&config.default_bind).copied().unwrap_or(0);
+        let tx = Coordinator::new(&config.transactions, binds.len());
+        for (i, b) in binds.iter().enumerate() {
+            if let Some(c) = b.known_capability() {
+                tx.set_capability(i, c);
+            }
+        }
         Ok(Arc::new(Proxy {
             router: config.router(),
             cache: AnalysisCache::new(4096),
@@ -44,6 +53,7 @@ impl Proxy {
             bind_ids,
             default_bind,
             cancels: CancelRegistry::new(),
+            tx,
             config,
         }))
     }

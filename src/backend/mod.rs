@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::config::{BindConfig, BindUrl};
 use crate::error::ProxyError;
+use crate::tx::Capability;
 
 /// One configured bind and its pool.
 pub enum Bind {
@@ -26,6 +27,17 @@ impl Bind {
             BindUrl::MySql { .. } | BindUrl::Sqlite { .. } => {
                 Ok(Bind::Translated(translated::TranslatedBind::new(cfg)?))
             }
+        }
+    }
+
+    /// Whether this bind can prepare, when the kind of bind says so without asking the server:
+    /// MySQL/MariaDB can (XA), SQLite cannot. A PostgreSQL bind depends on the server's
+    /// `max_prepared_transactions` (None: ask it).
+    pub fn known_capability(&self) -> Option<Capability> {
+        match self {
+            Bind::Pg(_) => None,
+            Bind::Translated(t) if t.is_mysql() => Some(Capability::TwoPhase),
+            Bind::Translated(_) => Some(Capability::LastResource),
         }
     }
 

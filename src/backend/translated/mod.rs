@@ -231,6 +231,11 @@ impl TranslatedBind {
         }
     }
 
+    /// True for a MySQL/MariaDB bind (false: SQLite).
+    pub fn is_mysql(&self) -> bool {
+        matches!(self.engine, EngineBind::MySql(_))
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
