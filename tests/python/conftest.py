@@ -256,6 +256,9 @@ def mariadb(backends):
 # --------------------------------------------------------------------------------------------------------------
 # The daemon
 # --------------------------------------------------------------------------------------------------------------
+_instance_ids = iter(range(1, 1_000_000))
+
+
 class Proxy:
     """One bindproxy process with its own config file and port."""
 
@@ -264,6 +267,12 @@ class Proxy:
         self.workdir = workdir
         self.port = free_port()
         self.config = {"listen": f"127.0.0.1:{self.port}", **config}
+        # Each proxy its own decision log and instance id (the prefix of its prepared transactions' ids),
+        # so proxies of this run and of other runs never recover or see each other's branches.
+        tx = dict(self.config.get("transactions") or {})
+        tx.setdefault("log_dir", str(workdir / f"{name}-txlog"))
+        tx.setdefault("instance_id", f"p{PID}_{next(_instance_ids)}")
+        self.config["transactions"] = tx
         self.config_path = workdir / f"{name}.yaml"
         self.log_path = workdir / f"{name}.log"
         self.proc: subprocess.Popen | None = None
