@@ -24,6 +24,23 @@ pub enum ProxyError {
         wanted: String,
         tables: String,
     },
+    /// `transactions.cross_bind: sequential`: a participant's COMMIT failed after others had
+    /// committed.
+    #[error("COMMIT failed on bind \"{failed}\": {cause}; committed on {}; rolled back on {}", list_or_none(.committed), list_or_none(.rolled_back))]
+    PartialCommit {
+        failed: String,
+        cause: Box<ProxyError>,
+        committed: Vec<String>,
+        rolled_back: Vec<String>,
+    },
+    /// The decision to commit could not be made durable: every participant was rolled back.
+    #[error("could not record the commit decision ({0}); the transaction was rolled back on every bind")]
+    DecisionNotDurable(String),
+    /// SAVEPOINT, RELEASE or ROLLBACK TO outside a transaction block (PostgreSQL's wording).
+    #[error("{0} can only be used in transaction blocks")]
+    NoTransactionBlock(&'static str),
+    #[error("savepoint \"{0}\" does not exist")]
+    NoSuchSavepoint(String),
     /// Emulated for binds that have no aborted-transaction state of their own.
     #[error("current transaction is aborted, commands ignored until end of transaction block")]
     InFailedTransaction,
@@ -60,6 +77,23 @@ pub enum ProxyError {
         message: String,
         detail: Option<String>,
     },
+    /// DDL on a MySQL bind inside a transaction that already ran statements there: MySQL would
+    /// commit them implicitly (an XA branch refuses DDL outright). Nothing ran.
+    #[error("cannot run DDL on bind \"{bind}\" inside this transaction: MySQL would implicitly commit the transaction's earlier statements on that bind")]
+    DdlInMySqlTransaction { bind: String },
+}
+
+/// `"a", "b"`, or `no bind`.
+fn list_or_none(binds: &[String]) -> String {
+    if binds.is_empty() {
+        "no bind".into()
+    } else {
+        binds
+            .iter()
+            .map(|b| format!("\"{b}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 impl ProxyError {
@@ -76,6 +110,10 @@ impl ProxyError {
                 AnalysisError::EscapeStringsOff => "0A000",
             },
             ProxyError::InFailedTransaction => "25P02",
+            ProxyError::NoTransactionBlock(_) => "25P01",
+            ProxyError::NoSuchSavepoint(_) => "3B001",
+            ProxyError::PartialCommit { cause, .. } => cause.sqlstate(),
+            ProxyError::DecisionNotDurable(_) => "58030",
             ProxyError::BackendUnavailable { .. } => "08001",
             ProxyError::BackendLost { .. } => "08006",
             ProxyError::PoolExhausted { .. } => "53300",
@@ -85,6 +123,7 @@ impl ProxyError {
             ProxyError::UnknownStatement(_) => "26000",
             ProxyError::UnknownPortal(_) => "34000",
             ProxyError::Backend { code, .. } => code,
+            ProxyError::DdlInMySqlTransaction { .. } => "0A000",
         }
     }
 
@@ -114,6 +153,9 @@ impl ProxyError {
             ProxyError::PoolExhausted { .. } => {
                 Some("Raise the bind's pool_size or checkout_timeout_ms, or close idle sessions.")
             }
+            ProxyError::DdlInMySqlTransaction { .. } => Some(
+                "Run DDL before the transaction's other statements on that bind (it is then committed at once), or outside the transaction.",
+            ),
             _ => None,
         }
     }

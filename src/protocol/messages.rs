@@ -276,6 +276,25 @@ pub fn error_code_and_severity(body: &[u8]) -> (Option<&str>, Option<&str>) {
     (code, severity)
 }
 
+/// The fields of an ErrorResponse a client acts on: SQLSTATE, message, detail.
+pub fn error_fields(body: &[u8]) -> (String, String, Option<String>) {
+    let (mut code, mut message, mut detail) = (String::from("XX000"), String::new(), None);
+    let mut c = Cursor::new(body, "ErrorResponse");
+    while let Ok(field) = c.u8() {
+        if field == 0 {
+            break;
+        }
+        let Ok(value) = c.cstr() else { break };
+        match field {
+            b'C' => code = value.to_owned(),
+            b'M' => message = value.to_owned(),
+            b'D' => detail = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+    (code, message, detail)
+}
+
 pub fn ready_for_query(out: &mut BytesMut, status: u8) {
     out.put_slice(&[b'Z', 0, 0, 0, 5, status]);
 }

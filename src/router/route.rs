@@ -54,7 +54,8 @@ impl fmt::Display for CrossBind {
             .chain([list(&self.tables)])
             .filter(|s| !s.is_empty())
             .collect();
-        f.write_str(&all.join(", "))
+        f.write_str(&all.join(", "))?;
+        f.write_str("; a single statement across binds (a cross-bind join) is not supported yet")
     }
 }
 

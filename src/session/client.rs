@@ -8,17 +8,18 @@
 use bytes::BytesMut;
 
 use super::prepared::{self, SqlPrepared};
-use super::{Conn, Pending, Portal, Request, Session, SessionError, Stmt, Tx};
+use super::conn::Conn;
+use super::{ControlStmt, Join, Pending, Portal, Request, Session, SessionError, Stmt};
 use crate::error::ProxyError;
-use crate::protocol::messages::{self, decode_query, Bind, ErrorFields, Execute, Parse, Target};
+use crate::protocol::messages::{self, decode_query, Bind, Execute, Parse, Target};
 use crate::protocol::Frame;
 use crate::proxy::BindId;
 use crate::router::{CatalogFollow, SessionView};
 use crate::sql::{Analysis, SettingChange, SettingScope, StatementKind};
 
 /// Where a statement runs.
-struct Destination {
-    bind: BindId,
+pub(super) struct Destination {
+    pub(super) bind: BindId,
     /// It has no tables of its own (SET, SELECT 1, catalog queries): it follows the transaction.
     floating: bool,
     /// It runs outside a BEGIN that has not been sent to a bind yet.
@@ -33,7 +34,7 @@ enum Step {
     Stop,
 }
 
-fn single_kind(a: &Analysis) -> Option<StatementKind> {
+pub(super) fn single_kind(a: &Analysis) -> Option<StatementKind> {
     match a.statements.as_slice() {
         [s] => Some(s.kind),
         _ => None,
@@ -41,7 +42,7 @@ fn single_kind(a: &Analysis) -> Option<StatementKind> {
 }
 
 /// Transaction control that bindproxy answers itself while no transaction is open on a bind.
-fn is_control(kind: Option<StatementKind>) -> bool {
+pub(super) fn is_control(kind: Option<StatementKind>) -> bool {
     matches!(
         kind,
         Some(
@@ -53,6 +54,26 @@ fn is_control(kind: Option<StatementKind>) -> bool {
                 | StatementKind::RollbackTo
         )
     )
+}
+
+/// A transaction-control statement of this analysis, as bindproxy answers it.
+pub(super) fn control_stmt(kind: StatementKind, sql: &str, analysis: &Analysis) -> ControlStmt {
+    ControlStmt {
+        kind,
+        sql: sql.to_owned(),
+        savepoint: analysis
+            .statements
+            .first()
+            .and_then(|s| s.object_name.clone()),
+    }
+}
+
+fn join_of(outside_tx: bool) -> Join {
+    if outside_tx {
+        Join::Outside
+    } else {
+        Join::Transaction
+    }
 }
 
 fn malformed(e: messages::Malformed) -> SessionError {
@@ -153,14 +174,11 @@ impl Session {
     }
 
     /// The bind a statement with these tables runs on, or why it cannot run.
-    fn target(&mut self, analysis: &Analysis, sql: &str) -> Result<Destination, ProxyError> {
+    pub(super) fn target(&mut self, analysis: &Analysis, sql: &str) -> Result<Destination, ProxyError> {
         if let Some(e) = &analysis.error {
             return Err(ProxyError::Analysis(e.clone()));
         }
-        let open = match self.tx {
-            Tx::Open(b) => Some(self.proxy.bind_names[b].as_str()),
-            _ => None,
-        };
+        let open = self.tx_home().map(|b| self.proxy.bind_names[b].as_str());
         let last_catalog = self.catalog_bind.map(|b| self.proxy.bind_names[b].as_str());
         let placed = self.proxy.router.place(
             analysis,
@@ -181,20 +199,6 @@ impl Session {
             .proxy
             .bind_id(&placed.bind)
             .unwrap_or(self.proxy.default_bind);
-        if let Tx::Open(open) = self.tx {
-            if open != bind {
-                return Err(ProxyError::CrossBindTransaction {
-                    open: self.proxy.bind_names[open].clone(),
-                    wanted: self.proxy.bind_names[bind].clone(),
-                    tables: route
-                        .tables
-                        .iter()
-                        .map(|(t, b)| format!("{t} → {b}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
-        }
         if tracing::enabled!(tracing::Level::DEBUG) {
             tracing::debug!(
                 bind = %self.proxy.bind_names[bind],
@@ -207,7 +211,7 @@ impl Session {
         // outside the transaction, so that it does not tie the transaction to its bind.
         let catalog_only = route.bind.is_none() && !route.tables.is_empty();
         let kind = single_kind(analysis);
-        let outside_tx = matches!(self.tx, Tx::Deferred { .. })
+        let outside_tx = self.tx_deferred()
             && ((catalog_only && kind == Some(StatementKind::Select))
                 || kind == Some(StatementKind::Show));
         Ok(Destination {
@@ -218,7 +222,7 @@ impl Session {
     }
 
     /// Moves the session's `search_path` along with statements about to run.
-    fn follow_search_path(&mut self, analysis: &Analysis) {
+    pub(super) fn follow_search_path(&mut self, analysis: &Analysis) {
         for s in &analysis.statements {
             self.search_path.follow(s);
         }
@@ -233,32 +237,35 @@ impl Session {
         let kind = single_kind(&analysis);
         // A SET (or SET LOCAL) before a transaction's first statement travels with its BEGIN.
         let deferred_set = kind == Some(StatementKind::Set)
-            && matches!(self.tx, Tx::Deferred { .. })
+            && self.tx_deferred()
             && analysis.statements.iter().all(|s| s.tables.is_empty());
-        let local_only = analysis.statements.is_empty()
-            || deferred_set
-            || (is_control(kind) && !matches!(self.tx, Tx::Open(_)))
-            || matches!(self.tx, Tx::Deferred { failed: true, .. });
-        if local_only {
+        let control = (is_control(kind) && self.sole_participant().is_none()) || deferred_set;
+        if analysis.statements.is_empty() || control {
             if self.blocked(None) {
                 return Ok(Step::Blocked);
             }
-            if analysis.statements.is_empty() {
-                let mut bytes = BytesMut::new();
-                messages::empty(&mut bytes, b'I');
-                self.local(bytes, true);
-            } else if let (true, Some(k)) = (is_control(kind) || deferred_set, kind) {
-                let sql = sql.to_owned();
-                match self.local_control(k, &sql, true) {
+            if let (true, Some(k)) = (control, kind) {
+                let c = control_stmt(k, sql, &analysis);
+                match self.control_stmt(&c, true).await {
                     Ok(()) => self.follow_search_path(&analysis),
                     Err(e) => self.refuse(e, true),
                 }
             } else {
-                self.refuse(ProxyError::InFailedTransaction, true);
+                let mut bytes = BytesMut::new();
+                messages::empty(&mut bytes, b'I');
+                self.local(bytes, true);
             }
             return Ok(Step::Done);
         }
-        let (bind, outside_tx) = match self.target(&analysis, sql) {
+        let placed = self.target(&analysis, sql);
+        if self.spans_binds(&analysis, placed.as_ref().map(|d| d.bind)) {
+            if self.blocked(None) {
+                return Ok(Step::Blocked);
+            }
+            self.run_spanning(sql).await?;
+            return Ok(Step::Done);
+        }
+        let (bind, outside_tx) = match placed {
             Ok(p) => {
                 self.follow_search_path(&analysis);
                 (p.bind, p.outside_tx)
@@ -272,10 +279,13 @@ impl Session {
             Ok(b) => b,
             Err(e) => return Ok(self.refuse_in_order(e, true)),
         };
+        if self.refused_by_failure(bind) && !is_control(kind) {
+            return Ok(self.refuse_in_order(ProxyError::InFailedTransaction, true));
+        }
         if self.blocked(Some(bind)) {
             return Ok(Step::Blocked);
         }
-        if let Err(e) = self.ensure_conn(bind, !outside_tx).await {
+        if let Err(e) = self.ensure_conn(bind, join_of(outside_tx)).await {
             self.refuse(e, true);
             return Ok(Step::Done);
         }
@@ -293,7 +303,7 @@ impl Session {
                 })
             });
         let session_set = (kind == Some(StatementKind::Set) || sets_path)
-            && self.tx == Tx::Idle
+            && self.tx.is_none()
             && !sql
                 .trim_start()
                 .get(..9)
@@ -343,19 +353,7 @@ impl Session {
         let Some(SqlPrepared::Execute(name) | SqlPrepared::Deallocate(name)) = named else {
             return Ok(routed);
         };
-        let Some(&bind) = self.sql_prepared.get(name) else {
-            return Ok(routed);
-        };
-        if let Tx::Open(open) = self.tx {
-            if open != bind {
-                return Err(ProxyError::CrossBindTransaction {
-                    open: self.proxy.bind_names[open].clone(),
-                    wanted: self.proxy.bind_names[bind].clone(),
-                    tables: format!("prepared statement \"{name}\""),
-                });
-            }
-        }
-        Ok(bind)
+        Ok(self.sql_prepared.get(name).copied().unwrap_or(routed))
     }
 
     /// Follows SQL-level PREPARE and DEALLOCATE sent to `bind`. `DEALLOCATE ALL` means every
@@ -422,111 +420,6 @@ impl Session {
         if self.session_sets.len() < 256 && !self.session_sets.iter().any(|s| s == sql) {
             self.session_sets.push(sql.to_owned());
         }
-    }
-
-    /// BEGIN, COMMIT or ROLLBACK while no transaction is open on a bind: answered by bindproxy.
-    ///
-    /// SAVEPOINT, RELEASE, ROLLBACK TO and SET (simple protocol) inside a BEGIN not yet sent
-    /// anywhere are kept with it and sent along when the transaction's bind is known (an ORM's
-    /// `begin_nested()` often comes before the first statement; `SET LOCAL search_path` decides
-    /// where the first statement goes).
-    fn local_control(
-        &mut self,
-        kind: StatementKind,
-        sql: &str,
-        ready: bool,
-    ) -> Result<(), ProxyError> {
-        if matches!(
-            kind,
-            StatementKind::Savepoint
-                | StatementKind::Release
-                | StatementKind::RollbackTo
-                | StatementKind::Set
-        ) {
-            let tag = match kind {
-                StatementKind::Savepoint => "SAVEPOINT",
-                StatementKind::Release => "RELEASE",
-                StatementKind::Set => "SET",
-                _ => "ROLLBACK",
-            };
-            match &mut self.tx {
-                Tx::Deferred { begin, failed } => {
-                    if *failed && kind != StatementKind::RollbackTo {
-                        return Err(ProxyError::InFailedTransaction);
-                    }
-                    // Nothing ran anywhere yet: rolling back to a savepoint clears the failure.
-                    *failed = false;
-                    begin.push_str("; ");
-                    begin.push_str(sql);
-                }
-                _ => {
-                    return Err(ProxyError::Backend {
-                        code: "25P01".into(),
-                        message: format!("{tag} can only be used in transaction blocks"),
-                        detail: None,
-                    })
-                }
-            }
-            let mut bytes = BytesMut::new();
-            messages::command_complete(&mut bytes, tag);
-            self.local(bytes, ready);
-            return Ok(());
-        }
-        let mut bytes = BytesMut::new();
-        let starts = |w: &str| {
-            sql.trim_start()
-                .get(..w.len())
-                .is_some_and(|p| p.eq_ignore_ascii_case(w))
-        };
-        let warning = |bytes: &mut BytesMut, code: &str, message: &str| {
-            messages::notice_response(
-                bytes,
-                &ErrorFields {
-                    severity: "WARNING",
-                    code,
-                    message,
-                    detail: None,
-                    hint: None,
-                },
-            )
-        };
-        let tag = match kind {
-            StatementKind::Begin => {
-                match &self.tx {
-                    Tx::Idle => {
-                        self.tx = Tx::Deferred {
-                            begin: sql.to_owned(),
-                            failed: false,
-                        }
-                    }
-                    _ => warning(
-                        &mut bytes,
-                        "25001",
-                        "there is already a transaction in progress",
-                    ),
-                }
-                if starts("start") {
-                    "START TRANSACTION"
-                } else {
-                    "BEGIN"
-                }
-            }
-            _ => {
-                let failed = matches!(self.tx, Tx::Deferred { failed: true, .. });
-                if self.tx == Tx::Idle {
-                    warning(&mut bytes, "25P01", "there is no transaction in progress");
-                }
-                self.tx = Tx::Idle;
-                if kind == StatementKind::Commit && !failed {
-                    "COMMIT"
-                } else {
-                    "ROLLBACK"
-                }
-            }
-        };
-        messages::command_complete(&mut bytes, tag);
-        self.local(bytes, ready);
-        Ok(())
     }
 
     /// Records that an extended-protocol message was sent to `bind`, owing `due` answers.
@@ -597,9 +490,12 @@ impl Session {
             return Ok(self.refuse_parse(ProxyError::Analysis(e.clone())));
         }
         let kind = single_kind(&analysis);
-        let control =
-            is_control(kind).then(|| (kind.unwrap_or(StatementKind::Other), p.query.to_owned()));
-        if control.is_some() && !matches!(self.tx, Tx::Open(_)) || analysis.statements.is_empty() {
+        let control = match kind {
+            Some(k) if is_control(kind) => Some(control_stmt(k, p.query, &analysis)),
+            _ => None,
+        };
+        if control.is_some() && self.sole_participant().is_none() || analysis.statements.is_empty()
+        {
             // Answered locally now; prepared on a bind only if it is used inside a transaction.
             if self.blocked(None) {
                 return Ok(Step::Blocked);
@@ -642,7 +538,7 @@ impl Session {
         if self.blocked(Some(bind)) {
             return Ok(Step::Blocked);
         }
-        if let Err(e) = self.ensure_conn(bind, !outside_tx).await {
+        if let Err(e) = self.ensure_conn(bind, join_of(outside_tx)).await {
             self.refuse(e, false);
             return Ok(Step::Done);
         }
@@ -689,44 +585,30 @@ impl Session {
         let Some(stmt) = self.statements.get(&stmt_name) else {
             return Ok(self.refuse_in_order(ProxyError::UnknownStatement(stmt_name), false));
         };
-        let in_tx = match self.tx {
-            Tx::Open(b) => Some(b),
-            _ => None,
-        };
-        if let (Some((kind, sql)), None) = (&stmt.control, in_tx) {
+        let in_tx = self.tx_home();
+        if let (Some(c), None) = (&stmt.control, self.sole_participant()) {
             if self.blocked(None) {
                 return Ok(Step::Blocked);
             }
-            self.portals
-                .insert(portal, Portal::Local(*kind, sql.clone()));
+            self.portals.insert(portal, Portal::Local(c.clone()));
             self.local_ext(b"2");
             return Ok(Step::Done);
         }
         // A statement without tables runs where the transaction is; others where they were parsed.
         let stmt_outside_tx = stmt.outside_tx;
+        let is_control = stmt.control.is_some();
         let bind = match (&stmt.floating, in_tx, stmt.prepared_on.last()) {
             (Some(_), Some(b), _) => b,
             (_, _, Some(&b)) => b,
             (_, _, None) => self.proxy.default_bind,
         };
-        if let Some(open) = in_tx {
-            if open != bind {
-                if self.blocked(None) {
-                    return Ok(Step::Blocked);
-                }
-                let err = ProxyError::CrossBindTransaction {
-                    open: self.proxy.bind_names[open].clone(),
-                    wanted: self.proxy.bind_names[bind].clone(),
-                    tables: format!("prepared statement \"{stmt_name}\""),
-                };
-                self.refuse(err, false);
-                return Ok(Step::Done);
-            }
+        if self.refused_by_failure(bind) && !is_control {
+            return Ok(self.refuse_in_order(ProxyError::InFailedTransaction, false));
         }
         if self.blocked(Some(bind)) {
             return Ok(Step::Blocked);
         }
-        if let Err(e) = self.ensure_conn(bind, !stmt_outside_tx).await {
+        if let Err(e) = self.ensure_conn(bind, join_of(stmt_outside_tx)).await {
             self.refuse(e, false);
             return Ok(Step::Done);
         }
@@ -815,7 +697,7 @@ impl Session {
         if self.blocked(Some(bind)) {
             return Ok(Step::Blocked);
         }
-        if let Err(e) = self.ensure_conn(bind, false).await {
+        if let Err(e) = self.ensure_conn(bind, Join::Outside).await {
             self.refuse(e, false);
             return Ok(Step::Done);
         }
@@ -855,12 +737,12 @@ impl Session {
                 // The portal may be a COPY: CopyData pipelined behind it goes to its bind.
                 self.copy_bind = Some(b);
             }
-            Some(Portal::Local(kind, sql)) => {
+            Some(Portal::Local(c)) => {
                 if self.blocked(None) {
                     return Ok(Step::Blocked);
                 }
-                let (kind, sql) = (*kind, sql.clone());
-                if let Err(e) = self.local_control(kind, &sql, false) {
+                let c = c.clone();
+                if let Err(e) = self.control_stmt(&c, false).await {
                     self.refuse(e, false);
                 }
             }
@@ -882,10 +764,7 @@ impl Session {
 
     /// Where a portal that no Bind made (a cursor from SQL DECLARE) lives.
     fn sql_cursor_bind(&self) -> BindId {
-        match self.tx {
-            Tx::Open(b) => b,
-            _ => self.proxy.default_bind,
-        }
+        self.tx_home().unwrap_or(self.proxy.default_bind)
     }
 
     fn on_close(&mut self, f: &Frame) -> Result<Step, SessionError> {

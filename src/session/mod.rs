@@ -35,10 +35,13 @@
 //!   names) grows only with the objects the client creates, as on PostgreSQL.
 
 mod client;
+mod conn;
 pub(crate) mod params;
 mod prepared;
 mod relay;
 mod search_path;
+mod spanning;
+mod txn;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
@@ -49,7 +52,7 @@ use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use crate::backend::pg::{PgLease, PgPool};
+use crate::backend::pg::PgPool;
 use crate::backend::translated::{TranslatedBind, TranslatedConn};
 use crate::backend::Bind;
 use crate::error::ProxyError;
@@ -59,6 +62,8 @@ use crate::frontend::startup::ClientHello;
 use crate::protocol::{Frame, FrameError, FrameReader};
 use crate::proxy::{BindId, Proxy};
 use crate::sql::StatementKind;
+use crate::tx::Transaction;
+use conn::Conn;
 
 pub use params::{initial_parameters, warm_up};
 
@@ -90,32 +95,6 @@ enum ClientRead {
     Paused,
 }
 
-/// A backend connection leased to this session (one per bind it uses, so size matters little).
-#[allow(clippy::large_enum_variant)]
-enum Conn {
-    /// A PostgreSQL bind: frames are relayed.
-    Pg(PgLease),
-    /// A MySQL/MariaDB or SQLite bind: bindproxy runs each message itself.
-    Translated(Box<TranslatedConn>),
-}
-
-impl Conn {
-    fn pg(&mut self) -> Option<&mut PgLease> {
-        match self {
-            Conn::Pg(l) => Some(l),
-            Conn::Translated(_) => None,
-        }
-    }
-
-    /// Transaction status: b'I', b'T' or b'E'.
-    fn status(&self) -> u8 {
-        match self {
-            Conn::Pg(l) => l.conn.status,
-            Conn::Translated(t) => t.status(),
-        }
-    }
-}
-
 /// Where a prepared statement lives.
 struct Stmt {
     /// Binds it has been prepared on (the last is current). Empty for a statement answered locally.
@@ -123,29 +102,26 @@ struct Stmt {
     /// For a statement without tables (SET, COMMIT, SELECT 1 …): its Parse message, so it can be
     /// prepared again on whichever bind the transaction is on when it runs.
     floating: Option<Frame>,
-    /// BEGIN, COMMIT or ROLLBACK parsed while no transaction was open on a bind: answered locally.
-    control: Option<(StatementKind, String)>,
+    /// Transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE, ROLLBACK TO): answered
+    /// by bindproxy unless exactly one bind takes part in the transaction.
+    control: Option<ControlStmt>,
     /// A catalog query or SHOW parsed inside a deferred BEGIN: it runs outside the transaction.
     outside_tx: bool,
+}
+
+/// A transaction-control statement as the client wrote it.
+#[derive(Debug, Clone)]
+struct ControlStmt {
+    kind: StatementKind,
+    sql: String,
+    /// The savepoint of SAVEPOINT / RELEASE / ROLLBACK TO, folded as PostgreSQL folds it.
+    savepoint: Option<String>,
 }
 
 /// Where a portal lives.
 enum Portal {
     Bind(BindId),
-    Local(StatementKind, String),
-}
-
-/// The transaction as the client sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Tx {
-    Idle,
-    /// BEGIN was answered locally; it is sent to the first bind a statement goes to.
-    Deferred {
-        begin: String,
-        failed: bool,
-    },
-    /// A transaction is open on this bind; its status is the connection's.
-    Open(BindId),
+    Local(ControlStmt),
 }
 
 /// The client message whose ReadyForQuery a [`Pending::UntilReady`] waits for.
@@ -221,7 +197,9 @@ pub struct Session {
     /// SQL-level prepared statements (`PREPARE name AS …`) and the bind each was prepared on.
     sql_prepared: HashMap<String, BindId>,
     portals: HashMap<String, Portal>,
-    tx: Tx,
+    /// The client's transaction, if one is open (explicit, or the implicit one of a Query or
+    /// pipeline that spans binds): its participants, savepoints and failed state (`tx/`).
+    tx: Option<Transaction>,
     /// The `search_path` unqualified names resolve along (typed, see `search_path.rs`).
     search_path: search_path::SearchPath,
     pending: VecDeque<Pending>,
@@ -270,7 +248,7 @@ impl Session {
             statements: HashMap::new(),
             sql_prepared: HashMap::new(),
             portals: HashMap::new(),
-            tx: Tx::Idle,
+            tx: None,
             search_path,
             pending: VecDeque::new(),
             skipping: false,
@@ -453,28 +431,25 @@ impl Session {
         }
     }
 
-    /// The transaction status the client is told in ReadyForQuery.
+    /// The transaction status the client is told in ReadyForQuery: failed when bindproxy failed
+    /// it or any participant is in its failed state.
     fn client_status(&self) -> u8 {
-        match &self.tx {
-            Tx::Idle => b'I',
-            Tx::Deferred { failed, .. } => {
-                if *failed {
-                    b'E'
-                } else {
-                    b'T'
-                }
-            }
-            Tx::Open(b) => match &self.conns[*b] {
-                Some(c) => c.status(),
-                None => b'E',
-            },
+        let Some(t) = &self.tx else { return b'I' };
+        let failed = t.failed
+            || t.participants
+                .iter()
+                .any(|p| self.conns[p.bind].as_ref().is_none_or(|c| c.status() == b'E'));
+        if failed {
+            b'E'
+        } else {
+            b'T'
         }
     }
 
     /// Makes sure this session holds a connection to `bind`; a new one gets the client's startup
-    /// parameters and, in a deferred transaction, the BEGIN.
-    /// With `join_tx` false, a deferred BEGIN is not sent (the statement runs outside it).
-    async fn ensure_conn(&mut self, bind: BindId, join_tx: bool) -> Result<(), ProxyError> {
+    /// parameters and session-level settings. With `join`, a bind that is not yet a participant
+    /// of the open transaction joins it (`txn.rs`).
+    async fn ensure_conn(&mut self, bind: BindId, join: Join) -> Result<(), ProxyError> {
         if self.conns[bind].is_none() {
             let mut lease = match &self.proxy.binds[bind] {
                 Bind::Pg(pool) => PgPool::checkout(pool).await?,
@@ -488,10 +463,7 @@ impl Session {
                         let _ = conn.query(sql, &mut BytesMut::new()).await;
                     }
                     self.conns[bind] = Some(Conn::Translated(Box::new(conn)));
-                    if !join_tx {
-                        return Ok(());
-                    }
-                    return self.deferred_begin_translated(bind).await;
+                    return self.join(bind, join).await;
                 }
             };
             let n = (self.setup.len() + self.session_sets.len()) as u32;
@@ -506,42 +478,7 @@ impl Session {
                 self.pending.push_back(Pending::Quiet { bind, ready: n });
             }
         }
-        if !join_tx {
-            return Ok(());
-        }
-        if let Some(Conn::Translated(_)) = &self.conns[bind] {
-            return self.deferred_begin_translated(bind).await;
-        }
-        if let Tx::Deferred {
-            begin,
-            failed: false,
-        } = &self.tx
-        {
-            let q = query_frame(begin);
-            if let Some(l) = self.conns[bind].as_mut().and_then(Conn::pg) {
-                l.conn.wbuf.extend_from_slice(q.raw());
-            }
-            self.pending.push_back(Pending::Quiet { bind, ready: 1 });
-            self.tx = Tx::Open(bind);
-        }
-        Ok(())
-    }
-
-    /// Starts a deferred transaction on a MySQL/SQLite bind.
-    async fn deferred_begin_translated(&mut self, bind: BindId) -> Result<(), ProxyError> {
-        if let Tx::Deferred {
-            begin,
-            failed: false,
-        } = &self.tx
-        {
-            let begin = begin.clone();
-            if let Some(Conn::Translated(t)) = &mut self.conns[bind] {
-                let mut discard = BytesMut::new();
-                t.query(&begin, &mut discard).await?;
-            }
-            self.tx = Tx::Open(bind);
-        }
-        Ok(())
+        self.join(bind, join).await
     }
 
     /// The MySQL/SQLite connection of `bind`, if that is what this session holds there.
@@ -566,9 +503,13 @@ impl Session {
                 self.skipping = true;
             }
         }
-        if let Some(c) = &self.conns[bind] {
-            let status = c.status();
-            self.follow_status(bind, status);
+        // Mid-pipeline a MySQL/SQLite connection may be in its implicit transaction: only the
+        // status after a Query (or Sync, see `on_sync`) says what the client's transaction is.
+        if simple {
+            if let Some(c) = &self.conns[bind] {
+                let status = c.status();
+                self.follow_status(bind, status);
+            }
         }
         self.local(out, simple);
     }
@@ -600,31 +541,31 @@ impl Session {
     }
 
     /// Puts the open transaction into PostgreSQL's failed state ('E': everything is refused until
-    /// ROLLBACK). On a PostgreSQL bind the backend itself must be in that state, so that COMMIT
-    /// rolls back and ROLLBACK TO SAVEPOINT recovers exactly as PostgreSQL does: bindproxy makes a
+    /// ROLLBACK). With exactly one participant, whose COMMIT and ROLLBACK TO are relayed, that
+    /// participant itself must be in that state, so that COMMIT rolls back and ROLLBACK TO
+    /// SAVEPOINT recovers exactly as PostgreSQL does: on a PostgreSQL bind bindproxy makes a
     /// statement fail there (a Parse that cannot parse, then Sync, both answered quietly).
     fn fail_transaction(&mut self) {
         self.search_path.transaction_failed();
-        match &mut self.tx {
-            Tx::Idle => {}
-            Tx::Deferred { failed, .. } => *failed = true,
-            Tx::Open(b) => {
-                let b = *b;
-                if let Some(t) = self.translated(b) {
-                    t.fail_transaction();
-                    return;
-                }
-                let mut raw = BytesMut::new();
-                let parse = Frame::new(
-                    b'P',
-                    b"\0bindproxy refused a statement in this transaction\0\0\0",
-                );
-                raw.extend_from_slice(parse.raw());
-                raw.extend_from_slice(Frame::new(b'S', b"").raw());
-                self.send(b, &raw);
-                self.pending.push_back(Pending::Quiet { bind: b, ready: 1 });
-            }
+        let Some(t) = &mut self.tx else { return };
+        t.failed = true;
+        let [only] = t.participants.as_slice() else {
+            return;
+        };
+        let b = only.bind;
+        if let Some(t) = self.translated(b) {
+            t.fail_transaction();
+            return;
         }
+        let mut raw = BytesMut::new();
+        let parse = Frame::new(
+            b'P',
+            b"\0bindproxy refused a statement in this transaction\0\0\0",
+        );
+        raw.extend_from_slice(parse.raw());
+        raw.extend_from_slice(Frame::new(b'S', b"").raw());
+        self.send(b, &raw);
+        self.pending.push_back(Pending::Quiet { bind: b, ready: 1 });
     }
 
     /// A backend connection died or broke the protocol: tell the client, forget the connection,
@@ -683,12 +624,12 @@ impl Session {
         if self.copy_bind == Some(bind) {
             self.copy_bind = None;
         }
-        if self.tx == Tx::Open(bind) {
-            // The transaction is gone with its connection: the client must roll back.
-            self.tx = Tx::Deferred {
-                begin: String::new(),
-                failed: true,
-            };
+        let participant = self.tx.as_ref().is_some_and(|t| t.has(bind));
+        if let (true, Some(t)) = (participant, &mut self.tx) {
+            // The transaction's work on that bind is gone with its connection: the client must
+            // roll back.
+            t.participants.retain(|p| p.bind != bind);
+            t.failed = true;
             if !reported {
                 // Nothing was in flight: tell the client at its next statement.
                 self.local(bytes, false);
@@ -755,6 +696,16 @@ fn poll_backends(
         }
     }
     None
+}
+
+/// Whether a statement joins the open transaction on its bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Join {
+    /// It is part of the transaction.
+    Transaction,
+    /// It runs outside (a catalog query or SHOW before the transaction's first statement, a
+    /// Describe).
+    Outside,
 }
 
 /// A simple Query message for `sql`.

@@ -6,7 +6,8 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::{Conn, Pending, Request, Session, SessionError, Tx, CLIENT_FLUSH_BYTES};
+use super::conn::Conn;
+use super::{Pending, Request, Session, SessionError, CLIENT_FLUSH_BYTES};
 use crate::frontend::logsafe::Escaped;
 use crate::protocol::messages::{self, error_code_and_severity};
 use crate::protocol::Frame;
@@ -76,7 +77,7 @@ impl Session {
     }
 
     /// NoticeResponse, NotificationResponse, ParameterStatus: may come at any time.
-    fn relay_async(&mut self, bind: BindId, f: Frame) {
+    pub(super) fn relay_async(&mut self, bind: BindId, f: Frame) {
         match f.tag() {
             b'S' => {
                 let mut parts = f.body().split(|&b| b == 0);
@@ -113,7 +114,7 @@ impl Session {
     }
 
     /// One frame from the bind at the head of the queue.
-    fn on_backend_frame(&mut self, bind: BindId, f: Frame) {
+    pub(super) fn on_backend_frame(&mut self, bind: BindId, f: Frame) {
         let tag = f.tag();
         if matches!(tag, b'N' | b'A' | b'S') {
             if !matches!(self.pending.front(), Some(Pending::Quiet { .. })) || tag == b'S' {
@@ -123,7 +124,19 @@ impl Session {
         }
         if tag == b'Z' {
             let status = f.body().first().copied().unwrap_or(b'I');
-            self.set_status(bind, status);
+            // bindproxy's own statements (session parameters, a joining BEGIN, a forced failure)
+            // do not move the client's transaction: the session already knows what they do.
+            let own = matches!(
+                self.pending.iter().find(|p| p.bind().is_some()),
+                Some(Pending::Quiet { .. })
+            );
+            if own {
+                if let Some(l) = self.conns[bind].as_mut().and_then(Conn::pg) {
+                    l.conn.status = status;
+                }
+            } else {
+                self.set_status(bind, status);
+            }
         }
         if tag == b'E' {
             // FATAL or PANIC: the server is closing this connection. The client's own connection
@@ -287,20 +300,28 @@ impl Session {
         self.follow_status(bind, status);
     }
 
-    /// Moves the session's transaction along with a bind's status.
+    /// Moves the session's transaction along with a bind's status (from its ReadyForQuery, or
+    /// a MySQL/SQLite connection's after a Query or Sync): a bind that opened a transaction the
+    /// client began itself joins the session's; one that ended it leaves. With no participant
+    /// left, the transaction is over.
     pub(super) fn follow_status(&mut self, bind: BindId, status: u8) {
         if status == b'E' {
             self.search_path.transaction_failed();
         }
         match status {
             b'T' | b'E' => {
-                if self.tx == Tx::Idle {
-                    self.tx = Tx::Open(bind);
+                if !self.tx.as_ref().is_some_and(|t| t.has(bind)) {
+                    self.adopt_transaction(bind);
                 }
             }
             _ => {
-                if self.tx == Tx::Open(bind) {
-                    self.tx = Tx::Idle;
+                let Some(t) = &mut self.tx else { return };
+                if !t.has(bind) {
+                    return;
+                }
+                t.participants.retain(|p| p.bind != bind);
+                if t.participants.is_empty() {
+                    self.tx = None;
                 }
             }
         }

@@ -16,8 +16,10 @@
 //!   session, by a background retry, or by recovery at the next start.
 //! - COMMIT of a multi-bind transaction is answered only after its decision is on disk (fsync).
 
+pub mod commit;
 pub mod gid;
 pub mod log;
+pub mod recover;
 
 use std::sync::{Arc, OnceLock};
 

@@ -1,0 +1,630 @@
+//! The client's transaction inside the session: binds joining it, the control statements
+//! bindproxy answers itself, and carrying out the commit plan of `tx::commit`.
+//!
+//! Owns: joining (a bind gets the client's BEGIN text, the transaction's preamble and its open
+//! savepoints before its first statement), BEGIN / COMMIT / ROLLBACK / SAVEPOINT / RELEASE /
+//! ROLLBACK TO when they are not relayed (no participant yet, or several), and the commit
+//! protocol: one-phase, sequential, or two-phase with a last resource and a durable decision.
+//!
+//! With exactly one participant, control statements are relayed to it as raw messages: the
+//! single-bind transaction (pgbench, most ORM requests) costs nothing more than before.
+//!
+//! Must never: run a control step while any bind still owes the client answers (callers check
+//! `Session::blocked(None)` first), answer COMMIT of a multi-bind transaction before its decision
+//! is durable, or forget a prepared branch (a failed phase 2 is retried in the background).
+
+use bytes::BytesMut;
+
+use super::conn::{ident, Control, Outcome};
+use super::{ControlStmt, Join, Session};
+use crate::config::CrossBind;
+use crate::error::ProxyError;
+use crate::frontend::logsafe::Escaped;
+use crate::protocol::messages::{self, ErrorFields};
+use crate::proxy::BindId;
+use crate::sql::StatementKind;
+use crate::tx::commit::{plan, CommitPlan};
+use crate::tx::{gid, Capability, Origin, Phase, Transaction};
+
+/// How a transaction ended, as the client's command tag says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ended {
+    Committed,
+    RolledBack,
+}
+
+impl Session {
+    /// The only participant, when there is exactly one: control statements are relayed there.
+    pub(super) fn sole_participant(&self) -> Option<BindId> {
+        match self.tx.as_ref().map(|t| t.participants.as_slice()) {
+            Some([only]) => Some(only.bind),
+            _ => None,
+        }
+    }
+
+    /// The bind statements without tables of their own follow: the transaction's first.
+    pub(super) fn tx_home(&self) -> Option<BindId> {
+        self.tx.as_ref().and_then(Transaction::home)
+    }
+
+    /// True when a BEGIN is open but no statement has gone to a bind yet.
+    pub(super) fn tx_deferred(&self) -> bool {
+        self.tx.as_ref().is_some_and(|t| t.participants.is_empty())
+    }
+
+    /// True when a statement for `bind` must be refused with 25P02: the transaction has failed
+    /// and `bind` is not its only participant (which refuses by itself, as PostgreSQL).
+    pub(super) fn refused_by_failure(&self, bind: BindId) -> bool {
+        self.client_status() == b'E' && self.sole_participant() != Some(bind)
+    }
+
+    /// A new transaction (BEGIN, or the implicit one of a Query that spans binds).
+    fn open_transaction(&mut self, origin: Origin) {
+        let gid = self.proxy.tx.gids.next();
+        self.tx = Some(Transaction::new(origin, gid));
+    }
+
+    /// A bind reported an open transaction that bindproxy did not open (the client's own BEGIN
+    /// inside a multi-statement Query): follow it.
+    pub(super) fn adopt_transaction(&mut self, bind: BindId) {
+        if self.tx.is_none() {
+            self.open_transaction(Origin::Explicit {
+                begin: "BEGIN".into(),
+            });
+        }
+        if let Some(t) = &mut self.tx {
+            t.join(bind);
+        }
+    }
+
+    /// Makes `bind` a participant of the open transaction, if there is one and `join` says so.
+    pub(super) async fn join(&mut self, bind: BindId, join: Join) -> Result<(), ProxyError> {
+        let Some(t) = &self.tx else { return Ok(()) };
+        if join == Join::Outside || t.has(bind) {
+            return Ok(());
+        }
+        if self.proxy.tx.mode == CrossBind::Reject {
+            if let Some(open) = t.home() {
+                return Err(ProxyError::CrossBindTransaction {
+                    open: self.proxy.bind_names[open].clone(),
+                    wanted: self.proxy.bind_names[bind].clone(),
+                    tables: "transactions.cross_bind is reject".into(),
+                });
+            }
+        }
+        let begin = match &t.origin {
+            Origin::Explicit { begin } => begin.clone(),
+            Origin::Implicit => "BEGIN".to_owned(),
+        };
+        let preamble = t.preamble.clone();
+        let savepoints: Vec<String> = t.savepoints.iter().map(|s| s.name.clone()).collect();
+        let use_xa = self.proxy.tx.mode == CrossBind::TwoPhase
+            && self.proxy.tx.capability(bind) == Some(Capability::TwoPhase);
+        let Some(t) = &mut self.tx else { return Ok(()) };
+        let k = t.join(bind);
+        let branch = gid::branch(&t.gid, k);
+        if let Some(super::Conn::Pg(_)) = &self.conns[bind] {
+            // One Query, relayed like the client's own and answered quietly: no extra round trip.
+            let mut sql = begin;
+            for s in &preamble {
+                sql.push_str("; ");
+                sql.push_str(s);
+            }
+            for name in &savepoints {
+                sql.push_str("; SAVEPOINT ");
+                sql.push_str(&ident(name));
+            }
+            self.send(bind, super::query_frame(&sql).raw());
+            self.pending
+                .push_back(super::Pending::Quiet { bind, ready: 1 });
+            return Ok(());
+        }
+        let name = self.proxy.bind_names[bind].clone();
+        let mut notices = BytesMut::new();
+        let mut steps = vec![Control::Begin {
+            sql: &begin,
+            xa: use_xa.then_some(branch.as_str()),
+        }];
+        steps.extend(preamble.iter().map(|s| Control::Run(s)));
+        steps.extend(savepoints.iter().map(|n| Control::Savepoint(n)));
+        let mut result = Ok(());
+        if let Some(c) = &mut self.conns[bind] {
+            for step in steps {
+                if let Err(e) = c.control(step, &name, &mut notices).await {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if !notices.is_empty() {
+            self.local(notices, false);
+        }
+        result
+    }
+
+    /// A transaction-control statement bindproxy answers itself: no transaction is open, none
+    /// has reached a bind yet, or several binds take part. The caller has made sure that no
+    /// answers are due (`blocked(None)`).
+    pub(super) async fn control_stmt(
+        &mut self,
+        c: &ControlStmt,
+        ready: bool,
+    ) -> Result<(), ProxyError> {
+        let mut out = BytesMut::new();
+        let tag = match c.kind {
+            StatementKind::Begin => {
+                match &mut self.tx {
+                    None => self.open_transaction(Origin::Explicit {
+                        begin: c.sql.clone(),
+                    }),
+                    // A BEGIN inside a multi-statement Query turns its implicit transaction
+                    // into an explicit one, as in PostgreSQL.
+                    Some(t) if t.origin == Origin::Implicit => {
+                        t.origin = Origin::Explicit {
+                            begin: "BEGIN".into(),
+                        }
+                    }
+                    Some(_) => warning(
+                        &mut out,
+                        "25001",
+                        "there is already a transaction in progress",
+                    ),
+                }
+                if starts_with_word(&c.sql, "start") {
+                    "START TRANSACTION"
+                } else {
+                    "BEGIN"
+                }
+            }
+            StatementKind::Commit | StatementKind::Rollback => {
+                if self.tx.is_none() {
+                    warning(&mut out, "25P01", "there is no transaction in progress");
+                    if c.kind == StatementKind::Commit {
+                        "COMMIT"
+                    } else {
+                        "ROLLBACK"
+                    }
+                } else {
+                    let ended = if c.kind == StatementKind::Commit {
+                        self.commit(&mut out).await
+                    } else {
+                        self.rollback_all(&mut out).await;
+                        Ok(Ended::RolledBack)
+                    };
+                    match ended {
+                        Ok(Ended::Committed) => "COMMIT",
+                        Ok(Ended::RolledBack) => "ROLLBACK",
+                        Err(e) => {
+                            // notices of the commit first, then its error (the caller's)
+                            if !out.is_empty() {
+                                self.local(out, false);
+                            }
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+            StatementKind::Savepoint
+            | StatementKind::Release
+            | StatementKind::RollbackTo
+            | StatementKind::Set => return self.savepoint_stmt(c, ready, out).await,
+            _ => "",
+        };
+        messages::command_complete(&mut out, tag);
+        self.local(out, ready);
+        Ok(())
+    }
+
+    /// SAVEPOINT, RELEASE, ROLLBACK TO (on every participant), or a SET before any bind joined
+    /// (it joins with the BEGIN).
+    async fn savepoint_stmt(
+        &mut self,
+        c: &ControlStmt,
+        ready: bool,
+        mut out: BytesMut,
+    ) -> Result<(), ProxyError> {
+        let tag = match c.kind {
+            StatementKind::Savepoint => "SAVEPOINT",
+            StatementKind::Release => "RELEASE",
+            StatementKind::Set => "SET",
+            _ => "ROLLBACK",
+        };
+        let Some(t) = &mut self.tx else {
+            return Err(ProxyError::NoTransactionBlock(tag));
+        };
+        if c.kind == StatementKind::Set {
+            if t.failed {
+                return Err(ProxyError::InFailedTransaction);
+            }
+            t.preamble.push(c.sql.clone());
+            messages::command_complete(&mut out, tag);
+            self.local(out, ready);
+            return Ok(());
+        }
+        let name = c.savepoint.clone().unwrap_or_default();
+        if t.failed && c.kind != StatementKind::RollbackTo {
+            return Err(ProxyError::InFailedTransaction);
+        }
+        let known = t.savepoints.iter().any(|s| s.name == name);
+        if c.kind != StatementKind::Savepoint && !known {
+            return Err(ProxyError::NoSuchSavepoint(name));
+        }
+        let binds = t.binds();
+        let mut failure = None;
+        for b in binds {
+            let step = match c.kind {
+                StatementKind::Savepoint => Control::Savepoint(&name),
+                StatementKind::Release => Control::Release(&name),
+                _ => Control::RollbackTo(&name),
+            };
+            if let Err(e) = self.control_on(b, step, &mut out).await {
+                failure.get_or_insert(e);
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if let Some(t) = &mut self.tx {
+            match c.kind {
+                StatementKind::Savepoint => t.savepoint(&name),
+                StatementKind::Release => {
+                    t.release(&name);
+                }
+                _ => {
+                    t.rollback_to(&name);
+                }
+            }
+        }
+        messages::command_complete(&mut out, tag);
+        self.local(out, ready);
+        Ok(())
+    }
+
+    /// One control step on a participant's connection. A connection lost on the way is
+    /// forgotten (the transaction's work there is gone).
+    async fn control_on(
+        &mut self,
+        bind: BindId,
+        step: Control<'_>,
+        notices: &mut BytesMut,
+    ) -> Result<Outcome, ProxyError> {
+        let name = self.proxy.bind_names[bind].clone();
+        let Some(c) = &mut self.conns[bind] else {
+            return Err(ProxyError::BackendLost {
+                bind: name,
+                reason: "the connection was lost earlier in this transaction".into(),
+            });
+        };
+        let r = c.control(step, &name, notices).await;
+        if let Err(ProxyError::BackendLost { reason, .. }) = &r {
+            let reason = reason.clone();
+            self.drop_conn(bind, &reason);
+        }
+        r
+    }
+
+    /// Forgets a connection that broke during a control step (it is closed, never pooled).
+    fn drop_conn(&mut self, bind: BindId, reason: &str) {
+        tracing::warn!(bind = %self.proxy.bind_names[bind], "backend connection lost: {}", Escaped(reason));
+        if let Some(super::Conn::Pg(mut lease)) = self.conns[bind].take() {
+            lease.broken = true;
+            crate::backend::pg::PgPool::release(lease);
+        }
+        self.forget_statements_on(bind);
+    }
+
+    /// ROLLBACK on every participant; the transaction is over.
+    pub(super) async fn rollback_all(&mut self, notices: &mut BytesMut) {
+        let Some(t) = self.tx.take() else { return };
+        for p in &t.participants {
+            let _ = self.control_on(p.bind, Control::Rollback, notices).await;
+        }
+    }
+
+    /// COMMIT of the open transaction, by the plan `tx::commit` makes for it. The transaction
+    /// is over afterwards, whatever happened.
+    pub(super) async fn commit(&mut self, out: &mut BytesMut) -> Result<Ended, ProxyError> {
+        if self.client_status() == b'E' {
+            self.rollback_all(out).await;
+            return Ok(Ended::RolledBack);
+        }
+        self.learn_capabilities(out).await;
+        let Some(t) = self.tx.take() else {
+            return Ok(Ended::Committed);
+        };
+        let coordinator = &self.proxy.tx;
+        let plan = plan(&t, coordinator.mode, |b| {
+            coordinator
+                .capability(b)
+                .unwrap_or(Capability::LastResource)
+        });
+        match plan {
+            CommitPlan::Nothing => Ok(Ended::Committed),
+            CommitPlan::OnePhase(b) => match self.control_on(b, Control::Commit, out).await? {
+                Outcome::RolledBack => Ok(Ended::RolledBack),
+                _ => Ok(Ended::Committed),
+            },
+            CommitPlan::Sequential(binds) => self.commit_sequential(&binds, out).await,
+            CommitPlan::TwoPhase {
+                prepare,
+                last,
+                not_atomic,
+            } => {
+                if not_atomic {
+                    let names = self.names(&last);
+                    warning(
+                        out,
+                        "01000",
+                        &format!(
+                            "binds {} cannot prepare (two-phase commit): they were committed one after another, not atomically with each other",
+                            names.join(", ")
+                        ),
+                    );
+                }
+                self.commit_two_phase(t, prepare, last, out).await
+            }
+        }
+    }
+
+    /// Asks PostgreSQL participants whose capability is unknown (no start-up check ran) whether
+    /// they can prepare.
+    async fn learn_capabilities(&mut self, notices: &mut BytesMut) {
+        let Some(t) = &self.tx else { return };
+        if t.participants.len() < 2 {
+            return;
+        }
+        for b in t.binds() {
+            if self.proxy.tx.capability(b).is_some() {
+                continue;
+            }
+            let name = self.proxy.bind_names[b].clone();
+            let Some(super::Conn::Pg(lease)) = &mut self.conns[b] else {
+                continue;
+            };
+            if let Ok(n) = super::conn::pg_show(lease, "max_prepared_transactions", &name, notices)
+                .await
+            {
+                let c = if n.trim().parse::<u32>().unwrap_or(0) > 0 {
+                    Capability::TwoPhase
+                } else {
+                    Capability::LastResource
+                };
+                self.proxy.tx.set_capability(b, c);
+            }
+        }
+    }
+
+    fn names(&self, binds: &[BindId]) -> Vec<String> {
+        binds
+            .iter()
+            .map(|&b| format!("\"{}\"", self.proxy.bind_names[b]))
+            .collect()
+    }
+
+    /// `sequential`: COMMIT each participant in joining order. A failure rolls back the rest and
+    /// says which binds committed.
+    async fn commit_sequential(
+        &mut self,
+        binds: &[BindId],
+        out: &mut BytesMut,
+    ) -> Result<Ended, ProxyError> {
+        for (i, &b) in binds.iter().enumerate() {
+            let failed = match self.control_on(b, Control::Commit, out).await {
+                Ok(Outcome::RolledBack) => Some(ProxyError::InFailedTransaction),
+                Ok(_) => None,
+                Err(e) => Some(e),
+            };
+            let Some(cause) = failed else { continue };
+            for &rest in &binds[i + 1..] {
+                let _ = self.control_on(rest, Control::Rollback, out).await;
+            }
+            if i == 0 {
+                return Err(cause);
+            }
+            return Err(ProxyError::PartialCommit {
+                failed: self.proxy.bind_names[b].clone(),
+                cause: Box::new(cause),
+                committed: binds[..i]
+                    .iter()
+                    .map(|&c| self.proxy.bind_names[c].clone())
+                    .collect(),
+                rolled_back: binds[i..]
+                    .iter()
+                    .map(|&c| self.proxy.bind_names[c].clone())
+                    .collect(),
+            });
+        }
+        Ok(Ended::Committed)
+    }
+
+    /// Two-phase commit: prepare, let the last resources decide, log the decision durably, then
+    /// commit the prepared branches.
+    async fn commit_two_phase(
+        &mut self,
+        mut t: Transaction,
+        prepare: Vec<BindId>,
+        last: Vec<BindId>,
+        out: &mut BytesMut,
+    ) -> Result<Ended, ProxyError> {
+        // Phase 1.
+        for &b in &prepare {
+            let branch = t.branch_id(b).unwrap_or_default();
+            match self.control_on(b, Control::Prepare(&branch), out).await {
+                Ok(Outcome::NothingPrepared) => set_phase(&mut t, b, Phase::Committed),
+                Ok(_) => set_phase(&mut t, b, Phase::Prepared),
+                Err(e) => {
+                    // The failing participant has rolled back by itself (PostgreSQL ends the
+                    // transaction when PREPARE fails).
+                    set_phase(&mut t, b, Phase::RolledBack);
+                    self.abort_prepared(&mut t, out).await;
+                    return Err(e);
+                }
+            }
+        }
+        fail::fail_point!("tx::after_prepare", |_| std::process::abort());
+        // The last resources: the first one's outcome is the decision.
+        for (i, &b) in last.iter().enumerate() {
+            let failed = match self.control_on(b, Control::Commit, out).await {
+                Ok(Outcome::RolledBack) => Some(ProxyError::InFailedTransaction),
+                Ok(_) => {
+                    set_phase(&mut t, b, Phase::Committed);
+                    None
+                }
+                Err(e) => Some(e),
+            };
+            let Some(cause) = failed else { continue };
+            set_phase(&mut t, b, Phase::RolledBack);
+            if i == 0 {
+                self.abort_prepared(&mut t, out).await;
+                return Err(cause);
+            }
+            // Earlier last resources committed: the decision was commit. Finish it, and say
+            // which bind did not follow.
+            for &rest in &last[i + 1..] {
+                let _ = self.control_on(rest, Control::Rollback, out).await;
+                set_phase(&mut t, rest, Phase::RolledBack);
+            }
+            let _ = self.decide_and_finish(&mut t, out).await;
+            return Err(ProxyError::PartialCommit {
+                failed: self.proxy.bind_names[b].clone(),
+                cause: Box::new(cause),
+                committed: self.bind_names_in(&t, Phase::Committed),
+                rolled_back: self.bind_names_in(&t, Phase::RolledBack),
+            });
+        }
+        self.decide_and_finish(&mut t, out).await?;
+        Ok(Ended::Committed)
+    }
+
+    fn bind_names_in(&self, t: &Transaction, phase: Phase) -> Vec<String> {
+        t.participants
+            .iter()
+            .filter(|p| p.phase == phase)
+            .map(|p| self.proxy.bind_names[p.bind].clone())
+            .collect()
+    }
+
+    /// The decision is commit: make it durable, then phase 2. Without a last resource, a
+    /// decision that cannot be written rolls everything back instead.
+    async fn decide_and_finish(
+        &mut self,
+        t: &mut Transaction,
+        out: &mut BytesMut,
+    ) -> Result<(), ProxyError> {
+        let prepared: Vec<BindId> = t
+            .participants
+            .iter()
+            .filter(|p| p.phase == Phase::Prepared)
+            .map(|p| p.bind)
+            .collect();
+        if prepared.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = t
+            .participants
+            .iter()
+            .map(|p| self.proxy.bind_names[p.bind].clone())
+            .collect();
+        let last_resource_committed = t
+            .participants
+            .iter()
+            .any(|p| p.phase == Phase::Committed && !prepared.contains(&p.bind));
+        if let Err(e) = self.proxy.tx.log.record_commit(&t.gid, &names).await {
+            if !last_resource_committed {
+                self.abort_prepared(t, out).await;
+                return Err(ProxyError::DecisionNotDurable(e.to_string()));
+            }
+            // A last resource already committed: the decision stands, even unlogged.
+            tracing::error!(gid = %t.gid, "commit decision could not be logged: {e}; committing anyway");
+        }
+        fail::fail_point!("tx::after_decision", |_| std::process::abort());
+        // Phase 2.
+        let mut all_done = true;
+        for (i, &b) in prepared.iter().enumerate() {
+            if i == 1 {
+                fail::fail_point!("tx::mid_commit", |_| std::process::abort());
+            }
+            let branch = t.branch_id(b).unwrap_or_default();
+            match self.control_on(b, Control::CommitPrepared(&branch), out).await {
+                Ok(_) => set_phase(t, b, Phase::Committed),
+                Err(e) => {
+                    all_done = false;
+                    tracing::warn!(gid = %t.gid, bind = %self.proxy.bind_names[b], "COMMIT PREPARED failed, retrying in the background: {e}");
+                    crate::tx::recover::finish_in_background(
+                        self.proxy.clone(),
+                        b,
+                        branch,
+                        true,
+                    )
+                    .await;
+                }
+            }
+        }
+        if all_done {
+            if let Err(e) = self.proxy.tx.log.record_done(&t.gid).await {
+                tracing::warn!(gid = %t.gid, "could not mark the transaction done in the decision log: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// The decision is rollback: roll back every prepared branch and every open participant.
+    async fn abort_prepared(&mut self, t: &mut Transaction, out: &mut BytesMut) {
+        let parts: Vec<(BindId, Phase)> = t
+            .participants
+            .iter()
+            .map(|p| (p.bind, p.phase))
+            .collect();
+        for (b, phase) in parts {
+            match phase {
+                Phase::Prepared => {
+                    let branch = t.branch_id(b).unwrap_or_default();
+                    if self
+                        .control_on(b, Control::RollbackPrepared(&branch), out)
+                        .await
+                        .is_err()
+                    {
+                        crate::tx::recover::finish_in_background(
+                            self.proxy.clone(),
+                            b,
+                            branch,
+                            false,
+                        )
+                        .await;
+                    }
+                }
+                Phase::Active => {
+                    let _ = self.control_on(b, Control::Rollback, out).await;
+                }
+                Phase::Committed | Phase::RolledBack => continue,
+            }
+            set_phase(t, b, Phase::RolledBack);
+        }
+    }
+}
+
+fn set_phase(t: &mut Transaction, bind: BindId, phase: Phase) {
+    if let Some(p) = t.participants.iter_mut().find(|p| p.bind == bind) {
+        p.phase = phase;
+    }
+}
+
+fn starts_with_word(sql: &str, w: &str) -> bool {
+    sql.trim_start()
+        .get(..w.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(w))
+}
+
+/// A WARNING notice, as PostgreSQL sends for BEGIN inside a transaction.
+fn warning(out: &mut BytesMut, code: &str, message: &str) {
+    messages::notice_response(
+        out,
+        &ErrorFields {
+            severity: "WARNING",
+            code,
+            message,
+            detail: None,
+            hint: None,
+        },
+    )
+}
