@@ -630,6 +630,23 @@ def test_savepoints_across_binds(px, cl):
     assert_nothing_prepared(px)
 
 
+@pytest.mark.parametrize("late", ["users", "orders", "page_views"])
+def test_savepoint_made_after_a_bind_joined(px, cl, late):
+    """SAVEPOINT while main is a participant; `late` joins after it; ROLLBACK TO undoes both sides."""
+    tag = new_tag()
+    cl.run("BEGIN")
+    p = ins(cl, "products", tag)
+    cl.run("SAVEPOINT sp")
+    ins(cl, "products", tag)
+    ins(cl, late, tag)
+    assert cl.run("ROLLBACK TO SAVEPOINT sp") == "ROLLBACK"
+    k = ins(cl, late, tag)
+    cl.run("RELEASE SAVEPOINT sp")
+    assert cl.run("COMMIT") == "COMMIT"
+    assert where(px.env, tag) == expect(**{"products": [p], late: [k]})
+    assert_nothing_prepared(px)
+
+
 def test_rollback_to_savepoint_made_before_any_bind(px, cl):
     tag = new_tag()
     cl.run("BEGIN")
@@ -1044,13 +1061,14 @@ def test_disconnect_mid_transaction_leaves_nothing(px, client_kind):
     assert wait_until(lambda: idle_in_tx() == 0, timeout=3), "a pooled connection is still in a transaction"
 
     # a new client through the proxy locks and updates the same rows at once
+    after = new_tag()
     with px.connect(options="-c lock_timeout=3s") as n:
         n.execute("BEGIN")
         for t, i in ids.items():
-            assert n.execute(f"UPDATE {t} SET tag = 'after' WHERE id = %s", (i,)).rowcount == 1
+            assert n.execute(f"UPDATE {t} SET tag = %s WHERE id = %s", (after, i)).rowcount == 1
         n.execute("COMMIT")
     for t, i in ids.items():
-        assert where(env, "after")[t] == [i]
+        assert where(env, after)[t] == [i]
     assert_nothing_prepared(px)
 
 
