@@ -6,11 +6,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use bindproxy::config::{Config, LISTEN_ENV};
+use bindproxy::backend::Bind;
+use bindproxy::config::{Config, CrossBind, LISTEN_ENV};
 use bindproxy::error::ProxyError;
 use bindproxy::proxy::Proxy;
 use bindproxy::router::{default_search_path, SearchPathView, SessionView};
 use bindproxy::sql::{analyze_uncached, Method};
+use bindproxy::tx::recover::{detect_capabilities, pg_max_prepared, recover};
+use bindproxy::tx::Capability;
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +38,10 @@ enum Command {
     Run,
     /// Validate the configuration and connect to every bind.
     Check,
+    /// Finish the prepared transactions a crash left in doubt (commit those with a commit
+    /// decision in the log, roll back the rest), then exit. Refuses while a daemon holds the log.
+    /// Exit status 0 when nothing is left in doubt, 1 otherwise.
+    Recover,
     /// Print the tables of a statement and the bind it goes to. Needs no server.
     Route {
         /// Print one JSON line.
@@ -96,6 +103,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Route { json, sql } => route(&config, json, &sql),
         Command::Check => runtime().block_on(check(config)),
+        Command::Recover => runtime().block_on(recover_command(config)),
         Command::Run => runtime().block_on(run(config)),
     }
 }
@@ -204,18 +212,122 @@ async fn check(config: Config) -> ExitCode {
     let mut ok = true;
     for (name, bind) in proxy.bind_names.iter().zip(&proxy.binds) {
         match bind.check().await {
-            Ok(version) => println!("bind {name}: ok ({version})"),
+            Ok(version) => {
+                println!("bind {name}: ok ({version})");
+                println!("  two-phase commit: {}", two_phase_text(bind).await);
+            }
             Err(e) => {
                 ok = false;
                 println!("bind {name}: FAILED: {e}");
             }
         }
     }
+    let tx = &proxy.config.transactions;
+    println!(
+        "transactions: cross_bind {}, instance_id {}, log_dir {}",
+        cross_bind_name(tx.cross_bind),
+        tx.instance_id,
+        tx.log_dir.display()
+    );
     if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
+}
+
+/// Whether a bind can take part in two-phase commit, for `check`.
+async fn two_phase_text(bind: &Bind) -> String {
+    const LAST: &str = "it can only be the last resource of a multi-bind transaction";
+    match bind {
+        Bind::Pg(p) => match pg_max_prepared(p).await {
+            Ok(n) if n > 0 => format!("yes (max_prepared_transactions = {n})"),
+            Ok(n) => format!("no (max_prepared_transactions = {n}): {LAST}"),
+            Err(e) => format!("unknown ({e})"),
+        },
+        Bind::Translated(t) if t.is_mysql() => "yes (XA)".into(),
+        Bind::Translated(_) => format!("no (SQLite): {LAST}"),
+    }
+}
+
+fn cross_bind_name(c: CrossBind) -> &'static str {
+    match c {
+        CrossBind::TwoPhase => "two_phase",
+        CrossBind::Sequential => "sequential",
+        CrossBind::Reject => "reject",
+    }
+}
+
+/// `bindproxy recover`.
+async fn recover_command(config: Config) -> ExitCode {
+    let proxy = match Proxy::new(config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("bindproxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let _lock = match proxy.tx.log.lock() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("bindproxy recover: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    detect_capabilities(&proxy).await;
+    match recover(&proxy).await {
+        Ok(report) => {
+            print!("{report}");
+            if report.is_clean() {
+                println!("nothing is left in doubt");
+                ExitCode::SUCCESS
+            } else {
+                println!("prepared transactions may still be in doubt: run `bindproxy recover` again when every bind is reachable");
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("bindproxy recover: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Start-up work on transactions before the daemon listens: finish what a crash left prepared,
+/// and say which binds can take part in two-phase commit.
+async fn recover_at_start(proxy: &Proxy) -> Result<(), String> {
+    detect_capabilities(proxy).await;
+    let report = recover(proxy).await.map_err(|e| e.to_string())?;
+    // The summary always; a bind's line only when something happened there.
+    for line in report.to_string().lines() {
+        let quiet = line.ends_with(": 0 committed, 0 rolled back") || line.contains(": skipped (");
+        if !quiet {
+            tracing::info!("{line}");
+        }
+    }
+    if !report.is_clean() {
+        tracing::warn!(
+            log_dir = %proxy.tx.log.dir().display(),
+            "some prepared transactions stay in doubt (a bind was unreachable or a branch could not be finished); they hold locks on their rows until `bindproxy recover` or the next start finishes them"
+        );
+    }
+    let mut last_resources = Vec::new();
+    for (i, name) in proxy.bind_names.iter().enumerate() {
+        let why = match (&proxy.binds[i], proxy.tx.capability(i)) {
+            (_, Some(Capability::TwoPhase)) | (_, None) => continue,
+            (Bind::Pg(_), Some(Capability::LastResource)) => "max_prepared_transactions = 0",
+            (Bind::Translated(_), Some(Capability::LastResource)) => "SQLite",
+        };
+        tracing::info!("bind {name} cannot prepare ({why}): it can only be the last resource of a multi-bind transaction");
+        last_resources.push(name.clone());
+    }
+    if last_resources.len() >= 2 && proxy.tx.mode == CrossBind::TwoPhase {
+        tracing::warn!(
+            binds = ?last_resources,
+            "several binds cannot prepare: their commits are not atomic with each other (only one last resource can follow the decision of a two-phase commit)"
+        );
+    }
+    Ok(())
 }
 
 async fn run(config: Config) -> ExitCode {
@@ -229,6 +341,18 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Held until the daemon exits: `bindproxy recover` and a second daemon on the same log refuse.
+    let _log_lock = match proxy.tx.log.lock() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("bindproxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = recover_at_start(&proxy).await {
+        eprintln!("bindproxy: recovery of prepared transactions failed: {e}");
+        return ExitCode::from(2);
+    }
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {

@@ -4,7 +4,8 @@
 //! ParameterStatus values and BackendKeyData (for cancelling), and the transaction status seen in the
 //! last ReadyForQuery.
 //!
-//! Must never: interpret result messages. The session relays them.
+//! Must never: interpret result messages. The session relays them. (The one exception is
+//! [`PgConn::query_text`], bindproxy's own control queries on a connection no client uses.)
 
 use std::net::SocketAddr;
 
@@ -220,6 +221,38 @@ impl PgConn {
         Ok(err)
     }
 
+    /// Runs one simple query of bindproxy's own (control work: `SHOW`, `pg_prepared_xacts`) and
+    /// returns its rows as text (NULL as None), or the server's error message. Never used on a
+    /// connection that carries a client's statements.
+    pub async fn query_text(
+        &mut self,
+        sql: &str,
+    ) -> Result<Result<Vec<Vec<Option<String>>>, String>, ConnectError> {
+        let mut q = sql.as_bytes().to_vec();
+        q.push(0);
+        self.wbuf.extend_from_slice(Frame::new(b'Q', &q).raw());
+        self.flush().await?;
+        let mut rows = Vec::new();
+        let mut err = None;
+        loop {
+            let f = self.reader.next().await?.ok_or(FrameError::Truncated)?;
+            match f.tag() {
+                b'D' if err.is_none() => {
+                    rows.push(data_row(f.body()).ok_or(ConnectError::Unexpected('D'))?)
+                }
+                b'E' if err.is_none() => err = Some(error_message(f.body())),
+                b'Z' => {
+                    self.status = f.body().first().copied().unwrap_or(b'I');
+                    return Ok(match err {
+                        Some(e) => Err(e),
+                        None => Ok(rows),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Sends a CancelRequest for whatever this connection is running.
     pub async fn cancel(addr: SocketAddr, pid: i32, secret: &[u8]) -> std::io::Result<()> {
         let mut s = TcpStream::connect(addr).await?;
@@ -244,6 +277,27 @@ fn read_i32(body: &[u8]) -> i32 {
     body.get(..4)
         .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
         .unwrap_or(-1)
+}
+
+/// The fields of a DataRow as text (text format); None when the message is malformed.
+fn data_row(body: &[u8]) -> Option<Vec<Option<String>>> {
+    let n = u16::from_be_bytes([*body.first()?, *body.get(1)?]) as usize;
+    let mut at = 2;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = read_i32(body.get(at..at + 4)?);
+        at += 4;
+        if len < 0 {
+            out.push(None);
+            continue;
+        }
+        let end = at.checked_add(len as usize)?;
+        out.push(Some(
+            String::from_utf8_lossy(body.get(at..end)?).into_owned(),
+        ));
+        at = end;
+    }
+    Some(out)
 }
 
 /// The human-readable message ('M') of an ErrorResponse, with its SQLSTATE.
