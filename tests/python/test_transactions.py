@@ -653,7 +653,11 @@ def test_rollback_to_savepoint_made_before_any_bind(px, cl):
     cl.run("SAVEPOINT a")
     for t in FOUR:
         ins(cl, t, tag)
-    cl.run("ROLLBACK TO SAVEPOINT a")
+    dup = nid()
+    seed(px.env, "orders", dup)
+    fails("23505", ins, cl, "orders", tag, dup)  # the error fails every participant …
+    fails("25P02", ins, cl, "users", tag)
+    cl.run("ROLLBACK TO SAVEPOINT a")  # … and ROLLBACK TO restores every one of them
     u = ins(cl, "users", tag)
     o = ins(cl, "orders", tag)
     assert cl.run("COMMIT") == "COMMIT"
@@ -996,6 +1000,16 @@ def test_mysql_ddl_in_transaction(px, client_kind):
         assert my_table_exists(px.env, t1), "the DDL ran at once (MariaDB commits DDL implicitly)"
         nothing_anywhere(px.env, tag)
         assert my_ids(px.env.my_orders, t1, tag) == []
+
+        t0 = f"ord_ddl_{nid()}"
+        c.run("BEGIN")
+        n_before = len(c.notices())
+        assert c.run(f"CREATE TABLE {t0} (id int PRIMARY KEY, tag text)") == "CREATE TABLE"  # first statement
+        assert [n for n in c.notices()[n_before:] if n.startswith("NOTICE")], c.notices()
+        ins(c, "users", tag)
+        assert c.run("ROLLBACK") == "ROLLBACK"
+        assert my_table_exists(px.env, t0)
+        nothing_anywhere(px.env, tag)
 
         t2 = f"ord_ddl_{nid()}"
         c.run("BEGIN")
