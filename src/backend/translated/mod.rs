@@ -366,6 +366,15 @@ impl EngineConn {
         }
     }
 
+    /// Closes the connection instead of handing it back: it holds a prepared XA branch, which the
+    /// server keeps after the disconnect (a reset or the next lease must not touch it).
+    pub(crate) async fn close(self) {
+        match self {
+            EngineConn::MySql(c) => c.close().await,
+            EngineConn::Sqlite(c) => c.give_back(true),
+        }
+    }
+
     /// Hands the connection back to its pool; `dirty` = a transaction may be open.
     pub(crate) async fn give_back(self, dirty: bool) {
         match self {

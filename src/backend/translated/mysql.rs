@@ -647,6 +647,13 @@ impl MyConn {
         self.broken
     }
 
+    /// Disconnects (never back to the pool): see `EngineConn::close`.
+    pub(crate) async fn close(mut self) {
+        if let Some(c) = self.conn.take() {
+            let _ = c.disconnect().await;
+        }
+    }
+
     /// Returns the connection to the pool. `dirty`: a transaction may be open, so the pool resets
     /// it (COM_RESET_CONNECTION rolls back, drops temporary tables and user variables; the session
     /// setup runs again). So does a lease that left session state behind ([`SessionState`]).

@@ -11,6 +11,17 @@
 //! of a pipeline (or multi-statement query) that is not a SELECT, so read-only pipelines cost no
 //! BEGIN/COMMIT round trips. MySQL commits DDL implicitly; that is MySQL's and cannot be undone.
 //!
+//! Explicit transactions ([`TranslatedConn::begin`], or BEGIN sent by the client) are lazy on MySQL:
+//! nothing reaches the engine until the first statement, which opens the engine transaction with
+//! the client's isolation level and access mode (`SET TRANSACTION …`, then `START TRANSACTION`, or
+//! `XA START 'id'` when the bind is a two-phase-commit participant). Until then, DDL runs outside the
+//! transaction (committed at once, with a NOTICE saying so); afterwards it is refused (0A000), since
+//! MySQL would commit the transaction's earlier statements implicitly and XA refuses DDL anyway.
+//! Ending a transaction, whether the session asks ([`TranslatedConn::commit`], [`TranslatedConn::prepare`],
+//! …) or the client sends COMMIT/ROLLBACK, goes through one place (`end_transaction`), which speaks
+//! XA when a branch is open. SQLite has no phase 1 ([`TranslatedConn::can_prepare`] is false) and its
+//! DDL stays transactional.
+//!
 //! Must never: let an engine carry on inside a transaction PostgreSQL would consider aborted, write
 //! a message for a statement that failed before it produced output, or leave an engine transaction
 //! open when the lease ends.
@@ -26,8 +37,8 @@ use super::types::{decode_param, encode_typmod, oid, pg_type_by_name, PgType, Va
 use super::{Column, EngineConn, Protocol, RunOutcome, TranslatedBind};
 use crate::error::ProxyError;
 use crate::protocol::messages::{
-    command_complete, data_row_begin, data_row_end, empty, format_of, parameter_description,
-    row_description, Bind, FieldDescription, Parse,
+    command_complete, data_row_begin, data_row_end, empty, format_of, notice_response,
+    parameter_description, row_description, Bind, ErrorFields, FieldDescription, Parse,
 };
 use crate::translate::{mysql_drop_index_sql, Kind, Rewritten, TagHint, TranslateError};
 
@@ -47,6 +58,36 @@ enum Tx {
     Implicit,
     /// That implicit transaction after an error: rolled back at Sync.
     ImplicitFailed,
+    /// An XA branch after `XA PREPARE` (phase 1): only [`TranslatedConn::commit_prepared`] or
+    /// [`TranslatedConn::rollback_prepared`] (or ROLLBACK) may follow.
+    Prepared,
+}
+
+/// What phase 1 ([`TranslatedConn::prepare`]) left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prepared {
+    /// An XA branch is prepared on this connection: phase 2 must follow.
+    Branch,
+    /// The branch never started (nothing ran on this bind in the transaction, or only DDL, which
+    /// ran outside it): nothing to prepare, the transaction is over and the connection Idle.
+    Nothing,
+}
+
+/// How a one-phase [`TranslatedConn::commit`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    Committed,
+    /// The transaction was in the failed state: it was rolled back (PostgreSQL answers COMMIT of
+    /// an aborted transaction with the tag ROLLBACK).
+    RolledBack,
+}
+
+/// An explicit block on MySQL whose engine transaction is not open yet: what opens it.
+#[derive(Debug, Clone, Default)]
+struct LazyStart {
+    /// `SET TRANSACTION` characteristics from the client's BEGIN (`ISOLATION LEVEL SERIALIZABLE`,
+    /// `READ ONLY`), set right before the start: `XA START` takes no modes of its own.
+    characteristics: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -111,6 +152,14 @@ pub struct TranslatedConn {
     stmts: HashMap<String, Arc<Stmt>>,
     portals: HashMap<String, Portal>,
     tx: Tx,
+    /// Set while an explicit block on MySQL has not opened its engine transaction (lazy start).
+    lazy: Option<LazyStart>,
+    /// The XA branch id of the current explicit block, quoted (`'bp_…'`), when it is a
+    /// two-phase-commit participant.
+    xa: Option<String>,
+    /// Ending a transaction failed: the engine connection may still hold one, so it is reset (or
+    /// closed) when the lease ends.
+    dirty: bool,
     savepoints: Vec<String>,
     settings: Settings,
     /// The client's login user and database, for `current_user`, `current_database()`, ….
@@ -421,6 +470,73 @@ fn returning_probe(p: &Rewritten) -> Option<String> {
     Some(format!("SELECT {list} FROM {table} LIMIT 0"))
 }
 
+/// The longest XA gtrid MySQL accepts, in bytes.
+const XA_ID_MAX: usize = 64;
+
+/// An XA branch id as the string literal of `XA START 'id'` & co. The ids are bindproxy's own
+/// (`bp_<instance>_<n>_<k>`); anything that would need escaping, or longer than MySQL's gtrid, is
+/// refused rather than quoted.
+fn xa_literal(id: &str) -> Result<String, ProxyError> {
+    let ok = !id.is_empty()
+        && id.len() <= XA_ID_MAX
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    if !ok {
+        return Err(ProxyError::Protocol(format!(
+            "invalid XA branch id {id:?}: 1 to {XA_ID_MAX} characters of A-Z, a-z, 0-9, _ - . :"
+        )));
+    }
+    Ok(format!("'{id}'"))
+}
+
+/// Statement verbs after which MySQL commits the open transaction implicitly (and which an XA
+/// branch refuses, XAER_RMFAIL): DDL and its relatives.
+const MYSQL_IMPLICIT_COMMIT: &[&str] = &[
+    "CREATE",
+    "ALTER",
+    "DROP",
+    "RENAME",
+    "TRUNCATE",
+    "GRANT",
+    "REVOKE",
+    "LOCK",
+    "UNLOCK",
+    "ANALYZE",
+    "OPTIMIZE",
+    "REPAIR",
+    "INSTALL",
+    "UNINSTALL",
+    "FLUSH",
+    "CACHE",
+    "RESET",
+];
+
+/// True when running `part` on MySQL would commit the open transaction (its SQL or one of its
+/// `before` statements is DDL). `CREATE/DROP TEMPORARY TABLE` does not: MySQL runs it inside the
+/// transaction, XA included.
+fn mysql_implicit_commit(part: &Rewritten) -> bool {
+    if part.drop_index_lookup.is_some() {
+        return true;
+    }
+    let commits = |sql: &str| {
+        let mut words = sql.split_ascii_whitespace();
+        let Some(first) = words.next() else {
+            return false;
+        };
+        let verb = first.to_ascii_uppercase();
+        if !MYSQL_IMPLICIT_COMMIT.contains(&verb.as_str()) {
+            return false;
+        }
+        let temporary = matches!(verb.as_str(), "CREATE" | "DROP")
+            && words
+                .next()
+                .is_some_and(|w| w.eq_ignore_ascii_case("TEMPORARY"));
+        !temporary
+    };
+    commits(&part.sql) || part.before.iter().any(|s| commits(s))
+}
+
 fn tag_for(part: &Rewritten, o: RunOutcome) -> String {
     let n = match part.tag_hint {
         TagHint::Select => o.rows,
@@ -443,6 +559,9 @@ impl TranslatedConn {
             stmts: HashMap::new(),
             portals: HashMap::new(),
             tx: Tx::Idle,
+            lazy: None,
+            xa: None,
+            dirty: false,
             savepoints: vec![],
             settings: Settings::default(),
             identity: Identity::default(),
@@ -489,10 +608,12 @@ impl TranslatedConn {
         }
     }
 
-    /// `'I'` idle, `'T'` in a transaction, `'E'` in a failed transaction.
+    /// `'I'` idle, `'T'` in a transaction, `'E'` in a failed transaction. A prepared XA branch
+    /// answers `'I'`, as a PostgreSQL session does after PREPARE TRANSACTION: the transaction is no
+    /// longer the session's, it waits for phase 2.
     pub fn status(&self) -> u8 {
         match self.tx {
-            Tx::Idle => b'I',
+            Tx::Idle | Tx::Prepared => b'I',
             Tx::Block | Tx::Implicit => b'T',
             Tx::Failed | Tx::ImplicitFailed => b'E',
         }
@@ -504,6 +625,7 @@ impl TranslatedConn {
             Tx::Block | Tx::Failed => Tx::Failed,
             Tx::Implicit | Tx::ImplicitFailed => Tx::ImplicitFailed,
             Tx::Idle => Tx::Idle,
+            Tx::Prepared => Tx::Prepared,
         };
     }
 
@@ -513,34 +635,396 @@ impl TranslatedConn {
         match self.tx {
             Tx::Block => self.tx = Tx::Failed,
             Tx::Implicit if simple => {
-                let _ = self.end_transaction("ROLLBACK").await;
+                let _ = self.end_transaction(false).await;
             }
             Tx::Implicit => self.tx = Tx::ImplicitFailed,
             _ => {}
         }
     }
 
-    /// COMMIT or ROLLBACK on the engine, back to Idle; named portals end with the transaction.
-    async fn end_transaction(&mut self, sql: &str) -> Result<(), ProxyError> {
-        self.tx = Tx::Idle;
+    /// Runs one statement without results on the engine (transaction control).
+    async fn batch(&mut self, sql: &str) -> Result<(), ProxyError> {
+        self.engine()?.batch(sql).await
+    }
+
+    /// The one place a transaction ends, whoever asks: the client's COMMIT/ROLLBACK, Sync, the end
+    /// of a simple query, the session's one- or two-phase commit, the end of the lease. Plain
+    /// COMMIT/ROLLBACK; in XA terms when a branch is open (`XA END` + `XA COMMIT 'id' ONE PHASE` /
+    /// `XA ROLLBACK 'id'`; a prepared branch: `XA COMMIT 'id'` / `XA ROLLBACK 'id'`); nothing at
+    /// all when the engine transaction never started (lazy). Back to Idle; named portals end with
+    /// the transaction.
+    async fn end_transaction(&mut self, commit: bool) -> Result<(), ProxyError> {
+        let was = std::mem::replace(&mut self.tx, Tx::Idle);
         self.savepoints.clear();
-        let r = match self.engine() {
-            Ok(e) => e.batch(sql).await,
-            Err(e) => Err(e),
+        let never_started = self.lazy.take().is_some();
+        let xa = self.xa.take();
+        if was == Tx::Idle || never_started {
+            return Ok(());
+        }
+        let verb = if commit { "COMMIT" } else { "ROLLBACK" };
+        let r = match (&xa, was) {
+            (Some(id), Tx::Prepared) => self.batch(&format!("XA {verb} {id}")).await,
+            (Some(id), _) if commit => match self.batch(&format!("XA END {id}")).await {
+                Ok(()) => self.batch(&format!("XA COMMIT {id} ONE PHASE")).await,
+                Err(e) => Err(e),
+            },
+            (Some(id), _) => self.xa_rollback(id).await,
+            (None, _) => self.batch(verb).await,
         };
-        if r.is_err() && sql != "ROLLBACK" {
-            // A failed COMMIT leaves nothing committed: make sure the engine agrees.
-            if let Ok(e) = self.engine() {
-                let _ = e.batch("ROLLBACK").await;
+        if r.is_err() {
+            self.dirty = true;
+            if was == Tx::Prepared {
+                // Phase 2 is the coordinator's decision, and the engine keeps a prepared branch
+                // whatever happens to this connection: it stays prepared, for a retry or recovery.
+                self.tx = Tx::Prepared;
+                self.xa = xa;
+            } else if commit {
+                // A failed COMMIT leaves nothing committed: make sure the engine agrees.
+                let _ = match &xa {
+                    Some(id) => self.xa_rollback(id).await,
+                    None => self.batch("ROLLBACK").await,
+                };
             }
         }
         r
+    }
+
+    /// `XA END` + `XA ROLLBACK` of a branch that is not prepared. `XA END` fails when the branch
+    /// has ended already, which is fine; a branch the engine rolled back itself (deadlock: the
+    /// XA_RB* errors, SQLSTATE `XA1xx`) is rolled back, which is what was asked.
+    async fn xa_rollback(&mut self, id: &str) -> Result<(), ProxyError> {
+        let _ = self.batch(&format!("XA END {id}")).await;
+        match self.batch(&format!("XA ROLLBACK {id}")).await {
+            Err(ProxyError::Backend { code, .. }) if code.starts_with("XA1") => Ok(()),
+            r => r,
+        }
     }
 
     async fn begin_engine(&mut self) -> Result<(), ProxyError> {
         let e = self.engine()?;
         let sql = e.begin_sql();
         e.batch(sql).await
+    }
+
+    /// Opens the explicit block's engine transaction if it is still pending (MySQL): right before
+    /// the first statement of the block on this bind. The client's modes apply to the next
+    /// transaction through `SET TRANSACTION`, the one way to give them to `XA START`.
+    async fn start_lazy(&mut self) -> Result<(), ProxyError> {
+        let Some(lazy) = &self.lazy else {
+            return Ok(());
+        };
+        let set = (!lazy.characteristics.is_empty())
+            .then(|| format!("SET TRANSACTION {}", lazy.characteristics.join(", ")));
+        let start = match &self.xa {
+            Some(id) => format!("XA START {id}"),
+            None => "START TRANSACTION".to_string(),
+        };
+        if let Some(set) = set {
+            self.batch(&set).await?;
+        }
+        // Still pending if this fails: ending the block then sends nothing.
+        self.batch(&start).await?;
+        self.lazy = None;
+        Ok(())
+    }
+
+    fn prepared_error(&self) -> ProxyError {
+        tx_error(
+            "25000",
+            format!(
+                "the transaction on bind \"{}\" is prepared for two-phase commit; only its COMMIT or ROLLBACK may follow",
+                self.bind.name
+            ),
+        )
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Transaction control, as the session's transaction logic drives it (one bind among the
+    // participants of a client transaction). The client's own BEGIN/COMMIT/ROLLBACK/SAVEPOINT text
+    // reaches the same code through `exec_part`.
+
+    /// Opens the client's explicit transaction on this bind. `begin_sql` is the client's own BEGIN
+    /// text (`BEGIN ISOLATION LEVEL SERIALIZABLE`, `START TRANSACTION READ ONLY`): its modes apply.
+    /// `xa` is the XA branch id this bind's transaction gets on MySQL when it takes part in
+    /// two-phase commit (None on SQLite, or without two-phase commit).
+    ///
+    /// Lazy on MySQL: nothing is sent until the first statement, so a participant that never runs
+    /// anything costs no round trip and DDL sent first can still run (outside the transaction, as
+    /// MySQL must). SQLite begins at once (`BEGIN IMMEDIATE`: its write lock is taken now, so two
+    /// transactions never deadlock upgrading a read lock).
+    ///
+    /// Inside a block this does nothing (PostgreSQL only warns); in an aborted block it is 25P02;
+    /// a pipeline's implicit transaction becomes the block, as in PostgreSQL, but cannot become an
+    /// XA branch after the fact (0A000).
+    pub async fn begin(&mut self, begin_sql: &str, xa: Option<&str>) -> Result<(), ProxyError> {
+        let parts = self.rewrite(begin_sql)?;
+        match parts.as_slice() {
+            [part] if part.kind == Kind::Begin => self.begin_part(part, xa).await,
+            _ => Err(tx_error(
+                "42601",
+                format!("not a BEGIN statement: {begin_sql}"),
+            )),
+        }
+    }
+
+    async fn begin_part(&mut self, part: &Rewritten, xa: Option<&str>) -> Result<(), ProxyError> {
+        match self.tx {
+            Tx::Failed | Tx::ImplicitFailed => return Err(ProxyError::InFailedTransaction),
+            Tx::Prepared => return Err(self.prepared_error()),
+            // PostgreSQL: WARNING "there is already a transaction in progress", nothing else.
+            Tx::Block => return Ok(()),
+            Tx::Implicit if xa.is_some() => {
+                return Err(ProxyError::FeatureNotSupported(format!(
+                    "statements of this pipeline already run on bind \"{}\" in a plain transaction; it cannot become a two-phase-commit branch",
+                    self.bind.name
+                )))
+            }
+            Tx::Implicit => {
+                // An implicit transaction becomes the explicit block (as in PostgreSQL).
+                self.tx = Tx::Block;
+                return Ok(());
+            }
+            Tx::Idle => {}
+        }
+        let xa = match xa {
+            None => None,
+            Some(_) if !self.can_prepare() => {
+                return Err(ProxyError::FeatureNotSupported(format!(
+                    "two-phase commit is not available on bind \"{}\" (SQLite)",
+                    self.bind.name
+                )))
+            }
+            Some(id) => Some(xa_literal(id)?),
+        };
+        if self.bind.is_mysql() {
+            // translate/txn.rs renders the isolation level as `SET TRANSACTION ISOLATION LEVEL …`
+            // before the start, the access mode in `START TRANSACTION READ ONLY|READ WRITE`.
+            let mut characteristics: Vec<String> = part
+                .before
+                .iter()
+                .filter_map(|s| s.strip_prefix("SET TRANSACTION "))
+                .map(str::to_string)
+                .collect();
+            if let Some(mode) = part.sql.strip_prefix("START TRANSACTION ") {
+                characteristics.push(mode.to_string());
+            }
+            self.lazy = Some(LazyStart { characteristics });
+            self.xa = xa;
+        } else {
+            for sql in &part.before {
+                self.batch(sql).await?;
+            }
+            self.begin_engine().await?;
+        }
+        self.tx = Tx::Block;
+        Ok(())
+    }
+
+    /// True when this connection can do phase 1 of two-phase commit: MySQL/MariaDB, through XA
+    /// (begin with an `xa` id). SQLite: false (no prepared state that outlives a connection; it
+    /// can only commit in one phase).
+    pub fn can_prepare(&self) -> bool {
+        self.bind.is_mysql()
+    }
+
+    /// Phase 1: `XA END 'id'` + `XA PREPARE 'id'`; the branch is then durable on the server (listed
+    /// by `XA RECOVER`, kept even if this connection is lost) until phase 2.
+    ///
+    /// If the branch never started (nothing ran on this bind in the transaction, or only DDL, which
+    /// ran outside it), nothing is prepared: `Ok(Prepared::Nothing)`, the transaction is over
+    /// and the connection Idle. Idle already: `Nothing` too. In the aborted state nothing can be
+    /// prepared: the branch is rolled back (Idle) and the error is 25P02. A transaction begun
+    /// without an XA id (or on SQLite) cannot be prepared: 0A000, and it stays open.
+    /// If `XA END`/`XA PREPARE` fails, the branch is rolled back and the error returned.
+    pub async fn prepare(&mut self) -> Result<Prepared, ProxyError> {
+        match self.tx {
+            Tx::Idle => return Ok(Prepared::Nothing),
+            Tx::Prepared => return Ok(Prepared::Branch),
+            Tx::Failed | Tx::ImplicitFailed => {
+                self.end_transaction(false).await?;
+                return Err(ProxyError::InFailedTransaction);
+            }
+            Tx::Block | Tx::Implicit => {}
+        }
+        let Some(id) = self.xa.clone().filter(|_| self.tx == Tx::Block) else {
+            let why = if self.can_prepare() {
+                "its transaction was not begun as an XA branch"
+            } else {
+                "SQLite has no two-phase commit"
+            };
+            return Err(ProxyError::FeatureNotSupported(format!(
+                "cannot prepare the transaction on bind \"{}\": {why}",
+                self.bind.name
+            )));
+        };
+        if self.lazy.is_some() {
+            self.end_transaction(true).await?;
+            return Ok(Prepared::Nothing);
+        }
+        let r = match self.batch(&format!("XA END {id}")).await {
+            Ok(()) => self.batch(&format!("XA PREPARE {id}")).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = r {
+            let _ = self.end_transaction(false).await;
+            return Err(e);
+        }
+        self.tx = Tx::Prepared;
+        self.savepoints.clear();
+        Ok(Prepared::Branch)
+    }
+
+    /// Phase 2, on the connection that prepared the branch: `XA COMMIT 'id'`. Leaves the connection
+    /// Idle. If it fails, the branch stays prepared (the decision is the coordinator's: retry, or
+    /// recover from another connection; [`TranslatedConn::release`] then closes this one).
+    pub async fn commit_prepared(&mut self) -> Result<(), ProxyError> {
+        self.phase_two(true).await
+    }
+
+    /// Phase 2: `XA ROLLBACK 'id'` of the branch prepared by [`TranslatedConn::prepare`]. Leaves the
+    /// connection Idle.
+    pub async fn rollback_prepared(&mut self) -> Result<(), ProxyError> {
+        self.phase_two(false).await
+    }
+
+    async fn phase_two(&mut self, commit: bool) -> Result<(), ProxyError> {
+        if self.tx != Tx::Prepared {
+            return Err(tx_error(
+                "55000",
+                format!(
+                    "no prepared transaction on bind \"{}\" to {}",
+                    self.bind.name,
+                    if commit { "commit" } else { "roll back" }
+                ),
+            ));
+        }
+        self.end_transaction(commit).await
+    }
+
+    /// One-phase end: COMMIT (an XA branch: `XA END` + `XA COMMIT 'id' ONE PHASE`). Leaves the
+    /// connection Idle. A transaction in the failed state is rolled back instead and the answer is
+    /// `Committed::RolledBack` (PostgreSQL answers such a COMMIT with ROLLBACK); Idle: nothing to
+    /// do (PostgreSQL only warns). A prepared branch needs [`TranslatedConn::commit_prepared`].
+    /// If COMMIT fails, nothing is committed and the connection is Idle.
+    pub async fn commit(&mut self) -> Result<Committed, ProxyError> {
+        match self.tx {
+            Tx::Idle => Ok(Committed::Committed),
+            Tx::Failed | Tx::ImplicitFailed => {
+                self.end_transaction(false).await?;
+                Ok(Committed::RolledBack)
+            }
+            Tx::Prepared => Err(self.prepared_error()),
+            Tx::Block | Tx::Implicit => {
+                self.end_transaction(true).await?;
+                Ok(Committed::Committed)
+            }
+        }
+    }
+
+    /// One-phase end: ROLLBACK (an XA branch: `XA END` + `XA ROLLBACK 'id'`; a prepared one:
+    /// `XA ROLLBACK 'id'`). Leaves the connection Idle; Idle already: nothing to do.
+    pub async fn rollback(&mut self) -> Result<(), ProxyError> {
+        self.end_transaction(false).await
+    }
+
+    /// `SAVEPOINT name` (the name as PostgreSQL folds it, unquoted). Only in a transaction block
+    /// (25P01 otherwise); opens a pending MySQL transaction first. MariaDB accepts savepoints
+    /// inside an XA branch. An error aborts the block, as in PostgreSQL.
+    pub async fn savepoint(&mut self, name: &str) -> Result<(), ProxyError> {
+        let r = self.savepoint_inner(name).await;
+        if r.is_err() {
+            self.on_error(false).await;
+        }
+        r
+    }
+
+    /// `RELEASE SAVEPOINT name`: that savepoint and the later ones are gone (3B001 if unknown).
+    pub async fn release_savepoint(&mut self, name: &str) -> Result<(), ProxyError> {
+        let r = self.release_inner(name).await;
+        if r.is_err() {
+            self.on_error(false).await;
+        }
+        r
+    }
+
+    /// `ROLLBACK TO SAVEPOINT name`: undoes what followed it, keeps it, and leaves the failed
+    /// state (accepted in an aborted block, as in PostgreSQL).
+    pub async fn rollback_to_savepoint(&mut self, name: &str) -> Result<(), ProxyError> {
+        let r = self.rollback_to_inner(name).await;
+        if r.is_err() {
+            self.on_error(false).await;
+        }
+        r
+    }
+
+    async fn savepoint_inner(&mut self, name: &str) -> Result<(), ProxyError> {
+        match self.tx {
+            Tx::Failed | Tx::ImplicitFailed => return Err(ProxyError::InFailedTransaction),
+            Tx::Prepared => return Err(self.prepared_error()),
+            Tx::Block => {}
+            Tx::Idle | Tx::Implicit => {
+                return Err(tx_error(
+                    "25P01",
+                    "SAVEPOINT can only be used in transaction blocks".into(),
+                ))
+            }
+        }
+        self.start_lazy().await?;
+        let e = self.engine()?;
+        let sql = format!("SAVEPOINT {}", e.quote_ident(name));
+        e.batch(&sql).await?;
+        self.savepoints.push(name.to_string());
+        Ok(())
+    }
+
+    async fn release_inner(&mut self, name: &str) -> Result<(), ProxyError> {
+        match self.tx {
+            Tx::Failed | Tx::ImplicitFailed => return Err(ProxyError::InFailedTransaction),
+            Tx::Prepared => return Err(self.prepared_error()),
+            Tx::Block => {}
+            Tx::Idle | Tx::Implicit => {
+                return Err(tx_error(
+                    "25P01",
+                    "RELEASE SAVEPOINT can only be used in transaction blocks".into(),
+                ))
+            }
+        }
+        let Some(pos) = self.savepoints.iter().rposition(|s| s == name) else {
+            return Err(tx_error(
+                "3B001",
+                format!("savepoint \"{name}\" does not exist"),
+            ));
+        };
+        let e = self.engine()?;
+        let sql = format!("RELEASE SAVEPOINT {}", e.quote_ident(name));
+        e.batch(&sql).await?;
+        self.savepoints.truncate(pos);
+        Ok(())
+    }
+
+    async fn rollback_to_inner(&mut self, name: &str) -> Result<(), ProxyError> {
+        match self.tx {
+            Tx::Block | Tx::Failed => {}
+            Tx::Prepared => return Err(self.prepared_error()),
+            Tx::Idle | Tx::Implicit | Tx::ImplicitFailed => {
+                return Err(tx_error(
+                    "25P01",
+                    "ROLLBACK TO SAVEPOINT can only be used in transaction blocks".into(),
+                ))
+            }
+        }
+        let Some(pos) = self.savepoints.iter().rposition(|s| s == name) else {
+            return Err(tx_error(
+                "3B001",
+                format!("savepoint \"{name}\" does not exist"),
+            ));
+        };
+        let e = self.engine()?;
+        let sql = format!("ROLLBACK TO SAVEPOINT {}", e.quote_ident(name));
+        e.batch(&sql).await?;
+        self.savepoints.truncate(pos + 1);
+        self.tx = Tx::Block;
+        Ok(())
     }
 
     // -----------------------------------------------------------------------------------------
@@ -588,119 +1072,86 @@ impl TranslatedConn {
         sink: &mut RowSink<'_>,
         implicit: bool,
     ) -> Result<String, ProxyError> {
-        let failed = matches!(self.tx, Tx::Failed | Tx::ImplicitFailed);
         match &part.kind {
             Kind::Begin => {
-                if failed {
-                    return Err(ProxyError::InFailedTransaction);
-                }
-                match self.tx {
-                    Tx::Idle => {
-                        for sql in &part.before {
-                            self.engine()?.batch(sql).await?;
-                        }
-                        self.begin_engine().await?;
-                        self.tx = Tx::Block;
-                    }
-                    // An implicit transaction becomes the explicit block (as in PostgreSQL);
-                    // BEGIN inside a block is a warning there, nothing here.
-                    _ => self.tx = Tx::Block,
-                }
+                self.begin_part(part, None).await?;
                 return Ok(part.tag_hint.tag(0));
             }
             Kind::Commit => {
-                return match self.tx {
-                    Tx::Failed | Tx::ImplicitFailed => {
-                        self.end_transaction("ROLLBACK").await?;
-                        Ok("ROLLBACK".into())
-                    }
-                    Tx::Block | Tx::Implicit => {
-                        self.end_transaction("COMMIT").await?;
-                        Ok("COMMIT".into())
-                    }
-                    Tx::Idle => Ok("COMMIT".into()),
-                };
+                return Ok(match self.commit().await? {
+                    Committed::Committed => "COMMIT".into(),
+                    Committed::RolledBack => "ROLLBACK".into(),
+                });
             }
             Kind::Rollback => {
-                if self.tx != Tx::Idle {
-                    self.end_transaction("ROLLBACK").await?;
-                }
+                self.end_transaction(false).await?;
                 return Ok("ROLLBACK".into());
             }
             Kind::Savepoint(name) => {
-                if failed {
-                    return Err(ProxyError::InFailedTransaction);
-                }
-                if self.tx != Tx::Block {
-                    return Err(tx_error(
-                        "25P01",
-                        "SAVEPOINT can only be used in transaction blocks".into(),
-                    ));
-                }
-                let e = self.engine()?;
-                let sql = format!("SAVEPOINT {}", e.quote_ident(name));
-                e.batch(&sql).await?;
-                self.savepoints.push(name.clone());
+                self.savepoint_inner(name).await?;
                 return Ok("SAVEPOINT".into());
             }
             Kind::Release(name) => {
-                if failed {
-                    return Err(ProxyError::InFailedTransaction);
-                }
-                if self.tx != Tx::Block {
-                    return Err(tx_error(
-                        "25P01",
-                        "RELEASE SAVEPOINT can only be used in transaction blocks".into(),
-                    ));
-                }
-                let Some(pos) = self.savepoints.iter().rposition(|s| s == name) else {
-                    return Err(tx_error(
-                        "3B001",
-                        format!("savepoint \"{name}\" does not exist"),
-                    ));
-                };
-                let e = self.engine()?;
-                let sql = format!("RELEASE SAVEPOINT {}", e.quote_ident(name));
-                e.batch(&sql).await?;
-                self.savepoints.truncate(pos);
+                self.release_inner(name).await?;
                 return Ok("RELEASE".into());
             }
             Kind::RollbackTo(name) => {
-                if !matches!(self.tx, Tx::Block | Tx::Failed) {
-                    return Err(tx_error(
-                        "25P01",
-                        "ROLLBACK TO SAVEPOINT can only be used in transaction blocks".into(),
-                    ));
-                }
-                let Some(pos) = self.savepoints.iter().rposition(|s| s == name) else {
-                    return Err(tx_error(
-                        "3B001",
-                        format!("savepoint \"{name}\" does not exist"),
-                    ));
-                };
-                let e = self.engine()?;
-                let sql = format!("ROLLBACK TO SAVEPOINT {}", e.quote_ident(name));
-                e.batch(&sql).await?;
-                self.savepoints.truncate(pos + 1);
-                self.tx = Tx::Block;
+                self.rollback_to_inner(name).await?;
                 return Ok("ROLLBACK".into());
             }
             _ => {}
         }
-        if let Some(lookup) = &part.drop_index_lookup {
+        // MySQL DDL in an explicit block whose engine transaction has not started: it runs outside
+        // (enter_part lets it), and the client is told so.
+        let ddl_outside =
+            self.lazy.is_some() && self.tx == Tx::Block && mysql_implicit_commit(part);
+        let tag = if let Some(lookup) = &part.drop_index_lookup {
             self.enter_part(part, implicit).await?;
-            return self.mysql_drop_index(&lookup.index, lookup.if_exists).await;
-        }
-        let outcome = self.run_part(part, params, sink, implicit).await?;
+            self.mysql_drop_index(&lookup.index, lookup.if_exists)
+                .await?
+        } else {
+            let outcome = self.run_part(part, params, sink, implicit).await?;
+            tag_for(part, outcome)
+        };
         let _ = client_sql;
-        Ok(tag_for(part, outcome))
+        if ddl_outside {
+            notice_response(
+                sink.out,
+                &ErrorFields {
+                    severity: "NOTICE",
+                    code: "00000",
+                    message: &format!(
+                        "DDL on bind \"{}\" was committed at once, outside the transaction: MySQL cannot run DDL inside a transaction",
+                        self.bind.name
+                    ),
+                    detail: Some(
+                        "The transaction stays open; a ROLLBACK will not undo this statement.",
+                    ),
+                    hint: None,
+                },
+            );
+        }
+        Ok(tag)
     }
 
     /// Before a part runs: refused in an aborted transaction; opens the implicit transaction
     /// (`implicit`, not for SELECT); runs the part's `before` statements.
     async fn enter_part(&mut self, part: &Rewritten, implicit: bool) -> Result<(), ProxyError> {
-        if matches!(self.tx, Tx::Failed | Tx::ImplicitFailed) {
-            return Err(ProxyError::InFailedTransaction);
+        let ddl = self.bind.is_mysql() && mysql_implicit_commit(part);
+        match self.tx {
+            Tx::Failed | Tx::ImplicitFailed => return Err(ProxyError::InFailedTransaction),
+            Tx::Prepared => return Err(self.prepared_error()),
+            // MySQL would commit the block's earlier statements before DDL (and XA refuses DDL):
+            // refused once the block has run something here, else run outside it (lazy start
+            // still pending; exec_part tells the client).
+            Tx::Block if ddl && self.lazy.is_none() => {
+                return Err(ProxyError::DdlInMySqlTransaction {
+                    bind: self.bind.name.clone(),
+                })
+            }
+            Tx::Block if ddl => {}
+            Tx::Block => self.start_lazy().await?,
+            _ => {}
         }
         // A MySQL DELETE whose WHERE divides: a division by zero there is only a warning, turned
         // into 22012 after the statement ran (mysql.rs), so it runs in a transaction that the error
@@ -1051,7 +1502,7 @@ impl TranslatedConn {
             }
         }
         if self.tx == Tx::Implicit {
-            self.end_transaction("COMMIT").await?;
+            self.end_transaction(true).await?;
         }
         Ok(())
     }
@@ -1447,12 +1898,12 @@ impl TranslatedConn {
         self.portals.remove("");
         match self.tx {
             Tx::Implicit => {
-                if let Err(e) = self.end_transaction("COMMIT").await {
+                if let Err(e) = self.end_transaction(true).await {
                     self.sync_error = Some(e);
                 }
             }
             Tx::ImplicitFailed => {
-                let _ = self.end_transaction("ROLLBACK").await;
+                let _ = self.end_transaction(false).await;
             }
             _ => {}
         }
@@ -1470,13 +1921,69 @@ impl TranslatedConn {
     }
 
     /// Rolls back anything open and returns the connection to the pool (or drops it if broken).
+    ///
+    /// A prepared XA branch is not decided here (that is phase 2, the coordinator's): the
+    /// connection is closed instead, and the server keeps the branch for `XA RECOVER`.
     pub async fn release(mut self) {
-        let mut dirty = false;
+        if self.tx == Tx::Prepared {
+            if let Some(e) = self.engine.take() {
+                e.close().await;
+            }
+            return;
+        }
         if self.tx != Tx::Idle {
-            dirty = self.end_transaction("ROLLBACK").await.is_err();
+            let _ = self.end_transaction(false).await;
         }
         if let Some(e) = self.engine.take() {
-            e.give_back(dirty).await;
+            e.give_back(self.dirty).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translate::{rewrite_sql, Target};
+
+    fn commits(sql: &str) -> bool {
+        rewrite_sql(sql, Target::MySql)
+            .unwrap()
+            .iter()
+            .any(mysql_implicit_commit)
+    }
+
+    #[test]
+    fn mysql_statements_that_commit_implicitly() {
+        for sql in [
+            "CREATE TABLE a (x INTEGER)",
+            "DROP TABLE a",
+            "ALTER TABLE a ADD COLUMN y INTEGER",
+            "CREATE INDEX i ON a (x)",
+            "DROP INDEX i",
+            "DROP TABLE IF EXISTS a",
+            "ALTER TABLE a RENAME TO b",
+        ] {
+            assert!(commits(sql), "{sql}");
+        }
+        for sql in [
+            "INSERT INTO a VALUES (1)",
+            "UPDATE a SET x = 2",
+            "DELETE FROM a",
+            "SELECT x FROM a",
+            "CREATE TEMPORARY TABLE tmp (x INTEGER)",
+            "SAVEPOINT s",
+        ] {
+            assert!(!commits(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn xa_ids_are_checked_not_quoted() {
+        assert_eq!(xa_literal("bp_a1_ff_2").unwrap(), "'bp_a1_ff_2'");
+        assert_eq!(xa_literal("a-b.c:d").unwrap(), "'a-b.c:d'");
+        for bad in ["", "a'b", "a b", "a\\b", "é", &"x".repeat(XA_ID_MAX + 1)] {
+            assert!(xa_literal(bad).is_err(), "{bad:?}");
+        }
+        assert!(xa_literal(&"x".repeat(XA_ID_MAX)).is_ok());
     }
 }
