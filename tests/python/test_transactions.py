@@ -28,6 +28,7 @@ import re
 import socket
 import sqlite3
 import time
+from pathlib import Path
 
 import psycopg
 import pymysql
@@ -466,6 +467,8 @@ def test_commit_across_four_binds(px, cl):
     assert where(px.env, tag) == expect(**{t: [i] for t, i in ids.items()})
     assert_nothing_prepared(px)
     assert cl.rows("SELECT 1") == [(1,)]  # the session carries on
+    # two_phase made its decision durable in this proxy's log_dir
+    assert (Path(px.config["transactions"]["log_dir"]) / "decisions.log").exists()
 
 
 def test_rollback_across_four_binds(px, cl):
