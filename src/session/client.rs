@@ -9,7 +9,8 @@ use bytes::BytesMut;
 
 use super::prepared::{self, SqlPrepared};
 use super::conn::Conn;
-use super::{ControlStmt, Join, Pending, Portal, Request, Session, SessionError, Stmt};
+use super::settings::SettingKey;
+use super::{ControlStmt, Join, OwnErrors, Pending, Portal, Request, Session, SessionError, Stmt};
 use crate::error::ProxyError;
 use crate::protocol::messages::{self, decode_query, Bind, Execute, Parse, Target};
 use crate::protocol::Frame;
@@ -317,7 +318,7 @@ impl Session {
             let ok = r.is_ok();
             self.translated_answer(bind, out, r, true);
             if ok && session_set {
-                self.replay_set(bind, sql).await;
+                self.replay_set(bind, sql, SettingKey::of(&analysis)).await;
             }
             return Ok(Step::Done);
         }
@@ -338,7 +339,7 @@ impl Session {
             answers: Request::Query,
         });
         if session_set {
-            self.replay_set(bind, sql).await;
+            self.replay_set(bind, sql, SettingKey::of(&analysis)).await;
         }
         Ok(Step::Done)
     }
@@ -384,6 +385,7 @@ impl Session {
                             self.pending.push_back(Pending::Quiet {
                                 bind: other,
                                 ready: 1,
+                                errors: OwnErrors::Ignore,
                             });
                         }
                         None => continue,
@@ -396,7 +398,7 @@ impl Session {
 
     /// A session-level SET (or RESET) went to `bind`: the client means it for its whole session,
     /// so every other connection it holds gets it too, quietly, and so will those it opens later.
-    async fn replay_set(&mut self, bind: BindId, sql: &str) {
+    async fn replay_set(&mut self, bind: BindId, sql: &str, key: Option<SettingKey>) {
         let frame = super::query_frame(sql);
         for other in 0..self.conns.len() {
             if other == bind {
@@ -404,21 +406,25 @@ impl Session {
             }
             match &mut self.conns[other] {
                 Some(Conn::Translated(t)) => {
-                    let _ = t.query(sql, &mut BytesMut::new()).await;
+                    if let Err(e) = t.query(sql, &mut BytesMut::new()).await {
+                        let mut warning = BytesMut::new();
+                        super::replay_warning(&mut warning, &self.proxy.bind_names[other], &e);
+                        self.local(warning, false);
+                    }
                 }
                 Some(Conn::Pg(_)) => {
                     self.send(other, frame.raw());
                     self.pending.push_back(Pending::Quiet {
                         bind: other,
                         ready: 1,
+                        errors: OwnErrors::Warn,
                     });
                 }
                 None => {}
             }
         }
-        // Bounded: an ORM that SETs before every query must not grow this without end.
-        if self.session_sets.len() < 256 && !self.session_sets.iter().any(|s| s == sql) {
-            self.session_sets.push(sql.to_owned());
+        if let Some(key) = key {
+            self.session_sets.record(key, sql);
         }
     }
 

@@ -40,6 +40,7 @@ pub(crate) mod params;
 mod prepared;
 mod relay;
 mod search_path;
+mod settings;
 mod spanning;
 mod txn;
 
@@ -124,6 +125,15 @@ enum Portal {
     Local(ControlStmt),
 }
 
+/// What the client hears of an error of bindproxy's own statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OwnErrors {
+    /// Nothing: the error is expected (a forced failure) or harmless (a fanned-out DEALLOCATE).
+    Ignore,
+    /// A WARNING: the client's settings did not all reach this bind.
+    Warn,
+}
+
 /// The client message whose ReadyForQuery a [`Pending::UntilReady`] waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Request {
@@ -146,8 +156,12 @@ enum Pending {
         answers: Request,
     },
     /// bindproxy's own statements on `bind` (session parameters, a deferred BEGIN, a forced
-    /// failure): drop everything up to `ready` ReadyForQuerys.
-    Quiet { bind: BindId, ready: u32 },
+    /// failure): drop everything up to `ready` ReadyForQuerys; errors as `errors` says.
+    Quiet {
+        bind: BindId,
+        ready: u32,
+        errors: OwnErrors,
+    },
     /// An answer made by bindproxy; with `ready`, a ReadyForQuery follows it.
     Local { bytes: BytesMut, ready: bool },
 }
@@ -187,8 +201,8 @@ pub struct Session {
     /// The client's login user and database name, for `current_user`/`current_database()` on
     /// MySQL/SQLite binds.
     identity: (String, String),
-    /// Session-level SET statements the client ran, replayed on every connection it opens later.
-    session_sets: Vec<String>,
+    /// Session-level settings the client changed, replayed on every connection it opens later.
+    session_sets: settings::SessionSettings,
     /// The bind the last catalog query naming a mapped table went to (see `Session::target`).
     catalog_bind: Option<BindId>,
     /// ParameterStatus values the client has been told.
@@ -242,7 +256,7 @@ impl Session {
             setup,
             settings,
             identity: (hello.user.clone(), hello.database.clone()),
-            session_sets: Vec::new(),
+            session_sets: settings::SessionSettings::default(),
             catalog_bind: None,
             shown,
             statements: HashMap::new(),
@@ -459,8 +473,14 @@ impl Session {
                         conn.apply_startup_parameter(k, v);
                     }
                     conn.set_identity(&self.identity.0, &self.identity.1);
-                    for sql in &self.session_sets {
-                        let _ = conn.query(sql, &mut BytesMut::new()).await;
+                    let mut warnings = BytesMut::new();
+                    for sql in self.session_sets.statements() {
+                        if let Err(e) = conn.query(sql, &mut BytesMut::new()).await {
+                            replay_warning(&mut warnings, &self.proxy.bind_names[bind], &e);
+                        }
+                    }
+                    if !warnings.is_empty() {
+                        self.local(warnings, false);
                     }
                     self.conns[bind] = Some(Conn::Translated(Box::new(conn)));
                     return self.join(bind, join).await;
@@ -470,12 +490,16 @@ impl Session {
             for q in &self.setup {
                 lease.conn.wbuf.extend_from_slice(q.raw());
             }
-            for sql in &self.session_sets {
+            for sql in self.session_sets.statements() {
                 lease.conn.wbuf.extend_from_slice(query_frame(sql).raw());
             }
             self.conns[bind] = Some(Conn::Pg(lease));
             if n > 0 {
-                self.pending.push_back(Pending::Quiet { bind, ready: n });
+                self.pending.push_back(Pending::Quiet {
+                    bind,
+                    ready: n,
+                    errors: OwnErrors::Warn,
+                });
             }
         }
         self.join(bind, join).await
@@ -565,7 +589,11 @@ impl Session {
         raw.extend_from_slice(parse.raw());
         raw.extend_from_slice(Frame::new(b'S', b"").raw());
         self.send(b, &raw);
-        self.pending.push_back(Pending::Quiet { bind: b, ready: 1 });
+        self.pending.push_back(Pending::Quiet {
+            bind: b,
+            ready: 1,
+            errors: OwnErrors::Ignore,
+        });
     }
 
     /// A backend connection died or broke the protocol: tell the client, forget the connection,
@@ -706,6 +734,21 @@ enum Join {
     /// It runs outside (a catalog query or SHOW before the transaction's first statement, a
     /// Describe).
     Outside,
+}
+
+/// A WARNING for a session setting that a bind reached later could not take: the client's
+/// session is not the same there, and it should know.
+fn replay_warning(out: &mut BytesMut, bind: &str, e: &ProxyError) {
+    crate::protocol::messages::notice_response(
+        out,
+        &crate::protocol::messages::ErrorFields {
+            severity: "WARNING",
+            code: e.sqlstate(),
+            message: &format!("bind \"{bind}\" did not take a setting of this session: {e}"),
+            detail: None,
+            hint: None,
+        },
+    );
 }
 
 /// A simple Query message for `sql`.

@@ -7,7 +7,8 @@
 use bytes::{BufMut, BytesMut};
 
 use super::conn::Conn;
-use super::{Pending, Request, Session, SessionError, CLIENT_FLUSH_BYTES};
+use super::{OwnErrors, Pending, Request, Session, SessionError, CLIENT_FLUSH_BYTES};
+use crate::error::ProxyError;
 use crate::frontend::logsafe::Escaped;
 use crate::protocol::messages::{self, error_code_and_severity};
 use crate::protocol::Frame;
@@ -201,16 +202,26 @@ impl Session {
                     _ => self.out.extend_from_slice(f.raw()),
                 }
             }
-            Pending::Quiet { ready, .. } => {
+            Pending::Quiet { ready, errors, .. } => {
                 if tag == b'Z' {
                     *ready -= 1;
                     if *ready == 0 {
                         self.pop_head_entry();
                     }
                 } else if tag == b'E' {
+                    let errors = *errors;
                     let name = &self.proxy.bind_names[bind];
                     let message = crate::backend::pg::conn::error_message(f.body());
                     tracing::debug!(bind = %name, "bindproxy's own statement failed: {}", Escaped(&message));
+                    if errors == OwnErrors::Warn {
+                        let (code, message, _) = messages::error_fields(f.body());
+                        let e = ProxyError::Backend {
+                            code,
+                            message,
+                            detail: None,
+                        };
+                        super::replay_warning(&mut self.out, name, &e);
+                    }
                 }
             }
             Pending::Local { .. } => {}

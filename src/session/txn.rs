@@ -116,7 +116,11 @@ impl Session {
             }
             self.send(bind, super::query_frame(&sql).raw());
             self.pending
-                .push_back(super::Pending::Quiet { bind, ready: 1 });
+                .push_back(super::Pending::Quiet {
+                    bind,
+                    ready: 1,
+                    errors: super::OwnErrors::Warn,
+                });
             return Ok(());
         }
         let name = self.proxy.bind_names[bind].clone();

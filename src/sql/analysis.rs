@@ -61,7 +61,8 @@ pub struct StatementInfo {
     /// Changes to `search_path` (or every setting) it makes, in order.
     pub settings: Vec<SettingChange>,
     /// The name a statement acts on: the savepoint of `SAVEPOINT`/`RELEASE`/`ROLLBACK TO`, the
-    /// prepared statement of `PREPARE`/`EXECUTE`/`DEALLOCATE` (`None` for `DEALLOCATE ALL`).
+    /// prepared statement of `PREPARE`/`EXECUTE`/`DEALLOCATE` (`None` for `DEALLOCATE ALL`), the
+    /// setting of `SET`/`RESET` (`None` for `RESET ALL`).
     pub object_name: Option<String>,
 }
 
@@ -189,6 +190,8 @@ fn object_name(stmt: &serde_json::Value) -> Option<String> {
     let field = match tag {
         "TransactionStmt" => "savepoint_name",
         "PrepareStmt" | "ExecuteStmt" | "DeallocateStmt" => "name",
+        // the setting of SET / RESET (none for RESET ALL)
+        "VariableSetStmt" => "name",
         _ => return None,
     };
     Some(parse::str_field(v, field))

@@ -549,7 +549,12 @@ CASES = [
     Case("cross-writing-cte", "WITH d AS (DELETE FROM w_a RETURNING who) SELECT who FROM t_b", Refuse()),
     Case("cross-merge", "MERGE INTO w_b USING t_a ON true WHEN MATCHED THEN UPDATE SET who = 'hit'", Refuse()),
     Case("cross-m-s", "SELECT who FROM t_m UNION ALL SELECT who FROM t_s", Refuse()),
-    Case("cross-multi-statement", "SELECT who FROM t_a; UPDATE w_b SET who = 'hit'", Refuse()),
+    # a Query whose statements go to several binds runs each on its bind, as one transaction (issue 7)
+    Case("cross-multi-statement", "SELECT who FROM t_a; UPDATE w_b SET who = 'hit'", Write("b")),
+    Case("cross-multi-statement-fails-late", "UPDATE w_a SET who = 'hit'; UPDATE w_b SET nope = 1",
+         NoChange(must_fail=True)),
+    Case("cross-multi-statement-cross-join-late", "UPDATE w_a SET who = 'hit'; SELECT who FROM t_a, t_b",
+         Refuse()),
     # --- ONLY (…) ----------------------------------------------------------------------------------------
     Case("only-paren-select", "SELECT who FROM ONLY (t_b)", Either(Read("b"))),
     Case("only-paren-table", "TABLE ONLY (t_b)", Either(Read("b"))),
@@ -670,7 +675,7 @@ CASES = [
     Case("many-statements-then-write", "SELECT 1;" * 5000 + "UPDATE w_b SET who = 'hit'",
          Either(Write("b"), codes=(REFUSED, TOO_LARGE))),
     Case("many-statements-cross", "SELECT who FROM t_a;" * 2000 + "UPDATE w_b SET who = 'hit'",
-         Refuse(codes=(REFUSED, TOO_LARGE))),
+         Either(Write("b"), codes=(REFUSED, TOO_LARGE))),
 ]
 
 _ids = [c.id for c in CASES]
