@@ -1,7 +1,8 @@
 //! The decision log: the durable record that a multi-bind transaction committed.
 //!
 //! Owns: `<dir>/decisions.log`, append-only JSON lines — `{"commit":gid,"participants":[..]}`
-//! (written and fsynced before phase 2 starts) and `{"done":gid}` (phase 2 finished everywhere,
+//! (written and fsynced before phase 2 starts; sessions deciding at the same moment share one
+//! fsync) and `{"done":gid}` (phase 2 finished everywhere,
 //! not synced); its compaction (an atomic rewrite keeping only pending decisions); and
 //! `<dir>/lock`, the advisory lock one daemon (or `bindproxy recover`) holds for its whole life.
 //!
@@ -16,7 +17,7 @@ use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
@@ -80,10 +81,34 @@ pub struct DecisionLog {
 struct Inner {
     dir: PathBuf,
     path: PathBuf,
-    /// The open log, positioned at its end; None until the first append, and after a failed
-    /// write (the next append reopens and cuts any partial line).
-    file: Mutex<Option<File>>,
+    state: Mutex<State>,
+    /// Signalled when a batch has been written (and synced), or the writer's place is free.
+    written: Condvar,
 }
+
+/// Group commit: appenders queue their lines; one of them (the writer) takes the whole queue,
+/// writes and fsyncs it outside the lock, and wakes the others. Sessions committing at the same
+/// moment share one fsync.
+#[derive(Debug, Default)]
+struct State {
+    /// The open log, positioned at its end; None until the first append, while the writer has
+    /// it, and after a failed write (the next append reopens and cuts any partial line).
+    file: Option<File>,
+    queue: Vec<u8>,
+    /// Some line in the queue needs fsync.
+    queue_sync: bool,
+    /// The ticket of the last line queued.
+    last_ticket: u64,
+    /// Every ticket up to this one has been handled (written, or failed).
+    handled: u64,
+    /// A writer is at work outside the lock.
+    writing: bool,
+    /// Batches that failed: (first ticket, last ticket, error), the most recent ones.
+    failed: Vec<(u64, u64, std::io::ErrorKind, String)>,
+}
+
+/// How many failed batches are remembered for their waiters.
+const FAILED_KEPT: usize = 1024;
 
 /// The daemon's exclusive hold on a log directory; released when dropped.
 #[derive(Debug)]
@@ -106,7 +131,8 @@ impl DecisionLog {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
                 path: dir.join(LOG_FILE),
-                file: Mutex::new(None),
+                state: Mutex::new(State::default()),
+                written: Condvar::new(),
             }),
         }
     }
@@ -239,29 +265,87 @@ impl Inner {
         Ok(f)
     }
 
-    fn append_blocking(&self, line: &[u8], sync: bool) -> Result<(), LogError> {
-        let mut guard = self
-            .file
+    fn lock_state(&self) -> Result<MutexGuard<'_, State>, LogError> {
+        self.state
             .lock()
-            .map_err(|_| self.io(std::io::Error::other("log mutex poisoned")))?;
-        if guard.is_none() {
-            *guard = Some(self.open()?);
+            .map_err(|_| self.io(std::io::Error::other("decision log mutex poisoned")))
+    }
+
+    fn append_blocking(&self, line: &[u8], sync: bool) -> Result<(), LogError> {
+        let mut st = self.lock_state()?;
+        st.last_ticket += 1;
+        let ticket = st.last_ticket;
+        st.queue.extend_from_slice(line);
+        st.queue_sync |= sync;
+        loop {
+            if st.handled >= ticket {
+                return match st.failed.iter().find(|f| f.0 <= ticket && ticket <= f.1) {
+                    Some((_, _, kind, msg)) => {
+                        Err(self.io(std::io::Error::new(*kind, msg.clone())))
+                    }
+                    None => Ok(()),
+                };
+            }
+            if st.writing {
+                st = self
+                    .written
+                    .wait(st)
+                    .map_err(|_| self.io(std::io::Error::other("decision log mutex poisoned")))?;
+                continue;
+            }
+            // Become the writer of everything queued so far.
+            st.writing = true;
+            let batch = std::mem::take(&mut st.queue);
+            let batch_sync = std::mem::take(&mut st.queue_sync);
+            let (first, last) = (st.handled + 1, st.last_ticket);
+            let file = st.file.take();
+            drop(st);
+            let (file, result) = self.write_batch(file, &batch, batch_sync);
+            st = self.lock_state()?;
+            st.file = file;
+            if let Err(e) = result {
+                if st.failed.len() >= FAILED_KEPT {
+                    st.failed.remove(0);
+                }
+                st.failed.push((first, last, e.kind(), e.to_string()));
+            }
+            st.handled = last;
+            st.writing = false;
+            self.written.notify_all();
         }
-        let Some(f) = guard.as_mut() else {
-            return Err(self.io(std::io::Error::other("log not open")));
+    }
+
+    /// Writes (and fsyncs) one batch. On failure the batch is taken back (best effort) so that a
+    /// commit the caller reports as failed does not come back as a decision at recovery, and the
+    /// file is closed: the next append reopens it and cuts any partial line.
+    fn write_batch(
+        &self,
+        file: Option<File>,
+        batch: &[u8],
+        sync: bool,
+    ) -> (Option<File>, std::io::Result<()>) {
+        let mut f = match file {
+            Some(f) => f,
+            None => match self.open() {
+                Ok(f) => f,
+                Err(LogError::Io { err, .. }) => return (None, Err(err)),
+                Err(e) => return (None, Err(std::io::Error::other(e.to_string()))),
+            },
         };
-        let start = f.stream_position().map_err(|e| self.io(e))?;
+        let start = match f.stream_position() {
+            Ok(p) => p,
+            Err(e) => return (None, Err(e)),
+        };
         let written = f
-            .write_all(line)
+            .write_all(batch)
             .and_then(|()| if sync { f.sync_data() } else { Ok(()) });
-        if let Err(e) = written {
-            // Take the line back (best effort) so that a commit the caller will report as failed
-            // does not come back as a decision at recovery; reopen on the next append.
-            let _ = f.set_len(start).and_then(|()| f.sync_data());
-            *guard = None;
-            return Err(self.io(e));
+        match written {
+            Ok(()) => (Some(f), Ok(())),
+            Err(e) => {
+                let _ = f.set_len(start).and_then(|()| f.sync_data());
+                (None, Err(e))
+            }
         }
-        Ok(())
     }
 
     fn read_pending(&self) -> Result<Vec<Decision>, LogError> {
@@ -274,10 +358,14 @@ impl Inner {
     }
 
     fn compact_blocking(&self) -> Result<usize, LogError> {
-        let mut guard = self
-            .file
-            .lock()
-            .map_err(|_| self.io(std::io::Error::other("log mutex poisoned")))?;
+        // Not while a writer is at work: its lines go to the file being replaced.
+        let mut st = self.lock_state()?;
+        while st.writing {
+            st = self
+                .written
+                .wait(st)
+                .map_err(|_| self.io(std::io::Error::other("decision log mutex poisoned")))?;
+        }
         let pending = self.read_pending()?;
         if !self.path.exists() {
             return Ok(0);
@@ -311,7 +399,7 @@ impl Inner {
             err,
         })?;
         // The old handle points at the replaced file.
-        *guard = None;
+        st.file = None;
         Ok(pending.len())
     }
 }
@@ -457,7 +545,7 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_commits_are_all_recorded() {
         let dir = tempdir("concurrent");
         let log = Arc::new(DecisionLog::new(&dir));
@@ -471,6 +559,13 @@ mod tests {
                 if i % 2 == 0 {
                     log.record_done(&format!("g{i}")).await.unwrap();
                 }
+            }));
+        }
+        // Compactions racing the appends lose nothing.
+        for _ in 0..4 {
+            let log = log.clone();
+            tasks.push(tokio::spawn(async move {
+                log.compact().await.unwrap();
             }));
         }
         for t in tasks {
