@@ -2,9 +2,9 @@
 //!
 //! Owns: `<dir>/decisions.log`, append-only JSON lines — `{"commit":gid,"participants":[..]}`
 //! (written and fsynced before phase 2 starts; sessions deciding at the same moment share one
-//! fsync) and `{"done":gid}` (phase 2 finished everywhere,
-//! not synced); its compaction (an atomic rewrite keeping only pending decisions); and
-//! `<dir>/lock`, the advisory lock one daemon (or `bindproxy recover`) holds for its whole life.
+//! fsync) and `{"done":gid}` (phase 2 finished everywhere, not synced); its compaction (an
+//! atomic rewrite keeping only pending decisions); and `<dir>/lock`, the advisory lock one daemon
+//! (or `bindproxy recover`) holds for its whole life.
 //!
 //! The file is opened lazily: a process that never commits across binds never touches the disk.
 //! A torn last line (a crash in the middle of a write) is no decision: its `record_commit` never
