@@ -9,7 +9,7 @@
 #    for two-phase commit, restarting it once if it must change) and MariaDB on
 #    127.0.0.1:3306 (root, empty password) without systemd, and waits until both answer.
 # 3. Creates/reuses the venv .venv with tests/python/requirements.txt (re-installed only when that file changes).
-# 4. cargo build (debug), cargo test, then .venv/bin/pytest -q tests/python against target/debug/bindproxy
+# 4. cargo build (debug, with the failpoints feature), cargo test, then .venv/bin/pytest -q tests/python against target/debug/bindproxy
 #    (or $BINDPROXY_BIN).
 # Exits non-zero if any step or any test fails. A missing backend is a failure, never a skip.
 #
@@ -249,14 +249,17 @@ command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust with rust
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 export BINDPROXY_BIN=${BINDPROXY_BIN:-$TARGET_DIR/debug/bindproxy}
 
-log "cargo build"
-cargo build 2>&1 || die "cargo build failed"
+# The tested binary has the crash points of the two-phase commit compiled in (tests/python/test_tx_crash.py);
+# cargo test uses the same features, so nothing is built twice.
+FEATURES=(--features failpoints)
+log "cargo build ${FEATURES[*]}"
+cargo build "${FEATURES[@]}" 2>&1 || die "cargo build failed"
 
 failed=()
 if [ "${SKIP_CARGO_TEST:-0}" != 1 ]; then
     log "cargo test"
     # a hung test must not eat CI's 90 minutes
-    timeout --kill-after=30 "${CARGO_TEST_TIMEOUT:-1500}" cargo test 2>&1 || failed+=("cargo test")
+    timeout --kill-after=30 "${CARGO_TEST_TIMEOUT:-1500}" cargo test "${FEATURES[@]}" 2>&1 || failed+=("cargo test")
 fi
 
 log "pytest tests/python (BINDPROXY_BIN=$BINDPROXY_BIN)"

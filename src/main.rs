@@ -93,6 +93,10 @@ fn main() -> ExitCode {
         // Colours only on a terminal: log files and `docker logs` stay plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // Crash points of the two-phase commit, armed by the FAILPOINTS environment variable; only in
+    // a binary built with `--features failpoints` (the test suite's).
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let config = match load(&cli.config, cli.listen.as_deref()) {
         Ok(c) => c,
         Err(e) => {
