@@ -128,33 +128,12 @@ fn runtime() -> tokio::runtime::Runtime {
 fn route(config: &Config, json: bool, sql: &str) -> ExitCode {
     let router = config.router();
     let analysis = analyze_uncached(sql);
-    let path = default_search_path();
-    let routed = match &analysis.error {
-        Some(e) => Err(ProxyError::Analysis(e.clone())),
-        // the daemon's own placement, for a new session outside any transaction
-        None => router
-            .place(
-                &analysis,
-                sql,
-                SessionView {
-                    path: SearchPathView {
-                        schemas: &path,
-                        default: &path,
-                        user: "",
-                    },
-                    open_transaction: None,
-                    last_catalog: None,
-                },
-            )
-            .map_err(ProxyError::Route),
-    };
-    match routed {
+    match place_for_cli(&router, &analysis, sql) {
         Ok(placed) => {
-            let bind = placed.bind;
+            let binds: Vec<String> = placed.iter().map(|p| p.bind.clone()).collect();
             let mut tables: Vec<String> = placed
-                .route
-                .tables
                 .iter()
+                .flat_map(|p| p.route.tables.iter())
                 .map(|(t, _)| match &t.schema {
                     Some(_) => t.to_string(),
                     None if t.is_catalog() => format!("pg_catalog.{t}"),
@@ -163,13 +142,15 @@ fn route(config: &Config, json: bool, sql: &str) -> ExitCode {
                 .collect();
             tables.sort();
             tables.dedup();
+            let bind = binds.first().cloned().unwrap_or_default();
             if json {
-                // Field order as documented: tables first.
-                println!(
-                    "{{\"tables\":{},\"bind\":{}}}",
-                    serde_json::Value::from(tables),
-                    serde_json::Value::from(bind)
-                );
+                // Field order as documented: tables first; `statements` only when the statements of
+                // the string go to several binds.
+                let mut out = serde_json::json!({ "tables": tables, "bind": bind });
+                if placed.len() > 1 {
+                    out["statements"] = serde_json::Value::from(binds);
+                }
+                println!("{out}");
             } else {
                 println!(
                     "tables: {}",
@@ -184,7 +165,14 @@ fn route(config: &Config, json: bool, sql: &str) -> ExitCode {
                     Method::BulkHead => "   (a large INSERT … VALUES: routed by its head)",
                     Method::Reduced => "   (a large statement: lists of literals collapsed first)",
                 };
-                println!("bind:   {bind}{how}");
+                if placed.len() > 1 {
+                    println!(
+                        "bind:   {}   (statement by statement, in one transaction)",
+                        binds.join(", ")
+                    );
+                } else {
+                    println!("bind:   {bind}{how}");
+                }
             }
             ExitCode::SUCCESS
         }
@@ -200,6 +188,46 @@ fn route(config: &Config, json: bool, sql: &str) -> ExitCode {
             }
             ExitCode::from(1)
         }
+    }
+}
+
+/// The daemon's placement, for a new session outside any transaction: one placement, or — for a
+/// query string whose statements go to several binds, which the daemon runs statement by
+/// statement in one transaction — one per statement.
+fn place_for_cli(
+    router: &bindproxy::router::Router,
+    analysis: &bindproxy::sql::Analysis,
+    sql: &str,
+) -> Result<Vec<bindproxy::router::Placement>, ProxyError> {
+    if let Some(e) = &analysis.error {
+        return Err(ProxyError::Analysis(e.clone()));
+    }
+    let path = default_search_path();
+    let view = SessionView {
+        path: SearchPathView {
+            schemas: &path,
+            default: &path,
+            user: "",
+        },
+        open_transaction: None,
+        last_catalog: None,
+    };
+    match router.place(analysis, sql, view) {
+        Ok(p) => Ok(vec![p]),
+        Err(bindproxy::router::RouteError::CrossBind(_)) if analysis.statements.len() > 1 => {
+            let pieces = bindproxy::sql::split_statements(sql).map_err(ProxyError::Analysis)?;
+            pieces
+                .into_iter()
+                .map(|piece| {
+                    let a = analyze_uncached(piece);
+                    match &a.error {
+                        Some(e) => Err(ProxyError::Analysis(e.clone())),
+                        None => router.place(&a, piece, view).map_err(ProxyError::Route),
+                    }
+                })
+                .collect()
+        }
+        Err(e) => Err(ProxyError::Route(e)),
     }
 }
 
