@@ -312,6 +312,10 @@ impl Session {
         if let Some(named) = &named {
             self.track_sql_prepared(named, bind).await;
         }
+        if let (true, Some(k)) = (is_control(kind), kind) {
+            // relayed to the transaction's only participant: its savepoints are the session's
+            self.follow_relayed_control(&control_stmt(k, sql, &analysis));
+        }
         if let Some(t) = self.translated(bind) {
             let mut out = BytesMut::new();
             let r = t.query(sql, &mut out).await;
@@ -602,7 +606,8 @@ impl Session {
         }
         // A statement without tables runs where the transaction is; others where they were parsed.
         let stmt_outside_tx = stmt.outside_tx;
-        let is_control = stmt.control.is_some();
+        let relayed_control = stmt.control.clone();
+        let is_control = relayed_control.is_some();
         let bind = match (&stmt.floating, in_tx, stmt.prepared_on.last()) {
             (Some(_), Some(b), _) => b,
             (_, _, Some(&b)) => b,
@@ -617,6 +622,9 @@ impl Session {
         if let Err(e) = self.ensure_conn(bind, join_of(stmt_outside_tx)).await {
             self.refuse(e, false);
             return Ok(Step::Done);
+        }
+        if let Some(c) = &relayed_control {
+            self.follow_relayed_control(c);
         }
         let Some(stmt) = self.statements.get_mut(&stmt_name) else {
             return Ok(Step::Done);

@@ -58,6 +58,24 @@ impl Session {
         self.client_status() == b'E' && self.sole_participant() != Some(bind)
     }
 
+    /// A SAVEPOINT, RELEASE or ROLLBACK TO relayed to the only participant: the transaction's
+    /// savepoint stack follows, so that a bind joining later gets the same savepoints.
+    pub(super) fn follow_relayed_control(&mut self, c: &ControlStmt) {
+        let (Some(t), Some(name)) = (&mut self.tx, &c.savepoint) else {
+            return;
+        };
+        match c.kind {
+            StatementKind::Savepoint => t.savepoint(name),
+            StatementKind::Release => {
+                t.release(name);
+            }
+            StatementKind::RollbackTo => {
+                t.rollback_to(name);
+            }
+            _ => {}
+        }
+    }
+
     /// A new transaction (BEGIN, or the implicit one of a Query that spans binds).
     fn open_transaction(&mut self, origin: Origin) {
         let gid = self.proxy.tx.gids.next();
