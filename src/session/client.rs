@@ -145,6 +145,13 @@ impl Session {
                 Ok(Step::Done)
             }
             b'S' => {
+                if self.in_pipeline_tx() {
+                    if self.blocked(None) {
+                        return Ok(Step::Blocked);
+                    }
+                    self.finish_pipeline().await?;
+                    return Ok(Step::Done);
+                }
                 self.on_sync().await;
                 Ok(Step::Done)
             }
@@ -545,6 +552,12 @@ impl Session {
             Ok(b) => (b, floating && !held_by_name),
             Err(e) => return Ok(self.refuse_parse(e)),
         };
+        if !outside_tx {
+            if let Err(e) = self.join_pipeline(bind).await {
+                self.refuse(e, false);
+                return Ok(Step::Done);
+            }
+        }
         if self.blocked(Some(bind)) {
             return Ok(Step::Blocked);
         }
@@ -615,6 +628,12 @@ impl Session {
         };
         if self.refused_by_failure(bind) && !is_control {
             return Ok(self.refuse_in_order(ProxyError::InFailedTransaction, false));
+        }
+        if !stmt_outside_tx {
+            if let Err(e) = self.join_pipeline(bind).await {
+                self.refuse(e, false);
+                return Ok(Step::Done);
+            }
         }
         if self.blocked(Some(bind)) {
             return Ok(Step::Blocked);

@@ -525,6 +525,7 @@ impl Session {
             e.write_to(&mut out);
             if !simple {
                 self.skipping = true;
+                self.pipeline_failed();
             }
         }
         // Mid-pipeline a MySQL/SQLite connection may be in its implicit transaction: only the

@@ -260,6 +260,7 @@ impl Session {
     /// client's Sync is answered normally.
     fn after_extended_error(&mut self, bind: BindId) {
         self.skip_until_sync();
+        self.pipeline_failed();
         let mut before_sync = true;
         self.pending.retain(|p| {
             if !before_sync {

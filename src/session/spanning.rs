@@ -275,3 +275,168 @@ impl Session {
     }
 
 }
+
+// ---------------------------------------------------------------------------------------------
+// A pipeline outside BEGIN that reaches a second bind.
+//
+// PostgreSQL runs everything up to a Sync as one implicit transaction. When such a pipeline
+// reaches a second bind, the binds it already used are turned into explicit blocks where they
+// stand (a BEGIN executed inside an implicit transaction keeps its work, as in PostgreSQL), the
+// new bind joins with BEGIN, and at the client's Sync bindproxy commits them all together.
+
+/// The name of bindproxy's own prepared statement and portal for that BEGIN: a name no client
+/// makes by accident, and closed again right away.
+const PIPELINE_BEGIN: &[u8] = b"bindproxy.pipeline_begin";
+
+impl Session {
+    /// Before a pipeline message for `bind`: if the pipeline (outside BEGIN) already used other
+    /// binds, they and `bind` become one transaction, committed at the Sync.
+    pub(super) async fn join_pipeline(&mut self, bind: BindId) -> Result<(), ProxyError> {
+        if self.tx.is_some() || !self.touched.iter().any(|&b| b != bind) {
+            return Ok(());
+        }
+        if self.proxy.tx.mode == crate::config::CrossBind::Reject {
+            // each bind commits its own part at the Sync, as before transactions spanned binds
+            return Ok(());
+        }
+        self.open_transaction(Origin::Pipeline);
+        for b in self.touched.clone() {
+            if self.conns[b].is_none() {
+                continue;
+            }
+            let in_implicit = self.conns[b].as_ref().is_some_and(|c| c.status() != b'I');
+            if let Some(t) = &mut self.tx {
+                t.join(b);
+            }
+            match &mut self.conns[b] {
+                Some(Conn::Pg(_)) => {
+                    let raw = pipeline_begin_messages();
+                    self.send(b, &raw);
+                    // ParseComplete, BindComplete, CommandComplete, CloseComplete x2: not the
+                    // client's
+                    self.pending.push_back(Pending::Extended {
+                        bind: b,
+                        due: 5,
+                        relay: false,
+                    });
+                }
+                Some(Conn::Translated(_)) => {
+                    // A MySQL bind whose pipeline already began a plain transaction cannot become
+                    // an XA branch: it commits in one phase, as a last resource.
+                    let xa = !in_implicit
+                        && self.proxy.tx.mode == crate::config::CrossBind::TwoPhase
+                        && self.proxy.tx.capability(b) == Some(crate::tx::Capability::TwoPhase);
+                    let branch = self.tx.as_ref().and_then(|t| t.branch_id(b));
+                    if !xa {
+                        if let Some(t) = &mut self.tx {
+                            t.one_phase.push(b);
+                        }
+                    }
+                    let name = self.proxy.bind_names[b].clone();
+                    let mut notices = BytesMut::new();
+                    if let Some(c) = &mut self.conns[b] {
+                        c.control(
+                            super::conn::Control::Begin {
+                                sql: "BEGIN",
+                                xa: if xa { branch.as_deref() } else { None },
+                            },
+                            &name,
+                            &mut notices,
+                        )
+                        .await?;
+                    }
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// True when the open transaction is a pipeline's, ended by the client's next Sync.
+    pub(super) fn in_pipeline_tx(&self) -> bool {
+        self.tx
+            .as_ref()
+            .is_some_and(|t| t.origin == Origin::Pipeline)
+    }
+
+    /// A pipeline message failed: the pipeline's transaction rolls back at the Sync.
+    pub(super) fn pipeline_failed(&mut self) {
+        if let Some(t) = &mut self.tx {
+            if t.origin == Origin::Pipeline {
+                t.failed = true;
+            }
+        }
+    }
+
+    /// The client's Sync ends a pipeline's transaction: every bind gets its Sync (nothing commits
+    /// inside the blocks), then the transaction commits on all of them, or rolls back after an
+    /// error; one ReadyForQuery. The caller has made sure no answers are due.
+    pub(super) async fn finish_pipeline(&mut self) -> Result<(), SessionError> {
+        self.skipping = false;
+        self.portals.remove("");
+        self.out_locals();
+        let touched = std::mem::take(&mut self.touched);
+        let mut out = BytesMut::new();
+        for b in touched {
+            match &mut self.conns[b] {
+                Some(Conn::Pg(lease)) => {
+                    lease
+                        .conn
+                        .wbuf
+                        .extend_from_slice(Frame::new(b'S', b"").raw());
+                    if let Err(e) = lease.conn.flush().await {
+                        self.backend_lost(b, e.to_string());
+                        continue;
+                    }
+                    self.relay_piece(b).await?;
+                }
+                Some(Conn::Translated(t)) => {
+                    t.sync().await;
+                    if let Some(e) = t.take_sync_error() {
+                        e.write_to(&mut out);
+                        self.pipeline_failed();
+                    }
+                }
+                None => {}
+            }
+        }
+        self.out_locals();
+        if self.client_status() == b'E' {
+            self.rollback_all(&mut out).await;
+        } else if let Err(e) = self.commit(&mut out).await {
+            e.write_to(&mut out);
+        }
+        self.tx = None;
+        self.local(out, true);
+        Ok(())
+    }
+}
+
+/// Parse, Bind, Execute of `BEGIN` under bindproxy's own names, then Close of both.
+fn pipeline_begin_messages() -> BytesMut {
+    let mut raw = BytesMut::new();
+    let mut parse = Vec::new();
+    parse.extend_from_slice(PIPELINE_BEGIN);
+    parse.push(0);
+    parse.extend_from_slice(b"BEGIN\0\0\0");
+    raw.extend_from_slice(Frame::new(b'P', &parse).raw());
+    let mut bind = Vec::new();
+    bind.extend_from_slice(PIPELINE_BEGIN);
+    bind.push(0);
+    bind.extend_from_slice(PIPELINE_BEGIN);
+    bind.push(0);
+    bind.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // no formats, no parameters, no result formats
+    raw.extend_from_slice(Frame::new(b'B', &bind).raw());
+    let mut exec = Vec::new();
+    exec.extend_from_slice(PIPELINE_BEGIN);
+    exec.push(0);
+    exec.extend_from_slice(&[0, 0, 0, 0]);
+    raw.extend_from_slice(Frame::new(b'E', &exec).raw());
+    for kind in [b'S', b'P'] {
+        let mut close = vec![kind];
+        close.extend_from_slice(PIPELINE_BEGIN);
+        close.push(0);
+        raw.extend_from_slice(Frame::new(b'C', &close).raw());
+    }
+    raw
+}

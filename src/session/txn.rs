@@ -77,7 +77,7 @@ impl Session {
     }
 
     /// A new transaction (BEGIN, or the implicit one of a Query that spans binds).
-    fn open_transaction(&mut self, origin: Origin) {
+    pub(super) fn open_transaction(&mut self, origin: Origin) {
         let gid = self.proxy.tx.gids.next();
         self.tx = Some(Transaction::new(origin, gid));
     }
@@ -112,7 +112,7 @@ impl Session {
         }
         let begin = match &t.origin {
             Origin::Explicit { begin } => begin.clone(),
-            Origin::Implicit => "BEGIN".to_owned(),
+            Origin::Implicit | Origin::Pipeline => "BEGIN".to_owned(),
         };
         let preamble = t.preamble.clone();
         let savepoints: Vec<String> = t.savepoints.iter().map(|s| s.name.clone()).collect();
@@ -179,9 +179,9 @@ impl Session {
                     None => self.open_transaction(Origin::Explicit {
                         begin: c.sql.clone(),
                     }),
-                    // A BEGIN inside a multi-statement Query turns its implicit transaction
-                    // into an explicit one, as in PostgreSQL.
-                    Some(t) if t.origin == Origin::Implicit => {
+                    // A BEGIN inside a multi-statement Query or a pipeline turns its implicit
+                    // transaction into an explicit one, as in PostgreSQL.
+                    Some(t) if matches!(t.origin, Origin::Implicit | Origin::Pipeline) => {
                         t.origin = Origin::Explicit {
                             begin: "BEGIN".into(),
                         }
@@ -356,6 +356,9 @@ impl Session {
         };
         let coordinator = &self.proxy.tx;
         let plan = plan(&t, coordinator.mode, |b| {
+            if t.one_phase.contains(&b) {
+                return Capability::LastResource;
+            }
             coordinator
                 .capability(b)
                 .unwrap_or(Capability::LastResource)

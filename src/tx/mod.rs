@@ -95,9 +95,12 @@ pub enum Origin {
     /// The client's BEGIN / START TRANSACTION: `begin` is its text, sent to every bind that joins
     /// (isolation level and access mode included), followed by its SET TRANSACTION statements.
     Explicit { begin: String },
-    /// A multi-statement Query (or pipeline) whose statements go to several binds: PostgreSQL
-    /// runs it as one transaction, and so does bindproxy.
+    /// A multi-statement Query whose statements go to several binds: PostgreSQL runs it as one
+    /// transaction, and so does bindproxy (committed at its end).
     Implicit,
+    /// An extended-protocol pipeline outside BEGIN that reached a second bind: everything up to
+    /// the client's Sync is one transaction (committed at the Sync).
+    Pipeline,
 }
 
 /// A savepoint the client made, with the text it made it with.
@@ -120,6 +123,9 @@ pub struct Transaction {
     /// A statement failed (on a bind, or refused by bindproxy): only ROLLBACK, ROLLBACK TO or
     /// COMMIT (which rolls back) are accepted.
     pub failed: bool,
+    /// Participants that cannot prepare in this transaction although their bind can (a MySQL
+    /// bind whose pipeline had already begun a plain transaction when a second bind joined).
+    pub one_phase: Vec<BindId>,
 }
 
 impl Transaction {
@@ -131,6 +137,7 @@ impl Transaction {
             preamble: Vec::new(),
             savepoints: Vec::new(),
             failed: false,
+            one_phase: Vec::new(),
         }
     }
 
