@@ -2,8 +2,9 @@
 //!
 //! The bind of a statement is chosen at Parse (or Query) from its tables; Bind, Describe, Execute
 //! and Close follow the statement or portal name. Statements without tables follow the open
-//! transaction. BEGIN is held back until the transaction's first statement shows which bind it
-//! belongs to ("deferred BEGIN"), so `BEGIN; INSERT INTO users …` runs on the users bind.
+//! transaction (its first participant). BEGIN is answered by bindproxy and sent to each bind when
+//! a statement first goes there (`txn.rs`), so `BEGIN; INSERT INTO users …` runs on the users
+//! bind, and a second bind joins the same transaction.
 
 use bytes::BytesMut;
 

@@ -1,8 +1,10 @@
 //! One client session: the message pump between a client and the binds it uses.
 //!
 //! Owns: the per-client state (leased backend connections, prepared statements and portals and the
-//! bind each lives on, the transaction and the bind it runs on, the queue of responses still due),
-//! and the loop that moves messages.
+//! bind each lives on, the transaction and its participants, the queue of responses still due),
+//! and the loop that moves messages. The transaction logic is in [`txn`] (joining, control
+//! statements, the commit protocol) and [`spanning`] (a Query or pipeline across binds); the one
+//! interface to a bind's connection is [`conn`].
 //!
 //! The pump, in one paragraph: client messages are decoded only as far as routing needs
 //! ([`client`]); each is forwarded raw to its bind, and an entry saying which responses are due is

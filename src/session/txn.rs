@@ -42,9 +42,14 @@ impl Session {
         }
     }
 
-    /// The bind statements without tables of their own follow: the transaction's first.
+    /// The bind statements without tables of their own follow: the explicit transaction's first
+    /// participant. In the implicit transaction of a Query or pipeline across binds they go where
+    /// they would go outside a transaction (the default bind), as they did before it spanned binds.
     pub(super) fn tx_home(&self) -> Option<BindId> {
-        self.tx.as_ref().and_then(Transaction::home)
+        self.tx
+            .as_ref()
+            .filter(|t| matches!(t.origin, Origin::Explicit { .. }))
+            .and_then(Transaction::home)
     }
 
     /// True when a BEGIN is open but no statement has gone to a bind yet.

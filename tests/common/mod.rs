@@ -100,8 +100,15 @@ impl Proxy {
                 .expect("create database");
         }
         let port = free_port();
+        // Each daemon its own decision log and instance id: daemons of parallel tests must not
+        // share the log's lock or recover each other's prepared transactions.
+        let tx_dir = std::env::temp_dir().join(format!("{tag}-txlog"));
+        let transactions = format!(
+            "\ntransactions:\n  log_dir: {}\n  instance_id: t{port}\n",
+            tx_dir.display()
+        );
         let yaml = format!(
-            "listen: 127.0.0.1:{port}\ndefault_bind: main\nbinds:\n  main: postgresql://postgres@127.0.0.1:5432/{}\n  users:\n    url: postgresql://postgres@127.0.0.1:5432/{}\n    pool_size: 4\n    checkout_timeout_ms: 800\n{extra_binds}tables:\n{tables}{top_yaml}",
+            "listen: 127.0.0.1:{port}\ndefault_bind: main\nbinds:\n  main: postgresql://postgres@127.0.0.1:5432/{}\n  users:\n    url: postgresql://postgres@127.0.0.1:5432/{}\n    pool_size: 4\n    checkout_timeout_ms: 800\n{extra_binds}tables:\n{tables}{top_yaml}{transactions}",
             dbs[0], dbs[1]
         );
         let config_path = std::env::temp_dir().join(format!("{tag}.yaml"));
