@@ -34,7 +34,9 @@ pub enum ProxyError {
         rolled_back: Vec<String>,
     },
     /// The decision to commit could not be made durable: every participant was rolled back.
-    #[error("could not record the commit decision ({0}); the transaction was rolled back on every bind")]
+    #[error(
+        "could not record the commit decision ({0}); the transaction was rolled back on every bind"
+    )]
     DecisionNotDurable(String),
     /// SAVEPOINT, RELEASE or ROLLBACK TO outside a transaction block (PostgreSQL's wording).
     #[error("{0} can only be used in transaction blocks")]

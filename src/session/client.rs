@@ -8,8 +8,8 @@
 
 use bytes::BytesMut;
 
-use super::prepared::{self, SqlPrepared};
 use super::conn::Conn;
+use super::prepared::{self, SqlPrepared};
 use super::settings::SettingKey;
 use super::{ControlStmt, Join, OwnErrors, Pending, Portal, Request, Session, SessionError, Stmt};
 use crate::error::ProxyError;
@@ -183,7 +183,11 @@ impl Session {
     }
 
     /// The bind a statement with these tables runs on, or why it cannot run.
-    pub(super) fn target(&mut self, analysis: &Analysis, sql: &str) -> Result<Destination, ProxyError> {
+    pub(super) fn target(
+        &mut self,
+        analysis: &Analysis,
+        sql: &str,
+    ) -> Result<Destination, ProxyError> {
         if let Some(e) = &analysis.error {
             return Err(ProxyError::Analysis(e.clone()));
         }

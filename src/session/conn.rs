@@ -33,7 +33,10 @@ pub(super) enum Conn {
 pub(super) enum Control<'a> {
     /// Open the transaction with the client's BEGIN text; `xa` is the branch id a MySQL bind
     /// starts its XA transaction with (two-phase commit).
-    Begin { sql: &'a str, xa: Option<&'a str> },
+    Begin {
+        sql: &'a str,
+        xa: Option<&'a str>,
+    },
     /// A statement of the transaction's preamble (SET TRANSACTION …, SET LOCAL …).
     Run(&'a str),
     Savepoint(&'a str),

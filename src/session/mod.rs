@@ -452,9 +452,11 @@ impl Session {
     fn client_status(&self) -> u8 {
         let Some(t) = &self.tx else { return b'I' };
         let failed = t.failed
-            || t.participants
-                .iter()
-                .any(|p| self.conns[p.bind].as_ref().is_none_or(|c| c.status() == b'E'));
+            || t.participants.iter().any(|p| {
+                self.conns[p.bind]
+                    .as_ref()
+                    .is_none_or(|c| c.status() == b'E')
+            });
         if failed {
             b'E'
         } else {

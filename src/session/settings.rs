@@ -90,7 +90,13 @@ mod tests {
         run(&mut s, "SET application_name = 'x2'");
         run(&mut s, "SET Application_Name = 'x1'");
         let v: Vec<&str> = s.statements().collect();
-        assert_eq!(v, ["SET Application_Name = 'x1'", "SET statement_timeout = 5000"]);
+        assert_eq!(
+            v,
+            [
+                "SET Application_Name = 'x1'",
+                "SET statement_timeout = 5000"
+            ]
+        );
         run(&mut s, "RESET statement_timeout");
         assert_eq!(s.statements().nth(1), Some("RESET statement_timeout"));
         run(&mut s, "SELECT set_config('search_path', 'a', false)");

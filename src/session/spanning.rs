@@ -19,9 +19,9 @@ use super::{Join, Pending, Session, SessionError, CLIENT_FLUSH_BYTES};
 use crate::error::ProxyError;
 use crate::protocol::messages;
 use crate::protocol::Frame;
+use crate::proxy::BindId;
 use crate::router::RouteError;
 use crate::sql::{split_statements, Analysis, StatementKind};
-use crate::proxy::BindId;
 use crate::tx::Origin;
 
 /// What became of one piece.
@@ -33,7 +33,11 @@ enum Piece {
 impl Session {
     /// True when a multi-statement Query must run piece by piece: its statements go to several
     /// binds, or it ends or starts transactions while binds other than its own take part.
-    pub(super) fn spans_binds(&self, analysis: &Analysis, routed: Result<BindId, &ProxyError>) -> bool {
+    pub(super) fn spans_binds(
+        &self,
+        analysis: &Analysis,
+        routed: Result<BindId, &ProxyError>,
+    ) -> bool {
         if analysis.statements.len() < 2 {
             return false;
         }
@@ -273,7 +277,6 @@ impl Session {
         }
         Ok(())
     }
-
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -138,12 +138,11 @@ impl Session {
                 sql.push_str(&ident(name));
             }
             self.send(bind, super::query_frame(&sql).raw());
-            self.pending
-                .push_back(super::Pending::Quiet {
-                    bind,
-                    ready: 1,
-                    errors: super::OwnErrors::Warn,
-                });
+            self.pending.push_back(super::Pending::Quiet {
+                bind,
+                ready: 1,
+                errors: super::OwnErrors::Warn,
+            });
             return Ok(());
         }
         let name = self.proxy.bind_names[bind].clone();
@@ -411,8 +410,8 @@ impl Session {
             let Some(super::Conn::Pg(lease)) = &mut self.conns[b] else {
                 continue;
             };
-            if let Ok(n) = super::conn::pg_show(lease, "max_prepared_transactions", &name, notices)
-                .await
+            if let Ok(n) =
+                super::conn::pg_show(lease, "max_prepared_transactions", &name, notices).await
             {
                 let c = if n.trim().parse::<u32>().unwrap_or(0) > 0 {
                     Capability::TwoPhase
@@ -575,18 +574,16 @@ impl Session {
                 fail::fail_point!("tx::mid_commit", |_| std::process::abort());
             }
             let branch = t.branch_id(b).unwrap_or_default();
-            match self.control_on(b, Control::CommitPrepared(&branch), out).await {
+            match self
+                .control_on(b, Control::CommitPrepared(&branch), out)
+                .await
+            {
                 Ok(_) => set_phase(t, b, Phase::Committed),
                 Err(e) => {
                     all_done = false;
                     tracing::warn!(gid = %t.gid, bind = %self.proxy.bind_names[b], "COMMIT PREPARED failed, retrying in the background: {e}");
-                    crate::tx::recover::finish_in_background(
-                        self.proxy.clone(),
-                        b,
-                        branch,
-                        true,
-                    )
-                    .await;
+                    crate::tx::recover::finish_in_background(self.proxy.clone(), b, branch, true)
+                        .await;
                 }
             }
         }
@@ -600,11 +597,8 @@ impl Session {
 
     /// The decision is rollback: roll back every prepared branch and every open participant.
     async fn abort_prepared(&mut self, t: &mut Transaction, out: &mut BytesMut) {
-        let parts: Vec<(BindId, Phase)> = t
-            .participants
-            .iter()
-            .map(|p| (p.bind, p.phase))
-            .collect();
+        let parts: Vec<(BindId, Phase)> =
+            t.participants.iter().map(|p| (p.bind, p.phase)).collect();
         for (b, phase) in parts {
             match phase {
                 Phase::Prepared => {

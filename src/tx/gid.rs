@@ -55,7 +55,9 @@ pub fn transaction_of<'a>(branch_id: &'a str, instance: &str) -> Option<&'a str>
     let mut parts = rest.split('_');
     let ok = parts.next().is_some_and(is_hex)
         && parts.next().is_some_and(is_hex)
-        && parts.next().is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+        && parts
+            .next()
+            .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
         && parts.next().is_none();
     if !ok {
         return None;
