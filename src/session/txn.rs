@@ -491,7 +491,13 @@ impl Session {
             }
         }
         fail::fail_point!("tx::after_prepare", |_| std::process::abort());
-        // The last resources: the first one's outcome is the decision.
+        // The last resources: the first one's outcome is the decision. It carries that decision
+        // in its own transaction (a row in its decision table), so that recovery can tell, after
+        // a crash before the decision reaches the log, whether it committed.
+        let marker = match (prepare.is_empty(), last.first()) {
+            (false, Some(&lr)) => self.write_marker(lr, &t.gid, out).await,
+            _ => None,
+        };
         for (i, &b) in last.iter().enumerate() {
             let failed = match self.control_on(b, Control::Commit, out).await {
                 Ok(Outcome::RolledBack) => Some(ProxyError::InFailedTransaction),
@@ -521,8 +527,43 @@ impl Session {
                 rolled_back: self.bind_names_in(&t, Phase::RolledBack),
             });
         }
+        fail::fail_point!("tx::after_last_resource", |_| std::process::abort());
         self.decide_and_finish(&mut t, out).await?;
+        if let Some(lr) = marker {
+            // The decision is in the log now; the last resource's copy can go.
+            let delete = crate::tx::marker::delete_sql(&t.gid);
+            if let Err(e) = self.control_on(lr, Control::Run(&delete), out).await {
+                tracing::debug!(gid = %t.gid, "could not delete the decision row: {e}");
+            }
+        }
         Ok(Ended::Committed)
+    }
+
+    /// Writes the decision row into the last resource's transaction, under a savepoint. Returns
+    /// the bind when it is there; when it cannot be written (a read-only transaction, a MySQL bind
+    /// that refuses DDL inside its transaction), the savepoint undoes the attempt and the commit
+    /// goes on without it.
+    async fn write_marker(&mut self, lr: BindId, gid: &str, out: &mut BytesMut) -> Option<BindId> {
+        const SP: &str = "bindproxy_decision";
+        let insert = crate::tx::marker::insert_sql(gid);
+        if self
+            .control_on(lr, Control::Savepoint(SP), out)
+            .await
+            .is_err()
+        {
+            return None;
+        }
+        let mut ignored = BytesMut::new();
+        for sql in [crate::tx::marker::CREATE, insert.as_str()] {
+            if let Err(e) = self.control_on(lr, Control::Run(sql), &mut ignored).await {
+                tracing::warn!(bind = %self.proxy.bind_names[lr], gid, "the last resource cannot hold the commit decision ({e}); a crash before the decision is logged would roll back the other binds");
+                let _ = self.control_on(lr, Control::RollbackTo(SP), out).await;
+                let _ = self.control_on(lr, Control::Release(SP), out).await;
+                return None;
+            }
+        }
+        let _ = self.control_on(lr, Control::Release(SP), out).await;
+        Some(lr)
     }
 
     fn bind_names_in(&self, t: &Transaction, phase: Phase) -> Vec<String> {

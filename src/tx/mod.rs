@@ -19,6 +19,7 @@
 pub mod commit;
 pub mod gid;
 pub mod log;
+pub mod marker;
 pub mod recover;
 
 use std::sync::{Arc, OnceLock};

@@ -348,6 +348,8 @@ pub async fn recover(proxy: &Proxy) -> Result<RecoveryReport, TxError> {
         decisions: pending.len(),
         ..RecoveryReport::default()
     };
+    // Transactions whose last resource committed before their decision reached the log.
+    let marked = last_resource_decisions(proxy).await;
     // Binds not examined, and transactions with a branch that could not be finished.
     let mut unexamined: HashSet<String> = HashSet::new();
     let mut failed: HashSet<String> = HashSet::new();
@@ -378,7 +380,7 @@ pub async fn recover(proxy: &Proxy) -> Result<RecoveryReport, TxError> {
             let Some(txid) = gid::transaction_of(&branch, &proxy.tx.instance) else {
                 continue;
             };
-            let commit = decided.contains_key(txid);
+            let commit = decided.contains_key(txid) || marked.iter().any(|(_, g)| g == txid);
             match finish_branch(bind, &branch, commit).await {
                 Ok(()) => {
                     tracing::info!(bind = %name, %branch, action = if commit { "committed" } else { "rolled back" }, "recovery: prepared branch finished");
@@ -414,6 +416,12 @@ pub async fn recover(proxy: &Proxy) -> Result<RecoveryReport, TxError> {
             report.finished.push(d.gid.clone());
         } else {
             report.in_doubt.push((d.gid.clone(), why.join("; ")));
+        }
+    }
+    // The last resources' copies of decisions whose branches are all finished can go.
+    for (bind, txid) in &marked {
+        if !failed.contains(txid) {
+            forget_last_resource_decision(proxy, *bind, txid).await;
         }
     }
     log.compact().await?;
@@ -483,4 +491,95 @@ mod tests {
         assert!(!r.is_clean());
         assert!(r.to_string().contains("bind a: NOT EXAMINED: down"));
     }
+}
+
+/// Binds that can only be a last resource: SQLite, and PostgreSQL without prepared transactions.
+fn last_resources(proxy: &Proxy) -> Vec<BindId> {
+    (0..proxy.binds.len())
+        .filter(|&i| proxy.tx.capability(i) == Some(Capability::LastResource))
+        .collect()
+}
+
+/// (bind, transaction id) of every decision row of this instance in a last resource's
+/// `bindproxy_decisions` table (`tx::marker`). A bind without the table has none.
+async fn last_resource_decisions(proxy: &Proxy) -> Vec<(BindId, String)> {
+    let mut found = Vec::new();
+    let prefix = gid::instance_prefix(&proxy.tx.instance);
+    for i in last_resources(proxy) {
+        let rows = match &proxy.binds[i] {
+            Bind::Pg(pool) => match pool.connect().await {
+                Ok(mut conn) => match conn.query_text(super::marker::SELECT).await {
+                    Ok(Ok(rows)) => rows
+                        .into_iter()
+                        .filter_map(|r| r.into_iter().next().flatten())
+                        .collect(),
+                    _ => Vec::new(),
+                },
+                Err(_) => Vec::new(),
+            },
+            Bind::Translated(t) => {
+                match crate::backend::translated::TranslatedBind::checkout(t).await {
+                    Ok(mut conn) => {
+                        let mut out = bytes::BytesMut::new();
+                        let rows = match conn.query(super::marker::SELECT, &mut out).await {
+                            Ok(()) => first_columns(&out),
+                            Err(_) => Vec::new(),
+                        };
+                        conn.release().await;
+                        rows
+                    }
+                    Err(_) => Vec::new(),
+                }
+            }
+        };
+        found.extend(
+            rows.into_iter()
+                .filter(|g| g.starts_with(&prefix))
+                .map(|g| (i, g)),
+        );
+    }
+    found
+}
+
+/// Deletes a decision row from a last resource once its transaction is finished everywhere.
+async fn forget_last_resource_decision(proxy: &Proxy, bind: BindId, txid: &str) {
+    let sql = super::marker::delete_sql(txid);
+    match &proxy.binds[bind] {
+        Bind::Pg(pool) => {
+            if let Ok(mut conn) = pool.connect().await {
+                let _ = conn.query_text(&sql).await;
+            }
+        }
+        Bind::Translated(t) => {
+            if let Ok(mut conn) = crate::backend::translated::TranslatedBind::checkout(t).await {
+                let _ = conn.query(&sql, &mut bytes::BytesMut::new()).await;
+                conn.release().await;
+            }
+        }
+    }
+}
+
+/// The first column (as text) of every DataRow in a buffer of PostgreSQL messages.
+fn first_columns(buf: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = buf;
+    while rest.len() >= 5 {
+        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        let Some(frame) = rest.get(..1 + len) else {
+            break;
+        };
+        if frame[0] == b'D' {
+            let body = &frame[5..];
+            let value = body.get(2..6).and_then(|l| {
+                let n = i32::from_be_bytes([l[0], l[1], l[2], l[3]]);
+                let n = usize::try_from(n).ok()?;
+                body.get(6..6 + n)
+            });
+            if let Some(v) = value {
+                out.push(String::from_utf8_lossy(v).into_owned());
+            }
+        }
+        rest = &rest[1 + len..];
+    }
+    out
 }
