@@ -461,38 +461,6 @@ pub async fn finish_in_background(proxy: Arc<Proxy>, bind: BindId, branch: Strin
     });
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn branch_ids_are_checked_before_they_meet_sql() {
-        assert!(valid_branch("bp_main_18f_1_0").is_ok());
-        assert!(valid_branch("x'; DROP TABLE t; --").is_err());
-        assert!(valid_branch("").is_err());
-        assert!(valid_branch(&"a".repeat(65)).is_err());
-    }
-
-    #[test]
-    fn sqlstate_from_a_message() {
-        assert_eq!(sqlstate_of("boom (SQLSTATE 40001)"), Some("40001"));
-        assert_eq!(sqlstate_of("boom"), None);
-    }
-
-    #[test]
-    fn a_clean_report_has_nothing_in_doubt() {
-        let mut r = RecoveryReport::default();
-        assert!(r.is_clean());
-        r.binds.push(BindReport {
-            bind: "a".into(),
-            unreachable: Some("down".into()),
-            ..BindReport::default()
-        });
-        assert!(!r.is_clean());
-        assert!(r.to_string().contains("bind a: NOT EXAMINED: down"));
-    }
-}
-
 /// Binds that can only be a last resource: SQLite, and PostgreSQL without prepared transactions.
 fn last_resources(proxy: &Proxy) -> Vec<BindId> {
     (0..proxy.binds.len())
@@ -582,4 +550,36 @@ fn first_columns(buf: &[u8]) -> Vec<String> {
         rest = &rest[1 + len..];
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn branch_ids_are_checked_before_they_meet_sql() {
+        assert!(valid_branch("bp_main_18f_1_0").is_ok());
+        assert!(valid_branch("x'; DROP TABLE t; --").is_err());
+        assert!(valid_branch("").is_err());
+        assert!(valid_branch(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn sqlstate_from_a_message() {
+        assert_eq!(sqlstate_of("boom (SQLSTATE 40001)"), Some("40001"));
+        assert_eq!(sqlstate_of("boom"), None);
+    }
+
+    #[test]
+    fn a_clean_report_has_nothing_in_doubt() {
+        let mut r = RecoveryReport::default();
+        assert!(r.is_clean());
+        r.binds.push(BindReport {
+            bind: "a".into(),
+            unreachable: Some("down".into()),
+            ..BindReport::default()
+        });
+        assert!(!r.is_clean());
+        assert!(r.to_string().contains("bind a: NOT EXAMINED: down"));
+    }
 }
