@@ -1,21 +1,80 @@
 //! CancelRequests: the proxy's own BackendKeyData, and what each key may cancel.
 //!
 //! Every session registers a (pid, secret) pair and a slot holding the backend connection that is
-//! running its statement right now, if any. A CancelRequest with a matching secret cancels that
-//! statement and nothing else: a slot is cleared when the session has no statement in flight, so a
-//! stale cancel never reaches a pooled connection's next user.
+//! running its statement right now, if any: a PostgreSQL connection (the cancel is PostgreSQL's own
+//! CancelRequest with the backend's key), a MySQL/MariaDB one (`KILL QUERY <id>` from a fresh
+//! connection) or an SQLite one (its interrupt handle). A CancelRequest with a matching secret
+//! cancels that statement and nothing else: a slot is cleared when the session has no statement in
+//! flight, so a stale cancel never reaches a pooled connection's next user (MySQL/SQLite handles
+//! also carry a ticket that the end of the statement and of the lease invalidate, see
+//! `backend::translated::CancelGate`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// The backend statement a session has in flight.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InFlight {
-    pub addr: SocketAddr,
-    pub pid: i32,
-    pub secret: Vec<u8>,
+use crate::backend::translated::mysql::MyCancel;
+use crate::backend::translated::sqlite::SqliteCancel;
+use crate::backend::translated::CancelHandle;
+
+/// The backend statement a session has in flight, and how to cancel it.
+#[derive(Clone)]
+pub enum InFlight {
+    /// A PostgreSQL bind: a CancelRequest with the backend's own key.
+    Pg {
+        addr: SocketAddr,
+        pid: i32,
+        secret: Vec<u8>,
+    },
+    /// A MySQL/MariaDB bind: `KILL QUERY` of the connection's id.
+    MySql(MyCancel),
+    /// An SQLite bind: the connection's interrupt handle.
+    Sqlite(SqliteCancel),
+}
+
+impl From<CancelHandle> for InFlight {
+    fn from(h: CancelHandle) -> Self {
+        match h {
+            CancelHandle::MySql(c) => InFlight::MySql(c),
+            CancelHandle::Sqlite(c) => InFlight::Sqlite(c),
+        }
+    }
+}
+
+impl InFlight {
+    /// Cancels the statement (the error says why it could not be delivered).
+    pub async fn cancel(self) -> Result<(), String> {
+        match self {
+            InFlight::Pg { addr, pid, secret } => {
+                crate::backend::pg::PgConn::cancel(addr, pid, &secret)
+                    .await
+                    .map_err(|e| format!("{addr}: {e}"))
+            }
+            InFlight::MySql(c) => CancelHandle::MySql(c).cancel().await,
+            InFlight::Sqlite(c) => CancelHandle::Sqlite(c).cancel().await,
+        }
+    }
+
+    /// The statement ended: a cancel already looked up does nothing (MySQL/SQLite; a PostgreSQL
+    /// cancel behaves as PostgreSQL's own).
+    pub fn retire(&self) {
+        match self {
+            InFlight::Pg { .. } => {}
+            InFlight::MySql(c) => CancelHandle::MySql(c.clone()).retire(),
+            InFlight::Sqlite(c) => CancelHandle::Sqlite(c.clone()).retire(),
+        }
+    }
+}
+
+impl std::fmt::Debug for InFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InFlight::Pg { addr, pid, .. } => write!(f, "InFlight::Pg({addr}, {pid})"),
+            InFlight::MySql(_) => f.write_str("InFlight::MySql"),
+            InFlight::Sqlite(_) => f.write_str("InFlight::Sqlite"),
+        }
+    }
 }
 
 pub type CancelSlot = Arc<Mutex<Option<InFlight>>>;
@@ -85,17 +144,20 @@ mod tests {
     fn cancels_only_with_the_right_secret_and_while_in_flight() {
         let reg = CancelRegistry::new();
         let r = reg.register();
-        assert_eq!(reg.lookup(r.pid, r.secret), None);
-        let f = InFlight {
+        assert!(reg.lookup(r.pid, r.secret).is_none());
+        let f = InFlight::Pg {
             addr: "127.0.0.1:5432".parse().unwrap(),
             pid: 7,
             secret: vec![1, 2, 3, 4],
         };
-        *r.slot.lock().unwrap() = Some(f.clone());
-        assert_eq!(reg.lookup(r.pid, r.secret.wrapping_add(1)), None);
-        assert_eq!(reg.lookup(r.pid, r.secret), Some(f));
+        *r.slot.lock().unwrap() = Some(f);
+        assert!(reg.lookup(r.pid, r.secret.wrapping_add(1)).is_none());
+        assert!(matches!(
+            reg.lookup(r.pid, r.secret),
+            Some(InFlight::Pg { pid: 7, .. })
+        ));
         let (pid, secret) = (r.pid, r.secret);
         drop(r);
-        assert_eq!(reg.lookup(pid, secret), None);
+        assert!(reg.lookup(pid, secret).is_none());
     }
 }

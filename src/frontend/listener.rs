@@ -11,7 +11,6 @@ use tracing::{debug, info, warn};
 
 use super::logsafe::Escaped;
 use super::startup::{self, Greeting, Opening};
-use crate::backend::pg::PgConn;
 use crate::proxy::Proxy;
 use crate::session::{self, Session};
 
@@ -46,8 +45,8 @@ async fn handle(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
         Opening::Cancel { pid, secret } => {
             if let Some(target) = proxy.cancels.lookup(pid, secret) {
                 debug!(%peer, pid, "cancel request");
-                if let Err(e) = PgConn::cancel(target.addr, target.pid, &target.secret).await {
-                    warn!("cancel request to {} failed: {e}", target.addr);
+                if let Err(e) = target.cancel().await {
+                    warn!("cancel request failed: {e}");
                 }
             }
         }

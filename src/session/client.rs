@@ -328,9 +328,10 @@ impl Session {
             // relayed to the transaction's only participant: its savepoints are the session's
             self.follow_relayed_control(&control_stmt(k, sql, &analysis));
         }
-        if let Some(t) = self.translated(bind) {
+        if let Some(t) = self.cancellable(bind) {
             let mut out = BytesMut::new();
             let r = t.query(sql, &mut out).await;
+            self.cancel_done();
             let ok = r.is_ok();
             self.translated_answer(bind, out, r, true);
             if ok && session_set {
@@ -763,9 +764,10 @@ impl Session {
                     self.refuse(ProxyError::UnknownPortal(e.portal.to_owned()), false);
                     return Ok(Step::Done);
                 }
-                if let Some(t) = self.translated(b) {
+                if let Some(t) = self.cancellable(b) {
                     let mut out = BytesMut::new();
                     let r = t.execute(e.portal, e.max_rows, &mut out).await;
+                    self.cancel_done();
                     self.touch(b);
                     self.translated_answer(b, out, r, false);
                     return Ok(Step::Done);

@@ -230,7 +230,8 @@ pub struct Session {
     /// A Flush was sent to the bind blocking `held`.
     flush_sent: bool,
     registration: Registration,
-    /// The bind whose connection is in the cancel slot.
+    /// The bind whose PostgreSQL connection the pump put in the cancel slot (a MySQL/SQLite
+    /// connection is there only while its statement runs: [`Session::cancellable`]).
     in_flight: Option<BindId>,
 }
 
@@ -435,7 +436,7 @@ impl Session {
         }
         self.in_flight = head;
         let target = head.and_then(|b| match &self.conns[b] {
-            Some(Conn::Pg(l)) => Some(InFlight {
+            Some(Conn::Pg(l)) => Some(InFlight::Pg {
                 addr: l.conn.addr,
                 pid: l.conn.backend_pid,
                 secret: l.conn.backend_secret.clone(),
@@ -445,6 +446,36 @@ impl Session {
         if let Ok(mut slot) = self.registration.slot.lock() {
             *slot = target;
         }
+    }
+
+    /// The MySQL/SQLite connection of `bind`, published in the cancel slot for the statement the
+    /// caller runs on it now (translated statements run inside dispatch, before the pump's
+    /// [`Session::update_cancel_slot`]); [`Session::cancel_done`] clears the slot when it ends.
+    fn cancellable(&mut self, bind: BindId) -> Option<&mut TranslatedConn> {
+        let Some(Conn::Translated(t)) = &mut self.conns[bind] else {
+            return None;
+        };
+        let handle = t.cancel_handle().map(InFlight::from);
+        if let Ok(mut slot) = self.registration.slot.lock() {
+            *slot = handle;
+        }
+        // the pump publishes its head bind again from scratch
+        self.in_flight = None;
+        Some(t)
+    }
+
+    /// The statement of [`Session::cancellable`] ended: a cancel that comes now does nothing.
+    fn cancel_done(&mut self) {
+        let old = self
+            .registration
+            .slot
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take());
+        if let Some(old) = old {
+            old.retire();
+        }
+        self.in_flight = None;
     }
 
     /// The transaction status the client is told in ReadyForQuery: failed when bindproxy failed

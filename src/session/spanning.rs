@@ -187,9 +187,13 @@ impl Session {
         self.out_locals();
         let name = self.proxy.bind_names[bind].clone();
         match &mut self.conns[bind] {
-            Some(Conn::Translated(t)) => {
+            Some(Conn::Translated(_)) => {
                 let mut out = BytesMut::new();
-                let r = t.query(piece, &mut out).await;
+                let r = match self.cancellable(bind) {
+                    Some(t) => t.query(piece, &mut out).await,
+                    None => Ok(()),
+                };
+                self.cancel_done();
                 self.out.extend_from_slice(&out);
                 match r {
                     Ok(()) => Ok(Piece::Done),

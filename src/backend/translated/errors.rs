@@ -497,6 +497,8 @@ fn mysql_pg_message(code: u16, msg: &str) -> Option<(&'static str, String)> {
         }
         1213 => ("40P01", "deadlock detected".into()),
         1205 => ("55P03", "canceling statement due to lock timeout".into()),
+        // KILL QUERY (bindproxy's answer to a CancelRequest)
+        1317 => ("57014", "canceling statement due to user request".into()),
         _ => return None,
     })
 }
@@ -806,6 +808,14 @@ pub fn from_sqlite(bind: &str, e: &rusqlite::Error) -> ProxyError {
             detail,
         };
     }
+    if extended.is_some_and(|c| c & 0xff == ffi::SQLITE_INTERRUPT) {
+        // sqlite3_interrupt: bindproxy's answer to a CancelRequest
+        return ProxyError::Backend {
+            code: "57014".into(),
+            message: "canceling statement due to user request".into(),
+            detail,
+        };
+    }
     if extended == Some(ffi::SQLITE_CONSTRAINT_CHECK) {
         // bindproxy's own range/calendar checks read as PostgreSQL's error, without SQLite's.
         if let Some((code, message)) = sqlite_pg_message(&message) {
@@ -895,6 +905,24 @@ mod tests {
         let n = pg_object_name(&long, Some("col"), "fkey");
         assert_eq!(n.len(), 63);
         assert!(n.ends_with("_col_fkey"), "{n}");
+    }
+
+    #[test]
+    fn interrupted_statements_are_cancelled_ones() {
+        let lite = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERRUPT),
+            Some("interrupted".into()),
+        );
+        let my = mysql_async::Error::Server(mysql_async::ServerError {
+            code: 1317,
+            message: "Query execution was interrupted".into(),
+            state: "70100".into(),
+        });
+        for e in [from_sqlite("b", &lite), from_mysql("b", &my)] {
+            assert_eq!(e.sqlstate(), "57014");
+            assert_eq!(msg(&e), "canceling statement due to user request");
+        }
+        assert!(!mysql_is_fatal(&my));
     }
 
     #[test]

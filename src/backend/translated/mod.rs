@@ -3,7 +3,9 @@
 //! Owns: the public face the session pump calls ([`TranslatedBind`], [`TranslatedConn`]), checkout
 //! (a semaphore of `pool_size` permits: waiting longer than `checkout_timeout` is 53300; failing to
 //! connect is 08001 naming the bind), the per-bind cache of column types used to describe
-//! parameters, and the dispatch to the engine modules.
+//! parameters, the dispatch to the engine modules, and [`CancelHandle`]: how a CancelRequest stops
+//! the statement running on a connection (MySQL: `KILL QUERY` from a fresh connection; SQLite: its
+//! interrupt handle), through a [`CancelGate`] so that it never reaches a later statement's lease.
 //!
 //! Files: [`types`] (type map and value encodings), [`errors`] (SQLSTATE map), [`mysql`] (mysql_async
 //! pool and connection), [`sqlite`] (one OS thread per rusqlite connection), [`local`] (SET/SHOW and
@@ -23,6 +25,7 @@ mod template;
 pub mod types;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -296,6 +299,103 @@ impl TranslatedBind {
     }
 }
 
+/// How to cancel the statement running on one MySQL/SQLite connection lease (cheap to clone).
+#[derive(Clone)]
+pub enum CancelHandle {
+    MySql(mysql::MyCancel),
+    Sqlite(sqlite::SqliteCancel),
+}
+
+impl CancelHandle {
+    /// Stops the statement this handle was taken for, if it is still the one running (see
+    /// [`CancelGate`]); afterwards the connection is usable and the statement fails with 57014.
+    pub async fn cancel(&self) -> Result<(), String> {
+        match self {
+            CancelHandle::MySql(c) => c.cancel().await,
+            CancelHandle::Sqlite(c) => c.cancel().await,
+        }
+    }
+
+    /// The statement ended: a cancel that comes later does nothing.
+    pub fn retire(&self) {
+        match self {
+            CancelHandle::MySql(c) => c.ticket.retire(),
+            CancelHandle::Sqlite(c) => c.ticket.retire(),
+        }
+    }
+}
+
+impl std::fmt::Debug for CancelHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CancelHandle::MySql(c) => write!(f, "CancelHandle::MySql({})", c.id),
+            CancelHandle::Sqlite(_) => f.write_str("CancelHandle::Sqlite"),
+        }
+    }
+}
+
+/// Which statement of one connection lease a cancel may still reach. Each handle carries the
+/// epoch it was taken at; the end of a statement ([`CancelHandle::retire`]) or of the lease
+/// ([`CancelGate::close`]) moves the epoch on, and a cancel acts only while holding `busy` and
+/// seeing its own epoch. `close` moves the epoch on and then waits for `busy`, so once it returns
+/// no cancel of this lease can reach the connection: the pool's next lease is never hit.
+#[derive(Default)]
+pub(crate) struct CancelGate {
+    epoch: AtomicU64,
+    busy: tokio::sync::Mutex<()>,
+}
+
+impl CancelGate {
+    /// A ticket for the statement about to run.
+    pub(crate) fn ticket(self: &Arc<Self>) -> Ticket {
+        Ticket {
+            gate: self.clone(),
+            epoch: self.epoch.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The lease ends: no cancel taken before reaches the connection after this returns.
+    pub(crate) async fn close(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        let _ = self.busy.lock().await;
+    }
+
+    /// Like [`CancelGate::close`] without waiting (a connection dropped outside async code).
+    pub(crate) fn close_now(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// One statement's claim on a [`CancelGate`].
+#[derive(Clone)]
+pub(crate) struct Ticket {
+    gate: Arc<CancelGate>,
+    epoch: u64,
+}
+
+impl Ticket {
+    /// Runs `act` if this ticket's statement may still be cancelled, holding the gate meanwhile.
+    pub(crate) async fn act<F: std::future::Future<Output = Result<(), String>>>(
+        &self,
+        act: impl FnOnce() -> F,
+    ) -> Result<(), String> {
+        let _busy = self.gate.busy.lock().await;
+        if self.gate.epoch.load(Ordering::SeqCst) != self.epoch {
+            return Ok(());
+        }
+        act().await
+    }
+
+    fn retire(&self) {
+        let _ = self.gate.epoch.compare_exchange(
+            self.epoch,
+            self.epoch.wrapping_add(1),
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+    }
+}
+
 /// A leased engine connection.
 pub(crate) enum EngineConn {
     MySql(mysql::MyConn),
@@ -342,6 +442,14 @@ impl EngineConn {
         matches!(self, EngineConn::MySql(_))
     }
 
+    /// How to cancel the statement about to run on this connection.
+    pub(crate) fn cancel_handle(&self) -> Option<CancelHandle> {
+        match self {
+            EngineConn::MySql(c) => c.cancel_handle().map(CancelHandle::MySql),
+            EngineConn::Sqlite(c) => Some(CancelHandle::Sqlite(c.cancel_handle())),
+        }
+    }
+
     pub(crate) fn is_broken(&self) -> bool {
         match self {
             EngineConn::MySql(c) => c.is_broken(),
@@ -371,7 +479,7 @@ impl EngineConn {
     pub(crate) async fn close(self) {
         match self {
             EngineConn::MySql(c) => c.close().await,
-            EngineConn::Sqlite(c) => c.give_back(true),
+            EngineConn::Sqlite(c) => c.give_back(true).await,
         }
     }
 
@@ -379,7 +487,7 @@ impl EngineConn {
     pub(crate) async fn give_back(self, dirty: bool) {
         match self {
             EngineConn::MySql(c) => c.give_back(dirty).await,
-            EngineConn::Sqlite(c) => c.give_back(dirty),
+            EngineConn::Sqlite(c) => c.give_back(dirty).await,
         }
     }
 }

@@ -7,7 +7,9 @@
 //! `CLIENT_FOUND_ROWS` (UPDATE n counts matched rows, as PostgreSQL), statement preparation with
 //! result column mapping (wire metadata refined by information_schema: the translator's
 //! `pg:<type>` column comments, MariaDB's JSON check), and
-//! row streaming: rows are handed to the sink one by one as they arrive, never collected.
+//! row streaming: rows are handed to the sink one by one as they arrive, never collected; and
+//! cancelling ([`MyCancel`]): `KILL QUERY <connection id>` from a fresh connection (not the pool's),
+//! which stops the statement and leaves the connection usable (error 1317 → 57014).
 //!
 //! Must never: block; leak an open transaction, a temporary table or a session variable to the next
 //! lease.
@@ -23,7 +25,9 @@ use super::session::RowSink;
 use super::types::{
     mysql_column_type, mysql_info_schema_type, mysql_refine, MySqlColumnType, PgType, Value,
 };
-use super::{Column, ColumnCache, Prepared, Protocol, RunOutcome, TableColumns};
+use super::{
+    CancelGate, Column, ColumnCache, Prepared, Protocol, RunOutcome, TableColumns, Ticket,
+};
 use crate::config::BindConfig;
 use crate::error::ProxyError;
 use crate::translate::MYSQL_SESSION_SETUP;
@@ -35,6 +39,8 @@ pub struct MyBind {
     pool: Pool,
     connect_timeout: Duration,
     cache: Arc<ColumnCache>,
+    /// The bind's URL options alone, for the connection that runs `KILL QUERY`.
+    kill_opts: Opts,
 }
 
 impl MyBind {
@@ -45,6 +51,7 @@ impl MyBind {
         })?;
         let size = cfg.pool_size.max(1);
         let constraints = PoolConstraints::new(0, size).unwrap_or_default();
+        let kill_opts = opts.clone();
         let opts = OptsBuilder::from_opts(opts)
             .pool_opts(
                 PoolOpts::default()
@@ -59,6 +66,7 @@ impl MyBind {
             pool: Pool::new(opts),
             connect_timeout: cfg.connect_timeout,
             cache,
+            kill_opts,
         })
     }
 
@@ -87,6 +95,9 @@ impl MyBind {
             broken: false,
             cache: self.cache.clone(),
             state: SessionState::Pristine,
+            gate: Arc::new(CancelGate::default()),
+            kill_opts: self.kill_opts.clone(),
+            kill_timeout: self.connect_timeout,
         })
     }
 
@@ -114,6 +125,41 @@ pub struct MyConn {
     broken: bool,
     cache: Arc<ColumnCache>,
     state: SessionState,
+    /// This lease's cancels (see [`CancelGate`]).
+    gate: Arc<CancelGate>,
+    kill_opts: Opts,
+    kill_timeout: Duration,
+}
+
+/// How to cancel the statement running on one MySQL connection: `KILL QUERY id` from a fresh
+/// connection. MySQL/MariaDB stop only the statement (error 1317 on the connection running it);
+/// the connection and its transaction stay open.
+#[derive(Clone)]
+pub struct MyCancel {
+    pub(super) id: u32,
+    opts: Opts,
+    timeout: Duration,
+    pub(super) ticket: Ticket,
+}
+
+impl MyCancel {
+    pub(crate) async fn cancel(&self) -> Result<(), String> {
+        let (id, opts, timeout) = (self.id, self.opts.clone(), self.timeout);
+        self.ticket
+            .act(|| async move {
+                let kill = async {
+                    let mut c = mysql_async::Conn::new(opts).await?;
+                    let r = c.query_drop(format!("KILL QUERY {id}")).await;
+                    let _ = c.disconnect().await;
+                    r
+                };
+                match tokio::time::timeout(timeout, kill).await {
+                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!("no connection within {} ms", timeout.as_millis())),
+                }
+            })
+            .await
+    }
 }
 
 /// Whether this lease ran something that leaves state on the MySQL session beyond a transaction.
@@ -647,8 +693,20 @@ impl MyConn {
         self.broken
     }
 
+    /// How to cancel the statement about to run (None: the connection is gone).
+    pub(crate) fn cancel_handle(&self) -> Option<MyCancel> {
+        let c = self.conn.as_ref().filter(|_| !self.broken)?;
+        Some(MyCancel {
+            id: c.id(),
+            opts: self.kill_opts.clone(),
+            timeout: self.kill_timeout,
+            ticket: self.gate.ticket(),
+        })
+    }
+
     /// Disconnects (never back to the pool): see `EngineConn::close`.
     pub(crate) async fn close(mut self) {
+        self.gate.close().await;
         if let Some(c) = self.conn.take() {
             let _ = c.disconnect().await;
         }
@@ -658,6 +716,8 @@ impl MyConn {
     /// it (COM_RESET_CONNECTION rolls back, drops temporary tables and user variables; the session
     /// setup runs again). So does a lease that left session state behind ([`SessionState`]).
     pub(crate) async fn give_back(mut self, dirty: bool) {
+        // No cancel of this lease may reach the connection once someone else has it.
+        self.gate.close().await;
         if let Some(mut c) = self.conn.take() {
             if self.broken {
                 let _ = c.disconnect().await;
@@ -675,6 +735,7 @@ impl Drop for MyConn {
     /// Dropped without `give_back` (a session that vanished): never hand a possibly open
     /// transaction to the next lease.
     fn drop(&mut self) {
+        self.gate.close_now();
         if let Some(c) = self.conn.as_mut() {
             c.reset_connection(true);
         }

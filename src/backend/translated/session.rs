@@ -608,6 +608,12 @@ impl TranslatedConn {
         }
     }
 
+    /// How a CancelRequest stops the statement about to run on this connection (None: the
+    /// connection is gone). The session publishes it while the statement runs.
+    pub fn cancel_handle(&self) -> Option<super::CancelHandle> {
+        self.engine.as_ref()?.cancel_handle()
+    }
+
     /// `'I'` idle, `'T'` in a transaction, `'E'` in a failed transaction. A prepared XA branch
     /// answers `'I'`, as a PostgreSQL session does after PREPARE TRANSACTION: the transaction is no
     /// longer the session's, it waits for phase 2.

@@ -3,7 +3,9 @@
 //! Owns: opening connections (files: WAL, `synchronous=NORMAL`, `foreign_keys=ON`, a busy timeout;
 //! in-memory binds: see below), the worker thread loop, statement preparation, row streaming in
 //! bounded chunks, and the idle list of connections of a bind, with the reset a connection gets
-//! before it goes back there (transaction, attached databases, `temp` objects, PRAGMAs).
+//! before it goes back there (transaction, attached databases, `temp` objects, PRAGMAs), and
+//! cancelling ([`SqliteCancel`]): the connection's interrupt handle, which stops only the running
+//! statement (SQLITE_INTERRUPT → 57014).
 //!
 //! In-memory binds (`sqlite:///:memory:`, `sqlite://`) are ONE database for the life of the process,
 //! shared by every client of the bind: it is opened as `file:/bindproxy-<bind>-<n>?vfs=memdb`, SQLite's
@@ -27,13 +29,13 @@ use std::time::Duration;
 
 use rusqlite::config::DbConfig;
 use rusqlite::types::{Value as SqlValue, ValueRef};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, InterruptHandle, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
 use super::errors::from_sqlite;
 use super::session::RowSink;
 use super::types::{sqlite_decl_type, sqlite_decl_typmod, PgType, Value};
-use super::{Column, Prepared, RunOutcome, TableColumns};
+use super::{CancelGate, Column, Prepared, RunOutcome, TableColumns, Ticket};
 use crate::config::BindConfig;
 use crate::error::ProxyError;
 use crate::translate::SQLITE_SESSION_SETUP;
@@ -113,6 +115,7 @@ impl SqliteBind {
             worker,
             broken: false,
             idle: self.idle.clone(),
+            gate: Arc::new(CancelGate::default()),
         })
     }
 
@@ -121,7 +124,7 @@ impl SqliteBind {
         let (tx, rx) = oneshot::channel();
         c.send(Cmd::Version { reply: tx })?;
         let v = c.reply(rx).await?;
-        c.give_back(false);
+        c.give_back(false).await;
         Ok(format!("SQLite {v}"))
     }
 }
@@ -161,6 +164,37 @@ enum Chunk {
 /// back anything open) when this is dropped.
 struct Worker {
     tx: mpsc::UnboundedSender<Cmd>,
+    /// The interrupt handle of the thread's current connection (replaced when it reopens).
+    interrupt: Interrupt,
+}
+
+type Interrupt = Arc<Mutex<Option<InterruptHandle>>>;
+
+/// How to cancel the statement running on one SQLite connection: `sqlite3_interrupt`, which stops
+/// the running statement with SQLITE_INTERRUPT and nothing else (a no-op when none runs).
+#[derive(Clone)]
+pub struct SqliteCancel {
+    interrupt: Interrupt,
+    pub(super) ticket: Ticket,
+}
+
+impl SqliteCancel {
+    pub(crate) async fn cancel(&self) -> Result<(), String> {
+        self.ticket
+            .act(|| async {
+                if let Some(h) = self
+                    .interrupt
+                    .lock()
+                    .ok()
+                    .as_deref()
+                    .and_then(Option::as_ref)
+                {
+                    h.interrupt();
+                }
+                Ok(())
+            })
+            .await
+    }
 }
 
 fn open(bind: &str, loc: &Location) -> Result<Connection, ProxyError> {
@@ -274,12 +308,15 @@ impl Worker {
     fn start(bind: &str, loc: Location, ready: Ready) -> Result<Worker, ProxyError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let name = bind.to_string();
+        let interrupt: Interrupt = Arc::new(Mutex::new(None));
+        let handle = interrupt.clone();
         std::thread::Builder::new()
             .name(format!("sqlite-{bind}"))
             .spawn(move || match open(&name, &loc) {
                 Ok(conn) => {
+                    set_interrupt(&handle, &conn);
                     ready.send(Ok(()));
-                    worker_loop(&name, &loc, conn, rx);
+                    worker_loop(&name, &loc, conn, rx, &handle);
                 }
                 Err(e) => ready.send(Err(e)),
             })
@@ -287,7 +324,7 @@ impl Worker {
                 bind: bind.into(),
                 reason: format!("cannot start a thread: {e}"),
             })?;
-        Ok(Worker { tx })
+        Ok(Worker { tx, interrupt })
     }
 
     fn ended(bind: &str) -> ProxyError {
@@ -525,11 +562,18 @@ fn reset(loc: &Location, conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+fn set_interrupt(interrupt: &Interrupt, conn: &Connection) {
+    if let Ok(mut h) = interrupt.lock() {
+        *h = Some(conn.get_interrupt_handle());
+    }
+}
+
 fn worker_loop(
     bind: &str,
     loc: &Location,
     mut conn: Connection,
     mut rx: mpsc::UnboundedReceiver<Cmd>,
+    interrupt: &Interrupt,
 ) {
     while let Some(cmd) = rx.blocking_recv() {
         match cmd {
@@ -562,7 +606,10 @@ fn worker_loop(
                     // rolls back whatever it held).
                     tracing::debug!(bind, "SQLite connection reopened after a failed reset: {e}");
                     match open(bind, loc) {
-                        Ok(fresh) => conn = fresh,
+                        Ok(fresh) => {
+                            set_interrupt(interrupt, &fresh);
+                            conn = fresh;
+                        }
                         Err(_) => return,
                     }
                 }
@@ -577,9 +624,19 @@ pub struct SqliteConn {
     worker: Worker,
     broken: bool,
     idle: Arc<Mutex<Vec<Worker>>>,
+    /// This lease's cancels (see [`CancelGate`]).
+    gate: Arc<CancelGate>,
 }
 
 impl SqliteConn {
+    /// How to cancel the statement about to run.
+    pub(crate) fn cancel_handle(&self) -> SqliteCancel {
+        SqliteCancel {
+            interrupt: self.worker.interrupt.clone(),
+            ticket: self.gate.ticket(),
+        }
+    }
+
     fn lost(&mut self) -> ProxyError {
         self.broken = true;
         ProxyError::BackendLost {
@@ -666,8 +723,10 @@ impl SqliteConn {
 
     /// Back to the idle list, or closed (its thread ends) when it may hold an open transaction.
     /// A pooled connection is reset first ([`reset`]): the reset is the thread's next command, so
-    /// the next lease's statements run after it.
-    pub(crate) fn give_back(self, dirty: bool) {
+    /// the next lease's statements run after it. No cancel of this lease reaches the connection
+    /// once it is back ([`CancelGate::close`]).
+    pub(crate) async fn give_back(self, dirty: bool) {
+        self.gate.close().await;
         if dirty || self.broken || self.worker.tx.send(Cmd::Reset).is_err() {
             return;
         }
