@@ -26,6 +26,13 @@ use crate::sql::StatementKind;
 use crate::tx::commit::{plan, CommitPlan};
 use crate::tx::{gid, Capability, Origin, Phase, Transaction};
 
+/// The two-phase steps run on several participants at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PhaseStep {
+    Prepare,
+    CommitPrepared,
+}
+
 /// How a transaction ended, as the client's command tag says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Ended {
@@ -147,6 +154,9 @@ impl Session {
         }
         let name = self.proxy.bind_names[bind].clone();
         let mut notices = BytesMut::new();
+        // A MySQL/SQLite bind takes its transaction's modes at its start: SET TRANSACTION sent
+        // before any bind joined becomes part of its BEGIN.
+        let (begin, preamble) = modes_into_begin(begin, preamble);
         let mut steps = vec![Control::Begin {
             sql: &begin,
             xa: use_xa.then_some(branch.as_str()),
@@ -329,6 +339,61 @@ impl Session {
         r
     }
 
+    /// Runs phase 1 or 2 on several participants at once (each is its own connection, mostly
+    /// to its own server): the connections are taken out of the session for the duration, and
+    /// put back. Results are in the order of `branches`. A connection lost on the way is
+    /// forgotten, as in [`Session::control_on`].
+    async fn control_all(
+        &mut self,
+        branches: &[(BindId, String)],
+        step: PhaseStep,
+        out: &mut BytesMut,
+    ) -> Vec<(BindId, Result<Outcome, ProxyError>)> {
+        let mut taken: Vec<(BindId, Option<super::Conn>, String, BytesMut)> = branches
+            .iter()
+            .map(|(b, _)| {
+                (
+                    *b,
+                    self.conns[*b].take(),
+                    self.proxy.bind_names[*b].clone(),
+                    BytesMut::new(),
+                )
+            })
+            .collect();
+        let futures = taken.iter_mut().zip(branches).enumerate().map(
+            |(i, ((b, conn, name, notices), (_, branch)))| async move {
+                if i > 0 && step == PhaseStep::CommitPrepared {
+                    // the first branch's COMMIT PREPARED is on its way, the others' are not
+                    fail::fail_point!("tx::mid_commit", |_| std::process::abort());
+                }
+                let control = match step {
+                    PhaseStep::Prepare => Control::Prepare(branch),
+                    PhaseStep::CommitPrepared => Control::CommitPrepared(branch),
+                };
+                let r = match conn {
+                    Some(c) => c.control(control, name, notices).await,
+                    None => Err(ProxyError::BackendLost {
+                        bind: name.clone(),
+                        reason: "the connection was lost earlier in this transaction".into(),
+                    }),
+                };
+                (*b, r)
+            },
+        );
+        let results = futures::future::join_all(futures).await;
+        for (b, conn, _, notices) in taken {
+            out.extend_from_slice(&notices);
+            self.conns[b] = conn;
+        }
+        for (b, r) in &results {
+            if let Err(ProxyError::BackendLost { reason, .. }) = r {
+                let reason = reason.clone();
+                self.drop_conn(*b, &reason);
+            }
+        }
+        results
+    }
+
     /// Forgets a connection that broke during a control step (it is closed, never pooled).
     fn drop_conn(&mut self, bind: BindId, reason: &str) {
         tracing::warn!(bind = %self.proxy.bind_names[bind], "backend connection lost: {}", Escaped(reason));
@@ -475,20 +540,28 @@ impl Session {
         last: Vec<BindId>,
         out: &mut BytesMut,
     ) -> Result<Ended, ProxyError> {
-        // Phase 1.
-        for &b in &prepare {
-            let branch = t.branch_id(b).unwrap_or_default();
-            match self.control_on(b, Control::Prepare(&branch), out).await {
+        // Phase 1, on every participant at once: their round trips and fsyncs overlap.
+        let branches: Vec<(BindId, String)> = prepare
+            .iter()
+            .map(|&b| (b, t.branch_id(b).unwrap_or_default()))
+            .collect();
+        let results = self.control_all(&branches, PhaseStep::Prepare, out).await;
+        let mut failure = None;
+        for (b, r) in results {
+            match r {
                 Ok(Outcome::NothingPrepared) => set_phase(&mut t, b, Phase::Committed),
                 Ok(_) => set_phase(&mut t, b, Phase::Prepared),
                 Err(e) => {
                     // The failing participant has rolled back by itself (PostgreSQL ends the
                     // transaction when PREPARE fails).
                     set_phase(&mut t, b, Phase::RolledBack);
-                    self.abort_prepared(&mut t, out).await;
-                    return Err(e);
+                    failure.get_or_insert(e);
                 }
             }
+        }
+        if let Some(e) = failure {
+            self.abort_prepared(&mut t, out).await;
+            return Err(e);
         }
         fail::fail_point!("tx::after_prepare", |_| std::process::abort());
         // The last resources: the first one's outcome is the decision. It carries that decision
@@ -608,20 +681,21 @@ impl Session {
             tracing::error!(gid = %t.gid, "commit decision could not be logged: {e}; committing anyway");
         }
         fail::fail_point!("tx::after_decision", |_| std::process::abort());
-        // Phase 2.
+        // Phase 2, on every prepared branch at once.
+        let branches: Vec<(BindId, String)> = prepared
+            .iter()
+            .map(|&b| (b, t.branch_id(b).unwrap_or_default()))
+            .collect();
         let mut all_done = true;
-        for (i, &b) in prepared.iter().enumerate() {
-            if i == 1 {
-                fail::fail_point!("tx::mid_commit", |_| std::process::abort());
-            }
-            let branch = t.branch_id(b).unwrap_or_default();
-            match self
-                .control_on(b, Control::CommitPrepared(&branch), out)
-                .await
-            {
+        for (b, r) in self
+            .control_all(&branches, PhaseStep::CommitPrepared, out)
+            .await
+        {
+            match r {
                 Ok(_) => set_phase(t, b, Phase::Committed),
                 Err(e) => {
                     all_done = false;
+                    let branch = t.branch_id(b).unwrap_or_default();
                     tracing::warn!(gid = %t.gid, bind = %self.proxy.bind_names[b], "COMMIT PREPARED failed, retrying in the background: {e}");
                     crate::tx::recover::finish_in_background(self.proxy.clone(), b, branch, true)
                         .await;
@@ -666,6 +740,23 @@ impl Session {
             set_phase(t, b, Phase::RolledBack);
         }
     }
+}
+
+/// `BEGIN` + `SET TRANSACTION ISOLATION LEVEL x` → `BEGIN ISOLATION LEVEL x` (PostgreSQL's
+/// grammar takes the modes of both forms); other preamble statements stay as they are.
+fn modes_into_begin(mut begin: String, preamble: Vec<String>) -> (String, Vec<String>) {
+    let mut rest = Vec::new();
+    for s in preamble {
+        let t = s.trim_start();
+        match t.get(..16) {
+            Some(p) if p.eq_ignore_ascii_case("set transaction ") => {
+                begin.push(' ');
+                begin.push_str(t[16..].trim_end().trim_end_matches(';'));
+            }
+            _ => rest.push(s),
+        }
+    }
+    (begin, rest)
 }
 
 fn set_phase(t: &mut Transaction, bind: BindId, phase: Phase) {
