@@ -12,12 +12,13 @@ use super::conn::Conn;
 use super::prepared::{self, SqlPrepared};
 use super::settings::SettingKey;
 use super::{ControlStmt, Join, OwnErrors, Pending, Portal, Request, Session, SessionError, Stmt};
+use crate::config::CrossBind;
 use crate::error::ProxyError;
 use crate::protocol::messages::{self, decode_query, Bind, Execute, Parse, Target};
 use crate::protocol::Frame;
 use crate::proxy::BindId;
-use crate::router::{CatalogFollow, SessionView};
-use crate::sql::{Analysis, SettingChange, SettingScope, StatementKind};
+use crate::router::{CatalogFollow, RouteError, SessionView};
+use crate::sql::{split_object_list, Analysis, SettingChange, SettingScope, StatementKind};
 
 /// Where a statement runs.
 pub(super) struct Destination {
@@ -271,6 +272,28 @@ impl Session {
             return Ok(Step::Done);
         }
         let placed = self.target(&analysis, sql);
+        if let Err(ProxyError::Route(RouteError::CrossBind(cross))) = &placed {
+            // TRUNCATE a, b / DROP TABLE a, b / LOCK a, b: each bind its share, in one transaction
+            let split = (analysis.statements.len() == 1 && self.proxy.tx.mode != CrossBind::Reject)
+                .then(|| {
+                    split_object_list(sql, |t| {
+                        cross
+                            .tables
+                            .iter()
+                            .find(|(n, _)| n == t)
+                            .map(|(_, b)| b.clone())
+                    })
+                })
+                .flatten();
+            if let Some(pieces) = split {
+                if self.blocked(None) {
+                    return Ok(Step::Blocked);
+                }
+                self.run_object_list(pieces.into_iter().map(|p| p.sql).collect())
+                    .await?;
+                return Ok(Step::Done);
+            }
+        }
         if self.spans_binds(&analysis, placed.as_ref().map(|d| d.bind)) {
             if self.blocked(None) {
                 return Ok(Step::Blocked);

@@ -24,6 +24,37 @@ use crate::router::RouteError;
 use crate::sql::{split_statements, Analysis, StatementKind};
 use crate::tx::Origin;
 
+/// Which pieces' command tags the client sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tags {
+    /// Every statement of a Query has its own.
+    Each,
+    /// One statement split per bind: one tag, the last piece's.
+    Last,
+}
+
+/// Whether one piece's command tag reaches the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Keep,
+    Drop,
+}
+
+/// The messages of `bytes` (PostgreSQL's framing) without CommandComplete.
+fn without_command_complete(bytes: &[u8]) -> BytesMut {
+    let mut out = BytesMut::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while rest.len() >= 5 {
+        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        let end = (1 + len).min(rest.len());
+        if rest[0] != b'C' {
+            out.extend_from_slice(&rest[..end]);
+        }
+        rest = &rest[end..];
+    }
+    out
+}
+
 /// What became of one piece.
 enum Piece {
     Done,
@@ -75,23 +106,43 @@ impl Session {
     /// due (`blocked(None)`).
     pub(super) async fn run_spanning(&mut self, sql: &str) -> Result<(), SessionError> {
         let pieces = match split_statements(sql) {
-            Ok(p) => p,
+            Ok(p) => p.into_iter().map(str::to_owned).collect(),
             Err(e) => {
                 self.refuse(ProxyError::Analysis(e), true);
                 return Ok(());
             }
         };
+        self.run_pieces(pieces, Tags::Each).await
+    }
+
+    /// A statement that only lists objects of several binds (`TRUNCATE a, b`), already split into
+    /// one statement per bind (`sql::split_object_list`): run like a Query across binds, answered
+    /// with one command tag, as the client's one statement.
+    pub(super) async fn run_object_list(
+        &mut self,
+        pieces: Vec<String>,
+    ) -> Result<(), SessionError> {
+        self.run_pieces(pieces, Tags::Last).await
+    }
+
+    async fn run_pieces(&mut self, pieces: Vec<String>, tags: Tags) -> Result<(), SessionError> {
         self.out_locals();
         if self.tx.is_none() {
             self.open_implicit();
         }
         let mut failed = false;
-        for piece in pieces {
+        let last = pieces.len().saturating_sub(1);
+        for (i, piece) in pieces.iter().enumerate() {
             if self.tx.is_none() {
                 // after a COMMIT or ROLLBACK inside the string, the rest is a new implicit one
                 self.open_implicit();
             }
-            match self.run_piece(piece).await? {
+            let tag = if tags == Tags::Last && i < last {
+                Tag::Drop
+            } else {
+                Tag::Keep
+            };
+            match self.run_piece(piece, tag).await? {
                 Piece::Done => {}
                 Piece::Failed => {
                     failed = true;
@@ -137,7 +188,7 @@ impl Session {
     }
 
     /// One statement of the string, on its bind; its answers go straight to the client.
-    async fn run_piece(&mut self, piece: &str) -> Result<Piece, SessionError> {
+    async fn run_piece(&mut self, piece: &str, tag: Tag) -> Result<Piece, SessionError> {
         let analysis = self.proxy.cache.analyze(piece);
         let kind = match analysis.statements.as_slice() {
             [s] => s.kind,
@@ -194,7 +245,10 @@ impl Session {
                     None => Ok(()),
                 };
                 self.cancel_done();
-                self.out.extend_from_slice(&out);
+                match tag {
+                    Tag::Keep => self.out.extend_from_slice(&out),
+                    Tag::Drop => self.out.extend_from_slice(&without_command_complete(&out)),
+                }
                 match r {
                     Ok(()) => Ok(Piece::Done),
                     Err(e) => failed(self, e),
@@ -214,7 +268,7 @@ impl Session {
                     self.out_locals();
                     return Ok(Piece::Failed);
                 }
-                self.relay_piece(bind).await
+                self.relay_piece(bind, tag).await
             }
             None => failed(
                 self,
@@ -228,7 +282,7 @@ impl Session {
 
     /// Relays a PostgreSQL bind's answers to one piece, up to (not including) its
     /// ReadyForQuery.
-    async fn relay_piece(&mut self, bind: BindId) -> Result<Piece, SessionError> {
+    async fn relay_piece(&mut self, bind: BindId, tag: Tag) -> Result<Piece, SessionError> {
         let mut result = Piece::Done;
         loop {
             if self.out.len() >= CLIENT_FLUSH_BYTES {
@@ -261,6 +315,7 @@ impl Session {
                     self.out.extend_from_slice(frame.raw());
                 }
                 b'N' | b'A' | b'S' => self.relay_async(bind, frame),
+                b'C' if tag == Tag::Drop => {}
                 _ => self.out.extend_from_slice(frame.raw()),
             }
         }
@@ -395,7 +450,7 @@ impl Session {
                         self.backend_lost(b, e.to_string());
                         continue;
                     }
-                    self.relay_piece(b).await?;
+                    self.relay_piece(b, Tag::Keep).await?;
                 }
                 Some(Conn::Translated(t)) => {
                     t.sync().await;

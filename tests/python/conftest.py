@@ -278,7 +278,7 @@ class Proxy:
         self.proc: subprocess.Popen | None = None
         self.starts = 0
         # extra environment for the next start (e.g. FAILPOINTS for the crash tests)
-        self.env: dict[str, str] = {}
+        self.extra_env: dict[str, str] = {}
 
     # -- lifecycle --
     def start(self, timeout: float = 30.0):
@@ -290,7 +290,7 @@ class Proxy:
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "info")
         env.setdefault("RUST_BACKTRACE", "1")
-        env.update(self.env)
+        env.update(self.extra_env)
         logf = open(self.log_path, "ab")
         logf.write(f"\n----- start #{self.starts + 1}: {binary} --config {self.config_path}\n".encode())
         logf.flush()

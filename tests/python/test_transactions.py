@@ -1196,3 +1196,77 @@ def test_flask_sqlalchemy_like_app(px, driver):
     finally:
         lc.close()
     assert_nothing_prepared(px)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A statement that only lists objects of several binds runs each bind's share, in one transaction
+# --------------------------------------------------------------------------------------------------------------
+def _list_tables(px, n: int) -> dict[str, str]:
+    """Four fresh tables, one per kind of bind, created through the proxy: table -> bind."""
+    return {f"lst{n}_main": "main", f"fl{n}_users": "users", f"fl{n}_orders": "orders", f"fl{n}_views": "views"}
+
+
+def _count_direct(env: TxEnv, table: str, bind: str) -> int | None:
+    """Rows of `table` on `bind`, read directly; None when the table does not exist there."""
+    try:
+        if bind in ("main", "users"):
+            with pg_direct(env.pg_main if bind == "main" else env.pg_users) as c:
+                return c.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        if bind == "orders":
+            with my_admin(env.my_orders) as c, c.cursor() as cur:
+                cur.execute(f"SELECT count(*) FROM {table}")
+                return cur.fetchone()[0]
+        with sqlite3.connect(env.lite_views) as c:
+            return c.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    except (psycopg.Error, pymysql.err.ProgrammingError, sqlite3.OperationalError):
+        return None
+
+
+def test_truncate_and_drop_lists_across_binds(px):
+    import psycopg2
+
+    tables = _list_tables(px, nid())
+    c = px.connect2()
+    c.autocommit = True
+    cur = c.cursor()
+    for t in tables:
+        cur.execute(f"CREATE TABLE {t} (id int PRIMARY KEY, tag text)")
+        cur.execute(f"INSERT INTO {t} VALUES (1, 'x'), (2, 'y')")
+    names = ", ".join(tables)
+    # (MySQL and SQLite binds have no TRUNCATE: docs/sql-subset.md)
+    truncatable = {t: b for t, b in tables.items() if b in ("main", "users")}
+    # inside a transaction that rolls back, the PostgreSQL shares come back
+    cur.execute("BEGIN")
+    cur.execute(f"TRUNCATE {', '.join(t for t, b in tables.items() if b in ('main', 'users'))}")
+    assert cur.statusmessage == "TRUNCATE TABLE"  # one tag for the client's one statement
+    cur.execute("ROLLBACK")
+    for t, b in tables.items():
+        assert _count_direct(px.env, t, b) == 2, (t, b)
+    # one TRUNCATE naming tables of two binds: each bind truncates its own
+    cur.execute(f"TRUNCATE {', '.join(truncatable)}")
+    assert cur.statusmessage == "TRUNCATE TABLE"
+    for t, b in tables.items():
+        assert _count_direct(px.env, t, b) == (0 if t in truncatable else 2), (t, b)
+    # a table that does not exist fails the whole statement: nothing is dropped anywhere
+    with pytest.raises(psycopg2.Error) as ei:
+        cur.execute(f"DROP TABLE {names}, lst_nope_{nid()}")
+    assert ei.value.pgcode in ("42P01", "0A000"), ei.value
+    for t, b in tables.items():
+        assert _count_direct(px.env, t, b) is not None, (t, b)
+    cur.execute(f"DROP TABLE IF EXISTS {names}")
+    assert cur.statusmessage == "DROP TABLE"
+    for t, b in tables.items():
+        assert _count_direct(px.env, t, b) is None, (t, b)
+    c.close()
+
+
+def test_truncate_list_refused_under_reject(px_rej):
+    import psycopg2
+
+    c = px_rej.connect2()
+    c.autocommit = True
+    cur = c.cursor()
+    with pytest.raises(psycopg2.Error) as ei:
+        cur.execute("TRUNCATE products, users")
+    assert ei.value.pgcode == "0A000"
+    c.close()

@@ -84,7 +84,7 @@ def prepared(instance: str) -> dict[str, list]:
 def crash_during_commit(env, failpoint: str, name: str, lite: bool = False) -> tuple[Proxy, str]:
     """Runs one transaction over the three binds with `failpoint` armed; returns the dead proxy and the tag."""
     p = Proxy(env["config"], env["tmp"], name=name)
-    p.env = {"FAILPOINTS": f"{failpoint}=return"}
+    p.extra_env = {"FAILPOINTS": f"{failpoint}=return"}
     p.start()
     tag = f"{name}_{next(_ids)}"
     c = psycopg.connect(host="127.0.0.1", port=p.port, user="postgres", dbname="app", autocommit=True)
@@ -101,7 +101,7 @@ def crash_during_commit(env, failpoint: str, name: str, lite: bool = False) -> t
     p.proc.wait(timeout=10)
     assert p.proc.returncode != 0, "bindproxy should have died at the failpoint"
     p.proc = None
-    p.env = {}
+    p.extra_env = {}
     return p, tag
 
 
