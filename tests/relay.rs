@@ -120,14 +120,21 @@ async fn cross_bind_statement_is_refused_and_session_goes_on() {
         ],
     )
     .await;
-    // A multi-statement query across binds runs none of its statements.
+    // A multi-statement query across binds is one transaction: a failing statement on one bind
+    // leaves nothing on the other.
     let e = c
-        .batch_execute("INSERT INTO users VALUES (1); INSERT INTO orders VALUES (1, 1)")
+        .batch_execute("INSERT INTO users VALUES (1); INSERT INTO orders VALUES (1, 1, 1)")
         .await
         .unwrap_err();
-    assert_eq!(sqlstate(&e), "0A000");
+    assert_eq!(sqlstate(&e), "42601", "{e}");
     let n: i64 = p.count_on(1, "users").await;
     assert_eq!(n, 0);
+    // and it commits on both when every statement succeeds
+    c.batch_execute("INSERT INTO users VALUES (1); INSERT INTO orders VALUES (1, 1)")
+        .await
+        .unwrap();
+    assert_eq!(p.count_on(1, "users").await, 1);
+    assert_eq!(p.count_on(0, "orders").await, 1);
     let e = c
         .query(
             "SELECT * FROM users u JOIN orders o ON o.user_id = u.id",
@@ -151,7 +158,7 @@ async fn cross_bind_statement_is_refused_and_session_goes_on() {
         .unwrap_err();
     assert_eq!(sqlstate(&e), "0A000");
     let n: i64 = p.count_on(0, "orders").await;
-    assert_eq!(n, 0);
+    assert_eq!(n, 1);
     // And the session carries on.
     let one: i32 = c.query_one("SELECT 1", &[]).await.unwrap().get(0);
     assert_eq!(one, 1);
@@ -173,14 +180,22 @@ async fn cross_bind_transaction_fails_like_postgres() {
     tx.execute("INSERT INTO users VALUES (1)", &[])
         .await
         .unwrap();
-    let e = tx.query("SELECT * FROM orders", &[]).await.unwrap_err();
+    // a second bind joins the transaction
+    tx.execute("INSERT INTO orders VALUES (1)", &[])
+        .await
+        .unwrap();
+    // a statement over both binds is refused and fails the transaction, as PostgreSQL would
+    let e = tx
+        .query("SELECT * FROM orders JOIN users USING (id)", &[])
+        .await
+        .unwrap_err();
     assert_eq!(sqlstate(&e), "0A000");
     let msg = e
         .as_db_error()
         .map(|d| d.message().to_owned())
         .unwrap_or_default();
     assert!(
-        msg.contains("\"users\"") && msg.contains("\"main\""),
+        msg.contains("users → users") && msg.contains("orders → main"),
         "{msg}"
     );
     let e = tx.query("SELECT * FROM users", &[]).await.unwrap_err();
@@ -192,6 +207,8 @@ async fn cross_bind_transaction_fails_like_postgres() {
         n, 0,
         "the insert of the failed transaction must be rolled back"
     );
+    let n: i64 = p.count_on(0, "orders").await;
+    assert_eq!(n, 0, "on every bind");
     // A transaction on one bind commits.
     let tx = c.transaction().await.unwrap();
     tx.execute("INSERT INTO users VALUES (2)", &[])
