@@ -464,6 +464,24 @@ impl Session {
         Some(t)
     }
 
+    /// Publishes the PostgreSQL connection of `bind` in the cancel slot, for a statement the
+    /// session awaits inside dispatch (a piece of a Query across binds); [`Session::cancel_done`]
+    /// clears it.
+    fn publish_pg_cancel(&mut self, bind: BindId) {
+        let target = match &self.conns[bind] {
+            Some(Conn::Pg(l)) => Some(InFlight::Pg {
+                addr: l.conn.addr,
+                pid: l.conn.backend_pid,
+                secret: l.conn.backend_secret.clone(),
+            }),
+            _ => None,
+        };
+        if let Ok(mut slot) = self.registration.slot.lock() {
+            *slot = target;
+        }
+        self.in_flight = None;
+    }
+
     /// The statement of [`Session::cancellable`] ended: a cancel that comes now does nothing.
     fn cancel_done(&mut self) {
         let old = self

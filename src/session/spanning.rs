@@ -268,7 +268,11 @@ impl Session {
                     self.out_locals();
                     return Ok(Piece::Failed);
                 }
-                self.relay_piece(bind, tag).await
+                // the client may cancel the piece while bindproxy waits for it
+                self.publish_pg_cancel(bind);
+                let r = self.relay_piece(bind, tag).await;
+                self.cancel_done();
+                r
             }
             None => failed(
                 self,

@@ -1270,3 +1270,29 @@ def test_truncate_list_refused_under_reject(px_rej):
         cur.execute("TRUNCATE products, users")
     assert ei.value.pgcode == "0A000"
     c.close()
+
+
+def test_cancel_a_query_across_binds(px):
+    """A CancelRequest stops the piece running on a PostgreSQL bind; the whole string rolls back."""
+    import threading
+
+    import psycopg2
+    import psycopg2.extensions
+
+    tag = new_tag()
+    c = px.connect2()
+    c.autocommit = True
+    cur = c.cursor()
+    timer = threading.Timer(1.0, c.cancel)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(psycopg2.Error) as ei:
+        cur.execute(f"INSERT INTO orders (id, tag) VALUES ({nid()}, '{tag}'); "
+                    f"INSERT INTO products (id, tag) VALUES ({nid()}, '{tag}'); SELECT pg_sleep(20)")
+    timer.join()
+    assert ei.value.pgcode == "57014", ei.value
+    assert time.monotonic() - started < 10
+    nothing_anywhere(px.env, tag)
+    cur.execute("SELECT 1")
+    assert cur.fetchone() == (1,)
+    c.close()
