@@ -6,7 +6,8 @@
 #   BINDPROXY_A=/path/to/old/bindproxy BINDPROXY_B=target/release/bindproxy bench/ab.sh
 #
 # Knobs: BENCH_SECONDS (default 15 per run), BENCH_ROUNDS (default 3: A and B alternate this many times per
-# case; the median is reported), BENCH_SCALE (pgbench scale, default 10), BENCH_OUT (also write the table here).
+# case; the median is reported), BENCH_SCALE (pgbench scale, default 10), BENCH_CASES (pgbench argument sets
+# separated by ';'), BENCH_OUT (also write the table here).
 # Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust): scripts/test.sh sets it up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,7 +72,9 @@ tps() { # tps PORT ARGS... -> TPS
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 out="| case | direct | A (baseline) | B | B/A | B/direct |\n|---|---|---|---|---|---|\n"
-for spec in "-S -M simple -c 16 -j 2" "-S -M prepared -c 16 -j 2" "-S -M simple -c 1" "-M simple -c 4 -j 2" "-M prepared -c 4 -j 2"; do
+# BENCH_CASES: pgbench argument sets separated by ';' (default: the five below)
+IFS=';' read -ra CASES <<<"${BENCH_CASES:--S -M simple -c 16 -j 2;-S -M prepared -c 16 -j 2;-S -M simple -c 1;-M simple -c 4 -j 2;-M prepared -c 4 -j 2}"
+for spec in "${CASES[@]}"; do
     read -ra args <<<"$spec"
     d=(); a=(); b=()
     for ((r = 0; r < ROUNDS; r++)); do
