@@ -71,6 +71,12 @@ pub(super) fn control_stmt(kind: StatementKind, sql: &str, analysis: &Analysis) 
     }
 }
 
+/// A SET (or RESET) statement without tables: a setting of the session or transaction.
+fn is_plain_set(analysis: &Analysis) -> bool {
+    single_kind(analysis) == Some(StatementKind::Set)
+        && analysis.statements.iter().all(|s| s.tables.is_empty())
+}
+
 fn join_of(outside_tx: bool) -> Join {
     if outside_tx {
         Join::Outside
@@ -318,8 +324,15 @@ impl Session {
         if self.refused_by_failure(bind) && !is_control(kind) {
             return Ok(self.refuse_in_order(ProxyError::InFailedTransaction, true));
         }
-        if self.blocked(Some(bind)) {
+        let spreads_set = is_plain_set(&analysis) && self.spreads_settings();
+        if self.blocked(Some(bind)) || (spreads_set && self.blocked(None)) {
             return Ok(Step::Blocked);
+        }
+        if spreads_set {
+            if let Err(e) = self.spread_set(sql, bind).await {
+                self.refuse(e, true);
+                return Ok(Step::Done);
+            }
         }
         if let Err(e) = self.ensure_conn(bind, join_of(outside_tx)).await {
             self.refuse(e, true);
@@ -553,6 +566,7 @@ impl Session {
                     floating: Some(f.clone()),
                     control,
                     outside_tx: false,
+                    set_sql: None,
                 },
             );
             self.local_ext(b"1");
@@ -581,6 +595,7 @@ impl Session {
             Ok(b) => (b, floating && !held_by_name),
             Err(e) => return Ok(self.refuse_parse(e)),
         };
+        let set_sql = is_plain_set(&analysis).then(|| p.query.to_owned());
         if !outside_tx {
             if let Err(e) = self.join_pipeline(bind).await {
                 self.refuse(e, false);
@@ -609,6 +624,7 @@ impl Session {
                         floating: floating.then(|| f.clone()),
                         control,
                         outside_tx,
+                        set_sql: set_sql.clone(),
                     },
                 );
             } else {
@@ -626,6 +642,7 @@ impl Session {
                 floating: floating.then(|| f.clone()),
                 control,
                 outside_tx,
+                set_sql,
             },
         );
         Ok(Step::Done)
@@ -649,6 +666,7 @@ impl Session {
         // A statement without tables runs where the transaction is; others where they were parsed.
         let stmt_outside_tx = stmt.outside_tx;
         let relayed_control = stmt.control.clone();
+        let spreads_set = stmt.set_sql.is_some() && self.spreads_settings();
         let is_control = relayed_control.is_some();
         let bind = match (&stmt.floating, in_tx, stmt.prepared_on.last()) {
             (Some(_), Some(b), _) => b,
@@ -664,7 +682,7 @@ impl Session {
                 return Ok(Step::Done);
             }
         }
-        if self.blocked(Some(bind)) {
+        if self.blocked(Some(bind)) || (spreads_set && self.blocked(None)) {
             return Ok(Step::Blocked);
         }
         if let Err(e) = self.ensure_conn(bind, join_of(stmt_outside_tx)).await {
@@ -673,6 +691,16 @@ impl Session {
         }
         if let Some(c) = &relayed_control {
             self.follow_relayed_control(c);
+        }
+        let set_sql = self
+            .statements
+            .get(&stmt_name)
+            .and_then(|s| s.set_sql.clone());
+        if let (true, Some(sql)) = (spreads_set, set_sql) {
+            if let Err(e) = self.spread_set(&sql, bind).await {
+                self.refuse(e, false);
+                return Ok(Step::Done);
+            }
         }
         let Some(stmt) = self.statements.get_mut(&stmt_name) else {
             return Ok(Step::Done);

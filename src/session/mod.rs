@@ -110,6 +110,9 @@ struct Stmt {
     control: Option<ControlStmt>,
     /// A catalog query or SHOW parsed inside a deferred BEGIN: it runs outside the transaction.
     outside_tx: bool,
+    /// A SET without tables: its text, which every participant of the transaction it runs in
+    /// gets too (`Session::spread_set`).
+    set_sql: Option<String>,
 }
 
 /// A transaction-control statement as the client wrote it.

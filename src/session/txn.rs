@@ -88,6 +88,38 @@ impl Session {
         }
     }
 
+    /// True when a SET now must reach every participant: an explicit transaction has begun on
+    /// a bind (before that, a SET joins with the BEGIN as part of the preamble).
+    pub(super) fn spreads_settings(&self) -> bool {
+        self.tx.as_ref().is_some_and(|t| {
+            matches!(t.origin, Origin::Explicit { .. }) && !t.participants.is_empty()
+        })
+    }
+
+    /// A SET inside a transaction runs on `on` (the transaction's first bind): the other
+    /// participants get it too, and so do binds that join later (its preamble), so that every
+    /// bind sees the same settings — a `SET LOCAL search_path` must not leave a bind resolving
+    /// names differently from the routing. The caller has made sure no answers are due.
+    pub(super) async fn spread_set(&mut self, sql: &str, on: BindId) -> Result<(), ProxyError> {
+        const MAX_PREAMBLE: usize = 1024;
+        let Some(t) = &mut self.tx else { return Ok(()) };
+        if t.preamble.len() >= MAX_PREAMBLE {
+            return Err(ProxyError::FeatureNotSupported(format!(
+                "more than {MAX_PREAMBLE} SET statements in one transaction across binds"
+            )));
+        }
+        t.preamble.push(sql.to_owned());
+        let others: Vec<BindId> = t.binds().into_iter().filter(|&b| b != on).collect();
+        let mut notices = BytesMut::new();
+        for b in others {
+            self.control_on(b, Control::Run(sql), &mut notices).await?;
+        }
+        if !notices.is_empty() {
+            self.local(notices, false);
+        }
+        Ok(())
+    }
+
     /// A new transaction (BEGIN, or the implicit one of a Query that spans binds).
     pub(super) fn open_transaction(&mut self, origin: Origin) {
         let gid = self.proxy.tx.gids.next();

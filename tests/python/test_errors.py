@@ -245,3 +245,20 @@ def test_extra_startup_parameters_accepted(proxy):
     with proxy.connect(options="-c extra_float_digits=3 -c DateStyle=ISO,MDY") as c:
         assert c.execute("SHOW extra_float_digits").fetchone() == ("3",)
         assert c.execute("SHOW DateStyle").fetchone() == ("ISO, MDY",)
+
+
+def test_set_local_search_path_reaches_every_bind_of_the_transaction(conn, backends, uid):
+    """SET LOCAL search_path after the transaction's first statement: the bind that joins later must
+    resolve names as the routing did (issue 7)."""
+    i = uid()
+    for prepare in (False, True):
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO orders (id, user_id, amount) VALUES (%s, 1, 1)", (i + int(prepare),))  # main
+        conn.execute("SET LOCAL search_path TO audit", prepare=prepare)
+        # `events` is audit.events on userdb: routed there by the search_path, and found there by it
+        conn.execute("INSERT INTO events (what) VALUES (%s)", (f"sp{i}{prepare}",), prepare=prepare)
+        assert conn.execute("SHOW search_path").fetchone()[0] == "audit"
+        conn.execute("COMMIT")
+        assert backends.scalar("userdb", "SELECT count(*) FROM audit.events WHERE what = %s",
+                               (f"sp{i}{prepare}",)) == 1
+    assert conn.execute("SHOW search_path").fetchone()[0] == "\"$user\", public"
