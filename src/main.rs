@@ -42,6 +42,13 @@ enum Command {
     /// decision in the log, roll back the rest), then exit. Refuses while a daemon holds the log.
     /// Exit status 0 when nothing is left in doubt, 1 otherwise.
     Recover,
+    /// Print a SCRAM-SHA-256 verifier for a `users:` entry. The password is read from a prompt
+    /// (asked twice, not echoed) or, when standard input is not a terminal, from its first line;
+    /// never from the command line, where other users could see it.
+    Passwd {
+        /// The user name the entry is for.
+        name: String,
+    },
     /// Print the tables of a statement and the bind it goes to. Needs no server.
     Route {
         /// Print one JSON line.
@@ -97,6 +104,10 @@ fn main() -> ExitCode {
     // a binary built with `--features failpoints` (the test suite's).
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
+    if let Some(Command::Passwd { name }) = &cli.command {
+        // needs no configuration
+        return passwd(name);
+    }
     let config = match load(&cli.config, cli.listen.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -106,6 +117,7 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Run) {
         Command::Route { json, sql } => route(&config, json, &sql),
+        Command::Passwd { name } => passwd(&name),
         Command::Check => runtime().block_on(check(config)),
         Command::Recover => runtime().block_on(recover_command(config)),
         Command::Run => runtime().block_on(run(config)),
@@ -123,6 +135,51 @@ fn runtime() -> tokio::runtime::Runtime {
             std::process::exit(1);
         }
     }
+}
+
+/// `bindproxy passwd NAME`: a `users:` entry with a SCRAM-SHA-256 verifier, as PostgreSQL stores
+/// one (4096 iterations, random salt), so the password itself is in no file.
+fn passwd(name: &str) -> ExitCode {
+    let password = match read_password(name) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("bindproxy passwd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+    let entry = format!(
+        "# under users: in the configuration\n  - name: {}\n    scram_verifier: \"{verifier}\"\n",
+        serde_json::Value::from(name)
+    );
+    // a closed pipe (`| head`) is the reader's choice, not an error worth a panic
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), entry.as_bytes());
+    ExitCode::SUCCESS
+}
+
+/// The password: from a prompt (twice, not echoed) on a terminal, else the first line of stdin.
+fn read_password(name: &str) -> Result<String, String> {
+    use std::io::{BufRead, IsTerminal};
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("password for {name}: "))
+            .map_err(|e| e.to_string())?;
+        let again = rpassword::prompt_password("again: ").map_err(|e| e.to_string())?;
+        if first != again {
+            return Err("the passwords differ".into());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if password.is_empty() {
+        return Err("the password is empty".into());
+    }
+    Ok(password)
 }
 
 fn route(config: &Config, json: bool, sql: &str) -> ExitCode {

@@ -254,3 +254,45 @@ def test_invalid_listen_is_a_clear_error(tmp_path, args, env, origin, value):
         assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
         assert p.stderr.startswith(f"bindproxy: {origin}: `{value}` is not an address:port"), p.stderr
         assert "e.g. 0.0.0.0:6432" in p.stderr, p.stderr
+
+
+def test_passwd_prints_a_verifier_that_logs_in(tmp_path):
+    """`bindproxy passwd NAME` reads the password from stdin (never argv) and prints a users: entry whose
+    SCRAM-SHA-256 verifier lets exactly that password in."""
+    run = subprocess.run([str(bindproxy_bin()), "passwd", "app"], input="s3cret pw\n", capture_output=True,
+                         text=True, timeout=30)
+    assert run.returncode == 0, run.stderr
+    assert "s3cret" not in run.stdout
+    verifier = next(l.split('"')[1] for l in run.stdout.splitlines() if "scram_verifier" in l)
+    assert verifier.startswith("SCRAM-SHA-256$4096:"), verifier
+    # a second run salts differently
+    again = subprocess.run([str(bindproxy_bin()), "passwd", "app"], input="s3cret pw\n", capture_output=True,
+                           text=True, timeout=30)
+    assert verifier not in again.stdout
+    empty = subprocess.run([str(bindproxy_bin()), "passwd", "app"], input="\n", capture_output=True, text=True,
+                           timeout=30)
+    assert empty.returncode != 0 and "empty" in empty.stderr
+    port = free_port()
+    cfg = tmp_path / "users.yaml"
+    cfg.write_text(f"listen: 127.0.0.1:{port}\nbinds:\n  main: \"sqlite:///:memory:\"\n"
+                   f"transactions:\n  log_dir: {tmp_path}/txlog\n"
+                   "users:\n" + "\n".join(l for l in run.stdout.splitlines() if not l.startswith("#")) + "\n")
+    proc = subprocess.Popen([str(bindproxy_bin()), "--config", str(cfg)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "bindproxy did not listen"
+                time.sleep(0.1)
+        with psycopg.connect(host="127.0.0.1", port=port, user="app", password="s3cret pw", dbname="app") as c:
+            assert c.execute("SELECT 1").fetchone() == (1,)
+        with pytest.raises(psycopg.OperationalError) as ei:
+            psycopg.connect(host="127.0.0.1", port=port, user="app", password="wrong", dbname="app")
+        assert "28P01" in str(ei.value) or "password" in str(ei.value)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
