@@ -666,7 +666,12 @@ impl Session {
         // A statement without tables runs where the transaction is; others where they were parsed.
         let stmt_outside_tx = stmt.outside_tx;
         let relayed_control = stmt.control.clone();
-        let spreads_set = stmt.set_sql.is_some() && self.spreads_settings();
+        // a SET inside a multi-bind transaction (cloned only then: nothing on the hot path)
+        let spread = match &stmt.set_sql {
+            Some(sql) if self.spreads_settings() => Some(sql.clone()),
+            _ => None,
+        };
+        let spreads_set = spread.is_some();
         let is_control = relayed_control.is_some();
         let bind = match (&stmt.floating, in_tx, stmt.prepared_on.last()) {
             (Some(_), Some(b), _) => b,
@@ -692,12 +697,8 @@ impl Session {
         if let Some(c) = &relayed_control {
             self.follow_relayed_control(c);
         }
-        let set_sql = self
-            .statements
-            .get(&stmt_name)
-            .and_then(|s| s.set_sql.clone());
-        if let (true, Some(sql)) = (spreads_set, set_sql) {
-            if let Err(e) = self.spread_set(&sql, bind).await {
+        if let Some(sql) = &spread {
+            if let Err(e) = self.spread_set(sql, bind).await {
                 self.refuse(e, false);
                 return Ok(Step::Done);
             }

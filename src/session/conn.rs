@@ -17,7 +17,6 @@ use crate::backend::translated::session::{Committed, Prepared};
 use crate::backend::translated::TranslatedConn;
 use crate::error::ProxyError;
 use crate::protocol::messages::error_fields;
-use crate::protocol::Frame;
 
 /// A backend connection leased to this session (one per bind it uses, so size matters little).
 #[allow(clippy::large_enum_variant)]
@@ -129,29 +128,14 @@ pub(super) async fn pg_run(
     bind: &str,
     notices: &mut BytesMut,
 ) -> Result<String, ProxyError> {
-    pg_exchange(lease, sql, bind, notices, |_| {}).await
-}
-
-/// Sends one simple query and reads up to its ReadyForQuery, showing every other frame to
-/// `each`. Returns the last CommandComplete tag, or the first error.
-async fn pg_exchange(
-    lease: &mut PgLease,
-    sql: &str,
-    bind: &str,
-    notices: &mut BytesMut,
-    mut each: impl FnMut(&Frame),
-) -> Result<String, ProxyError> {
     let lost = |reason: String| ProxyError::BackendLost {
         bind: bind.to_owned(),
         reason,
     };
-    let mut body = Vec::with_capacity(sql.len() + 1);
-    body.extend_from_slice(sql.as_bytes());
-    body.push(0);
     lease
         .conn
         .wbuf
-        .extend_from_slice(Frame::new(b'Q', &body).raw());
+        .extend_from_slice(super::query_frame(sql).raw());
     if let Err(e) = lease.conn.flush().await {
         lease.broken = true;
         return Err(lost(e.to_string()));
@@ -192,39 +176,9 @@ async fn pg_exchange(
                     None => Ok(tag),
                 };
             }
-            _ => each(&f),
+            _ => {}
         }
     }
-}
-
-/// `SHOW name` on a PostgreSQL connection that owes nothing: the setting's value.
-pub(super) async fn pg_show(
-    lease: &mut PgLease,
-    name: &str,
-    bind: &str,
-    notices: &mut BytesMut,
-) -> Result<String, ProxyError> {
-    let sql = format!("SELECT current_setting('{name}')");
-    let mut value = String::new();
-    pg_exchange(lease, &sql, bind, notices, |f| {
-        if f.tag() == b'D' {
-            value = first_text_column(f.body()).unwrap_or_default();
-        }
-    })
-    .await?;
-    Ok(value)
-}
-
-/// The first column of a DataRow, as text.
-fn first_text_column(body: &[u8]) -> Option<String> {
-    let n = i16::from_be_bytes([*body.first()?, *body.get(1)?]);
-    if n < 1 {
-        return None;
-    }
-    let len = i32::from_be_bytes(body.get(2..6)?.try_into().ok()?);
-    let len = usize::try_from(len).ok()?;
-    let bytes = body.get(6..6 + len)?;
-    Some(String::from_utf8_lossy(bytes).into_owned())
 }
 
 async fn translated_control(

@@ -438,14 +438,7 @@ impl Session {
             return;
         }
         self.in_flight = head;
-        let target = head.and_then(|b| match &self.conns[b] {
-            Some(Conn::Pg(l)) => Some(InFlight::Pg {
-                addr: l.conn.addr,
-                pid: l.conn.backend_pid,
-                secret: l.conn.backend_secret.clone(),
-            }),
-            _ => None,
-        });
+        let target = head.and_then(|b| self.pg_in_flight(b));
         if let Ok(mut slot) = self.registration.slot.lock() {
             *slot = target;
         }
@@ -467,18 +460,23 @@ impl Session {
         Some(t)
     }
 
-    /// Publishes the PostgreSQL connection of `bind` in the cancel slot, for a statement the
-    /// session awaits inside dispatch (a piece of a Query across binds); [`Session::cancel_done`]
-    /// clears it.
-    fn publish_pg_cancel(&mut self, bind: BindId) {
-        let target = match &self.conns[bind] {
+    /// What a CancelRequest needs to stop the statement running on `bind`'s PostgreSQL connection.
+    fn pg_in_flight(&self, bind: BindId) -> Option<InFlight> {
+        match &self.conns[bind] {
             Some(Conn::Pg(l)) => Some(InFlight::Pg {
                 addr: l.conn.addr,
                 pid: l.conn.backend_pid,
                 secret: l.conn.backend_secret.clone(),
             }),
             _ => None,
-        };
+        }
+    }
+
+    /// Publishes the PostgreSQL connection of `bind` in the cancel slot, for a statement the
+    /// session awaits inside dispatch (a piece of a Query across binds); [`Session::cancel_done`]
+    /// clears it.
+    fn publish_pg_cancel(&mut self, bind: BindId) {
+        let target = self.pg_in_flight(bind);
         if let Ok(mut slot) = self.registration.slot.lock() {
             *slot = target;
         }

@@ -82,17 +82,10 @@ impl Session {
             Err(_) => false,
             Ok(bind) => {
                 let bind = &bind;
-                let controls = analysis.statements.iter().any(|s| {
-                    matches!(
-                        s.kind,
-                        StatementKind::Begin
-                            | StatementKind::Commit
-                            | StatementKind::Rollback
-                            | StatementKind::Savepoint
-                            | StatementKind::Release
-                            | StatementKind::RollbackTo
-                    )
-                });
+                let controls = analysis
+                    .statements
+                    .iter()
+                    .any(|s| super::client::is_control(Some(s.kind)));
                 let others = self
                     .tx
                     .as_ref()
@@ -255,13 +248,10 @@ impl Session {
                 }
             }
             Some(Conn::Pg(lease)) => {
-                let mut body = Vec::with_capacity(piece.len() + 1);
-                body.extend_from_slice(piece.as_bytes());
-                body.push(0);
                 lease
                     .conn
                     .wbuf
-                    .extend_from_slice(Frame::new(b'Q', &body).raw());
+                    .extend_from_slice(super::query_frame(piece).raw());
                 if let Err(e) = lease.conn.flush().await {
                     let reason = e.to_string();
                     self.backend_lost(bind, reason);

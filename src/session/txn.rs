@@ -451,7 +451,7 @@ impl Session {
             self.rollback_all(out).await;
             return Ok(Ended::RolledBack);
         }
-        self.learn_capabilities(out).await;
+        self.learn_capabilities().await;
         let Some(t) = self.tx.take() else {
             return Ok(Ended::Committed);
         };
@@ -494,7 +494,7 @@ impl Session {
 
     /// Asks PostgreSQL participants whose capability is unknown (no start-up check ran) whether
     /// they can prepare.
-    async fn learn_capabilities(&mut self, notices: &mut BytesMut) {
+    async fn learn_capabilities(&mut self) {
         let Some(t) = &self.tx else { return };
         if t.participants.len() < 2 {
             return;
@@ -503,14 +503,17 @@ impl Session {
             if self.proxy.tx.capability(b).is_some() {
                 continue;
             }
-            let name = self.proxy.bind_names[b].clone();
             let Some(super::Conn::Pg(lease)) = &mut self.conns[b] else {
                 continue;
             };
-            if let Ok(n) =
-                super::conn::pg_show(lease, "max_prepared_transactions", &name, notices).await
-            {
-                let c = if n.trim().parse::<u32>().unwrap_or(0) > 0 {
+            let shown = lease
+                .conn
+                .query_text("SHOW max_prepared_transactions")
+                .await;
+            if let Ok(Ok(rows)) = shown {
+                let n = rows.first().and_then(|r| r.first()).cloned().flatten();
+                let n = n.and_then(|n| n.trim().parse::<u32>().ok()).unwrap_or(0);
+                let c = if n > 0 {
                     Capability::TwoPhase
                 } else {
                     Capability::LastResource

@@ -963,17 +963,20 @@ impl TranslatedConn {
         r
     }
 
+    /// The innermost savepoint of that name (PostgreSQL allows the same name twice).
+    fn savepoint_position(&self, name: &str) -> Result<usize, ProxyError> {
+        self.savepoints
+            .iter()
+            .rposition(|s| s == name)
+            .ok_or_else(|| ProxyError::NoSuchSavepoint(name.to_owned()))
+    }
+
     async fn savepoint_inner(&mut self, name: &str) -> Result<(), ProxyError> {
         match self.tx {
             Tx::Failed | Tx::ImplicitFailed => return Err(ProxyError::InFailedTransaction),
             Tx::Prepared => return Err(self.prepared_error()),
             Tx::Block => {}
-            Tx::Idle | Tx::Implicit => {
-                return Err(tx_error(
-                    "25P01",
-                    "SAVEPOINT can only be used in transaction blocks".into(),
-                ))
-            }
+            Tx::Idle | Tx::Implicit => return Err(ProxyError::NoTransactionBlock("SAVEPOINT")),
         }
         self.start_lazy().await?;
         let e = self.engine()?;
@@ -989,18 +992,10 @@ impl TranslatedConn {
             Tx::Prepared => return Err(self.prepared_error()),
             Tx::Block => {}
             Tx::Idle | Tx::Implicit => {
-                return Err(tx_error(
-                    "25P01",
-                    "RELEASE SAVEPOINT can only be used in transaction blocks".into(),
-                ))
+                return Err(ProxyError::NoTransactionBlock("RELEASE SAVEPOINT"))
             }
         }
-        let Some(pos) = self.savepoints.iter().rposition(|s| s == name) else {
-            return Err(tx_error(
-                "3B001",
-                format!("savepoint \"{name}\" does not exist"),
-            ));
-        };
+        let pos = self.savepoint_position(name)?;
         let e = self.engine()?;
         let sql = format!("RELEASE SAVEPOINT {}", e.quote_ident(name));
         e.batch(&sql).await?;
@@ -1013,18 +1008,10 @@ impl TranslatedConn {
             Tx::Block | Tx::Failed => {}
             Tx::Prepared => return Err(self.prepared_error()),
             Tx::Idle | Tx::Implicit | Tx::ImplicitFailed => {
-                return Err(tx_error(
-                    "25P01",
-                    "ROLLBACK TO SAVEPOINT can only be used in transaction blocks".into(),
-                ))
+                return Err(ProxyError::NoTransactionBlock("ROLLBACK TO SAVEPOINT"))
             }
         }
-        let Some(pos) = self.savepoints.iter().rposition(|s| s == name) else {
-            return Err(tx_error(
-                "3B001",
-                format!("savepoint \"{name}\" does not exist"),
-            ));
-        };
+        let pos = self.savepoint_position(name)?;
         let e = self.engine()?;
         let sql = format!("ROLLBACK TO SAVEPOINT {}", e.quote_ident(name));
         e.batch(&sql).await?;
