@@ -53,6 +53,18 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
 }
 
+/// The messages of a buffer bindproxy wrote itself (answers of a MySQL/SQLite bind): tag and
+/// whole message, in order. Stops at a truncated tail.
+pub fn messages(buf: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    let mut rest = buf;
+    std::iter::from_fn(move || {
+        let len = u32::from_be_bytes(rest.get(1..5)?.try_into().ok()?) as usize;
+        let whole = rest.get(..1 + len)?;
+        rest = &rest[1 + len..];
+        Some((whole[0], whole))
+    })
+}
+
 /// Reads whole messages from one side of a connection.
 pub struct FrameReader<R> {
     io: R,

@@ -43,14 +43,8 @@ enum Tag {
 /// The messages of `bytes` (PostgreSQL's framing) without CommandComplete.
 fn without_command_complete(bytes: &[u8]) -> BytesMut {
     let mut out = BytesMut::with_capacity(bytes.len());
-    let mut rest = bytes;
-    while rest.len() >= 5 {
-        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-        let end = (1 + len).min(rest.len());
-        if rest[0] != b'C' {
-            out.extend_from_slice(&rest[..end]);
-        }
-        rest = &rest[end..];
+    for (_, raw) in crate::protocol::frame::messages(bytes).filter(|(tag, _)| *tag != b'C') {
+        out.extend_from_slice(raw);
     }
     out
 }

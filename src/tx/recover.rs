@@ -529,27 +529,11 @@ async fn forget_last_resource_decision(proxy: &Proxy, bind: BindId, txid: &str) 
 
 /// The first column (as text) of every DataRow in a buffer of PostgreSQL messages.
 fn first_columns(buf: &[u8]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = buf;
-    while rest.len() >= 5 {
-        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-        let Some(frame) = rest.get(..1 + len) else {
-            break;
-        };
-        if frame[0] == b'D' {
-            let body = &frame[5..];
-            let value = body.get(2..6).and_then(|l| {
-                let n = i32::from_be_bytes([l[0], l[1], l[2], l[3]]);
-                let n = usize::try_from(n).ok()?;
-                body.get(6..6 + n)
-            });
-            if let Some(v) = value {
-                out.push(String::from_utf8_lossy(v).into_owned());
-            }
-        }
-        rest = &rest[1 + len..];
-    }
-    out
+    crate::protocol::frame::messages(buf)
+        .filter(|(tag, _)| *tag == b'D')
+        .filter_map(|(_, raw)| crate::backend::pg::conn::data_row(&raw[5..]))
+        .filter_map(|row| row.into_iter().next().flatten())
+        .collect()
 }
 
 #[cfg(test)]

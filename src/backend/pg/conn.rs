@@ -280,7 +280,8 @@ fn read_i32(body: &[u8]) -> i32 {
 }
 
 /// The fields of a DataRow as text (text format); None when the message is malformed.
-fn data_row(body: &[u8]) -> Option<Vec<Option<String>>> {
+/// The columns of a DataRow body, as text (None: NULL).
+pub(crate) fn data_row(body: &[u8]) -> Option<Vec<Option<String>>> {
     let n = u16::from_be_bytes([*body.first()?, *body.get(1)?]) as usize;
     let mut at = 2;
     let mut out = Vec::with_capacity(n);
