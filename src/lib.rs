@@ -2,6 +2,7 @@
 //! tables. See ARCHITECTURE.md for the map of modules and the path of a message.
 
 pub mod backend;
+pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod frontend;
