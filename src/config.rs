@@ -43,6 +43,8 @@ pub struct Config {
     pub transactions: TransactionsConfig,
     /// Where the one catalog over every bind lives (`catalog:`).
     pub catalog: CatalogSetting,
+    /// `discover: true`: a table no rule maps, found on exactly one bind, routes there.
+    pub discover: bool,
 }
 
 /// `catalog:`: the PostgreSQL database that holds a stub of every bind's tables, which answers
@@ -317,6 +319,8 @@ struct RawConfig {
     #[serde(default)]
     transactions: RawTransactions,
     catalog: Option<String>,
+    #[serde(default)]
+    discover: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -587,7 +591,7 @@ impl Config {
             });
         }
 
-        Ok(Config {
+        let config = Config {
             source: source_name.to_owned(),
             listen,
             listen_origin,
@@ -599,6 +603,7 @@ impl Config {
             auth_method: raw.auth_method,
             max_message_bytes: raw.max_message_bytes.max(1024),
             transactions: transactions_config(raw.transactions, source_name)?,
+            discover: raw.discover,
             catalog: match raw.catalog.as_deref().map(str::trim) {
                 None | Some("") | Some("auto") => CatalogSetting::Auto,
                 Some("off") => CatalogSetting::Off,
@@ -615,7 +620,14 @@ impl Config {
                     }
                 }
             },
-        })
+        };
+        if config.discover && config.catalog_target().is_none() {
+            return Err(invalid(
+                "discover",
+                "needs a catalog database to read the binds' tables from: set `catalog:` to a PostgreSQL URL".into(),
+            ));
+        }
+        Ok(config)
     }
 
     /// The PostgreSQL database of the shadow catalog, if there is one (see [`CatalogSetting`]).

@@ -10,6 +10,7 @@
 //! Must never: write to a bind (binds are only read), or hold a client's connection: the syncer
 //! has a connection of its own to the catalog database.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -20,6 +21,7 @@ use crate::catalog::model::{BindSchema, RelationKind, Table};
 use crate::catalog::{ddl, read};
 use crate::config::PgTarget;
 use crate::proxy::{BindId, Proxy};
+use crate::router::KnownRelations;
 use crate::sql::TableName;
 
 /// Why the shadow catalog could not be prepared or synced.
@@ -33,6 +35,8 @@ pub enum CatalogError {
     Failed { target: String, reason: String },
     #[error("{0}")]
     Read(#[from] read::ReadError),
+    #[error("table {table} is on binds {binds}; with `discover: true` a table found on several binds must be mapped under `tables:`")]
+    DiscoveredTwice { table: String, binds: String },
 }
 
 /// A DDL statement a client ran on a bind, to be replayed on the catalog.
@@ -254,19 +258,27 @@ async fn full_sync(
     conn: &mut PgConn,
     target: &PgTarget,
 ) -> Result<Synced, CatalogError> {
-    let mut all = BindSchema::default();
+    let mut read_all = Vec::new();
     let mut unread = Vec::new();
     for b in user_binds(proxy) {
-        let s = match read::read_bind(&proxy.binds[b]).await {
-            Ok(s) => place(proxy, b, s),
+        match read::read_bind(&proxy.binds[b]).await {
+            Ok(s) => read_all.push((b, s)),
             Err(e) => {
                 tracing::warn!(
                     "catalog: {e}; its tables are missing from the catalog until it is read again"
                 );
                 unread.push(proxy.bind_names[b].clone());
-                continue;
             }
-        };
+        }
+    }
+    let mut known = KnownRelations {
+        discovered: discovered(proxy, &read_all)?,
+        ..KnownRelations::default()
+    };
+    proxy.router.learn(known.clone());
+    let mut all = BindSchema::default();
+    for (b, s) in read_all {
+        let s = place(proxy, b, s);
         all.tables.extend(s.tables);
         all.sequences.extend(s.sequences);
         for e in s.enums {
@@ -300,7 +312,9 @@ async fn full_sync(
             failed += 1;
         }
     }
+    known.owners = owners(&mut tx).await?;
     tx.commit().await?;
+    proxy.router.learn(known);
     tracing::info!(
         tables = all.tables.len(),
         failed,
@@ -382,8 +396,81 @@ async fn replay(
             tx.resync(&schema, &name.name, table, &on_bind).await?;
         }
     }
+    let known = KnownRelations {
+        owners: owners(&mut tx).await?,
+        discovered: proxy.router.known_relations().discovered.clone(),
+    };
     tx.commit().await?;
+    proxy.router.learn(known);
     Ok(resynced)
+}
+
+/// With `discover: true`, the tables no rule maps, found on exactly one bind, and that bind.
+fn discovered(
+    proxy: &Proxy,
+    read_all: &[(BindId, BindSchema)],
+) -> Result<HashMap<TableName, String>, CatalogError> {
+    let mut found: HashMap<TableName, Vec<BindId>> = HashMap::new();
+    if !proxy.config.discover {
+        return Ok(HashMap::new());
+    }
+    for (b, s) in read_all {
+        for t in &s.tables {
+            let schema = t.schema.as_deref().unwrap_or(&proxy.config.default_schema);
+            let name = TableName::new(Some(schema), &t.name);
+            if proxy.router.rule_bind(&name).is_none() {
+                found.entry(name).or_default().push(*b);
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    for (name, binds) in found {
+        match binds.as_slice() {
+            [b] => {
+                out.insert(name, proxy.bind_names[*b].clone());
+            }
+            _ => {
+                return Err(CatalogError::DiscoveredTwice {
+                    table: name.to_string(),
+                    binds: binds
+                        .iter()
+                        .map(|b| proxy.bind_names[*b].as_str())
+                        .collect::<Vec<_>>()
+                        .join(" and "),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Every index and owned sequence the catalog holds, and its table.
+async fn owners(tx: &mut CatalogTx<'_>) -> Result<HashMap<TableName, TableName>, CatalogError> {
+    let rows = tx
+        .rows(
+            "SELECT n.nspname, c.relname, tn.nspname, t.relname \
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace \
+             WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' \
+             UNION ALL \
+             SELECT n.nspname, s.relname, tn.nspname, t.relname \
+             FROM pg_class s JOIN pg_namespace n ON n.oid = s.relnamespace \
+             JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass \
+             AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') \
+             JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace \
+             WHERE s.relkind = 'S' AND n.nspname !~ '^pg_'",
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| match r.as_slice() {
+            [Some(s), Some(n), Some(ts), Some(tn)] => {
+                Some((TableName::new(Some(s), n), TableName::new(Some(ts), tn)))
+            }
+            _ => None,
+        })
+        .collect())
 }
 
 /// What the catalog shows under a name.
