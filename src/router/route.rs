@@ -165,6 +165,7 @@ impl Router {
             // With a catalog bind, a name looked up in the catalog (`'t'::regclass`) by a statement
             // that touches no table's data is answered there, like any catalog relation.
             let lookups_only = self.catalog.is_some()
+                && !stmt.data_function
                 && !stmt.references.is_empty()
                 && stmt.tables.iter().all(|t| {
                     stmt.references.contains(t) || (t.is_catalog() && !self.is_mapped_exactly(t))

@@ -52,6 +52,8 @@ pub struct StatementInfo {
     /// Relations named (tables, views, sequences, indexes), sorted and deduplicated. Unqualified
     /// names have no schema: the router resolves them along the session's `search_path`.
     pub tables: Vec<TableName>,
+    /// It calls `nextval`, `setval`, … (see `relations::DATA_FUNCTIONS`).
+    pub data_function: bool,
     /// It is DDL that changes what the catalog shows (CREATE/ALTER/DROP TABLE, indexes, …).
     pub changes_catalog: bool,
     /// Those of `tables` named only to be looked up in the catalog (`'t'::regclass`): a shadow
@@ -172,6 +174,7 @@ fn analyze_text(sql: &str) -> (Analysis, bool) {
         schemas.dedup();
         statements.push(StatementInfo {
             changes_catalog: super::kind::changes_catalog(&p.node),
+            data_function: c.data_function,
             tables,
             references,
             schemas,

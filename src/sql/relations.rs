@@ -160,6 +160,9 @@ pub(crate) struct Collected {
     /// Relations named only to look them up in the catalog (`'t'::regclass`,
     /// `pg_get_serial_sequence('t', 'id')`), also listed in `tables`, once per mention.
     pub references: Vec<TableName>,
+    /// It calls a function that reads or writes a relation's data (`nextval`, `setval`), whatever
+    /// its argument: such a statement is never a mere catalog lookup.
+    pub data_function: bool,
     /// Schemas acted on as a whole (`CREATE/DROP/ALTER SCHEMA`, `GRANT … ON ALL TABLES IN SCHEMA`).
     pub schemas: Vec<String>,
     /// A relation name (or a body) was read out of a string literal: the analysis must not be
@@ -358,6 +361,9 @@ fn visit_object<'a>(
                     .and_then(string_list)
                     .and_then(|p| p.last().map(|s| s.to_string()))
                     .unwrap_or_default();
+                if DATA_FUNCTIONS.contains(&name.as_str()) {
+                    out.data_function = true;
+                }
                 if let Some((_, positions)) = RELATION_ARGUMENTS.iter().find(|(f, _)| *f == name) {
                     let args = v.get("args").and_then(Value::as_array);
                     for &i in positions.iter() {
