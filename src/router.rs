@@ -701,4 +701,31 @@ mod tests {
         let r = router(&[("orders", "o")]);
         assert_eq!(bind(&r, "other_seq"), None);
     }
+
+    #[test]
+    fn what_the_catalog_knows_routes_after_the_rules() {
+        let names = ["main".to_owned(), "o".to_owned(), "m".to_owned()];
+        let r = router(&[("orders", "o")])
+            .with_binds(names.iter())
+            .with_catalog(Some("cat"));
+        let mut known = KnownRelations::default();
+        known
+            .owners
+            .insert(t("public.ix_orders_total"), t("public.orders"));
+        known.discovered.insert(t("public.metrics"), "m".to_owned());
+        known.discovered.insert(t("public.orders"), "m".to_owned());
+        // before the catalog is read: the name heuristics only
+        assert_eq!(bind(&r, "ix_orders_total"), None);
+        r.learn(known.clone());
+        assert_eq!(bind(&r, "ix_orders_total").as_deref(), Some("o"));
+        assert_eq!(bind(&r, "public.ix_orders_total").as_deref(), Some("o"));
+        assert_eq!(bind(&r, "metrics").as_deref(), Some("m"));
+        // a rule beats discovery
+        assert_eq!(bind(&r, "orders").as_deref(), Some("o"));
+        assert_eq!(bind(&r, "other"), None);
+        // without a catalog bind nothing is learnt
+        let plain = router(&[("orders", "o")]).with_binds(names.iter());
+        plain.learn(known);
+        assert_eq!(bind(&plain, "metrics"), None);
+    }
 }
