@@ -533,6 +533,19 @@ async fn run(config: Config) -> ExitCode {
     if let Some(c) = &proxy.catalog {
         match bindproxy::catalog::shadow::start(&proxy, &c.target).await {
             Ok(s) => {
+                // SIGHUP reads every bind again (DDL that bypassed bindproxy)
+                if let Ok(mut hup) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                {
+                    let weak = std::sync::Arc::downgrade(&s);
+                    tokio::spawn(async move {
+                        while hup.recv().await.is_some() {
+                            let Some(s) = weak.upgrade() else { break };
+                            tracing::info!("SIGHUP: reading every bind into the catalog again");
+                            s.full();
+                        }
+                    });
+                }
                 let _ = c.syncer.set(s);
             }
             Err(e) => {
