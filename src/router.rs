@@ -173,6 +173,8 @@ pub struct Router {
     globs: Vec<GlobRule>,
     /// Binds with a PostgreSQL catalog (PostgreSQL binds), which may answer catalog queries.
     catalog_binds: Vec<String>,
+    /// The catalog bind (`catalog:`), which answers every catalog-only statement.
+    catalog: Option<String>,
 }
 
 /// Splits a pattern on `.` outside double quotes into (text, quoted) parts.
@@ -372,6 +374,7 @@ impl Router {
             exact,
             globs,
             catalog_binds: Vec::new(),
+            catalog: None,
         })
     }
 
@@ -390,6 +393,18 @@ impl Router {
     pub fn with_catalog_binds<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Router {
         self.catalog_binds = names.into_iter().map(str::to_owned).collect();
         self
+    }
+
+    /// Names the catalog bind: catalog-only statements go there, and statements that mix catalog
+    /// and user relations are refused.
+    pub fn with_catalog(mut self, name: Option<&str>) -> Router {
+        self.catalog = name.map(str::to_owned);
+        self
+    }
+
+    /// The catalog bind, if there is one.
+    pub fn catalog(&self) -> Option<&str> {
+        self.catalog.as_deref()
     }
 
     pub(crate) fn has_catalog(&self, bind: &str) -> bool {

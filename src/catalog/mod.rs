@@ -8,4 +8,7 @@
 //! Must never: route a user statement (the router decides; the catalog only informs it), or write
 //! to a bind's own database.
 
+pub mod ddl;
 pub mod model;
+pub mod read;
+pub mod shadow;

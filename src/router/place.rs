@@ -2,8 +2,9 @@
 //! `bindproxy route` share.
 //!
 //! Owns: [`Router::place`]: the route of the statement (`route.rs`), then, for statements that
-//! touch no user relation, the bind that answers them: the open transaction's, else — for a
-//! catalog query — the PostgreSQL bind of a mapped table named in its string literals (psql's
+//! touch no user relation, the bind that answers them: the catalog bind for a catalog query when
+//! there is one (`catalog:`), else the open transaction's, else — for a catalog query — the
+//! PostgreSQL bind of a mapped table named in its string literals (psql's
 //! `\d users`), or for a follow-up that names only an OID the bind the last such query went to,
 //! else the default bind.
 //!
@@ -62,6 +63,11 @@ impl Router {
         let default = self.default_bind().to_owned();
         let (bind, floating, catalog) = match (&route.bind, session.open_transaction) {
             (Some(b), _) => (b.clone(), false, CatalogFollow::Clear),
+            (None, _) if !route.tables.is_empty() && self.catalog().is_some() => (
+                self.catalog().unwrap_or(&default).to_owned(),
+                false,
+                CatalogFollow::Keep,
+            ),
             (None, Some(open)) => (open.to_owned(), true, CatalogFollow::Keep),
             (None, None) if route.tables.is_empty() => (default, true, CatalogFollow::Keep),
             (None, None) => match self.catalog_hint(sql) {

@@ -83,6 +83,16 @@ const DATA_FUNCTIONS: &[&str] = &[
     "pg_sequence_last_value",
 ];
 
+/// Functions that measure a relation's storage: the stub in a shadow catalog would answer 0.
+const SIZE_FUNCTIONS: &[&str] = &[
+    "pg_indexes_size",
+    "pg_relation_filenode",
+    "pg_relation_filepath",
+    "pg_relation_size",
+    "pg_table_size",
+    "pg_total_relation_size",
+];
+
 /// Functions that run SQL text or read every table of a schema or database.
 const SQL_TEXT_FUNCTIONS: &[&str] = &[
     "query_to_xml",
@@ -147,6 +157,9 @@ impl fmt::Display for Dynamic {
 pub(crate) struct Collected {
     /// Relations, unsorted, possibly repeated.
     pub tables: Vec<TableName>,
+    /// Relations named only to look them up in the catalog (`'t'::regclass`,
+    /// `pg_get_serial_sequence('t', 'id')`), also listed in `tables`, once per mention.
+    pub references: Vec<TableName>,
     /// Schemas acted on as a whole (`CREATE/DROP/ALTER SCHEMA`, `GRANT … ON ALL TABLES IN SCHEMA`).
     pub schemas: Vec<String>,
     /// A relation name (or a body) was read out of a string literal: the analysis must not be
@@ -334,7 +347,7 @@ fn visit_object<'a>(
             "TypeCast" => {
                 if is_regclass(v.get("type_name")) {
                     if let Some(arg) = v.get("arg") {
-                        relation_argument(arg, None, out);
+                        relation_argument(arg, Use::Reference, out);
                     }
                 }
                 stack.push((v, scope, Position::Any));
@@ -349,8 +362,14 @@ fn visit_object<'a>(
                     let args = v.get("args").and_then(Value::as_array);
                     for &i in positions.iter() {
                         if let Some(arg) = args.and_then(|a| a.get(i)) {
-                            let data = DATA_FUNCTIONS.contains(&name.as_str());
-                            relation_argument(arg, data.then_some(name.as_str()), out);
+                            let usage = if DATA_FUNCTIONS.contains(&name.as_str()) {
+                                Use::Data(name.as_str())
+                            } else if SIZE_FUNCTIONS.contains(&name.as_str()) {
+                                Use::Size
+                            } else {
+                                Use::Reference
+                            };
+                            relation_argument(arg, usage, out);
                         }
                     }
                 } else if SQL_TEXT_FUNCTIONS.contains(&name.as_str()) {
@@ -490,25 +509,41 @@ fn is_regclass(type_name: Option<&Value>) -> bool {
         .unwrap_or(false)
 }
 
+/// How a statement uses a relation it names in a `regclass` argument.
+#[derive(Clone, Copy)]
+enum Use<'a> {
+    /// The function reads or writes the relation's data (`nextval`): a parameter there is
+    /// unknowable.
+    Data(&'a str),
+    /// The function measures the relation's storage: only its own bind knows.
+    Size,
+    /// A catalog lookup by name (`'t'::regclass`, `pg_get_serial_sequence`): any catalog that
+    /// holds the relation answers it.
+    Reference,
+}
+
 /// A `regclass` argument: a string literal names a relation; a parameter is unknowable when the
-/// function reads or writes data through it (`data`).
-fn relation_argument(arg: &Value, data: Option<&str>, out: &mut Collected) {
+/// function reads or writes data through it.
+fn relation_argument(arg: &Value, usage: Use<'_>, out: &mut Collected) {
     if let Some(text) = string_const(arg) {
         out.literal_names = true;
         if let Some(t) = TableName::parse_regclass(text) {
+            if matches!(usage, Use::Reference) {
+                out.references.push(t.clone());
+            }
             out.tables.push(t);
         }
         return;
     }
     match node(arg) {
         Some(("ParamRef", _)) => {
-            if let Some(f) = data {
+            if let Use::Data(f) = usage {
                 out.dynamic(Dynamic::RelationParameter(f.to_owned()));
             }
         }
         Some(("TypeCast", c)) => {
             if let Some(inner) = c.get("arg") {
-                relation_argument(inner, data, out)
+                relation_argument(inner, usage, out)
             }
         }
         _ => {}
