@@ -279,7 +279,15 @@ async fn full_sync(
     // What the catalog holds now: DDL replayed through bindproxy, exact where an engine's own
     // catalog is not (MariaDB writes `now()` and `CURRENT_TIMESTAMP` alike).
     let shown = match proxy.catalog_bind() {
-        Some(c) => read::read_bind(&proxy.binds[c]).await.unwrap_or_default(),
+        Some(c) => {
+            match read::read_bind(&proxy.binds[c]).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("catalog: reading the catalog itself: {e}; every table is read from its bind");
+                    BindSchema::default()
+                }
+            }
+        }
         None => BindSchema::default(),
     };
     let mut all = BindSchema::default();
@@ -444,6 +452,12 @@ fn keep_exact(from_bind: &mut BindSchema, shown: &BindSchema) {
             continue;
         };
         if !same(t, old) {
+            tracing::info!(
+                table = %t.name,
+                bind_indexes = ?index_names(t),
+                catalog_indexes = ?index_names(old),
+                "catalog: the table changed on its bind; it is read from there"
+            );
             continue;
         }
         *t = old.clone();
