@@ -15,6 +15,8 @@ use indexmap::IndexMap;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+use crate::backend::pg::tls::{PgTls, RootCert, SslMode};
+use crate::frontend::tls::{ServerTls, TlsMode};
 use crate::router::Router;
 
 /// The configuration embedded in the binary: used when no `--config` is given.
@@ -41,6 +43,9 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// How transactions that span binds commit.
     pub transactions: TransactionsConfig,
+    /// `tls:`: TLS for clients (certificate and key loaded at parse time), or None: SSLRequest
+    /// is answered 'N'.
+    pub tls: Option<ServerTls>,
 }
 
 /// `transactions:`: how a transaction whose statements went to several binds commits.
@@ -113,6 +118,8 @@ pub struct PgTarget {
     pub database: String,
     /// Extra startup parameters from the URL's query string (application_name, options, …).
     pub params: Vec<(String, String)>,
+    /// `sslmode`, `sslrootcert`, `sslcert`, `sslkey` (libpq's meanings; default `prefer`).
+    pub tls: PgTls,
 }
 
 impl fmt::Debug for PgTarget {
@@ -128,7 +135,11 @@ impl fmt::Display for PgTarget {
             f,
             "postgresql://{}@{}:{}/{}",
             self.user, self.host, self.port, self.database
-        )
+        )?;
+        if self.tls.mode != SslMode::default() {
+            write!(f, "?sslmode={}", self.tls.mode.as_str())?;
+        }
+        Ok(())
     }
 }
 
@@ -297,6 +308,17 @@ struct RawConfig {
     max_message_bytes: usize,
     #[serde(default)]
     transactions: RawTransactions,
+    tls: Option<RawTls>,
+}
+
+/// `tls:` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: PathBuf,
+    key: PathBuf,
+    #[serde(default)]
+    mode: TlsMode,
 }
 
 #[derive(Deserialize, Default)]
@@ -561,7 +583,16 @@ impl Config {
             });
         }
 
+        let tls = match raw.tls {
+            None => None,
+            Some(t) => Some(
+                ServerTls::load(&t.cert, &t.key, t.mode)
+                    .map_err(|e| invalid(e.key(), e.to_string()))?,
+            ),
+        };
+
         Ok(Config {
+            tls,
             source: source_name.to_owned(),
             listen,
             listen_origin,
@@ -779,6 +810,8 @@ fn parse_pg_url(s: &str) -> Result<PgTarget, String> {
     let mut params = Vec::new();
     let mut user = decode(u.username())?;
     let mut port = u.port().unwrap_or(5432);
+    let mut sslmode = SslMode::default();
+    let (mut rootcert, mut cert, mut key) = (None, None, None);
     for (k, v) in u.query_pairs() {
         match k.as_ref() {
             "host" => host = v.into_owned(),
@@ -788,7 +821,23 @@ fn parse_pg_url(s: &str) -> Result<PgTarget, String> {
                     .map_err(|_| format!("bad port `{v}` in `{}`", redact(s)))?
             }
             "user" => user = v.into_owned(),
-            "sslmode" | "connect_timeout" => {}
+            "sslmode" => {
+                sslmode = SslMode::parse(&v).ok_or_else(|| {
+                    format!("bad sslmode `{v}` (use disable, allow, prefer, require, verify-ca or verify-full)")
+                })?
+            }
+            "sslrootcert" if v == "system" => rootcert = Some(RootCert::System),
+            "sslrootcert" => rootcert = Some(RootCert::File(PathBuf::from(v.as_ref()))),
+            "sslcert" => cert = Some(PathBuf::from(v.as_ref())),
+            "sslkey" => key = Some(PathBuf::from(v.as_ref())),
+            // libpq options that change nothing here: compression is gone from PostgreSQL, and
+            // rustls sends SNI for host names (never for IP addresses) and negotiates TLS 1.2/1.3.
+            "sslcompression" | "sslsni" | "connect_timeout" => {}
+            other if other.starts_with("ssl") => {
+                return Err(format!(
+                    "`{other}` is not supported on a bind URL (supported: sslmode, sslrootcert, sslcert, sslkey)"
+                ))
+            }
             _ => params.push((k.into_owned(), v.into_owned())),
         }
     }
@@ -806,6 +855,7 @@ fn parse_pg_url(s: &str) -> Result<PgTarget, String> {
         Some(p) => Some(decode(p)?),
         None => None,
     };
+    let tls = PgTls::new(sslmode, rootcert, cert, key)?;
     Ok(PgTarget {
         host,
         port,
@@ -813,6 +863,7 @@ fn parse_pg_url(s: &str) -> Result<PgTarget, String> {
         password,
         database,
         params,
+        tls,
     })
 }
 

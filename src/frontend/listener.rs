@@ -11,6 +11,7 @@ use tracing::{debug, info, warn};
 
 use super::logsafe::Escaped;
 use super::startup::{self, Greeting, Opening};
+use crate::net::Encryption;
 use crate::proxy::Proxy;
 use crate::session::{self, Session};
 
@@ -34,7 +35,7 @@ pub async fn serve(proxy: Arc<Proxy>, listener: TcpListener) -> std::io::Result<
 
 async fn handle(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
-    let opening = match startup::open(stream).await {
+    let opening = match startup::open(stream, proxy.config.tls.as_ref()).await {
         Ok(o) => o,
         Err(e) => {
             debug!(%peer, "connection dropped during startup: {}", Escaped(&e.to_string()));
@@ -76,10 +77,12 @@ async fn handle(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
                     return;
                 }
             };
+            let tls = hello.stream.encryption() == Encryption::Tls;
             info!(
                 %peer,
                 user = %Escaped(&hello.user),
                 database = %Escaped(&hello.database),
+                tls,
                 "client connected"
             );
             let started = std::time::Instant::now();

@@ -82,8 +82,10 @@ impl PgPool {
                 Err(_) => None,
             };
             match conn {
-                Some(c) if c.is_stale() => continue,
-                Some(conn) => {
+                Some(mut conn) => {
+                    if conn.is_stale() {
+                        continue;
+                    }
                     return Ok(PgLease {
                         conn,
                         broken: false,
