@@ -13,15 +13,15 @@ use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 use futures::StreamExt;
+use pgwire::api::{ClientInfo, DefaultClient, PgWireConnectionState};
 use pgwire::messages::startup::SecretKey;
 use pgwire::messages::PgWireFrontendMessage;
-use pgwire::api::{ClientInfo, DefaultClient, PgWireConnectionState};
 use pgwire::tokio::server::{MaybeTls, PgWireMessageServerCodec};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, FramedParts};
 
-use super::tls::{self, Negotiated, NegotiateError, ServerTls, TlsMode};
+use super::tls::{self, NegotiateError, Negotiated, ServerTls, TlsMode};
 use crate::config::{AuthMethod, UserConfig};
 use crate::net::{Encryption, Stream};
 use crate::protocol::messages::{error_response, ErrorFields};
@@ -85,7 +85,9 @@ pub async fn open(stream: TcpStream, tls: Option<&ServerTls>) -> Result<Opening,
             .peer_addr()
             .map_err(|e| StartupError::Io(e.to_string()))?;
         let (io, head, encryption) = match tls::negotiate(stream, tls).await? {
-            Negotiated::Plain { stream, head } => (MaybeTls::Plain(stream), head, Encryption::Plain),
+            Negotiated::Plain { stream, head } => {
+                (MaybeTls::Plain(stream), head, Encryption::Plain)
+            }
             Negotiated::Tls(s) => (MaybeTls::Tls(s), BytesMut::new(), Encryption::Tls),
         };
         let client = DefaultClient::new(addr, encryption == Encryption::Tls);
@@ -289,7 +291,9 @@ async fn negotiate_down(
     io.write_all(frame.raw())
         .await
         .map_err(|e| StartupError::Io(e.to_string()))?;
-    io.flush().await.map_err(|e| StartupError::Io(e.to_string()))
+    io.flush()
+        .await
+        .map_err(|e| StartupError::Io(e.to_string()))
 }
 
 async fn send_fatal(socket: &mut ClientSocket, err: &StartupError) -> std::io::Result<()> {

@@ -154,7 +154,10 @@ impl ServerTls {
 /// A connection after the encryption negotiation.
 pub enum Negotiated {
     /// No TLS. `head` holds the bytes already read of the first message (startup or cancel).
-    Plain { stream: TcpStream, head: BytesMut },
+    Plain {
+        stream: TcpStream,
+        head: BytesMut,
+    },
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 

@@ -101,8 +101,7 @@ impl PgConn {
                 Err(ConnectError::Refused(_)) => Self::attempt(target, extra, Try::Tls).await,
                 other => other,
             },
-            Attempts::TlsThenPlain => match Self::attempt(target, extra, Try::TlsIfOffered).await
-            {
+            Attempts::TlsThenPlain => match Self::attempt(target, extra, Try::TlsIfOffered).await {
                 Err(ConnectError::Handshake(_) | ConnectError::BadTlsAnswer(_)) => {
                     Self::attempt(target, extra, Try::Plain).await
                 }

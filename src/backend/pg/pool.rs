@@ -91,7 +91,7 @@ impl PgPool {
                         broken: false,
                         pool: self.clone(),
                         _permit: permit,
-                    })
+                    });
                 }
                 None => break,
             }

@@ -157,18 +157,21 @@ impl PgTls {
         let check = match (mode, &rootcert) {
             (SslMode::VerifyFull, Some(_)) => Check::ChainAndName,
             (SslMode::VerifyCa, Some(_)) => Check::Chain,
-            (SslMode::VerifyCa | SslMode::VerifyFull, None) => {
-                return Err(format!(
-                    "sslmode={} needs sslrootcert (a PEM file with the CA certificate, or `system`)",
-                    mode.as_str()
-                ))
-            }
+            (SslMode::VerifyCa | SslMode::VerifyFull, None) => return Err(format!(
+                "sslmode={} needs sslrootcert (a PEM file with the CA certificate, or `system`)",
+                mode.as_str()
+            )),
             (_, Some(_)) => Check::Chain,
             (_, None) => Check::Nothing,
         };
         let connector = match mode {
             SslMode::Disable => None,
-            _ => Some(connector(check, rootcert.as_ref(), cert.as_ref(), key.as_ref())?),
+            _ => Some(connector(
+                check,
+                rootcert.as_ref(),
+                cert.as_ref(),
+                key.as_ref(),
+            )?),
         };
         Ok(PgTls {
             mode,
