@@ -46,6 +46,9 @@ pub struct Config {
     /// `tls:`: TLS for clients (certificate and key loaded at parse time), or None: SSLRequest
     /// is answered 'N'.
     pub tls: Option<ServerTls>,
+    /// `max_client_conn`: past this many client sessions, a new client gets FATAL 53300 at
+    /// startup (CancelRequests are still served). None: no limit.
+    pub max_client_conn: Option<usize>,
 }
 
 /// `transactions:`: how a transaction whose statements went to several binds commits.
@@ -309,6 +312,7 @@ struct RawConfig {
     #[serde(default)]
     transactions: RawTransactions,
     tls: Option<RawTls>,
+    max_client_conn: Option<usize>,
 }
 
 /// `tls:` as written.
@@ -591,8 +595,13 @@ impl Config {
             ),
         };
 
+        if raw.max_client_conn == Some(0) {
+            return Err(invalid("max_client_conn", "must be at least 1".into()));
+        }
+
         Ok(Config {
             tls,
+            max_client_conn: raw.max_client_conn,
             source: source_name.to_owned(),
             listen,
             listen_origin,
@@ -1146,6 +1155,97 @@ mod tests {
             assert!(e.starts_with(origin) && e.contains("address:port"), "{e}");
             assert_eq!(c.listen_origin, ListenOrigin::Default, "unchanged on error");
         }
+    }
+
+    #[test]
+    fn bind_url_tls_options() {
+        let pg = |url: &str| match parse(&format!("binds:\n  main: \"{url}\"\n")) {
+            Ok(c) => match &c.binds["main"].url {
+                BindUrl::Postgres(t) => Ok(t.clone()),
+                other => panic!("{other:?}"),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        // libpq's default, and nothing of the ssl options reaches the startup packet
+        let t = pg("postgresql://u@h/db?application_name=x").unwrap();
+        assert_eq!(t.tls.mode, SslMode::Prefer);
+        let t = pg("postgresql+psycopg://u@h/db?sslmode=require&sslcompression=0&sslsni=1&application_name=x")
+            .unwrap();
+        assert_eq!(t.tls.mode, SslMode::Require);
+        assert_eq!(
+            t.params,
+            vec![("application_name".to_string(), "x".to_string())]
+        );
+        assert!(t.to_string().ends_with("?sslmode=require"), "{t}");
+        let t = pg("postgres://u@h/db?sslmode=verify-full&sslrootcert=system").unwrap();
+        assert_eq!(
+            (t.tls.mode, t.tls.rootcert.clone()),
+            (SslMode::VerifyFull, Some(RootCert::System))
+        );
+        assert_eq!(
+            pg("postgresql://u@h/db?sslmode=disable").unwrap().tls.mode,
+            SslMode::Disable
+        );
+        for (url, needle) in [
+            (
+                "postgresql://u@h/db?sslmode=verify-ca",
+                "sslmode=verify-ca needs sslrootcert",
+            ),
+            (
+                "postgresql://u@h/db?sslmode=Require",
+                "bad sslmode `Require`",
+            ),
+            ("postgresql://u@h/db?sslcrl=/x", "`sslcrl` is not supported"),
+            (
+                "postgresql://u@h/db?sslmode=require&sslrootcert=/nonexistent/ca.pem",
+                "/nonexistent/ca.pem",
+            ),
+            (
+                "postgresql://u@h/db?sslkey=/k.pem",
+                "sslcert and sslkey go together",
+            ),
+        ] {
+            let e = pg(url).unwrap_err();
+            assert!(
+                e.contains("binds.main.url") && e.contains(needle),
+                "{url}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn client_tls_and_max_client_conn() {
+        let base = "binds:\n  main: sqlite://\n";
+        let c = parse(base).unwrap();
+        assert!(c.tls.is_none() && c.max_client_conn.is_none());
+        let e = parse(&format!(
+            "{base}tls:\n  cert: /nonexistent/server.crt\n  key: /nonexistent/server.key\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("tls.cert") && e.contains("/nonexistent/server.crt"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "{base}tls:\n  cert: a\n  key: b\n  mode: always\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("prefer") && e.contains("require"), "{e}");
+        assert_eq!(
+            parse(&format!("{base}max_client_conn: 5\n"))
+                .unwrap()
+                .max_client_conn,
+            Some(5)
+        );
+        let e = parse(&format!("{base}max_client_conn: 0\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("max_client_conn") && e.contains("at least 1"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -208,6 +208,17 @@ pub async fn accept(
     }
 }
 
+/// Refuses a client past `max_client_conn`, as PostgreSQL refuses one past `max_connections`
+/// (FATAL 53300), after its startup packet.
+pub async fn refuse_too_many(mut socket: ClientSocket, max: usize) -> StartupError {
+    let err = StartupError::Fatal {
+        code: "53300",
+        message: format!("sorry, too many clients already (max_client_conn is {max})"),
+    };
+    let _ = tokio::time::timeout(STARTUP_TIMEOUT, send_fatal(&mut socket, &err)).await;
+    err
+}
+
 /// What is known of a client when its greeting is built.
 pub struct ClientHelloInfo {
     pub user: String,
