@@ -157,10 +157,12 @@ impl PgTls {
         let check = match (mode, &rootcert) {
             (SslMode::VerifyFull, Some(_)) => Check::ChainAndName,
             (SslMode::VerifyCa, Some(_)) => Check::Chain,
-            (SslMode::VerifyCa | SslMode::VerifyFull, None) => return Err(format!(
+            (SslMode::VerifyCa | SslMode::VerifyFull, None) => {
+                return Err(format!(
                 "sslmode={} needs sslrootcert (a PEM file with the CA certificate, or `system`)",
                 mode.as_str()
-            )),
+            ))
+            }
             (_, Some(_)) => Check::Chain,
             (_, None) => Check::Nothing,
         };
