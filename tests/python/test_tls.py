@@ -469,6 +469,11 @@ def test_bind_verify_full_to_the_tls_postmaster(backends, certs, postmasters, tm
             assert ssl_of_bind(c) is True
             # the other binds (the test PostgreSQL) are unaffected
             assert c.execute(USERS_SQL).fetchall() == backends.query("userdb", USERS_SQL)
+        # `bindproxy check` says the bind is reached over TLS
+        r = subprocess.run([str(bindproxy_bin()), "--config", str(p.config_path), "check"], capture_output=True,
+                           text=True, timeout=60)
+        line = next(x for x in r.stdout.splitlines() if x.startswith("bind sec:"))
+        assert line.startswith("bind sec: ok (PostgreSQL 15") and line.endswith(", TLS)"), r.stdout
     finally:
         p.stop()
 

@@ -132,20 +132,6 @@ impl fmt::Debug for PgTls {
     }
 }
 
-impl Default for PgTls {
-    /// `prefer` without files, like libpq without any ssl option (before it looks in
-    /// `~/.postgresql`, which bindproxy does not).
-    fn default() -> Self {
-        PgTls::new(SslMode::Prefer, None, None, None).unwrap_or(PgTls {
-            mode: SslMode::Disable,
-            rootcert: None,
-            cert: None,
-            key: None,
-            connector: None,
-        })
-    }
-}
-
 impl PgTls {
     /// Checks the combination and loads the files. The message names the option and the file.
     pub fn new(
