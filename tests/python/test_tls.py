@@ -585,3 +585,38 @@ def test_bind_url_tls_options_are_checked_at_start(backends, certs, tmp_path):
                            text=True, timeout=60)
         assert r.returncode != 0, r.stdout
         assert "binds.sec.url" in r.stderr and needle in r.stderr, r.stderr
+
+
+def test_cancel_reaches_a_tls_bind(backends, certs, postmasters, tmp_path):
+    """CancelRequests go to a bind in plaintext, as libpq's PQcancel sends them; the hostssl-only postmaster
+    accepts them (they are not subject to pg_hba.conf), so a statement on a TLS bind can be cancelled, through a
+    TLS client connection too."""
+    import threading
+
+    tls_pm, _ = postmasters
+    url = f"postgresql://{PG_USER}@localhost:{tls_pm.port}/postgres?sslmode=verify-full&sslrootcert={certs.ca}"
+    config = pg_config(backends, sec={"url": url})
+    config["tables"]["secure_*"] = "sec"
+    config["tls"] = {"cert": str(certs.server), "key": str(certs.server_key)}
+    p = Proxy(config, tmp_path, name="bind-cancel").start()
+    try:
+        with p.connect(sslmode="require") as c:
+            assert c.pgconn.ssl_in_use
+            err = {}
+
+            def run():
+                try:
+                    c.execute("/* bindproxy: bind=sec */ SELECT pg_sleep(30)")
+                except psycopg.Error as e:
+                    err["e"] = e
+
+            t = threading.Thread(target=run)
+            t.start()
+            __import__("time").sleep(1.0)
+            c.cancel()
+            t.join(20)
+            assert not t.is_alive()
+            assert isinstance(err.get("e"), psycopg.errors.QueryCanceled), err
+            assert c.execute(SECURE_SQL).fetchall() == [(1, "over tls"), (2, "still tls")]
+    finally:
+        p.stop()
