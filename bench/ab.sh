@@ -7,7 +7,8 @@
 #
 # Knobs: BENCH_SECONDS (default 15 per run), BENCH_ROUNDS (default 3: A and B alternate this many times per
 # case; the median is reported), BENCH_SCALE (pgbench scale, default 10), BENCH_CASES (pgbench argument sets
-# separated by ';'), BENCH_OUT (also write the table here).
+# separated by ';'), BENCH_OUT (also write the table here), BENCH_URL_QUERY (appended to the bind URL, e.g.
+# '?sslmode=disable': the default sslmode is prefer, so a server with ssl=on is reached over TLS).
 # Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust): scripts/test.sh sets it up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +46,7 @@ listen: 127.0.0.1:$port
 default_bind: bench
 binds:
   bench:
-    url: postgresql://postgres@127.0.0.1:5432/$DB
+    url: postgresql://postgres@127.0.0.1:5432/$DB${BENCH_URL_QUERY:-}
     pool_size: 40
 transactions:
   log_dir: $WORK/$1-txlog

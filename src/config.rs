@@ -15,6 +15,8 @@ use indexmap::IndexMap;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+use crate::backend::pg::tls::{PgTls, RootCert, SslMode};
+use crate::frontend::tls::{ServerTls, TlsMode};
 use crate::router::Router;
 
 /// The configuration embedded in the binary: used when no `--config` is given.
@@ -45,6 +47,12 @@ pub struct Config {
     pub catalog: CatalogSetting,
     /// `discover: true`: a table no rule maps, found on exactly one bind, routes there.
     pub discover: bool,
+    /// `tls:`: TLS for clients (certificate and key loaded at parse time), or None: SSLRequest
+    /// is answered 'N'.
+    pub tls: Option<ServerTls>,
+    /// `max_client_conn`: past this many client sessions, a new client gets FATAL 53300 at
+    /// startup (CancelRequests are still served). None: no limit.
+    pub max_client_conn: Option<usize>,
 }
 
 /// `catalog:`: the PostgreSQL database that holds a stub of every bind's tables, which answers
@@ -134,6 +142,8 @@ pub struct PgTarget {
     pub database: String,
     /// Extra startup parameters from the URL's query string (application_name, options, …).
     pub params: Vec<(String, String)>,
+    /// `sslmode`, `sslrootcert`, `sslcert`, `sslkey` (libpq's meanings; default `prefer`).
+    pub tls: PgTls,
 }
 
 impl fmt::Debug for PgTarget {
@@ -149,7 +159,11 @@ impl fmt::Display for PgTarget {
             f,
             "postgresql://{}@{}:{}/{}",
             self.user, self.host, self.port, self.database
-        )
+        )?;
+        if self.tls.mode != SslMode::default() {
+            write!(f, "?sslmode={}", self.tls.mode.as_str())?;
+        }
+        Ok(())
     }
 }
 
@@ -321,6 +335,18 @@ struct RawConfig {
     catalog: Option<String>,
     #[serde(default)]
     discover: bool,
+    tls: Option<RawTls>,
+    max_client_conn: Option<usize>,
+}
+
+/// `tls:` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: PathBuf,
+    key: PathBuf,
+    #[serde(default)]
+    mode: TlsMode,
 }
 
 #[derive(Deserialize, Default)]
@@ -591,7 +617,21 @@ impl Config {
             });
         }
 
+        let tls = match raw.tls {
+            None => None,
+            Some(t) => Some(
+                ServerTls::load(&t.cert, &t.key, t.mode)
+                    .map_err(|e| invalid(e.key(), e.to_string()))?,
+            ),
+        };
+
+        if raw.max_client_conn == Some(0) {
+            return Err(invalid("max_client_conn", "must be at least 1".into()));
+        }
+
         let config = Config {
+            tls,
+            max_client_conn: raw.max_client_conn,
             source: source_name.to_owned(),
             listen,
             listen_origin,
@@ -861,6 +901,8 @@ fn parse_pg_url(s: &str) -> Result<PgTarget, String> {
     let mut params = Vec::new();
     let mut user = decode(u.username())?;
     let mut port = u.port().unwrap_or(5432);
+    let mut sslmode = SslMode::default();
+    let (mut rootcert, mut cert, mut key) = (None, None, None);
     for (k, v) in u.query_pairs() {
         match k.as_ref() {
             "host" => host = v.into_owned(),
@@ -870,7 +912,23 @@ fn parse_pg_url(s: &str) -> Result<PgTarget, String> {
                     .map_err(|_| format!("bad port `{v}` in `{}`", redact(s)))?
             }
             "user" => user = v.into_owned(),
-            "sslmode" | "connect_timeout" => {}
+            "sslmode" => {
+                sslmode = SslMode::parse(&v).ok_or_else(|| {
+                    format!("bad sslmode `{v}` (use disable, allow, prefer, require, verify-ca or verify-full)")
+                })?
+            }
+            "sslrootcert" if v == "system" => rootcert = Some(RootCert::System),
+            "sslrootcert" => rootcert = Some(RootCert::File(PathBuf::from(v.as_ref()))),
+            "sslcert" => cert = Some(PathBuf::from(v.as_ref())),
+            "sslkey" => key = Some(PathBuf::from(v.as_ref())),
+            // libpq options that change nothing here: compression is gone from PostgreSQL, and
+            // rustls sends SNI for host names (never for IP addresses) and negotiates TLS 1.2/1.3.
+            "sslcompression" | "sslsni" | "connect_timeout" => {}
+            other if other.starts_with("ssl") => {
+                return Err(format!(
+                    "`{other}` is not supported on a bind URL (supported: sslmode, sslrootcert, sslcert, sslkey)"
+                ))
+            }
             _ => params.push((k.into_owned(), v.into_owned())),
         }
     }
@@ -888,6 +946,7 @@ fn parse_pg_url(s: &str) -> Result<PgTarget, String> {
         Some(p) => Some(decode(p)?),
         None => None,
     };
+    let tls = PgTls::new(sslmode, rootcert, cert, key)?;
     Ok(PgTarget {
         host,
         port,
@@ -895,6 +954,7 @@ fn parse_pg_url(s: &str) -> Result<PgTarget, String> {
         password,
         database,
         params,
+        tls,
     })
 }
 
@@ -1177,6 +1237,97 @@ mod tests {
             assert!(e.starts_with(origin) && e.contains("address:port"), "{e}");
             assert_eq!(c.listen_origin, ListenOrigin::Default, "unchanged on error");
         }
+    }
+
+    #[test]
+    fn bind_url_tls_options() {
+        let pg = |url: &str| match parse(&format!("binds:\n  main: \"{url}\"\n")) {
+            Ok(c) => match &c.binds["main"].url {
+                BindUrl::Postgres(t) => Ok(t.clone()),
+                other => panic!("{other:?}"),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        // libpq's default, and nothing of the ssl options reaches the startup packet
+        let t = pg("postgresql://u@h/db?application_name=x").unwrap();
+        assert_eq!(t.tls.mode, SslMode::Prefer);
+        let t = pg("postgresql+psycopg://u@h/db?sslmode=require&sslcompression=0&sslsni=1&application_name=x")
+            .unwrap();
+        assert_eq!(t.tls.mode, SslMode::Require);
+        assert_eq!(
+            t.params,
+            vec![("application_name".to_string(), "x".to_string())]
+        );
+        assert!(t.to_string().ends_with("?sslmode=require"), "{t}");
+        let t = pg("postgres://u@h/db?sslmode=verify-full&sslrootcert=system").unwrap();
+        assert_eq!(
+            (t.tls.mode, t.tls.rootcert.clone()),
+            (SslMode::VerifyFull, Some(RootCert::System))
+        );
+        assert_eq!(
+            pg("postgresql://u@h/db?sslmode=disable").unwrap().tls.mode,
+            SslMode::Disable
+        );
+        for (url, needle) in [
+            (
+                "postgresql://u@h/db?sslmode=verify-ca",
+                "sslmode=verify-ca needs sslrootcert",
+            ),
+            (
+                "postgresql://u@h/db?sslmode=Require",
+                "bad sslmode `Require`",
+            ),
+            ("postgresql://u@h/db?sslcrl=/x", "`sslcrl` is not supported"),
+            (
+                "postgresql://u@h/db?sslmode=require&sslrootcert=/nonexistent/ca.pem",
+                "/nonexistent/ca.pem",
+            ),
+            (
+                "postgresql://u@h/db?sslkey=/k.pem",
+                "sslcert and sslkey go together",
+            ),
+        ] {
+            let e = pg(url).unwrap_err();
+            assert!(
+                e.contains("binds.main.url") && e.contains(needle),
+                "{url}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn client_tls_and_max_client_conn() {
+        let base = "binds:\n  main: sqlite://\n";
+        let c = parse(base).unwrap();
+        assert!(c.tls.is_none() && c.max_client_conn.is_none());
+        let e = parse(&format!(
+            "{base}tls:\n  cert: /nonexistent/server.crt\n  key: /nonexistent/server.key\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("tls.cert") && e.contains("/nonexistent/server.crt"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "{base}tls:\n  cert: a\n  key: b\n  mode: always\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("prefer") && e.contains("require"), "{e}");
+        assert_eq!(
+            parse(&format!("{base}max_client_conn: 5\n"))
+                .unwrap()
+                .max_client_conn,
+            Some(5)
+        );
+        let e = parse(&format!("{base}max_client_conn: 0\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("max_client_conn") && e.contains("at least 1"),
+            "{e}"
+        );
     }
 
     #[test]

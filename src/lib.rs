@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod frontend;
+pub mod net;
 pub mod protocol;
 pub mod proxy;
 pub mod router;

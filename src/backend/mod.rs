@@ -41,17 +41,21 @@ impl Bind {
         }
     }
 
-    /// Connects once, for `bindproxy check`: the server's version.
+    /// Connects once, for `bindproxy check`: the server's version (and `TLS` when encrypted).
     pub async fn check(&self) -> Result<String, ProxyError> {
         match self {
             Bind::Pg(p) => {
                 let conn = p.connect().await?;
-                Ok(conn
+                let version = conn
                     .params
                     .iter()
                     .find(|(k, _)| k == "server_version")
                     .map(|(_, v)| format!("PostgreSQL {v}"))
-                    .unwrap_or_else(|| "PostgreSQL".into()))
+                    .unwrap_or_else(|| "PostgreSQL".into());
+                Ok(match conn.encryption {
+                    crate::net::Encryption::Tls => format!("{version}, TLS"),
+                    crate::net::Encryption::Plain => version,
+                })
             }
             Bind::Translated(t) => t.check().await,
         }

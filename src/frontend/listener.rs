@@ -1,9 +1,11 @@
 //! The accept loop: one task per client connection.
 //!
-//! Owns: accepting, the one log line per connection, dispatching CancelRequests, and making sure a
-//! failing client never takes anything else down with it.
+//! Owns: accepting, the one log line per connection, dispatching CancelRequests, `max_client_conn`
+//! (client sessions past it get FATAL 53300 at startup; CancelRequests are always served), and
+//! making sure a failing client never takes anything else down with it.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -11,12 +13,45 @@ use tracing::{debug, info, warn};
 
 use super::logsafe::Escaped;
 use super::startup::{self, Greeting, Opening};
+use crate::net::Encryption;
 use crate::proxy::Proxy;
 use crate::session::{self, Session};
+
+/// The client sessions counted against `max_client_conn`.
+struct ClientSlots {
+    max: Option<usize>,
+    used: AtomicUsize,
+}
+
+/// One client session's place; given back when dropped.
+struct Slot(Arc<ClientSlots>);
+
+impl ClientSlots {
+    /// A place for one more session, or None when `max_client_conn` are open.
+    fn take(self: &Arc<Self>) -> Option<Slot> {
+        let max = self.max.unwrap_or(usize::MAX);
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(self.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.used.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Accepts clients forever.
 pub async fn serve(proxy: Arc<Proxy>, listener: TcpListener) -> std::io::Result<()> {
     session::warm_up(&proxy);
+    let slots = Arc::new(ClientSlots {
+        max: proxy.config.max_client_conn,
+        used: AtomicUsize::new(0),
+    });
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -28,13 +63,14 @@ pub async fn serve(proxy: Arc<Proxy>, listener: TcpListener) -> std::io::Result<
             }
         };
         let proxy = proxy.clone();
-        tokio::spawn(async move { handle(proxy, stream, peer).await });
+        let slots = slots.clone();
+        tokio::spawn(async move { handle(proxy, slots, stream, peer).await });
     }
 }
 
-async fn handle(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
+async fn handle(proxy: Arc<Proxy>, slots: Arc<ClientSlots>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
-    let opening = match startup::open(stream).await {
+    let opening = match startup::open(stream, proxy.config.tls.as_ref()).await {
         Ok(o) => o,
         Err(e) => {
             debug!(%peer, "connection dropped during startup: {}", Escaped(&e.to_string()));
@@ -52,6 +88,13 @@ async fn handle(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
         }
         Opening::Startup(boxed) => {
             let (socket, params, startup_msg) = *boxed;
+            // Held for the whole session.
+            let Some(_slot) = slots.take() else {
+                let max = slots.max.unwrap_or_default();
+                let e = startup::refuse_too_many(socket, max).await;
+                info!(%peer, "connection refused: {e}");
+                return;
+            };
             let registration = proxy.cancels.register();
             let (pid, secret) = (registration.pid, registration.secret);
             let p = proxy.clone();
@@ -76,10 +119,12 @@ async fn handle(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
                     return;
                 }
             };
+            let tls = hello.stream.encryption() == Encryption::Tls;
             info!(
                 %peer,
                 user = %Escaped(&hello.user),
                 database = %Escaped(&hello.database),
+                tls,
                 "client connected"
             );
             let started = std::time::Instant::now();

@@ -1,5 +1,5 @@
 //! The client side of a connection before the session starts: accepting sockets ([`listener`]),
-//! SSL refusal, the startup packet and authentication ([`startup`], [`auth`]), and routing
+//! TLS ([`tls`]), the startup packet and authentication ([`startup`], [`auth`]), and routing
 //! CancelRequests to the session they name ([`cancel`]).
 
 pub mod auth;
@@ -7,3 +7,4 @@ pub mod cancel;
 pub mod listener;
 pub mod logsafe;
 pub mod startup;
+pub mod tls;

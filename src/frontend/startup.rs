@@ -1,9 +1,10 @@
 //! The startup phase of a client connection, up to the first ReadyForQuery.
 //!
-//! Owns: refusing SSL ('N'), reading the startup packet or a CancelRequest with pgwire's codec,
-//! protocol version negotiation (3.0; newer minors are negotiated down), the checks PostgreSQL
-//! makes on a startup packet (user present, UTF8 client_encoding, no replication), and handing the
-//! raw socket to the session.
+//! Owns: the encryption negotiation (through [`super::tls`]: TLS when `tls:` is configured, else
+//! 'N'; `tls.mode: require` refuses a plaintext startup packet), reading the startup packet or a
+//! CancelRequest with pgwire's codec, protocol version negotiation (3.0; newer minors are
+//! negotiated down), the checks PostgreSQL makes on a startup packet (user present, UTF8
+//! client_encoding, no replication), and handing the stream (plain or TLS) to the session.
 //!
 //! Must never: block other clients; a slow or broken client only times out itself.
 
@@ -12,17 +13,20 @@ use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 use futures::StreamExt;
+use pgwire::api::{ClientInfo, DefaultClient, PgWireConnectionState};
 use pgwire::messages::startup::SecretKey;
 use pgwire::messages::PgWireFrontendMessage;
-use pgwire::tokio::server::{negotiate_tls, MaybeTls, PgWireMessageServerCodec};
+use pgwire::tokio::server::{MaybeTls, PgWireMessageServerCodec};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio_util::codec::Framed;
+use tokio_util::codec::{Framed, FramedParts};
 
+use super::tls::{self, NegotiateError, Negotiated, ServerTls, TlsMode};
 use crate::config::{AuthMethod, UserConfig};
+use crate::net::{Encryption, Stream};
 use crate::protocol::messages::{error_response, ErrorFields};
 
-/// The client socket during startup: pgwire's codec over the (plain) stream.
+/// The client socket during startup: pgwire's codec over the stream (plain or TLS).
 pub type ClientSocket = Framed<MaybeTls, PgWireMessageServerCodec<()>>;
 
 /// How long a client may take to finish startup.
@@ -37,7 +41,7 @@ pub struct Greeting {
 
 /// A client that has completed startup.
 pub struct ClientHello {
-    pub stream: TcpStream,
+    pub stream: Stream,
     /// Bytes the client sent after its startup packet (pipelined queries).
     pub read_buf: BytesMut,
     pub user: String,
@@ -67,20 +71,30 @@ pub enum StartupError {
     Fatal { code: &'static str, message: String },
     #[error("i/o: {0}")]
     Io(String),
+    #[error("{0}")]
+    Encryption(#[from] NegotiateError),
     #[error("client closed the connection during startup")]
     Closed,
 }
 
-/// Reads the opening message: a startup packet or a CancelRequest. Answers SSLRequest with 'N'.
-pub async fn open(stream: TcpStream) -> Result<Opening, StartupError> {
+/// Reads the opening message: a startup packet or a CancelRequest, after the encryption
+/// negotiation (SSLRequest, GSSENCRequest, direct TLS: see [`super::tls`]).
+pub async fn open(stream: TcpStream, tls: Option<&ServerTls>) -> Result<Opening, StartupError> {
     let fut = async {
-        let mut socket: ClientSocket = negotiate_tls(stream, None)
-            .await
-            .map_err(|e| StartupError::Io(e.to_string()))?
-            .ok_or_else(|| StartupError::Fatal {
-                code: "08P01",
-                message: "direct TLS connections are not supported; connect without SSL".into(),
-            })?;
+        let addr = stream
+            .peer_addr()
+            .map_err(|e| StartupError::Io(e.to_string()))?;
+        let (io, head, encryption) = match tls::negotiate(stream, tls).await? {
+            Negotiated::Plain { stream, head } => {
+                (MaybeTls::Plain(stream), head, Encryption::Plain)
+            }
+            Negotiated::Tls(s) => (MaybeTls::Tls(s), BytesMut::new(), Encryption::Tls),
+        };
+        let client = DefaultClient::new(addr, encryption == Encryption::Tls);
+        let mut parts = FramedParts::new(io, PgWireMessageServerCodec::new(client));
+        parts.read_buf = head;
+        let mut socket: ClientSocket = Framed::from_parts(parts);
+        socket.set_state(PgWireConnectionState::AwaitingStartup);
         match socket.next().await {
             None => Err(StartupError::Closed),
             Some(Err(e)) => {
@@ -101,6 +115,17 @@ pub async fn open(stream: TcpStream) -> Result<Opening, StartupError> {
                     SecretKey::Bytes(_) => 0,
                 },
             }),
+            Some(Ok(PgWireFrontendMessage::Startup(_)))
+                if encryption == Encryption::Plain
+                    && tls.is_some_and(|t| t.mode == TlsMode::Require) =>
+            {
+                let err = StartupError::Fatal {
+                    code: "28000",
+                    message: "TLS is required: bindproxy refuses unencrypted connections (tls.mode: require); connect with sslmode=require".into(),
+                };
+                let _ = send_fatal(&mut socket, &err).await;
+                Err(err)
+            }
             Some(Ok(PgWireFrontendMessage::Startup(s))) => {
                 let params = s.parameters.clone();
                 Ok(Opening::Startup(Box::new((socket, params, s))))
@@ -162,7 +187,8 @@ pub async fn accept(
         Ok(info) => {
             let parts = socket.into_parts();
             let stream = match parts.io {
-                MaybeTls::Plain(s) => s,
+                MaybeTls::Plain(s) => Stream::Plain(s),
+                MaybeTls::Tls(s) => Stream::Tls(Box::new(tokio_rustls::TlsStream::Server(*s))),
                 _ => {
                     return Err(StartupError::Io("unexpected stream kind".into()));
                 }
@@ -180,6 +206,17 @@ pub async fn accept(
             Err(e)
         }
     }
+}
+
+/// Refuses a client past `max_client_conn`, as PostgreSQL refuses one past `max_connections`
+/// (FATAL 53300), after its startup packet.
+pub async fn refuse_too_many(mut socket: ClientSocket, max: usize) -> StartupError {
+    let err = StartupError::Fatal {
+        code: "53300",
+        message: format!("sorry, too many clients already (max_client_conn is {max})"),
+    };
+    let _ = tokio::time::timeout(STARTUP_TIMEOUT, send_fatal(&mut socket, &err)).await;
+    err
 }
 
 /// What is known of a client when its greeting is built.
@@ -261,9 +298,11 @@ async fn negotiate_down(
         body.put_u8(0);
     }
     let frame = crate::protocol::Frame::new(b'v', &body);
-    socket
-        .get_mut()
-        .write_all(frame.raw())
+    let io = socket.get_mut();
+    io.write_all(frame.raw())
+        .await
+        .map_err(|e| StartupError::Io(e.to_string()))?;
+    io.flush()
         .await
         .map_err(|e| StartupError::Io(e.to_string()))
 }
@@ -281,7 +320,9 @@ async fn send_fatal(socket: &mut ClientSocket, err: &StartupError) -> std::io::R
                 hint: None,
             },
         );
-        socket.get_mut().write_all(&out).await?;
+        let io = socket.get_mut();
+        io.write_all(&out).await?;
+        io.flush().await?;
     }
     Ok(())
 }

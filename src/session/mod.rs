@@ -53,7 +53,6 @@ use std::task::Poll;
 
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::backend::pg::PgPool;
 use crate::backend::translated::{TranslatedBind, TranslatedConn};
@@ -62,6 +61,7 @@ use crate::error::ProxyError;
 use crate::frontend::cancel::{InFlight, Registration};
 use crate::frontend::logsafe::Escaped;
 use crate::frontend::startup::ClientHello;
+use crate::net::{ReadHalf, WriteHalf};
 use crate::protocol::{Frame, FrameError, FrameReader};
 use crate::proxy::{BindId, Proxy};
 use crate::sql::StatementKind;
@@ -195,8 +195,9 @@ pub enum SessionError {
 
 pub struct Session {
     proxy: Arc<Proxy>,
-    client: FrameReader<OwnedReadHalf>,
-    client_tx: OwnedWriteHalf,
+    /// The client's stream, plain or TLS (`net`).
+    client: FrameReader<ReadHalf>,
+    client_tx: WriteHalf,
     out: BytesMut,
     conns: Vec<Option<Conn>>,
     /// Simple queries that give a new backend connection this client's startup parameters.
@@ -444,6 +445,8 @@ impl Session {
     async fn write_client(&mut self) -> Result<(), SessionError> {
         if !self.out.is_empty() {
             self.client_tx.write_all(&self.out).await?;
+            // A no-op on a plain stream; TLS records may wait in the TLS layer until it.
+            self.client_tx.flush().await?;
             self.out.clear();
         }
         Ok(())

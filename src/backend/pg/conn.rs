@@ -1,6 +1,8 @@
 //! One raw connection to a PostgreSQL server: startup and authentication, then a pipe of frames.
 //!
-//! Owns: the startup packet, password/MD5/SCRAM-SHA-256 authentication, the server's
+//! Owns: the SSLRequest and TLS handshake when the bind's `sslmode` asks for them (the attempts
+//! and the certificate checks are `tls.rs`'s), the startup packet, password/MD5/SCRAM-SHA-256
+//! authentication, the server's
 //! ParameterStatus values and BackendKeyData (for cancelling), and the transaction status seen in the
 //! last ReadyForQuery.
 //!
@@ -11,11 +13,12 @@ use std::net::SocketAddr;
 
 use bytes::{BufMut, BytesMut};
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256, SCRAM_SHA_256};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::tls::Attempts;
 use crate::config::PgTarget;
+use crate::net::{Encryption, ReadHalf, Stream, WriteHalf};
 use crate::protocol::messages::error_code_and_severity;
 use crate::protocol::{Frame, FrameError, FrameReader};
 
@@ -24,8 +27,8 @@ const MAX_BACKEND_MESSAGE: usize = 1 << 30;
 
 /// A backend connection after a successful startup.
 pub struct PgConn {
-    pub reader: FrameReader<OwnedReadHalf>,
-    pub writer: OwnedWriteHalf,
+    pub reader: FrameReader<ReadHalf>,
+    pub writer: WriteHalf,
     /// Bytes waiting to be written to the backend.
     pub wbuf: BytesMut,
     pub addr: SocketAddr,
@@ -36,6 +39,18 @@ pub struct PgConn {
     pub params: Vec<(String, String)>,
     /// Transaction status from the last ReadyForQuery: b'I', b'T' or b'E'.
     pub status: u8,
+    /// Whether the connection to the server is encrypted.
+    pub encryption: Encryption,
+}
+
+/// What one connection attempt does about TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Try {
+    Plain,
+    /// SSLRequest; plaintext on the same connection if the server answers 'N'.
+    TlsIfOffered,
+    /// SSLRequest; the server must answer 'S'.
+    Tls,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,17 +69,89 @@ pub enum ConnectError {
     Timeout,
     #[error("unexpected message '{0}' during startup")]
     Unexpected(char),
+    #[error("server does not support SSL, but sslmode={0} was given")]
+    TlsRefused(&'static str),
+    #[error("TLS handshake failed: {0}")]
+    Handshake(std::io::Error),
+    #[error("TLS: the server answered the SSLRequest with '{0}'")]
+    BadTlsAnswer(char),
+}
+
+/// SSLRequest: length 8, code 80877103.
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
+/// Writes a whole message and flushes it (a TLS record may wait in the TLS layer otherwise).
+async fn send(writer: &mut WriteHalf, bytes: &[u8]) -> std::io::Result<()> {
+    writer.write_all(bytes).await?;
+    writer.flush().await
 }
 
 impl PgConn {
-    /// Opens a connection and completes startup. `extra` startup parameters are sent as given.
+    /// Opens a connection and completes startup, with or without TLS as the bind's `sslmode`
+    /// says (libpq's attempts and fallbacks, see `tls.rs`). `extra` startup parameters are sent
+    /// as given.
     pub async fn connect(
         target: &PgTarget,
         extra: &[(String, String)],
     ) -> Result<PgConn, ConnectError> {
-        let stream = TcpStream::connect((target.host.as_str(), target.port)).await?;
-        stream.set_nodelay(true)?;
-        let addr = stream.peer_addr()?;
+        match target.tls.attempts() {
+            Attempts::Plain => Self::attempt(target, extra, Try::Plain).await,
+            Attempts::TlsOnly => Self::attempt(target, extra, Try::Tls).await,
+            Attempts::PlainThenTls => match Self::attempt(target, extra, Try::Plain).await {
+                Err(ConnectError::Refused(_)) => Self::attempt(target, extra, Try::Tls).await,
+                other => other,
+            },
+            Attempts::TlsThenPlain => match Self::attempt(target, extra, Try::TlsIfOffered).await {
+                Err(ConnectError::Handshake(_) | ConnectError::BadTlsAnswer(_)) => {
+                    Self::attempt(target, extra, Try::Plain).await
+                }
+                other => other,
+            },
+        }
+    }
+
+    /// Opens the TCP connection and negotiates TLS as `how` says.
+    async fn open(target: &PgTarget, how: Try) -> Result<(Stream, SocketAddr), ConnectError> {
+        let mut tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
+        tcp.set_nodelay(true)?;
+        let addr = tcp.peer_addr()?;
+        let connector = match (how, target.tls.connector()) {
+            (Try::Plain, _) | (_, None) => return Ok((Stream::Plain(tcp), addr)),
+            (_, Some(c)) => c,
+        };
+        tcp.write_all(&SSL_REQUEST).await?;
+        // Exactly one byte: anything after it belongs to the handshake.
+        let answer = tcp.read_u8().await?;
+        match (answer, how) {
+            (b'S', _) => {}
+            (b'N', Try::TlsIfOffered) => return Ok((Stream::Plain(tcp), addr)),
+            (b'N', _) => return Err(ConnectError::TlsRefused(target.tls.mode.as_str())),
+            (other, _) => return Err(ConnectError::BadTlsAnswer(other as char)),
+        }
+        let name = rustls_pki_types::ServerName::try_from(target.host.clone()).map_err(|e| {
+            ConnectError::Handshake(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("host {:?} is not a valid TLS server name: {e}", target.host),
+            ))
+        })?;
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(ConnectError::Handshake)?;
+        Ok((
+            Stream::Tls(Box::new(tokio_rustls::TlsStream::Client(tls))),
+            addr,
+        ))
+    }
+
+    /// One connection attempt: TCP, TLS as `how` says, startup, authentication.
+    async fn attempt(
+        target: &PgTarget,
+        extra: &[(String, String)],
+        how: Try,
+    ) -> Result<PgConn, ConnectError> {
+        let (stream, addr) = Self::open(target, how).await?;
+        let encryption = stream.encryption();
         let (rd, mut writer) = stream.into_split();
         let mut reader =
             FrameReader::new(rd, BytesMut::with_capacity(16 * 1024), MAX_BACKEND_MESSAGE);
@@ -87,7 +174,7 @@ impl PgConn {
         startup.put_u8(0);
         let len = startup.len() as u32;
         startup[..4].copy_from_slice(&len.to_be_bytes());
-        writer.write_all(&startup).await?;
+        send(&mut writer, &startup).await?;
 
         let mut scram: Option<ScramSha256> = None;
         let mut conn_params = Vec::new();
@@ -104,7 +191,7 @@ impl PgConn {
                             let pw = target.password.as_deref().ok_or(ConnectError::NoPassword)?;
                             let mut m = pw.as_bytes().to_vec();
                             m.push(0);
-                            writer.write_all(Frame::new(b'p', &m).raw()).await?;
+                            send(&mut writer, Frame::new(b'p', &m).raw()).await?;
                         }
                         5 => {
                             let pw = target.password.as_deref().ok_or(ConnectError::NoPassword)?;
@@ -116,7 +203,7 @@ impl PgConn {
                             );
                             let mut m = hash.into_bytes();
                             m.push(0);
-                            writer.write_all(Frame::new(b'p', &m).raw()).await?;
+                            send(&mut writer, Frame::new(b'p', &m).raw()).await?;
                         }
                         10 => {
                             let pw = target.password.as_deref().ok_or(ConnectError::NoPassword)?;
@@ -126,15 +213,13 @@ impl PgConn {
                             m.put_u8(0);
                             m.put_i32(s.message().len() as i32);
                             m.put_slice(s.message());
-                            writer.write_all(Frame::new(b'p', &m).raw()).await?;
+                            send(&mut writer, Frame::new(b'p', &m).raw()).await?;
                             scram = Some(s);
                         }
                         11 => {
                             let s = scram.as_mut().ok_or(ConnectError::Unexpected('R'))?;
                             s.update(&body[4..])?;
-                            writer
-                                .write_all(Frame::new(b'p', s.message()).raw())
-                                .await?;
+                            send(&mut writer, Frame::new(b'p', s.message()).raw()).await?;
                         }
                         12 => {
                             let s = scram.as_mut().ok_or(ConnectError::Unexpected('R'))?;
@@ -165,6 +250,7 @@ impl PgConn {
                         backend_secret: secret,
                         params: conn_params,
                         status: body.first().copied().unwrap_or(b'I'),
+                        encryption,
                     })
                 }
                 other => return Err(ConnectError::Unexpected(other as char)),
@@ -176,6 +262,7 @@ impl PgConn {
     pub async fn flush(&mut self) -> std::io::Result<()> {
         if !self.wbuf.is_empty() {
             self.writer.write_all(&self.wbuf).await?;
+            self.writer.flush().await?;
             self.wbuf.clear();
         }
         Ok(())
@@ -183,16 +270,11 @@ impl PgConn {
 
     /// True when the idle connection has been closed by the server (or sent something unasked,
     /// such as a FATAL on shutdown). Never blocks.
-    pub fn is_stale(&self) -> bool {
-        let mut probe = [0u8; 1];
-        match self.reader_io().try_read(&mut probe) {
-            Ok(_) => true,
-            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
-        }
-    }
-
-    fn reader_io(&self) -> &OwnedReadHalf {
-        self.reader.get_ref()
+    pub fn is_stale(&mut self) -> bool {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        // Pending: nothing to read (a partial TLS record stays in the TLS layer); anything else
+        // (bytes, end of stream, an error) means the connection cannot be used.
+        !self.reader.poll_fill(&mut cx).is_pending()
     }
 
     /// Runs simple queries, one Query message each (pipelined), and waits for every

@@ -1,10 +1,12 @@
-//! PostgreSQL binds: raw backend connections ([`conn`]) and their pool ([`pool`]).
+//! PostgreSQL binds: raw backend connections ([`conn`]), TLS to the server as the URL's `sslmode`
+//! says ([`tls`]), and their pool ([`pool`]).
 //!
 //! A PostgreSQL bind is a faithful relay: after startup, nothing here decodes what the backend sends;
 //! the session moves its frames to the client unchanged.
 
 pub mod conn;
 pub mod pool;
+pub mod tls;
 
 pub use conn::PgConn;
 pub use pool::{PgLease, PgPool};

@@ -82,14 +82,16 @@ impl PgPool {
                 Err(_) => None,
             };
             match conn {
-                Some(c) if c.is_stale() => continue,
-                Some(conn) => {
+                Some(mut conn) => {
+                    if conn.is_stale() {
+                        continue;
+                    }
                     return Ok(PgLease {
                         conn,
                         broken: false,
                         pool: self.clone(),
                         _permit: permit,
-                    })
+                    });
                 }
                 None => break,
             }
