@@ -1,7 +1,9 @@
 //! The accept loop: one task per client connection.
 //!
 //! Owns: accepting, the one log line per connection, dispatching CancelRequests, and making sure a
-//! failing client never takes anything else down with it.
+//! failing client never takes anything else down with it. Once shutdown has begun
+//! (`crate::shutdown`), a new session is refused with FATAL 57P03, as PostgreSQL refuses it;
+//! CancelRequests are still served.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,11 +13,17 @@ use tracing::{debug, info, warn};
 
 use super::logsafe::Escaped;
 use super::startup::{self, Greeting, Opening};
+use crate::error::ProxyError;
 use crate::proxy::Proxy;
 use crate::session::{self, Session};
+use crate::shutdown::{Shutdown, Stage};
 
-/// Accepts clients forever.
-pub async fn serve(proxy: Arc<Proxy>, listener: TcpListener) -> std::io::Result<()> {
+/// Accepts clients until the task is dropped.
+pub async fn serve(
+    proxy: Arc<Proxy>,
+    listener: TcpListener,
+    shutdown: Arc<Shutdown>,
+) -> std::io::Result<()> {
     session::warm_up(&proxy);
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -28,11 +36,12 @@ pub async fn serve(proxy: Arc<Proxy>, listener: TcpListener) -> std::io::Result<
             }
         };
         let proxy = proxy.clone();
-        tokio::spawn(async move { handle(proxy, stream, peer).await });
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { handle(proxy, stream, peer, shutdown).await });
     }
 }
 
-async fn handle(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
+async fn handle(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr, shutdown: Arc<Shutdown>) {
     let _ = stream.set_nodelay(true);
     let opening = match startup::open(stream).await {
         Ok(o) => o,
@@ -51,7 +60,14 @@ async fn handle(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
             }
         }
         Opening::Startup(boxed) => {
-            let (socket, params, startup_msg) = *boxed;
+            let (mut socket, params, startup_msg) = *boxed;
+            if shutdown.stage() != Stage::Running {
+                info!(%peer, "connection refused: shutting down");
+                let mut out = bytes::BytesMut::new();
+                ProxyError::ShuttingDown.write_with_severity(&mut out, "FATAL");
+                let _ = tokio::io::AsyncWriteExt::write_all(socket.get_mut(), &out).await;
+                return;
+            }
             let registration = proxy.cancels.register();
             let (pid, secret) = (registration.pid, registration.secret);
             let p = proxy.clone();
@@ -83,7 +99,9 @@ async fn handle(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
                 "client connected"
             );
             let started = std::time::Instant::now();
-            let outcome = Session::new(proxy, hello, registration).run().await;
+            let _counted = crate::metrics::client_connected();
+            let signal = shutdown.session();
+            let outcome = Session::new(proxy, hello, registration, signal).run().await;
             match outcome {
                 Ok(()) => {
                     info!(%peer, secs = started.elapsed().as_secs_f32(), "client disconnected")
