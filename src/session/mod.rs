@@ -26,7 +26,8 @@
 //!
 //! Shutdown (`crate::shutdown`): while the process drains, the session ends with FATAL 57P01 as
 //! soon as it is quiet (no transaction open, no answer due, nothing held back); when it closes,
-//! at once (statements still running are cancelled by [`Session::release_all`]).
+//! at once, after cancelling the statement running on a PostgreSQL bind (its connection is then
+//! closed by [`Session::release_all`], so the server rolls the transaction back).
 //!
 //! Session state that spans binds lives here too: the client's startup settings and session-level
 //! `SET`s, applied to every connection the session leases ([`params`]).

@@ -157,6 +157,37 @@ def test_metrics_transactions_by_participants(backends, start_proxy, uid):
     assert value(after, "bindproxy_in_doubt_branches") == 0
 
 
+def test_metrics_on_a_mariadb_bind(backends, mariadb, start_proxy, uid):
+    from conftest import MY_HOST, MY_PORT, MY_USER, my_admin
+
+    with my_admin(mariadb) as m, m.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS log_ops")
+        cur.execute("CREATE TABLE log_ops (id INT PRIMARY KEY, what VARCHAR(20))")
+    cfg, port = admin_config(backends)
+    cfg["binds"]["logs"] = f"mysql://{MY_USER}@{MY_HOST}:{MY_PORT}/{mariadb}"
+    cfg["tables"]["log_*"] = "logs"
+    proxy = start_proxy(cfg, "metrics-my")
+    before = scrape(port)
+    a, b = uid(), uid()
+    with connect(proxy) as c:
+        c.execute("INSERT INTO log_ops VALUES (%s, 'a')", (a,))
+        c.execute("INSERT INTO log_ops VALUES (%s, 'b')", (b,))
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            c.execute("INSERT INTO log_ops VALUES (%s, 'again')", (a,))
+        assert c.execute("SELECT count(*) FROM log_ops").fetchone() == (2,)
+    after = scrape(port)
+    assert delta(before, after, "bindproxy_statements_total", bind="logs") == 4
+    assert delta(before, after, "bindproxy_table_statements_total", bind="logs", table="log_ops",
+                 kind="insert") == 3
+    assert delta(before, after, "bindproxy_table_statements_total", bind="logs", table="log_ops",
+                 kind="select") == 1
+    assert delta(before, after, "bindproxy_errors_total", bind="logs", **{"class": "23"}) == 1
+    assert delta(before, after, "bindproxy_pool_checkouts_total", bind="logs") == 1
+    status, _, body = http_get(port, "/readyz")
+    logs = {b["name"]: b for b in json.loads(body)["binds"]}["logs"]
+    assert (logs["engine"], logs["ok"], logs["pool"]["idle"]) == ("mysql", True, None), logs
+
+
 # --------------------------------------------------------------------------------------------------------------
 # /healthz, /readyz
 # --------------------------------------------------------------------------------------------------------------
