@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import threading
@@ -19,18 +20,27 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import PG_HOST, PG_PORT, Proxy, free_port, pg_config, pg_url, wait_until
+from conftest import PG_HOST, PG_PORT, Proxy, pg_config, pg_url, wait_until
 
 
 # --------------------------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------------------------
-def admin_config(backends, **extra) -> tuple[dict, int]:
-    port = free_port()
+def admin_config(backends, **extra) -> tuple[dict, None]:
     cfg = pg_config(backends)
-    cfg["admin_http"] = f"127.0.0.1:{port}"
+    cfg["admin_http"] = "127.0.0.1:0"  # the port the kernel gives: see admin_port()
     cfg.update(extra)
-    return cfg, port
+    return cfg, None
+
+
+def admin_port(proxy: Proxy) -> int:
+    """The admin_http port of a proxy started with admin_http on port 0, from its start-up log line."""
+    def find():
+        m = re.findall(r"admin_http: /healthz /readyz /metrics addr=127\.0\.0\.1:(\d+)", proxy.log_tail(200))
+        return int(m[-1]) if m else None
+    port = wait_until(find, timeout=10)
+    assert port, proxy.log_tail()
+    return port
 
 
 def http_get(port: int, path: str) -> tuple[int, str, str]:
@@ -88,6 +98,7 @@ def shutting_down_refusal(proxy: Proxy) -> str | None:
 def test_metrics_counters_move_by_what_ran(backends, start_proxy, uid):
     cfg, port = admin_config(backends)
     proxy = start_proxy(cfg, "metrics")
+    port = admin_port(proxy)
     before = scrape(port)
     assert value(before, "bindproxy_client_connections") == 0
     with connect(proxy) as c:
@@ -141,6 +152,7 @@ def test_metrics_counters_move_by_what_ran(backends, start_proxy, uid):
 def test_metrics_transactions_by_participants(backends, start_proxy, uid):
     cfg, port = admin_config(backends)
     proxy = start_proxy(cfg, "metrics-tx")
+    port = admin_port(proxy)
     two_phase = int(backends.scalar("main", "SHOW max_prepared_transactions")) > 0
     before = scrape(port)
     with connect(proxy, autocommit=False) as c:
@@ -167,6 +179,7 @@ def test_metrics_on_a_mariadb_bind(backends, mariadb, start_proxy, uid):
     cfg["binds"]["logs"] = f"mysql://{MY_USER}@{MY_HOST}:{MY_PORT}/{mariadb}"
     cfg["tables"]["log_*"] = "logs"
     proxy = start_proxy(cfg, "metrics-my")
+    port = admin_port(proxy)
     before = scrape(port)
     a, b = uid(), uid()
     with connect(proxy) as c:
@@ -242,10 +255,9 @@ class Forwarder:
 
 def test_healthz_and_readyz(backends, start_proxy):
     fwd = Forwarder()
-    port = free_port()
     cfg = {
         "default_bind": "main",
-        "admin_http": f"127.0.0.1:{port}",
+        "admin_http": "127.0.0.1:0",
         "binds": {
             "main": pg_url(backends.db("main")),
             "flaky": {"url": pg_url(backends.db("userdb"), port=fwd.port), "connect_timeout_ms": 1000},
@@ -253,6 +265,7 @@ def test_healthz_and_readyz(backends, start_proxy):
         "tables": {"users": "flaky"},
     }
     proxy = start_proxy(cfg, "ready")
+    port = admin_port(proxy)
     status, _, body = http_get(port, "/healthz")
     assert status == 200, body
     status, ctype, body = http_get(port, "/readyz")
@@ -287,13 +300,12 @@ def test_healthz_and_readyz(backends, start_proxy):
 def test_readyz_is_cached(backends, start_proxy):
     """Probes in a burst reach a bind at most about once a second (connections counted by a relay)."""
     fwd = Forwarder()
-    port = free_port()
     cfg = {
         "default_bind": "main",
-        "admin_http": f"127.0.0.1:{port}",
+        "admin_http": "127.0.0.1:0",
         "binds": {"main": pg_url(backends.db("main"), port=fwd.port)},
     }
-    start_proxy(cfg, "ready-cache")
+    port = admin_port(start_proxy(cfg, "ready-cache"))
     opened_at_start = len(fwd.conns) // 2  # start-up recovery connects too
     started = time.monotonic()
     for _ in range(30):
