@@ -53,6 +53,12 @@ pub struct Config {
     /// `max_client_conn`: past this many client sessions, a new client gets FATAL 53300 at
     /// startup (CancelRequests are still served). None: no limit.
     pub max_client_conn: Option<usize>,
+    /// `admin_http`: where /healthz, /readyz and /metrics are served (None: nowhere).
+    pub admin_http: Option<SocketAddr>,
+    /// `shutdown_timeout` (seconds): how long open transactions may run after SIGTERM/SIGINT.
+    pub shutdown_timeout: Duration,
+    /// `log_format`: text or JSON lines.
+    pub log_format: LogFormat,
 }
 
 /// `catalog:`: the PostgreSQL database that holds a stub of every bind's tables, which answers
@@ -71,6 +77,20 @@ pub enum CatalogSetting {
 
 /// The name of the catalog bind, reserved: no configured bind may take it.
 pub const CATALOG_BIND: &str = "bindproxy_catalog";
+
+/// `log_format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object per line (tracing-subscriber's JSON format).
+    Json,
+}
+
+/// `shutdown_timeout` when the file does not set it.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `transactions:`: how a transaction whose statements went to several binds commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -337,6 +357,11 @@ struct RawConfig {
     discover: bool,
     tls: Option<RawTls>,
     max_client_conn: Option<usize>,
+    admin_http: Option<String>,
+    /// Seconds (a fraction is allowed).
+    shutdown_timeout: Option<f64>,
+    #[serde(default)]
+    log_format: LogFormat,
 }
 
 /// `tls:` as written.
@@ -500,6 +525,24 @@ impl Config {
                 ListenOrigin::Default,
             ),
         };
+        let admin_http = match &raw.admin_http {
+            Some(a) => Some(a.parse::<SocketAddr>().map_err(|e| {
+                invalid("admin_http", format!("`{a}` is not an address:port ({e})"))
+            })?),
+            None => None,
+        };
+        let shutdown_timeout = match raw.shutdown_timeout {
+            None => DEFAULT_SHUTDOWN_TIMEOUT,
+            Some(s) => Duration::try_from_secs_f64(s)
+                .ok()
+                .filter(|d| *d <= Duration::from_secs(24 * 3600))
+                .ok_or_else(|| {
+                    invalid(
+                        "shutdown_timeout",
+                        format!("`{s}` is not a number of seconds between 0 and 86400"),
+                    )
+                })?,
+        };
         if raw.binds.is_empty() {
             return Err(invalid("binds", "at least one bind is required".into()));
         }
@@ -632,6 +675,9 @@ impl Config {
         let config = Config {
             tls,
             max_client_conn: raw.max_client_conn,
+            admin_http,
+            shutdown_timeout,
+            log_format: raw.log_format,
             source: source_name.to_owned(),
             listen,
             listen_origin,
@@ -1026,6 +1072,30 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("users[0] (a)") && !e.contains("$xx"), "{e}");
+    }
+
+    #[test]
+    fn operations_keys() {
+        let base = "binds:\n  main: postgresql://h/db\n";
+        let c = parse(base).unwrap();
+        assert_eq!(c.admin_http, None);
+        assert_eq!(c.shutdown_timeout, DEFAULT_SHUTDOWN_TIMEOUT);
+        assert_eq!(c.log_format, LogFormat::Text);
+        let c = parse(&format!(
+            "{base}admin_http: 127.0.0.1:9930\nshutdown_timeout: 2.5\nlog_format: json\n"
+        ))
+        .unwrap();
+        assert_eq!(c.admin_http, Some("127.0.0.1:9930".parse().unwrap()));
+        assert_eq!(c.shutdown_timeout, Duration::from_millis(2500));
+        assert_eq!(c.log_format, LogFormat::Json);
+        for (bad, key) in [
+            ("admin_http: localhost\n", "admin_http"),
+            ("shutdown_timeout: -1\n", "shutdown_timeout"),
+            ("log_format: xml\n", "json"),
+        ] {
+            let e = parse(&format!("{base}{bad}")).unwrap_err().to_string();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -83,6 +83,12 @@ pub enum ProxyError {
     /// commit them implicitly (an XA branch refuses DDL outright). Nothing ran.
     #[error("cannot run DDL on bind \"{bind}\" inside this transaction: MySQL would implicitly commit the transaction's earlier statements on that bind")]
     DdlInMySqlTransaction { bind: String },
+    /// bindproxy is shutting down: a session ends (PostgreSQL's words for a terminated backend).
+    #[error("terminating connection due to administrator command")]
+    AdminShutdown,
+    /// bindproxy is shutting down: a new connection is refused (PostgreSQL's words).
+    #[error("the database system is shutting down")]
+    ShuttingDown,
 }
 
 /// `"a", "b"`, or `no bind`.
@@ -126,6 +132,8 @@ impl ProxyError {
             ProxyError::UnknownPortal(_) => "34000",
             ProxyError::Backend { code, .. } => code,
             ProxyError::DdlInMySqlTransaction { .. } => "0A000",
+            ProxyError::AdminShutdown => "57P01",
+            ProxyError::ShuttingDown => "57P03",
         }
     }
 

@@ -7,10 +7,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use bindproxy::backend::Bind;
-use bindproxy::config::{Config, CrossBind, LISTEN_ENV};
+use bindproxy::config::{Config, CrossBind, LogFormat, LISTEN_ENV};
 use bindproxy::error::ProxyError;
 use bindproxy::proxy::Proxy;
 use bindproxy::router::{default_search_path, SearchPathView, SessionView};
+use bindproxy::shutdown::Shutdown;
 use bindproxy::sql::{analyze_uncached, Method};
 use bindproxy::tx::recover::{detect_capabilities, pg_max_prepared, recover};
 use bindproxy::tx::Capability;
@@ -104,20 +105,33 @@ fn load(path: &Option<PathBuf>, listen: Option<&str>) -> Result<Config, String> 
     Ok(config)
 }
 
+/// Logs to stderr, as text or (`log_format: json`) one JSON object per line.
+fn init_logs(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(log_filter())
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+        LogFormat::Text => builder
+            // Colours only on a terminal: log files and `docker logs` stay plain text.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(log_filter())
-        .with_writer(std::io::stderr)
-        // Colours only on a terminal: log files and `docker logs` stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     // Crash points of the two-phase commit, armed by the FAILPOINTS environment variable; only in
     // a binary built with `--features failpoints` (the test suite's).
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
     if let Some(Command::Passwd { name }) = &cli.command {
         // needs no configuration
+        init_logs(LogFormat::Text);
         return passwd(name);
     }
     let config = match load(&cli.config, cli.listen.as_deref()) {
@@ -127,6 +141,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    init_logs(config.log_format);
     match cli.command.unwrap_or(Command::Run) {
         Command::Route { json, sql } => route(&config, json, &sql),
         Command::Passwd { name } => passwd(&name),
@@ -135,7 +150,14 @@ fn main() -> ExitCode {
         Command::Catalog {
             action: CatalogAction::Sync,
         } => runtime().block_on(catalog_sync(config)),
-        Command::Run => runtime().block_on(run(config)),
+        Command::Run => {
+            let rt = runtime();
+            let code = rt.block_on(run(config));
+            // Tasks still running (a background phase-2 retry) are dropped; recovery at the next
+            // start finishes what they leave.
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            code
+        }
     }
 }
 
@@ -511,6 +533,8 @@ async fn run(config: Config) -> ExitCode {
     let listen = config.listen;
     let listen_from = config.listen_origin.to_string();
     let source = config.source.clone();
+    let admin_http = config.admin_http;
+    let shutdown_timeout = config.shutdown_timeout;
     let proxy = match Proxy::new(config) {
         Ok(p) => p,
         Err(e) => {
@@ -524,6 +548,13 @@ async fn run(config: Config) -> ExitCode {
         Err(e) => {
             eprintln!("bindproxy: {e}");
             return ExitCode::from(2);
+        }
+    };
+    let metrics = match bindproxy::metrics::install(&proxy.bind_names) {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("bindproxy: cannot set up metrics: {e}");
+            return ExitCode::from(1);
         }
     };
     if let Err(e) = recover_at_start(&proxy).await {
@@ -561,12 +592,110 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    tracing::info!(%listen, from = %listen_from, config = %source, binds = ?proxy.bind_names, "bindproxy listening");
-    tokio::select! {
-        r = bindproxy::frontend::listener::serve(proxy, listener) => {
-            if let Err(e) = r { eprintln!("bindproxy: {e}"); return ExitCode::from(1); }
+    let mut signals = match Signals::new() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("bindproxy: cannot handle signals: {e}");
+            return ExitCode::from(1);
         }
-        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+    };
+    let shutdown = Shutdown::new();
+    let mut background = tokio::task::JoinSet::new();
+    if let Some(addr) = admin_http {
+        let admin_listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("bindproxy: cannot listen on {addr} (admin_http): {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let admin = bindproxy::admin::Admin::new(proxy.clone(), shutdown.clone(), metrics.clone());
+        tracing::info!(addr = %admin_listener.local_addr().unwrap_or(addr), "admin_http: /healthz /readyz /metrics");
+        background.spawn(bindproxy::admin::serve(
+            std::sync::Arc::new(admin),
+            admin_listener,
+        ));
     }
+    // Without the exporter's own listener, its histograms are drained here.
+    background.spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            metrics.run_upkeep();
+        }
+    });
+    tracing::info!(%listen, from = %listen_from, config = %source, binds = ?proxy.bind_names, "bindproxy listening");
+    let serving = bindproxy::frontend::listener::serve(proxy, listener, shutdown.clone());
+    tokio::pin!(serving);
+    let signal = tokio::select! {
+        r = &mut serving => {
+            if let Err(e) = r { eprintln!("bindproxy: {e}"); return ExitCode::from(1); }
+            return ExitCode::SUCCESS;
+        }
+        s = signals.next() => s,
+    };
+    // The listener stays open during the drain, refusing new sessions with 57P03 (and serving
+    // CancelRequests); open sessions end when their transaction does.
+    tracing::info!(
+        signal,
+        sessions = shutdown.sessions(),
+        timeout_secs = shutdown_timeout.as_secs_f32(),
+        "shutting down: waiting for open transactions"
+    );
+    shutdown.drain();
+    let drained = tokio::select! {
+        _ = shutdown.all_sessions_ended() => true,
+        _ = tokio::time::sleep(shutdown_timeout) => false,
+        s = signals.next() => {
+            tracing::warn!(signal = s, "second signal: exiting at once");
+            std::process::exit(1);
+        }
+        // the listener keeps answering (refusing) in the meantime; it ends only on an error
+        _ = &mut serving => false,
+    };
+    if !drained {
+        tracing::info!(
+            sessions = shutdown.sessions(),
+            "shutdown_timeout passed: cancelling and closing the remaining sessions"
+        );
+        shutdown.close();
+        tokio::select! {
+            _ = tokio::time::timeout(CLOSE_GRACE, shutdown.all_sessions_ended()) => {}
+            s = signals.next() => {
+                tracing::warn!(signal = s, "second signal: exiting at once");
+                std::process::exit(1);
+            }
+        }
+    }
+    background.abort_all();
+    tracing::info!("bindproxy stopped");
     ExitCode::SUCCESS
+}
+
+/// After `shutdown_timeout`, how long the sessions get to say FATAL and give back their
+/// connections.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// SIGTERM and SIGINT.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The name of the next signal.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
 }

@@ -59,6 +59,14 @@ impl Stream {
         }
     }
 
+    /// The client's address.
+    pub fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        match self {
+            Stream::Plain(s) => s.peer_addr(),
+            Stream::Tls(s) => s.get_ref().0.peer_addr(),
+        }
+    }
+
     pub fn encryption(&self) -> Encryption {
         match self {
             Stream::Plain(_) => Encryption::Plain,

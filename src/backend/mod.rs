@@ -41,6 +41,27 @@ impl Bind {
         }
     }
 
+    /// The engine's name, for status pages.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Bind::Pg(_) => "postgresql",
+            Bind::Translated(t) if t.is_mysql() => "mysql",
+            Bind::Translated(_) => "sqlite",
+        }
+    }
+
+    /// Connections leased now, and connections open but idle when the pool knows it (PostgreSQL
+    /// binds; mysql_async and the SQLite threads keep theirs out of sight).
+    pub fn pool_usage(&self) -> (usize, Option<usize>) {
+        match self {
+            Bind::Pg(p) => {
+                let (in_use, idle) = p.usage();
+                (in_use, Some(idle))
+            }
+            Bind::Translated(t) => (t.in_use(), None),
+        }
+    }
+
     /// Connects once, for `bindproxy check`: the server's version (and `TLS` when encrypted).
     pub async fn check(&self) -> Result<String, ProxyError> {
         match self {

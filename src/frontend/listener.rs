@@ -2,7 +2,9 @@
 //!
 //! Owns: accepting, the one log line per connection, dispatching CancelRequests, `max_client_conn`
 //! (client sessions past it get FATAL 53300 at startup; CancelRequests are always served), and
-//! making sure a failing client never takes anything else down with it.
+//! making sure a failing client never takes anything else down with it. Once shutdown has begun
+//! (`crate::shutdown`), a new session is refused with FATAL 57P03, as PostgreSQL refuses it;
+//! CancelRequests are still served.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,8 +16,10 @@ use tracing::{debug, info, warn};
 use super::logsafe::Escaped;
 use super::startup::{self, Greeting, Opening};
 use crate::net::Encryption;
+use crate::error::ProxyError;
 use crate::proxy::Proxy;
 use crate::session::{self, Session};
+use crate::shutdown::{Shutdown, Stage};
 
 /// The client sessions counted against `max_client_conn`.
 struct ClientSlots {
@@ -45,8 +49,12 @@ impl Drop for Slot {
     }
 }
 
-/// Accepts clients forever.
-pub async fn serve(proxy: Arc<Proxy>, listener: TcpListener) -> std::io::Result<()> {
+/// Accepts clients until the task is dropped.
+pub async fn serve(
+    proxy: Arc<Proxy>,
+    listener: TcpListener,
+    shutdown: Arc<Shutdown>,
+) -> std::io::Result<()> {
     session::warm_up(&proxy);
     let slots = Arc::new(ClientSlots {
         max: proxy.config.max_client_conn,
@@ -64,11 +72,18 @@ pub async fn serve(proxy: Arc<Proxy>, listener: TcpListener) -> std::io::Result<
         };
         let proxy = proxy.clone();
         let slots = slots.clone();
-        tokio::spawn(async move { handle(proxy, slots, stream, peer).await });
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { handle(proxy, slots, stream, peer, shutdown).await });
     }
 }
 
-async fn handle(proxy: Arc<Proxy>, slots: Arc<ClientSlots>, stream: TcpStream, peer: SocketAddr) {
+async fn handle(
+    proxy: Arc<Proxy>,
+    slots: Arc<ClientSlots>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shutdown: Arc<Shutdown>,
+) {
     let _ = stream.set_nodelay(true);
     let opening = match startup::open(stream, proxy.config.tls.as_ref()).await {
         Ok(o) => o,
@@ -87,7 +102,14 @@ async fn handle(proxy: Arc<Proxy>, slots: Arc<ClientSlots>, stream: TcpStream, p
             }
         }
         Opening::Startup(boxed) => {
-            let (socket, params, startup_msg) = *boxed;
+            let (mut socket, params, startup_msg) = *boxed;
+            if shutdown.stage() != Stage::Running {
+                info!(%peer, "connection refused: shutting down");
+                let mut out = bytes::BytesMut::new();
+                ProxyError::ShuttingDown.write_with_severity(&mut out, "FATAL");
+                let _ = tokio::io::AsyncWriteExt::write_all(socket.get_mut(), &out).await;
+                return;
+            }
             // Held for the whole session.
             let Some(_slot) = slots.take() else {
                 let max = slots.max.unwrap_or_default();
@@ -128,7 +150,9 @@ async fn handle(proxy: Arc<Proxy>, slots: Arc<ClientSlots>, stream: TcpStream, p
                 "client connected"
             );
             let started = std::time::Instant::now();
-            let outcome = Session::new(proxy, hello, registration).run().await;
+            let _counted = crate::metrics::client_connected();
+            let signal = shutdown.session();
+            let outcome = Session::new(proxy, hello, registration, signal).run().await;
             match outcome {
                 Ok(()) => {
                     info!(%peer, secs = started.elapsed().as_secs_f32(), "client disconnected")

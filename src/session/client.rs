@@ -195,6 +195,7 @@ impl Session {
         analysis: &Analysis,
         sql: &str,
     ) -> Result<Destination, ProxyError> {
+        self.last_table = None;
         if let Some(e) = &analysis.error {
             return Err(ProxyError::Analysis(e.clone()));
         }
@@ -219,6 +220,7 @@ impl Session {
             .proxy
             .bind_id(&placed.bind)
             .unwrap_or(self.proxy.default_bind);
+        self.observe_routed(analysis, bind);
         if tracing::enabled!(tracing::Level::DEBUG) {
             tracing::debug!(
                 bind = %self.proxy.bind_names[bind],
@@ -379,6 +381,7 @@ impl Session {
             self.refuse(e, true);
             return Ok(Step::Done);
         }
+        crate::metrics::statement(bind);
         // `SELECT set_config('search_path', …, false)` changes the session as a SET does
         let sets_path = analysis.statements.iter().all(|s| s.tables.is_empty())
             && analysis.statements.iter().any(|s| {
@@ -857,6 +860,7 @@ impl Session {
                     self.refuse(ProxyError::UnknownPortal(e.portal.to_owned()), false);
                     return Ok(Step::Done);
                 }
+                crate::metrics::statement(b);
                 if let Some(t) = self.cancellable(b) {
                     let mut out = BytesMut::new();
                     let r = t.execute(e.portal, e.max_rows, &mut out).await;

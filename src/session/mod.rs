@@ -24,6 +24,11 @@
 //! answers, is in a COPY, or received extended-protocol messages since the client's last Sync is
 //! closed, never pooled.
 //!
+//! Shutdown (`crate::shutdown`): while the process drains, the session ends with FATAL 57P01 as
+//! soon as it is quiet (no transaction open, no answer due, nothing held back); when it closes,
+//! at once, after cancelling the statement running on a PostgreSQL bind (its connection is then
+//! closed by [`Session::release_all`], so the server rolls the transaction back).
+//!
 //! Session state that spans binds lives here too: the client's startup settings and session-level
 //! `SET`s, applied to every connection the session leases ([`params`]).
 //!
@@ -38,6 +43,7 @@
 
 mod client;
 mod conn;
+mod observe;
 pub(crate) mod params;
 mod prepared;
 mod relay;
@@ -64,6 +70,7 @@ use crate::frontend::startup::ClientHello;
 use crate::net::{ReadHalf, WriteHalf};
 use crate::protocol::{Frame, FrameError, FrameReader};
 use crate::proxy::{BindId, Proxy};
+use crate::shutdown::{SessionSignal, Stage};
 use crate::sql::StatementKind;
 use crate::tx::Transaction;
 use conn::Conn;
@@ -242,15 +249,29 @@ pub struct Session {
     /// The bind whose PostgreSQL connection the pump put in the cancel slot (a MySQL/SQLite
     /// connection is there only while its statement runs: [`Session::cancellable`]).
     in_flight: Option<BindId>,
+    /// The process's shutdown stage, as this session follows it.
+    shutdown: SessionSignal,
+    /// The client's address, for log lines.
+    peer: Option<std::net::SocketAddr>,
+    /// The first table of the statement routed last, for the log line of an error.
+    last_table: Option<Arc<str>>,
 }
 
 enum Wake {
     Client(Result<usize, FrameError>),
     Backend(BindId, Result<usize, FrameError>),
+    /// The shutdown stage moved on.
+    Shutdown,
 }
 
 impl Session {
-    pub fn new(proxy: Arc<Proxy>, hello: ClientHello, registration: Registration) -> Session {
+    pub fn new(
+        proxy: Arc<Proxy>,
+        hello: ClientHello,
+        registration: Registration,
+        shutdown: SessionSignal,
+    ) -> Session {
+        let peer = hello.stream.peer_addr().ok();
         let (rd, wr) = hello.stream.into_split();
         let max = proxy.config.max_message_bytes;
         let setup = params::setup_queries(&hello.params);
@@ -286,6 +307,9 @@ impl Session {
             flush_sent: false,
             registration,
             in_flight: None,
+            shutdown,
+            peer,
+            last_table: None,
             proxy,
         }
     }
@@ -323,6 +347,7 @@ impl Session {
             // before the client hears that its DDL is done: its next catalog query sees it
             self.hand_ddl_to_catalog(false);
             self.write_client().await?;
+            self.check_shutdown().await?;
             match self.wait().await {
                 Wake::Client(Ok(0)) => return Ok(()),
                 Wake::Client(Ok(_)) => self.check_held_buffer()?,
@@ -335,6 +360,8 @@ impl Session {
                     self.backend_lost(bind, "server closed the connection".into())
                 }
                 Wake::Backend(bind, Err(e)) => self.backend_lost(bind, e.to_string()),
+                // Looked at at the top of the loop.
+                Wake::Shutdown => {}
             }
         }
     }
@@ -359,6 +386,33 @@ impl Session {
         }
     }
 
+    /// Ends the session when the process is shutting down and this session may go: at once when
+    /// closing (the statement running on a PostgreSQL bind is cancelled first, before the process
+    /// exits), when it is quiet while draining (see the module's doc).
+    async fn check_shutdown(&mut self) -> Result<(), SessionError> {
+        match self.shutdown.stage() {
+            Stage::Running => Ok(()),
+            Stage::Draining if !self.quiet() => Ok(()),
+            Stage::Draining => Err(SessionError::Fatal(ProxyError::AdminShutdown)),
+            Stage::Closing => {
+                if let Some(running) = self.head_bind().and_then(|b| self.pg_in_flight(b)) {
+                    let _ = tokio::time::timeout(FATAL_WRITE_TIMEOUT, running.cancel()).await;
+                }
+                Err(SessionError::Fatal(ProxyError::AdminShutdown))
+            }
+        }
+    }
+
+    /// No transaction open, no answer due, nothing held back, no COPY or unsynced pipeline.
+    fn quiet(&self) -> bool {
+        self.tx.is_none()
+            && self.pending.is_empty()
+            && self.held.is_none()
+            && self.copy_bind.is_none()
+            && self.touched.is_empty()
+            && self.client.buffered() == 0
+    }
+
     /// Waits until the client or a backend that may speak now has sent something.
     ///
     /// The client is read even while one of its messages is held back: that is how its
@@ -367,8 +421,16 @@ impl Session {
     async fn wait(&mut self) -> Wake {
         let head = self.head_bind();
         let read = self.client_read();
-        let Session { client, conns, .. } = self;
+        let Session {
+            client,
+            conns,
+            shutdown,
+            ..
+        } = self;
         poll_fn(|cx| {
+            if shutdown.poll_changed(cx).is_ready() {
+                return Poll::Ready(Wake::Shutdown);
+            }
             if read == ClientRead::First {
                 if let Poll::Ready(r) = client.poll_fill(cx) {
                     return Poll::Ready(Wake::Client(r));
@@ -555,10 +617,11 @@ impl Session {
             self.catalog_caught_up().await;
         }
         if self.conns[bind].is_none() {
+            let wait = crate::metrics::checkout_started(bind);
             let mut lease = match &self.proxy.binds[bind] {
-                Bind::Pg(pool) => PgPool::checkout(pool).await?,
+                Bind::Pg(pool) => checked_out(wait, PgPool::checkout(pool).await)?,
                 Bind::Translated(t) => {
-                    let mut conn = TranslatedBind::checkout(t).await?;
+                    let mut conn = checked_out(wait, TranslatedBind::checkout(t).await)?;
                     for (k, v) in &self.settings {
                         conn.apply_startup_parameter(k, v);
                     }
@@ -644,6 +707,7 @@ impl Session {
         simple: bool,
     ) {
         if let Err(e) = result {
+            self.observe_error(Some(bind), e.sqlstate(), &e.to_string());
             e.write_to(&mut out);
             if !simple {
                 self.skipping = true;
@@ -678,6 +742,7 @@ impl Session {
     /// would in PostgreSQL; in an extended-protocol pipeline the rest is skipped until Sync.
     fn refuse(&mut self, err: ProxyError, simple: bool) {
         tracing::debug!("refused: {}", Escaped(&err.to_string()));
+        self.observe_refusal(&err);
         self.fail_transaction();
         let mut bytes = BytesMut::new();
         err.write_to(&mut bytes);
@@ -729,6 +794,7 @@ impl Session {
             PgPool::release(lease);
         }
         let err = ProxyError::BackendLost { bind: name, reason };
+        self.observe_refusal(&err);
         let mut bytes = BytesMut::new();
         err.write_to(&mut bytes);
         // Replace what the dead connection owed with the error, keeping the client's count of
@@ -826,6 +892,20 @@ impl Session {
             *slot = None;
         }
     }
+}
+
+/// Counts a checkout's outcome in the bind's metrics.
+fn checked_out<T>(
+    wait: crate::metrics::CheckoutWait,
+    r: Result<T, ProxyError>,
+) -> Result<T, ProxyError> {
+    use crate::metrics::Checkout;
+    wait.done(match &r {
+        Ok(_) => Checkout::Leased,
+        Err(ProxyError::BackendUnavailable { .. }) => Checkout::ConnectFailed,
+        Err(_) => Checkout::Failed,
+    });
+    r
 }
 
 /// Polls the backend connections that may speak now: while responses are due, only the bind that

@@ -147,6 +147,13 @@ impl Session {
                 self.backend_lost(bind, reason);
                 return;
             }
+            let own = matches!(
+                self.pending.iter().find(|p| p.bind().is_some()),
+                Some(Pending::Quiet { .. })
+            );
+            if !own {
+                self.observe_backend_error(bind, f.body());
+            }
         }
         let Some(head) = self.pending.iter_mut().find(|p| p.bind().is_some()) else {
             return;
@@ -334,6 +341,8 @@ impl Session {
                 t.participants.retain(|p| p.bind != bind);
                 if t.participants.is_empty() {
                     self.tx = None;
+                    // the client's own COMMIT/ROLLBACK, relayed to the only participant
+                    crate::metrics::transaction_ended(crate::metrics::Participants::One);
                 }
             }
         }

@@ -439,6 +439,7 @@ impl Session {
     /// ROLLBACK on every participant; the transaction is over.
     pub(super) async fn rollback_all(&mut self, notices: &mut BytesMut) {
         let Some(t) = self.tx.take() else { return };
+        crate::metrics::transaction_ended(crate::metrics::Participants::of(t.participants.len()));
         for p in &t.participants {
             let _ = self.control_on(p.bind, Control::Rollback, notices).await;
         }
@@ -455,6 +456,7 @@ impl Session {
         let Some(t) = self.tx.take() else {
             return Ok(Ended::Committed);
         };
+        crate::metrics::transaction_ended(crate::metrics::Participants::of(t.participants.len()));
         let coordinator = &self.proxy.tx;
         let plan = plan(&t, coordinator.mode, |b| {
             if t.one_phase.contains(&b) {
@@ -487,7 +489,10 @@ impl Session {
                         ),
                     );
                 }
-                self.commit_two_phase(t, prepare, last, out).await
+                let started = std::time::Instant::now();
+                let ended = self.commit_two_phase(t, prepare, last, out).await;
+                crate::metrics::two_phase_commit(started.elapsed());
+                ended
             }
         }
     }

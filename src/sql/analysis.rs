@@ -14,7 +14,7 @@
 
 use super::bulk;
 use super::hint;
-use super::kind::{kind_of, StatementKind};
+use super::kind::{command_of, kind_of, Command, StatementKind};
 use super::name::TableName;
 use super::parse::{self, AnalysisError, MAX_PARSE_BYTES};
 use super::reduce;
@@ -65,6 +65,8 @@ pub struct StatementInfo {
     pub schemas: Vec<String>,
     /// What kind of statement it is.
     pub kind: StatementKind,
+    /// What it does to its tables, for metrics.
+    pub command: Command,
     /// Why its relations cannot all be known from the text, if so.
     pub dynamic: Option<Dynamic>,
     /// Changes to `search_path` (or every setting) it makes, in order.
@@ -182,6 +184,7 @@ fn analyze_text(sql: &str) -> (Analysis, bool) {
             references,
             schemas,
             kind: kind_of(&p.node),
+            command: command_of(&p.node),
             dynamic: c.dynamic,
             settings: changes,
             object_name: object_name(&p.node),

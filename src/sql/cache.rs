@@ -84,6 +84,7 @@ impl AnalysisCache {
     /// The analysis of `sql`, from the cache when an equivalent text was analysed before.
     pub fn analyze(&self, sql: &str) -> Arc<Analysis> {
         if sql.len() > MAX_CACHED_BYTES {
+            crate::metrics::route_decision(true);
             return Arc::new(analyze_inner(sql).0);
         }
         KEY.with(|cell| match cell.try_borrow_mut() {
@@ -97,14 +98,17 @@ impl AnalysisCache {
     fn analyze_with(&self, sql: &str, key: &mut String) -> Arc<Analysis> {
         exact_into(sql, key);
         if let Some(a) = self.get(key) {
+            crate::metrics::route_decision(false);
             return a;
         }
         let normalised = normalize_into(sql, key);
         if normalised {
             if let Some(a) = self.get(key) {
+                crate::metrics::route_decision(false);
                 return a;
             }
         }
+        crate::metrics::route_decision(true);
         let (analysis, literal_names) = analyze_inner(sql);
         let analysis = Arc::new(analysis);
         if !normalised || literal_names {

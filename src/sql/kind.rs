@@ -1,6 +1,7 @@
 //! What kind of statement a token stream starts: transaction control, session commands, COPY.
 //!
-//! Owns: [`StatementKind`] and its detection from the top node of a statement's parse tree.
+//! Owns: [`StatementKind`] and its detection from the top node of a statement's parse tree; the
+//! [`Command`] of a statement for metrics (what it does to its tables).
 //!
 //! Must never: look below the top node, or at tables.
 
@@ -47,6 +48,57 @@ pub enum StatementKind {
     Deallocate,
     /// Everything else.
     Other,
+}
+
+/// What a statement does to the tables it names, for metrics (`bindproxy_table_statements_total`'s
+/// `kind` label). Routing never reads it: [`StatementKind`] is what sessions act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Command {
+    Select,
+    Insert,
+    Update,
+    Delete,
+    Merge,
+    Copy,
+    /// CREATE, ALTER, DROP, TRUNCATE, COMMENT, RENAME, indexes and views.
+    Ddl,
+    Other,
+}
+
+impl Command {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Command::Select => "select",
+            Command::Insert => "insert",
+            Command::Update => "update",
+            Command::Delete => "delete",
+            Command::Merge => "merge",
+            Command::Copy => "copy",
+            Command::Ddl => "ddl",
+            Command::Other => "other",
+        }
+    }
+}
+
+/// The [`Command`] of a statement from its parse tree node.
+pub(crate) fn command_of(stmt: &Value) -> Command {
+    let Some((tag, _)) = node(stmt) else {
+        return Command::Other;
+    };
+    match tag {
+        "SelectStmt" => Command::Select,
+        "InsertStmt" => Command::Insert,
+        "UpdateStmt" => Command::Update,
+        "DeleteStmt" => Command::Delete,
+        "MergeStmt" => Command::Merge,
+        "CopyStmt" => Command::Copy,
+        "DropStmt" | "TruncateStmt" | "RenameStmt" | "IndexStmt" | "ViewStmt" | "CommentStmt" => {
+            Command::Ddl
+        }
+        t if t.starts_with("Create") || t.starts_with("Alter") => Command::Ddl,
+        _ => Command::Other,
+    }
 }
 
 /// Kind of a statement from its parse tree node (`{"TransactionStmt": …}`).
@@ -128,6 +180,26 @@ mod tests {
             .first()
             .map(|s| kind_of(&s.node))
             .unwrap_or(StatementKind::Other)
+    }
+
+    #[test]
+    fn commands() {
+        let c = |sql: &str| {
+            let stmts = crate::sql::parse::parse(sql).expect("parses");
+            stmts
+                .first()
+                .map(|s| command_of(&s.node))
+                .unwrap_or(Command::Other)
+        };
+        assert_eq!(c("SELECT 1"), Command::Select);
+        assert_eq!(c("INSERT INTO t VALUES (1)"), Command::Insert);
+        assert_eq!(c("UPDATE t SET a = 1"), Command::Update);
+        assert_eq!(c("DELETE FROM t"), Command::Delete);
+        assert_eq!(c("COPY t FROM STDIN"), Command::Copy);
+        assert_eq!(c("CREATE TABLE t (a int)"), Command::Ddl);
+        assert_eq!(c("ALTER TABLE t ADD b int"), Command::Ddl);
+        assert_eq!(c("TRUNCATE t"), Command::Ddl);
+        assert_eq!(c("BEGIN"), Command::Other);
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub mod split;
 
 pub use analysis::{analyze_uncached, Analysis, Method, StatementInfo};
 pub use cache::AnalysisCache;
-pub use kind::StatementKind;
+pub use kind::{Command, StatementKind};
 pub use name::TableName;
 pub use object_list::{split_object_list, ListPiece};
 pub use parse::{string_literals, AnalysisError};

@@ -437,6 +437,7 @@ pub async fn recover(proxy: &Proxy) -> Result<RecoveryReport, TxError> {
 /// succeeds or the branch is no longer prepared.
 pub async fn finish_in_background(proxy: Arc<Proxy>, bind: BindId, branch: String, commit: bool) {
     tokio::spawn(async move {
+        let _in_doubt = crate::metrics::in_doubt();
         let name = proxy.bind_names.get(bind).cloned().unwrap_or_default();
         let Some(b) = proxy.binds.get(bind) else {
             tracing::error!(bind, %branch, "phase 2 retry: no such bind");

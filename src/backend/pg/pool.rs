@@ -55,6 +55,13 @@ impl PgPool {
         &self.target
     }
 
+    /// Connections leased now (or being cleaned after their lease), and connections idle.
+    pub fn usage(&self) -> (usize, usize) {
+        let in_use = self.size.saturating_sub(self.permits.available_permits());
+        let idle = self.idle.lock().map(|i| i.len()).unwrap_or(0);
+        (in_use, idle)
+    }
+
     /// The server's ParameterStatus set, if a connection has been opened yet.
     pub fn server_params(&self) -> Option<Vec<(String, String)>> {
         self.server_params.lock().ok().and_then(|p| p.clone())

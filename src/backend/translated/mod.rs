@@ -234,6 +234,12 @@ impl TranslatedBind {
         }
     }
 
+    /// Connections leased now.
+    pub fn in_use(&self) -> usize {
+        self.pool_size
+            .saturating_sub(self.permits.available_permits())
+    }
+
     /// True for a MySQL/MariaDB bind (false: SQLite).
     pub fn is_mysql(&self) -> bool {
         matches!(self.engine, EngineBind::MySql(_))

@@ -1,0 +1,10 @@
+//! bindproxy's administration surface: the HTTP listener of `admin_http` ([`http`]: `/healthz`,
+//! `/readyz`, `/metrics`) and the readiness of the binds behind `/readyz` ([`ready`]).
+//!
+//! Owns: everything an operator or an orchestrator asks the daemon about itself. Must never: touch
+//! a client's session, or let a probe reach the databases more than once a second.
+
+pub mod http;
+pub mod ready;
+
+pub use http::{serve, Admin};
