@@ -83,6 +83,9 @@ pub enum ProxyError {
     /// commit them implicitly (an XA branch refuses DDL outright). Nothing ran.
     #[error("cannot run DDL on bind \"{bind}\" inside this transaction: MySQL would implicitly commit the transaction's earlier statements on that bind")]
     DdlInMySqlTransaction { bind: String },
+    /// COPY on a MySQL/SQLite bind: a bad statement, bad data, or the client's CopyFail.
+    #[error("{0}")]
+    Copy(#[from] crate::backend::translated::copy::CopyError),
 }
 
 /// `"a", "b"`, or `no bind`.
@@ -126,6 +129,16 @@ impl ProxyError {
             ProxyError::UnknownPortal(_) => "34000",
             ProxyError::Backend { code, .. } => code,
             ProxyError::DdlInMySqlTransaction { .. } => "0A000",
+            ProxyError::Copy(e) => {
+                use crate::backend::translated::copy::CopyError;
+                match e {
+                    CopyError::FileNotSupported { .. } | CopyError::Unsupported(_) => "0A000",
+                    CopyError::Option(_) => "42601",
+                    CopyError::BadData { .. } => "22P04",
+                    CopyError::Value { code, .. } => code,
+                    CopyError::ClientFailed(_) => "57014",
+                }
+            }
         }
     }
 
@@ -171,6 +184,7 @@ impl ProxyError {
         let message = self.to_string();
         let detail = match self {
             ProxyError::Backend { detail, .. } => detail.as_deref(),
+            ProxyError::Copy(e) => e.context(),
             _ => None,
         };
         error_response(

@@ -38,6 +38,7 @@
 
 mod client;
 mod conn;
+mod copy;
 pub(crate) mod params;
 mod prepared;
 mod relay;

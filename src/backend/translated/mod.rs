@@ -15,6 +15,7 @@
 //! Must never: send PostgreSQL syntax to an engine (everything goes through `crate::translate`), or
 //! block the async runtime on an engine call.
 
+pub mod copy;
 pub mod errors;
 pub mod local;
 pub mod mysql;
