@@ -19,6 +19,7 @@ pub mod copy;
 pub mod errors;
 pub mod local;
 pub mod mysql;
+pub mod rebuild;
 mod restype;
 pub mod session;
 pub mod sqlite;

@@ -27,6 +27,7 @@
 //! open when the lease ends.
 
 mod copy;
+mod schema;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -102,6 +103,8 @@ enum Body {
     Engine(Vec<Rewritten>),
     /// `COPY … FROM STDIN` / `TO STDOUT` (`session/copy.rs`).
     Copy(super::copy::CopyStmt),
+    /// An ignored statement or a SQLite table rebuild (`session/schema.rs`).
+    Schema(crate::translate::sequence::Plan),
 }
 
 #[derive(Debug)]
@@ -1547,7 +1550,15 @@ impl TranslatedConn {
             }
             return Ok(());
         }
-        let parts = self.rewrite(sql)?;
+        let parts = match self.schema_plan(sql).transpose()? {
+            Some(crate::translate::sequence::Plan::Engine(parts)) => Arc::new(parts),
+            Some(plan) => {
+                let tag = self.run_schema(&plan, out).await?;
+                command_complete(out, &tag);
+                return Ok(());
+            }
+            None => self.rewrite(sql)?,
+        };
         if parts.is_empty() {
             empty(out, b'I');
             return Ok(());
@@ -1609,7 +1620,11 @@ impl TranslatedConn {
         if let Some(c) = self.copy_statement(sql) {
             return Ok(mk(Body::Copy(c?), vec![], declared.len()));
         }
-        let parts = self.rewrite(sql)?;
+        let parts = match self.schema_plan(sql).transpose()? {
+            Some(crate::translate::sequence::Plan::Engine(parts)) => Arc::new(parts),
+            Some(plan) => return Ok(mk(Body::Schema(plan), vec![], declared.len())),
+            None => self.rewrite(sql)?,
+        };
         let exits = parts
             .iter()
             .all(|p| matches!(p.kind, Kind::Commit | Kind::Rollback | Kind::RollbackTo(_)));
@@ -1890,6 +1905,12 @@ impl TranslatedConn {
             }
             Body::Local(local) => {
                 let tag = self.run_local(local, out, false, &p.binary)?;
+                command_complete(out, &tag);
+                p.state = PortalState::Done(tag);
+                Ok(())
+            }
+            Body::Schema(plan) => {
+                let tag = self.run_schema(plan, out).await?;
                 command_complete(out, &tag);
                 p.state = PortalState::Done(tag);
                 Ok(())
