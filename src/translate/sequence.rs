@@ -31,7 +31,9 @@ type Result<T> = std::result::Result<T, TranslateError>;
 /// The SQLite table holding the emulated sequences: one row per sequence.
 pub const SQLITE_SEQUENCES: &str = "bindproxy_sequences";
 
-const SQLITE_SEQUENCES_DDL: &str = "CREATE TABLE IF NOT EXISTS \"bindproxy_sequences\" (\"name\" TEXT PRIMARY KEY, \"last_value\" INTEGER NOT NULL, \"start_value\" INTEGER NOT NULL, \"increment\" INTEGER NOT NULL, \"min_value\" INTEGER NOT NULL, \"max_value\" INTEGER NOT NULL, \"cycle\" INTEGER NOT NULL, \"is_called\" INTEGER NOT NULL)";
+/// Its definition. `owner_table`: the table whose key the sequence numbers (a column made the
+/// rowid key by `ALTER COLUMN … SET DEFAULT nextval(…)`), kept in step by a trigger.
+pub const SQLITE_SEQUENCES_DDL: &str = "CREATE TABLE IF NOT EXISTS \"bindproxy_sequences\" (\"name\" TEXT PRIMARY KEY, \"last_value\" INTEGER NOT NULL, \"start_value\" INTEGER NOT NULL, \"increment\" INTEGER NOT NULL, \"min_value\" INTEGER NOT NULL, \"max_value\" INTEGER NOT NULL, \"cycle\" INTEGER NOT NULL, \"is_called\" INTEGER NOT NULL, \"owner_table\" TEXT)";
 
 /// What a statement of this module becomes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,7 +269,7 @@ fn create_sequence(c: &pg_query::protobuf::CreateSeqStmt, target: Target) -> Res
         }
         Target::Sqlite => rewritten(
             format!(
-                "INSERT {}INTO \"{SQLITE_SEQUENCES}\" VALUES ({}, {}, {}, {}, {}, {}, {}, 0)",
+                "INSERT {}INTO \"{SQLITE_SEQUENCES}\" VALUES ({}, {}, {}, {}, {}, {}, {}, 0, NULL)",
                 if ine { "OR IGNORE " } else { "" },
                 string_literal(name),
                 o.start,
@@ -660,7 +662,7 @@ mod tests {
             "CREATE SEQUENCE `a_id_seq` START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 2147483647 NOCACHE NOCYCLE"
         );
         assert!(engine_sql(create, Target::Sqlite)
-            .contains("VALUES ('a_id_seq', 1, 1, 1, 1, 2147483647, 0, 0)"));
+            .contains("VALUES ('a_id_seq', 1, 1, 1, 1, 2147483647, 0, 0, NULL)"));
         assert_eq!(
             engine_sql(
                 "SELECT pg_catalog.setval('public.a_id_seq', 3, true)",

@@ -9,15 +9,18 @@ directly (PyMySQL for MariaDB, sqlite3 for the SQLite file).
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import decimal
 import io
 import sqlite3
+import subprocess
 import threading
 
 import psycopg
 import pytest
 from psycopg import errors as pgerr
 
-from conftest import mixed_config, my_admin, pg_direct, require_tool
+from conftest import PG_HOST, PG_PORT, PG_USER, PREFIX, mixed_config, my_admin, pg_admin, pg_direct, require_tool
 
 ENGINES = {"logs": "log_", "files": "file_"}
 FORMATS = ["text", "csv", "binary"]
@@ -156,8 +159,6 @@ def test_psycopg_copy_write_rows_and_read(px, bind, fmt):
     """psycopg 3 cursor.copy() (extended protocol) in and out; binary through write_row with types."""
     t = make_table(px, bind, "pyc")
     ref = pg_reference(px, t, fill=False)
-    import datetime as dt
-    import decimal
     rows = [
         (1, "a\tb", decimal.Decimal("1.25"), True, dt.date(2024, 1, 2), 0.5),
         (2, None, None, None, None, None),
@@ -320,3 +321,59 @@ def test_bystander_served_during_copy(px, bind):
     th.join(30)
     assert not errors, errors
     assert count(px, bind, t) == 4000
+
+
+DUMP_SOURCE = """
+CREATE TABLE {p}authors (id serial PRIMARY KEY, name text NOT NULL UNIQUE, created date DEFAULT '2020-01-01',
+                         rating numeric(4,1) DEFAULT 0 CHECK (rating >= 0));
+CREATE TABLE {p}books (id bigserial PRIMARY KEY, author_id integer NOT NULL REFERENCES {p}authors(id),
+                       title varchar(200) NOT NULL, pages integer, published boolean DEFAULT false);
+CREATE INDEX {p}books_title_idx ON {p}books (title);
+INSERT INTO {p}authors (name, created, rating) VALUES ('Ann', '2001-02-03', 4.5), (E'Bo\\tb', NULL, 3),
+       ('Cé "quoted"', '1999-12-31', 0);
+INSERT INTO {p}books (author_id, title, pages, published)
+SELECT 1 + i % 3, 'title ' || i || E' \\\\ \\n', NULLIF(i % 7, 0) * 10, i % 2 = 0 FROM generate_series(1, 500) i;
+DELETE FROM {p}books WHERE id % 50 = 0;
+"""
+
+
+@pytest.mark.parametrize("bind", list(ENGINES))
+def test_pg_dump_restored_through_bindproxy(px, bind, backends):
+    """pg_dump (plain) of a real PostgreSQL database with serial keys, a FK, an index, defaults and COPY
+    data, restored with psql -f through bindproxy: every row equal, keys and defaults working."""
+    require_tool("pg_dump")
+    p = f"{ENGINES[bind]}d{next(_n)}_"
+    src = f"{PREFIX}dumpsrc_{next(_n)}"
+    with pg_admin() as a:
+        a.execute(f'CREATE DATABASE "{src}"')
+    try:
+        with pg_direct(src) as c:
+            c.execute(DUMP_SOURCE.format(p=p))
+        dump = subprocess.run(["pg_dump", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, src], capture_output=True,
+                              text=True, check=True, timeout=60).stdout
+        assert f"COPY public.{p}books" in dump and "CREATE SEQUENCE" in dump
+        r = px.psql("-f", "-", input=dump)
+        assert "ERROR" not in r.stderr, r.stderr
+        for table in ("authors", "books"):
+            with pg_direct(src) as c:
+                want = c.execute(f"SELECT * FROM {p}{table} ORDER BY id").fetchall()
+            with px.connect() as c:
+                got = c.execute(f"SELECT * FROM {p}{table} ORDER BY id").fetchall()
+            assert got == want, table
+        with px.connect() as c:
+            # serial keys continue after the highest id, as setval left them; defaults apply
+            assert c.execute(f"INSERT INTO {p}authors (name) VALUES ('new') RETURNING id, created, rating"
+                             ).fetchone() == (4, dt.date(2020, 1, 1), 0)
+            assert c.execute(f"INSERT INTO {p}books (author_id, title) VALUES (4, 't') RETURNING id, published"
+                             ).fetchone() == (501, False)
+            with pytest.raises(pgerr.ForeignKeyViolation):
+                c.execute(f"INSERT INTO {p}books (author_id, title) VALUES (99, 'orphan')")
+            with pytest.raises(pgerr.UniqueViolation):
+                c.execute(f"INSERT INTO {p}authors (name) VALUES ('Ann')")
+            with pytest.raises(pgerr.CheckViolation):
+                c.execute(f"INSERT INTO {p}authors (name, rating) VALUES ('neg', -1)")
+            # the sequence itself
+            assert c.execute(f"SELECT nextval('{p}authors_id_seq')").fetchone()[0] >= 4
+    finally:
+        with pg_admin() as a:
+            a.execute(f'DROP DATABASE IF EXISTS "{src}" WITH (FORCE)')

@@ -169,7 +169,9 @@ fn key_is(item: &str, column: &str) -> bool {
 
 /// The statements of the rebuild, in order: the new table, the rows, the swap, the old table's
 /// indexes and triggers (`extra`: their SQL from `sqlite_master`).
-pub fn steps(table: &str, definition: &str, extra: &[String]) -> Vec<String> {
+/// `counter`: both tables are AUTOINCREMENT tables, whose counter in `sqlite_sequence` (where
+/// `setval` may have put it past the highest key) carries over.
+pub fn steps(table: &str, definition: &str, extra: &[String], counter: Counter) -> Vec<String> {
     let mut s = vec![
         format!("DROP TABLE IF EXISTS {}", quote(SCRATCH)),
         format!("CREATE TABLE {} {definition}", quote(SCRATCH)),
@@ -178,11 +180,69 @@ pub fn steps(table: &str, definition: &str, extra: &[String]) -> Vec<String> {
             quote(SCRATCH),
             quote(table)
         ),
+    ];
+    if counter == Counter::Keep {
+        let lit = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        s.push(format!(
+            "INSERT INTO sqlite_sequence (name, seq) SELECT {}, seq FROM sqlite_sequence WHERE name = {}",
+            lit(SCRATCH),
+            lit(table)
+        ));
+        s.push(format!(
+            "DELETE FROM sqlite_sequence WHERE name = {} AND rowid NOT IN (SELECT max(rowid) FROM sqlite_sequence WHERE name = {})",
+            lit(SCRATCH),
+            lit(SCRATCH)
+        ));
+    }
+    s.extend([
         format!("DROP TABLE {}", quote(table)),
         format!("ALTER TABLE {} RENAME TO {}", quote(SCRATCH), quote(table)),
-    ];
+    ]);
     s.extend(extra.iter().cloned());
     s
+}
+
+/// Whether a rebuild carries the table's AUTOINCREMENT counter over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    Keep,
+    None,
+}
+
+impl Counter {
+    /// From the old `CREATE TABLE` text and the new definition.
+    pub fn of(old: &str, new: &str) -> Counter {
+        let auto = |s: &str| s.to_ascii_uppercase().contains("AUTOINCREMENT");
+        if auto(old) && auto(new) {
+            Counter::Keep
+        } else {
+            Counter::None
+        }
+    }
+}
+
+/// After a column became the rowid key for sequence `sequence`: the sequence records its table,
+/// and a trigger keeps SQLite's counter of that table (`sqlite_sequence`) where the sequence is,
+/// so `setval` decides the next key as it does in PostgreSQL. (The trigger is made once an
+/// AUTOINCREMENT table exists, hence `sqlite_sequence`.)
+pub fn serial_steps(table: &str, sequence: &str) -> Vec<String> {
+    let lit = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    vec![
+        crate::translate::sequence::SQLITE_SEQUENCES_DDL.to_string(),
+        format!(
+            "UPDATE \"bindproxy_sequences\" SET \"owner_table\" = {} WHERE \"name\" = {}",
+            lit(table),
+            lit(sequence)
+        ),
+        "CREATE TRIGGER IF NOT EXISTS \"bindproxy_sequences_sync\" AFTER UPDATE OF \"last_value\", \"is_called\" ON \"bindproxy_sequences\" WHEN NEW.\"owner_table\" IS NOT NULL BEGIN INSERT INTO sqlite_sequence (name, seq) SELECT NEW.\"owner_table\", 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = NEW.\"owner_table\"); UPDATE sqlite_sequence SET seq = NEW.\"last_value\" - (1 - NEW.\"is_called\") * NEW.\"increment\" WHERE name = NEW.\"owner_table\"; END".to_string(),
+        // the key continues after the rows already there, or after the sequence, whichever is later
+        format!(
+            "UPDATE \"bindproxy_sequences\" SET \"last_value\" = max(\"last_value\", coalesce((SELECT seq FROM sqlite_sequence WHERE name = {}), 0)), \"is_called\" = CASE WHEN \"last_value\" < coalesce((SELECT seq FROM sqlite_sequence WHERE name = {}), 0) THEN 1 ELSE \"is_called\" END WHERE \"name\" = {}",
+            lit(table),
+            lit(table),
+            lit(sequence)
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -223,7 +283,12 @@ mod tests {
             d.ends_with(", CONSTRAINT \"a_name_key\" UNIQUE (\"name\"))"),
             "{d}"
         );
-        let s = steps("a", &d, &["CREATE INDEX \"i\" ON \"a\" (\"name\")".into()]);
+        let s = steps(
+            "a",
+            &d,
+            &["CREATE INDEX \"i\" ON \"a\" (\"name\")".into()],
+            Counter::of(T, &d),
+        );
         assert_eq!(s.len(), 6);
         assert_eq!(
             s[2],

@@ -88,7 +88,11 @@ impl TranslatedConn {
             .into_iter()
             .filter_map(|mut r| r.pop())
             .collect();
-        let steps = rebuild::steps(&r.table, &definition, &extra);
+        let counter = rebuild::Counter::of(&create, &definition);
+        let mut steps = rebuild::steps(&r.table, &definition, &extra, counter);
+        if let sequence::Change::SerialKey { sequence, .. } = &r.change {
+            steps.extend(rebuild::serial_steps(&r.table, sequence));
+        }
         let own = self.tx == Tx::Idle;
         if !own {
             let referenced = self
