@@ -580,7 +580,7 @@ impl Decoder {
                 _ => i += 1,
             }
         }
-        (last && self.pos < b.len()).then(|| (self.pos, b.len(), b.len()))
+        (last && self.pos < b.len()).then_some((self.pos, b.len(), b.len()))
     }
 
     /// A CSV record (may span lines inside quotes).
