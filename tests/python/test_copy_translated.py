@@ -377,3 +377,34 @@ def test_pg_dump_restored_through_bindproxy(px, bind, backends):
     finally:
         with pg_admin() as a:
             a.execute(f'DROP DATABASE IF EXISTS "{src}" WITH (FORCE)')
+
+
+@pytest.mark.parametrize("bind", list(ENGINES))
+def test_copy_from_options_agree_with_postgresql(px, bind):
+    """The same input with DELIMITER / NULL / QUOTE / ESCAPE / FORCE_NOT_NULL / FORCE_NULL / HEADER MATCH and
+    octal/hex escapes loads the same rows as on PostgreSQL (compared through PostgreSQL's COPY TO bytes)."""
+    cases = [
+        ("(FORMAT csv, DELIMITER ';', NULL 'NIL', QUOTE '''', ESCAPE '\\', HEADER MATCH)",
+         "id;name\n1;'a;b'\n2;NIL\n3;'it\\'s'\n4;''\n"),
+        ("(FORMAT csv, FORCE_NOT_NULL (name))", "1,\n2,\"\"\n3,x\n"),
+        ("(FORMAT csv, FORCE_NULL (name))", "1,\n2,\"\"\n3,x\n"),
+        ("(FORMAT text, NULL '')", "1\t\n2\t\\101\\x42\\\\\\n\n3\tz\\.\n\\.\n"),
+    ]
+    for i, (o, data) in enumerate(cases):
+        t = make_table(px, bind, f"o{i}")
+        ref = pg_reference(px, t, fill=False)
+        for table, conn in ((t, px.connect()), (ref, pg_direct(px.pgdb))):
+            with conn, conn.cursor() as cur:
+                with cur.copy(f"COPY {table} (id, name) FROM STDIN {o}") as cp:
+                    cp.write(data)
+        out = "(FORMAT csv, FORCE_QUOTE (name))"
+        got = proxy_copy_out(px, f"COPY (SELECT id, name FROM {t} ORDER BY id) TO STDOUT {out}")
+        want = pg_copy_out(px, f"COPY (SELECT id, name FROM {ref} ORDER BY id) TO STDOUT {out}")
+        assert got == want, o
+    # HEADER MATCH with the wrong names fails as on PostgreSQL
+    t = make_table(px, bind, "hm")
+    with px.connect() as c, c.cursor() as cur:
+        with pytest.raises(pgerr.BadCopyFileFormat) as ei:
+            with cur.copy(f"COPY {t} (id, name) FROM STDIN (FORMAT csv, HEADER MATCH)") as cp:
+                cp.write("id,nom\n1,a\n")
+        assert "column name mismatch" in str(ei.value)

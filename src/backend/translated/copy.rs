@@ -446,6 +446,8 @@ pub struct Decoder {
     header_pending: bool,
     binary_header_pending: bool,
     ended: bool,
+    /// A text line ended with the end-of-data marker `\.`.
+    marker: bool,
 }
 
 impl Decoder {
@@ -461,6 +463,7 @@ impl Decoder {
             header_pending,
             binary_header_pending,
             ended: false,
+            marker: false,
         }
     }
 
@@ -503,9 +506,12 @@ impl Decoder {
             }
             let raw = self.buf[start..end].to_vec();
             self.pos = next;
-            if raw == b"\\." {
+            if raw == b"\\." || (self.marker && raw.is_empty()) {
                 self.ended = true;
                 return Ok(Some(Record::End));
+            }
+            if self.marker {
+                self.ended = true;
             }
             if self.header_pending {
                 self.header_pending = false;
@@ -559,11 +565,24 @@ impl Decoder {
     }
 
     /// A text-format line: (start, end without the line ending, start of the next).
-    fn next_text_line(&self, last: bool) -> Option<(usize, usize, usize)> {
+    fn next_text_line(&mut self, last: bool) -> Option<(usize, usize, usize)> {
         let b = &self.buf;
         let mut i = self.pos;
         while i < b.len() {
             match b[i] {
+                // `\.` then the line's end ends the data; what precedes it on the line is a last row.
+                b'\\' if b.get(i + 1) == Some(&b'.') => match b.get(i + 2) {
+                    Some(b'\n') | Some(b'\r') => {
+                        self.marker = true;
+                        return Some((self.pos, i, b.len()));
+                    }
+                    None if last => {
+                        self.marker = true;
+                        return Some((self.pos, i, b.len()));
+                    }
+                    None => return None,
+                    Some(_) => i += 2,
+                },
                 // An escaped character, even a newline, belongs to the line.
                 b'\\' => i += 2,
                 b'\n' => return Some((self.pos, i, i + 1)),
@@ -828,11 +847,11 @@ impl Decoder {
         }
     }
 
-    /// After CopyDone: bytes nobody read (binary data after the trailer is an error in
-    /// PostgreSQL; text after `\.` is ignored).
+    /// After CopyDone: binary data must at least have had its header (PostgreSQL accepts the end
+    /// of the data in place of the trailer; text after `\.` is ignored).
     pub fn check_finished(&self, relation: &str) -> Result<(), CopyError> {
-        if self.opts.format == Format::Binary && !self.ended {
-            return Err(self.bad(relation, "unexpected EOF in COPY data"));
+        if self.binary_header_pending {
+            return Err(self.bad(relation, "COPY file signature not recognized"));
         }
         Ok(())
     }
@@ -1215,6 +1234,9 @@ mod tests {
         );
         let r = rows("COPY t FROM STDIN", &[b"1\n\\.\nignored\n"]).unwrap();
         assert_eq!(r, [vec![s("1")]]);
+        // PostgreSQL ends the data at `\.` then a newline, even after a field
+        let r = rows("COPY t FROM STDIN", &[b"1\tz\\.\nignored\n"]).unwrap();
+        assert_eq!(r, [vec![s("1"), s("z")]]);
         // an escaped newline belongs to the field
         let r = rows(
             "COPY t FROM STDIN (NULL 'nil', DELIMITER '|')",
