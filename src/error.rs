@@ -89,6 +89,9 @@ pub enum ProxyError {
     /// bindproxy is shutting down: a new connection is refused (PostgreSQL's words).
     #[error("the database system is shutting down")]
     ShuttingDown,
+    /// COPY on a MySQL/SQLite bind: a bad statement, bad data, or the client's CopyFail.
+    #[error("{0}")]
+    Copy(#[from] crate::backend::translated::copy::CopyError),
 }
 
 /// `"a", "b"`, or `no bind`.
@@ -134,6 +137,16 @@ impl ProxyError {
             ProxyError::DdlInMySqlTransaction { .. } => "0A000",
             ProxyError::AdminShutdown => "57P01",
             ProxyError::ShuttingDown => "57P03",
+            ProxyError::Copy(e) => {
+                use crate::backend::translated::copy::CopyError;
+                match e {
+                    CopyError::FileNotSupported { .. } | CopyError::Unsupported(_) => "0A000",
+                    CopyError::Option(_) => "42601",
+                    CopyError::BadData { .. } => "22P04",
+                    CopyError::Value { code, .. } => code,
+                    CopyError::ClientFailed(_) => "57014",
+                }
+            }
         }
     }
 
@@ -179,6 +192,7 @@ impl ProxyError {
         let message = self.to_string();
         let detail = match self {
             ProxyError::Backend { detail, .. } => detail.as_deref(),
+            ProxyError::Copy(e) => e.context(),
             _ => None,
         };
         error_response(

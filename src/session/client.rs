@@ -146,6 +146,8 @@ impl Session {
             b'D' => self.on_describe(f).await,
             b'E' => self.on_execute(f).await,
             b'C' => self.on_close(f),
+            // Ignored while a MySQL/SQLite bind waits for COPY data, as PostgreSQL does.
+            b'H' | b'S' if self.translated_copy().is_some() => Ok(Step::Done),
             b'H' => {
                 for b in self.touched.clone() {
                     self.send(b, f.raw());
@@ -164,6 +166,9 @@ impl Session {
                 Ok(Step::Done)
             }
             b'd' | b'c' | b'f' => {
+                if self.translated_copy_frame(f).await {
+                    return Ok(Step::Done);
+                }
                 if let Some(b) = self.copy_bind {
                     self.send(b, f.raw());
                 }
@@ -411,7 +416,14 @@ impl Session {
         if let Some(t) = self.cancellable(bind) {
             let mut out = BytesMut::new();
             let r = t.query(sql, &mut out).await;
+            let copying = t.copy_in_progress().is_some();
             self.cancel_done();
+            if copying {
+                // COPY FROM STDIN: CopyInResponse now; the rest at CopyDone (session/copy.rs).
+                self.copy_bind = Some(bind);
+                self.local(out, false);
+                return Ok(Step::Done);
+            }
             let ok = r.is_ok();
             self.translated_answer(bind, out, r, true);
             if ok && session_set {
@@ -864,6 +876,9 @@ impl Session {
                 if let Some(t) = self.cancellable(b) {
                     let mut out = BytesMut::new();
                     let r = t.execute(e.portal, e.max_rows, &mut out).await;
+                    if t.copy_in_progress().is_some() {
+                        self.copy_bind = Some(b);
+                    }
                     self.cancel_done();
                     self.touch(b);
                     self.translated_answer(b, out, r, false);

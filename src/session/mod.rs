@@ -44,6 +44,7 @@
 mod client;
 mod conn;
 mod observe;
+mod copy;
 pub(crate) mod params;
 mod prepared;
 mod relay;

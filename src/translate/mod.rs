@@ -29,6 +29,7 @@ mod error;
 mod names;
 mod restype;
 mod safety;
+pub mod sequence;
 mod txn;
 mod types;
 mod walk;

@@ -15,9 +15,11 @@
 //! Must never: send PostgreSQL syntax to an engine (everything goes through `crate::translate`), or
 //! block the async runtime on an engine call.
 
+pub mod copy;
 pub mod errors;
 pub mod local;
 pub mod mysql;
+pub mod rebuild;
 mod restype;
 pub mod session;
 pub mod sqlite;

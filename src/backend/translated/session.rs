@@ -26,6 +26,9 @@
 //! a message for a statement that failed before it produced output, or leave an engine transaction
 //! open when the lease ends.
 
+mod copy;
+mod schema;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -41,6 +44,8 @@ use crate::protocol::messages::{
     parameter_description, row_description, Bind, ErrorFields, FieldDescription, Parse,
 };
 use crate::translate::{mysql_drop_index_sql, Kind, Rewritten, TagHint, TranslateError};
+
+pub use copy::Via as CopyVia;
 
 /// Rows a suspended portal may keep in memory (the rest of its result), in bytes.
 pub const SUSPENDED_PORTAL_LIMIT: usize = 256 << 20;
@@ -96,6 +101,10 @@ enum Body {
     Empty,
     Local(Local),
     Engine(Vec<Rewritten>),
+    /// `COPY … FROM STDIN` / `TO STDOUT` (`session/copy.rs`).
+    Copy(super::copy::CopyStmt),
+    /// An ignored statement or a SQLite table rebuild (`session/schema.rs`).
+    Schema(crate::translate::sequence::Plan),
 }
 
 #[derive(Debug)]
@@ -165,6 +174,8 @@ pub struct TranslatedConn {
     /// The client's login user and database, for `current_user`, `current_database()`, ….
     identity: Identity,
     sync_error: Option<ProxyError>,
+    /// A COPY FROM STDIN waiting for the client's data.
+    copy_in: Option<Box<copy::CopyIn>>,
 }
 
 impl std::fmt::Debug for TranslatedConn {
@@ -277,6 +288,8 @@ pub struct RowSink<'a> {
     collected: Option<Vec<Vec<Value>>>,
     /// Simple query: PostgreSQL types for the result columns the engine gives no type.
     pub(crate) result_types: Vec<Option<(PgType, i32)>>,
+    /// COPY TO STDOUT: rows become CopyData in COPY's format instead of DataRows.
+    copy: Option<Box<super::copy::Encoder>>,
 }
 
 impl<'a> RowSink<'a> {
@@ -305,6 +318,7 @@ impl<'a> RowSink<'a> {
             overflow_bytes: 0,
             collected: None,
             result_types: vec![],
+            copy: None,
         }
     }
 
@@ -326,6 +340,7 @@ impl<'a> RowSink<'a> {
             overflow_bytes: 0,
             collected: None,
             result_types: vec![],
+            copy: None,
         }
     }
 
@@ -388,7 +403,13 @@ impl<'a> RowSink<'a> {
             self.overflow.push_back(row);
             return Ok(());
         }
-        write_row(self.out, &self.columns, &self.binary, &row)?;
+        if let Some(enc) = self.copy.as_mut() {
+            let mut data = Vec::with_capacity(64);
+            enc.row(&row, &mut data)?;
+            super::copy::copy_data(self.out, &data);
+        } else {
+            write_row(self.out, &self.columns, &self.binary, &row)?;
+        }
         self.count += 1;
         Ok(())
     }
@@ -566,6 +587,7 @@ impl TranslatedConn {
             settings: Settings::default(),
             identity: Identity::default(),
             sync_error: None,
+            copy_in: None,
         }
     }
 
@@ -1488,13 +1510,24 @@ impl TranslatedConn {
             return Ok(());
         }
         let implicit = statements.len() > 1;
-        for s in &statements {
+        for (i, s) in statements.iter().enumerate() {
+            if self.copy_in.is_some() {
+                // COPY FROM STDIN must be the last statement: its data comes after this Query.
+                self.copy_in = None;
+                self.on_error(true).await;
+                return Err(super::copy::CopyError::Unsupported(format!(
+                    "COPY FROM STDIN must be the last statement of a query string on bind \"{}\"; statement {} follows it",
+                    self.bind.name,
+                    i + 1
+                ))
+                .into());
+            }
             if let Err(e) = self.simple_one(s, out, implicit).await {
                 self.on_error(true).await;
                 return Err(e);
             }
         }
-        if self.tx == Tx::Implicit {
+        if self.tx == Tx::Implicit && self.copy_in.is_none() {
             self.end_transaction(true).await?;
         }
         Ok(())
@@ -1511,7 +1544,21 @@ impl TranslatedConn {
             command_complete(out, &tag);
             return Ok(());
         }
-        let parts = self.rewrite(sql)?;
+        if let Some(c) = self.copy_statement(sql) {
+            if let Some(tag) = self.copy_start(&c?, out, CopyVia::Query).await? {
+                command_complete(out, &tag);
+            }
+            return Ok(());
+        }
+        let parts = match self.schema_plan(sql).transpose()? {
+            Some(crate::translate::sequence::Plan::Engine(parts)) => Arc::new(parts),
+            Some(plan) => {
+                let tag = self.run_schema(&plan, out).await?;
+                command_complete(out, &tag);
+                return Ok(());
+            }
+            None => self.rewrite(sql)?,
+        };
         if parts.is_empty() {
             empty(out, b'I');
             return Ok(());
@@ -1570,7 +1617,14 @@ impl TranslatedConn {
             let cols = Self::local_columns(&local);
             return Ok(mk(Body::Local(local), cols, declared.len()));
         }
-        let parts = self.rewrite(sql)?;
+        if let Some(c) = self.copy_statement(sql) {
+            return Ok(mk(Body::Copy(c?), vec![], declared.len()));
+        }
+        let parts = match self.schema_plan(sql).transpose()? {
+            Some(crate::translate::sequence::Plan::Engine(parts)) => Arc::new(parts),
+            Some(plan) => return Ok(mk(Body::Schema(plan), vec![], declared.len())),
+            None => self.rewrite(sql)?,
+        };
         let exits = parts
             .iter()
             .all(|p| matches!(p.kind, Kind::Commit | Kind::Rollback | Kind::RollbackTo(_)));
@@ -1853,6 +1907,21 @@ impl TranslatedConn {
                 let tag = self.run_local(local, out, false, &p.binary)?;
                 command_complete(out, &tag);
                 p.state = PortalState::Done(tag);
+                Ok(())
+            }
+            Body::Schema(plan) => {
+                let tag = self.run_schema(plan, out).await?;
+                command_complete(out, &tag);
+                p.state = PortalState::Done(tag);
+                Ok(())
+            }
+            Body::Copy(c) => {
+                if let Some(tag) = self.copy_start(c, out, CopyVia::Extended).await? {
+                    command_complete(out, &tag);
+                    p.state = PortalState::Done(tag);
+                } else {
+                    p.state = PortalState::Done("COPY 0".into());
+                }
                 Ok(())
             }
             Body::Engine(parts) => {

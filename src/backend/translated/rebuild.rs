@@ -1,0 +1,298 @@
+//! SQLite's table-rebuild procedure, for the ALTER TABLE changes SQLite has no statement for
+//! (a constraint added to an existing table, a column becoming the serial key).
+//!
+//! Owns: [`rebuilt_definition`] — the table's new column and constraint list, made from its
+//! `CREATE TABLE` text in `sqlite_master` — and [`steps`], the statements that move the rows: create
+//! the new table under a scratch name, copy every row, drop the old table, rename the new one,
+//! recreate the old table's indexes and triggers. The connection (`session/schema.rs`) runs them
+//! inside one transaction, so the data survives or nothing changes.
+//!
+//! Must never: lose or reorder columns (the new table keeps the old column list and order, rows
+//! are copied with `SELECT *`), or run anything itself.
+
+use crate::translate::sequence::Change;
+use crate::translate::TranslateError;
+
+/// The scratch name of the table being built.
+pub const SCRATCH: &str = "bindproxy_rebuild";
+
+/// The top-level items of a `CREATE TABLE name (…)` text: columns and table constraints, and the
+/// text after the closing parenthesis (`STRICT`, `WITHOUT ROWID`).
+fn items(create: &str) -> Option<(Vec<String>, String)> {
+    let b = create.as_bytes();
+    let open = create.find('(')?;
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    let mut start = open + 1;
+    let mut out = Vec::new();
+    let mut i = open;
+    while i < b.len() {
+        let c = b[i];
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            b'\'' | b'"' | b'`' => quote = Some(c),
+            b'[' => quote = Some(b']'),
+            b'(' => depth += 1,
+            b')' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    out.push(create[start..i].trim().to_string());
+                    return Some((out, create[i + 1..].to_string()));
+                }
+            }
+            b',' if depth == 1 => {
+                out.push(create[start..i].trim().to_string());
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The first word of an item, unquoted: a column name, or CONSTRAINT/PRIMARY/UNIQUE/….
+fn head(item: &str) -> String {
+    let t = item.trim_start();
+    if let Some(rest) = t.strip_prefix('"') {
+        let mut name = String::new();
+        let mut chars = rest.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    name.push('"');
+                    continue;
+                }
+                break;
+            }
+            name.push(c);
+        }
+        return name;
+    }
+    t.split(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn is_constraint(item: &str) -> bool {
+    let h = head(item).to_ascii_uppercase();
+    !item.trim_start().starts_with('"')
+        && matches!(
+            h.as_str(),
+            "CONSTRAINT" | "PRIMARY" | "UNIQUE" | "CHECK" | "FOREIGN"
+        )
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The new `(…)` definition of the table, or None when the change is there already (a primary key
+/// that is the rowid key).
+pub fn rebuilt_definition(create: &str, change: &Change) -> Result<Option<String>, TranslateError> {
+    let (mut items, tail) = items(create).ok_or_else(|| {
+        TranslateError::unsupported("rebuilding a table whose definition SQLite does not show")
+    })?;
+    let upper = |s: &str| s.to_ascii_uppercase();
+    match change {
+        Change::SerialKey { column, .. } => {
+            let Some(pos) = items
+                .iter()
+                .position(|i| !is_constraint(i) && head(i) == *column)
+            else {
+                return Err(TranslateError::Invalid(format!(
+                    "column \"{column}\" does not exist"
+                )));
+            };
+            if upper(&items[pos]).contains("PRIMARY KEY") {
+                return Ok(None);
+            }
+            let other_key = items.iter().enumerate().any(|(k, i)| {
+                k != pos
+                    && upper(i).contains("PRIMARY KEY")
+                    && !(is_constraint(i) && key_is(i, column))
+            });
+            if other_key {
+                return Err(TranslateError::unsupported(
+                    "a nextval() default on SQLite for a column that is not the table's only key column",
+                ));
+            }
+            // A table-level key on this column alone becomes the inline rowid key.
+            items.retain(|i| !(is_constraint(i) && upper(i).contains("PRIMARY KEY")));
+            let pos = items
+                .iter()
+                .position(|i| !is_constraint(i) && head(i) == *column)
+                .unwrap_or(0);
+            items[pos] = format!(
+                "{} INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL",
+                quote(column)
+            );
+        }
+        Change::Constraint { sql, primary_key } => {
+            if let Some(cols) = primary_key {
+                if let [only] = cols.as_slice() {
+                    let inline = items.iter().any(|i| {
+                        !is_constraint(i) && head(i) == *only && upper(i).contains("PRIMARY KEY")
+                    });
+                    if inline {
+                        return Ok(None);
+                    }
+                }
+                if items.iter().any(|i| upper(i).contains("PRIMARY KEY")) {
+                    return Err(TranslateError::Invalid(
+                        "multiple primary keys for table are not allowed".into(),
+                    ));
+                }
+            }
+            items.push(sql.clone());
+        }
+    }
+    Ok(Some(format!("({}){}", items.join(", "), tail)))
+}
+
+/// Whether a table-level `PRIMARY KEY ("c")` constraint is on exactly this column.
+fn key_is(item: &str, column: &str) -> bool {
+    let Some(open) = item.rfind('(') else {
+        return false;
+    };
+    let inner = item[open + 1..].trim_end_matches(')').trim();
+    head(inner) == column && !inner.contains(',')
+}
+
+/// The statements of the rebuild, in order: the new table, the rows, the swap, the old table's
+/// indexes and triggers (`extra`: their SQL from `sqlite_master`).
+/// `counter`: both tables are AUTOINCREMENT tables, whose counter in `sqlite_sequence` (where
+/// `setval` may have put it past the highest key) carries over.
+pub fn steps(table: &str, definition: &str, extra: &[String], counter: Counter) -> Vec<String> {
+    let mut s = vec![
+        format!("DROP TABLE IF EXISTS {}", quote(SCRATCH)),
+        format!("CREATE TABLE {} {definition}", quote(SCRATCH)),
+        format!(
+            "INSERT INTO {} SELECT * FROM {}",
+            quote(SCRATCH),
+            quote(table)
+        ),
+    ];
+    if counter == Counter::Keep {
+        let lit = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        s.push(format!(
+            "INSERT INTO sqlite_sequence (name, seq) SELECT {}, seq FROM sqlite_sequence WHERE name = {}",
+            lit(SCRATCH),
+            lit(table)
+        ));
+        s.push(format!(
+            "DELETE FROM sqlite_sequence WHERE name = {} AND rowid NOT IN (SELECT max(rowid) FROM sqlite_sequence WHERE name = {})",
+            lit(SCRATCH),
+            lit(SCRATCH)
+        ));
+    }
+    s.extend([
+        format!("DROP TABLE {}", quote(table)),
+        format!("ALTER TABLE {} RENAME TO {}", quote(SCRATCH), quote(table)),
+    ]);
+    s.extend(extra.iter().cloned());
+    s
+}
+
+/// Whether a rebuild carries the table's AUTOINCREMENT counter over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    Keep,
+    None,
+}
+
+impl Counter {
+    /// From the old `CREATE TABLE` text and the new definition.
+    pub fn of(old: &str, new: &str) -> Counter {
+        let auto = |s: &str| s.to_ascii_uppercase().contains("AUTOINCREMENT");
+        if auto(old) && auto(new) {
+            Counter::Keep
+        } else {
+            Counter::None
+        }
+    }
+}
+
+/// After a column became the rowid key for sequence `sequence`: the sequence records its table,
+/// and a trigger keeps SQLite's counter of that table (`sqlite_sequence`) where the sequence is,
+/// so `setval` decides the next key as it does in PostgreSQL. (The trigger is made once an
+/// AUTOINCREMENT table exists, hence `sqlite_sequence`.)
+pub fn serial_steps(table: &str, sequence: &str) -> Vec<String> {
+    let lit = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    vec![
+        crate::translate::sequence::SQLITE_SEQUENCES_DDL.to_string(),
+        format!(
+            "UPDATE \"bindproxy_sequences\" SET \"owner_table\" = {} WHERE \"name\" = {}",
+            lit(table),
+            lit(sequence)
+        ),
+        "CREATE TRIGGER IF NOT EXISTS \"bindproxy_sequences_sync\" AFTER UPDATE OF \"last_value\", \"is_called\" ON \"bindproxy_sequences\" WHEN NEW.\"owner_table\" IS NOT NULL BEGIN INSERT INTO sqlite_sequence (name, seq) SELECT NEW.\"owner_table\", 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = NEW.\"owner_table\"); UPDATE sqlite_sequence SET seq = NEW.\"last_value\" - (1 - NEW.\"is_called\") * NEW.\"increment\" WHERE name = NEW.\"owner_table\"; END".to_string(),
+        // the key continues after the rows already there, or after the sequence, whichever is later
+        format!(
+            "UPDATE \"bindproxy_sequences\" SET \"last_value\" = max(\"last_value\", coalesce((SELECT seq FROM sqlite_sequence WHERE name = {}), 0)), \"is_called\" = CASE WHEN \"last_value\" < coalesce((SELECT seq FROM sqlite_sequence WHERE name = {}), 0) THEN 1 ELSE \"is_called\" END WHERE \"name\" = {}",
+            lit(table),
+            lit(table),
+            lit(sequence)
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: &str = "CREATE TABLE \"a\" (\"id\" INT NOT NULL CHECK (typeof(\"id\") = 'integer'), \"name\" TEXT NOT NULL, \"r\" NUMERIC(4,1) DEFAULT 0, CONSTRAINT \"a_r_check\" CHECK ((\"r\" >= 0)))";
+
+    #[test]
+    fn serial_key() {
+        let c = Change::SerialKey {
+            column: "id".into(),
+            sequence: "a_id_seq".into(),
+        };
+        let d = rebuilt_definition(T, &c).unwrap().unwrap();
+        assert_eq!(
+            d,
+            "(\"id\" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, \"name\" TEXT NOT NULL, \"r\" NUMERIC(4,1) DEFAULT 0, CONSTRAINT \"a_r_check\" CHECK ((\"r\" >= 0)))"
+        );
+        let again = format!("CREATE TABLE \"a\" {d}");
+        assert_eq!(rebuilt_definition(&again, &c).unwrap(), None);
+        // the primary key pg_dump adds afterwards is there already
+        let pk = Change::Constraint {
+            sql: "CONSTRAINT \"a_pkey\" PRIMARY KEY (\"id\")".into(),
+            primary_key: Some(vec!["id".into()]),
+        };
+        assert_eq!(rebuilt_definition(&again, &pk).unwrap(), None);
+    }
+
+    #[test]
+    fn constraints_are_appended() {
+        let u = Change::Constraint {
+            sql: "CONSTRAINT \"a_name_key\" UNIQUE (\"name\")".into(),
+            primary_key: None,
+        };
+        let d = rebuilt_definition(T, &u).unwrap().unwrap();
+        assert!(
+            d.ends_with(", CONSTRAINT \"a_name_key\" UNIQUE (\"name\"))"),
+            "{d}"
+        );
+        let s = steps(
+            "a",
+            &d,
+            &["CREATE INDEX \"i\" ON \"a\" (\"name\")".into()],
+            Counter::of(T, &d),
+        );
+        assert_eq!(s.len(), 6);
+        assert_eq!(
+            s[2],
+            "INSERT INTO \"bindproxy_rebuild\" SELECT * FROM \"a\""
+        );
+    }
+}
