@@ -8,4 +8,5 @@
 //! Must never: route a user statement (the router decides; the catalog only informs it), or write
 //! to a bind's own database.
 
+pub mod embedded;
 pub mod model;
