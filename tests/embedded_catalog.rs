@@ -92,7 +92,11 @@ fn model() -> BindSchema {
             col("Note", "text", false, None),
         ],
         constraints: vec![
-            con("orders_pkey", ConstraintKind::PrimaryKey, "PRIMARY KEY (id)"),
+            con(
+                "orders_pkey",
+                ConstraintKind::PrimaryKey,
+                "PRIMARY KEY (id)",
+            ),
             con(
                 "orders_total_check",
                 ConstraintKind::Check,
@@ -129,7 +133,11 @@ fn model() -> BindSchema {
             col("id", "integer", true, None),
             col("flag", "boolean", true, Some("false")),
         ],
-        constraints: vec![con("leads_pkey", ConstraintKind::PrimaryKey, "PRIMARY KEY (id)")],
+        constraints: vec![con(
+            "leads_pkey",
+            ConstraintKind::PrimaryKey,
+            "PRIMARY KEY (id)",
+        )],
         indexes: vec![],
         comment: None,
     };
@@ -154,13 +162,19 @@ struct Oracle {
 
 impl Oracle {
     async fn new() -> Oracle {
-        let db = format!("bp_embcat_{}", std::process::id());
+        static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let db = format!("bp_embcat_{}_{n}", std::process::id());
         let (admin, conn) = tokio_postgres::connect(&format!("{PG} dbname=postgres"), tokio_postgres::NoTls)
             .await
             .expect("PostgreSQL must be running on 127.0.0.1:5432 (user postgres, trust): run scripts/test.sh");
         tokio::spawn(conn);
         admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}"))
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+            .await
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {db}"))
             .await
             .unwrap();
         let (client, conn) =
@@ -383,7 +397,10 @@ fn sorted(mut a: Answer) -> Answer {
 }
 
 fn query_file(name: &str) -> (String, Vec<String>) {
-    let path = format!("{}/tests/catalog_queries/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/catalog_queries/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap();
     let (sql, params) = match text.split_once("\n-- params: ") {
         Some((s, p)) => (s.to_string(), p.trim().to_string()),
@@ -438,8 +455,14 @@ async fn compare(pg: &Oracle, emb: &Embedded, file: &str, order_matters: bool) {
     let pg_names = pg.oid_names().await;
     let emb_names = emb.oid_names().await;
     let caps = captured_oids();
-    let want = symbolic(pg.answer(&with_oids(&sql, &caps, &pg_names)).await, &pg_names);
-    let got = symbolic(emb.answer(&with_oids(&sql, &caps, &emb_names)).await, &emb_names);
+    let want = symbolic(
+        pg.answer(&with_oids(&sql, &caps, &pg_names)).await,
+        &pg_names,
+    );
+    let got = symbolic(
+        emb.answer(&with_oids(&sql, &caps, &emb_names)).await,
+        &emb_names,
+    );
     let (want, got) = if order_matters {
         (want, got)
     } else {
@@ -450,7 +473,13 @@ async fn compare(pg: &Oracle, emb: &Embedded, file: &str, order_matters: bool) {
 
 /// psycopg's form (`$n`, extended protocol) on the embedded side against PostgreSQL's answer to
 /// the same query with psycopg2's literals.
-async fn compare_params(pg: &Oracle, emb: &Embedded, file: &str, literal_file: &str, order_matters: bool) {
+async fn compare_params(
+    pg: &Oracle,
+    emb: &Embedded,
+    file: &str,
+    literal_file: &str,
+    order_matters: bool,
+) {
     let (sql, params) = query_file(file);
     let (literal_sql, _) = query_file(literal_file);
     let pg_names = pg.oid_names().await;
@@ -466,7 +495,8 @@ async fn compare_params(pg: &Oracle, emb: &Embedded, file: &str, literal_file: &
         .collect();
     let got = symbolic(emb.answer_with(&sql, &params).await, &emb_names);
     let also = symbolic(
-        emb.answer(&with_oids(&literal_sql, &caps, &emb_names)).await,
+        emb.answer(&with_oids(&literal_sql, &caps, &emb_names))
+            .await,
         &emb_names,
     );
     let (want, got, also) = if order_matters {
@@ -474,8 +504,14 @@ async fn compare_params(pg: &Oracle, emb: &Embedded, file: &str, literal_file: &
     } else {
         (sorted(want), sorted(got), sorted(also))
     };
-    assert_eq!(got, want, "{file} ($n): embedded (left) vs PostgreSQL (right)");
-    assert_eq!(also, want, "{literal_file} (literals): embedded (left) vs PostgreSQL (right)");
+    assert_eq!(
+        got, want,
+        "{file} ($n): embedded (left) vs PostgreSQL (right)"
+    );
+    assert_eq!(
+        also, want,
+        "{literal_file} (literals): embedded (left) vs PostgreSQL (right)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -589,9 +625,13 @@ async fn loading_again_replaces_the_contents() {
     let emb = Embedded::new("bp_embcat_reload").await;
     let mut smaller = model();
     smaller.tables.truncate(1);
-    load(&Bind::Translated(emb.bind.clone()), &smaller, "bp_embcat_reload")
-        .await
-        .unwrap();
+    load(
+        &Bind::Translated(emb.bind.clone()),
+        &smaller,
+        "bp_embcat_reload",
+    )
+    .await
+    .unwrap();
     let a = emb
         .answer("SELECT tablename FROM pg_tables ORDER BY tablename")
         .await;

@@ -259,10 +259,9 @@ fn register_catalog_functions(conn: &Connection) -> rusqlite::Result<()> {
             | FunctionFlags::SQLITE_INNOCUOUS
             | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
-            let (Some(text), Some(pattern)) = (
-                ctx.get::<Option<String>>(0)?,
-                ctx.get::<Option<String>>(1)?,
-            ) else {
+            let (Some(text), Some(pattern)) =
+                (ctx.get::<Option<String>>(0)?, ctx.get::<Option<String>>(1)?)
+            else {
                 return Ok(None);
             };
             let re = regex::Regex::new(&pattern)

@@ -177,7 +177,10 @@ impl CatalogType {
             CatalogType::Oid | CatalogType::Xid => "INT",
             _ => "TEXT",
         };
-        format!("BINDPROXY_{affinity}_{}", self.typname().to_ascii_uppercase())
+        format!(
+            "BINDPROXY_{affinity}_{}",
+            self.typname().to_ascii_uppercase()
+        )
     }
 
     /// The catalog type of a `pg_type.typname`.

@@ -86,25 +86,115 @@ const fn bt(
 /// PostgreSQL 15's rows for the types a bind's columns use (read from its `pg_type` and
 /// `pg_opclass`).
 const BUILTIN_TYPES: &[BuiltinType] = &[
-    bt("boolean", 16, "bool", 1, true, "B", 0, 1000, 10003, "c", "p"),
-    bt("bytea", 17, "bytea", -1, false, "U", 0, 1001, 10006, "i", "x"),
+    bt(
+        "boolean", 16, "bool", 1, true, "B", 0, 1000, 10003, "c", "p",
+    ),
+    bt(
+        "bytea", 17, "bytea", -1, false, "U", 0, 1001, 10006, "i", "x",
+    ),
     bt("bigint", 20, "int8", 8, true, "N", 0, 1016, 3124, "d", "p"),
-    bt("smallint", 21, "int2", 2, true, "N", 0, 1005, 1979, "s", "p"),
+    bt(
+        "smallint", 21, "int2", 2, true, "N", 0, 1005, 1979, "s", "p",
+    ),
     bt("integer", 23, "int4", 4, true, "N", 0, 1007, 1978, "i", "p"),
-    bt("text", 25, "text", -1, false, "S", 100, 1009, 3126, "i", "x"),
+    bt(
+        "text", 25, "text", -1, false, "S", 100, 1009, 3126, "i", "x",
+    ),
     bt("json", 114, "json", -1, false, "U", 0, 199, 0, "i", "x"),
-    bt("real", 700, "float4", 4, true, "N", 0, 1021, 10012, "i", "p"),
-    bt("double precision", 701, "float8", 8, true, "N", 0, 1022, 3123, "d", "p"),
-    bt("character", 1042, "bpchar", -1, false, "S", 100, 1014, 10004, "i", "x"),
-    bt("character varying", 1043, "varchar", -1, false, "S", 100, 1015, 3126, "i", "x"),
+    bt(
+        "real", 700, "float4", 4, true, "N", 0, 1021, 10012, "i", "p",
+    ),
+    bt(
+        "double precision",
+        701,
+        "float8",
+        8,
+        true,
+        "N",
+        0,
+        1022,
+        3123,
+        "d",
+        "p",
+    ),
+    bt(
+        "character",
+        1042,
+        "bpchar",
+        -1,
+        false,
+        "S",
+        100,
+        1014,
+        10004,
+        "i",
+        "x",
+    ),
+    bt(
+        "character varying",
+        1043,
+        "varchar",
+        -1,
+        false,
+        "S",
+        100,
+        1015,
+        3126,
+        "i",
+        "x",
+    ),
     bt("date", 1082, "date", 4, true, "D", 0, 1182, 3122, "i", "p"),
-    bt("time without time zone", 1083, "time", 8, true, "D", 0, 1183, 10038, "d", "p"),
-    bt("timestamp without time zone", 1114, "timestamp", 8, true, "D", 0, 1115, 3128, "d", "p"),
-    bt("timestamp with time zone", 1184, "timestamptz", 8, true, "D", 0, 1185, 3127, "d", "p"),
-    bt("interval", 1186, "interval", 16, false, "T", 0, 1187, 10022, "d", "p"),
-    bt("numeric", 1700, "numeric", -1, false, "N", 0, 1231, 3125, "i", "m"),
-    bt("uuid", 2950, "uuid", 16, false, "U", 0, 2951, 10065, "c", "p"),
-    bt("jsonb", 3802, "jsonb", -1, false, "U", 0, 3807, 10088, "i", "x"),
+    bt(
+        "time without time zone",
+        1083,
+        "time",
+        8,
+        true,
+        "D",
+        0,
+        1183,
+        10038,
+        "d",
+        "p",
+    ),
+    bt(
+        "timestamp without time zone",
+        1114,
+        "timestamp",
+        8,
+        true,
+        "D",
+        0,
+        1115,
+        3128,
+        "d",
+        "p",
+    ),
+    bt(
+        "timestamp with time zone",
+        1184,
+        "timestamptz",
+        8,
+        true,
+        "D",
+        0,
+        1185,
+        3127,
+        "d",
+        "p",
+    ),
+    bt(
+        "interval", 1186, "interval", 16, false, "T", 0, 1187, 10022, "d", "p",
+    ),
+    bt(
+        "numeric", 1700, "numeric", -1, false, "N", 0, 1231, 3125, "i", "m",
+    ),
+    bt(
+        "uuid", 2950, "uuid", 16, false, "U", 0, 2951, 10065, "c", "p",
+    ),
+    bt(
+        "jsonb", 3802, "jsonb", -1, false, "U", 0, 3807, 10088, "i", "x",
+    ),
 ];
 
 /// A column type resolved: the type's oid and PostgreSQL's typmod.
@@ -241,7 +331,7 @@ const SIDE_TABLES: &[(&str, &str)] = &[
         "indexrelid BINDPROXY_INT_OID, indrelid BINDPROXY_INT_OID, ord INT, attnum SMALLINT, opclass BIGINT",
     ),
     ("bindproxy_index", "indexrelid BINDPROXY_INT_OID, predicate TEXT"),
-    ("bindproxy_regclass", "oid BINDPROXY_INT_OID, name TEXT"),
+    ("bindproxy_regclass", "oid BINDPROXY_INT_OID, name BINDPROXY_TEXT_REGCLASS"),
     ("bindproxy_regclass_names", "name TEXT, oid BINDPROXY_INT_OID"),
     ("bindproxy_type", "oid BINDPROXY_INT_OID, regtype TEXT"),
 ];
@@ -325,9 +415,11 @@ fn resolve_type(
     column: &str,
 ) -> Result<(Resolved, String), ProxyError> {
     let t = type_sql.trim();
-    let unknown = || ProxyError::Protocol(format!(
+    let unknown = || {
+        ProxyError::Protocol(format!(
         "the embedded catalog does not know the type \"{t}\" of column \"{column}\" of table \"{table}\""
-    ));
+    ))
+    };
     if let Some(elem) = t.strip_suffix("[]") {
         let (e, _) = resolve_type(elem, enums, table, column)?;
         let array = BUILTIN_TYPES
@@ -559,7 +651,10 @@ pub(super) fn script(schema: &BindSchema, database_name: &str) -> Result<String,
         );
     }
     for (rel, cols) in SIDE_TABLES {
-        let _ = writeln!(sql, "DROP TABLE IF EXISTS {rel};\nCREATE TABLE {rel} ({cols});");
+        let _ = writeln!(
+            sql,
+            "DROP TABLE IF EXISTS {rel};\nCREATE TABLE {rel} ({cols});"
+        );
     }
     for row in rows {
         let (names, values): (Vec<String>, Vec<String>) = if row.relation.starts_with("bindproxy_")
@@ -743,11 +838,15 @@ fn build(schema: &BindSchema, database_name: &str) -> Result<Vec<Row>, ProxyErro
 
     // built-in types
     for b in BUILTIN_TYPES {
-        rows.push(type_row(b.oid, b.typname, PG_CATALOG, b.len, b.byval, "b", b.category)
+        rows.push(
+            type_row(
+                b.oid, b.typname, PG_CATALOG, b.len, b.byval, "b", b.category,
+            )
             .set("typarray", b.array)
             .set("typcollation", b.collation)
             .set("typalign", b.align)
-            .set("typstorage", b.storage));
+            .set("typstorage", b.storage),
+        );
         rows.push(
             Row::new("bindproxy_type")
                 .set("oid", b.oid)
@@ -761,14 +860,24 @@ fn build(schema: &BindSchema, database_name: &str) -> Result<Vec<Row>, ProxyErro
         let array = oids.next();
         let formatted = regclass_text(&e.schema, &e.name);
         enums.insert(formatted.clone(), oid);
+        rows.push(type_row(oid, &e.name, nsp(&e.schema), 4, true, "e", "E").set("typarray", array));
         rows.push(
-            type_row(oid, &e.name, nsp(&e.schema), 4, true, "e", "E").set("typarray", array),
+            type_row(
+                array,
+                &format!("_{}", e.name),
+                nsp(&e.schema),
+                -1,
+                false,
+                "b",
+                "A",
+            )
+            .set("typelem", oid),
         );
         rows.push(
-            type_row(array, &format!("_{}", e.name), nsp(&e.schema), -1, false, "b", "A")
-                .set("typelem", oid),
+            Row::new("bindproxy_type")
+                .set("oid", oid)
+                .set("regtype", formatted),
         );
-        rows.push(Row::new("bindproxy_type").set("oid", oid).set("regtype", formatted));
     }
 
     // relations: oids first, so foreign keys can name tables that come later
@@ -862,6 +971,7 @@ fn build(schema: &BindSchema, database_name: &str) -> Result<Vec<Row>, ProxyErro
                     .set("schemaname", s.as_str())
                     .set("tablename", t.name.as_str())
                     .set("tableowner", OWNER)
+                    .set("tablespace", V::Null)
                     .set("hasindexes", has_index)
                     .set("hasrules", false)
                     .set("hastriggers", has_fk || referenced.contains(rel_oid))
@@ -978,7 +1088,16 @@ fn build(schema: &BindSchema, database_name: &str) -> Result<Vec<Row>, ProxyErro
             if let Some(cm) = &c.comment {
                 rows.push(description(*rel_oid, attnum, cm));
             }
-            rows.push(info_column(database_name, s, &t.name, attnum, c, &formatted, &ty, expr));
+            rows.push(info_column(
+                database_name,
+                s,
+                &t.name,
+                attnum,
+                c,
+                &formatted,
+                &ty,
+                expr,
+            ));
         }
         let attnum_of = |name: &str| -> Option<i64> {
             t.columns
@@ -997,11 +1116,19 @@ fn build(schema: &BindSchema, database_name: &str) -> Result<Vec<Row>, ProxyErro
                 ConstraintKind::ForeignKey(fk) => {
                     let rs = fk.ref_schema.clone().unwrap_or_else(|| s.clone());
                     pending_fks.push((con_oid, *rel_oid, con.name.clone(), fk.clone(), rs.clone()));
-                    rows.push(Row::new("bindproxy_constraint").set("oid", con_oid).set("def", fk_def(fk, &rs)));
+                    rows.push(
+                        Row::new("bindproxy_constraint")
+                            .set("oid", con_oid)
+                            .set("def", fk_def(fk, &rs)),
+                    );
                     continue;
                 }
             };
-            rows.push(Row::new("bindproxy_constraint").set("oid", con_oid).set("def", def.clone()));
+            rows.push(
+                Row::new("bindproxy_constraint")
+                    .set("oid", con_oid)
+                    .set("def", def.clone()),
+            );
             let cols = constraint_columns(&def);
             let attnums: Vec<i64> = cols.iter().filter_map(|c| attnum_of(c)).collect();
             let mut index_oid = 0;
@@ -1039,7 +1166,10 @@ fn build(schema: &BindSchema, database_name: &str) -> Result<Vec<Row>, ProxyErro
                     .set("conindid", index_oid)
                     .set("conislocal", true)
                     .set("connoinherit", contype == "p")
-                    .set("conkey", array_text(&attnums.iter().map(|a| a.to_string()).collect::<Vec<_>>())),
+                    .set(
+                        "conkey",
+                        array_text(&attnums.iter().map(|a| a.to_string()).collect::<Vec<_>>()),
+                    ),
             );
         }
         for ix in &t.indexes {
@@ -1073,7 +1203,10 @@ fn build(schema: &BindSchema, database_name: &str) -> Result<Vec<Row>, ProxyErro
             .map(|(_, _, i)| *i)
             .unwrap_or(0);
         let attnums_in = |oid: i64, cols: &[String]| -> Vec<String> {
-            let t = placed.iter().find(|(_, _, o)| *o == oid).map(|(t, _, _)| *t);
+            let t = placed
+                .iter()
+                .find(|(_, _, o)| *o == oid)
+                .map(|(t, _, _)| *t);
             cols.iter()
                 .map(|c| {
                     t.and_then(|t| t.columns.iter().position(|x| x.name == *c))
@@ -1094,7 +1227,10 @@ fn build(schema: &BindSchema, database_name: &str) -> Result<Vec<Row>, ProxyErro
                 .set("connamespace", ns)
                 .set("contype", "f")
                 .set("condeferrable", fk.deferrable != Deferrable::No)
-                .set("condeferred", fk.deferrable == Deferrable::InitiallyDeferred)
+                .set(
+                    "condeferred",
+                    fk.deferrable == Deferrable::InitiallyDeferred,
+                )
                 .set("convalidated", true)
                 .set("conrelid", rel_oid)
                 .set("conindid", ref_index)
@@ -1256,24 +1392,33 @@ fn index_rows(
                 .set("opclass", opclass),
         );
     }
-    let mut def = format!(
-        "CREATE {}INDEX {} ON {}.{} USING {} ({})",
-        if ix.unique { "UNIQUE " } else { "" },
-        quote_ident(ix.name),
+    // pg_get_indexdef(oid): the table qualified; pretty (psql's): qualified only when not visible
+    let def_of = |table: String| {
+        let mut def = format!(
+            "CREATE {}INDEX {} ON {} USING {} ({})",
+            if ix.unique { "UNIQUE " } else { "" },
+            quote_ident(ix.name),
+            table,
+            ix.method,
+            ix.keys.join(", ")
+        );
+        if let Some(p) = ix.predicate {
+            let _ = write!(def, " WHERE {p}");
+        }
+        def
+    };
+    let def = def_of(format!(
+        "{}.{}",
         quote_ident(ix.schema),
-        quote_ident(ix.table),
-        ix.method,
-        ix.keys.join(", ")
-    );
-    if let Some(p) = ix.predicate {
-        let _ = write!(def, " WHERE {p}");
-    }
+        quote_ident(ix.table)
+    ));
+    let pretty = def_of(regclass_text(ix.schema, ix.table));
     rows.push(
         Row::new("bindproxy_index_key")
             .set("indexrelid", ix.index_oid)
             .set("ord", 0)
-            .set("def", def.as_str())
-            .set("def_elem", array_elem(&def)),
+            .set("def", pretty.as_str())
+            .set("def_elem", array_elem(&pretty)),
     );
     rows.push(
         Row::new("bindproxy_index")
@@ -1324,6 +1469,7 @@ fn index_rows(
             .set("schemaname", ix.schema)
             .set("tablename", ix.table)
             .set("indexname", ix.name)
+            .set("tablespace", V::Null)
             .set("indexdef", def),
     );
 }
@@ -1361,16 +1507,32 @@ fn info_column(
         .set("table_name", table)
         .set("column_name", c.name.as_str())
         .set("ordinal_position", attnum)
-        .set("column_default", if c.generated.is_some() { None } else { expr })
+        .set(
+            "column_default",
+            if c.generated.is_some() { None } else { expr },
+        )
         .set("is_nullable", if c.not_null { "NO" } else { "YES" })
         .set("data_type", data_type)
         .set("udt_catalog", db)
-        .set("udt_schema", if base.is_some() { "pg_catalog" } else { schema })
+        .set(
+            "udt_schema",
+            if base.is_some() { "pg_catalog" } else { schema },
+        )
         .set("udt_name", udt_name)
         .set("dtd_identifier", attnum.to_string())
         .set("is_self_referencing", "NO")
-        .set("is_identity", if c.identity.is_some() { "YES" } else { "NO" })
-        .set("is_generated", if c.generated.is_some() { "ALWAYS" } else { "NEVER" })
+        .set(
+            "is_identity",
+            if c.identity.is_some() { "YES" } else { "NO" },
+        )
+        .set(
+            "is_generated",
+            if c.generated.is_some() {
+                "ALWAYS"
+            } else {
+                "NEVER"
+            },
+        )
         .set("generation_expression", c.generated.clone())
         .set("is_updatable", "YES");
     r.values.insert("character_maximum_length", V::Null);
@@ -1384,14 +1546,18 @@ fn info_column(
         match b.typname {
             "varchar" | "bpchar" => {
                 if ty.typmod > 0 {
-                    r.values.insert("character_maximum_length", V::Int(ty.typmod - 4));
-                    r.values.insert("character_octet_length", V::Int((ty.typmod - 4) * 4));
+                    r.values
+                        .insert("character_maximum_length", V::Int(ty.typmod - 4));
+                    r.values
+                        .insert("character_octet_length", V::Int((ty.typmod - 4) * 4));
                 } else {
-                    r.values.insert("character_octet_length", V::Int(1073741824));
+                    r.values
+                        .insert("character_octet_length", V::Int(1073741824));
                 }
             }
             "text" => {
-                r.values.insert("character_octet_length", V::Int(1073741824));
+                r.values
+                    .insert("character_octet_length", V::Int(1073741824));
             }
             "int2" | "int4" | "int8" => {
                 let p = match b.typname {
@@ -1404,14 +1570,18 @@ fn info_column(
                 r.values.insert("numeric_scale", V::Int(0));
             }
             "float4" | "float8" => {
-                r.values.insert("numeric_precision", V::Int(if b.typname == "float4" { 24 } else { 53 }));
+                r.values.insert(
+                    "numeric_precision",
+                    V::Int(if b.typname == "float4" { 24 } else { 53 }),
+                );
                 r.values.insert("numeric_precision_radix", V::Int(2));
             }
             "numeric" => {
                 r.values.insert("numeric_precision_radix", V::Int(10));
                 if ty.typmod >= 4 {
                     let m = ty.typmod - 4;
-                    r.values.insert("numeric_precision", V::Int((m >> 16) & 0xffff));
+                    r.values
+                        .insert("numeric_precision", V::Int((m >> 16) & 0xffff));
                     r.values.insert("numeric_scale", V::Int(m & 0xffff));
                 }
             }
@@ -1477,7 +1647,10 @@ mod tests {
 
     #[test]
     fn array_elements_quote_like_postgresql() {
-        assert_eq!(array_text(&["id".into(), "my col".into()]), "{id,\"my col\"}");
+        assert_eq!(
+            array_text(&["id".into(), "my col".into()]),
+            "{id,\"my col\"}"
+        );
         assert_eq!(array_elem("a\"b"), "\"a\\\"b\"");
         assert_eq!(array_elem("NULL"), "\"NULL\"");
     }

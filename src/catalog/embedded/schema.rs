@@ -268,11 +268,7 @@ pub(super) const RELATIONS: &[(&str, &[(&str, &str)])] = &[
     ),
     (
         "pg_publication_namespace",
-        &[
-            ("oid", "oid"),
-            ("pnpubid", "oid"),
-            ("pnnspid", "oid"),
-        ],
+        &[("oid", "oid"), ("pnpubid", "oid"), ("pnnspid", "oid")],
     ),
     (
         "pg_publication_rel",

@@ -19,9 +19,7 @@
 mod known;
 mod shape;
 
-use sqlparser::ast::{
-    visit_relations_mut, Ident, ObjectName, ObjectNamePart, SetExpr, Statement,
-};
+use sqlparser::ast::{visit_relations_mut, Ident, ObjectName, ObjectNamePart, SetExpr, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Tokenizer;
@@ -138,7 +136,13 @@ fn plain_statement(mut stmt: Statement) -> Result<Rewritten, TranslateError> {
 }
 
 /// What a known statement renders to.
-pub(crate) fn select(sql: String, params: Vec<usize>, n_params: usize, pg_types: Vec<(usize, String)>, result: &[&str]) -> Rewritten {
+pub(crate) fn select(
+    sql: String,
+    params: Vec<usize>,
+    n_params: usize,
+    pg_types: Vec<(usize, String)>,
+    result: &[&str],
+) -> Rewritten {
     Rewritten {
         sql,
         before: vec![],
@@ -168,8 +172,14 @@ mod tests {
 
     #[test]
     fn catalog_relations_map_to_sqlite_tables() {
-        assert_eq!(sqlite_table(Some("pg_catalog"), "pg_class").as_deref(), Some("pg_class"));
-        assert_eq!(sqlite_table(None, "pg_tables").as_deref(), Some("pg_tables"));
+        assert_eq!(
+            sqlite_table(Some("pg_catalog"), "pg_class").as_deref(),
+            Some("pg_class")
+        );
+        assert_eq!(
+            sqlite_table(None, "pg_tables").as_deref(),
+            Some("pg_tables")
+        );
         assert_eq!(
             sqlite_table(Some("information_schema"), "tables").as_deref(),
             Some("information_schema_tables")

@@ -87,10 +87,14 @@ impl Shape {
                     n_params = n_params.max(n);
                     toks.push(Tok::Val(Value::Param(n - 1, None)));
                 }
-                Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("true") => {
+                Token::Word(w)
+                    if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("true") =>
+                {
                     toks.push(Tok::Val(Value::Bool(true)))
                 }
-                Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("false") => {
+                Token::Word(w)
+                    if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("false") =>
+                {
                     toks.push(Tok::Val(Value::Bool(false)))
                 }
                 Token::Word(w) => {
@@ -218,14 +222,19 @@ mod tests {
     fn literals_and_parameters_share_a_shape() {
         let a = Shape::of("SELECT relname FROM pg_class WHERE relname IN ('a'::VARCHAR, 'b'::VARCHAR) AND relkind = 'r'")
             .unwrap();
-        let b = Shape::of("select relname\n from pg_class where relname in ($1::VARCHAR) and relkind = $2")
-            .unwrap();
+        let b = Shape::of(
+            "select relname\n from pg_class where relname in ($1::VARCHAR) and relkind = $2",
+        )
+        .unwrap();
         assert_eq!(a.key, b.key);
         assert_eq!(
             a.slots[0],
             Slot::List(vec![Value::Text("a".into()), Value::Text("b".into())])
         );
-        assert_eq!(b.slots[0], Slot::List(vec![Value::Param(0, Some("varchar"))]));
+        assert_eq!(
+            b.slots[0],
+            Slot::List(vec![Value::Param(0, Some("varchar"))])
+        );
         assert_eq!(b.slots[1], Slot::One(Value::Param(1, None)));
         assert_eq!(b.n_params, 2);
     }
@@ -235,6 +244,9 @@ mod tests {
         let a = Shape::of("SELECT \"Name\" FROM t WHERE x = E'a\\nb'").unwrap();
         assert!(a.key.contains("\"Name\""), "{}", a.key);
         assert_eq!(a.slots, vec![Slot::One(Value::Text("a\nb".into()))]);
-        assert_ne!(Shape::of("SELECT a FROM t").unwrap().key, Shape::of("SELECT b FROM t").unwrap().key);
+        assert_ne!(
+            Shape::of("SELECT a FROM t").unwrap().key,
+            Shape::of("SELECT b FROM t").unwrap().key
+        );
     }
 }
