@@ -55,6 +55,8 @@ struct BuiltinType {
     storage: &'static str,
 }
 
+/// One row of [`BUILTIN_TYPES`] (positional, to keep the table one line per type).
+#[allow(clippy::too_many_arguments)]
 const fn bt(
     formatted: &'static str,
     oid: i64,
