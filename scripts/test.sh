@@ -4,11 +4,13 @@
 #   ./scripts/test.sh
 #
 # 1. Installs, only when missing, from Debian's packages: PostgreSQL (server, contrib, client: psql, pgbench),
-#    MariaDB (server, client), python3 + python3-venv, libclang-dev + clang (pg_query's build).
+#    MariaDB (server, client), python3 + python3-venv, libclang-dev + clang (pg_query's build), a JDK and
+#    libpostgresql-jdbc-java (pgjdbc), nodejs + npm (node-postgres, installed into tests/node by `npm ci`).
 # 2. Starts PostgreSQL on 127.0.0.1:5432 (trust auth for local TCP, user postgres, max_prepared_transactions > 0
 #    for two-phase commit, restarting it once if it must change) and MariaDB on
 #    127.0.0.1:3306 (root, empty password) without systemd, and waits until both answer.
-# 3. Creates/reuses the venv .venv with tests/python/requirements.txt (re-installed only when that file changes).
+# 3. Creates/reuses the venv .venv with tests/python/requirements.txt (re-installed only when that file changes),
+#    and tests/node/node_modules with `npm ci` (only when package-lock.json changes).
 # 4. cargo build (debug, with the failpoints feature), cargo test, then .venv/bin/pytest -q tests/python against target/debug/bindproxy
 #    (or $BINDPROXY_BIN).
 # Exits non-zero if any step or any test fails. A missing backend is a failure, never a skip.
@@ -72,6 +74,19 @@ install_missing_packages() {
         pkgs+=(python3 python3-venv)
     elif ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
         pkgs+=(python3-venv)
+    fi
+    # clients of the catalog tests (tests/python/test_catalog.py): pgjdbc with a JDK, node-postgres with Node
+    if ! command -v javac >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
+        pkgs+=(default-jdk-headless)
+    fi
+    if [ ! -f /usr/share/java/postgresql.jar ]; then
+        pkgs+=(libpostgresql-jdbc-java)
+    fi
+    if ! command -v node >/dev/null 2>&1; then
+        pkgs+=(nodejs)
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        pkgs+=(npm)
     fi
     if [ "${#pkgs[@]}" -eq 0 ]; then
         log "packages: everything already installed"
@@ -236,6 +251,15 @@ else
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
     "$VENV/bin/python" -m pip install -q -r "$REQ"
     echo "$req_hash" >"$VENV/.requirements.sha256"
+fi
+
+# node-postgres for the catalog tests (tests/node: package.json + package-lock.json)
+if [ "$(cat tests/node/node_modules/.bindproxy-lock.sha256 2>/dev/null)" = "$(sha256sum <tests/node/package-lock.json)" ]; then
+    log "npm: tests/node is up to date"
+else
+    log "npm ci (tests/node)"
+    (cd tests/node && npm ci --no-audit --no-fund) || die "npm ci failed in tests/node"
+    sha256sum <tests/node/package-lock.json >tests/node/node_modules/.bindproxy-lock.sha256
 fi
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -41,7 +41,28 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// How transactions that span binds commit.
     pub transactions: TransactionsConfig,
+    /// Where the one catalog over every bind lives (`catalog:`).
+    pub catalog: CatalogSetting,
+    /// `discover: true`: a table no rule maps, found on exactly one bind, routes there.
+    pub discover: bool,
 }
+
+/// `catalog:`: the PostgreSQL database that holds a stub of every bind's tables, which answers
+/// catalog queries (psql's `\d`, ORMs' reflection, pg_dump).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogSetting {
+    /// Not set: a database `bindproxy_catalog` (`bindproxy_catalog_<instance_id>` for another
+    /// instance id) on the first PostgreSQL bind's server, created if missing; none when the only
+    /// bind is one PostgreSQL bind (its own catalog is the whole truth).
+    Auto,
+    /// `catalog: off`: catalog queries go to the bind of the table they name, else the default bind.
+    Off,
+    /// `catalog: postgresql://…`.
+    Url(PgTarget),
+}
+
+/// The name of the catalog bind, reserved: no configured bind may take it.
+pub const CATALOG_BIND: &str = "bindproxy_catalog";
 
 /// `transactions:`: how a transaction whose statements went to several binds commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,6 +318,9 @@ struct RawConfig {
     max_message_bytes: usize,
     #[serde(default)]
     transactions: RawTransactions,
+    catalog: Option<String>,
+    #[serde(default)]
+    discover: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -459,6 +483,12 @@ impl Config {
             if name.is_empty() {
                 return Err(invalid("binds", "a bind name is empty".into()));
             }
+            if name == CATALOG_BIND {
+                return Err(invalid(
+                    &key,
+                    format!("the name {CATALOG_BIND} is reserved for the catalog database"),
+                ));
+            }
             let url = substitute_env(&opts.url, env).map_err(|p| invalid(&key, p))?;
             let url = parse_bind_url(&url).map_err(|p| invalid(&format!("{key}.url"), p))?;
             if opts.pool_size == 0 {
@@ -561,7 +591,7 @@ impl Config {
             });
         }
 
-        Ok(Config {
+        let config = Config {
             source: source_name.to_owned(),
             listen,
             listen_origin,
@@ -573,7 +603,59 @@ impl Config {
             auth_method: raw.auth_method,
             max_message_bytes: raw.max_message_bytes.max(1024),
             transactions: transactions_config(raw.transactions, source_name)?,
-        })
+            discover: raw.discover,
+            catalog: match raw.catalog.as_deref().map(str::trim) {
+                None | Some("") | Some("auto") => CatalogSetting::Auto,
+                Some("off") => CatalogSetting::Off,
+                Some(url) => {
+                    let url = substitute_env(url, env).map_err(|p| invalid("catalog", p))?;
+                    match parse_bind_url(&url).map_err(|p| invalid("catalog", p))? {
+                        BindUrl::Postgres(t) => CatalogSetting::Url(t),
+                        _ => {
+                            return Err(invalid(
+                                "catalog",
+                                "must be a PostgreSQL URL (postgresql://…), `auto` or `off`".into(),
+                            ))
+                        }
+                    }
+                }
+            },
+        };
+        if config.discover && config.catalog_target().is_none() {
+            return Err(invalid(
+                "discover",
+                "needs a catalog database to read the binds' tables from: set `catalog:` to a PostgreSQL URL".into(),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The PostgreSQL database of the shadow catalog, if there is one (see [`CatalogSetting`]).
+    pub fn catalog_target(&self) -> Option<PgTarget> {
+        match &self.catalog {
+            CatalogSetting::Off => None,
+            CatalogSetting::Url(t) => Some(t.clone()),
+            CatalogSetting::Auto => {
+                let mut pg = self.binds.values().filter_map(|b| match &b.url {
+                    BindUrl::Postgres(t) => Some(t),
+                    _ => None,
+                });
+                let first = pg.next()?;
+                if self.binds.len() == 1 {
+                    return None;
+                }
+                let mut t = first.clone();
+                t.database = if self.transactions.instance_id == DEFAULT_INSTANCE_ID {
+                    CATALOG_BIND.to_owned()
+                } else {
+                    format!(
+                        "{CATALOG_BIND}_{}",
+                        self.transactions.instance_id.to_lowercase()
+                    )
+                };
+                Some(t)
+            }
+        }
     }
 
     /// The router built from this configuration's table map (checked at load, so it cannot fail).

@@ -49,6 +49,11 @@ enum Command {
         /// The user name the entry is for.
         name: String,
     },
+    /// The one catalog over every bind (`catalog:`).
+    Catalog {
+        #[command(subcommand)]
+        action: CatalogAction,
+    },
     /// Print the tables of a statement and the bind it goes to. Needs no server.
     Route {
         /// Print one JSON line.
@@ -57,6 +62,13 @@ enum Command {
         /// The SQL statement(s).
         sql: String,
     },
+}
+
+#[derive(Subcommand)]
+enum CatalogAction {
+    /// Read every bind and render the catalog database again, then exit (a running daemon does
+    /// this at start and keeps it in step with the DDL it relays).
+    Sync,
 }
 
 /// BINDPROXY_LOG: a level (`debug`) applies to bindproxy's own logs only, so that the parser's
@@ -120,6 +132,9 @@ fn main() -> ExitCode {
         Command::Passwd { name } => passwd(&name),
         Command::Check => runtime().block_on(check(config)),
         Command::Recover => runtime().block_on(recover_command(config)),
+        Command::Catalog {
+            action: CatalogAction::Sync,
+        } => runtime().block_on(catalog_sync(config)),
         Command::Run => runtime().block_on(run(config)),
     }
 }
@@ -328,7 +343,10 @@ async fn check(config: Config) -> ExitCode {
         }
     };
     let mut ok = true;
-    for (name, bind) in proxy.bind_names.iter().zip(&proxy.binds) {
+    for (i, (name, bind)) in proxy.bind_names.iter().zip(&proxy.binds).enumerate() {
+        if !proxy.is_user_bind(i) {
+            continue;
+        }
         match bind.check().await {
             Ok(version) => {
                 println!("bind {name}: ok ({version})");
@@ -339,6 +357,10 @@ async fn check(config: Config) -> ExitCode {
                 println!("bind {name}: FAILED: {e}");
             }
         }
+    }
+    match &proxy.catalog {
+        Some(c) => println!("catalog: {} (a stub of every bind's tables, created and synced at start)", c.target),
+        None => println!("catalog: none (catalog queries go to the bind of the table they name, else the default bind)"),
     }
     let tx = &proxy.config.transactions;
     println!(
@@ -373,6 +395,40 @@ fn cross_bind_name(c: CrossBind) -> &'static str {
         CrossBind::TwoPhase => "two_phase",
         CrossBind::Sequential => "sequential",
         CrossBind::Reject => "reject",
+    }
+}
+
+/// `bindproxy catalog sync`.
+async fn catalog_sync(config: Config) -> ExitCode {
+    let proxy = match Proxy::new(config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("bindproxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(c) = &proxy.catalog else {
+        eprintln!("bindproxy catalog sync: there is no catalog database (`catalog: off`, or the only bind is one PostgreSQL bind)");
+        return ExitCode::from(2);
+    };
+    match bindproxy::catalog::shadow::sync_once(&proxy, &c.target).await {
+        Ok(s) if s.unread.is_empty() => {
+            println!("catalog {}: {} tables", c.target, s.tables);
+            ExitCode::SUCCESS
+        }
+        Ok(s) => {
+            println!(
+                "catalog {}: {} tables; could not read bind(s) {}",
+                c.target,
+                s.tables,
+                s.unread.join(", ")
+            );
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("bindproxy catalog sync: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -431,6 +487,9 @@ async fn recover_at_start(proxy: &Proxy) -> Result<(), String> {
     }
     let mut last_resources = Vec::new();
     for (i, name) in proxy.bind_names.iter().enumerate() {
+        if !proxy.is_user_bind(i) {
+            continue;
+        }
         let why = match (&proxy.binds[i], proxy.tx.capability(i)) {
             (_, Some(Capability::TwoPhase)) | (_, None) => continue,
             (Bind::Pg(_), Some(Capability::LastResource)) => "max_prepared_transactions = 0",
@@ -470,6 +529,30 @@ async fn run(config: Config) -> ExitCode {
     if let Err(e) = recover_at_start(&proxy).await {
         eprintln!("bindproxy: recovery of prepared transactions failed: {e}");
         return ExitCode::from(2);
+    }
+    if let Some(c) = &proxy.catalog {
+        match bindproxy::catalog::shadow::start(&proxy, &c.target).await {
+            Ok(s) => {
+                // SIGHUP reads every bind again (DDL that bypassed bindproxy)
+                if let Ok(mut hup) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                {
+                    let weak = std::sync::Arc::downgrade(&s);
+                    tokio::spawn(async move {
+                        while hup.recv().await.is_some() {
+                            let Some(s) = weak.upgrade() else { break };
+                            tracing::info!("SIGHUP: reading every bind into the catalog again");
+                            s.full();
+                        }
+                    });
+                }
+                let _ = c.syncer.set(s);
+            }
+            Err(e) => {
+                eprintln!("bindproxy: {e}");
+                return ExitCode::from(2);
+            }
+        }
     }
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,

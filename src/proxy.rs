@@ -4,8 +4,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use std::sync::OnceLock;
+
 use crate::backend::Bind;
-use crate::config::Config;
+use crate::catalog::shadow::Syncer;
+use crate::config::{BindConfig, BindUrl, Config, PgTarget, CATALOG_BIND};
 use crate::error::ProxyError;
 use crate::frontend::cancel::CancelRegistry;
 use crate::router::Router;
@@ -26,6 +29,16 @@ pub struct Proxy {
     pub cancels: Arc<CancelRegistry>,
     /// Transactions across binds: mode, ids, decision log, which binds can prepare.
     pub tx: Coordinator,
+    /// The shadow catalog, when there is one (`catalog:`): the last entry of `binds`.
+    pub catalog: Option<ShadowCatalog>,
+}
+
+/// The catalog bind and the task that keeps it in step with the binds.
+pub struct ShadowCatalog {
+    pub bind: BindId,
+    pub target: PgTarget,
+    /// Set once the catalog is synced at start (`catalog::shadow::start`).
+    pub syncer: OnceLock<Arc<Syncer>>,
 }
 
 impl Proxy {
@@ -39,6 +52,39 @@ impl Proxy {
             binds.push(Bind::open(cfg)?);
         }
         let default_bind = bind_ids.get(&config.default_bind).copied().unwrap_or(0);
+        let catalog = config.catalog_target().map(|target| {
+            let cfg = BindConfig {
+                name: CATALOG_BIND.to_owned(),
+                url: BindUrl::Postgres(target.clone()),
+                // every session that looks at the catalog holds one of these, as it holds one
+                // connection per bind it uses
+                pool_size: config.binds.values().map(|b| b.pool_size).sum(),
+                checkout_timeout: config
+                    .binds
+                    .values()
+                    .map(|b| b.checkout_timeout)
+                    .max()
+                    .unwrap_or_default(),
+                connect_timeout: config
+                    .binds
+                    .values()
+                    .map(|b| b.connect_timeout)
+                    .max()
+                    .unwrap_or_default(),
+            };
+            let id = binds.len();
+            bind_ids.insert(CATALOG_BIND.to_owned(), id);
+            bind_names.push(CATALOG_BIND.to_owned());
+            binds.push(Bind::Pg(crate::backend::pg::PgPool::new(
+                &cfg,
+                target.clone(),
+            )));
+            ShadowCatalog {
+                bind: id,
+                target,
+                syncer: OnceLock::new(),
+            }
+        });
         let tx = Coordinator::new(&config.transactions, binds.len());
         for (i, b) in binds.iter().enumerate() {
             if let Some(c) = b.known_capability() {
@@ -46,7 +92,9 @@ impl Proxy {
             }
         }
         Ok(Arc::new(Proxy {
-            router: config.router(),
+            router: config
+                .router()
+                .with_catalog(catalog.as_ref().map(|_| CATALOG_BIND)),
             cache: AnalysisCache::new(4096),
             binds,
             bind_names,
@@ -54,8 +102,25 @@ impl Proxy {
             default_bind,
             cancels: CancelRegistry::new(),
             tx,
+            catalog,
             config,
         }))
+    }
+
+    /// The catalog bind, if there is one.
+    pub fn catalog_bind(&self) -> Option<BindId> {
+        self.catalog.as_ref().map(|c| c.bind)
+    }
+
+    /// True for a configured bind, false for the catalog bind (which never takes part in a
+    /// client's transaction).
+    pub fn is_user_bind(&self, bind: BindId) -> bool {
+        Some(bind) != self.catalog_bind()
+    }
+
+    /// The catalog's syncer, once the catalog is synced.
+    pub fn syncer(&self) -> Option<&Arc<Syncer>> {
+        self.catalog.as_ref().and_then(|c| c.syncer.get())
     }
 
     pub fn bind_id(&self, name: &str) -> Option<BindId> {

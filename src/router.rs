@@ -42,8 +42,13 @@
 //!   `CREATE SEQUENCE orders_id_seq`, `ALTER SEQUENCE … OWNED BY` and `DROP INDEX orders_pkey` follow
 //!   `orders`. Order: exact rule for the name, exact rule for a candidate (longest first), glob for
 //!   the name, glob for a candidate.
+//! - With a shadow catalog, what the catalog knows comes after the exact rules: an index or a
+//!   sequence the catalog holds goes with its table (`DROP INDEX ix_users_email` follows `users`,
+//!   whatever its name), and with `discover: true` an unmapped table found on exactly one bind goes
+//!   there ([`KnownRelations`], learnt from every sync).
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use crate::sql::TableName;
 
@@ -51,6 +56,16 @@ mod place;
 mod route;
 pub use place::{CatalogFollow, Placement, SessionView};
 pub use route::{default_search_path, CrossBind, Route, RouteError, SearchPathView};
+
+/// What the shadow catalog taught the router: relations no rule names but the catalog knows.
+#[derive(Debug, Default, Clone)]
+pub struct KnownRelations {
+    /// Index or sequence (schema-qualified) → its table (schema-qualified).
+    pub owners: HashMap<TableName, TableName>,
+    /// With `discover: true`: an unmapped table (schema-qualified) found on exactly one bind →
+    /// that bind's name.
+    pub discovered: HashMap<TableName, String>,
+}
 
 /// A table rule that cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -173,6 +188,10 @@ pub struct Router {
     globs: Vec<GlobRule>,
     /// Binds with a PostgreSQL catalog (PostgreSQL binds), which may answer catalog queries.
     catalog_binds: Vec<String>,
+    /// The catalog bind (`catalog:`), which answers every catalog-only statement.
+    catalog: Option<String>,
+    /// Learnt from the shadow catalog; replaced whole after each sync.
+    known: RwLock<Arc<KnownRelations>>,
 }
 
 /// Splits a pattern on `.` outside double quotes into (text, quoted) parts.
@@ -372,6 +391,8 @@ impl Router {
             exact,
             globs,
             catalog_binds: Vec::new(),
+            catalog: None,
+            known: RwLock::new(Arc::new(KnownRelations::default())),
         })
     }
 
@@ -390,6 +411,37 @@ impl Router {
     pub fn with_catalog_binds<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Router {
         self.catalog_binds = names.into_iter().map(str::to_owned).collect();
         self
+    }
+
+    /// Names the catalog bind: catalog-only statements go there, and statements that mix catalog
+    /// and user relations are refused.
+    pub fn with_catalog(mut self, name: Option<&str>) -> Router {
+        self.catalog = name.map(str::to_owned);
+        self
+    }
+
+    /// Replaces what the catalog taught the router (after a sync).
+    pub fn learn(&self, known: KnownRelations) {
+        if let Ok(mut k) = self.known.write() {
+            *k = Arc::new(known);
+        }
+    }
+
+    /// What the catalog taught the router so far.
+    pub fn known_relations(&self) -> Arc<KnownRelations> {
+        self.known()
+    }
+
+    fn known(&self) -> Arc<KnownRelations> {
+        self.known
+            .read()
+            .map(|k| Arc::clone(&k))
+            .unwrap_or_default()
+    }
+
+    /// The catalog bind, if there is one.
+    pub fn catalog(&self) -> Option<&str> {
+        self.catalog.as_deref()
     }
 
     pub(crate) fn has_catalog(&self, bind: &str) -> bool {
@@ -419,6 +471,12 @@ impl Router {
         schema == self.default_schema
             || self.exact.contains_key(schema)
             || self.globs.iter().any(|g| g.schema.matches(schema))
+            || (self.catalog.is_some()
+                && self
+                    .known()
+                    .discovered
+                    .keys()
+                    .any(|t| t.schema.as_deref() == Some(schema)))
     }
 
     /// The binds that hold tables of `schema` as a whole: every bind a rule maps a name of it to,
@@ -460,21 +518,50 @@ impl Router {
             .map(|g| g.bind)
     }
 
+    /// The bind the rules alone give a relation (exact, owner candidates, globs), without what the
+    /// catalog knows.
+    pub fn rule_bind(&self, t: &TableName) -> Option<usize> {
+        let candidates = t.serial_owner_candidates();
+        self.exact_bind(t)
+            .or_else(|| candidates.iter().find_map(|c| self.exact_bind(c)))
+            .or_else(|| self.glob_bind(t))
+            .or_else(|| candidates.iter().find_map(|c| self.glob_bind(c)))
+    }
+
     /// The bind a relation is mapped to, or `None` when it is unmapped or a catalog relation
     /// (the caller uses the default bind). See the module documentation for the precedence.
     pub fn bind_for_table(&self, t: &TableName) -> Option<&str> {
         if t.is_catalog() && !self.is_mapped_exactly(t) {
             return None;
         }
-        let idx = self.exact_bind(t).or_else(|| {
-            let candidates = t.serial_owner_candidates();
-            candidates
-                .iter()
-                .find_map(|c| self.exact_bind(c))
-                .or_else(|| self.glob_bind(t))
-                .or_else(|| candidates.iter().find_map(|c| self.glob_bind(c)))
-        })?;
-        self.binds.get(idx).map(String::as_str)
+        if let Some(i) = self.exact_bind(t) {
+            return self.binds.get(i).map(String::as_str);
+        }
+        let known = match &self.catalog {
+            Some(_) => Some(self.known()),
+            None => None,
+        };
+        let qualified = || {
+            TableName::new(
+                Some(t.schema.as_deref().unwrap_or(&self.default_schema)),
+                &t.name,
+            )
+        };
+        if let Some(owner) = known.as_ref().and_then(|k| k.owners.get(&qualified())) {
+            // an index or sequence of a table: where the table is
+            if owner != t {
+                return self.bind_for_table(&owner.clone());
+            }
+        }
+        match self.rule_bind(t) {
+            Some(i) => self.binds.get(i).map(String::as_str),
+            None => {
+                let found = known
+                    .as_ref()
+                    .and_then(|k| k.discovered.get(&qualified()).cloned())?;
+                self.binds.iter().find(|b| **b == found).map(String::as_str)
+            }
+        }
     }
 }
 
@@ -613,5 +700,32 @@ mod tests {
         assert_eq!(bind(&r, "order_items_id_seq").as_deref(), Some("o"));
         let r = router(&[("orders", "o")]);
         assert_eq!(bind(&r, "other_seq"), None);
+    }
+
+    #[test]
+    fn what_the_catalog_knows_routes_after_the_rules() {
+        let names = ["main".to_owned(), "o".to_owned(), "m".to_owned()];
+        let r = router(&[("orders", "o")])
+            .with_binds(names.iter())
+            .with_catalog(Some("cat"));
+        let mut known = KnownRelations::default();
+        known
+            .owners
+            .insert(t("public.ix_orders_total"), t("public.orders"));
+        known.discovered.insert(t("public.metrics"), "m".to_owned());
+        known.discovered.insert(t("public.orders"), "m".to_owned());
+        // before the catalog is read: the name heuristics only
+        assert_eq!(bind(&r, "ix_orders_total"), None);
+        r.learn(known.clone());
+        assert_eq!(bind(&r, "ix_orders_total").as_deref(), Some("o"));
+        assert_eq!(bind(&r, "public.ix_orders_total").as_deref(), Some("o"));
+        assert_eq!(bind(&r, "metrics").as_deref(), Some("m"));
+        // a rule beats discovery
+        assert_eq!(bind(&r, "orders").as_deref(), Some("o"));
+        assert_eq!(bind(&r, "other"), None);
+        // without a catalog bind nothing is learnt
+        let plain = router(&[("orders", "o")]).with_binds(names.iter());
+        plain.learn(known);
+        assert_eq!(bind(&plain, "metrics"), None);
     }
 }

@@ -8,5 +8,8 @@
 //! Must never: route a user statement (the router decides; the catalog only informs it), or write
 //! to a bind's own database.
 
+pub mod ddl;
 pub mod embedded;
 pub mod model;
+pub mod read;
+pub mod shadow;

@@ -2,8 +2,9 @@
 //! `bindproxy route` share.
 //!
 //! Owns: [`Router::place`]: the route of the statement (`route.rs`), then, for statements that
-//! touch no user relation, the bind that answers them: the open transaction's, else — for a
-//! catalog query — the PostgreSQL bind of a mapped table named in its string literals (psql's
+//! touch no user relation, the bind that answers them: the catalog bind for a catalog query when
+//! there is one (`catalog:`), else the open transaction's, else — for a catalog query — the
+//! PostgreSQL bind of a mapped table named in its string literals (psql's
 //! `\d users`), or for a follow-up that names only an OID the bind the last such query went to,
 //! else the default bind.
 //!
@@ -62,6 +63,15 @@ impl Router {
         let default = self.default_bind().to_owned();
         let (bind, floating, catalog) = match (&route.bind, session.open_transaction) {
             (Some(b), _) => (b.clone(), false, CatalogFollow::Clear),
+            (None, _)
+                if !route.tables.is_empty() && self.catalog().is_some() && reads(analysis) =>
+            {
+                (
+                    self.catalog().unwrap_or(&default).to_owned(),
+                    false,
+                    CatalogFollow::Keep,
+                )
+            }
             (None, Some(open)) => (open.to_owned(), true, CatalogFollow::Keep),
             (None, None) if route.tables.is_empty() => (default, true, CatalogFollow::Keep),
             (None, None) => match self.catalog_hint(sql) {
@@ -105,6 +115,15 @@ impl Router {
         }
         found.filter(|b| self.has_catalog(b))
     }
+}
+
+/// Only queries read the shadow catalog: anything else naming a catalog relation (`CREATE TABLE
+/// pg_x`, `EXPLAIN`, `COPY`) keeps going where it went without one.
+fn reads(analysis: &Analysis) -> bool {
+    analysis
+        .statements
+        .iter()
+        .all(|s| s.kind == crate::sql::StatementKind::Select)
 }
 
 /// True when a string literal of the statement is a number: an OID, as in `WHERE c.oid = '16385'`.
@@ -175,5 +194,67 @@ mod tests {
             view,
         );
         assert_eq!(p.bind, "users");
+    }
+
+    #[test]
+    fn with_a_catalog_bind_catalog_queries_go_there() {
+        let rules = vec![
+            ("users".to_owned(), "users".to_owned()),
+            ("logs".to_owned(), "lite".to_owned()),
+        ];
+        let names = ["main".to_owned(), "users".to_owned(), "lite".to_owned()];
+        let r = Router::new(&rules, "main", "public")
+            .expect("rules")
+            .with_binds(names.iter())
+            .with_catalog_binds(["main", "users"])
+            .with_catalog(Some("cat"));
+        let path = default_search_path();
+        let view = SessionView {
+            path: SearchPathView {
+                schemas: &path,
+                default: &path,
+                user: "app",
+            },
+            open_transaction: Some("users"),
+            last_catalog: None,
+        };
+        let place = |sql: &str| r.place(&analyze_uncached(sql), sql, view);
+        // catalog-only, even inside a transaction; lookups by name too
+        for sql in [
+            "SELECT oid FROM pg_class WHERE relname = 'logs'",
+            "SELECT * FROM information_schema.columns WHERE table_name = $1",
+            "SELECT 'logs'::regclass::oid",
+            "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = 'users'::regclass",
+            "SELECT pg_get_serial_sequence('users', 'id')",
+            "SELECT to_regclass($1)::text",
+            "SELECT $1::regclass::oid",
+        ] {
+            let p = place(sql).expect("placed");
+            assert_eq!((p.bind.as_str(), p.floating), ("cat", false), "{sql}");
+        }
+        // data: where the data is
+        for (sql, bind) in [
+            ("SELECT nextval('users_id_seq')", "users"),
+            (
+                "SELECT setval(pg_get_serial_sequence('users', 'id'), 5)",
+                "users",
+            ),
+            ("SELECT pg_relation_size('logs')", "lite"),
+            (
+                "SELECT * FROM logs WHERE id = 'logs'::regclass::int",
+                "lite",
+            ),
+            ("SELECT 1", "users"),
+        ] {
+            assert_eq!(place(sql).expect("placed").bind, bind, "{sql}");
+        }
+        // not a query: not the catalog's
+        assert_ne!(
+            place("CREATE TABLE pg_x (a int)").expect("placed").bind,
+            "cat"
+        );
+        // catalog relations with user tables: refused
+        let e = place("SELECT * FROM logs JOIN pg_class ON true").expect_err("mixed");
+        assert!(matches!(e, RouteError::CatalogMixed { .. }), "{e}");
     }
 }

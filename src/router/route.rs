@@ -95,6 +95,15 @@ pub enum RouteError {
         /// Each schema-qualified candidate and its bind, in path order.
         candidates: Vec<(TableName, String)>,
     },
+    /// A statement reads catalog relations together with user tables: the catalog bind holds
+    /// only empty stubs of the tables and their bind has no catalog of the others.
+    #[error("statement mixes catalog relations ({}) with tables ({}); query the catalog and the tables in separate statements", .catalog.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "), list(.tables))]
+    CatalogMixed {
+        /// The catalog relations.
+        catalog: Vec<TableName>,
+        /// The user tables and their binds.
+        tables: Vec<(TableName, String)>,
+    },
     /// The routing hint names a bind that does not exist.
     #[error("routing hint names bind \"{0}\", which is not defined")]
     UnknownHintBind(String),
@@ -153,7 +162,23 @@ impl Router {
                     }
                 }
             }
+            // With a catalog bind, a name looked up in the catalog (`'t'::regclass`) by a statement
+            // that touches no table's data is answered there, like any catalog relation.
+            let lookups_only = self.catalog.is_some()
+                && !stmt.data_function
+                && (!stmt.references.is_empty() || stmt.parameter_lookup)
+                && stmt.tables.iter().all(|t| {
+                    stmt.references.contains(t) || (t.is_catalog() && !self.is_mapped_exactly(t))
+                });
+            if lookups_only && stmt.parameter_lookup {
+                // `to_regclass($1)`: the name is in the catalog, whichever it is
+                catalog.push(TableName::new(Some("pg_catalog"), "pg_class"));
+            }
             for t in &stmt.tables {
+                if lookups_only && stmt.references.contains(t) {
+                    catalog.push(t.clone());
+                    continue;
+                }
                 match self.resolve(t, &search, path.user)? {
                     Resolved::Catalog => catalog.push(t.clone()),
                     Resolved::Table(name, bind) => resolved.push((name, bind)),
@@ -232,7 +257,16 @@ impl Router {
             }
             (None, b, _) => b,
         };
-        let catalog_bind = self.bind_name(bind.unwrap_or(0)).to_owned();
+        if self.catalog.is_some() && !resolved.is_empty() && !catalog.is_empty() {
+            return Err(RouteError::CatalogMixed {
+                catalog,
+                tables: named(&resolved),
+            });
+        }
+        let catalog_bind = match (&self.catalog, bind) {
+            (Some(c), None) => c.clone(),
+            _ => self.bind_name(bind.unwrap_or(0)).to_owned(),
+        };
         let mut tables = named(&resolved);
         tables.extend(catalog.into_iter().map(|t| (t, catalog_bind.clone())));
         tables.sort();

@@ -227,6 +227,18 @@ impl Session {
                 "route"
             );
         }
+        // The shadow catalog answers outside any transaction: it holds no data to be consistent
+        // with, and it is never a participant.
+        if Some(bind) == self.proxy.catalog_bind() {
+            return Ok(Destination {
+                bind,
+                floating: false,
+                outside_tx: true,
+            });
+        }
+        if self.proxy.syncer().is_some() {
+            self.note_ddl(analysis, sql, bind, &route.tables);
+        }
         // Inside a BEGIN not yet sent anywhere, a catalog query (an ORM's has_table) or SHOW runs
         // outside the transaction, so that it does not tie the transaction to its bind.
         let catalog_only = route.bind.is_none() && !route.tables.is_empty();
@@ -239,6 +251,35 @@ impl Session {
             floating,
             outside_tx,
         })
+    }
+
+    /// Remembers the DDL statements of a query string going to `bind`, for the shadow catalog.
+    fn note_ddl(
+        &mut self,
+        analysis: &Analysis,
+        sql: &str,
+        bind: BindId,
+        tables: &[(crate::sql::TableName, String)],
+    ) {
+        if !analysis.statements.iter().any(|s| s.changes_catalog) {
+            return;
+        }
+        let pieces = match analysis.statements.len() {
+            1 => vec![sql],
+            _ => crate::sql::split_statements(sql).unwrap_or_default(),
+        };
+        let path = self.search_path.resolved();
+        for (stmt, piece) in analysis.statements.iter().zip(pieces) {
+            if !stmt.changes_catalog {
+                continue;
+            }
+            self.catalog_ddl.push(crate::catalog::shadow::Ddl {
+                bind,
+                sql: piece.to_owned(),
+                tables: tables.iter().map(|(t, _)| t.clone()).collect(),
+                search_path: path.clone(),
+            });
+        }
     }
 
     /// Moves the session's `search_path` along with statements about to run.

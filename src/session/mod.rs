@@ -210,6 +210,11 @@ pub struct Session {
     session_sets: settings::SessionSettings,
     /// The bind the last catalog query naming a mapped table went to (see `Session::target`).
     catalog_bind: Option<BindId>,
+    /// DDL sent to binds and not yet handed to the shadow catalog: it is, once the session is
+    /// out of any transaction (`catalog::shadow` checks what really committed).
+    catalog_ddl: Vec<crate::catalog::shadow::Ddl>,
+    /// The `search_path` last set on the catalog bind's connection (see `align_catalog_path`).
+    catalog_path: Option<Vec<String>>,
     /// ParameterStatus values the client has been told.
     shown: HashMap<String, String>,
     statements: HashMap<String, Stmt>,
@@ -264,6 +269,8 @@ impl Session {
             identity: (hello.user.clone(), hello.database.clone()),
             session_sets: settings::SessionSettings::default(),
             catalog_bind: None,
+            catalog_ddl: Vec::new(),
+            catalog_path: None,
             shown,
             statements: HashMap::new(),
             sql_prepared: HashMap::new(),
@@ -287,6 +294,7 @@ impl Session {
         let result = self.pump().await;
         // Connections go back first: a client that does not read must not keep them.
         self.release_all();
+        self.hand_ddl_to_catalog(true);
         let fatal = match &result {
             Err(SessionError::Protocol(msg)) => Some(ProxyError::Protocol(msg.clone())),
             _ => None,
@@ -311,6 +319,8 @@ impl Session {
             self.flush_backends().await;
             self.drain_backends().await?;
             self.update_cancel_slot();
+            // before the client hears that its DDL is done: its next catalog query sees it
+            self.hand_ddl_to_catalog(false);
             self.write_client().await?;
             match self.wait().await {
                 Wake::Client(Ok(0)) => return Ok(()),
@@ -325,6 +335,26 @@ impl Session {
                 }
                 Wake::Backend(bind, Err(e)) => self.backend_lost(bind, e.to_string()),
             }
+        }
+    }
+
+    /// Hands the DDL the session ran to the shadow catalog once no transaction is open and no
+    /// answer is due (or the session ended).
+    fn hand_ddl_to_catalog(&mut self, ended: bool) {
+        if self.catalog_ddl.is_empty() || !(ended || (self.tx.is_none() && self.pending.is_empty()))
+        {
+            return;
+        }
+        let ddl = std::mem::take(&mut self.catalog_ddl);
+        if let Some(s) = self.proxy.syncer() {
+            s.replay(ddl);
+        }
+    }
+
+    /// Waits until the shadow catalog has taken in every DDL handed to it so far.
+    async fn catalog_caught_up(&self) {
+        if let Some(s) = self.proxy.syncer() {
+            s.wait(s.queued()).await;
         }
     }
 
@@ -518,6 +548,9 @@ impl Session {
     /// parameters and session-level settings. With `join`, a bind that is not yet a participant
     /// of the open transaction joins it (`txn.rs`).
     async fn ensure_conn(&mut self, bind: BindId, join: Join) -> Result<(), ProxyError> {
+        if Some(bind) == self.proxy.catalog_bind() {
+            self.catalog_caught_up().await;
+        }
         if self.conns[bind].is_none() {
             let mut lease = match &self.proxy.binds[bind] {
                 Bind::Pg(pool) => PgPool::checkout(pool).await?,
@@ -555,8 +588,40 @@ impl Session {
                     errors: OwnErrors::Warn,
                 });
             }
+            if Some(bind) == self.proxy.catalog_bind() {
+                self.catalog_path = None;
+            }
+        }
+        if Some(bind) == self.proxy.catalog_bind() {
+            self.align_catalog_path(bind);
         }
         self.join(bind, join).await
+    }
+
+    /// The catalog bind is never in the client's transaction, so the `SET`s made inside one do
+    /// not reach it: before each statement it gets the session's `search_path` as it is now, so
+    /// that `pg_table_is_visible` and unqualified names answer as the client expects.
+    fn align_catalog_path(&mut self, bind: BindId) {
+        let path = self.search_path.resolved();
+        if self.catalog_path.as_ref() == Some(&path) {
+            return;
+        }
+        let value = path
+            .iter()
+            .map(|s| conn::ident(s))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT pg_catalog.set_config('search_path', '{}', false)",
+            value.replace('\'', "''")
+        );
+        self.send(bind, query_frame(&sql).raw());
+        self.pending.push_back(Pending::Quiet {
+            bind,
+            ready: 1,
+            errors: OwnErrors::Warn,
+        });
+        self.catalog_path = Some(path);
     }
 
     /// The MySQL/SQLite connection of `bind`, if that is what this session holds there.

@@ -69,6 +69,11 @@ impl SearchPath {
         }
     }
 
+    /// The schemas in force now, as set (`"$user"` kept as written).
+    pub(crate) fn resolved(&self) -> Vec<String> {
+        self.view().schemas.to_vec()
+    }
+
     /// The transaction failed (a backend said so): its `SET`s will not be kept.
     pub(crate) fn transaction_failed(&mut self) {
         if self.in_tx {

@@ -52,6 +52,15 @@ pub struct StatementInfo {
     /// Relations named (tables, views, sequences, indexes), sorted and deduplicated. Unqualified
     /// names have no schema: the router resolves them along the session's `search_path`.
     pub tables: Vec<TableName>,
+    /// It calls `nextval`, `setval`, … (see `relations::DATA_FUNCTIONS`).
+    pub data_function: bool,
+    /// It looks a relation up in the catalog by a name given as a parameter (`to_regclass($1)`).
+    pub parameter_lookup: bool,
+    /// It is DDL that changes what the catalog shows (CREATE/ALTER/DROP TABLE, indexes, …).
+    pub changes_catalog: bool,
+    /// Those of `tables` named only to be looked up in the catalog (`'t'::regclass`): a shadow
+    /// catalog can answer for them.
+    pub references: Vec<TableName>,
     /// Schemas it acts on as a whole (`DROP SCHEMA s`), sorted and deduplicated.
     pub schemas: Vec<String>,
     /// What kind of statement it is.
@@ -158,6 +167,7 @@ fn analyze_text(sql: &str) -> (Analysis, bool) {
         }
         changes.append(&mut c.settings);
         literal_names |= c.literal_names;
+        let references = references_only(&c.tables, &c.references);
         let mut tables = c.tables;
         tables.sort();
         tables.dedup();
@@ -165,7 +175,11 @@ fn analyze_text(sql: &str) -> (Analysis, bool) {
         schemas.sort();
         schemas.dedup();
         statements.push(StatementInfo {
+            changes_catalog: super::kind::changes_catalog(&p.node),
+            data_function: c.data_function,
+            parameter_lookup: c.parameter_lookup,
             tables,
+            references,
             schemas,
             kind: kind_of(&p.node),
             dynamic: c.dynamic,
@@ -182,6 +196,22 @@ fn analyze_text(sql: &str) -> (Analysis, bool) {
         },
         literal_names,
     )
+}
+
+/// The relations every mention of which is a catalog lookup by name, sorted and deduplicated.
+fn references_only(tables: &[TableName], references: &[TableName]) -> Vec<TableName> {
+    let mut out: Vec<TableName> = references
+        .iter()
+        .filter(|r| {
+            let mentions = tables.iter().filter(|t| t == r).count();
+            let lookups = references.iter().filter(|x| x == r).count();
+            mentions == lookups
+        })
+        .cloned()
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// See [`StatementInfo::object_name`].

@@ -91,6 +91,33 @@ pub(crate) fn kind_of(stmt: &Value) -> StatementKind {
     }
 }
 
+/// True for a statement that changes what the catalog shows about relations (tables, views,
+/// indexes, sequences, types, schemas, comments): the shadow catalog replays it.
+pub(crate) fn changes_catalog(stmt: &Value) -> bool {
+    let Some((tag, _)) = node(stmt) else {
+        return false;
+    };
+    matches!(
+        tag,
+        "CreateStmt"
+            | "CreateTableAsStmt"
+            | "AlterTableStmt"
+            | "DropStmt"
+            | "IndexStmt"
+            | "CommentStmt"
+            | "CreateSeqStmt"
+            | "AlterSeqStmt"
+            | "ViewStmt"
+            | "RenameStmt"
+            | "CreateEnumStmt"
+            | "AlterEnumStmt"
+            | "CreateSchemaStmt"
+            | "AlterObjectSchemaStmt"
+            | "CreateDomainStmt"
+            | "CompositeTypeStmt"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

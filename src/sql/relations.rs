@@ -83,6 +83,16 @@ const DATA_FUNCTIONS: &[&str] = &[
     "pg_sequence_last_value",
 ];
 
+/// Functions that measure a relation's storage: the stub in a shadow catalog would answer 0.
+const SIZE_FUNCTIONS: &[&str] = &[
+    "pg_indexes_size",
+    "pg_relation_filenode",
+    "pg_relation_filepath",
+    "pg_relation_size",
+    "pg_table_size",
+    "pg_total_relation_size",
+];
+
 /// Functions that run SQL text or read every table of a schema or database.
 const SQL_TEXT_FUNCTIONS: &[&str] = &[
     "query_to_xml",
@@ -147,6 +157,18 @@ impl fmt::Display for Dynamic {
 pub(crate) struct Collected {
     /// Relations, unsorted, possibly repeated.
     pub tables: Vec<TableName>,
+    /// Relations named only to look them up in the catalog (`'t'::regclass`,
+    /// `pg_get_serial_sequence('t', 'id')`), also listed in `tables`, once per mention.
+    pub references: Vec<TableName>,
+    /// It calls a function that reads or writes a relation's data (`nextval`, `setval`), whatever
+    /// its argument: such a statement is never a mere catalog lookup.
+    pub data_function: bool,
+    /// A relation is looked up in the catalog by a name given as a parameter
+    /// (`to_regclass($1)`, `$1::regclass`).
+    pub parameter_lookup: bool,
+    /// The one row of `pg_settings` the statement reads (`WHERE name = 'x'`), for
+    /// `set_config(name, …)` over it.
+    pub settings_row: Option<String>,
     /// Schemas acted on as a whole (`CREATE/DROP/ALTER SCHEMA`, `GRANT … ON ALL TABLES IN SCHEMA`).
     pub schemas: Vec<String>,
     /// A relation name (or a body) was read out of a string literal: the analysis must not be
@@ -192,6 +214,7 @@ enum Position {
 /// Collects the relations of one statement node (`{"SelectStmt": …}`). `text` is the statement's
 /// own text (PL/pgSQL bodies are parsed from it); `depth` counts enclosing bodies.
 pub(crate) fn collect(stmt: &Value, text: &str, depth: usize, out: &mut Collected) {
+    out.settings_row = settings::pg_settings_row(stmt).map(str::to_owned);
     let mut scopes = vec![Scope {
         parent: None,
         names: Vec::new(),
@@ -334,7 +357,7 @@ fn visit_object<'a>(
             "TypeCast" => {
                 if is_regclass(v.get("type_name")) {
                     if let Some(arg) = v.get("arg") {
-                        relation_argument(arg, None, out);
+                        relation_argument(arg, Use::Reference, out);
                     }
                 }
                 stack.push((v, scope, Position::Any));
@@ -345,18 +368,27 @@ fn visit_object<'a>(
                     .and_then(string_list)
                     .and_then(|p| p.last().map(|s| s.to_string()))
                     .unwrap_or_default();
+                if DATA_FUNCTIONS.contains(&name.as_str()) {
+                    out.data_function = true;
+                }
                 if let Some((_, positions)) = RELATION_ARGUMENTS.iter().find(|(f, _)| *f == name) {
                     let args = v.get("args").and_then(Value::as_array);
                     for &i in positions.iter() {
                         if let Some(arg) = args.and_then(|a| a.get(i)) {
-                            let data = DATA_FUNCTIONS.contains(&name.as_str());
-                            relation_argument(arg, data.then_some(name.as_str()), out);
+                            let usage = if DATA_FUNCTIONS.contains(&name.as_str()) {
+                                Use::Data(name.as_str())
+                            } else if SIZE_FUNCTIONS.contains(&name.as_str()) {
+                                Use::Size
+                            } else {
+                                Use::Reference
+                            };
+                            relation_argument(arg, usage, out);
                         }
                     }
                 } else if SQL_TEXT_FUNCTIONS.contains(&name.as_str()) {
                     out.dynamic(Dynamic::SqlTextFunction(name));
                 } else {
-                    match settings::set_config(v) {
+                    match settings::set_config(v, out.settings_row.as_deref()) {
                         Ok(Some(Ok(change))) => {
                             out.literal_names = true;
                             out.settings.push(change)
@@ -490,25 +522,41 @@ fn is_regclass(type_name: Option<&Value>) -> bool {
         .unwrap_or(false)
 }
 
+/// How a statement uses a relation it names in a `regclass` argument.
+#[derive(Clone, Copy)]
+enum Use<'a> {
+    /// The function reads or writes the relation's data (`nextval`): a parameter there is
+    /// unknowable.
+    Data(&'a str),
+    /// The function measures the relation's storage: only its own bind knows.
+    Size,
+    /// A catalog lookup by name (`'t'::regclass`, `pg_get_serial_sequence`): any catalog that
+    /// holds the relation answers it.
+    Reference,
+}
+
 /// A `regclass` argument: a string literal names a relation; a parameter is unknowable when the
-/// function reads or writes data through it (`data`).
-fn relation_argument(arg: &Value, data: Option<&str>, out: &mut Collected) {
+/// function reads or writes data through it.
+fn relation_argument(arg: &Value, usage: Use<'_>, out: &mut Collected) {
     if let Some(text) = string_const(arg) {
         out.literal_names = true;
         if let Some(t) = TableName::parse_regclass(text) {
+            if matches!(usage, Use::Reference) {
+                out.references.push(t.clone());
+            }
             out.tables.push(t);
         }
         return;
     }
     match node(arg) {
-        Some(("ParamRef", _)) => {
-            if let Some(f) = data {
-                out.dynamic(Dynamic::RelationParameter(f.to_owned()));
-            }
-        }
+        Some(("ParamRef", _)) => match usage {
+            Use::Data(f) => out.dynamic(Dynamic::RelationParameter(f.to_owned())),
+            Use::Reference => out.parameter_lookup = true,
+            Use::Size => {}
+        },
         Some(("TypeCast", c)) => {
             if let Some(inner) = c.get("arg") {
-                relation_argument(inner, data, out)
+                relation_argument(inner, usage, out)
             }
         }
         _ => {}

@@ -161,6 +161,7 @@ pub async fn detect_capabilities(proxy: &Proxy) {
         .binds
         .iter()
         .enumerate()
+        .filter(|(i, _)| proxy.is_user_bind(*i))
         .filter_map(|(i, b)| match b {
             Bind::Pg(p) => Some((i, p.clone())),
             Bind::Translated(_) => None,
@@ -354,6 +355,9 @@ pub async fn recover(proxy: &Proxy) -> Result<RecoveryReport, TxError> {
     let mut unexamined: HashSet<String> = HashSet::new();
     let mut failed: HashSet<String> = HashSet::new();
     for (i, bind) in proxy.binds.iter().enumerate() {
+        if !proxy.is_user_bind(i) {
+            continue;
+        }
         let name = proxy.bind_names[i].clone();
         let mut br = BindReport {
             bind: name.clone(),

@@ -107,6 +107,13 @@ impl Proxy {
             "\ntransactions:\n  log_dir: {}\n  instance_id: t{port}\n",
             tx_dir.display()
         );
+        // These daemons test routing and the protocol; the shadow catalog (a database per daemon)
+        // is the Python suite's (tests/python/test_catalog*.py).
+        let transactions = if top_yaml.contains("catalog:") {
+            transactions
+        } else {
+            format!("{transactions}catalog: off\n")
+        };
         let yaml = format!(
             "listen: 127.0.0.1:{port}\ndefault_bind: main\nbinds:\n  main: postgresql://postgres@127.0.0.1:5432/{}\n  users:\n    url: postgresql://postgres@127.0.0.1:5432/{}\n    pool_size: 4\n    checkout_timeout_ms: 800\n{extra_binds}tables:\n{tables}{top_yaml}{transactions}",
             dbs[0], dbs[1]

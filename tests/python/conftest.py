@@ -143,6 +143,12 @@ def _drop_stale_databases():
             pid = int(name.split("_")[1])
             if pid != PID and not _pid_alive(pid):
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        # shadow catalogs bindproxy created by default (`catalog:` unset) for the proxies of dead runs
+        for (name,) in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname ~ '^bindproxy_catalog_p[0-9]+_'").fetchall():
+            pid = int(re.match(r"bindproxy_catalog_p(\d+)_", name).group(1))
+            if pid != PID and not _pid_alive(pid):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     try:
         with my_admin() as conn, conn.cursor() as cur:
             cur.execute("SHOW DATABASES LIKE 'bp\\_%'")
@@ -237,6 +243,10 @@ def backends(tmp_path_factory):
     yield b
     with pg_admin() as conn:
         for name in b.pg_dbs.values():
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        # the shadow catalogs this run's proxies made by default (instance ids p<pid>_<n>, see Proxy)
+        for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                    (f"bindproxy\\_catalog\\_p{PID}\\_%",)).fetchall():
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     if b.my_dbs:
         with my_admin() as conn, conn.cursor() as cur:

@@ -549,3 +549,28 @@ impl EngineConn {
         }
     }
 }
+
+/// Catalog reads of bindproxy's own (`catalog/read`): a connection of the bind's pool, checked
+/// out and given back clean around one read-only query.
+impl TranslatedBind {
+    /// Runs one read-only catalog query on a connection of this bind and returns its rows as text
+    /// (NULL as `None`).
+    pub(crate) async fn query_rows(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<Vec<Option<String>>>, ProxyError> {
+        let _permit = self.permit().await?;
+        let mut conn = match &self.engine {
+            EngineBind::MySql(b) => EngineConn::MySql(b.get(&self.name).await?),
+            EngineBind::Sqlite(b) => EngineConn::Sqlite(b.get(&self.name).await?),
+        };
+        let r = match &mut conn {
+            EngineConn::MySql(c) => c.query_rows(sql).await,
+            EngineConn::Sqlite(c) => c.query_rows(sql).await,
+        };
+        // An error leaves no transaction behind (autocommit reads), but a failed read is reset
+        // anyway rather than trusted.
+        conn.give_back(r.is_err()).await;
+        r
+    }
+}

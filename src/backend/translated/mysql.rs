@@ -741,3 +741,36 @@ impl Drop for MyConn {
         }
     }
 }
+
+/// Catalog reads of bindproxy's own (`catalog/read/mysql.rs`): not a client's statement.
+impl MyConn {
+    /// Runs one read-only query (text protocol) and returns its rows as text (NULL as `None`).
+    pub(crate) async fn query_rows(
+        &mut self,
+        sql: &str,
+    ) -> Result<Vec<Vec<Option<String>>>, ProxyError> {
+        let rows: Vec<mysql_async::Row> = match self.conn()?.query(sql).await {
+            Ok(r) => r,
+            Err(e) => return Err(self.fail(e)),
+        };
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                r.unwrap_raw()
+                    .into_iter()
+                    .map(|v| match v? {
+                        mysql_async::Value::NULL => None,
+                        mysql_async::Value::Bytes(b) => {
+                            Some(String::from_utf8_lossy(&b).into_owned())
+                        }
+                        mysql_async::Value::Int(i) => Some(i.to_string()),
+                        mysql_async::Value::UInt(u) => Some(u.to_string()),
+                        mysql_async::Value::Float(f) => Some(f.to_string()),
+                        mysql_async::Value::Double(f) => Some(f.to_string()),
+                        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}

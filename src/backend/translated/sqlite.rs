@@ -760,3 +760,41 @@ impl SqliteConn {
         }
     }
 }
+
+/// Catalog reads of bindproxy's own (`catalog/read/sqlite.rs`): not a client's statement.
+impl SqliteConn {
+    /// Runs one read-only query and returns its rows as text (NULL as `None`, integers and reals
+    /// in their decimal form, blobs as lossy UTF-8).
+    pub(crate) async fn query_rows(
+        &mut self,
+        sql: &str,
+    ) -> Result<Vec<Vec<Option<String>>>, ProxyError> {
+        let (tx, mut rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
+        self.send(Cmd::Run {
+            sql: sql.into(),
+            params: vec![],
+            chunks: tx,
+        })?;
+        let mut out = Vec::new();
+        loop {
+            match rx.recv().await {
+                Some(Chunk::Columns(_)) => {}
+                Some(Chunk::Rows(rows)) => out.extend(rows.into_iter().map(|r| {
+                    r.into_iter()
+                        .map(|v| match v {
+                            Value::Null => None,
+                            Value::Int(i) => Some(i.to_string()),
+                            Value::UInt(u) => Some(u.to_string()),
+                            Value::Float(f) => Some(f.to_string()),
+                            Value::Text(s) => Some(s),
+                            Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                            _ => None,
+                        })
+                        .collect()
+                })),
+                Some(Chunk::Done(r)) => return r.map(|_| out),
+                None => return Err(self.lost()),
+            }
+        }
+    }
+}
