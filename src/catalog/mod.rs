@@ -9,6 +9,7 @@
 //! to a bind's own database.
 
 pub mod ddl;
+pub mod embedded;
 pub mod model;
 pub mod read;
 pub mod shadow;

@@ -21,6 +21,7 @@
 //! PostgreSQL's own scanner; a different count here means the two disagree, 42601).
 
 mod bulk;
+pub mod catalog;
 mod colname;
 mod ddl;
 pub mod depth;

@@ -119,6 +119,16 @@ pub struct TranslatedBind {
     /// Statement text → its rewrite for this bind's engine, so a repeated statement is parsed and
     /// re-rendered once (ORMs and the extended protocol send the same text again and again).
     rewrites: Mutex<lru::LruCache<String, Arc<Vec<Rewritten>>>>,
+    dialect: Dialect,
+}
+
+/// Which PostgreSQL statements a translated bind takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// A MySQL/SQLite bind of the configuration: the translator's subset (`translate`).
+    Plain,
+    /// The embedded catalog (`catalog/embedded`): catalog queries (`translate::catalog`).
+    Catalog,
 }
 
 /// How many rewrites a bind keeps, and the longest statement text worth keeping.
@@ -161,6 +171,38 @@ impl std::fmt::Debug for TranslatedBind {
 impl TranslatedBind {
     /// Sets up the bind. No network I/O; an in-memory SQLite bind opens its keeper connection here.
     pub fn new(cfg: &BindConfig) -> Result<Arc<Self>, ProxyError> {
+        Self::with_dialect(cfg, Dialect::Plain)
+    }
+
+    /// The embedded catalog's bind (a SQLite bind that takes catalog queries; see
+    /// `catalog/embedded`).
+    pub fn new_catalog(cfg: &BindConfig) -> Result<Arc<Self>, ProxyError> {
+        Self::with_dialect(cfg, Dialect::Catalog)
+    }
+
+    /// True for the embedded catalog's bind.
+    pub fn is_catalog(&self) -> bool {
+        self.dialect == Dialect::Catalog
+    }
+
+    /// Runs bindproxy's own SQL script (never a client's) on a SQLite bind's engine, as it is: the
+    /// embedded catalog's contents. Clears the column-type cache.
+    pub async fn run_own_batch(&self, sql: &str) -> Result<(), ProxyError> {
+        let EngineBind::Sqlite(b) = &self.engine else {
+            return Err(ProxyError::Protocol(format!(
+                "bind \"{}\" is not a SQLite bind",
+                self.name
+            )));
+        };
+        let _permit = self.permit().await?;
+        let mut c = b.get(&self.name).await?;
+        let r = c.batch(sql).await;
+        c.give_back(r.is_err()).await;
+        self.columns.clear();
+        r
+    }
+
+    fn with_dialect(cfg: &BindConfig, dialect: Dialect) -> Result<Arc<Self>, ProxyError> {
         let columns = Arc::new(ColumnCache::default());
         let engine = match &cfg.url {
             BindUrl::MySql { url, .. } => {
@@ -187,12 +229,16 @@ impl TranslatedBind {
             rewrites: Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(REWRITE_CACHE).unwrap_or(std::num::NonZeroUsize::MIN),
             )),
+            dialect,
         }))
     }
 
     /// The statement re-rendered for this bind's engine, from the cache when the same text was
     /// rewritten before. Errors are not cached.
     pub(crate) fn rewrite(&self, sql: &str) -> Result<Arc<Vec<Rewritten>>, TranslateError> {
+        if self.dialect == Dialect::Catalog {
+            return self.rewrite_catalog(sql);
+        }
         if sql.len() > REWRITE_CACHE_MAX_TEXT {
             return Ok(Arc::new(rewrite_sql(sql, self.target())?));
         }
@@ -220,6 +266,18 @@ impl TranslatedBind {
         }
         let parts = Arc::new(rewrite_sql(sql, self.target())?);
         self.remember(sql.to_owned(), parts.clone());
+        Ok(parts)
+    }
+
+    /// [`Self::rewrite`] for the embedded catalog: `translate::catalog`, cached by text.
+    fn rewrite_catalog(&self, sql: &str) -> Result<Arc<Vec<Rewritten>>, TranslateError> {
+        if let Some(hit) = self.cached(sql) {
+            return Ok(hit);
+        }
+        let parts = Arc::new(crate::translate::catalog::rewrite_sql(sql)?);
+        if sql.len() <= REWRITE_CACHE_MAX_TEXT {
+            self.remember(sql.to_owned(), parts.clone());
+        }
         Ok(parts)
     }
 

@@ -243,7 +243,32 @@ fn open(bind: &str, loc: &Location) -> Result<Connection, ProxyError> {
         conn.execute_batch(sql).map_err(unavailable)?;
     }
     register_divisor(&conn).map_err(unavailable)?;
+    register_catalog_functions(&conn).map_err(unavailable)?;
     Ok(conn)
+}
+
+/// The functions the embedded catalog's SQL uses (`translate::catalog`):
+/// `bindproxy_regex(text, pattern)` is PostgreSQL's `text ~ pattern` (the `regex` crate; NULL when
+/// either is NULL, an error for a pattern it cannot compile).
+fn register_catalog_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        crate::translate::catalog::REGEX_FUNCTION,
+        2,
+        FunctionFlags::SQLITE_UTF8
+            | FunctionFlags::SQLITE_INNOCUOUS
+            | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let (Some(text), Some(pattern)) =
+                (ctx.get::<Option<String>>(0)?, ctx.get::<Option<String>>(1)?)
+            else {
+                return Ok(None);
+            };
+            let re = regex::Regex::new(&pattern)
+                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+            Ok(Some(re.is_match(&text)))
+        },
+    )
 }
 
 /// `bindproxy_divisor(x)`: `x` itself, or an error when `x` is zero (integer, real, or text that

@@ -75,6 +75,139 @@ pub enum PgType {
     Uuid,
     /// Not known before a value is seen (SQLite expressions); described as text.
     Unknown,
+    /// A type of PostgreSQL's system catalogs (the embedded catalog, `catalog/embedded`): values are
+    /// stored as their PostgreSQL text form.
+    Catalog(CatalogType),
+}
+
+/// The system-catalog types the embedded catalog answers with (`name`, `"char"`, `oid`, arrays…).
+/// In text format a value is the engine's text as it is; in binary format only the scalar ones
+/// (`name`, `"char"`, `oid`) are encoded, arrays are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CatalogType {
+    Name,
+    Char,
+    Oid,
+    Regclass,
+    Int2Vector,
+    OidVector,
+    TextArray,
+    NameArray,
+    BoolArray,
+    Int2Array,
+    Int8Array,
+    AclitemArray,
+    Regproc,
+    Regtype,
+    Xid,
+    PgNodeTree,
+    OidArray,
+    CharArray,
+    AnyArray,
+}
+
+impl CatalogType {
+    pub fn oid(self) -> u32 {
+        match self {
+            CatalogType::Name => oid::NAME,
+            CatalogType::Char => oid::CHAR,
+            CatalogType::Oid => oid::OID,
+            CatalogType::Regclass => 2205,
+            CatalogType::Int2Vector => 22,
+            CatalogType::OidVector => 30,
+            CatalogType::TextArray => 1009,
+            CatalogType::NameArray => 1003,
+            CatalogType::BoolArray => 1000,
+            CatalogType::Int2Array => 1005,
+            CatalogType::Int8Array => 1016,
+            CatalogType::AclitemArray => 1034,
+            CatalogType::Regproc => 24,
+            CatalogType::Regtype => 2206,
+            CatalogType::Xid => 28,
+            CatalogType::PgNodeTree => 194,
+            CatalogType::OidArray => 1028,
+            CatalogType::CharArray => 1002,
+            CatalogType::AnyArray => 2277,
+        }
+    }
+
+    /// `pg_type.typname`.
+    pub fn typname(self) -> &'static str {
+        match self {
+            CatalogType::Name => "name",
+            CatalogType::Char => "char",
+            CatalogType::Oid => "oid",
+            CatalogType::Regclass => "regclass",
+            CatalogType::Int2Vector => "int2vector",
+            CatalogType::OidVector => "oidvector",
+            CatalogType::TextArray => "_text",
+            CatalogType::NameArray => "_name",
+            CatalogType::BoolArray => "_bool",
+            CatalogType::Int2Array => "_int2",
+            CatalogType::Int8Array => "_int8",
+            CatalogType::AclitemArray => "_aclitem",
+            CatalogType::Regproc => "regproc",
+            CatalogType::Regtype => "regtype",
+            CatalogType::Xid => "xid",
+            CatalogType::PgNodeTree => "pg_node_tree",
+            CatalogType::OidArray => "_oid",
+            CatalogType::CharArray => "_char",
+            CatalogType::AnyArray => "anyarray",
+        }
+    }
+
+    pub fn typlen(self) -> i16 {
+        match self {
+            CatalogType::Name => 64,
+            CatalogType::Char => 1,
+            CatalogType::Oid
+            | CatalogType::Regclass
+            | CatalogType::Regproc
+            | CatalogType::Regtype
+            | CatalogType::Xid => 4,
+            _ => -1,
+        }
+    }
+
+    /// The declared SQLite column type the embedded catalog writes for this type (read back by
+    /// [`sqlite_decl_type`]): `BINDPROXY_INT_…` for the oid-like types, `BINDPROXY_TEXT_…` for the
+    /// rest, so SQLite's affinity rules store them as integers and as text.
+    pub fn sqlite_decl(self) -> String {
+        let affinity = match self {
+            CatalogType::Oid | CatalogType::Xid => "INT",
+            _ => "TEXT",
+        };
+        format!(
+            "BINDPROXY_{affinity}_{}",
+            self.typname().to_ascii_uppercase()
+        )
+    }
+
+    /// The catalog type of a `pg_type.typname`.
+    pub fn by_typname(name: &str) -> Option<CatalogType> {
+        const ALL: [CatalogType; 19] = [
+            CatalogType::Name,
+            CatalogType::Char,
+            CatalogType::Oid,
+            CatalogType::Regclass,
+            CatalogType::Int2Vector,
+            CatalogType::OidVector,
+            CatalogType::TextArray,
+            CatalogType::NameArray,
+            CatalogType::BoolArray,
+            CatalogType::Int2Array,
+            CatalogType::Int8Array,
+            CatalogType::AclitemArray,
+            CatalogType::Regproc,
+            CatalogType::Regtype,
+            CatalogType::Xid,
+            CatalogType::PgNodeTree,
+            CatalogType::OidArray,
+            CatalogType::CharArray,
+            CatalogType::AnyArray,
+        ];
+        ALL.into_iter().find(|c| c.typname() == name)
+    }
 }
 
 pub mod oid {
@@ -122,6 +255,7 @@ impl PgType {
             PgType::Json => oid::JSON,
             PgType::Jsonb => oid::JSONB,
             PgType::Uuid => oid::UUID,
+            PgType::Catalog(c) => c.oid(),
         }
     }
 
@@ -137,6 +271,7 @@ impl PgType {
             | PgType::Timestamp
             | PgType::Timestamptz => 8,
             PgType::Uuid => 16,
+            PgType::Catalog(c) => c.typlen(),
             _ => -1,
         }
     }
@@ -184,6 +319,7 @@ impl PgType {
             PgType::Json => "json",
             PgType::Jsonb => "jsonb",
             PgType::Uuid => "uuid",
+            PgType::Catalog(c) => c.typname(),
         }
     }
 
@@ -213,6 +349,13 @@ pub fn sqlite_decl_type(decl: Option<&str>) -> PgType {
     let up = decl.trim().to_ascii_uppercase();
     let base = up.split('(').next().unwrap_or("").trim();
     let base: String = base.split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some(c) = base
+        .strip_prefix("BINDPROXY_")
+        .and_then(|t| t.strip_prefix("INT_").or_else(|| t.strip_prefix("TEXT_")))
+        .and_then(|t| CatalogType::by_typname(&t.to_ascii_lowercase()))
+    {
+        return PgType::Catalog(c);
+    }
     match base.as_str() {
         "" => PgType::Unknown,
         "INTEGER" | "INT8" | "BIGINT" | "BIGSERIAL" | "SERIAL8" => PgType::Int8,
@@ -459,7 +602,7 @@ pub fn pg_type_by_name(name: &str) -> Option<PgType> {
         "json" => PgType::Json,
         "jsonb" => PgType::Jsonb,
         "uuid" => PgType::Uuid,
-        _ => return None,
+        other => return CatalogType::by_typname(other).map(PgType::Catalog),
     })
 }
 
@@ -1353,6 +1496,23 @@ fn encode_body(
                 out.put_slice(uuid_text(&u).as_bytes());
             }
         }
+        PgType::Catalog(c) => match (c, binary) {
+            (CatalogType::Oid | CatalogType::Xid, true) => {
+                let i = to_i64(ty, v)?;
+                out.put_u32(u32::try_from(i).map_err(|_| out_of_range(ty, i))?);
+            }
+            (CatalogType::Name | CatalogType::Char, _) | (_, false) => out.put_slice(&bytes_of(v)),
+            (_, true) => {
+                return Err(ProxyError::Backend {
+                    code: "0A000".into(),
+                    message: format!(
+                        "binary output of type {} is not supported by the embedded catalog",
+                        c.typname()
+                    ),
+                    detail: None,
+                })
+            }
+        },
     }
     Ok(true)
 }
@@ -1524,7 +1684,7 @@ pub fn decode_param(ty: PgType, format: i16, raw: Option<&[u8]>) -> Result<Value
             let body = b.strip_prefix(&[1u8]).unwrap_or(b);
             Value::Text(utf8(ty, body)?)
         }
-        PgType::Text | PgType::Varchar | PgType::Json | PgType::Unknown => {
+        PgType::Text | PgType::Varchar | PgType::Json | PgType::Unknown | PgType::Catalog(_) => {
             Value::Text(utf8(ty, b)?)
         }
     })
