@@ -20,6 +20,7 @@ use sqlparser::tokenizer::Span;
 
 use super::error::{Result, TranslateError};
 use super::names::{fold, placeholder_index, raw};
+use super::optype::{self, Plan};
 use super::types::{classify, PgType};
 use super::{ColumnRef, Target};
 
@@ -32,8 +33,11 @@ struct Entry {
 }
 
 /// State of one translation: target, scopes for column resolution, collected parameter facts.
-pub(crate) struct Ctx {
+pub(crate) struct Ctx<'a> {
     pub target: Target,
+    /// The bind's column types, when the caller knows them (the executor). `None` (unit tests,
+    /// `bindproxy route`): operands of unknown type are left to the engine.
+    types: Option<&'a (dyn super::ColumnTypes + Sync)>,
     scopes: Vec<Vec<Entry>>,
     ctes: Vec<String>,
     pub hints: BTreeMap<usize, ColumnRef>,
@@ -159,10 +163,11 @@ fn cast_type_name(dt: &DataType) -> Result<String> {
     Ok(classify(dt)?.ty.pg_name().to_string())
 }
 
-impl Ctx {
-    pub fn new(target: Target) -> Self {
+impl<'a> Ctx<'a> {
+    pub fn new(target: Target, types: Option<&'a (dyn super::ColumnTypes + Sync)>) -> Self {
         Ctx {
             target,
+            types,
             scopes: Vec::new(),
             ctes: Vec::new(),
             hints: BTreeMap::new(),
@@ -247,6 +252,43 @@ impl Ctx {
     pub fn hint_column(&mut self, param: &Expr, col: ColumnRef) {
         if let Some(i) = param_of(param) {
             self.hints.entry(i).or_insert(col);
+        }
+    }
+
+    /// The PostgreSQL type name of a column reference: qualified through the scopes, unqualified in
+    /// the one table of the innermost scope that has such a column.
+    fn column_type(&self, e: &Expr) -> Option<String> {
+        let types = self.types?;
+        if let Some(c) = self.resolve(e) {
+            return types.column_type(&c.table, &c.column);
+        }
+        let Expr::Identifier(c) = e else {
+            return None;
+        };
+        let column = fold(c);
+        for scope in self.scopes.iter().rev() {
+            let found: Vec<String> = scope
+                .iter()
+                .filter_map(|en| en.table.as_ref())
+                .filter_map(|t| types.column_type(t, &column))
+                .collect();
+            match found.as_slice() {
+                [] if scope.iter().all(|en| en.table.is_some()) => continue,
+                [t] if scope.iter().all(|en| en.table.is_some()) => return Some(t.clone()),
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// The class of an arithmetic operand; with the bind's column types known, an operand they do
+    /// not type is Unknown, and without them it is left to the engine (a number).
+    fn operand(&self, e: &Expr) -> optype::Operand {
+        let lookup = |x: &Expr| self.column_type(x);
+        let o = optype::of_expr(e, &lookup);
+        match (o, self.types) {
+            (optype::Operand::Unknown, None) => optype::Operand::Unchecked,
+            (o, _) => o,
         }
     }
 
@@ -862,8 +904,12 @@ impl Ctx {
                 self.expr(low)?;
                 self.expr(high)
             }
-            Expr::BinaryOp { left, op, right } => {
-                let op = op.clone();
+            Expr::BinaryOp {
+                left,
+                op: op_slot,
+                right,
+            } => {
+                let op = op_slot.clone();
                 match op {
                     BinaryOperator::Plus
                     | BinaryOperator::Minus
@@ -882,8 +928,52 @@ impl Ctx {
                     BinaryOperator::And | BinaryOperator::Or | BinaryOperator::StringConcat => {}
                     other => return unsupported(format!("operator {other}")),
                 }
+                // PostgreSQL's operator for the operand types, and the engine's equivalent
+                // (statements only: DDL expressions are stored as written).
+                let arith = self.guard_division
+                    && matches!(
+                        op,
+                        BinaryOperator::Plus
+                            | BinaryOperator::Minus
+                            | BinaryOperator::Multiply
+                            | BinaryOperator::Divide
+                            | BinaryOperator::Modulo
+                    );
+                let planned = if arith {
+                    let (a, b) = (self.operand(left), self.operand(right));
+                    Some((
+                        optype::plan(&op, a, b, t == Target::MySql),
+                        optype::result_class(&op, a, b),
+                    ))
+                } else {
+                    None
+                };
+                if let Some((Plan::Refuse(what), _)) = planned {
+                    return unsupported(what);
+                }
                 self.expr(left)?;
                 self.expr(right)?;
+                match planned {
+                    Some((Plan::DateShift { date_left, negate }, _)) => {
+                        let (l, r) = (
+                            std::mem::replace(&mut **left, Expr::Value(Value::Null.into())),
+                            std::mem::replace(&mut **right, Expr::Value(Value::Null.into())),
+                        );
+                        let (date, days) = if date_left { (l, r) } else { (r, l) };
+                        *e = date_shift(t, date, days, negate);
+                        return Ok(());
+                    }
+                    Some((Plan::DateDiff, _)) => {
+                        let (l, r) = (
+                            std::mem::replace(&mut **left, Expr::Value(Value::Null.into())),
+                            std::mem::replace(&mut **right, Expr::Value(Value::Null.into())),
+                        );
+                        *e = date_diff(t, l, r);
+                        return Ok(());
+                    }
+                    Some((Plan::IntegerDivision, _)) => *op_slot = BinaryOperator::MyIntegerDivide,
+                    _ => {}
+                }
                 if matches!(op, BinaryOperator::Divide | BinaryOperator::Modulo)
                     && t == Target::Sqlite
                     && self.guard_division
@@ -904,6 +994,15 @@ impl Ctx {
                         &mut args,
                     );
                     *e = call("CONCAT", args);
+                }
+                if let (Some((_, optype::Operand::Int(w))), false) =
+                    (planned, op == BinaryOperator::Modulo)
+                {
+                    // PostgreSQL raises 22003 when integer arithmetic leaves its type's range.
+                    if t == Target::Sqlite {
+                        let inner = std::mem::replace(e, Expr::Value(Value::Null.into()));
+                        *e = call(&super::sqlite_range_function(w.typname()), vec![inner]);
+                    }
                 }
                 Ok(())
             }
@@ -1251,6 +1350,40 @@ impl Ctx {
     }
 }
 
+/// `date ± days` for the target: MySQL `ADDDATE`/`SUBDATE`, SQLite `date(julianday(d) ± n)`.
+fn date_shift(t: Target, date: Expr, days: Expr, negate: bool) -> Expr {
+    match t {
+        Target::MySql => call(if negate { "SUBDATE" } else { "ADDDATE" }, vec![date, days]),
+        Target::Sqlite => call(
+            "date",
+            vec![Expr::BinaryOp {
+                left: Box::new(call("julianday", vec![date])),
+                op: if negate {
+                    BinaryOperator::Minus
+                } else {
+                    BinaryOperator::Plus
+                },
+                right: Box::new(Expr::Nested(Box::new(days))),
+            }],
+        ),
+    }
+}
+
+/// `a - b` of two dates, in days: MySQL `DATEDIFF`, SQLite the difference of the Julian days.
+fn date_diff(t: Target, a: Expr, b: Expr) -> Expr {
+    match t {
+        Target::MySql => call("DATEDIFF", vec![a, b]),
+        Target::Sqlite => cast_expr(
+            Expr::BinaryOp {
+                left: Box::new(call("julianday", vec![a])),
+                op: BinaryOperator::Minus,
+                right: Box::new(call("julianday", vec![b])),
+            },
+            "INTEGER",
+        ),
+    }
+}
+
 /// Whether the rendering of `e` starts with a sign (`-x`, `+x`, a negative number literal).
 fn signed(e: &Expr) -> bool {
     match e {
@@ -1452,7 +1585,7 @@ pub(crate) fn cast_for(t: Target, x: Expr, ty: &PgType) -> Result<Expr> {
     })
 }
 
-impl Ctx {
+impl Ctx<'_> {
     /// Make `EXCLUDED` (ON CONFLICT DO UPDATE) resolve to the insert target.
     pub fn extend_excluded(&mut self, table: &str) {
         if let Some(s) = self.scopes.last_mut() {

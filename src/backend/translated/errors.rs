@@ -584,6 +584,16 @@ fn sqlite_pg_message(msg: &str) -> Option<(&'static str, String)> {
     if msg == crate::translate::SQLITE_DIVISION_BY_ZERO {
         return Some(("22012", "division by zero".into()));
     }
+    for ty in crate::translate::SQLITE_RANGE_TYPES {
+        if msg == crate::translate::sqlite_out_of_range(ty) {
+            let name = match *ty {
+                "int2" => "smallint",
+                "int4" => "integer",
+                _ => "bigint",
+            };
+            return Some(("22003", format!("{name} out of range")));
+        }
+    }
     if let Some(name) = msg.strip_prefix("CHECK constraint failed: ") {
         // The range and calendar checks bindproxy adds to the columns it creates (translate/ddl.rs).
         use crate::translate::{bindproxy_check, CheckKind};

@@ -68,6 +68,15 @@ pub(crate) fn resolve(
         },
         ResultType::Arith(a, b) => {
             let (a, b) = (resolve(a, column)?.0, resolve(b, column)?.0);
+            // date ± integer is a date; date - date a number of days (other date/time arithmetic
+            // is refused by the translator).
+            match (a, b) {
+                (PgType::Date, x) | (x, PgType::Date) if int_rank(x).is_some() => {
+                    return Some((PgType::Date, -1))
+                }
+                (PgType::Date, PgType::Date) => return Some((PgType::Int4, -1)),
+                _ => {}
+            }
             match (int_rank(a), int_rank(b)) {
                 (Some(x), Some(y)) => {
                     if x >= y {
@@ -146,14 +155,13 @@ pub(crate) async fn resolve_all(
 }
 
 /// For a simple query (columns learnt from the run): the types to give the columns the engine does
-/// not type (SQLite only; MySQL types every column).
+/// not take from a table (SQLite expressions have no type; MySQL types expressions its own way,
+/// `1 + 1` as BIGINT, `sum(int)` as DECIMAL).
 pub(crate) async fn for_simple(
     engine: &mut super::EngineConn,
     part: &crate::translate::Rewritten,
 ) -> Vec<Option<Typed>> {
-    if !matches!(engine, super::EngineConn::Sqlite(_))
-        || part.result_types.iter().all(Option::is_none)
-    {
+    if part.result_types.iter().all(Option::is_none) {
         return vec![];
     }
     resolve_all(engine, &part.result_types).await
@@ -215,5 +223,7 @@ mod tests {
         assert_eq!(ar(c("i"), k("numeric")), Some((PgType::Numeric, -1)));
         assert_eq!(ar(c("n"), c("f")), Some((PgType::Float8, -1)));
         assert_eq!(ar(c("i"), k("text")), None);
+        assert_eq!(ar(k("date"), k("int4")), Some((PgType::Date, -1)));
+        assert_eq!(ar(k("date"), k("date")), Some((PgType::Int4, -1)));
     }
 }

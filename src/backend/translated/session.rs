@@ -591,11 +591,50 @@ impl TranslatedConn {
 
     /// The client's statement with identity functions replaced by their values (see
     /// [`with_identity`]), then translated.
-    fn rewrite(&self, sql: &str) -> Result<Arc<Vec<Rewritten>>, ProxyError> {
+    ///
+    /// Operators whose engine form depends on column types (`optype.rs`) are translated with the
+    /// types of the statement's tables: when the bind's column cache lacks one, the tables' columns
+    /// are loaded from the engine and the statement is translated again.
+    async fn rewrite(&mut self, sql: &str) -> Result<Arc<Vec<Rewritten>>, ProxyError> {
         let with_values = with_identity(sql, &self.identity);
-        self.bind
-            .rewrite(with_values.as_deref().unwrap_or(sql))
-            .map_err(|e| translate_error(&self.bind, e))
+        let text = with_values.as_deref().unwrap_or(sql);
+        let first = self.bind.rewrite(text);
+        let parts = match first {
+            Ok(super::Rewrite::Done(parts)) => return Ok(parts),
+            Ok(super::Rewrite::Incomplete(parts)) => parts,
+            Err(e) => {
+                // A refusal may come from an operand whose table was not loaded yet: load what the
+                // statement names and try once more.
+                let names = crate::translate::table_names_of(text);
+                if names.is_empty() || !self.load_columns(&names).await? {
+                    return Err(translate_error(&self.bind, e));
+                }
+                return match self.bind.rewrite(text) {
+                    Ok(super::Rewrite::Done(p) | super::Rewrite::Incomplete(p)) => Ok(p),
+                    Err(e) => Err(translate_error(&self.bind, e)),
+                };
+            }
+        };
+        let names: Vec<String> = parts.iter().flat_map(|p| p.tables.clone()).collect();
+        self.load_columns(&names).await?;
+        match self.bind.rewrite(text) {
+            Ok(super::Rewrite::Done(p) | super::Rewrite::Incomplete(p)) => Ok(p),
+            Err(e) => Err(translate_error(&self.bind, e)),
+        }
+    }
+
+    /// Loads the columns of `tables` into the bind's cache; whether any was missing before.
+    async fn load_columns(&mut self, tables: &[String]) -> Result<bool, ProxyError> {
+        let mut loaded = false;
+        for t in tables {
+            if self.bind.columns.get(&t.to_lowercase()).is_none() {
+                let bind = self.bind.clone();
+                let engine = self.engine()?;
+                bind.table_columns(engine, t).await?;
+                loaded = true;
+            }
+        }
+        Ok(loaded)
     }
 
     fn engine(&mut self) -> Result<&mut EngineConn, ProxyError> {
@@ -763,7 +802,7 @@ impl TranslatedConn {
     /// a pipeline's implicit transaction becomes the block, as in PostgreSQL, but cannot become an
     /// XA branch after the fact (0A000).
     pub async fn begin(&mut self, begin_sql: &str, xa: Option<&str>) -> Result<(), ProxyError> {
-        let parts = self.rewrite(begin_sql)?;
+        let parts = self.rewrite(begin_sql).await?;
         match parts.as_slice() {
             [part] if part.kind == Kind::Begin => self.begin_part(part, xa).await,
             _ => Err(tx_error(
@@ -1201,6 +1240,7 @@ impl TranslatedConn {
             Kind::Select | Kind::Insert | Kind::Update | Kind::Delete
         ) {
             self.bind.columns.clear();
+            self.bind.forget_rewrites();
         }
         Ok(outcome)
     }
@@ -1347,6 +1387,7 @@ impl TranslatedConn {
             }
         }
         self.bind.columns.clear();
+        self.bind.forget_rewrites();
         Ok("DROP INDEX".into())
     }
 
@@ -1511,7 +1552,7 @@ impl TranslatedConn {
             command_complete(out, &tag);
             return Ok(());
         }
-        let parts = self.rewrite(sql)?;
+        let parts = self.rewrite(sql).await?;
         if parts.is_empty() {
             empty(out, b'I');
             return Ok(());
@@ -1570,7 +1611,7 @@ impl TranslatedConn {
             let cols = Self::local_columns(&local);
             return Ok(mk(Body::Local(local), cols, declared.len()));
         }
-        let parts = self.rewrite(sql)?;
+        let parts = self.rewrite(sql).await?;
         let exits = parts
             .iter()
             .all(|p| matches!(p.kind, Kind::Commit | Kind::Rollback | Kind::RollbackTo(_)));
