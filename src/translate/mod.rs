@@ -54,11 +54,12 @@ pub enum Target {
 
 /// Statements each new MySQL/MariaDB session must run before any translated SQL: the translation
 /// relies on these settings (string literals are rendered verbatim, so backslashes must not escape;
+/// literals compare byte-wise, as columns created through bindproxy and PostgreSQL's C collation do;
 /// strict mode makes bad data an error as in PostgreSQL; TIMESTAMPTZ is stored as UTC DATETIME(6)).
 pub const MYSQL_SESSION_SETUP: &[&str] = &[
     "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
     "SET SESSION time_zone = '+00:00'",
-    "SET NAMES utf8mb4",
+    "SET NAMES utf8mb4 COLLATE utf8mb4_bin",
 ];
 
 /// Statements each new SQLite connection must run before any translated SQL: PostgreSQL's LIKE is
@@ -229,6 +230,11 @@ pub enum ResultType {
     Avg(Box<ResultType>),
     /// `a + b` (and `- * / %`): by PostgreSQL's operator resolution of the two operand types.
     Arith(Box<ResultType>, Box<ResultType>),
+    /// `a * b`: typed as [`ResultType::Arith`]; a numeric product's scale is the sum of the
+    /// operands' scales (theirs is the larger one for `+ - %`).
+    Product(Box<ResultType>, Box<ResultType>),
+    /// A numeric literal (`1.50`): numeric, printed with the literal's scale (2).
+    NumericLiteral { scale: u32 },
 }
 
 /// A MySQL `DROP INDEX` whose table the caller must find.

@@ -175,6 +175,12 @@ pub(crate) fn plan(op: &BinaryOperator, a: Operand, b: Operand, mysql: bool) -> 
             Plan::Refuse("arithmetic on an operand whose type bindproxy cannot tell")
         }
         (Int(_), Int(_)) if div && mysql => Plan::IntegerDivision,
+        (Float, _) | (_, Float) if *op == BinaryOperator::Modulo => {
+            Plan::Refuse("% of a float (PostgreSQL has no such operator)")
+        }
+        (Numeric, _) | (_, Numeric) if *op == BinaryOperator::Modulo && !mysql => {
+            Plan::Refuse("% of a numeric on SQLite (it takes integers)")
+        }
         (Numeric, Int(_) | Numeric) | (Int(_), Numeric) if div => {
             Plan::Refuse("numeric division (the engines' result scale differs from PostgreSQL's)")
         }
@@ -208,9 +214,16 @@ pub(crate) fn of_expr(e: &Expr, column: &dyn Fn(&Expr) -> Option<String>) -> Ope
         Expr::TypedString(ts) => classify(&ts.data_type)
             .map(|d| of_pg(&d.ty))
             .unwrap_or(Operand::Unknown),
-        Expr::UnaryOp { op, expr } => match op {
-            UnaryOperator::Minus | UnaryOperator::Plus => of_expr(expr, column),
-            UnaryOperator::Not => Operand::Bool,
+        Expr::UnaryOp { op, expr } => match (op, expr.as_ref()) {
+            // PostgreSQL folds the sign into a constant: `-2147483648` is an int4.
+            (UnaryOperator::Minus, Expr::Value(v)) if matches!(v.value, Value::Number(..)) => {
+                match &v.value {
+                    Value::Number(n, _) => of_number(&format!("-{n}")),
+                    _ => Operand::Unknown,
+                }
+            }
+            (UnaryOperator::Minus | UnaryOperator::Plus, _) => of_expr(expr, column),
+            (UnaryOperator::Not, _) => Operand::Bool,
             _ => Operand::Unknown,
         },
         Expr::BinaryOp { left, op, right } => match op {
@@ -260,6 +273,130 @@ pub(crate) fn of_expr(e: &Expr, column: &dyn Fn(&Expr) -> Option<String>) -> Ope
         Expr::Function(f) => function(f, column),
         _ => Operand::Unknown,
     }
+}
+
+/// The scale of a numeric expression where the statement alone fixes it (literals, `+ - *` of
+/// them, `round(x, d)`); `None` otherwise (columns: their typmod is not known here).
+pub(crate) fn static_scale(e: &Expr) -> Option<u32> {
+    match e {
+        Expr::Nested(i) => static_scale(i),
+        Expr::UnaryOp { expr, .. } => static_scale(expr),
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => match n.split_once('.') {
+                Some((_, f)) if f.bytes().all(|b| b.is_ascii_digit()) => Some(f.len() as u32),
+                None if n.bytes().all(|b| b.is_ascii_digit()) => Some(0),
+                _ => None,
+            },
+            _ => None,
+        },
+        Expr::Case {
+            conditions,
+            else_result,
+            ..
+        } => same_scale(
+            conditions
+                .iter()
+                .map(|c| &c.result)
+                .chain(else_result.as_deref()),
+        ),
+        Expr::Cast {
+            expr, data_type, ..
+        } if matches!(classify(data_type).map(|d| d.ty), Ok(PgType::Numeric(None))) => {
+            static_scale(expr)
+        }
+        Expr::BinaryOp { left, op, right } => {
+            let (a, b) = (static_scale(left)?, static_scale(right)?);
+            match op {
+                BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Modulo => {
+                    Some(a.max(b))
+                }
+                BinaryOperator::Multiply => Some(a + b),
+                _ => None,
+            }
+        }
+        Expr::Function(f) => {
+            let name = match f.name.0.as_slice() {
+                [ObjectNamePart::Identifier(i)] => fold(i),
+                _ => return None,
+            };
+            let FunctionArguments::List(l) = &f.args else {
+                return None;
+            };
+            let arg = |k: usize| match l.args.get(k) {
+                Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(x))) => Some(x),
+                _ => None,
+            };
+            match (name.as_str(), l.args.len()) {
+                ("round", 1) => Some(0),
+                ("round", 2) => match arg(1)? {
+                    Expr::Value(v) => match &v.value {
+                        Value::Number(n, _) => n.parse().ok(),
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                ("abs", 1) => static_scale(arg(0)?),
+                ("coalesce", _) => same_scale((0..l.args.len()).filter_map(arg)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The one scale of several branches (NULLs aside), if they all have it.
+fn same_scale<'a>(exprs: impl Iterator<Item = &'a Expr>) -> Option<u32> {
+    let mut out = None;
+    for e in exprs {
+        if matches!(e, Expr::Value(v) if v.value == Value::Null) {
+            continue;
+        }
+        let s = static_scale(e)?;
+        match out {
+            None => out = Some(s),
+            Some(o) if o == s => {}
+            Some(_) => return None,
+        }
+    }
+    out
+}
+
+/// Whether the branches of a `CASE` / `coalesce` answer as PostgreSQL's on the engines: PostgreSQL
+/// resolves them to one type and prints each numeric value with its own scale, where the engines
+/// convert to one type with one scale. Allowed: one class (integers of any width), NULLs, and
+/// numerics only when at most one branch is numeric or all have the same known scale.
+pub(crate) fn branches_agree(exprs: &[&Expr], column: &dyn Fn(&Expr) -> Option<String>) -> bool {
+    let classes: Vec<Operand> = exprs
+        .iter()
+        .map(|e| of_expr(e, column))
+        .filter(|c| !matches!(c, Operand::Null | Operand::UntypedLiteral | Operand::Param))
+        .collect();
+    let Some(first) = classes.first() else {
+        return true;
+    };
+    let same_class = classes.iter().all(|c| match (first, c) {
+        (Operand::Int(_), Operand::Int(_)) => true,
+        (a, b) => a == b,
+    });
+    if !same_class
+        || classes
+            .iter()
+            .any(|c| matches!(c, Operand::Unknown | Operand::Unchecked))
+    {
+        return classes.iter().all(|c| *c == Operand::Unchecked);
+    }
+    if *first != Operand::Numeric {
+        return true;
+    }
+    let numeric: Vec<&&Expr> = exprs
+        .iter()
+        .filter(|e| of_expr(e, column) == Operand::Numeric)
+        .collect();
+    if numeric.len() <= 1 {
+        return true;
+    }
+    let scales: Vec<Option<u32>> = numeric.iter().map(|e| static_scale(e)).collect();
+    scales[0].is_some() && scales.iter().all(|s| *s == scales[0])
 }
 
 /// The one class of several branches (NULLs aside), or Unknown.

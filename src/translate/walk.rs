@@ -281,6 +281,19 @@ impl<'a> Ctx<'a> {
         None
     }
 
+    /// Refuses `CASE`/`coalesce` branches the engines would not answer as PostgreSQL does (see
+    /// [`optype::branches_agree`]).
+    fn branches_agree(&self, branches: &[&Expr]) -> Result<()> {
+        let lookup = |x: &Expr| self.column_type(x);
+        let column: &dyn Fn(&Expr) -> Option<String> = &lookup;
+        let agree = self.types.is_none() || optype::branches_agree(branches, column);
+        if agree {
+            Ok(())
+        } else {
+            unsupported("CASE/coalesce branches of different types or numeric scales (PostgreSQL resolves them differently from the engines)")
+        }
+    }
+
     /// The class of an arithmetic operand; with the bind's column types known, an operand they do
     /// not type is Unknown, and without them it is left to the engine (a number).
     fn operand(&self, e: &Expr) -> optype::Operand {
@@ -340,7 +353,7 @@ impl<'a> Ctx<'a> {
         } else {
             self.set_expr(body)?;
             if let Some(ob) = order_by {
-                self.order_by(ob)?;
+                self.order_by(ob, None)?;
             }
         }
         if let Some(f) = fetch.take() {
@@ -630,7 +643,7 @@ impl<'a> Ctx<'a> {
                 self.expr(h)?;
             }
             if let Some(ob) = order_by {
-                self.order_by(ob)?;
+                self.order_by(ob, Some(projection.as_slice()))?;
             }
             Ok(())
         })();
@@ -779,7 +792,11 @@ impl<'a> Ctx<'a> {
 
     /// ORDER BY with PostgreSQL's NULL placement (NULLs sort as larger than any value: last for ASC,
     /// first for DESC), made explicit for the target.
-    pub fn order_by(&mut self, ob: &mut OrderBy) -> Result<()> {
+    ///
+    /// A positional key (`ORDER BY 1`) cannot be wrapped on MySQL: it is replaced by the select-list
+    /// expression it names (already translated), or refused when there is none (a wildcard, a set
+    /// operation).
+    pub fn order_by(&mut self, ob: &mut OrderBy, projection: Option<&[SelectItem]>) -> Result<()> {
         if ob.interpolate.is_some() {
             return unsupported("INTERPOLATE");
         }
@@ -790,7 +807,41 @@ impl<'a> Ctx<'a> {
                     if o.with_fill.is_some() {
                         return unsupported("WITH FILL");
                     }
-                    self.expr(&mut o.expr)?;
+                    let position = match &o.expr {
+                        Expr::Value(ValueWithSpan {
+                            value: Value::Number(n, _),
+                            ..
+                        }) => Some(n.parse::<usize>().unwrap_or(0)),
+                        _ => None,
+                    };
+                    match (position, self.target) {
+                        (Some(k), Target::MySql) => {
+                            let item = projection.and_then(|p| {
+                                if p.iter().any(|i| {
+                                    matches!(
+                                        i,
+                                        SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+                                    )
+                                }) {
+                                    None
+                                } else {
+                                    k.checked_sub(1).and_then(|k| p.get(k))
+                                }
+                            });
+                            match item {
+                                Some(SelectItem::UnnamedExpr(x))
+                                | Some(SelectItem::ExprWithAlias { expr: x, .. }) => {
+                                    o.expr = x.clone();
+                                }
+                                _ => {
+                                    return unsupported(
+                                        "ORDER BY a position over a wildcard or a set operation on MySQL (write the column)",
+                                    )
+                                }
+                            }
+                        }
+                        _ => self.expr(&mut o.expr)?,
+                    }
                     let desc = matches!(o.options.sort, Some(OrderBySort::Desc));
                     let nulls_first = o.options.nulls_first.unwrap_or(desc);
                     let positional = matches!(
@@ -999,10 +1050,8 @@ impl<'a> Ctx<'a> {
                     (planned, op == BinaryOperator::Modulo)
                 {
                     // PostgreSQL raises 22003 when integer arithmetic leaves its type's range.
-                    if t == Target::Sqlite {
-                        let inner = std::mem::replace(e, Expr::Value(Value::Null.into()));
-                        *e = call(&super::sqlite_range_function(w.typname()), vec![inner]);
-                    }
+                    let inner = std::mem::replace(e, Expr::Value(Value::Null.into()));
+                    *e = range_checked(t, inner, w);
                 }
                 Ok(())
             }
@@ -1079,9 +1128,13 @@ impl<'a> Ctx<'a> {
                     *e = strip_to_param((**expr).clone());
                     return Ok(());
                 }
+                let source = self.operand(expr);
                 self.expr(expr)?;
                 let ty = classify(data_type)?.ty;
-                *e = cast_for(t, (**expr).clone(), &ty)?;
+                *e = match literal_cast(t, expr, &ty)? {
+                    Some(lit) => lit,
+                    None => cast_checked(t, (**expr).clone(), &ty, source)?,
+                };
                 Ok(())
             }
             Expr::TypedString(ts) => {
@@ -1106,6 +1159,14 @@ impl<'a> Ctx<'a> {
                 else_result,
                 ..
             } => {
+                if self.guard_division {
+                    let branches: Vec<&Expr> = conditions
+                        .iter()
+                        .map(|c| &c.result)
+                        .chain(else_result.as_deref())
+                        .collect();
+                    self.branches_agree(&branches)?;
+                }
                 if let Some(o) = operand {
                     self.expr(o)?;
                 }
@@ -1155,6 +1216,11 @@ impl<'a> Ctx<'a> {
 
     fn value(&mut self, v: &mut ValueWithSpan) -> Result<()> {
         match &mut v.value {
+            Value::Number(n, _) if self.target == Target::Sqlite && !sqlite_exact(n) => {
+                unsupported(format!(
+                    "the number {n} on SQLite (it holds integers of 64 bits and 15 significant digits otherwise)"
+                ))
+            }
             Value::Number(..) | Value::Null => Ok(()),
             Value::SingleQuotedString(s) => {
                 if s.contains('\0') {
@@ -1250,6 +1316,8 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
+        let arg_types: Vec<optype::Operand> = args.iter().map(|a| self.operand(a)).collect();
+        let arg_originals: Vec<Expr> = args.iter().map(|a| (**a).clone()).collect();
         for a in args.iter_mut() {
             self.expr(a)?;
         }
@@ -1289,8 +1357,18 @@ impl<'a> Ctx<'a> {
             ),
         };
         match name.as_str() {
+            "avg" if self.types.is_some()
+                && !matches!(arg_types.first(), Some(optype::Operand::Float)) =>
+            {
+                unsupported("avg() of integers or numerics (the engines' result scale differs from PostgreSQL's)")
+            }
             "count" | "sum" | "avg" | "min" | "max" => {
                 set_name(f, &name.to_uppercase());
+                Ok(None)
+            }
+            "bool_and" | "bool_or" | "every" if argc == 1 && !distinct => {
+                // over booleans (1/0 on both engines), the least / greatest value
+                set_name(f, if name == "bool_or" { "MAX" } else { "MIN" });
                 Ok(None)
             }
             "row_number" | "rank" | "dense_rank" | "percent_rank" | "cume_dist" | "ntile"
@@ -1302,7 +1380,43 @@ impl<'a> Ctx<'a> {
                 Ok(None)
             }
             _ if windowed => unsupported(format!("window function {name}")),
-            "lower" | "upper" | "abs" | "coalesce" | "nullif" | "replace" => {
+            "coalesce" => {
+                if self.guard_division {
+                    let a: Vec<&Expr> = arg_originals.iter().collect();
+                    self.branches_agree(&a)?;
+                }
+                set_name(f, "COALESCE");
+                Ok(None)
+            }
+            "abs" if argc == 1 => {
+                set_name(f, "ABS");
+                // abs(-2147483648) leaves int4 in PostgreSQL (22003)
+                match arg_types.first() {
+                    Some(optype::Operand::Int(w)) if self.guard_division => Ok(Some(
+                        range_checked(t, Expr::Function(f.clone()), *w),
+                    )),
+                    _ => Ok(None),
+                }
+            }
+            "replace" if argc == 3 => {
+                // The engines' replace(s, '', NULL) is s; PostgreSQL's is NULL on any NULL.
+                let third = arg_clones.get(2).cloned().unwrap_or(Expr::Value(Value::Null.into()));
+                if !matches!(third, Expr::Value(_) | Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                    return unsupported("replace() with a computed third argument");
+                }
+                set_name(f, "REPLACE");
+                Ok(Some(Expr::Case {
+                    case_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                    end_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                    operand: None,
+                    conditions: vec![sqlparser::ast::CaseWhen {
+                        condition: Expr::IsNull(Box::new(third)),
+                        result: Expr::Value(Value::Null.into()),
+                    }],
+                    else_result: Some(Box::new(Expr::Function(f.clone()))),
+                }))
+            }
+            "lower" | "upper" | "nullif" | "replace" => {
                 set_name(f, &name.to_uppercase());
                 Ok(None)
             }
@@ -1346,6 +1460,33 @@ impl<'a> Ctx<'a> {
             "current_date" if argc == 0 => Ok(Some(keyword_fn("CURRENT_DATE"))),
             "gen_random_uuid" if argc == 0 && t == Target::MySql => Ok(Some(call("UUID", vec![]))),
             _ => unsupported(format!("function {name}() on {}", on_target(t))),
+        }
+    }
+}
+
+/// `x` (an integer expression of PostgreSQL type `w`), failing with 22003 where PostgreSQL's would
+/// overflow. SQLite: `bindproxy_int4(x)` (a function of bindproxy's). MySQL computes in BIGINT:
+/// `x * 2^32 DIV 2^32` is `x`, and overflows BIGINT (error 1690, 22003) exactly when `x` is outside
+/// int4 (`2^48` for int2); int8 overflows BIGINT itself.
+fn range_checked(t: Target, x: Expr, w: optype::IntWidth) -> Expr {
+    match (t, w) {
+        (Target::Sqlite, w) => call(&super::sqlite_range_function(w.typname()), vec![x]),
+        (Target::MySql, optype::IntWidth::Int8) => x,
+        (Target::MySql, w) => {
+            let factor = if w == optype::IntWidth::Int2 {
+                "281474976710656"
+            } else {
+                "4294967296"
+            };
+            Expr::Nested(Box::new(Expr::BinaryOp {
+                left: Box::new(Expr::BinaryOp {
+                    left: Box::new(Expr::Nested(Box::new(x))),
+                    op: BinaryOperator::Multiply,
+                    right: Box::new(number_lit(factor)),
+                }),
+                op: BinaryOperator::MyIntegerDivide,
+                right: Box::new(number_lit(factor)),
+            }))
         }
     }
 }
@@ -1485,6 +1626,201 @@ fn string_of(e: &Expr) -> Option<&str> {
     }
 }
 
+/// Whether SQLite holds the number literal `n` exactly: an integer of 64 bits (the magnitude of
+/// i64::MIN included, for a negated literal), or at most 15 significant digits.
+fn sqlite_exact(n: &str) -> bool {
+    if n.bytes().all(|b| b.is_ascii_digit()) {
+        return n.parse::<u64>().is_ok_and(|v| v <= 1 << 63);
+    }
+    let mantissa = n.split(['e', 'E']).next().unwrap_or(n);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    digits.trim_start_matches('0').trim_end_matches('0').len() <= 15
+}
+
+/// The text of a number literal, with its sign (`-3.5`).
+fn number_of(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Value(ValueWithSpan {
+            value: Value::Number(n, _),
+            ..
+        }) => Some(n.clone()),
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => number_of(expr).map(|n| match n.strip_prefix('-') {
+            Some(p) => p.to_string(),
+            None => format!("-{n}"),
+        }),
+        Expr::Nested(i) => number_of(i),
+        _ => None,
+    }
+}
+
+/// PostgreSQL's integer input (`int2in`, `int4in`, `int8in`) and numeric → integer rounding (half
+/// away from zero) for a literal, checked against the type's range.
+fn integer_literal(text: &str, ty: &PgType, quoted: bool) -> Result<String> {
+    let (name, lo, hi) = match ty {
+        PgType::Int2 => ("smallint", i16::MIN as i128, i16::MAX as i128),
+        PgType::Int4 => ("integer", i32::MIN as i128, i32::MAX as i128),
+        _ => ("bigint", i64::MIN as i128, i64::MAX as i128),
+    };
+    let s = text.trim();
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let valid = if quoted {
+        digits(int) && frac.is_empty() && !body.contains('.')
+    } else {
+        (digits(int) || (int.is_empty() && digits(frac))) && (frac.is_empty() || digits(frac))
+    };
+    if !valid {
+        return Err(TranslateError::InvalidText(format!(
+            "invalid input syntax for type {name}: \"{text}\""
+        )));
+    }
+    let out_of_range = || {
+        if quoted {
+            TranslateError::OutOfRange(format!("value \"{text}\" is out of range for type {name}"))
+        } else {
+            TranslateError::OutOfRange(format!("{name} out of range"))
+        }
+    };
+    let mut v: i128 = if int.is_empty() {
+        0
+    } else if int.len() > 30 {
+        return Err(out_of_range());
+    } else {
+        int.parse().map_err(|_| out_of_range())?
+    };
+    if frac.as_bytes().first().is_some_and(|d| *d >= b'5') {
+        v += 1;
+    }
+    if neg {
+        v = -v;
+    }
+    if v < lo || v > hi {
+        return Err(out_of_range());
+    }
+    Ok(v.to_string())
+}
+
+/// A cast of a literal PostgreSQL evaluates at once, done here (`'42'::int` → `42`, `2.5::int` →
+/// `3`, `'abc'::int` → 22P02, `1::boolean` → true, `4.50::text` → `'4.50'`, `NULL::t` → NULL).
+/// `None`: not such a literal.
+fn literal_cast(t: Target, x: &Expr, ty: &PgType) -> Result<Option<Expr>> {
+    if matches!(
+        x,
+        Expr::Value(ValueWithSpan {
+            value: Value::Null,
+            ..
+        })
+    ) {
+        return Ok(Some(x.clone()));
+    }
+    let (text, quoted) = match (string_of(x), number_of(x)) {
+        (Some(s), _) => (s.to_string(), true),
+        (None, Some(n)) => (n, false),
+        _ => return Ok(None),
+    };
+    let num = |n: String| {
+        if n.starts_with('-') {
+            Expr::UnaryOp {
+                op: UnaryOperator::Minus,
+                expr: Box::new(number_lit(n.trim_start_matches('-'))),
+            }
+        } else {
+            number_lit(&n)
+        }
+    };
+    Ok(match ty {
+        PgType::Int2 | PgType::Int4 | PgType::Int8 => {
+            Some(num(integer_literal(&text, ty, quoted)?))
+        }
+        PgType::Bool if !quoted => Some(match t {
+            Target::MySql => expr_value(Value::Boolean(text.trim_start_matches('-') != "0")),
+            Target::Sqlite => number_lit(if text.trim_start_matches('-') == "0" {
+                "0"
+            } else {
+                "1"
+            }),
+        })
+        .filter(|_| text.bytes().all(|b| b.is_ascii_digit() || b == b'-')),
+        PgType::Text | PgType::Varchar(None) if !quoted => Some(string_lit(&text)),
+        PgType::Numeric(None) if !quoted => Some(x.clone()),
+        PgType::Numeric(None) => {
+            let s = text.trim();
+            let body = s.strip_prefix('-').unwrap_or(s);
+            let (i, f) = body.split_once('.').unwrap_or((body, ""));
+            let ok = (!i.is_empty() || !f.is_empty())
+                && i.bytes().all(|b| b.is_ascii_digit())
+                && f.bytes().all(|b| b.is_ascii_digit());
+            if !ok {
+                return Err(TranslateError::InvalidText(format!(
+                    "invalid input syntax for type numeric: \"{text}\""
+                )));
+            }
+            // More digits than SQLite's REAL holds stay for the engine's own cast.
+            (t == Target::MySql || i.len() + f.len() <= 15).then(|| num(s.to_string()))
+        }
+        _ => None,
+    })
+}
+
+/// `CAST(x AS ty)` of an expression whose PostgreSQL type class is `source`, where the engines'
+/// casts answer as PostgreSQL's: integer targets are range-checked and round numerics; casts the
+/// engines do differently (float → integer, text → number, numeric → text on SQLite) are refused.
+fn cast_checked(t: Target, x: Expr, ty: &PgType, source: optype::Operand) -> Result<Expr> {
+    use optype::{IntWidth, Operand as O};
+    let width = match ty {
+        PgType::Int2 => Some(IntWidth::Int2),
+        PgType::Int4 => Some(IntWidth::Int4),
+        PgType::Int8 => Some(IntWidth::Int8),
+        _ => None,
+    };
+    match (ty, source) {
+        (_, O::Unchecked | O::UntypedLiteral) => cast_for(t, x, ty),
+        (PgType::Int2 | PgType::Int4 | PgType::Int8, O::Int(_) | O::Null) => {
+            let cast = cast_for(t, x, ty)?;
+            Ok(match width {
+                Some(w) => range_checked(t, cast, w),
+                None => cast,
+            })
+        }
+        (PgType::Int2 | PgType::Int4 | PgType::Int8, O::Numeric) => {
+            // PostgreSQL rounds half away from zero, as ROUND does on both engines.
+            let cast = cast_for(t, call("ROUND", vec![x]), ty)?;
+            Ok(match width {
+                Some(w) => range_checked(t, cast, w),
+                None => cast,
+            })
+        }
+        (PgType::Int2 | PgType::Int4 | PgType::Int8, _) => unsupported(
+            "a cast to an integer type from this type (the engines convert differently)",
+        ),
+        (PgType::Numeric(None), O::Numeric | O::Null) => Ok(x),
+        (PgType::Numeric(None), O::Int(_)) => match t {
+            Target::MySql => Ok(cast_expr(x, "DECIMAL(65,0)")),
+            Target::Sqlite => Ok(x),
+        },
+        (PgType::Numeric(_), O::Int(_) | O::Numeric | O::Null) => cast_for(t, x, ty),
+        (PgType::Numeric(_), _) => {
+            unsupported("a cast to numeric from this type (the engines convert differently)")
+        }
+        (PgType::Text | PgType::Varchar(_) | PgType::Char(_), O::Numeric | O::Float)
+            if t == Target::Sqlite =>
+        {
+            unsupported("a cast of a number to text on SQLite (it prints numbers its own way)")
+        }
+        (PgType::Text | PgType::Varchar(_) | PgType::Char(_), O::Float) => {
+            unsupported("a cast of a float to text (the engines print floats their own way)")
+        }
+        _ => cast_for(t, x, ty),
+    }
+}
+
 /// `CAST(x AS ty)` for the target.
 pub(crate) fn cast_for(t: Target, x: Expr, ty: &PgType) -> Result<Expr> {
     let lit = string_of(&x).map(str::to_string);
@@ -1594,6 +1930,52 @@ impl Ctx<'_> {
                 table: Some(table.to_string()),
             });
         }
+    }
+
+    /// A literal inserted into `table.column` gets an explicit cast to the column's type where the
+    /// engines would convert it otherwise: numbers and quoted text into integer columns, quoted
+    /// text into boolean ones (the cast is then done by [`literal_cast`]).
+    ///
+    /// Dates the engines cannot store (`infinity`, `epoch`, `today`, years BC) are refused here,
+    /// before anything runs, rather than stored as something else or refused with another error.
+    pub fn coerce_literal(&self, e: &mut Expr, table: &str, column: &str) -> Result<()> {
+        let Some(ty) = self.types.and_then(|t| t.column_type(table, column)) else {
+            return Ok(());
+        };
+        let literal = string_of(e).is_some() || number_of(e).is_some();
+        let data_type = match ty.as_str() {
+            "int2" => DataType::SmallInt(None),
+            "int4" => DataType::Int(None),
+            "int8" => DataType::BigInt(None),
+            "bool" if string_of(e).is_some() => DataType::Boolean,
+            "date" | "timestamp" | "timestamptz" => {
+                if let Some(s) = string_of(e) {
+                    let v = s.trim().to_ascii_lowercase();
+                    let special = matches!(
+                        v.trim_start_matches(['+', '-']),
+                        "infinity" | "epoch" | "today" | "tomorrow" | "yesterday" | "now"
+                    ) || v.ends_with(" bc")
+                        || v.contains(" bc ");
+                    if special {
+                        return unsupported(format!(
+                            "the {ty} value '{s}' (the engines store years 1 to 9999 only)"
+                        ));
+                    }
+                }
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
+        if literal {
+            let x = std::mem::replace(e, Expr::Value(Value::Null.into()));
+            *e = Expr::Cast {
+                kind: CastKind::DoubleColon,
+                expr: Box::new(x),
+                data_type,
+                format: None,
+            };
+        }
+        Ok(())
     }
 
     /// Walk a FROM item of UPDATE … FROM.

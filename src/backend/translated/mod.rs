@@ -49,6 +49,9 @@ pub struct Column {
     /// The engine reported a type for the column (false: a SQLite expression, typed from its first
     /// value or from [`crate::translate::Rewritten::result_types`]).
     pub declared: bool,
+    /// For a numeric expression without a typmod: the scale PostgreSQL prints its values with
+    /// (`1.5 * 2` → `3.0`), where the operands fix it.
+    pub scale: Option<usize>,
 }
 
 impl Column {
@@ -58,6 +61,15 @@ impl Column {
             ty,
             typmod: -1,
             declared: true,
+            scale: None,
+        }
+    }
+
+    /// The typmod the values are encoded with: the column's, or one that carries [`Column::scale`].
+    pub(crate) fn value_typmod(&self) -> i32 {
+        match (self.typmod, self.scale) {
+            (-1, Some(s)) if s <= 1000 => ((1000 << 16) | s as i32) + 4,
+            (t, _) => t,
         }
     }
 }

@@ -253,6 +253,9 @@ fn translate_error(bind: &TranslatedBind, e: TranslateError) -> ProxyError {
                 "Multi-row INSERT … VALUES is taken in pieces at any size; send other statements in smaller parts.".into(),
             ),
         },
+        e @ (TranslateError::InvalidText(_) | TranslateError::OutOfRange(_)) => {
+            tx_error(e.sqlstate(), e.to_string())
+        }
         e @ TranslateError::StatementCount { .. } => tx_error(
             "42601",
             format!("{e} (bind \"{}\", {engine}); nothing ran", bind.name),
@@ -276,7 +279,7 @@ pub struct RowSink<'a> {
     /// Internal queries: rows are kept, not encoded.
     collected: Option<Vec<Vec<Value>>>,
     /// Simple query: PostgreSQL types for the result columns the engine gives no type.
-    pub(crate) result_types: Vec<Option<(PgType, i32)>>,
+    pub(crate) result_types: Vec<Option<super::restype::Resolved>>,
 }
 
 impl<'a> RowSink<'a> {
@@ -336,8 +339,8 @@ impl<'a> RowSink<'a> {
             self.binary = vec![false; cols.len()];
             if self.result_types.len() == cols.len() {
                 for (c, t) in self.columns.iter_mut().zip(&self.result_types) {
-                    if let (false, Some((ty, typmod))) = (c.declared, t) {
-                        (c.ty, c.typmod) = (*ty, *typmod);
+                    if let Some(r) = t {
+                        r.apply_to(c);
                     }
                 }
             }
@@ -414,7 +417,7 @@ fn write_row(
     let at = data_row_begin(out, row.len());
     for (i, v) in row.iter().enumerate() {
         let bin = binary.get(i).copied().unwrap_or(false);
-        if let Err(e) = encode_typmod(columns[i].ty, columns[i].typmod, v, bin, out) {
+        if let Err(e) = encode_typmod(columns[i].ty, columns[i].value_typmod(), v, bin, out) {
             out.truncate(start);
             return Err(e);
         }

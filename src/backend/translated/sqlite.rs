@@ -425,6 +425,7 @@ fn columns_of(stmt: &rusqlite::Statement<'_>) -> Vec<Column> {
             ty: sqlite_decl_type(c.decl_type()),
             typmod: sqlite_decl_typmod(c.decl_type()),
             declared: c.decl_type().is_some(),
+            scale: None,
         })
         .collect()
 }
