@@ -39,7 +39,9 @@ pub struct Table {
 pub enum RelationKind {
     Table,
     /// A view and its defining query (PostgreSQL's `pg_get_viewdef`), over the client's names.
-    View { definition: String },
+    View {
+        definition: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

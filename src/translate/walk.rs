@@ -50,6 +50,9 @@ pub(crate) struct Ctx<'a> {
     /// Wrap divisors so a zero raises 22012 (statements; not DDL, whose expressions are stored in
     /// the schema and must not name bindproxy's own SQLite function).
     pub guard_division: bool,
+    /// Inside the operands of integer arithmetic: the range check goes around the outermost
+    /// operation only (nesting a check per operator would double the depth of long chains).
+    in_int_arith: bool,
 }
 
 /// The deepest the walk recurses before it refuses with [`TranslateError::TooDeep`]. The token
@@ -176,6 +179,7 @@ impl<'a> Ctx<'a> {
             result_types: Vec::new(),
             depth: 0,
             guard_division: true,
+            in_int_arith: false,
         }
     }
 
@@ -1002,8 +1006,12 @@ impl<'a> Ctx<'a> {
                 if let Some((Plan::Refuse(what), _)) = planned {
                     return unsupported(what);
                 }
-                self.expr(left)?;
-                self.expr(right)?;
+                let outer_int = !self.in_int_arith;
+                let int_result = matches!(planned, Some((_, optype::Operand::Int(_))));
+                self.in_int_arith |= int_result;
+                let walked = self.expr(left).and_then(|()| self.expr(right));
+                self.in_int_arith = !outer_int;
+                walked?;
                 match planned {
                     Some((Plan::DateShift { date_left, negate }, _)) => {
                         let (l, r) = (
@@ -1046,9 +1054,7 @@ impl<'a> Ctx<'a> {
                     );
                     *e = call("CONCAT", args);
                 }
-                if let (Some((_, optype::Operand::Int(w))), false) =
-                    (planned, op == BinaryOperator::Modulo)
-                {
+                if let (Some((_, optype::Operand::Int(w))), true) = (planned, outer_int) {
                     // PostgreSQL raises 22003 when integer arithmetic leaves its type's range.
                     let inner = std::mem::replace(e, Expr::Value(Value::Null.into()));
                     *e = range_checked(t, inner, w);
@@ -1392,7 +1398,7 @@ impl<'a> Ctx<'a> {
                 set_name(f, "ABS");
                 // abs(-2147483648) leaves int4 in PostgreSQL (22003)
                 match arg_types.first() {
-                    Some(optype::Operand::Int(w)) if self.guard_division => Ok(Some(
+                    Some(optype::Operand::Int(w)) if self.guard_division && !self.in_int_arith => Ok(Some(
                         range_checked(t, Expr::Function(f.clone()), *w),
                     )),
                     _ => Ok(None),
