@@ -453,6 +453,19 @@ fn mysql_violation(code: u16, msg: &str) -> Option<Violation> {
 fn mysql_pg_message(code: u16, msg: &str) -> Option<(&'static str, String)> {
     let q = |prefix: &str| quoted_after(msg, prefix).map(str::to_string);
     Some(match code {
+        // BIGINT overflow: of the engine, or of bindproxy's int4/int2 range check (`x * 2^32 DIV
+        // 2^32`, translate/walk.rs), whose factor the message quotes.
+        1690 => (
+            "22003",
+            if msg.contains("* 4294967296") {
+                "integer out of range"
+            } else if msg.contains("* 281474976710656") {
+                "smallint out of range"
+            } else {
+                "bigint out of range"
+            }
+            .to_string(),
+        ),
         1146 => (
             "42P01",
             format!("relation \"{}\" does not exist", unqualified(&q("Table ")?)),

@@ -1194,7 +1194,7 @@ impl TranslatedConn {
         let implicit = implicit
             || (part.kind == Kind::Delete
                 && self.bind.target() == crate::translate::Target::MySql
-                && part.sql.contains(['/', '%']));
+                && (part.sql.contains(['/', '%']) || part.sql.contains(" DIV ")));
         if implicit && self.tx == Tx::Idle && part.kind != Kind::Select {
             self.begin_engine().await?;
             self.tx = Tx::Implicit;
