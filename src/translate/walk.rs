@@ -1007,8 +1007,13 @@ impl<'a> Ctx<'a> {
                     return unsupported(what);
                 }
                 let outer_int = !self.in_int_arith;
-                let int_result = matches!(planned, Some((_, optype::Operand::Int(_))));
-                self.in_int_arith |= int_result;
+                // `/` and `%` bring values back into range: their operands are checked on their own.
+                let int_chain = matches!(planned, Some((_, optype::Operand::Int(_))))
+                    && matches!(
+                        op,
+                        BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply
+                    );
+                self.in_int_arith = int_chain;
                 let walked = self.expr(left).and_then(|()| self.expr(right));
                 self.in_int_arith = !outer_int;
                 walked?;

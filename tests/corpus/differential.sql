@@ -49,6 +49,8 @@ SELECT i / 0 FROM t WHERE id = 1;
 
 SELECT 2147483647 + 1;
 
+SELECT 3 % (2147483647 + 1);
+
 SELECT i + 1 FROM nums WHERE id = 1;
 
 SELECT b * 2 FROM nums WHERE id = 1;
