@@ -33,6 +33,15 @@ impl Dialect for MySqlNoBackslash {
     fn supports_string_literal_backslash_escape(&self) -> bool {
         false
     }
+    /// MySQL's `DIV` (integer division, and the int4 range check bindproxy renders with it).
+    fn parse_infix(
+        &self,
+        parser: &mut Parser,
+        expr: &sqlparser::ast::Expr,
+        precedence: u8,
+    ) -> Option<Result<sqlparser::ast::Expr, sqlparser::parser::ParserError>> {
+        sqlparser::dialect::MySqlDialect {}.parse_infix(parser, expr, precedence)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -214,6 +223,17 @@ fn sqlite_db() -> rusqlite::Connection {
          INSERT INTO t VALUES (1, 1, 'a', 0), (2, 2, 'b', 0), (3, 3, 'c', 0), (4, 4, 'd', 0), (5, 5, 'e', 0);",
     )
     .unwrap();
+    // The range checks the executor registers on every SQLite connection (identity here: the
+    // statements only need to run).
+    for ty in bindproxy::translate::SQLITE_RANGE_TYPES {
+        c.create_scalar_function(
+            bindproxy::translate::sqlite_range_function(ty).as_str(),
+            1,
+            rusqlite::functions::FunctionFlags::SQLITE_UTF8,
+            |ctx| ctx.get::<rusqlite::types::Value>(0),
+        )
+        .unwrap();
+    }
     c
 }
 
@@ -251,7 +271,15 @@ fn check(shape: &Shape, pg: &str) -> Result<(), TestCaseError> {
             Target::MySql => parse_one(&MySqlNoBackslash, sql),
         }
         .map_err(|e| TestCaseError::fail(format!("{target:?}: {e} (from {pg})")))?;
-        let got = facts(&back);
+        let mut got = facts(&back);
+        if target == Target::MySql {
+            // The factor of MySQL's int4/int2 range check (`x * 2^32 DIV 2^32`), bindproxy's own.
+            for factor in ["4294967296", "281474976710656"] {
+                if !want.numbers.contains_key(factor) {
+                    got.numbers.remove(factor);
+                }
+            }
+        }
         prop_assert_eq!(
             &got.strings,
             &want.strings,

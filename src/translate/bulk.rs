@@ -221,7 +221,7 @@ impl Sliced<'_> {
 pub(crate) fn rewrite_sliced(sliced: &Sliced<'_>, target: Target) -> Result<Vec<Rewritten>> {
     let mut out: Vec<Rewritten> = Vec::new();
     for text in sliced.chunks() {
-        let mut parts = super::rewrite_one(&text, target)?;
+        let mut parts = super::rewrite_one(&text, target, None)?;
         let part = match (parts.pop(), parts.is_empty()) {
             (Some(p), true) => p,
             _ => {

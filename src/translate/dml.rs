@@ -247,6 +247,19 @@ fn insert(ctx: &mut Ctx, ins: &mut Insert) -> Result<Option<Returning>> {
             }
         }
     }
+    // A literal takes the type of its column, as PostgreSQL assigns it (`1.5` into an integer is
+    // 2, `'yes'` into a boolean is true).
+    if let SetExpr::Values(v) = src.body.as_mut() {
+        for row in &mut v.rows {
+            for (i, e) in row.content.iter_mut().enumerate() {
+                let column = match cols.get(i) {
+                    Some(c) => c.clone(),
+                    None => format!("#{}", i + 1),
+                };
+                ctx.coerce_literal(e, &tname, &column)?;
+            }
+        }
+    }
     if ctx.target == Target::Sqlite {
         sqlite_values_default(src, columns)?;
     }

@@ -2,7 +2,8 @@
 //!
 //! Owns: the error type every translation step returns. Must never: carry anything but text (no AST, no
 //! engine handles), so the caller can turn it into an ErrorResponse (`Parse` → 42601, `Unsupported` → 0A000,
-//! `UnsafeRendering` → 0A000, `TooDeep` → 54001, `TooLarge` → 54000, `StatementCount` → 42601).
+//! `UnsafeRendering` → 0A000, `TooDeep` → 54001, `TooLarge` → 54000, `StatementCount` → 42601, `InvalidText` → 22P02,
+//! `OutOfRange` → 22003).
 
 /// Why a PostgreSQL statement could not be re-rendered for a MySQL or SQLite bind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,6 +24,13 @@ pub enum TranslateError {
     /// (SQLSTATE 0A000). The text says what was found.
     #[error("the statement could not be rendered safely ({0})")]
     UnsafeRendering(String),
+    /// A literal PostgreSQL would refuse as input for its type (`'abc'::int`: SQLSTATE 22P02), found
+    /// while translating, before anything runs.
+    #[error("{0}")]
+    InvalidText(String),
+    /// A literal outside its type's range (`'99999999999'::int`: SQLSTATE 22003).
+    #[error("{0}")]
+    OutOfRange(String),
     /// The statement nests deeper than the translator allows (SQLSTATE 54001). `depth` is the
     /// estimate of [`crate::translate::nesting`], `limit` the bound.
     #[error("statement too deeply nested (about {depth} levels of operators and parentheses; the limit is {limit})")]
@@ -52,6 +60,8 @@ impl TranslateError {
             TranslateError::TooDeep { .. } => "54001",
             TranslateError::TooLarge { .. } => "54000",
             TranslateError::StatementCount { .. } => "42601",
+            TranslateError::InvalidText(_) => "22P02",
+            TranslateError::OutOfRange(_) => "22003",
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod depth;
 mod dml;
 mod error;
 mod names;
+mod optype;
 mod restype;
 mod safety;
 pub mod sequence;
@@ -55,11 +56,12 @@ pub enum Target {
 
 /// Statements each new MySQL/MariaDB session must run before any translated SQL: the translation
 /// relies on these settings (string literals are rendered verbatim, so backslashes must not escape;
+/// literals compare byte-wise, as columns created through bindproxy and PostgreSQL's C collation do;
 /// strict mode makes bad data an error as in PostgreSQL; TIMESTAMPTZ is stored as UTC DATETIME(6)).
 pub const MYSQL_SESSION_SETUP: &[&str] = &[
     "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
     "SET SESSION time_zone = '+00:00'",
-    "SET NAMES utf8mb4",
+    "SET NAMES utf8mb4 COLLATE utf8mb4_bin",
 ];
 
 /// Statements each new SQLite connection must run before any translated SQL: PostgreSQL's LIKE is
@@ -76,6 +78,28 @@ pub const SQLITE_DIVISOR_FUNCTION: &str = "bindproxy_divisor";
 
 /// The message of [`SQLITE_DIVISOR_FUNCTION`]'s error, mapped to 22012 `division by zero`.
 pub const SQLITE_DIVISION_BY_ZERO: &str = "bindproxy: division by zero";
+
+/// The integer types whose range SQLite connections check with a function of bindproxy's
+/// (`bindproxy_int4(x)` is `x`, or an error when `x` is outside int4 or not an integer): integer
+/// arithmetic in statements is wrapped in it, as PostgreSQL raises 22003 where SQLite would widen.
+pub const SQLITE_RANGE_TYPES: &[&str] = &["int2", "int4", "int8"];
+
+/// The name of the range function for `typname` (one of [`SQLITE_RANGE_TYPES`]).
+pub fn sqlite_range_function(typname: &str) -> String {
+    format!("bindproxy_{typname}")
+}
+
+/// The message of a range function's error for `typname`, mapped to 22003.
+pub fn sqlite_out_of_range(typname: &str) -> String {
+    format!("bindproxy: {typname} out of range")
+}
+
+/// The PostgreSQL types of a bind's table columns, for the operators whose engine equivalent depends
+/// on them (`date + 1`, `a / b`, …; see `optype.rs`). Names as PostgreSQL folds them; the answer is a
+/// `typname` (`int4`, `date`, …), `None` when the column is not known.
+pub trait ColumnTypes {
+    fn column_type(&self, table: &str, column: &str) -> Option<String>;
+}
 
 /// What kind of statement was translated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +232,11 @@ pub enum ResultType {
     Avg(Box<ResultType>),
     /// `a + b` (and `- * / %`): by PostgreSQL's operator resolution of the two operand types.
     Arith(Box<ResultType>, Box<ResultType>),
+    /// `a * b`: typed as [`ResultType::Arith`]; a numeric product's scale is the sum of the
+    /// operands' scales (theirs is the larger one for `+ - %`).
+    Product(Box<ResultType>, Box<ResultType>),
+    /// A numeric literal (`1.50`): numeric, printed with the literal's scale (2).
+    NumericLiteral { scale: u32 },
 }
 
 /// A MySQL `DROP INDEX` whose table the caller must find.
@@ -233,9 +262,19 @@ pub fn mysql_drop_index_sql(index: &str, table: &str) -> String {
 /// Callers must have bounded the statement's depth (as [`rewrite_sql`] does): the AST is cloned,
 /// walked and rendered recursively.
 pub fn rewrite(stmt: &Statement, target: Target) -> Result<Rewritten, TranslateError> {
+    rewrite_typed(stmt, target, None)
+}
+
+/// [`rewrite`] with the bind's column types: arithmetic on an operand whose type they do not give
+/// is refused (0A000) rather than left to the engine.
+pub fn rewrite_typed(
+    stmt: &Statement,
+    target: Target,
+    types: Option<&(dyn ColumnTypes + Sync)>,
+) -> Result<Rewritten, TranslateError> {
     let tables = relation_names(stmt);
     let mut stmt = stmt.clone();
-    let mut ctx = walk::Ctx::new(target);
+    let mut ctx = walk::Ctx::new(target, types);
     let mut out = match &mut stmt {
         Statement::Query(_)
         | Statement::Insert(_)
@@ -335,6 +374,15 @@ impl sqlparser::ast::Visitor for Ctes {
 /// `INSERT … VALUES` that [`bulk`] can take a slice of rows at a time (one rewrite per slice, to be
 /// run in one transaction); anything else that long is [`TranslateError::TooLarge`].
 pub fn rewrite_sql(sql: &str, target: Target) -> Result<Vec<Rewritten>, TranslateError> {
+    rewrite_sql_typed(sql, target, None)
+}
+
+/// [`rewrite_sql`] with the bind's column types (see [`rewrite_typed`]).
+pub fn rewrite_sql_typed(
+    sql: &str,
+    target: Target,
+    types: Option<&(dyn ColumnTypes + Sync)>,
+) -> Result<Vec<Rewritten>, TranslateError> {
     if sql.len() > MAX_STATEMENT_BYTES {
         return match bulk::slice(sql) {
             Some(sliced) => bulk::rewrite_sliced(&sliced, target),
@@ -344,7 +392,7 @@ pub fn rewrite_sql(sql: &str, target: Target) -> Result<Vec<Rewritten>, Translat
             }),
         };
     }
-    rewrite_one(sql, target)
+    rewrite_one(sql, target, types)
 }
 
 /// A syntax error for text that holds something besides whitespace and comments but no statement
@@ -364,6 +412,36 @@ pub fn not_a_statement(sql: &str) -> Option<TranslateError> {
     )))
 }
 
+/// The tables a statement text names, as [`Rewritten::tables`] gives them, for a caller that must
+/// load their column types before translating ([`ColumnTypes`]); empty when the text is not one
+/// statement the translator's parser reads.
+pub fn table_names_of(sql: &str) -> Vec<String> {
+    if sql.len() > MAX_STATEMENT_BYTES {
+        return vec![];
+    }
+    let dialect = PostgreSqlDialect {};
+    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize_with_location() else {
+        return vec![];
+    };
+    let nesting = depth::nesting(&tokens);
+    if depth::check(nesting).is_err() {
+        return vec![];
+    }
+    depth::on_deep_stack(nesting, move || {
+        let dialect = PostgreSqlDialect {};
+        let stmts = Parser::new(&dialect)
+            .with_recursion_limit(depth::PARSER_RECURSION_LIMIT)
+            .with_tokens_with_locations(tokens)
+            .parse_statements()
+            .map_err(|e| TranslateError::Parse(e.to_string()))?;
+        Ok(match stmts.as_slice() {
+            [one] => relation_names(one),
+            _ => vec![],
+        })
+    })
+    .unwrap_or_default()
+}
+
 /// Whether `sql` is longer than [`MAX_STATEMENT_BYTES`] and a multi-row `INSERT … VALUES` in the
 /// plain form [`bulk`] slices: plain quotes only, no `;`, comments, dollar quotes or `E'…'` outside
 /// them — text PostgreSQL's scanner necessarily reads as that one statement. The executor may skip
@@ -379,7 +457,11 @@ pub fn is_large_plain_insert(sql: &str) -> bool {
 pub const MAX_STATEMENT_BYTES: usize = 1 << 20;
 
 /// [`rewrite_sql`] for text parsed whole.
-fn rewrite_one(sql: &str, target: Target) -> Result<Vec<Rewritten>, TranslateError> {
+fn rewrite_one(
+    sql: &str,
+    target: Target,
+    types: Option<&(dyn ColumnTypes + Sync)>,
+) -> Result<Vec<Rewritten>, TranslateError> {
     let dialect = PostgreSqlDialect {};
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
@@ -402,7 +484,10 @@ fn rewrite_one(sql: &str, target: Target) -> Result<Vec<Rewritten>, TranslateErr
         if stmts.len() > 1 {
             return Err(TranslateError::StatementCount { found: stmts.len() });
         }
-        stmts.iter().map(|s| rewrite(s, target)).collect()
+        stmts
+            .iter()
+            .map(|s| rewrite_typed(s, target, types))
+            .collect()
     })
 }
 

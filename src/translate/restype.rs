@@ -128,10 +128,17 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
                     } else if n.parse::<i64>().is_ok() {
                         Some(named("int8"))
                     } else {
-                        Some(named("numeric"))
+                        Some(ResultType::NumericLiteral { scale: 0 })
                     }
                 } else {
-                    Some(named("numeric"))
+                    match n.split_once('.') {
+                        Some((_, frac)) if frac.bytes().all(|b| b.is_ascii_digit()) => {
+                            Some(ResultType::NumericLiteral {
+                                scale: frac.len() as u32,
+                            })
+                        }
+                        _ => Some(named("numeric")),
+                    }
                 }
             }
             // An unknown-type literal in a select list resolves to text.
@@ -141,7 +148,16 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
             Value::Boolean(_) => Some(named("bool")),
             _ => None,
         },
-        Expr::Cast { data_type, .. } => cast_type(data_type),
+        Expr::Cast { data_type, .. } => match (cast_type(data_type), by_class(e)) {
+            (
+                Some(ResultType::Known {
+                    typname,
+                    typmod: -1,
+                }),
+                Some(r @ ResultType::NumericLiteral { .. }),
+            ) if typname == "numeric" => Some(r),
+            (t, _) => t,
+        },
         Expr::TypedString(ts) => cast_type(&ts.data_type),
         Expr::IsNull(_)
         | Expr::IsNotNull(_)
@@ -167,9 +183,12 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
             | BinaryOperator::And
             | BinaryOperator::Or => Some(named("bool")),
             BinaryOperator::StringConcat => Some(named("text")),
+            BinaryOperator::Multiply => Some(ResultType::Product(
+                Box::new(infer(scope, left)?),
+                Box::new(infer(scope, right)?),
+            )),
             BinaryOperator::Plus
             | BinaryOperator::Minus
-            | BinaryOperator::Multiply
             | BinaryOperator::Divide
             | BinaryOperator::Modulo => Some(ResultType::Arith(
                 Box::new(infer(scope, left)?),
@@ -177,6 +196,13 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
             )),
             _ => None,
         },
+        // PostgreSQL folds the sign into a constant: `-2147483648` is an int4.
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } if matches!(expr.as_ref(), Expr::Value(v) if matches!(v.value, Value::Number(..))) => {
+            by_class(e)
+        }
         Expr::UnaryOp { op, expr } => match op {
             UnaryOperator::Not => Some(named("bool")),
             UnaryOperator::Minus | UnaryOperator::Plus => infer(scope, expr),
@@ -209,6 +235,29 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
                 | "nullif" => first(),
                 "coalesce" => common(scope, args.iter().copied()),
                 "lower" | "upper" | "replace" | "concat" => Some(named("text")),
+                "bool_and" | "bool_or" | "every" => Some(named("bool")),
+                // round(numeric, d) has scale d; round(x) of a float or integer is a float8
+                "round" => match (args.len(), first()) {
+                    (2, _) => match args.get(1).map(|a| &**a) {
+                        Some(Expr::Value(v)) => match &v.value {
+                            Value::Number(n, _) => n
+                                .parse()
+                                .ok()
+                                .map(|scale| ResultType::NumericLiteral { scale }),
+                            _ => None,
+                        },
+                        _ => None,
+                    },
+                    (1, Some(ResultType::NumericLiteral { .. })) => {
+                        Some(ResultType::NumericLiteral { scale: 0 })
+                    }
+                    (1, Some(ResultType::Known { typname, .. })) => match typname.as_str() {
+                        "numeric" => Some(ResultType::NumericLiteral { scale: 0 }),
+                        "int2" | "int4" | "int8" | "float4" | "float8" => Some(named("float8")),
+                        _ => None,
+                    },
+                    _ => None,
+                },
                 "length" | "char_length" | "character_length" => Some(named("int4")),
                 "now" | "current_timestamp" | "transaction_timestamp" | "statement_timestamp" => {
                     Some(named("timestamptz"))
@@ -261,6 +310,24 @@ fn common<'a>(scope: &Scope, exprs: impl Iterator<Item = &'a Expr>) -> Option<Re
     }
 }
 
+/// The type of an expression from its operator classes alone (`coalesce(1 + 1, 2)` → int4), for
+/// what [`infer`] leaves open; columns are not typed here.
+fn by_class(e: &Expr) -> Option<ResultType> {
+    use super::optype::{of_expr, static_scale, Operand};
+    Some(match of_expr(e, &|_| None) {
+        Operand::Int(w) => named(w.typname()),
+        Operand::Numeric => match static_scale(e) {
+            Some(scale) => ResultType::NumericLiteral { scale },
+            None => named("numeric"),
+        },
+        Operand::Float => named("float8"),
+        Operand::Date => named("date"),
+        Operand::Text => named("text"),
+        Operand::Bool => named("bool"),
+        _ => return None,
+    })
+}
+
 fn items(scope: &Scope, projection: &[SelectItem]) -> Vec<Option<ResultType>> {
     if projection.iter().any(|i| {
         matches!(
@@ -275,7 +342,7 @@ fn items(scope: &Scope, projection: &[SelectItem]) -> Vec<Option<ResultType>> {
         .iter()
         .map(|item| match item {
             SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
-                infer(scope, e)
+                infer(scope, e).or_else(|| by_class(e))
             }
             _ => None,
         })
@@ -286,8 +353,22 @@ fn items(scope: &Scope, projection: &[SelectItem]) -> Vec<Option<ResultType>> {
 /// wildcard or the body is not a SELECT).
 pub(crate) fn of_query(q: &Query) -> Vec<Option<ResultType>> {
     // A UNION's column types are resolved across its branches: only a plain SELECT is typed here.
-    let SetExpr::Select(s) = q.body.as_ref() else {
-        return vec![];
+    let s = match q.body.as_ref() {
+        SetExpr::Select(s) => s,
+        // VALUES: the types of its first row (when every row has the same ones).
+        SetExpr::Values(v) => {
+            let scope = Scope { entries: vec![] };
+            let rows: Vec<Vec<Option<ResultType>>> = v
+                .rows
+                .iter()
+                .map(|r| r.content.iter().map(|e| infer(&scope, e)).collect())
+                .collect();
+            return match rows.split_first() {
+                Some((first, rest)) if rest.iter().all(|r| r == first) => first.clone(),
+                _ => vec![],
+            };
+        }
+        _ => return vec![],
     };
     let ctes: Vec<String> = q
         .with

@@ -470,7 +470,7 @@ fn rejected_constructs() {
 fn column_names_follow_postgresql() {
     assert_eq!(
         my("SELECT count(*), max(x), x::text, 1, 'a' || b, t.c, (SELECT y FROM u LIMIT 1), CASE WHEN a THEN 1 END, EXISTS (SELECT 1 FROM u), '1'::int, d AS e FROM t"),
-        "SELECT COUNT(*) AS `count`, MAX(`x`) AS `max`, CAST(`x` AS CHAR) AS `x`, 1 AS `?column?`, CONCAT('a', `b`) AS `?column?`, `t`.`c`, (SELECT `y` FROM `u` LIMIT 1) AS `y`, CASE WHEN `a` THEN 1 END AS `case`, EXISTS (SELECT 1 FROM `u`) AS `exists`, CAST('1' AS SIGNED) AS `int4`, `d` AS `e` FROM `t`"
+        "SELECT COUNT(*) AS `count`, MAX(`x`) AS `max`, CAST(`x` AS CHAR) AS `x`, 1 AS `?column?`, CONCAT('a', `b`) AS `?column?`, `t`.`c`, (SELECT `y` FROM `u` LIMIT 1) AS `y`, CASE WHEN `a` THEN 1 END AS `case`, EXISTS (SELECT 1 FROM `u`) AS `exists`, 1 AS `int4`, `d` AS `e` FROM `t`"
     );
 }
 
@@ -587,7 +587,7 @@ fn result_types_of_expressions() {
             known("text", -1),
             known("numeric", (10 << 16 | 2) + 4),
             known("int4", -1),
-            known("numeric", -1),
+            Some(ResultType::NumericLiteral { scale: 1 }),
             known("text", -1),
             known("text", -1),
             known("text", -1),
@@ -615,7 +615,7 @@ fn result_types_of_expressions() {
             Some(c("id")),
             Some(ResultType::Arith(
                 Box::new(c("a")),
-                Box::new(known("numeric", -1).unwrap())
+                Box::new(ResultType::NumericLiteral { scale: 1 })
             ))
         ]
     );

@@ -20,6 +20,7 @@ use sqlparser::tokenizer::Span;
 
 use super::error::{Result, TranslateError};
 use super::names::{fold, placeholder_index, raw};
+use super::optype::{self, Plan};
 use super::types::{classify, PgType};
 use super::{ColumnRef, Target};
 
@@ -32,8 +33,11 @@ struct Entry {
 }
 
 /// State of one translation: target, scopes for column resolution, collected parameter facts.
-pub(crate) struct Ctx {
+pub(crate) struct Ctx<'a> {
     pub target: Target,
+    /// The bind's column types, when the caller knows them (the executor). `None` (unit tests,
+    /// `bindproxy route`): operands of unknown type are left to the engine.
+    types: Option<&'a (dyn super::ColumnTypes + Sync)>,
     scopes: Vec<Vec<Entry>>,
     ctes: Vec<String>,
     pub hints: BTreeMap<usize, ColumnRef>,
@@ -46,6 +50,9 @@ pub(crate) struct Ctx {
     /// Wrap divisors so a zero raises 22012 (statements; not DDL, whose expressions are stored in
     /// the schema and must not name bindproxy's own SQLite function).
     pub guard_division: bool,
+    /// Inside the operands of integer arithmetic: the range check goes around the outermost
+    /// operation only (nesting a check per operator would double the depth of long chains).
+    in_int_arith: bool,
 }
 
 /// The deepest the walk recurses before it refuses with [`TranslateError::TooDeep`]. The token
@@ -159,10 +166,11 @@ fn cast_type_name(dt: &DataType) -> Result<String> {
     Ok(classify(dt)?.ty.pg_name().to_string())
 }
 
-impl Ctx {
-    pub fn new(target: Target) -> Self {
+impl<'a> Ctx<'a> {
+    pub fn new(target: Target, types: Option<&'a (dyn super::ColumnTypes + Sync)>) -> Self {
         Ctx {
             target,
+            types,
             scopes: Vec::new(),
             ctes: Vec::new(),
             hints: BTreeMap::new(),
@@ -171,6 +179,7 @@ impl Ctx {
             result_types: Vec::new(),
             depth: 0,
             guard_division: true,
+            in_int_arith: false,
         }
     }
 
@@ -250,6 +259,56 @@ impl Ctx {
         }
     }
 
+    /// The PostgreSQL type name of a column reference: qualified through the scopes, unqualified in
+    /// the one table of the innermost scope that has such a column.
+    fn column_type(&self, e: &Expr) -> Option<String> {
+        let types = self.types?;
+        if let Some(c) = self.resolve(e) {
+            return types.column_type(&c.table, &c.column);
+        }
+        let Expr::Identifier(c) = e else {
+            return None;
+        };
+        let column = fold(c);
+        for scope in self.scopes.iter().rev() {
+            let found: Vec<String> = scope
+                .iter()
+                .filter_map(|en| en.table.as_ref())
+                .filter_map(|t| types.column_type(t, &column))
+                .collect();
+            match found.as_slice() {
+                [] if scope.iter().all(|en| en.table.is_some()) => continue,
+                [t] if scope.iter().all(|en| en.table.is_some()) => return Some(t.clone()),
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// Refuses `CASE`/`coalesce` branches the engines would not answer as PostgreSQL does (see
+    /// [`optype::branches_agree`]).
+    fn branches_agree(&self, branches: &[&Expr]) -> Result<()> {
+        let lookup = |x: &Expr| self.column_type(x);
+        let column: &dyn Fn(&Expr) -> Option<String> = &lookup;
+        let agree = self.types.is_none() || optype::branches_agree(branches, column);
+        if agree {
+            Ok(())
+        } else {
+            unsupported("CASE/coalesce branches of different types or numeric scales (PostgreSQL resolves them differently from the engines)")
+        }
+    }
+
+    /// The class of an arithmetic operand; with the bind's column types known, an operand they do
+    /// not type is Unknown, and without them it is left to the engine (a number).
+    fn operand(&self, e: &Expr) -> optype::Operand {
+        let lookup = |x: &Expr| self.column_type(x);
+        let o = optype::of_expr(e, &lookup);
+        match (o, self.types) {
+            (optype::Operand::Unknown, None) => optype::Operand::Unchecked,
+            (o, _) => o,
+        }
+    }
+
     // ---------------------------------------------------------------- queries
 
     pub fn query(&mut self, q: &mut Query) -> Result<()> {
@@ -298,7 +357,7 @@ impl Ctx {
         } else {
             self.set_expr(body)?;
             if let Some(ob) = order_by {
-                self.order_by(ob)?;
+                self.order_by(ob, None)?;
             }
         }
         if let Some(f) = fetch.take() {
@@ -588,7 +647,7 @@ impl Ctx {
                 self.expr(h)?;
             }
             if let Some(ob) = order_by {
-                self.order_by(ob)?;
+                self.order_by(ob, Some(projection.as_slice()))?;
             }
             Ok(())
         })();
@@ -737,7 +796,11 @@ impl Ctx {
 
     /// ORDER BY with PostgreSQL's NULL placement (NULLs sort as larger than any value: last for ASC,
     /// first for DESC), made explicit for the target.
-    pub fn order_by(&mut self, ob: &mut OrderBy) -> Result<()> {
+    ///
+    /// A positional key (`ORDER BY 1`) cannot be wrapped on MySQL: it is replaced by the select-list
+    /// expression it names (already translated), or refused when there is none (a wildcard, a set
+    /// operation).
+    pub fn order_by(&mut self, ob: &mut OrderBy, projection: Option<&[SelectItem]>) -> Result<()> {
         if ob.interpolate.is_some() {
             return unsupported("INTERPOLATE");
         }
@@ -748,7 +811,41 @@ impl Ctx {
                     if o.with_fill.is_some() {
                         return unsupported("WITH FILL");
                     }
-                    self.expr(&mut o.expr)?;
+                    let position = match &o.expr {
+                        Expr::Value(ValueWithSpan {
+                            value: Value::Number(n, _),
+                            ..
+                        }) => Some(n.parse::<usize>().unwrap_or(0)),
+                        _ => None,
+                    };
+                    match (position, self.target) {
+                        (Some(k), Target::MySql) => {
+                            let item = projection.and_then(|p| {
+                                if p.iter().any(|i| {
+                                    matches!(
+                                        i,
+                                        SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+                                    )
+                                }) {
+                                    None
+                                } else {
+                                    k.checked_sub(1).and_then(|k| p.get(k))
+                                }
+                            });
+                            match item {
+                                Some(SelectItem::UnnamedExpr(x))
+                                | Some(SelectItem::ExprWithAlias { expr: x, .. }) => {
+                                    o.expr = x.clone();
+                                }
+                                _ => {
+                                    return unsupported(
+                                        "ORDER BY a position over a wildcard or a set operation on MySQL (write the column)",
+                                    )
+                                }
+                            }
+                        }
+                        _ => self.expr(&mut o.expr)?,
+                    }
                     let desc = matches!(o.options.sort, Some(OrderBySort::Desc));
                     let nulls_first = o.options.nulls_first.unwrap_or(desc);
                     let positional = matches!(
@@ -862,8 +959,12 @@ impl Ctx {
                 self.expr(low)?;
                 self.expr(high)
             }
-            Expr::BinaryOp { left, op, right } => {
-                let op = op.clone();
+            Expr::BinaryOp {
+                left,
+                op: op_slot,
+                right,
+            } => {
+                let op = op_slot.clone();
                 match op {
                     BinaryOperator::Plus
                     | BinaryOperator::Minus
@@ -882,8 +983,61 @@ impl Ctx {
                     BinaryOperator::And | BinaryOperator::Or | BinaryOperator::StringConcat => {}
                     other => return unsupported(format!("operator {other}")),
                 }
-                self.expr(left)?;
-                self.expr(right)?;
+                // PostgreSQL's operator for the operand types, and the engine's equivalent
+                // (statements only: DDL expressions are stored as written).
+                let arith = self.guard_division
+                    && matches!(
+                        op,
+                        BinaryOperator::Plus
+                            | BinaryOperator::Minus
+                            | BinaryOperator::Multiply
+                            | BinaryOperator::Divide
+                            | BinaryOperator::Modulo
+                    );
+                let planned = if arith {
+                    let (a, b) = (self.operand(left), self.operand(right));
+                    Some((
+                        optype::plan(&op, a, b, t == Target::MySql),
+                        optype::result_class(&op, a, b),
+                    ))
+                } else {
+                    None
+                };
+                if let Some((Plan::Refuse(what), _)) = planned {
+                    return unsupported(what);
+                }
+                let outer_int = !self.in_int_arith;
+                // `/` and `%` bring values back into range: their operands are checked on their own.
+                let int_chain = matches!(planned, Some((_, optype::Operand::Int(_))))
+                    && matches!(
+                        op,
+                        BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply
+                    );
+                self.in_int_arith = int_chain;
+                let walked = self.expr(left).and_then(|()| self.expr(right));
+                self.in_int_arith = !outer_int;
+                walked?;
+                match planned {
+                    Some((Plan::DateShift { date_left, negate }, _)) => {
+                        let (l, r) = (
+                            std::mem::replace(&mut **left, Expr::Value(Value::Null.into())),
+                            std::mem::replace(&mut **right, Expr::Value(Value::Null.into())),
+                        );
+                        let (date, days) = if date_left { (l, r) } else { (r, l) };
+                        *e = date_shift(t, date, days, negate);
+                        return Ok(());
+                    }
+                    Some((Plan::DateDiff, _)) => {
+                        let (l, r) = (
+                            std::mem::replace(&mut **left, Expr::Value(Value::Null.into())),
+                            std::mem::replace(&mut **right, Expr::Value(Value::Null.into())),
+                        );
+                        *e = date_diff(t, l, r);
+                        return Ok(());
+                    }
+                    Some((Plan::IntegerDivision, _)) => *op_slot = BinaryOperator::MyIntegerDivide,
+                    _ => {}
+                }
                 if matches!(op, BinaryOperator::Divide | BinaryOperator::Modulo)
                     && t == Target::Sqlite
                     && self.guard_division
@@ -904,6 +1058,11 @@ impl Ctx {
                         &mut args,
                     );
                     *e = call("CONCAT", args);
+                }
+                if let (Some((_, optype::Operand::Int(w))), true) = (planned, outer_int) {
+                    // PostgreSQL raises 22003 when integer arithmetic leaves its type's range.
+                    let inner = std::mem::replace(e, Expr::Value(Value::Null.into()));
+                    *e = range_checked(t, inner, w);
                 }
                 Ok(())
             }
@@ -980,9 +1139,13 @@ impl Ctx {
                     *e = strip_to_param((**expr).clone());
                     return Ok(());
                 }
+                let source = self.operand(expr);
                 self.expr(expr)?;
                 let ty = classify(data_type)?.ty;
-                *e = cast_for(t, (**expr).clone(), &ty)?;
+                *e = match literal_cast(t, expr, &ty)? {
+                    Some(lit) => lit,
+                    None => cast_checked(t, (**expr).clone(), &ty, source)?,
+                };
                 Ok(())
             }
             Expr::TypedString(ts) => {
@@ -1007,6 +1170,14 @@ impl Ctx {
                 else_result,
                 ..
             } => {
+                if self.guard_division {
+                    let branches: Vec<&Expr> = conditions
+                        .iter()
+                        .map(|c| &c.result)
+                        .chain(else_result.as_deref())
+                        .collect();
+                    self.branches_agree(&branches)?;
+                }
                 if let Some(o) = operand {
                     self.expr(o)?;
                 }
@@ -1056,6 +1227,11 @@ impl Ctx {
 
     fn value(&mut self, v: &mut ValueWithSpan) -> Result<()> {
         match &mut v.value {
+            Value::Number(n, _) if self.target == Target::Sqlite && !sqlite_exact(n) => {
+                unsupported(format!(
+                    "the number {n} on SQLite (it holds integers of 64 bits and 15 significant digits otherwise)"
+                ))
+            }
             Value::Number(..) | Value::Null => Ok(()),
             Value::SingleQuotedString(s) => {
                 if s.contains('\0') {
@@ -1151,6 +1327,8 @@ impl Ctx {
                 }
             }
         }
+        let arg_types: Vec<optype::Operand> = args.iter().map(|a| self.operand(a)).collect();
+        let arg_originals: Vec<Expr> = args.iter().map(|a| (**a).clone()).collect();
         for a in args.iter_mut() {
             self.expr(a)?;
         }
@@ -1190,8 +1368,18 @@ impl Ctx {
             ),
         };
         match name.as_str() {
+            "avg" if self.types.is_some()
+                && !matches!(arg_types.first(), Some(optype::Operand::Float)) =>
+            {
+                unsupported("avg() of integers or numerics (the engines' result scale differs from PostgreSQL's)")
+            }
             "count" | "sum" | "avg" | "min" | "max" => {
                 set_name(f, &name.to_uppercase());
+                Ok(None)
+            }
+            "bool_and" | "bool_or" | "every" if argc == 1 && !distinct => {
+                // over booleans (1/0 on both engines), the least / greatest value
+                set_name(f, if name == "bool_or" { "MAX" } else { "MIN" });
                 Ok(None)
             }
             "row_number" | "rank" | "dense_rank" | "percent_rank" | "cume_dist" | "ntile"
@@ -1203,7 +1391,43 @@ impl Ctx {
                 Ok(None)
             }
             _ if windowed => unsupported(format!("window function {name}")),
-            "lower" | "upper" | "abs" | "coalesce" | "nullif" | "replace" => {
+            "coalesce" => {
+                if self.guard_division {
+                    let a: Vec<&Expr> = arg_originals.iter().collect();
+                    self.branches_agree(&a)?;
+                }
+                set_name(f, "COALESCE");
+                Ok(None)
+            }
+            "abs" if argc == 1 => {
+                set_name(f, "ABS");
+                // abs(-2147483648) leaves int4 in PostgreSQL (22003)
+                match arg_types.first() {
+                    Some(optype::Operand::Int(w)) if self.guard_division && !self.in_int_arith => Ok(Some(
+                        range_checked(t, Expr::Function(f.clone()), *w),
+                    )),
+                    _ => Ok(None),
+                }
+            }
+            "replace" if argc == 3 => {
+                // The engines' replace(s, '', NULL) is s; PostgreSQL's is NULL on any NULL.
+                let third = arg_clones.get(2).cloned().unwrap_or(Expr::Value(Value::Null.into()));
+                if !matches!(third, Expr::Value(_) | Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                    return unsupported("replace() with a computed third argument");
+                }
+                set_name(f, "REPLACE");
+                Ok(Some(Expr::Case {
+                    case_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                    end_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                    operand: None,
+                    conditions: vec![sqlparser::ast::CaseWhen {
+                        condition: Expr::IsNull(Box::new(third)),
+                        result: Expr::Value(Value::Null.into()),
+                    }],
+                    else_result: Some(Box::new(Expr::Function(f.clone()))),
+                }))
+            }
+            "lower" | "upper" | "nullif" | "replace" => {
                 set_name(f, &name.to_uppercase());
                 Ok(None)
             }
@@ -1248,6 +1472,67 @@ impl Ctx {
             "gen_random_uuid" if argc == 0 && t == Target::MySql => Ok(Some(call("UUID", vec![]))),
             _ => unsupported(format!("function {name}() on {}", on_target(t))),
         }
+    }
+}
+
+/// `x` (an integer expression of PostgreSQL type `w`), failing with 22003 where PostgreSQL's would
+/// overflow. SQLite: `bindproxy_int4(x)` (a function of bindproxy's). MySQL computes in BIGINT:
+/// `x * 2^32 DIV 2^32` is `x`, and overflows BIGINT (error 1690, 22003) exactly when `x` is outside
+/// int4 (`2^48` for int2); int8 overflows BIGINT itself.
+fn range_checked(t: Target, x: Expr, w: optype::IntWidth) -> Expr {
+    match (t, w) {
+        (Target::Sqlite, w) => call(&super::sqlite_range_function(w.typname()), vec![x]),
+        (Target::MySql, optype::IntWidth::Int8) => x,
+        (Target::MySql, w) => {
+            let factor = if w == optype::IntWidth::Int2 {
+                "281474976710656"
+            } else {
+                "4294967296"
+            };
+            Expr::Nested(Box::new(Expr::BinaryOp {
+                left: Box::new(Expr::BinaryOp {
+                    left: Box::new(Expr::Nested(Box::new(x))),
+                    op: BinaryOperator::Multiply,
+                    right: Box::new(number_lit(factor)),
+                }),
+                op: BinaryOperator::MyIntegerDivide,
+                right: Box::new(number_lit(factor)),
+            }))
+        }
+    }
+}
+
+/// `date ± days` for the target: MySQL `ADDDATE`/`SUBDATE`, SQLite `date(julianday(d) ± n)`.
+fn date_shift(t: Target, date: Expr, days: Expr, negate: bool) -> Expr {
+    match t {
+        Target::MySql => call(if negate { "SUBDATE" } else { "ADDDATE" }, vec![date, days]),
+        Target::Sqlite => call(
+            "date",
+            vec![Expr::BinaryOp {
+                left: Box::new(call("julianday", vec![date])),
+                op: if negate {
+                    BinaryOperator::Minus
+                } else {
+                    BinaryOperator::Plus
+                },
+                right: Box::new(Expr::Nested(Box::new(days))),
+            }],
+        ),
+    }
+}
+
+/// `a - b` of two dates, in days: MySQL `DATEDIFF`, SQLite the difference of the Julian days.
+fn date_diff(t: Target, a: Expr, b: Expr) -> Expr {
+    match t {
+        Target::MySql => call("DATEDIFF", vec![a, b]),
+        Target::Sqlite => cast_expr(
+            Expr::BinaryOp {
+                left: Box::new(call("julianday", vec![a])),
+                op: BinaryOperator::Minus,
+                right: Box::new(call("julianday", vec![b])),
+            },
+            "INTEGER",
+        ),
     }
 }
 
@@ -1352,6 +1637,201 @@ fn string_of(e: &Expr) -> Option<&str> {
     }
 }
 
+/// Whether SQLite holds the number literal `n` exactly: an integer of 64 bits (the magnitude of
+/// i64::MIN included, for a negated literal), or at most 15 significant digits.
+fn sqlite_exact(n: &str) -> bool {
+    if n.bytes().all(|b| b.is_ascii_digit()) {
+        return n.parse::<u64>().is_ok_and(|v| v <= 1 << 63);
+    }
+    let mantissa = n.split(['e', 'E']).next().unwrap_or(n);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    digits.trim_start_matches('0').trim_end_matches('0').len() <= 15
+}
+
+/// The text of a number literal, with its sign (`-3.5`).
+fn number_of(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Value(ValueWithSpan {
+            value: Value::Number(n, _),
+            ..
+        }) => Some(n.clone()),
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => number_of(expr).map(|n| match n.strip_prefix('-') {
+            Some(p) => p.to_string(),
+            None => format!("-{n}"),
+        }),
+        Expr::Nested(i) => number_of(i),
+        _ => None,
+    }
+}
+
+/// PostgreSQL's integer input (`int2in`, `int4in`, `int8in`) and numeric → integer rounding (half
+/// away from zero) for a literal, checked against the type's range.
+fn integer_literal(text: &str, ty: &PgType, quoted: bool) -> Result<String> {
+    let (name, lo, hi) = match ty {
+        PgType::Int2 => ("smallint", i16::MIN as i128, i16::MAX as i128),
+        PgType::Int4 => ("integer", i32::MIN as i128, i32::MAX as i128),
+        _ => ("bigint", i64::MIN as i128, i64::MAX as i128),
+    };
+    let s = text.trim();
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let valid = if quoted {
+        digits(int) && frac.is_empty() && !body.contains('.')
+    } else {
+        (digits(int) || (int.is_empty() && digits(frac))) && (frac.is_empty() || digits(frac))
+    };
+    if !valid {
+        return Err(TranslateError::InvalidText(format!(
+            "invalid input syntax for type {name}: \"{text}\""
+        )));
+    }
+    let out_of_range = || {
+        if quoted {
+            TranslateError::OutOfRange(format!("value \"{text}\" is out of range for type {name}"))
+        } else {
+            TranslateError::OutOfRange(format!("{name} out of range"))
+        }
+    };
+    let mut v: i128 = if int.is_empty() {
+        0
+    } else if int.len() > 30 {
+        return Err(out_of_range());
+    } else {
+        int.parse().map_err(|_| out_of_range())?
+    };
+    if frac.as_bytes().first().is_some_and(|d| *d >= b'5') {
+        v += 1;
+    }
+    if neg {
+        v = -v;
+    }
+    if v < lo || v > hi {
+        return Err(out_of_range());
+    }
+    Ok(v.to_string())
+}
+
+/// A cast of a literal PostgreSQL evaluates at once, done here (`'42'::int` → `42`, `2.5::int` →
+/// `3`, `'abc'::int` → 22P02, `1::boolean` → true, `4.50::text` → `'4.50'`, `NULL::t` → NULL).
+/// `None`: not such a literal.
+fn literal_cast(t: Target, x: &Expr, ty: &PgType) -> Result<Option<Expr>> {
+    if matches!(
+        x,
+        Expr::Value(ValueWithSpan {
+            value: Value::Null,
+            ..
+        })
+    ) {
+        return Ok(Some(x.clone()));
+    }
+    let (text, quoted) = match (string_of(x), number_of(x)) {
+        (Some(s), _) => (s.to_string(), true),
+        (None, Some(n)) => (n, false),
+        _ => return Ok(None),
+    };
+    let num = |n: String| {
+        if n.starts_with('-') {
+            Expr::UnaryOp {
+                op: UnaryOperator::Minus,
+                expr: Box::new(number_lit(n.trim_start_matches('-'))),
+            }
+        } else {
+            number_lit(&n)
+        }
+    };
+    Ok(match ty {
+        PgType::Int2 | PgType::Int4 | PgType::Int8 => {
+            Some(num(integer_literal(&text, ty, quoted)?))
+        }
+        PgType::Bool if !quoted => Some(match t {
+            Target::MySql => expr_value(Value::Boolean(text.trim_start_matches('-') != "0")),
+            Target::Sqlite => number_lit(if text.trim_start_matches('-') == "0" {
+                "0"
+            } else {
+                "1"
+            }),
+        })
+        .filter(|_| text.bytes().all(|b| b.is_ascii_digit() || b == b'-')),
+        PgType::Text | PgType::Varchar(None) if !quoted => Some(string_lit(&text)),
+        PgType::Numeric(None) if !quoted => Some(x.clone()),
+        PgType::Numeric(None) => {
+            let s = text.trim();
+            let body = s.strip_prefix('-').unwrap_or(s);
+            let (i, f) = body.split_once('.').unwrap_or((body, ""));
+            let ok = (!i.is_empty() || !f.is_empty())
+                && i.bytes().all(|b| b.is_ascii_digit())
+                && f.bytes().all(|b| b.is_ascii_digit());
+            if !ok {
+                return Err(TranslateError::InvalidText(format!(
+                    "invalid input syntax for type numeric: \"{text}\""
+                )));
+            }
+            // More digits than SQLite's REAL holds stay for the engine's own cast.
+            (t == Target::MySql || i.len() + f.len() <= 15).then(|| num(s.to_string()))
+        }
+        _ => None,
+    })
+}
+
+/// `CAST(x AS ty)` of an expression whose PostgreSQL type class is `source`, where the engines'
+/// casts answer as PostgreSQL's: integer targets are range-checked and round numerics; casts the
+/// engines do differently (float → integer, text → number, numeric → text on SQLite) are refused.
+fn cast_checked(t: Target, x: Expr, ty: &PgType, source: optype::Operand) -> Result<Expr> {
+    use optype::{IntWidth, Operand as O};
+    let width = match ty {
+        PgType::Int2 => Some(IntWidth::Int2),
+        PgType::Int4 => Some(IntWidth::Int4),
+        PgType::Int8 => Some(IntWidth::Int8),
+        _ => None,
+    };
+    match (ty, source) {
+        (_, O::Unchecked | O::UntypedLiteral) => cast_for(t, x, ty),
+        (PgType::Int2 | PgType::Int4 | PgType::Int8, O::Int(_) | O::Null) => {
+            let cast = cast_for(t, x, ty)?;
+            Ok(match width {
+                Some(w) => range_checked(t, cast, w),
+                None => cast,
+            })
+        }
+        (PgType::Int2 | PgType::Int4 | PgType::Int8, O::Numeric) => {
+            // PostgreSQL rounds half away from zero, as ROUND does on both engines.
+            let cast = cast_for(t, call("ROUND", vec![x]), ty)?;
+            Ok(match width {
+                Some(w) => range_checked(t, cast, w),
+                None => cast,
+            })
+        }
+        (PgType::Int2 | PgType::Int4 | PgType::Int8, _) => unsupported(
+            "a cast to an integer type from this type (the engines convert differently)",
+        ),
+        (PgType::Numeric(None), O::Numeric | O::Null) => Ok(x),
+        (PgType::Numeric(None), O::Int(_)) => match t {
+            Target::MySql => Ok(cast_expr(x, "DECIMAL(65,0)")),
+            Target::Sqlite => Ok(x),
+        },
+        (PgType::Numeric(_), O::Int(_) | O::Numeric | O::Null) => cast_for(t, x, ty),
+        (PgType::Numeric(_), _) => {
+            unsupported("a cast to numeric from this type (the engines convert differently)")
+        }
+        (PgType::Text | PgType::Varchar(_) | PgType::Char(_), O::Numeric | O::Float)
+            if t == Target::Sqlite =>
+        {
+            unsupported("a cast of a number to text on SQLite (it prints numbers its own way)")
+        }
+        (PgType::Text | PgType::Varchar(_) | PgType::Char(_), O::Float) => {
+            unsupported("a cast of a float to text (the engines print floats their own way)")
+        }
+        _ => cast_for(t, x, ty),
+    }
+}
+
 /// `CAST(x AS ty)` for the target.
 pub(crate) fn cast_for(t: Target, x: Expr, ty: &PgType) -> Result<Expr> {
     let lit = string_of(&x).map(str::to_string);
@@ -1452,7 +1932,7 @@ pub(crate) fn cast_for(t: Target, x: Expr, ty: &PgType) -> Result<Expr> {
     })
 }
 
-impl Ctx {
+impl Ctx<'_> {
     /// Make `EXCLUDED` (ON CONFLICT DO UPDATE) resolve to the insert target.
     pub fn extend_excluded(&mut self, table: &str) {
         if let Some(s) = self.scopes.last_mut() {
@@ -1461,6 +1941,52 @@ impl Ctx {
                 table: Some(table.to_string()),
             });
         }
+    }
+
+    /// A literal inserted into `table.column` gets an explicit cast to the column's type where the
+    /// engines would convert it otherwise: numbers and quoted text into integer columns, quoted
+    /// text into boolean ones (the cast is then done by [`literal_cast`]).
+    ///
+    /// Dates the engines cannot store (`infinity`, `epoch`, `today`, years BC) are refused here,
+    /// before anything runs, rather than stored as something else or refused with another error.
+    pub fn coerce_literal(&self, e: &mut Expr, table: &str, column: &str) -> Result<()> {
+        let Some(ty) = self.types.and_then(|t| t.column_type(table, column)) else {
+            return Ok(());
+        };
+        let literal = string_of(e).is_some() || number_of(e).is_some();
+        let data_type = match ty.as_str() {
+            "int2" => DataType::SmallInt(None),
+            "int4" => DataType::Int(None),
+            "int8" => DataType::BigInt(None),
+            "bool" if string_of(e).is_some() => DataType::Boolean,
+            "date" | "timestamp" | "timestamptz" => {
+                if let Some(s) = string_of(e) {
+                    let v = s.trim().to_ascii_lowercase();
+                    let special = matches!(
+                        v.trim_start_matches(['+', '-']),
+                        "infinity" | "epoch" | "today" | "tomorrow" | "yesterday" | "now"
+                    ) || v.ends_with(" bc")
+                        || v.contains(" bc ");
+                    if special {
+                        return unsupported(format!(
+                            "the {ty} value '{s}' (the engines store years 1 to 9999 only)"
+                        ));
+                    }
+                }
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
+        if literal {
+            let x = std::mem::replace(e, Expr::Value(Value::Null.into()));
+            *e = Expr::Cast {
+                kind: CastKind::DoubleColon,
+                expr: Box::new(x),
+                data_type,
+                format: None,
+            };
+        }
+        Ok(())
     }
 
     /// Walk a FROM item of UPDATE … FROM.

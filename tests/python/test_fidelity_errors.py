@@ -138,6 +138,18 @@ ERRORS = [
 ]
 
 
+# Statements a bind refuses (0A000, before anything runs) rather than answer: numeric division and
+# numbers SQLite cannot hold (tests/corpus/differential.sql records why).
+REFUSED = {
+    "SELECT n / 0 FROM {p}t{k}": {"my", "lite"},
+    "SELECT n % 0 FROM {p}t{k}": {"lite"},
+    "SELECT 1.5 / 0.0 FROM {p}t{k}": {"my", "lite"},
+    "DELETE FROM {p}t{k} WHERE n / 0 > 1": {"my", "lite"},
+    "INSERT INTO {p}t{k} (id, a) VALUES (2, 99999999999999999999)": {"lite"},
+    "INSERT INTO {p}t{k} (id, b) VALUES (2, 99999999999999999999)": {"lite"},
+}
+
+
 def _setup(stmts, names):
     return [s.strip().format(**names) for s in stmts.split(";") if s.strip()]
 
@@ -164,6 +176,10 @@ def test_errors_like_postgresql(ep, pgscratch, bind, stmt, params, same_message)
         got = _failure(c, sql, params)
         after = c.execute("SELECT * FROM {p}t{k} ORDER BY id".format(**names)).fetchall()
         assert c.execute("SELECT 1").fetchone() == (1,)
+    if bind in REFUSED.get(stmt, set()):
+        assert got.sqlstate == "0A000", (sql, got.sqlstate, str(got))
+        assert after == after_pg, sql
+        return
     assert got.sqlstate == want.sqlstate, (sql, got.sqlstate, str(got), want.sqlstate, str(want))
     if same_message:
         assert got.diag.message_primary == want.diag.message_primary, sql
@@ -172,7 +188,7 @@ def test_errors_like_postgresql(ep, pgscratch, bind, stmt, params, same_message)
 
 # Ordinary arithmetic, boundary values and valid dates keep PostgreSQL's answers.
 VALUES = [
-    ("SELECT a % 2, -a % 2, a % -2, n / 2, f / 2 FROM {p}t{k}", None),
+    ("SELECT a % 2, -a % 2, a % -2, f / 2 FROM {p}t{k}", None),
     ("SELECT id FROM {p}t{k} WHERE a / 7 = 1 AND a % 7 = 0", None),
     ("SELECT a / NULLIF(a - 7, 0), a % NULLIF(a - 7, 0) FROM {p}t{k}", None),
     ("SELECT id FROM {p}t{k} WHERE a / NULLIF(0, 0) IS NULL", None),

@@ -265,7 +265,7 @@ def test_expression_result_types_like_postgresql(px, bind, proto):
         c.execute(f"CREATE TABLE {t} (id int PRIMARY KEY, name varchar(20), qty int, price numeric(10,2))")
         c.execute(f"INSERT INTO {t} VALUES (1, 'A', 2, 12.5), (2, 'b', 3, 3), (3, 'c', NULL, NULL)")
     sql = (f"SELECT count(id) AS count_1, count(*), max(price) AS mp, min(price), sum(qty) AS sq, "
-           f"sum(price) AS sp, avg(qty) AS aq, max(qty) AS mq, min(name) AS mn, lower(max(name)), "
+           f"sum(price) AS sp, max(qty) AS mq, min(name) AS mn, lower(max(name)), "
            f"count(*) > 1 AS gt, max(qty) + 1 AS q1, max(price) * 2 AS p2 FROM {t} WHERE id > %s")
     if proto == "extended":
         with px.connect() as c:
@@ -279,10 +279,11 @@ def test_expression_result_types_like_postgresql(px, bind, proto):
         finally:
             c2.close()
     D = decimal.Decimal
-    assert row == (3, 3, D("12.50"), D("3.00"), 5, D("15.50"), D("2.5"), 3, "A", "c", True, 4, D("25.00"))
+    # (avg() of integers is refused: its scale differs on the engines, tests/corpus/differential.sql)
+    assert row == (3, 3, D("12.50"), D("3.00"), 5, D("15.50"), 3, "A", "c", True, 4, D("25.00"))
     assert str(row[2]) == "12.50" and str(row[3]) == "3.00"
     if bind != "logs":  # MySQL reports its own types for expressions (sum(int) is DECIMAL there)
-        assert [type(v) for v in row] == [int, int, D, D, int, D, D, int, str, str, bool, int, D]
+        assert [type(v) for v in row] == [int, int, D, D, int, D, int, str, str, bool, int, D]
 
 
 # --------------------------------------------------------------------------------------------------------------

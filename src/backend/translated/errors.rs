@@ -453,6 +453,19 @@ fn mysql_violation(code: u16, msg: &str) -> Option<Violation> {
 fn mysql_pg_message(code: u16, msg: &str) -> Option<(&'static str, String)> {
     let q = |prefix: &str| quoted_after(msg, prefix).map(str::to_string);
     Some(match code {
+        // BIGINT overflow: of the engine, or of bindproxy's int4/int2 range check (`x * 2^32 DIV
+        // 2^32`, translate/walk.rs), whose factor the message quotes.
+        1690 => (
+            "22003",
+            if msg.contains("* 4294967296") {
+                "integer out of range"
+            } else if msg.contains("* 281474976710656") {
+                "smallint out of range"
+            } else {
+                "bigint out of range"
+            }
+            .to_string(),
+        ),
         1146 => (
             "42P01",
             format!("relation \"{}\" does not exist", unqualified(&q("Table ")?)),
@@ -583,6 +596,16 @@ fn sqlite_pg_message(msg: &str) -> Option<(&'static str, String)> {
     let msg = sqlite_core(msg);
     if msg == crate::translate::SQLITE_DIVISION_BY_ZERO {
         return Some(("22012", "division by zero".into()));
+    }
+    for ty in crate::translate::SQLITE_RANGE_TYPES {
+        if msg == crate::translate::sqlite_out_of_range(ty) {
+            let name = match *ty {
+                "int2" => "smallint",
+                "int4" => "integer",
+                _ => "bigint",
+            };
+            return Some(("22003", format!("{name} out of range")));
+        }
     }
     if let Some(name) = msg.strip_prefix("CHECK constraint failed: ") {
         // The range and calendar checks bindproxy adds to the columns it creates (translate/ddl.rs).

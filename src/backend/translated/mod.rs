@@ -35,7 +35,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{BindConfig, BindUrl};
 use crate::error::ProxyError;
-use crate::translate::{rewrite_sql, Rewritten, Target, TranslateError};
+use crate::translate::{rewrite_sql_typed, ColumnTypes, Rewritten, Target, TranslateError};
 
 pub use session::TranslatedConn;
 use types::{PgType, Value};
@@ -51,6 +51,9 @@ pub struct Column {
     /// The engine reported a type for the column (false: a SQLite expression, typed from its first
     /// value or from [`crate::translate::Rewritten::result_types`]).
     pub declared: bool,
+    /// For a numeric expression without a typmod: the scale PostgreSQL prints its values with
+    /// (`1.5 * 2` → `3.0`), where the operands fix it.
+    pub scale: Option<usize>,
 }
 
 impl Column {
@@ -60,6 +63,15 @@ impl Column {
             ty,
             typmod: -1,
             declared: true,
+            scale: None,
+        }
+    }
+
+    /// The typmod the values are encoded with: the column's, or one that carries [`Column::scale`].
+    pub(crate) fn value_typmod(&self) -> i32 {
+        match (self.typmod, self.scale) {
+            (-1, Some(s)) if s <= 1000 => ((1000 << 16) | s as i32) + 4,
+            (t, _) => t,
         }
     }
 }
@@ -134,6 +146,37 @@ pub enum Dialect {
 /// How many rewrites a bind keeps, and the longest statement text worth keeping.
 const REWRITE_CACHE: usize = 2048;
 const REWRITE_CACHE_MAX_TEXT: usize = 16 * 1024;
+
+/// A rewrite, and whether it was made with the column types of every table the translator asked
+/// about.
+pub(crate) enum Rewrite {
+    Done(Arc<Vec<Rewritten>>),
+    /// Some table's columns were not in the cache: load the tables' columns and rewrite again.
+    Incomplete(Arc<Vec<Rewritten>>),
+}
+
+/// The column types the translator asks for ([`ColumnTypes`]), read from a bind's column cache.
+struct CachedTypes<'a> {
+    cache: &'a ColumnCache,
+    /// A table was not in the cache.
+    missed: std::sync::atomic::AtomicBool,
+}
+
+impl ColumnTypes for CachedTypes<'_> {
+    fn column_type(&self, table: &str, column: &str) -> Option<String> {
+        match self.cache.get(&table.to_lowercase()) {
+            Some(cols) => cols
+                .get(column)
+                .filter(|t| **t != PgType::Unknown)
+                .map(|t| t.typname().to_string()),
+            None => {
+                self.missed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                None
+            }
+        }
+    }
+}
 
 /// Lower-case table name → its columns' types, per bind. Cleared after DDL.
 #[derive(Debug, Default)]
@@ -234,13 +277,43 @@ impl TranslatedBind {
     }
 
     /// The statement re-rendered for this bind's engine, from the cache when the same text was
-    /// rewritten before. Errors are not cached.
-    pub(crate) fn rewrite(&self, sql: &str) -> Result<Arc<Vec<Rewritten>>, TranslateError> {
+    /// rewritten before. Errors are not cached. The translator reads the types of the tables'
+    /// columns from the column cache ([`CachedTypes`]); a rewrite made while a table it asked about
+    /// was not in the cache is returned as [`Rewrite::Incomplete`] (not cached): the caller loads
+    /// the tables' columns and asks again.
+    pub(crate) fn rewrite(&self, sql: &str) -> Result<Rewrite, TranslateError> {
         if self.dialect == Dialect::Catalog {
-            return self.rewrite_catalog(sql);
+            return self.rewrite_catalog(sql).map(Rewrite::Done);
         }
+        let types = CachedTypes {
+            cache: &self.columns,
+            missed: std::sync::atomic::AtomicBool::new(false),
+        };
+        let parts = self.rewrite_with(sql, &types)?;
+        if types.missed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(Rewrite::Incomplete(parts));
+        }
+        if sql.len() <= REWRITE_CACHE_MAX_TEXT && self.cached(sql).is_none() {
+            self.remember(sql.to_owned(), parts.clone());
+        }
+        Ok(Rewrite::Done(parts))
+    }
+
+    /// Forgets every rewrite (after DDL: the column types they were made with may have changed).
+    pub(crate) fn forget_rewrites(&self) {
+        if let Ok(mut c) = self.rewrites.lock() {
+            c.clear();
+        }
+    }
+
+    fn rewrite_with(
+        &self,
+        sql: &str,
+        types: &CachedTypes<'_>,
+    ) -> Result<Arc<Vec<Rewritten>>, TranslateError> {
+        let typed = Some(types as &(dyn ColumnTypes + Sync));
         if sql.len() > REWRITE_CACHE_MAX_TEXT {
-            return Ok(Arc::new(rewrite_sql(sql, self.target())?));
+            return Ok(Arc::new(rewrite_sql_typed(sql, self.target(), typed)?));
         }
         if let Some(hit) = self.cached(sql) {
             return Ok(hit);
@@ -252,7 +325,13 @@ impl TranslatedBind {
             let entry = match self.cached(&key) {
                 Some(t) => Some(t),
                 None => {
-                    let t = Arc::new(rewrite_sql(&lifted.key, self.target()).unwrap_or_default());
+                    let t = Arc::new(
+                        rewrite_sql_typed(&lifted.key, self.target(), typed).unwrap_or_default(),
+                    );
+                    if types.missed.load(std::sync::atomic::Ordering::Relaxed) {
+                        // made without the column types: not kept
+                        return Ok(Arc::new(rewrite_sql_typed(sql, self.target(), typed)?));
+                    }
                     // An empty entry marks "no usable template": rewrite the text as it is.
                     let usable = !t.is_empty() && template::is_template(&t, &lifted.literals);
                     let t = if usable { t } else { Arc::new(Vec::new()) };
@@ -264,9 +343,7 @@ impl TranslatedBind {
                 return Ok(Arc::new(template::fill(&t, &lifted.literals)));
             }
         }
-        let parts = Arc::new(rewrite_sql(sql, self.target())?);
-        self.remember(sql.to_owned(), parts.clone());
-        Ok(parts)
+        Ok(Arc::new(rewrite_sql_typed(sql, self.target(), typed)?))
     }
 
     /// [`Self::rewrite`] for the embedded catalog: `translate::catalog`, cached by text.

@@ -408,9 +408,18 @@ fn map_cached(cols: &[mysql_async::Column], cache: &ColumnCache) -> Option<Vec<C
             let tc = cache.get(&table.to_lowercase())?;
             ty = mysql_refine(wire, tc.get(&c.org_name_str().to_lowercase()).copied());
         }
-        out.push(Column::new(c.name_str(), ty));
+        out.push(result_column(c, ty));
     }
     Some(out)
+}
+
+/// A result column of type `ty`. An expression (no table behind it) is not `declared`: MySQL types
+/// it its own way (`1 + 1` BIGINT, `sum(int)` DECIMAL), and the translator's PostgreSQL type, where
+/// it has one, wins.
+fn result_column(c: &mysql_async::Column, ty: PgType) -> Column {
+    let mut col = Column::new(c.name_str(), ty);
+    col.declared = !c.org_table_str().is_empty();
+    col
 }
 
 impl MyConn {
@@ -446,7 +455,7 @@ impl MyConn {
                 let tc = self.table_columns(&table).await?;
                 ty = mysql_refine(wire, tc.get(&c.org_name_str().to_lowercase()).copied());
             }
-            out.push(Column::new(c.name_str(), ty));
+            out.push(result_column(c, ty));
         }
         Ok(out)
     }

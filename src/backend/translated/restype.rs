@@ -16,17 +16,39 @@ pub(crate) type Typed = (PgType, i32);
 /// The columns a result type needs looked up, in order, without repeats.
 pub(crate) fn columns_needed<'a>(rt: &'a ResultType, out: &mut Vec<&'a ColumnRef>) {
     match rt {
-        ResultType::Known { .. } => {}
+        ResultType::Known { .. } | ResultType::NumericLiteral { .. } => {}
         ResultType::Column(c) => {
             if !out.contains(&c) {
                 out.push(c);
             }
         }
         ResultType::Sum(x) | ResultType::Avg(x) => columns_needed(x, out),
-        ResultType::Arith(a, b) => {
+        ResultType::Arith(a, b) | ResultType::Product(a, b) => {
             columns_needed(a, out);
             columns_needed(b, out);
         }
+    }
+}
+
+/// The scale a numeric result is printed with where PostgreSQL's rules fix it from the operands
+/// (`1.50` → 2, `n + 1` → n's scale, `n * 1.5` → n's scale + 1, `sum(n)` → n's scale, integers 0);
+/// `None` when they do not (division, avg, unknown operands).
+pub(crate) fn scale(
+    rt: &ResultType,
+    column: &dyn Fn(&ColumnRef) -> Option<Typed>,
+) -> Option<usize> {
+    let of_typed = |(t, typmod): Typed| match t {
+        PgType::Int2 | PgType::Int4 | PgType::Int8 => Some(0),
+        PgType::Numeric => super::types::numeric_scale(typmod),
+        _ => None,
+    };
+    match rt {
+        ResultType::NumericLiteral { scale } => Some(*scale as usize),
+        ResultType::Known { .. } | ResultType::Column(_) => of_typed(resolve(rt, column)?),
+        ResultType::Sum(x) => scale(x, column),
+        ResultType::Avg(_) => None,
+        ResultType::Arith(a, b) => Some(scale(a, column)?.max(scale(b, column)?)),
+        ResultType::Product(a, b) => Some(scale(a, column)? + scale(b, column)?),
     }
 }
 
@@ -66,8 +88,18 @@ pub(crate) fn resolve(
             PgType::Float4 | PgType::Float8 => PgType::Float8,
             _ => return None,
         },
-        ResultType::Arith(a, b) => {
+        ResultType::NumericLiteral { .. } => PgType::Numeric,
+        ResultType::Arith(a, b) | ResultType::Product(a, b) => {
             let (a, b) = (resolve(a, column)?.0, resolve(b, column)?.0);
+            // date ± integer is a date; date - date a number of days (other date/time arithmetic
+            // is refused by the translator).
+            match (a, b) {
+                (PgType::Date, x) | (x, PgType::Date) if int_rank(x).is_some() => {
+                    return Some((PgType::Date, -1))
+                }
+                (PgType::Date, PgType::Date) => return Some((PgType::Int4, -1)),
+                _ => {}
+            }
             match (int_rank(a), int_rank(b)) {
                 (Some(x), Some(y)) => {
                     if x >= y {
@@ -97,6 +129,26 @@ pub(crate) fn resolve(
     Some((t, -1))
 }
 
+/// An output column's PostgreSQL type as the translator worked it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Resolved {
+    pub ty: PgType,
+    pub typmod: i32,
+    /// See [`scale`].
+    pub scale: Option<usize>,
+}
+
+impl Resolved {
+    /// Gives an undeclared column this type.
+    pub(crate) fn apply_to(&self, c: &mut super::Column) {
+        if !c.declared {
+            c.ty = self.ty;
+            c.typmod = self.typmod;
+            c.scale = self.scale.filter(|_| self.ty == PgType::Numeric);
+        }
+    }
+}
+
 /// Gives the output columns the engine reported without a declared type (`!declared`) the PostgreSQL
 /// type the translator worked out for them. Table columns are read by preparing
 /// `SELECT <column> FROM <table> LIMIT 0` (the engine's declared type and modifier).
@@ -110,9 +162,8 @@ pub(crate) async fn apply(
     }
     let typed = resolve_all(engine, rts).await;
     for (c, t) in columns.iter_mut().zip(typed) {
-        if let (false, Some((ty, typmod))) = (c.declared, t) {
-            c.ty = ty;
-            c.typmod = typmod;
+        if let Some(r) = t {
+            r.apply_to(c);
         }
     }
 }
@@ -121,7 +172,7 @@ pub(crate) async fn apply(
 pub(crate) async fn resolve_all(
     engine: &mut super::EngineConn,
     rts: &[Option<ResultType>],
-) -> Vec<Option<Typed>> {
+) -> Vec<Option<Resolved>> {
     let mut needed = Vec::new();
     for rt in rts.iter().flatten() {
         columns_needed(rt, &mut needed);
@@ -141,19 +192,26 @@ pub(crate) async fn resolve_all(
     }
     let lookup = |c: &ColumnRef| found.iter().find(|(k, _)| k == c).map(|(_, t)| *t);
     rts.iter()
-        .map(|rt| rt.as_ref().and_then(|rt| resolve(rt, &lookup)))
+        .map(|rt| {
+            let rt = rt.as_ref()?;
+            let (ty, typmod) = resolve(rt, &lookup)?;
+            Some(Resolved {
+                ty,
+                typmod,
+                scale: scale(rt, &lookup),
+            })
+        })
         .collect()
 }
 
 /// For a simple query (columns learnt from the run): the types to give the columns the engine does
-/// not type (SQLite only; MySQL types every column).
+/// not take from a table (SQLite expressions have no type; MySQL types expressions its own way,
+/// `1 + 1` as BIGINT, `sum(int)` as DECIMAL).
 pub(crate) async fn for_simple(
     engine: &mut super::EngineConn,
     part: &crate::translate::Rewritten,
-) -> Vec<Option<Typed>> {
-    if !matches!(engine, super::EngineConn::Sqlite(_))
-        || part.result_types.iter().all(Option::is_none)
-    {
+) -> Vec<Option<Resolved>> {
+    if part.result_types.iter().all(Option::is_none) {
         return vec![];
     }
     resolve_all(engine, &part.result_types).await
@@ -215,5 +273,7 @@ mod tests {
         assert_eq!(ar(c("i"), k("numeric")), Some((PgType::Numeric, -1)));
         assert_eq!(ar(c("n"), c("f")), Some((PgType::Float8, -1)));
         assert_eq!(ar(c("i"), k("text")), None);
+        assert_eq!(ar(k("date"), k("int4")), Some((PgType::Date, -1)));
+        assert_eq!(ar(k("date"), k("date")), Some((PgType::Int4, -1)));
     }
 }

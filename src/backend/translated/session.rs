@@ -264,6 +264,9 @@ fn translate_error(bind: &TranslatedBind, e: TranslateError) -> ProxyError {
                 "Multi-row INSERT … VALUES is taken in pieces at any size; send other statements in smaller parts.".into(),
             ),
         },
+        e @ (TranslateError::InvalidText(_) | TranslateError::OutOfRange(_)) => {
+            tx_error(e.sqlstate(), e.to_string())
+        }
         e @ TranslateError::StatementCount { .. } => tx_error(
             "42601",
             format!("{e} (bind \"{}\", {engine}); nothing ran", bind.name),
@@ -287,7 +290,7 @@ pub struct RowSink<'a> {
     /// Internal queries: rows are kept, not encoded.
     collected: Option<Vec<Vec<Value>>>,
     /// Simple query: PostgreSQL types for the result columns the engine gives no type.
-    pub(crate) result_types: Vec<Option<(PgType, i32)>>,
+    pub(crate) result_types: Vec<Option<super::restype::Resolved>>,
     /// COPY TO STDOUT: rows become CopyData in COPY's format instead of DataRows.
     copy: Option<Box<super::copy::Encoder>>,
 }
@@ -351,8 +354,8 @@ impl<'a> RowSink<'a> {
             self.binary = vec![false; cols.len()];
             if self.result_types.len() == cols.len() {
                 for (c, t) in self.columns.iter_mut().zip(&self.result_types) {
-                    if let (false, Some((ty, typmod))) = (c.declared, t) {
-                        (c.ty, c.typmod) = (*ty, *typmod);
+                    if let Some(r) = t {
+                        r.apply_to(c);
                     }
                 }
             }
@@ -435,7 +438,7 @@ fn write_row(
     let at = data_row_begin(out, row.len());
     for (i, v) in row.iter().enumerate() {
         let bin = binary.get(i).copied().unwrap_or(false);
-        if let Err(e) = encode_typmod(columns[i].ty, columns[i].typmod, v, bin, out) {
+        if let Err(e) = encode_typmod(columns[i].ty, columns[i].value_typmod(), v, bin, out) {
             out.truncate(start);
             return Err(e);
         }
@@ -613,11 +616,50 @@ impl TranslatedConn {
 
     /// The client's statement with identity functions replaced by their values (see
     /// [`with_identity`]), then translated.
-    fn rewrite(&self, sql: &str) -> Result<Arc<Vec<Rewritten>>, ProxyError> {
+    ///
+    /// Operators whose engine form depends on column types (`optype.rs`) are translated with the
+    /// types of the statement's tables: when the bind's column cache lacks one, the tables' columns
+    /// are loaded from the engine and the statement is translated again.
+    async fn rewrite(&mut self, sql: &str) -> Result<Arc<Vec<Rewritten>>, ProxyError> {
         let with_values = with_identity(sql, &self.identity);
-        self.bind
-            .rewrite(with_values.as_deref().unwrap_or(sql))
-            .map_err(|e| translate_error(&self.bind, e))
+        let text = with_values.as_deref().unwrap_or(sql);
+        let first = self.bind.rewrite(text);
+        let parts = match first {
+            Ok(super::Rewrite::Done(parts)) => return Ok(parts),
+            Ok(super::Rewrite::Incomplete(parts)) => parts,
+            Err(e) => {
+                // A refusal may come from an operand whose table was not loaded yet: load what the
+                // statement names and try once more.
+                let names = crate::translate::table_names_of(text);
+                if names.is_empty() || !self.load_columns(&names).await? {
+                    return Err(translate_error(&self.bind, e));
+                }
+                return match self.bind.rewrite(text) {
+                    Ok(super::Rewrite::Done(p) | super::Rewrite::Incomplete(p)) => Ok(p),
+                    Err(e) => Err(translate_error(&self.bind, e)),
+                };
+            }
+        };
+        let names: Vec<String> = parts.iter().flat_map(|p| p.tables.clone()).collect();
+        self.load_columns(&names).await?;
+        match self.bind.rewrite(text) {
+            Ok(super::Rewrite::Done(p) | super::Rewrite::Incomplete(p)) => Ok(p),
+            Err(e) => Err(translate_error(&self.bind, e)),
+        }
+    }
+
+    /// Loads the columns of `tables` into the bind's cache; whether any was missing before.
+    async fn load_columns(&mut self, tables: &[String]) -> Result<bool, ProxyError> {
+        let mut loaded = false;
+        for t in tables {
+            if self.bind.columns.get(&t.to_lowercase()).is_none() {
+                let bind = self.bind.clone();
+                let engine = self.engine()?;
+                bind.table_columns(engine, t).await?;
+                loaded = true;
+            }
+        }
+        Ok(loaded)
     }
 
     fn engine(&mut self) -> Result<&mut EngineConn, ProxyError> {
@@ -785,7 +827,7 @@ impl TranslatedConn {
     /// a pipeline's implicit transaction becomes the block, as in PostgreSQL, but cannot become an
     /// XA branch after the fact (0A000).
     pub async fn begin(&mut self, begin_sql: &str, xa: Option<&str>) -> Result<(), ProxyError> {
-        let parts = self.rewrite(begin_sql)?;
+        let parts = self.rewrite(begin_sql).await?;
         match parts.as_slice() {
             [part] if part.kind == Kind::Begin => self.begin_part(part, xa).await,
             _ => Err(tx_error(
@@ -1174,7 +1216,7 @@ impl TranslatedConn {
         let implicit = implicit
             || (part.kind == Kind::Delete
                 && self.bind.target() == crate::translate::Target::MySql
-                && part.sql.contains(['/', '%']));
+                && (part.sql.contains(['/', '%']) || part.sql.contains(" DIV ")));
         if implicit && self.tx == Tx::Idle && part.kind != Kind::Select {
             self.begin_engine().await?;
             self.tx = Tx::Implicit;
@@ -1223,6 +1265,7 @@ impl TranslatedConn {
             Kind::Select | Kind::Insert | Kind::Update | Kind::Delete
         ) {
             self.bind.columns.clear();
+            self.bind.forget_rewrites();
         }
         Ok(outcome)
     }
@@ -1369,6 +1412,7 @@ impl TranslatedConn {
             }
         }
         self.bind.columns.clear();
+        self.bind.forget_rewrites();
         Ok("DROP INDEX".into())
     }
 
@@ -1557,7 +1601,7 @@ impl TranslatedConn {
                 command_complete(out, &tag);
                 return Ok(());
             }
-            None => self.rewrite(sql)?,
+            None => self.rewrite(sql).await?,
         };
         if parts.is_empty() {
             empty(out, b'I');
@@ -1623,7 +1667,7 @@ impl TranslatedConn {
         let parts = match self.schema_plan(sql).transpose()? {
             Some(crate::translate::sequence::Plan::Engine(parts)) => Arc::new(parts),
             Some(plan) => return Ok(mk(Body::Schema(plan), vec![], declared.len())),
-            None => self.rewrite(sql)?,
+            None => self.rewrite(sql).await?,
         };
         let exits = parts
             .iter()

@@ -244,6 +244,9 @@ fn open(bind: &str, loc: &Location) -> Result<Connection, ProxyError> {
     }
     register_divisor(&conn).map_err(unavailable)?;
     register_catalog_functions(&conn).map_err(unavailable)?;
+    for ty in crate::translate::SQLITE_RANGE_TYPES {
+        register_range(&conn, ty).map_err(unavailable)?;
+    }
     Ok(conn)
 }
 
@@ -300,6 +303,41 @@ fn register_divisor(conn: &Connection) -> rusqlite::Result<()> {
             if zero {
                 Err(rusqlite::Error::UserFunctionError(
                     crate::translate::SQLITE_DIVISION_BY_ZERO.into(),
+                ))
+            } else {
+                Value::try_from(v).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))
+            }
+        },
+    )
+}
+
+/// `bindproxy_int4(x)` (and `_int2`, `_int8`): `x` itself, or an error when `x` is an integer
+/// outside the type's range or a real (SQLite turns an overflowing integer operation into a real),
+/// so that integer arithmetic raises PostgreSQL's 22003 (see `crate::translate::SQLITE_RANGE_TYPES`).
+fn register_range(conn: &Connection, typname: &'static str) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    use rusqlite::types::{Value, ValueRef};
+    let (lo, hi) = match typname {
+        "int2" => (i16::MIN as i64, i16::MAX as i64),
+        "int4" => (i32::MIN as i64, i32::MAX as i64),
+        _ => (i64::MIN, i64::MAX),
+    };
+    conn.create_scalar_function(
+        crate::translate::sqlite_range_function(typname).as_str(),
+        1,
+        FunctionFlags::SQLITE_UTF8
+            | FunctionFlags::SQLITE_INNOCUOUS
+            | FunctionFlags::SQLITE_DETERMINISTIC,
+        move |ctx| {
+            let v = ctx.get_raw(0);
+            let out = match v {
+                ValueRef::Integer(i) => !(lo..=hi).contains(&i),
+                ValueRef::Real(_) => true,
+                _ => false,
+            };
+            if out {
+                Err(rusqlite::Error::UserFunctionError(
+                    crate::translate::sqlite_out_of_range(typname).into(),
                 ))
             } else {
                 Value::try_from(v).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))
@@ -412,6 +450,7 @@ fn columns_of(stmt: &rusqlite::Statement<'_>) -> Vec<Column> {
             ty: sqlite_decl_type(c.decl_type()),
             typmod: sqlite_decl_typmod(c.decl_type()),
             declared: c.decl_type().is_some(),
+            scale: None,
         })
         .collect()
 }

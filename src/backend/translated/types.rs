@@ -299,6 +299,31 @@ impl PgType {
         }
     }
 
+    /// `pg_type.typname` (`int4`, `date`, …; `unknown` for an untyped SQLite expression).
+    pub fn typname(self) -> &'static str {
+        match self {
+            PgType::Bool => "bool",
+            PgType::Int2 => "int2",
+            PgType::Int4 => "int4",
+            PgType::Int8 => "int8",
+            PgType::Numeric => "numeric",
+            PgType::Float4 => "float4",
+            PgType::Float8 => "float8",
+            PgType::Text => "text",
+            PgType::Varchar => "varchar",
+            PgType::Bytea => "bytea",
+            PgType::Date => "date",
+            PgType::Time => "time",
+            PgType::Timestamp => "timestamp",
+            PgType::Timestamptz => "timestamptz",
+            PgType::Json => "json",
+            PgType::Jsonb => "jsonb",
+            PgType::Uuid => "uuid",
+            PgType::Unknown => "unknown",
+            PgType::Catalog(c) => c.typname(),
+        }
+    }
+
     /// PostgreSQL's name of the type, for messages.
     pub fn name(self) -> &'static str {
         match self {

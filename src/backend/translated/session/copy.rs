@@ -93,7 +93,7 @@ impl TranslatedConn {
     /// The columns of `SELECT <cols> FROM <table>` (or of the COPY's query) as the engine
     /// describes them, with the statement rendered for the engine.
     async fn copy_columns(&mut self, select: &str) -> Result<(Rewritten, Vec<Column>), ProxyError> {
-        let parts = self.rewrite(select)?;
+        let parts = self.rewrite(select).await?;
         let [part] = parts.as_slice() else {
             return Err(CopyError::Unsupported("COPY (query) must be one SELECT".into()).into());
         };
@@ -184,7 +184,7 @@ impl TranslatedConn {
             Tx::Block => self.start_lazy().await?,
             _ => {}
         }
-        let insert = self.insert_for(&table_sql, &names)?;
+        let insert = self.insert_for(&table_sql, &names).await?;
         let per_batch = match insert {
             Insert::Expand { .. } => {
                 (PARAMS_PER_BATCH / names.len().max(1)).clamp(1, ROWS_PER_BATCH)
@@ -331,7 +331,7 @@ impl TranslatedConn {
 
     /// The INSERT of one row as `crate::translate` renders it for the engine; when it ends in a
     /// plain tuple of placeholders, batches repeat that tuple.
-    fn insert_for(&self, table_sql: &str, names: &[String]) -> Result<Insert, ProxyError> {
+    async fn insert_for(&mut self, table_sql: &str, names: &[String]) -> Result<Insert, ProxyError> {
         let cols = names
             .iter()
             .map(|n| copy::quote_ident(n))
@@ -342,7 +342,7 @@ impl TranslatedConn {
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!("INSERT INTO {table_sql} ({cols}) VALUES ({values})");
-        let parts = self.rewrite(&sql)?;
+        let parts = self.rewrite(&sql).await?;
         let [one] = parts.as_slice() else {
             return Err(CopyError::Unsupported(format!(
                 "COPY FROM into {table_sql} cannot be rendered as one INSERT on this bind"
