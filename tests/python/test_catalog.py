@@ -390,8 +390,7 @@ def test_comments_reach_the_catalog(cenv, bind):
     """COMMENT ON TABLE / COLUMN through bindproxy: shown as PostgreSQL shows them. PostgreSQL binds must take
     them; a MySQL/SQLite bind may refuse one (0A000), but a comment it accepts must show in the catalog."""
     t = f"{bind}_parent"
-    q = ("SELECT obj_description(%(t)s::text::regclass, 'pg_class'), "
-         "col_description(%(t)s::text::regclass, 2)")
+    q = f"SELECT obj_description('{t}'::regclass, 'pg_class'), col_description('{t}'::regclass, 2)"
     with cenv.proxy.connect() as c, cenv.oracle() as o:
         try:
             for sql in (f"COMMENT ON TABLE {t} IS 'parents of {bind}'",
@@ -403,9 +402,9 @@ def test_comments_reach_the_catalog(cenv, bind):
                     if KIND[bind] == "postgresql" or e.sqlstate != "0A000":
                         raise
                     return
-            want = o.execute(q, {"t": t}).fetchone()
+            want = o.execute(q).fetchone()
             assert want == (f"parents of {bind}", "the code")
-            assert c.execute(q, {"t": t}).fetchone() == want
+            assert c.execute(q).fetchone() == want
             got, want_d = cenv.psql_both(rf"\d+ {t}")
             assert got == want_d
         finally:
@@ -706,6 +705,17 @@ def test_regclass_of_a_table_on_each_bind(cenv, table):
         assert c.execute(q, {"t": table}).fetchone() == want
         # the literal form, as psql and ORMs send it (simple protocol, no parameter)
         assert c.execute(f"SELECT '{table}'::regclass::text", prepare=False).fetchone() == (table,)
+
+
+@pytest.mark.parametrize("table", [f"{p}_items" for p in BINDS])
+def test_regclass_of_a_parameter(cenv, table):
+    """`SELECT $1::regclass` and `pg_get_serial_sequence`-style lookups with the name as a parameter and no
+    catalog relation in the statement: only the catalog knows every bind's tables."""
+    q = "SELECT %s::text::regclass::text, obj_description(%s::text::regclass, 'pg_class')"
+    with cenv.proxy.connect() as c, cenv.oracle() as o:
+        want = o.execute(q, (table, table)).fetchone()
+        assert want == (table, None)
+        assert c.execute(q, (table, table)).fetchone() == want
 
 
 def test_regclass_of_an_unknown_table_is_42P01(cenv):
