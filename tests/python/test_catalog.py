@@ -365,6 +365,29 @@ def test_ddl_is_visible_at_the_next_catalog_query(cenv, bind):
             assert t not in cenv.tables_on(bind)
 
 
+def test_ddl_of_a_transaction_across_binds_is_visible_after_commit(cenv):
+    """BEGIN; CREATE TABLE on every bind; COMMIT (what Alembic's upgrade and Django's migrate do): after the
+    COMMIT, every new table is in the catalog, as PostgreSQL shows it."""
+    tables = {p: f"{p}_txddl" for p in BINDS}
+    with cenv.proxy.connect(autocommit=False) as c, cenv.oracle() as o:
+        try:
+            for t in tables.values():
+                sql = f"CREATE TABLE {t} (id integer PRIMARY KEY, v varchar(5))"
+                c.execute(sql)
+                o.execute(sql)
+            c.commit()
+            for p, t in tables.items():
+                assert t in cenv.tables_on(p), t
+                assert c.execute(COLS_SQL, (t,)).fetchall() == o.execute(COLS_SQL, (t,)).fetchall(), t
+            c.commit()
+        finally:
+            c.rollback()
+            c.autocommit = True
+            for t in tables.values():
+                c.execute(f"DROP TABLE IF EXISTS {t}")
+                o.execute(f"DROP TABLE IF EXISTS {t}")
+
+
 @pytest.mark.parametrize("bind", BINDS)
 def test_catalog_agrees_with_the_bind_after_a_rolled_back_create(cenv, bind):
     """CREATE TABLE in a transaction that rolls back: whatever the engine does with DDL in a transaction
