@@ -304,8 +304,16 @@ async fn full_sync(
                 .await?;
         }
     }
-    tx.must("CREATE SCHEMA public").await?;
-    tx.must("GRANT ALL ON SCHEMA public TO PUBLIC").await?;
+    // public as a new database has it (PostgreSQL 15: owned by pg_database_owner, USAGE for all)
+    if !tx
+        .attempt("CREATE SCHEMA public AUTHORIZATION pg_database_owner")
+        .await?
+    {
+        tx.must("CREATE SCHEMA public").await?;
+    }
+    tx.must("GRANT USAGE ON SCHEMA public TO PUBLIC").await?;
+    tx.must("COMMENT ON SCHEMA public IS 'standard public schema'")
+        .await?;
     let mut failed = 0;
     for stmt in ddl::render(&all) {
         if !tx.attempt(&stmt).await? {

@@ -226,6 +226,8 @@ mod tests {
             "SELECT 'logs'::regclass::oid",
             "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = 'users'::regclass",
             "SELECT pg_get_serial_sequence('users', 'id')",
+            "SELECT to_regclass($1)::text",
+            "SELECT $1::regclass::oid",
         ] {
             let p = place(sql).expect("placed");
             assert_eq!((p.bind.as_str(), p.floating), ("cat", false), "{sql}");

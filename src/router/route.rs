@@ -166,10 +166,14 @@ impl Router {
             // that touches no table's data is answered there, like any catalog relation.
             let lookups_only = self.catalog.is_some()
                 && !stmt.data_function
-                && !stmt.references.is_empty()
+                && (!stmt.references.is_empty() || stmt.parameter_lookup)
                 && stmt.tables.iter().all(|t| {
                     stmt.references.contains(t) || (t.is_catalog() && !self.is_mapped_exactly(t))
                 });
+            if lookups_only && stmt.parameter_lookup {
+                // `to_regclass($1)`: the name is in the catalog, whichever it is
+                catalog.push(TableName::new(Some("pg_catalog"), "pg_class"));
+            }
             for t in &stmt.tables {
                 if lookups_only && stmt.references.contains(t) {
                     catalog.push(t.clone());

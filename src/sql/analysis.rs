@@ -54,6 +54,8 @@ pub struct StatementInfo {
     pub tables: Vec<TableName>,
     /// It calls `nextval`, `setval`, … (see `relations::DATA_FUNCTIONS`).
     pub data_function: bool,
+    /// It looks a relation up in the catalog by a name given as a parameter (`to_regclass($1)`).
+    pub parameter_lookup: bool,
     /// It is DDL that changes what the catalog shows (CREATE/ALTER/DROP TABLE, indexes, …).
     pub changes_catalog: bool,
     /// Those of `tables` named only to be looked up in the catalog (`'t'::regclass`): a shadow
@@ -175,6 +177,7 @@ fn analyze_text(sql: &str) -> (Analysis, bool) {
         statements.push(StatementInfo {
             changes_catalog: super::kind::changes_catalog(&p.node),
             data_function: c.data_function,
+            parameter_lookup: c.parameter_lookup,
             tables,
             references,
             schemas,

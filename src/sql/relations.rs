@@ -163,6 +163,9 @@ pub(crate) struct Collected {
     /// It calls a function that reads or writes a relation's data (`nextval`, `setval`), whatever
     /// its argument: such a statement is never a mere catalog lookup.
     pub data_function: bool,
+    /// A relation is looked up in the catalog by a name given as a parameter
+    /// (`to_regclass($1)`, `$1::regclass`).
+    pub parameter_lookup: bool,
     /// Schemas acted on as a whole (`CREATE/DROP/ALTER SCHEMA`, `GRANT … ON ALL TABLES IN SCHEMA`).
     pub schemas: Vec<String>,
     /// A relation name (or a body) was read out of a string literal: the analysis must not be
@@ -542,11 +545,11 @@ fn relation_argument(arg: &Value, usage: Use<'_>, out: &mut Collected) {
         return;
     }
     match node(arg) {
-        Some(("ParamRef", _)) => {
-            if let Use::Data(f) = usage {
-                out.dynamic(Dynamic::RelationParameter(f.to_owned()));
-            }
-        }
+        Some(("ParamRef", _)) => match usage {
+            Use::Data(f) => out.dynamic(Dynamic::RelationParameter(f.to_owned())),
+            Use::Reference => out.parameter_lookup = true,
+            Use::Size => {}
+        },
         Some(("TypeCast", c)) => {
             if let Some(inner) = c.get("arg") {
                 relation_argument(inner, usage, out)

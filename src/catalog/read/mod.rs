@@ -208,6 +208,36 @@ pub(crate) fn type_without_typmod(type_sql: &str) -> String {
     }
 }
 
+/// `((x))` → `x`: parentheses around the whole expression only (`f(a)` stays whole).
+fn strip_outer_parens(mut s: &str) -> &str {
+    loop {
+        s = s.trim();
+        let Some(inner) = s.strip_prefix('(').and_then(|r| r.strip_suffix(')')) else {
+            return s;
+        };
+        // The opening parenthesis must close at the very end.
+        let mut depth = 0i32;
+        let mut in_string = false;
+        for c in inner.chars() {
+            match c {
+                '\'' => in_string = !in_string,
+                '(' if !in_string => depth += 1,
+                ')' if !in_string => {
+                    depth -= 1;
+                    if depth < 0 {
+                        return s;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if depth != 0 {
+            return s;
+        }
+        s = inner;
+    }
+}
+
 /// A default read from MySQL/SQLite as a PostgreSQL expression, for the common forms the
 /// translator writes: the current time, quoted strings (cast to the column type, as PostgreSQL
 /// prints them), booleans stored as numbers. Other expressions are kept as they are.
@@ -216,7 +246,7 @@ pub(crate) fn pg_default(raw: &str, type_sql: &str) -> Option<String> {
     if d.is_empty() || d.eq_ignore_ascii_case("null") {
         return None;
     }
-    let bare = d.trim_start_matches('(').trim_end_matches(')').trim();
+    let bare = strip_outer_parens(d);
     let lower = bare.to_ascii_lowercase();
     let now = lower.starts_with("current_timestamp")
         || lower.starts_with("now(")
@@ -285,5 +315,11 @@ mod tests {
         assert_eq!(pg_default("1", "boolean").as_deref(), Some("true"));
         assert_eq!(pg_default("NULL", "text"), None);
         assert_eq!(pg_default("42", "integer").as_deref(), Some("42"));
+        assert_eq!(
+            pg_default("strftime('%Y-%m-%d %H:%M:%f', 'now')", "timestamp").as_deref(),
+            Some("CURRENT_TIMESTAMP")
+        );
+        assert_eq!(strip_outer_parens("((a) + (b))"), "(a) + (b)");
+        assert_eq!(strip_outer_parens("(a) + (b)"), "(a) + (b)");
     }
 }

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sqlparser::ast::{ColumnOption, Statement, TableConstraint};
+use sqlparser::ast::{ColumnOption, Expr, Statement, TableConstraint};
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::Parser;
 
@@ -97,42 +97,93 @@ pub(crate) fn pg_type(decl: &str) -> String {
     }
 }
 
-/// The CHECK constraints of a `CREATE TABLE` text: (name if any, column if column-level,
-/// expression), bindproxy's own range/calendar checks left out.
-pub(crate) fn checks_of(sql: &str) -> Vec<(Option<String>, Option<String>, String)> {
+/// What SQLite keeps only in a `CREATE TABLE` text.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Written {
+    /// CHECK constraints: (name if any, column if column-level, expression); bindproxy's own
+    /// range/calendar checks left out.
+    pub checks: Vec<(Option<String>, Option<String>, String)>,
+    /// Names the user gave UNIQUE and FOREIGN KEY constraints, by their columns.
+    pub unique_names: Vec<(Vec<String>, String)>,
+    pub fk_names: Vec<(Vec<String>, String)>,
+}
+
+/// Parses a `CREATE TABLE` text (sqlparser, SQLite dialect) for what the pragmas do not tell.
+pub(crate) fn written(sql: &str) -> Written {
+    let mut out = Written::default();
     let Ok(stmts) = Parser::parse_sql(&SQLiteDialect {}, sql) else {
         tracing::debug!("catalog: a SQLite CREATE TABLE could not be parsed for its checks");
-        return vec![];
+        return out;
     };
-    let mut out = Vec::new();
     for s in stmts {
         let Statement::CreateTable(ct) = s else {
             continue;
         };
         for c in &ct.columns {
+            let col = c.name.value.clone();
             for o in &c.options {
-                if let ColumnOption::Check(ch) = &o.option {
-                    let name = o
-                        .name
-                        .as_ref()
-                        .or(ch.name.as_ref())
-                        .map(|n| n.value.clone());
-                    out.push((name, Some(c.name.value.clone()), ch.expr.to_string()));
+                let name = o.name.as_ref().map(|n| n.value.clone());
+                match &o.option {
+                    ColumnOption::Check(ch) => {
+                        let name = name.or_else(|| ch.name.as_ref().map(|n| n.value.clone()));
+                        out.checks
+                            .push((name, Some(col.clone()), ch.expr.to_string()));
+                    }
+                    ColumnOption::Unique(_) => {
+                        if let Some(n) = name {
+                            out.unique_names.push((vec![col.clone()], n));
+                        }
+                    }
+                    ColumnOption::ForeignKey(_) => {
+                        if let Some(n) = name {
+                            out.fk_names.push((vec![col.clone()], n));
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
         for c in &ct.constraints {
-            if let TableConstraint::Check(ch) = c {
-                out.push((
+            match c {
+                TableConstraint::Check(ch) => out.checks.push((
                     ch.name.as_ref().map(|n| n.value.clone()),
                     None,
                     ch.expr.to_string(),
-                ));
+                )),
+                TableConstraint::Unique(u) => {
+                    if let Some(n) = &u.name {
+                        let cols = u
+                            .columns
+                            .iter()
+                            .map(|c| match &c.column.expr {
+                                Expr::Identifier(i) => i.value.clone(),
+                                other => other.to_string(),
+                            })
+                            .collect();
+                        out.unique_names.push((cols, n.value.clone()));
+                    }
+                }
+                TableConstraint::ForeignKey(fk) => {
+                    if let Some(n) = &fk.name {
+                        let cols = fk.columns.iter().map(|i| i.value.clone()).collect();
+                        out.fk_names.push((cols, n.value.clone()));
+                    }
+                }
+                _ => {}
             }
         }
     }
-    out.retain(|(n, _, _)| !n.as_deref().is_some_and(|n| n.starts_with("bindproxy_")));
+    out.checks
+        .retain(|(n, _, _)| !n.as_deref().is_some_and(|n| n.starts_with("bindproxy_")));
     out
+}
+
+/// The name the user gave the constraint on exactly `cols`, if any.
+fn given_name(names: &[(Vec<String>, String)], cols: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find(|(c, _)| c.iter().map(String::as_str).eq(cols.iter().copied()))
+        .map(|(_, n)| n.clone())
 }
 
 /// The predicate of a partial index, from its `CREATE INDEX` text.
@@ -159,10 +210,8 @@ pub async fn read(
                 .join(", ")
         ),
     };
-    let rels = format!(
-        "sqlite_master m WHERE m.type IN ('table', 'view') \
-         AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'{filter}"
-    );
+    let rels =
+        format!("m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'{filter}");
 
     let mut tables: Vec<Table> = Vec::new();
     let mut sqls: Vec<String> = Vec::new();
@@ -170,7 +219,7 @@ pub async fn read(
     for row in rows(
         bind,
         "tables",
-        &format!("SELECT m.name, m.type, m.sql FROM {rels} ORDER BY m.name"),
+        &format!("SELECT m.name, m.type, m.sql FROM sqlite_master m WHERE {rels} ORDER BY m.name"),
     )
     .await?
     {
@@ -207,7 +256,8 @@ pub async fn read(
         "columns",
         &format!(
             "SELECT m.name, c.name, c.type, c.\"notnull\", c.dflt_value, c.pk, c.hidden \
-             FROM {rels}, pragma_table_xinfo(m.name) c WHERE c.hidden IN (0, 2, 3) \
+             FROM sqlite_master m, pragma_table_xinfo(m.name) c WHERE {rels} \
+               AND c.hidden IN (0, 2, 3) \
              ORDER BY m.name, c.cid"
         ),
     )
@@ -279,6 +329,8 @@ pub async fn read(
         }
     }
 
+    let parsed: Vec<Written> = sqls.iter().map(|s| written(s)).collect();
+
     // Index SQL (for partial indexes' predicates).
     let mut index_sql: HashMap<String, String> = HashMap::new();
     for row in rows(
@@ -309,8 +361,9 @@ pub async fn read(
         &format!(
             "SELECT m.name, il.name, il.\"unique\", il.origin, il.partial, ii.name, ii.\"desc\", \
                ii.cid \
-             FROM {rels}, pragma_index_list(m.name) il, pragma_index_xinfo(il.name) ii \
-             WHERE m.type = 'table' AND ii.key = 1 ORDER BY m.name, il.name, ii.seqno"
+             FROM sqlite_master m, pragma_index_list(m.name) il, \
+               pragma_index_xinfo(il.name) ii \
+             WHERE {rels} AND m.type = 'table' AND ii.key = 1 ORDER BY m.name, il.name, ii.seqno"
         ),
     )
     .await?
@@ -350,8 +403,15 @@ pub async fn read(
                 .map(|c| quote_ident(c))
                 .collect::<Vec<_>>()
                 .join(", ");
+            let name = match given_name(&parsed[k.table].unique_names, &cols) {
+                Some(n) => {
+                    names.push(n.clone());
+                    n
+                }
+                None => choose_name(&table.name, &cols, "key", names),
+            };
             table.constraints.push(Constraint {
-                name: choose_name(&table.name, &cols, "key", names),
+                name,
                 kind: ConstraintKind::Unique,
                 definition: format!("UNIQUE ({list})"),
             });
@@ -382,11 +442,11 @@ pub async fn read(
         });
     }
 
-    for (t, sql) in sqls.iter().enumerate() {
+    for (t, w) in parsed.iter().enumerate() {
         if matches!(tables[t].kind, RelationKind::View { .. }) {
             continue;
         }
-        for (cname, column, expr) in checks_of(sql) {
+        for (cname, column, expr) in w.checks.iter().cloned() {
             let table = &mut tables[t];
             let names = taken.entry(t).or_default();
             let n = match cname {
@@ -417,7 +477,8 @@ pub async fn read(
         "foreign keys",
         &format!(
             "SELECT m.name, f.id, f.\"table\", f.\"from\", f.\"to\", f.on_update, f.on_delete \
-             FROM {rels}, pragma_foreign_key_list(m.name) f WHERE m.type = 'table' \
+             FROM sqlite_master m, pragma_foreign_key_list(m.name) f \
+             WHERE {rels} AND m.type = 'table' \
              ORDER BY m.name, f.id, f.seq"
         ),
     )
@@ -453,7 +514,13 @@ pub async fn read(
         let table = &mut tables[t];
         let names = taken.entry(t).or_default();
         let cols: Vec<&str> = fk.columns.iter().map(String::as_str).collect();
-        let n = choose_name(&table.name, &cols, "fkey", names);
+        let n = match given_name(&parsed[t].fk_names, &cols) {
+            Some(n) => {
+                names.push(n.clone());
+                n
+            }
+            None => choose_name(&table.name, &cols, "fkey", names),
+        };
         table.constraints.push(Constraint {
             name: n,
             kind: ConstraintKind::ForeignKey(fk),
@@ -489,10 +556,27 @@ mod tests {
     fn checks_come_from_the_create_text_without_bindproxys_own() {
         let sql = "CREATE TABLE \"t\" (\"a\" INT CONSTRAINT \"bindproxy_int4\" CHECK (\"a\" BETWEEN 1 AND 2) \
                    CHECK (\"a\" > 0), \"b\" TEXT, CONSTRAINT \"c1\" CHECK (\"a\" < \"b\"))";
-        let c = checks_of(sql);
+        let w = written(sql);
+        let c = w.checks;
         assert_eq!(c.len(), 2, "{c:?}");
         assert_eq!(c[0], (None, Some("a".into()), "\"a\" > 0".into()));
         assert_eq!(c[1], (Some("c1".into()), None, "\"a\" < \"b\"".into()));
+    }
+
+    #[test]
+    fn names_given_to_unique_and_foreign_keys_are_kept() {
+        let w = written(
+            "CREATE TABLE \"t\" (\"a\" INT CONSTRAINT \"ua\" UNIQUE, \"b\" INT, \"c\" INT, \
+             CONSTRAINT \"ubc\" UNIQUE (\"b\", \"c\"), CONSTRAINT \"fb\" FOREIGN KEY (\"b\") REFERENCES \"p\" (\"id\"), \
+             FOREIGN KEY (\"c\") REFERENCES \"p\" (\"id\"))",
+        );
+        assert_eq!(given_name(&w.unique_names, &["a"]).as_deref(), Some("ua"));
+        assert_eq!(
+            given_name(&w.unique_names, &["b", "c"]).as_deref(),
+            Some("ubc")
+        );
+        assert_eq!(given_name(&w.fk_names, &["b"]).as_deref(), Some("fb"));
+        assert_eq!(given_name(&w.fk_names, &["c"]), None);
     }
 
     #[test]
