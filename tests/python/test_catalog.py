@@ -22,8 +22,10 @@ The base environment (module scope) holds, on each bind p:
 
 from __future__ import annotations
 
+import difflib
 import json
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +128,15 @@ def run(cmd: list[str], env: dict | None = None, check: bool = True, timeout: fl
     return p
 
 
+def same_text(got: str | list[str], want: str | list[str], what: str):
+    """Asserts equal texts; the failure shows a unified diff (- PostgreSQL, + bindproxy)."""
+    g = got.splitlines() if isinstance(got, str) else got
+    w = want.splitlines() if isinstance(want, str) else want
+    if g != w:
+        diff = "\n".join(difflib.unified_diff(w, g, "postgresql", "bindproxy", lineterm=""))
+        raise AssertionError(f"{what}: bindproxy differs from PostgreSQL\n{diff}")
+
+
 def _create_pg_database(name: str):
     with pg_admin() as c:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -173,8 +184,9 @@ def make_env(backends: Backends, start_proxy, tag: str, before_start=None) -> Ca
 
 def drop_env(env: CatEnv):
     env.proxy.stop()
-    for name in env.pg_dbs.values():
-        _drop_pg_database(name)
+    # each DROP DATABASE waits for a checkpoint: run them together
+    with ThreadPoolExecutor(len(env.pg_dbs)) as pool:
+        list(pool.map(_drop_pg_database, env.pg_dbs.values()))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -283,13 +295,13 @@ def test_psql_dt_lists_every_table_of_every_bind(cenv):
     got, want = cenv.psql_both(r"\dt")
     for t in BASE_TABLES:
         assert f" {t} " in got, f"{t} missing from \\dt through bindproxy:\n{got}"
-    assert got == want
+    same_text(got, want, r"\dt")
 
 
 @pytest.mark.parametrize("table", BASE_TABLES)
 def test_psql_d_table_equals_postgresql(cenv, table):
     got, want = cenv.psql_both(rf"\d {table}")
-    assert got == want
+    same_text(got, want, rf"\d {table}")
 
 
 @pytest.mark.parametrize("command", [r"\di", r"\dn", r"\d+ m_items", r"\d+ s_native", r"\dt+ b_*"])
@@ -299,7 +311,7 @@ def test_psql_listing_equals_postgresql(cenv, command):
         # \d+ and \dt+ show sizes and access methods; the stubs are empty tables, so sizes differ from
         # the oracle's tables that hold rows. Compare everything but the Size column.
         got, want = _drop_size_column(got), _drop_size_column(want)
-    assert got == want
+    same_text(got, want, command)
 
 
 def _drop_size_column(text: str) -> str:
@@ -429,7 +441,7 @@ def test_comments_reach_the_catalog(cenv, bind):
             assert want == (f"parents of {bind}", "the code")
             assert c.execute(q).fetchone() == want
             got, want_d = cenv.psql_both(rf"\d+ {t}")
-            assert got == want_d
+            same_text(got, want_d, rf"\d+ {t}")
         finally:
             o.execute(f"COMMENT ON TABLE {t} IS NULL")
             o.execute(f"COMMENT ON COLUMN {t}.code IS NULL")
@@ -612,7 +624,7 @@ def test_pgjdbc_metadata_equals_postgresql(cenv, catmeta):
     want = meta(f"{PG_HOST}:{PG_PORT}/{cenv.pg_dbs['oracle']}")
     for t in BASE_TABLES:
         assert f"TABLE_NAME={t};" in got, t
-    assert got.splitlines() == want.splitlines()
+    same_text(got, want, "pgjdbc DatabaseMetaData")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -653,7 +665,7 @@ def test_pg_dump_table_schema_equals_postgresql(cenv, table):
     got = _pg_dump(cenv.proxy.libpq_env(), "--schema-only", "-t", table).stdout
     want = _pg_dump(cenv.oracle_env(), "--schema-only", "-t", table).stdout
     assert f"CREATE TABLE public.{table} (" in got
-    assert _dump_lines(got) == _dump_lines(want)
+    same_text(_dump_lines(got), _dump_lines(want), f"pg_dump --schema-only -t {table}")
 
 
 @pytest.mark.parametrize("table", [f"{p}_items" for p in BINDS])
@@ -666,7 +678,7 @@ def test_pg_dump_table_with_data(cenv, table):
     if table.startswith(("a_", "b_")):
         assert got.returncode == 0, got.stderr
     if got.returncode == 0:
-        assert _dump_lines(got.stdout) == _dump_lines(want)
+        same_text(_dump_lines(got.stdout), _dump_lines(want), f"pg_dump -t {table}")
     else:
         assert "pg_dump: error:" in got.stderr, got.stderr
 
@@ -774,8 +786,10 @@ def test_catalog_rebuilt_from_the_binds_at_start(cenv):
     cenv.proxy.stop()
     _create_pg_database(cenv.pg_dbs["catalog"])
     cenv.proxy.start()
-    got, want = cenv.psql_both(r"\dt")
-    assert got == want
-    for t in BASE_TABLES:
-        got, want = cenv.psql_both(rf"\d {t}")
-        assert got == want, t
+    problems = []
+    for command in [r"\dt", *(rf"\d {t}" for t in BASE_TABLES)]:
+        try:
+            same_text(*cenv.psql_both(command), command)
+        except AssertionError as e:
+            problems.append(str(e))
+    assert not problems, "\n\n".join(problems)
