@@ -213,6 +213,8 @@ pub struct Session {
     /// DDL sent to binds and not yet handed to the shadow catalog: it is, once the session is
     /// out of any transaction (`catalog::shadow` checks what really committed).
     catalog_ddl: Vec<crate::catalog::shadow::Ddl>,
+    /// The `search_path` last set on the catalog bind's connection (see `align_catalog_path`).
+    catalog_path: Option<Vec<String>>,
     /// ParameterStatus values the client has been told.
     shown: HashMap<String, String>,
     statements: HashMap<String, Stmt>,
@@ -268,6 +270,7 @@ impl Session {
             session_sets: settings::SessionSettings::default(),
             catalog_bind: None,
             catalog_ddl: Vec::new(),
+            catalog_path: None,
             shown,
             statements: HashMap::new(),
             sql_prepared: HashMap::new(),
@@ -585,8 +588,40 @@ impl Session {
                     errors: OwnErrors::Warn,
                 });
             }
+            if Some(bind) == self.proxy.catalog_bind() {
+                self.catalog_path = None;
+            }
+        }
+        if Some(bind) == self.proxy.catalog_bind() {
+            self.align_catalog_path(bind);
         }
         self.join(bind, join).await
+    }
+
+    /// The catalog bind is never in the client's transaction, so the `SET`s made inside one do
+    /// not reach it: before each statement it gets the session's `search_path` as it is now, so
+    /// that `pg_table_is_visible` and unqualified names answer as the client expects.
+    fn align_catalog_path(&mut self, bind: BindId) {
+        let path = self.search_path.resolved();
+        if self.catalog_path.as_ref() == Some(&path) {
+            return;
+        }
+        let value = path
+            .iter()
+            .map(|s| conn::ident(s))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT pg_catalog.set_config('search_path', '{}', false)",
+            value.replace('\'', "''")
+        );
+        self.send(bind, query_frame(&sql).raw());
+        self.pending.push_back(Pending::Quiet {
+            bind,
+            ready: 1,
+            errors: OwnErrors::Warn,
+        });
+        self.catalog_path = Some(path);
     }
 
     /// The MySQL/SQLite connection of `bind`, if that is what this session holds there.

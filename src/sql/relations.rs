@@ -166,6 +166,9 @@ pub(crate) struct Collected {
     /// A relation is looked up in the catalog by a name given as a parameter
     /// (`to_regclass($1)`, `$1::regclass`).
     pub parameter_lookup: bool,
+    /// The one row of `pg_settings` the statement reads (`WHERE name = 'x'`), for
+    /// `set_config(name, …)` over it.
+    pub settings_row: Option<String>,
     /// Schemas acted on as a whole (`CREATE/DROP/ALTER SCHEMA`, `GRANT … ON ALL TABLES IN SCHEMA`).
     pub schemas: Vec<String>,
     /// A relation name (or a body) was read out of a string literal: the analysis must not be
@@ -211,6 +214,7 @@ enum Position {
 /// Collects the relations of one statement node (`{"SelectStmt": …}`). `text` is the statement's
 /// own text (PL/pgSQL bodies are parsed from it); `depth` counts enclosing bodies.
 pub(crate) fn collect(stmt: &Value, text: &str, depth: usize, out: &mut Collected) {
+    out.settings_row = settings::pg_settings_row(stmt).map(str::to_owned);
     let mut scopes = vec![Scope {
         parent: None,
         names: Vec::new(),
@@ -384,7 +388,7 @@ fn visit_object<'a>(
                 } else if SQL_TEXT_FUNCTIONS.contains(&name.as_str()) {
                     out.dynamic(Dynamic::SqlTextFunction(name));
                 } else {
-                    match settings::set_config(v) {
+                    match settings::set_config(v, out.settings_row.as_deref()) {
                         Ok(Some(Ok(change))) => {
                             out.literal_names = true;
                             out.settings.push(change)

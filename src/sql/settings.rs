@@ -99,6 +99,7 @@ fn variable_set(v: &Value) -> Result<Option<SettingChange>, AnalysisError> {
 /// by the caller's walk. Returns the change, or the reason it cannot be known.
 pub(crate) fn set_config(
     call: &Value,
+    named_row: Option<&str>,
 ) -> Result<Option<Result<SettingChange, Dynamic>>, AnalysisError> {
     let name = call
         .get("funcname")
@@ -110,7 +111,20 @@ pub(crate) fn set_config(
     }
     let args = call.get("args").and_then(Value::as_array);
     let arg = |i: usize| args.and_then(|a| a.get(i));
-    let setting = arg(0).and_then(string_const).map(str::to_ascii_lowercase);
+    // pg_dump's `SELECT set_config(name, …) FROM pg_settings WHERE name = '…'`
+    let by_column = arg(0)
+        .and_then(node)
+        .filter(|(tag, c)| {
+            *tag == "ColumnRef"
+                && c.get("fields")
+                    .and_then(string_list)
+                    .is_some_and(|f| f.last() == Some(&"name"))
+        })
+        .and(named_row);
+    let setting = arg(0)
+        .and_then(string_const)
+        .or(by_column)
+        .map(str::to_ascii_lowercase);
     let value = arg(1).and_then(string_const);
     let local = arg(2).and_then(bool_const);
     match setting.as_deref() {
@@ -134,6 +148,34 @@ pub(crate) fn set_config(
         Some(_) => Ok(None),
         None => Ok(Some(Err(Dynamic::UnknownSetting("a setting".into())))),
     }
+}
+
+/// The setting a `SELECT … FROM pg_settings WHERE name = 'x'` reads (one row: `x`), if the
+/// statement is one.
+pub(crate) fn pg_settings_row(stmt: &Value) -> Option<&str> {
+    let (tag, s) = node(stmt)?;
+    if tag != "SelectStmt" {
+        return None;
+    }
+    let from = s.get("from_clause")?.as_array()?;
+    let [only] = from.as_slice() else {
+        return None;
+    };
+    let (rtag, rv) = node(only)?;
+    if rtag != "RangeVar" || rv.get("relname")?.as_str()? != "pg_settings" {
+        return None;
+    }
+    let (etag, e) = node(s.get("where_clause")?)?;
+    let op = e.get("name").and_then(string_list)?;
+    if etag != "AExpr" || op.as_slice() != ["="] {
+        return None;
+    }
+    let (ctag, c) = node(e.get("lexpr")?)?;
+    let column = c.get("fields").and_then(string_list)?;
+    if ctag != "ColumnRef" || column.last() != Some(&"name") {
+        return None;
+    }
+    string_const(e.get("rexpr")?)
 }
 
 fn bool_const(v: &Value) -> Option<bool> {
@@ -230,5 +272,30 @@ mod tests {
         assert!(check_escape_strings("off").is_err());
         assert!(check_escape_strings("0").is_err());
         assert!(check_escape_strings("bogus").is_err());
+    }
+
+    #[test]
+    fn set_config_over_one_pg_settings_row() {
+        use crate::sql::analyze_uncached;
+        // pg_dump 15.8+: a setting that does not move routing
+        let a = analyze_uncached(
+            "SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings \
+             WHERE name = 'restrict_nonsystem_relation_kind'",
+        );
+        assert!(
+            a.error.is_none() && a.statements[0].dynamic.is_none(),
+            "{a:?}"
+        );
+        // the same idiom on search_path is a search_path change
+        let a = analyze_uncached(
+            "SELECT set_config(name, 'x', false) FROM pg_settings WHERE name = 'search_path'",
+        );
+        assert!(matches!(
+            a.statements[0].settings.as_slice(),
+            [SettingChange::SearchPath { .. }]
+        ));
+        // any other column: unknowable
+        let a = analyze_uncached("SELECT set_config(name, 'x', false) FROM pg_settings");
+        assert!(a.statements[0].dynamic.is_some());
     }
 }
