@@ -507,3 +507,72 @@ async fn sqlite_tables_made_through_the_translator_read_back_as_postgresql_wrote
     round.drop().await;
     drop(bind);
 }
+
+/// Where MySQL keeps less than PostgreSQL, the read-back differs from what the client wrote, in
+/// the documented ways (catalog/read/mysql.rs).
+#[tokio::test]
+async fn mariadb_documented_differences() {
+    use bindproxy::catalog::model::{ConstraintKind, Identity};
+    let db = format!("bp_{}_cat_mydiff", std::process::id());
+    let mut my = mysql_async::Conn::from_url(MARIADB).await.expect(
+        "MariaDB must be running on 127.0.0.1:3306 (root, empty password): run scripts/test.sh",
+    );
+    my.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+        .await
+        .unwrap();
+    my.query_drop(format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
+    my.query_drop(format!("USE {db}")).await.unwrap();
+    let ddl = [
+        "CREATE TABLE d1 (id serial PRIMARY KEY, at timestamp DEFAULT now(), \
+           p int REFERENCES d1(id) ON DELETE RESTRICT, code varchar UNIQUE)",
+        "CREATE TABLE d2 (n int GENERATED ALWAYS AS IDENTITY PRIMARY KEY)",
+    ];
+    for sql in translated(&ddl, Target::MySql) {
+        my.query_drop(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let url = format!("{MARIADB}/{db}");
+    let bind = Bind::Translated(
+        TranslatedBind::new(&cfg(
+            "maria",
+            BindUrl::MySql {
+                url: url.clone(),
+                display: url,
+            },
+        ))
+        .unwrap(),
+    );
+    let schema = read_bind(&bind).await.unwrap();
+    let t = &schema.tables[0];
+    let col = |n: &str| {
+        schema
+            .tables
+            .iter()
+            .flat_map(|t| t.columns.iter())
+            .find(|c| c.name == n)
+            .unwrap()
+    };
+    // serial and GENERATED ALWAYS both read as identity BY DEFAULT.
+    assert_eq!(col("id").identity, Some(Identity::ByDefault));
+    assert_eq!(col("id").default, None);
+    assert_eq!(col("n").identity, Some(Identity::ByDefault));
+    // now() reads as CURRENT_TIMESTAMP (the translator renders both alike).
+    assert_eq!(col("at").default.as_deref(), Some("CURRENT_TIMESTAMP"));
+    // An unbounded varchar in a key is VARCHAR(255) on MySQL.
+    assert_eq!(col("code").type_sql, "character varying(255)");
+    // RESTRICT reads as NO ACTION.
+    let fk = t
+        .constraints
+        .iter()
+        .find_map(|c| match &c.kind {
+            ConstraintKind::ForeignKey(fk) => Some(fk),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(fk.on_delete, "NO ACTION");
+    my.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+    let _ = my.disconnect().await;
+}

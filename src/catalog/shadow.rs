@@ -276,9 +276,18 @@ async fn full_sync(
         ..KnownRelations::default()
     };
     proxy.router.learn(known.clone());
+    // What the catalog holds now: DDL replayed through bindproxy, exact where an engine's own
+    // catalog is not (MariaDB writes `now()` and `CURRENT_TIMESTAMP` alike).
+    let shown = match proxy.catalog_bind() {
+        Some(c) => read::read_bind(&proxy.binds[c]).await.unwrap_or_default(),
+        None => BindSchema::default(),
+    };
     let mut all = BindSchema::default();
     for (b, s) in read_all {
-        let s = place(proxy, b, s);
+        let mut s = place(proxy, b, s);
+        if let crate::backend::Bind::Translated(_) = &proxy.binds[b] {
+            keep_exact(&mut s, &shown);
+        }
         all.tables.extend(s.tables);
         all.sequences.extend(s.sequences);
         for e in s.enums {
@@ -411,6 +420,58 @@ async fn replay(
     tx.commit().await?;
     proxy.router.learn(known);
     Ok(resynced)
+}
+
+/// Keeps the catalog's own version of a MySQL/SQLite table when it still matches the bind (same
+/// columns in the same order, same nullability, same index names): it came from the client's
+/// PostgreSQL DDL, which the engine's catalog can only approximate. A table that changed behind
+/// bindproxy's back is taken from the bind.
+fn keep_exact(from_bind: &mut BindSchema, shown: &BindSchema) {
+    let same = |a: &Table, b: &Table| {
+        a.columns.len() == b.columns.len()
+            && a.columns
+                .iter()
+                .zip(&b.columns)
+                .all(|(x, y)| x.name == y.name && x.not_null == y.not_null)
+            && index_names(a) == index_names(b)
+    };
+    for t in &mut from_bind.tables {
+        let Some(old) = shown
+            .tables
+            .iter()
+            .find(|o| o.schema == t.schema && o.name == t.name)
+        else {
+            continue;
+        };
+        if !same(t, old) {
+            continue;
+        }
+        *t = old.clone();
+        for seq in shown.sequences.iter().filter(|s| {
+            s.schema == t.schema && s.owned_by.as_ref().is_some_and(|(tn, _)| *tn == t.name)
+        }) {
+            from_bind
+                .sequences
+                .retain(|x| !(x.schema == seq.schema && x.name == seq.name));
+            from_bind.sequences.push(seq.clone());
+        }
+    }
+}
+
+/// The names of a table's indexes and of the constraints that own one.
+fn index_names(t: &Table) -> Vec<&str> {
+    let mut v: Vec<&str> = t
+        .indexes
+        .iter()
+        .map(|i| i.name.as_str())
+        .chain(t.constraints.iter().filter_map(|c| match c.kind {
+            crate::catalog::model::ConstraintKind::PrimaryKey
+            | crate::catalog::model::ConstraintKind::Unique => Some(c.name.as_str()),
+            _ => None,
+        }))
+        .collect();
+    v.sort_unstable();
+    v
 }
 
 /// With `discover: true`, the tables no rule maps, found on exactly one bind, and that bind.
