@@ -716,6 +716,16 @@ impl Config {
         Ok(config)
     }
 
+    /// No PostgreSQL server to hold the catalog (every bind is MySQL or SQLite) and the catalog is
+    /// not off: the embedded catalog answers catalog queries.
+    pub fn catalog_embedded(&self) -> bool {
+        self.catalog == CatalogSetting::Auto
+            && !self
+                .binds
+                .values()
+                .any(|b| matches!(b.url, BindUrl::Postgres(_)))
+    }
+
     /// The PostgreSQL database of the shadow catalog, if there is one (see [`CatalogSetting`]).
     pub fn catalog_target(&self) -> Option<PgTarget> {
         match &self.catalog {

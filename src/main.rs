@@ -381,7 +381,7 @@ async fn check(config: Config) -> ExitCode {
         }
     }
     match &proxy.catalog {
-        Some(c) => println!("catalog: {} (a stub of every bind's tables, created and synced at start)", c.target),
+        Some(c) => println!("catalog: {} (every bind's tables, synced at start)", c.store),
         None => println!("catalog: none (catalog queries go to the bind of the table they name, else the default bind)"),
     }
     let tx = &proxy.config.transactions;
@@ -433,15 +433,15 @@ async fn catalog_sync(config: Config) -> ExitCode {
         eprintln!("bindproxy catalog sync: there is no catalog database (`catalog: off`, or the only bind is one PostgreSQL bind)");
         return ExitCode::from(2);
     };
-    match bindproxy::catalog::shadow::sync_once(&proxy, &c.target).await {
+    match bindproxy::catalog::shadow::sync_once(&proxy).await {
         Ok(s) if s.unread.is_empty() => {
-            println!("catalog {}: {} tables", c.target, s.tables);
+            println!("catalog {}: {} tables", c.store, s.tables);
             ExitCode::SUCCESS
         }
         Ok(s) => {
             println!(
                 "catalog {}: {} tables; could not read bind(s) {}",
-                c.target,
+                c.store,
                 s.tables,
                 s.unread.join(", ")
             );
@@ -562,7 +562,7 @@ async fn run(config: Config) -> ExitCode {
         return ExitCode::from(2);
     }
     if let Some(c) = &proxy.catalog {
-        match bindproxy::catalog::shadow::start(&proxy, &c.target).await {
+        match bindproxy::catalog::shadow::start(&proxy).await {
             Ok(s) => {
                 // SIGHUP reads every bind again (DDL that bypassed bindproxy)
                 if let Ok(mut hup) =

@@ -36,9 +36,33 @@ pub struct Proxy {
 /// The catalog bind and the task that keeps it in step with the binds.
 pub struct ShadowCatalog {
     pub bind: BindId,
-    pub target: PgTarget,
+    pub store: CatalogStore,
     /// Set once the catalog is synced at start (`catalog::shadow::start`).
     pub syncer: OnceLock<Arc<Syncer>>,
+}
+
+impl std::fmt::Display for CatalogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CatalogStore::Shadow(t) => write!(f, "{t}"),
+            CatalogStore::Embedded => f.write_str("embedded (no PostgreSQL server)"),
+        }
+    }
+}
+
+/// What holds the catalog.
+pub enum CatalogStore {
+    /// A PostgreSQL database of stub tables.
+    Shadow(PgTarget),
+    /// No PostgreSQL server is configured: SQLite catalog tables that answer the catalog queries
+    /// of psql and SQLAlchemy (`catalog::embedded`).
+    Embedded,
+}
+
+/// Connections of the catalog bind: as many as all binds together, since every session that looks
+/// at the catalog holds one.
+fn catalog_pool_size(config: &Config) -> usize {
+    config.binds.values().map(|b| b.pool_size).sum()
 }
 
 impl Proxy {
@@ -52,36 +76,48 @@ impl Proxy {
             binds.push(Bind::open(cfg)?);
         }
         let default_bind = bind_ids.get(&config.default_bind).copied().unwrap_or(0);
-        let catalog = config.catalog_target().map(|target| {
-            let cfg = BindConfig {
-                name: CATALOG_BIND.to_owned(),
-                url: BindUrl::Postgres(target.clone()),
-                // every session that looks at the catalog holds one of these, as it holds one
-                // connection per bind it uses
-                pool_size: config.binds.values().map(|b| b.pool_size).sum(),
-                checkout_timeout: config
-                    .binds
-                    .values()
-                    .map(|b| b.checkout_timeout)
-                    .max()
-                    .unwrap_or_default(),
-                connect_timeout: config
-                    .binds
-                    .values()
-                    .map(|b| b.connect_timeout)
-                    .max()
-                    .unwrap_or_default(),
-            };
+        let catalog = match config.catalog_target() {
+            Some(target) => {
+                let cfg = BindConfig {
+                    name: CATALOG_BIND.to_owned(),
+                    url: BindUrl::Postgres(target.clone()),
+                    // every session that looks at the catalog holds one of these, as it holds one
+                    // connection per bind it uses
+                    pool_size: catalog_pool_size(&config),
+                    checkout_timeout: config
+                        .binds
+                        .values()
+                        .map(|b| b.checkout_timeout)
+                        .max()
+                        .unwrap_or_default(),
+                    connect_timeout: config
+                        .binds
+                        .values()
+                        .map(|b| b.connect_timeout)
+                        .max()
+                        .unwrap_or_default(),
+                };
+                Some((
+                    Bind::Pg(crate::backend::pg::PgPool::new(&cfg, target.clone())),
+                    CatalogStore::Shadow(target),
+                ))
+            }
+            None if config.catalog_embedded() => Some((
+                crate::catalog::embedded::open_embedded(
+                    u32::try_from(catalog_pool_size(&config)).unwrap_or(u32::MAX),
+                )?,
+                CatalogStore::Embedded,
+            )),
+            None => None,
+        }
+        .map(|(bind, store)| {
             let id = binds.len();
             bind_ids.insert(CATALOG_BIND.to_owned(), id);
             bind_names.push(CATALOG_BIND.to_owned());
-            binds.push(Bind::Pg(crate::backend::pg::PgPool::new(
-                &cfg,
-                target.clone(),
-            )));
+            binds.push(bind);
             ShadowCatalog {
                 bind: id,
-                target,
+                store,
                 syncer: OnceLock::new(),
             }
         });

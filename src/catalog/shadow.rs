@@ -20,7 +20,7 @@ use crate::backend::pg::conn::PgConn;
 use crate::catalog::model::{BindSchema, RelationKind, Table};
 use crate::catalog::{ddl, read};
 use crate::config::PgTarget;
-use crate::proxy::{BindId, Proxy};
+use crate::proxy::{BindId, CatalogStore, Proxy};
 use crate::router::KnownRelations;
 use crate::sql::TableName;
 
@@ -95,7 +95,36 @@ impl Syncer {
 }
 
 /// Creates the catalog database if it is missing, syncs it fully, and starts the syncer.
-pub async fn start(proxy: &Arc<Proxy>, target: &PgTarget) -> Result<Arc<Syncer>, CatalogError> {
+pub async fn start(proxy: &Arc<Proxy>) -> Result<Arc<Syncer>, CatalogError> {
+    match proxy.catalog.as_ref().map(|c| &c.store) {
+        Some(CatalogStore::Shadow(target)) => start_shadow(proxy, target).await,
+        _ => start_embedded(proxy).await,
+    }
+}
+
+/// The embedded catalog's syncer: loads every bind at start and again after each job.
+async fn start_embedded(proxy: &Arc<Proxy>) -> Result<Arc<Syncer>, CatalogError> {
+    embedded_sync(proxy).await?;
+    let (jobs, mut rx) = mpsc::unbounded_channel::<(u64, Job)>();
+    let (done_tx, done) = watch::channel(0u64);
+    let weak: Weak<Proxy> = Arc::downgrade(proxy);
+    tokio::spawn(async move {
+        while let Some((seq, _job)) = rx.recv().await {
+            let Some(proxy) = weak.upgrade() else { break };
+            if let Err(e) = embedded_sync(&proxy).await {
+                tracing::warn!("catalog: {e}");
+            }
+            let _ = done_tx.send(seq);
+        }
+    });
+    Ok(Arc::new(Syncer {
+        jobs,
+        done,
+        queued: AtomicU64::new(0),
+    }))
+}
+
+async fn start_shadow(proxy: &Arc<Proxy>, target: &PgTarget) -> Result<Arc<Syncer>, CatalogError> {
     let mut conn = open(proxy, target).await?;
     let first = full_sync(proxy, &mut conn, target).await?;
     let (jobs, mut rx) = mpsc::unbounded_channel::<(u64, Job)>();
@@ -150,9 +179,14 @@ pub async fn start(proxy: &Arc<Proxy>, target: &PgTarget) -> Result<Arc<Syncer>,
 const RETRY_UNREAD: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A one-shot full sync (`bindproxy catalog sync`).
-pub async fn sync_once(proxy: &Arc<Proxy>, target: &PgTarget) -> Result<Synced, CatalogError> {
-    let mut conn = open(proxy, target).await?;
-    full_sync(proxy, &mut conn, target).await
+pub async fn sync_once(proxy: &Arc<Proxy>) -> Result<Synced, CatalogError> {
+    match proxy.catalog.as_ref().map(|c| &c.store) {
+        Some(CatalogStore::Shadow(target)) => {
+            let mut conn = open(proxy, target).await?;
+            full_sync(proxy, &mut conn, target).await
+        }
+        _ => embedded_sync(proxy).await,
+    }
 }
 
 /// Connects to the catalog database, creating it first when it does not exist.
@@ -253,11 +287,12 @@ fn place(proxy: &Proxy, bind: BindId, mut schema: BindSchema) -> BindSchema {
 
 /// Reads every bind and renders the catalog again, in one transaction. Returns how many tables it
 /// holds.
-async fn full_sync(
+/// Every bind read and placed: what the catalog must show. `shown` is what it shows now (kept for
+/// MySQL/SQLite tables that still match their bind).
+async fn gather(
     proxy: &Proxy,
-    conn: &mut PgConn,
-    target: &PgTarget,
-) -> Result<Synced, CatalogError> {
+    shown: &BindSchema,
+) -> Result<(BindSchema, Vec<String>, KnownRelations), CatalogError> {
     let mut read_all = Vec::new();
     let mut unread = Vec::new();
     for b in user_binds(proxy) {
@@ -271,30 +306,16 @@ async fn full_sync(
             }
         }
     }
-    let mut known = KnownRelations {
+    let known = KnownRelations {
         discovered: discovered(proxy, &read_all)?,
         ..KnownRelations::default()
     };
     proxy.router.learn(known.clone());
-    // What the catalog holds now: DDL replayed through bindproxy, exact where an engine's own
-    // catalog is not (MariaDB writes `now()` and `CURRENT_TIMESTAMP` alike).
-    let shown = match proxy.catalog_bind() {
-        Some(c) => {
-            match read::read_bind(&proxy.binds[c]).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!("catalog: reading the catalog itself: {e}; every table is read from its bind");
-                    BindSchema::default()
-                }
-            }
-        }
-        None => BindSchema::default(),
-    };
     let mut all = BindSchema::default();
     for (b, s) in read_all {
         let mut s = place(proxy, b, s);
         if let crate::backend::Bind::Translated(_) = &proxy.binds[b] {
-            keep_exact(&mut s, &shown);
+            keep_exact(&mut s, shown);
         }
         all.tables.extend(s.tables);
         all.sequences.extend(s.sequences);
@@ -308,6 +329,48 @@ async fn full_sync(
             }
         }
     }
+    Ok((all, unread, known))
+}
+
+/// The embedded catalog (no PostgreSQL server): every bind read and loaded, whatever the job.
+async fn embedded_sync(proxy: &Proxy) -> Result<Synced, CatalogError> {
+    let (all, unread, known) = gather(proxy, &BindSchema::default()).await?;
+    let Some(c) = proxy.catalog_bind() else {
+        return Ok(Synced { tables: 0, unread });
+    };
+    crate::catalog::embedded::load(&proxy.binds[c], &all, "bindproxy")
+        .await
+        .map_err(|e| CatalogError::Failed {
+            target: "the embedded catalog".into(),
+            reason: e.to_string(),
+        })?;
+    proxy.router.learn(known);
+    Ok(Synced {
+        tables: all.tables.len(),
+        unread,
+    })
+}
+
+async fn full_sync(
+    proxy: &Proxy,
+    conn: &mut PgConn,
+    target: &PgTarget,
+) -> Result<Synced, CatalogError> {
+    // What the catalog holds now: DDL replayed through bindproxy, exact where an engine's own
+    // catalog is not (MariaDB writes `now()` and `CURRENT_TIMESTAMP` alike).
+    let shown = match proxy.catalog_bind() {
+        Some(c) => match read::read_bind(&proxy.binds[c]).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(
+                    "catalog: reading the catalog itself: {e}; every table is read from its bind"
+                );
+                BindSchema::default()
+            }
+        },
+        None => BindSchema::default(),
+    };
+    let (all, unread, mut known) = gather(proxy, &shown).await?;
     let mut tx = CatalogTx::begin(conn, target).await?;
     let schemas = tx
         .rows(

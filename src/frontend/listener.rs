@@ -15,8 +15,8 @@ use tracing::{debug, info, warn};
 
 use super::logsafe::Escaped;
 use super::startup::{self, Greeting, Opening};
-use crate::net::Encryption;
 use crate::error::ProxyError;
+use crate::net::Encryption;
 use crate::proxy::Proxy;
 use crate::session::{self, Session};
 use crate::shutdown::{Shutdown, Stage};

@@ -43,8 +43,8 @@
 
 mod client;
 mod conn;
-mod observe;
 mod copy;
+mod observe;
 pub(crate) mod params;
 mod prepared;
 mod relay;
@@ -669,6 +669,10 @@ impl Session {
     /// not reach it: before each statement it gets the session's `search_path` as it is now, so
     /// that `pg_table_is_visible` and unqualified names answer as the client expects.
     fn align_catalog_path(&mut self, bind: BindId) {
+        if !matches!(self.conns[bind], Some(Conn::Pg(_))) {
+            // the embedded catalog shows `public` and `pg_catalog` whatever the path
+            return;
+        }
         let path = self.search_path.resolved();
         if self.catalog_path.as_ref() == Some(&path) {
             return;

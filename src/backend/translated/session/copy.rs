@@ -331,7 +331,11 @@ impl TranslatedConn {
 
     /// The INSERT of one row as `crate::translate` renders it for the engine; when it ends in a
     /// plain tuple of placeholders, batches repeat that tuple.
-    async fn insert_for(&mut self, table_sql: &str, names: &[String]) -> Result<Insert, ProxyError> {
+    async fn insert_for(
+        &mut self,
+        table_sql: &str,
+        names: &[String],
+    ) -> Result<Insert, ProxyError> {
         let cols = names
             .iter()
             .map(|n| copy::quote_ident(n))
