@@ -72,7 +72,7 @@ pub enum CatalogSetting {
     /// `catalog: off`: catalog queries go to the bind of the table they name, else the default bind.
     Off,
     /// `catalog: postgresql://…`.
-    Url(PgTarget),
+    Url(Box<PgTarget>),
 }
 
 /// The name of the catalog bind, reserved: no configured bind may take it.
@@ -696,7 +696,7 @@ impl Config {
                 Some(url) => {
                     let url = substitute_env(url, env).map_err(|p| invalid("catalog", p))?;
                     match parse_bind_url(&url).map_err(|p| invalid("catalog", p))? {
-                        BindUrl::Postgres(t) => CatalogSetting::Url(t),
+                        BindUrl::Postgres(t) => CatalogSetting::Url(Box::new(t)),
                         _ => {
                             return Err(invalid(
                                 "catalog",
@@ -730,7 +730,7 @@ impl Config {
     pub fn catalog_target(&self) -> Option<PgTarget> {
         match &self.catalog {
             CatalogSetting::Off => None,
-            CatalogSetting::Url(t) => Some(t.clone()),
+            CatalogSetting::Url(t) => Some((**t).clone()),
             CatalogSetting::Auto => {
                 let mut pg = self.binds.values().filter_map(|b| match &b.url {
                     BindUrl::Postgres(t) => Some(t),

@@ -53,7 +53,7 @@ impl std::fmt::Display for CatalogStore {
 /// What holds the catalog.
 pub enum CatalogStore {
     /// A PostgreSQL database of stub tables.
-    Shadow(PgTarget),
+    Shadow(Box<PgTarget>),
     /// No PostgreSQL server is configured: SQLite catalog tables that answer the catalog queries
     /// of psql and SQLAlchemy (`catalog::embedded`).
     Embedded,
@@ -99,7 +99,7 @@ impl Proxy {
                 };
                 Some((
                     Bind::Pg(crate::backend::pg::PgPool::new(&cfg, target.clone())),
-                    CatalogStore::Shadow(target),
+                    CatalogStore::Shadow(Box::new(target)),
                 ))
             }
             None if config.catalog_embedded() => Some((

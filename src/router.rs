@@ -537,10 +537,7 @@ impl Router {
         if let Some(i) = self.exact_bind(t) {
             return self.binds.get(i).map(String::as_str);
         }
-        let known = match &self.catalog {
-            Some(_) => Some(self.known()),
-            None => None,
-        };
+        let known = self.catalog.as_ref().map(|_| self.known());
         let qualified = || {
             TableName::new(
                 Some(t.schema.as_deref().unwrap_or(&self.default_schema)),
