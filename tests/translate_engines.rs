@@ -118,6 +118,17 @@ fn sqlite() -> Sqlite {
     for s in SQLITE_SESSION_SETUP {
         c.execute_batch(s).unwrap();
     }
+    // The range checks bindproxy registers on every SQLite connection (identity here: these
+    // statements stay in range; tests/python/test_differential.py checks the errors).
+    for ty in bindproxy::translate::SQLITE_RANGE_TYPES {
+        c.create_scalar_function(
+            bindproxy::translate::sqlite_range_function(ty).as_str(),
+            1,
+            rusqlite::functions::FunctionFlags::SQLITE_UTF8,
+            |ctx| ctx.get::<rusqlite::types::Value>(0),
+        )
+        .unwrap();
+    }
     Sqlite(c)
 }
 
