@@ -757,12 +757,18 @@ impl Config {
     /// The router built from this configuration's table map (checked at load, so it cannot fail).
     pub fn router(&self) -> Router {
         match Router::new(&self.tables, &self.default_bind, &self.default_schema) {
-            Ok(r) => r.with_binds(self.binds.keys()).with_catalog_binds(
-                self.binds
-                    .iter()
-                    .filter(|(_, b)| matches!(b.url, BindUrl::Postgres(_)))
-                    .map(|(name, _)| name.as_str()),
-            ),
+            Ok(r) => r
+                .with_binds(self.binds.keys())
+                .with_catalog_binds(
+                    self.binds
+                        .iter()
+                        .filter(|(_, b)| matches!(b.url, BindUrl::Postgres(_)))
+                        .map(|(name, _)| name.as_str()),
+                )
+                .with_catalog(
+                    (self.catalog_target().is_some() || self.catalog_embedded())
+                        .then_some(CATALOG_BIND),
+                ),
             Err(e) => panic!("table map was validated at load: {e}"),
         }
     }

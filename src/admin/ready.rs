@@ -74,7 +74,10 @@ impl ReadyCache {
             .iter()
             .zip(&proxy.bind_names)
             .zip(reach.iter())
-            .map(|((bind, name), (ok, error))| {
+            .enumerate()
+            // the catalog database answers catalog queries only: data keeps flowing without it
+            .filter(|(i, _)| proxy.is_user_bind(*i))
+            .map(|(_, ((bind, name), (ok, error)))| {
                 let (in_use, idle) = bind.pool_usage();
                 let size = proxy
                     .config

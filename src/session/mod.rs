@@ -615,6 +615,11 @@ impl Session {
     /// of the open transaction joins it (`txn.rs`).
     async fn ensure_conn(&mut self, bind: BindId, join: Join) -> Result<(), ProxyError> {
         if Some(bind) == self.proxy.catalog_bind() {
+            // Answers from other binds come before a statement for the catalog is dispatched
+            // (`Session::blocked`), so the DDL they answered has run: hand it over first.
+            if self.tx.is_none() {
+                self.hand_ddl_to_catalog(true);
+            }
             self.catalog_caught_up().await;
         }
         if self.conns[bind].is_none() {

@@ -31,9 +31,10 @@ LONG = {
         "SELECT count(*) FROM log_cmid a, log_cmid b, log_cmid c WHERE a.n + b.n + c.n = -1",
     ),
     "files": (
-        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 100000000) "
+        # string building, not arithmetic: a CTE column's type is not known to the translator
+        "WITH RECURSIVE r(s) AS (SELECT 'x' UNION ALL SELECT s || 'x' FROM r WHERE length(s) < 2000000) "
         "SELECT count(*) FROM r",
-        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3000000) "
+        "WITH RECURSIVE r(s) AS (SELECT 'x' UNION ALL SELECT s || 'x' FROM r WHERE length(s) < 40000) "
         "SELECT count(*) FROM r",
     ),
 }
@@ -92,7 +93,7 @@ def test_cancel_extended(px, bind):
         assert c.execute(f"SELECT count(*) FROM {TABLE[bind]}").fetchone()[0] > 0
         assert c.execute("SELECT 1").fetchone() == (1,)
         assert cancelled(c, LONG[bind][0]) < 2
-        assert c.execute(LONG[bind][1]).fetchone()[0] in (0, 3_000_000)
+        assert c.execute(LONG[bind][1]).fetchone()[0] in (0, 40_000)
 
 
 @pytest.mark.parametrize("bind", BINDS)
@@ -139,7 +140,7 @@ def test_cancel_does_not_reach_another_client(px, bind):
         assert cancelled(a, LONG[bind][0], after=0.3) < 2
         t.join(timeout=60)
         assert errors == []
-        assert results and results[0] in (0, 3_000_000)
+        assert results and results[0] in (0, 40_000)
 
 
 @pytest.mark.parametrize("bind", BINDS)
@@ -191,7 +192,7 @@ def test_cancel_after_release_does_not_hit_pooled_connection(px):
 
             t = threading.Thread(target=later)
             t.start()
-            assert b.execute(LONG[bind][1]).fetchone()[0] in (0, 3_000_000)
+            assert b.execute(LONG[bind][1]).fetchone()[0] in (0, 40_000)
             t.join()
 
 
