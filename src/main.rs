@@ -164,6 +164,9 @@ fn main() -> ExitCode {
 fn runtime() -> tokio::runtime::Runtime {
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // headroom for the result types of long expression chains (translated binds), which are
+        // resolved on the session's task; deep parse trees themselves go to their own threads
+        .thread_stack_size(8 << 20)
         .build()
     {
         Ok(rt) => rt,

@@ -323,7 +323,7 @@ async fn deep_statements_within_the_limits_work_and_beyond_are_54001() {
         .unwrap();
     let sum = |n: usize| format!("SELECT {}", vec!["1"; n].join("+"));
     assert_eq!(query(&mut c, &sum(850)).await.unwrap()[0], "850");
-    // Beyond the translator's estimate limit (5000): 54001 naming the bind, nothing parsed.
+    // Beyond the translator's estimate limit (2000): 54001 naming the bind, nothing parsed.
     let (code, msg) = query(&mut c, &sum(5100)).await.unwrap_err();
     assert_eq!(code, "54001", "{msg}");
     assert!(

@@ -26,7 +26,7 @@ use sqlparser::tokenizer::{Token, TokenWithSpan};
 use super::error::{Result, TranslateError};
 
 /// The largest accepted [`nesting`] estimate.
-pub const MAX_NESTING: usize = 5_000;
+pub const MAX_NESTING: usize = 2_000;
 /// Estimates up to this run on the caller's stack (a tokio worker's 2 MiB).
 pub const INLINE_NESTING: usize = 100;
 /// The stack of the thread that translates deeper statements: enough for [`MAX_NESTING`] levels in
