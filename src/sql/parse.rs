@@ -116,12 +116,15 @@ fn map_error(e: pg_query::Error) -> AnalysisError {
         // libpg_query's own stack check, and bison's stack limit on deep parentheses
         pg_query::Error::Parse(message)
             if message.contains("stack depth limit exceeded")
+                || message.contains("nested too deeply")
                 || message.starts_with("memory exhausted") =>
         {
             AnalysisError::TooDeep
         }
         pg_query::Error::Parse(message) => AnalysisError::Syntax { message },
         pg_query::Error::Conversion(_) => AnalysisError::NulByte,
+        // libpg_query's own bound on the tree it serializes
+        other if other.to_string().contains("nested too deeply") => AnalysisError::TooDeep,
         other => AnalysisError::Syntax {
             message: other.to_string(),
         },
