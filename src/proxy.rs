@@ -128,9 +128,8 @@ impl Proxy {
             }
         }
         Ok(Arc::new(Proxy {
-            router: config
-                .router()
-                .with_catalog(catalog.as_ref().map(|_| CATALOG_BIND)),
+            // the router names the catalog bind when the config has one, as `catalog` does here
+            router: config.router(),
             cache: AnalysisCache::new(4096),
             binds,
             bind_names,

@@ -48,7 +48,9 @@
 //!   there ([`KnownRelations`], learnt from every sync).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use crate::sql::TableName;
 
@@ -191,7 +193,7 @@ pub struct Router {
     /// The catalog bind (`catalog:`), which answers every catalog-only statement.
     catalog: Option<String>,
     /// Learnt from the shadow catalog; replaced whole after each sync.
-    known: RwLock<Arc<KnownRelations>>,
+    known: ArcSwap<KnownRelations>,
 }
 
 /// Splits a pattern on `.` outside double quotes into (text, quoted) parts.
@@ -392,7 +394,7 @@ impl Router {
             globs,
             catalog_binds: Vec::new(),
             catalog: None,
-            known: RwLock::new(Arc::new(KnownRelations::default())),
+            known: ArcSwap::from_pointee(KnownRelations::default()),
         })
     }
 
@@ -422,9 +424,7 @@ impl Router {
 
     /// Replaces what the catalog taught the router (after a sync).
     pub fn learn(&self, known: KnownRelations) {
-        if let Ok(mut k) = self.known.write() {
-            *k = Arc::new(known);
-        }
+        self.known.store(Arc::new(known));
     }
 
     /// What the catalog taught the router so far.
@@ -433,10 +433,8 @@ impl Router {
     }
 
     fn known(&self) -> Arc<KnownRelations> {
-        self.known
-            .read()
-            .map(|k| Arc::clone(&k))
-            .unwrap_or_default()
+        // lock-free: read on the statement path for names no rule maps
+        self.known.load_full()
     }
 
     /// The catalog bind, if there is one.

@@ -17,6 +17,7 @@ use std::sync::{Arc, Weak};
 use tokio::sync::{mpsc, watch};
 
 use crate::backend::pg::conn::PgConn;
+use crate::catalog::ddl::{quote_ident, quote_literal};
 use crate::catalog::model::{BindSchema, RelationKind, Table};
 use crate::catalog::{ddl, read};
 use crate::config::PgTarget;
@@ -754,14 +755,4 @@ impl<'a> CatalogTx<'a> {
         let mut this = self;
         this.must("COMMIT").await
     }
-}
-
-/// An identifier as PostgreSQL's `quote_ident` writes it (always quoted: never wrong).
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// A string literal (standard_conforming_strings is on for bindproxy's own connections).
-fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }

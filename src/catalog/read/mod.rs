@@ -167,6 +167,12 @@ pub(crate) fn choose_name(
 /// Double-quoted identifiers of an expression written by the translator (`"price" > 0`): the
 /// distinct names, in order. PostgreSQL names an unnamed CHECK after its column when it
 /// references exactly one.
+/// A string literal for an engine's own catalog query (MySQL runs with `NO_BACKSLASH_ESCAPES`;
+/// SQLite has no escapes): quotes doubled.
+pub(crate) fn engine_literal(s: &str) -> String {
+    crate::catalog::ddl::quote_literal(s)
+}
+
 pub(crate) fn quoted_identifiers(expr: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut chars = expr.chars().peekable();

@@ -21,6 +21,7 @@
 //!
 //! Must never: write to the bind, or read another database than the connection's own.
 
+use super::engine_literal as literal;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -40,11 +41,6 @@ async fn rows(bind: &TranslatedBind, what: &'static str, sql: &str) -> Result<Ve
         what,
         message: e.to_string(),
     })
-}
-
-/// A MySQL string literal (the session runs with `NO_BACKSLASH_ESCAPES`).
-fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// `` `a` > 0 `` → `"a" > 0` (strings left alone).

@@ -16,6 +16,7 @@
 //!
 //! Must never: write to the bind, or read an attached database or `temp`.
 
+use super::engine_literal as literal;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -38,10 +39,6 @@ async fn rows(bind: &TranslatedBind, what: &'static str, sql: &str) -> Result<Ve
         what,
         message: e.to_string(),
     })
-}
-
-fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// The PostgreSQL type of a SQLite declared type (see the module documentation).
