@@ -24,13 +24,15 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --user-group --home-dir /var/lib/bindproxy --shell /usr/sbin/nologin bindproxy \
+    && useradd --system --user-group --uid 10001 --home-dir /var/lib/bindproxy --shell /usr/sbin/nologin bindproxy \
     && mkdir -p /etc/bindproxy /var/lib/bindproxy/data \
     && chown -R bindproxy:bindproxy /var/lib/bindproxy
 COPY --from=build /src/target/release/bindproxy /usr/local/bin/bindproxy
 ENV BINDPROXY_CONFIG=/etc/bindproxy/config.yaml
 WORKDIR /var/lib/bindproxy
-USER bindproxy
-EXPOSE 6432
+# numeric, so that Kubernetes' runAsNonRoot can check it (deploy/kubernetes/statefulset.yaml)
+USER 10001
+# 6432: the PostgreSQL protocol; 9930: admin_http (/healthz /readyz /metrics) when the config sets it
+EXPOSE 6432 9930
 ENTRYPOINT ["/usr/local/bin/bindproxy"]
 CMD ["run"]

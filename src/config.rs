@@ -447,13 +447,22 @@ struct RawUser {
 }
 
 /// Checks `transactions:`. The instance id ends up inside global transaction ids, which MySQL
-/// limits to 64 bytes and which are written into SQL: letters, digits and `_`, at most 16.
+/// limits to 64 bytes and which are written into SQL: letters, digits and `_`, at most 16. It may
+/// name `${VAR}`s (a pod's ordinal: every instance sharing servers needs its own id).
 fn transactions_config(
     raw: RawTransactions,
     source_name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<TransactionsConfig, ConfigError> {
     let d = TransactionsConfig::default();
-    let instance_id = raw.instance_id.unwrap_or(d.instance_id);
+    let instance_id = match raw.instance_id {
+        Some(id) => substitute_env(&id, env).map_err(|problem| ConfigError::Invalid {
+            source_name: source_name.to_owned(),
+            key: "transactions.instance_id".into(),
+            problem,
+        })?,
+        None => d.instance_id,
+    };
     let valid = !instance_id.is_empty()
         && instance_id.len() <= 16
         && instance_id
@@ -688,7 +697,7 @@ impl Config {
             users,
             auth_method: raw.auth_method,
             max_message_bytes: raw.max_message_bytes.max(1024),
-            transactions: transactions_config(raw.transactions, source_name)?,
+            transactions: transactions_config(raw.transactions, source_name, env)?,
             discover: raw.discover,
             catalog: match raw.catalog.as_deref().map(str::trim) {
                 None | Some("") | Some("auto") => CatalogSetting::Auto,
@@ -1056,6 +1065,36 @@ mod tests {
         Config::parse(text, "test.yaml", &|k| {
             (k == "PW").then(|| "s3cr%t".to_string())
         })
+    }
+
+    #[test]
+    fn instance_id_takes_environment_variables() {
+        let base = "binds:\n  main: postgresql://h/db\n";
+        let env = |k: &str| match k {
+            "POD_INDEX" => Some("3".to_string()),
+            "BAD" => Some("a-b".to_string()),
+            _ => None,
+        };
+        let c = Config::parse(
+            &format!("{base}transactions:\n  instance_id: shop_${{POD_INDEX}}\n"),
+            "t.yaml",
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.transactions.instance_id, "shop_3");
+        for (id, problem) in [
+            ("shop_${MISSING}", "MISSING is not set"),
+            ("x${BAD}", "use 1 to 16 letters"),
+        ] {
+            let text = format!("{base}transactions:\n  instance_id: \"{id}\"\n");
+            let e = Config::parse(&text, "t.yaml", &env)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("transactions.instance_id") && e.contains(problem),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -50,6 +50,9 @@ enum Command {
         /// The user name the entry is for.
         name: String,
     },
+    /// Ask the running daemon's `admin_http` whether it is ready (`/readyz`): exit status 0 when
+    /// every bind answers, 1 otherwise. For container health checks (the image has no curl).
+    Ready,
     /// The one catalog over every bind (`catalog:`).
     Catalog {
         #[command(subcommand)]
@@ -146,6 +149,7 @@ fn main() -> ExitCode {
         Command::Route { json, sql } => route(&config, json, &sql),
         Command::Passwd { name } => passwd(&name),
         Command::Check => runtime().block_on(check(config)),
+        Command::Ready => ready(&config),
         Command::Recover => runtime().block_on(recover_command(config)),
         Command::Catalog {
             action: CatalogAction::Sync,
@@ -173,6 +177,36 @@ fn runtime() -> tokio::runtime::Runtime {
         Err(e) => {
             eprintln!("bindproxy: cannot start the runtime: {e}");
             std::process::exit(1);
+        }
+    }
+}
+
+/// `bindproxy ready`: GET /readyz from the daemon's own `admin_http`.
+fn ready(config: &Config) -> ExitCode {
+    use bindproxy::admin::probe;
+    let Some(addr) = config.admin_http else {
+        eprintln!(
+            "bindproxy ready: admin_http is not set in {}: there is nothing to ask",
+            config.source
+        );
+        return ExitCode::from(2);
+    };
+    match probe::get(
+        probe::reachable(addr),
+        "/readyz",
+        std::time::Duration::from_secs(3),
+    ) {
+        Ok(answer) => {
+            println!("{}", answer.body.trim_end());
+            if answer.status == 200 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("bindproxy ready: {e}");
+            ExitCode::from(1)
         }
     }
 }
@@ -567,19 +601,6 @@ async fn run(config: Config) -> ExitCode {
     if let Some(c) = &proxy.catalog {
         match bindproxy::catalog::shadow::start(&proxy).await {
             Ok(s) => {
-                // SIGHUP reads every bind again (DDL that bypassed bindproxy)
-                if let Ok(mut hup) =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-                {
-                    let weak = std::sync::Arc::downgrade(&s);
-                    tokio::spawn(async move {
-                        while hup.recv().await.is_some() {
-                            let Some(s) = weak.upgrade() else { break };
-                            tracing::info!("SIGHUP: reading every bind into the catalog again");
-                            s.full();
-                        }
-                    });
-                }
                 let _ = c.syncer.set(s);
             }
             Err(e) => {
@@ -587,6 +608,25 @@ async fn run(config: Config) -> ExitCode {
                 return ExitCode::from(2);
             }
         }
+    }
+    // SIGHUP reloads (`reload`): today, every bind is read into the catalog again.
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hup) => {
+            let weak = std::sync::Arc::downgrade(&proxy);
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    let Some(proxy) = weak.upgrade() else { break };
+                    match bindproxy::reload::reload(&proxy).await {
+                        Ok(report) => tracing::info!(%report, "SIGHUP: reloaded"),
+                        Err(e) => tracing::warn!(
+                            error = %e,
+                            "SIGHUP: reload failed; the running configuration stays"
+                        ),
+                    }
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot handle SIGHUP: reload only by restart"),
     }
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,

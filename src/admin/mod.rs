@@ -1,10 +1,12 @@
 //! bindproxy's administration surface: the HTTP listener of `admin_http` ([`http`]: `/healthz`,
-//! `/readyz`, `/metrics`) and the readiness of the binds behind `/readyz` ([`ready`]).
+//! `/readyz`, `/metrics`), the readiness of the binds behind `/readyz` ([`ready`]) and the probe
+//! `bindproxy ready` sends to it ([`probe`]).
 //!
 //! Owns: everything an operator or an orchestrator asks the daemon about itself. Must never: touch
 //! a client's session, or let a probe reach the databases more than once a second.
 
 pub mod http;
+pub mod probe;
 pub mod ready;
 
 pub use http::{serve, Admin};
