@@ -38,6 +38,7 @@ pub mod name {
     pub const CROSS_BIND_REFUSALS: &str = "bindproxy_cross_bind_refusals_total";
     pub const TRANSACTIONS: &str = "bindproxy_transactions_total";
     pub const TWO_PHASE_COMMIT: &str = "bindproxy_two_phase_commit_seconds";
+    pub const TWO_PHASE_STEP: &str = "bindproxy_two_phase_step_seconds";
     pub const IN_DOUBT: &str = "bindproxy_in_doubt_branches";
 }
 
@@ -84,6 +85,31 @@ impl Participants {
     const LABELS: [&'static str; 4] = ["0", "1", "2", "3+"];
 }
 
+/// The steps of a two-phase COMMIT, timed one by one in [`name::TWO_PHASE_STEP`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TwoPhaseStep {
+    /// PREPARE TRANSACTION / XA PREPARE on every participant that can prepare, at once.
+    Prepare,
+    /// The participants that cannot prepare commit, one after another (the decision).
+    LastResource,
+    /// The commit decision written to the decision log and fsync'd.
+    DecisionLog,
+    /// COMMIT PREPARED / XA COMMIT on every prepared branch, at once.
+    CommitPrepared,
+}
+
+impl TwoPhaseStep {
+    const LABELS: [&'static str; 4] = [
+        "prepare",
+        "last_resource",
+        "decision_log",
+        "commit_prepared",
+    ];
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
 struct BindMetrics {
     name: SharedString,
     checkouts: Counter,
@@ -120,6 +146,7 @@ struct Registry {
     cross_bind: Counter,
     transactions: [Counter; 4],
     two_phase: Histogram,
+    two_phase_steps: [Histogram; 4],
     in_doubt: Gauge,
     tables: Tables,
 }
@@ -136,6 +163,9 @@ pub fn install(bind_names: &[String]) -> Result<PrometheusHandle, String> {
         )
         .and_then(|b| {
             b.set_buckets_for_metric(Matcher::Full(name::TWO_PHASE_COMMIT.into()), COMMIT_BUCKETS)
+        })
+        .and_then(|b| {
+            b.set_buckets_for_metric(Matcher::Full(name::TWO_PHASE_STEP.into()), COMMIT_BUCKETS)
         })
         .map_err(|e| e.to_string())?
         .install_recorder()
@@ -167,6 +197,8 @@ pub fn install(bind_names: &[String]) -> Result<PrometheusHandle, String> {
         cross_bind: ::metrics::counter!(name::CROSS_BIND_REFUSALS),
         transactions: [tx(0), tx(1), tx(2), tx(3)],
         two_phase: ::metrics::histogram!(name::TWO_PHASE_COMMIT),
+        two_phase_steps: TwoPhaseStep::LABELS
+            .map(|step| ::metrics::histogram!(name::TWO_PHASE_STEP, "step" => step)),
         in_doubt: ::metrics::gauge!(name::IN_DOUBT),
         tables: Tables {
             map: ArcSwap::from_pointee(HashMap::new()),
@@ -234,6 +266,11 @@ fn describe() {
         name::TWO_PHASE_COMMIT,
         Unit::Seconds,
         "COMMIT of a multi-bind transaction by two-phase commit, from PREPARE to the client's answer."
+    );
+    describe_histogram!(
+        name::TWO_PHASE_STEP,
+        Unit::Seconds,
+        "One step of a two-phase COMMIT: prepare, last_resource, decision_log, commit_prepared."
     );
     describe_gauge!(
         name::IN_DOUBT,
@@ -430,6 +467,13 @@ pub fn transaction_ended(n: Participants) {
 pub fn two_phase_commit(d: Duration) {
     if let Some(r) = registry() {
         r.two_phase.record(d);
+    }
+}
+
+/// One step of a two-phase COMMIT took `d`.
+pub fn two_phase_step(step: TwoPhaseStep, d: Duration) {
+    if let Some(r) = registry() {
+        r.two_phase_steps[step.index()].record(d);
     }
 }
 
