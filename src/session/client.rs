@@ -94,6 +94,8 @@ impl Session {
     /// the client ended the session.
     pub(super) async fn dispatch_client(&mut self) -> Result<bool, SessionError> {
         loop {
+            // set again by the frame below if it waits for a paused bind
+            self.paused_on = None;
             if self.held.is_none() && self.pending_full() {
                 // Backpressure: the rest waits in the client's buffer (and socket).
                 self.nudge_head();
@@ -340,7 +342,7 @@ impl Session {
                 })
                 .flatten();
             if let Some(pieces) = split {
-                if self.blocked(None) {
+                if self.blocked(None) || self.any_paused() {
                     return Ok(Step::Blocked);
                 }
                 self.run_object_list(pieces.into_iter().map(|p| p.sql).collect())
@@ -349,7 +351,7 @@ impl Session {
             }
         }
         if self.spans_binds(&analysis, placed.as_ref().map(|d| d.bind)) {
-            if self.blocked(None) {
+            if self.blocked(None) || self.any_paused() {
                 return Ok(Step::Blocked);
             }
             self.run_spanning(sql).await?;
@@ -374,6 +376,10 @@ impl Session {
         }
         let spreads_set = is_plain_set(&analysis) && self.spreads_settings();
         if self.blocked(Some(bind)) || (spreads_set && self.blocked(None)) {
+            return Ok(Step::Blocked);
+        }
+        // transaction control is never held back: it lets open transactions end
+        if !is_control(kind) && self.paused(bind) {
             return Ok(Step::Blocked);
         }
         if spreads_set {
@@ -414,6 +420,7 @@ impl Session {
             self.follow_relayed_control(&control_stmt(k, sql, &analysis));
         }
         if let Some(t) = self.cancellable(bind) {
+            crate::metrics::bytes_sent(bind, sql.len());
             let mut out = BytesMut::new();
             let r = t.query(sql, &mut out).await;
             let copying = t.copy_in_progress().is_some();
@@ -865,7 +872,7 @@ impl Session {
         match self.portals.get(e.portal) {
             Some(Portal::Bind(b)) => {
                 let b = *b;
-                if self.blocked(Some(b)) {
+                if self.blocked(Some(b)) || self.paused(b) {
                     return Ok(Step::Blocked);
                 }
                 if self.conns[b].is_none() {
