@@ -265,10 +265,8 @@ fn route(config: &Config, json: bool, sql: &str) -> ExitCode {
             let mut tables: Vec<String> = placed
                 .iter()
                 .flat_map(|p| p.route.tables.iter())
-                .map(|(t, _)| match &t.schema {
-                    Some(_) => t.to_string(),
-                    None if t.is_catalog() => format!("pg_catalog.{t}"),
-                    None => format!("{}.{t}", config.default_schema),
+                .map(|(t, _)| {
+                    bindproxy::admin::console::explain_route::qualified(t, &config.default_schema)
                 })
                 .collect();
             tables.sort();

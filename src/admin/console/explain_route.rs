@@ -82,6 +82,16 @@ pub fn place_all(
     }
 }
 
+/// A relation as `route` prints it: schema-qualified (catalog relations in `pg_catalog`,
+/// unqualified user relations in the default schema).
+pub fn qualified(t: &crate::sql::TableName, default_schema: &str) -> String {
+    match &t.schema {
+        Some(_) => t.to_string(),
+        None if t.is_catalog() => format!("pg_catalog.{t}"),
+        None => format!("{default_schema}.{t}"),
+    }
+}
+
 pub fn answer(proxy: &Proxy, sql: &str) -> Result<Answer, ProxyError> {
     let analysis = analyze_uncached(sql);
     let split = proxy.config.transactions.cross_bind != CrossBind::Reject;
@@ -91,7 +101,12 @@ pub fn answer(proxy: &Proxy, sql: &str) -> Result<Answer, ProxyError> {
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let tables: Vec<String> = p.route.tables.iter().map(|(t, _)| t.to_string()).collect();
+            let tables: Vec<String> = p
+                .route
+                .tables
+                .iter()
+                .map(|(t, _)| qualified(t, &proxy.config.default_schema))
+                .collect();
             let mut why: Vec<String> = p
                 .route
                 .tables
