@@ -282,6 +282,63 @@ def test_pause_holds_new_statements_until_resume(console_proxy):
         other.close()
 
 
+def test_pause_lets_transactions_end_and_holds_simple_queries(console_proxy, backends):
+    tx = app(console_proxy, "pause-tx")
+    simple = app(console_proxy, "pause-simple")
+    try:
+        tx.execute("BEGIN")
+        tx.execute("INSERT INTO users VALUES (5151, 'committed-while-paused')")
+        simple.execute("SELECT 1 FROM orders").fetchall()
+        psql(console_proxy, "PAUSE")
+        # transaction control is never held: the open transaction commits while its bind is paused
+        t0 = time.monotonic()
+        tx.execute("COMMIT")
+        assert time.monotonic() - t0 < 1.0
+        assert backends.scalar("userdb", "SELECT name FROM users WHERE id = 5151") == "committed-while-paused"
+        # a simple-protocol Query waits
+        done = threading.Event()
+        out = {}
+
+        def run():
+            out["rows"] = psycopg.ClientCursor(simple).execute("SELECT count(*) FROM orders").fetchall()
+            done.set()
+
+        t = threading.Thread(target=run)
+        t.start()
+        assert not done.wait(1.0)
+        psql(console_proxy, "RESUME main")
+        assert done.wait(10)
+        t.join(5)
+        assert out["rows"] == [(1,)]
+    finally:
+        psql(console_proxy, "RESUME", check=False)
+        tx.execute("DELETE FROM users WHERE id = 5151")
+        tx.close()
+        simple.close()
+
+
+def test_asyncpg_prepares_console_commands(console_proxy):
+    import asyncio
+
+    import asyncpg
+
+    async def go():
+        c = await asyncpg.connect(host="127.0.0.1", port=console_proxy.port, user=ADMIN, database="bindproxy",
+                                  timeout=10)
+        try:
+            rows = await c.fetch("SHOW POOLS")
+            assert {r["bind"] for r in rows} >= {"main", "userdb", "tiny"}
+            assert all(isinstance(r["in_use"], int) for r in rows)  # int8 columns
+            stmt = await c.prepare("SHOW STATS")
+            assert [a.name for a in stmt.get_attributes()] == ["bind", "statements", "errors", "bytes_sent",
+                                                                "bytes_received"]
+            assert len(await stmt.fetch()) == len(rows)
+        finally:
+            await c.close()
+
+    asyncio.run(go())
+
+
 def test_kill_ends_a_session_and_rolls_back_its_transaction(console_proxy, backends):
     victim = app(console_proxy, "kill-victim")
     bystander = app(console_proxy, "kill-bystander")
