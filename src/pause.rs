@@ -8,10 +8,11 @@
 //!
 //! Cost when nothing is paused: one atomic load per statement.
 //!
-//! Must never: hold a lock a session waits on, or hold back transaction control (COMMIT,
+//! Must never: hold a lock a session waits on (the one lock here serialises PAUSE and RESUME), or hold back transaction control (COMMIT,
 //! ROLLBACK), which lets the transactions already open end.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
@@ -22,6 +23,9 @@ pub struct PauseGate {
     any: AtomicBool,
     paused: Vec<AtomicBool>,
     resumed: Notify,
+    /// Serialises PAUSE and RESUME (two consoles at once), so that `any` is never left false
+    /// while a bind is paused. Never taken by sessions.
+    change: Mutex<()>,
 }
 
 impl PauseGate {
@@ -30,6 +34,7 @@ impl PauseGate {
             any: AtomicBool::new(false),
             paused: (0..binds).map(|_| AtomicBool::new(false)).collect(),
             resumed: Notify::new(),
+            change: Mutex::new(()),
         }
     }
 
@@ -45,6 +50,7 @@ impl PauseGate {
 
     /// Pauses these binds.
     pub fn pause(&self, binds: &[BindId]) {
+        let _one_at_a_time = self.change.lock().unwrap_or_else(|p| p.into_inner());
         for &b in binds {
             if let Some(p) = self.paused.get(b) {
                 p.store(true, Ordering::Release);
@@ -56,6 +62,7 @@ impl PauseGate {
 
     /// Resumes these binds and wakes the sessions waiting for them.
     pub fn resume(&self, binds: &[BindId]) {
+        let _one_at_a_time = self.change.lock().unwrap_or_else(|p| p.into_inner());
         for &b in binds {
             if let Some(p) = self.paused.get(b) {
                 p.store(false, Ordering::Release);

@@ -14,6 +14,9 @@ pub const COLUMNS: &[Column] = &[
     ("found_on", ColType::Text),
 ];
 
+/// How long reading one bind's tables may take.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub async fn answer(proxy: &Proxy) -> Answer {
     let mut rows: Vec<Vec<Value>> = proxy
         .router
@@ -31,8 +34,14 @@ pub async fn answer(proxy: &Proxy) -> Answer {
         .collect();
     if proxy.catalog.is_some() {
         let binds = (0..proxy.binds.len()).filter(|&b| proxy.is_user_bind(b));
-        let reads = binds
-            .map(|b| async move { (b, crate::catalog::read::read_bind(&proxy.binds[b]).await) });
+        let reads = binds.map(|b| async move {
+            let read = crate::catalog::read::read_bind(&proxy.binds[b]);
+            let read = tokio::time::timeout(READ_TIMEOUT, read)
+                .await
+                .map_err(|_| format!("no answer within {} s", READ_TIMEOUT.as_secs()))
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            (b, read)
+        });
         let mut found: Vec<(String, Vec<Value>)> = Vec::new();
         for (b, read) in futures::future::join_all(reads).await {
             let on = proxy.bind_names[b].clone();
