@@ -79,6 +79,8 @@ pub struct ClientEntry {
     binds: Mutex<Vec<BindId>>,
     transaction: Mutex<Option<Vec<(BindId, Phase)>>>,
     killed: AtomicBool,
+    /// A CancelRequest for the statement waiting at the pause gate.
+    cancel_wait: AtomicBool,
     /// Woken by [`ClientEntry::kill`]: the session's pump waits on it.
     waker: AtomicWaker,
 }
@@ -124,10 +126,22 @@ impl ClientEntry {
         self.killed.load(Ordering::Acquire)
     }
 
-    /// Registers the task to be woken by [`ClientEntry::kill`]; true when it was asked already.
-    pub fn poll_killed(&self, cx: &std::task::Context<'_>) -> bool {
+    /// A CancelRequest for the statement waiting at the pause gate (`frontend::cancel`).
+    pub fn cancel_wait(&self) {
+        self.cancel_wait.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Takes the cancel of [`ClientEntry::cancel_wait`], if one came.
+    pub fn take_cancel_wait(&self) -> bool {
+        self.cancel_wait.swap(false, Ordering::AcqRel)
+    }
+
+    /// Registers the task to be woken by [`ClientEntry::kill`] and [`ClientEntry::cancel_wait`];
+    /// true when one of them was asked already.
+    pub fn poll_woken(&self, cx: &std::task::Context<'_>) -> bool {
         self.waker.register(cx.waker());
-        self.killed()
+        self.killed() || self.cancel_wait.load(Ordering::Acquire)
     }
 }
 
@@ -157,6 +171,7 @@ impl ClientRegistry {
             binds: Mutex::new(Vec::new()),
             transaction: Mutex::new(None),
             killed: AtomicBool::new(false),
+            cancel_wait: AtomicBool::new(false),
             waker: AtomicWaker::new(),
         });
         if let Ok(mut s) = self.sessions.lock() {

@@ -86,6 +86,9 @@ pub enum ProxyError {
     /// bindproxy is shutting down: a session ends (PostgreSQL's words for a terminated backend).
     #[error("terminating connection due to administrator command")]
     AdminShutdown,
+    /// A CancelRequest for a statement that waited for a paused bind (PostgreSQL's words).
+    #[error("canceling statement due to user request")]
+    QueryCanceled,
     /// The admin console's `KILL` ended this session.
     #[error("terminating connection due to administrator command (KILL from the bindproxy admin console)")]
     Killed,
@@ -147,6 +150,7 @@ impl ProxyError {
             ProxyError::AdminShutdown => "57P01",
             ProxyError::ShuttingDown => "57P03",
             ProxyError::Killed => "57P01",
+            ProxyError::QueryCanceled => "57014",
             ProxyError::NotAdmin { .. } => "28000",
             ProxyError::Console(e) => {
                 use crate::admin::console::ConsoleError;

@@ -4,12 +4,13 @@
 //! session asks [`PauseGate::is_paused`] before it starts a statement on a bind (Query, Execute, a
 //! piece of a statement across binds); while the bind is paused the statement is held back and
 //! the session waits in [`PauseGate::resumed`] (its pump still reads the client and relays the
-//! answers already due, and shutdown releases it). Statements already sent finish.
+//! answers already due; shutdown releases it, a CancelRequest gives it up). Statements already
+//! sent finish.
 //!
 //! Cost when nothing is paused: one atomic load per statement.
 //!
-//! Must never: hold a lock a session waits on (the one lock here serialises PAUSE and RESUME), or hold back transaction control (COMMIT,
-//! ROLLBACK), which lets the transactions already open end.
+//! Must never: hold a lock a session waits on (the one lock here serialises PAUSE and RESUME),
+//! or hold back transaction control (COMMIT, ROLLBACK), which lets the open transactions end.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -36,6 +37,12 @@ impl PauseGate {
             resumed: Notify::new(),
             change: Mutex::new(()),
         }
+    }
+
+    /// Whether any bind is paused.
+    #[inline]
+    pub fn any(&self) -> bool {
+        self.any.load(Ordering::Acquire)
     }
 
     /// Whether new statements for `bind` must wait.

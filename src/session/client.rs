@@ -30,7 +30,7 @@ pub(super) struct Destination {
 }
 
 /// What became of one client message.
-enum Step {
+pub(super) enum Step {
     Done,
     /// It must wait for responses from another bind.
     Blocked,
@@ -342,8 +342,11 @@ impl Session {
                 })
                 .flatten();
             if let Some(pieces) = split {
-                if self.blocked(None) || self.any_paused() {
+                if self.blocked(None) {
                     return Ok(Step::Blocked);
+                }
+                if let Some(step) = self.gate(None, true) {
+                    return Ok(step);
                 }
                 self.run_object_list(pieces.into_iter().map(|p| p.sql).collect())
                     .await?;
@@ -351,8 +354,11 @@ impl Session {
             }
         }
         if self.spans_binds(&analysis, placed.as_ref().map(|d| d.bind)) {
-            if self.blocked(None) || self.any_paused() {
+            if self.blocked(None) {
                 return Ok(Step::Blocked);
+            }
+            if let Some(step) = self.gate(None, true) {
+                return Ok(step);
             }
             self.run_spanning(sql).await?;
             return Ok(Step::Done);
@@ -379,8 +385,10 @@ impl Session {
             return Ok(Step::Blocked);
         }
         // transaction control is never held back: it lets open transactions end
-        if !is_control(kind) && self.paused(bind) {
-            return Ok(Step::Blocked);
+        if !is_control(kind) {
+            if let Some(step) = self.gate(Some(bind), true) {
+                return Ok(step);
+            }
         }
         if spreads_set {
             if let Err(e) = self.spread_set(sql, bind).await {
@@ -872,8 +880,11 @@ impl Session {
         match self.portals.get(e.portal) {
             Some(Portal::Bind(b)) => {
                 let b = *b;
-                if self.blocked(Some(b)) || self.paused(b) {
+                if self.blocked(Some(b)) {
                     return Ok(Step::Blocked);
+                }
+                if let Some(step) = self.gate(Some(b), false) {
+                    return Ok(step);
                 }
                 if self.conns[b].is_none() {
                     self.refuse(ProxyError::UnknownPortal(e.portal.to_owned()), false);

@@ -33,7 +33,8 @@
 //! (state, binds held, a multi-bind transaction) when that changes; `KILL` ends it as closing does
 //! (FATAL 57P01, the statement running cancelled, connections given back or closed, so the open
 //! transaction rolls back); a statement for a bind paused by `PAUSE` is held back, like a message
-//! that waits for another bind, until the bind resumes or shutdown begins.
+//! that waits for another bind, until the bind resumes, shutdown begins, or a CancelRequest gives
+//! it up (57014; the cancel slot holds `InFlight::Paused` meanwhile).
 //!
 //! Session state that spans binds lives here too: the client's startup settings and session-level
 //! `SET`s, applied to every connection the session leases ([`params`]).
@@ -269,6 +270,8 @@ pub struct Session {
     published: Published,
     /// The bind, paused by the admin console, that the held message waits for.
     paused_on: Option<BindId>,
+    /// The held message waits at the pause gate (its CancelRequest is [`InFlight::Paused`]).
+    at_gate: bool,
 }
 
 /// What the session last told the registry of live sessions, so that it only writes on change.
@@ -338,6 +341,7 @@ impl Session {
             me,
             published: Published::default(),
             paused_on: None,
+            at_gate: false,
             proxy,
         }
     }
@@ -470,7 +474,7 @@ impl Session {
             ..
         } = self;
         let woken = poll_fn(|cx| {
-            if shutdown.poll_changed(cx).is_ready() || me.entry.poll_killed(cx) {
+            if shutdown.poll_changed(cx).is_ready() || me.entry.poll_woken(cx) {
                 return Poll::Ready(Wake::Shutdown);
             }
             if read == ClientRead::First {
@@ -497,24 +501,49 @@ impl Session {
         }
     }
 
-    /// True when a statement for `bind` must wait because the admin console paused it (never
-    /// once shutdown has begun: the drain must not wait for a RESUME).
-    fn paused(&mut self, bind: BindId) -> bool {
-        if self.proxy.pause.is_paused(bind) && self.shutdown.stage() == Stage::Running {
-            self.paused_on = Some(bind);
-            return true;
+    /// The pause gate for a statement on `bind` (None: every bind, for a statement across binds):
+    /// `Some(Blocked)` while the admin console has it paused (never once shutdown has begun: the
+    /// drain must not wait for a RESUME), `Some(Done)` when a CancelRequest gave the wait up (the
+    /// client gets 57014), None to go on.
+    fn gate(&mut self, bind: Option<BindId>, simple: bool) -> Option<client::Step> {
+        let paused = match bind {
+            _ if !self.proxy.pause.any() => None,
+            Some(b) => self.proxy.pause.is_paused(b).then_some(b),
+            None => self.proxy.pause.paused_binds().first().copied(),
+        };
+        let Some(b) = paused.filter(|_| self.shutdown.stage() == Stage::Running) else {
+            if self.at_gate {
+                self.leave_gate();
+            }
+            return None;
+        };
+        if !self.at_gate {
+            self.at_gate = true;
+            // a new wait: a cancel meant for an earlier one is void
+            self.me.entry.take_cancel_wait();
+            if let Ok(mut slot) = self.registration.slot.lock() {
+                *slot = Some(InFlight::Paused(self.me.entry.clone()));
+            }
+            self.in_flight = None;
+        } else if self.me.entry.take_cancel_wait() {
+            self.leave_gate();
+            self.refuse(ProxyError::QueryCanceled, simple);
+            return Some(client::Step::Done);
         }
-        false
+        self.paused_on = Some(b);
+        Some(client::Step::Blocked)
     }
 
-    /// A statement across binds waits while any bind is paused.
-    fn any_paused(&mut self) -> bool {
-        match self.proxy.pause.paused_binds().first() {
-            Some(&b) if self.shutdown.stage() == Stage::Running => {
-                self.paused_on = Some(b);
-                true
-            }
-            _ => false,
+    /// The statement no longer waits at the pause gate: a CancelRequest for it is void.
+    fn leave_gate(&mut self) {
+        self.at_gate = false;
+        let mut slot = match self.registration.slot.lock() {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        if matches!(*slot, Some(InFlight::Paused(_))) {
+            *slot = None;
+            self.me.entry.take_cancel_wait();
         }
     }
 

@@ -317,6 +317,36 @@ def test_pause_lets_transactions_end_and_holds_simple_queries(console_proxy, bac
         simple.close()
 
 
+def test_a_statement_waiting_for_a_paused_bind_can_be_cancelled(console_proxy):
+    c = app(console_proxy, "pause-cancel")
+    try:
+        psql(console_proxy, "PAUSE userdb")
+        err = {}
+        done = threading.Event()
+
+        def run():
+            try:
+                c.execute("SELECT name FROM users WHERE id = 1").fetchall()
+            except psycopg.Error as e:
+                err["e"] = e
+            done.set()
+
+        t = threading.Thread(target=run)
+        t.start()
+        assert wait_until(lambda: (client_row(console_proxy, "pause-cancel") or {}).get("state") == "waiting (paused)")
+        c.cancel()
+        assert done.wait(10), "the cancel did not end the wait"
+        t.join(5)
+        assert isinstance(err.get("e"), psycopg.errors.QueryCanceled), err
+        # the session carries on: another bind works while userdb is still paused, and userdb after RESUME
+        assert c.execute("SELECT count(*) FROM orders").fetchone() == (1,)
+        psql(console_proxy, "RESUME userdb")
+        assert c.execute("SELECT name FROM users WHERE id = 1").fetchone() == ("seed-userdb",)
+    finally:
+        psql(console_proxy, "RESUME", check=False)
+        c.close()
+
+
 def test_asyncpg_prepares_console_commands(console_proxy):
     import asyncio
 

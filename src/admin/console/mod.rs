@@ -139,7 +139,7 @@ pub async fn run(
             }
             let entry = console.me.entry.clone();
             let woken = poll_fn(|cx| {
-                if signal.poll_changed(cx).is_ready() || entry.poll_killed(cx) {
+                if signal.poll_changed(cx).is_ready() || entry.poll_woken(cx) {
                     return Poll::Ready(None);
                 }
                 reader.poll_fill(cx).map(Some)
