@@ -412,3 +412,24 @@ def test_show_transactions_lists_an_open_multi_bind_transaction(console_proxy):
         assert rows[0]["participants"] == "userdb (active), main (active)", rows
         c.execute("ROLLBACK")
         assert not [r for r in show(console_proxy, "SHOW TRANSACTIONS") if r["client"] == pid]
+
+
+def test_show_transactions_lists_in_doubt_decisions(backends, tmp_path):
+    """A commit decision whose participant `dead` cannot be reached stays in the decision log after the
+    start-up recovery: SHOW TRANSACTIONS lists it as in doubt, with its participants."""
+    cfg = pg_config(backends)
+    cfg["admin_users"] = [ADMIN]
+    log_dir = tmp_path / "txlog"
+    log_dir.mkdir()
+    gid = "bp_admin_test_gid_1"
+    (log_dir / "decisions.log").write_text(json.dumps({"commit": gid, "participants": ["main", "dead"]}) + "\n")
+    cfg["transactions"] = {"log_dir": str(log_dir)}
+    p = Proxy(cfg, tmp_path, name="indoubt").start()
+    try:
+        rows = [r for r in show(p, "SHOW TRANSACTIONS") if r["transaction"] == gid]
+        assert len(rows) == 1, show(p, "SHOW TRANSACTIONS")
+        assert rows[0]["kind"].startswith("in doubt") and rows[0]["participants"] == "main, dead", rows
+        assert rows[0]["client"] is None
+    finally:
+        p.stop()
+
