@@ -465,6 +465,11 @@ impl Session {
         let head = self.head_bind();
         let read = self.client_read();
         let paused_on = self.paused_on;
+        if !self.at_gate {
+            // a cancel that came after the wait at the pause gate ended: void (and it must not
+            // wake this wait again and again)
+            self.me.entry.take_cancel_wait();
+        }
         let proxy = self.proxy.clone();
         let Session {
             client,
