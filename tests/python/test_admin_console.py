@@ -433,3 +433,48 @@ def test_show_transactions_lists_in_doubt_decisions(backends, tmp_path):
     finally:
         p.stop()
 
+
+def _messages(data: bytes) -> list[tuple[bytes, bytes]]:
+    out, i = [], 0
+    while i + 5 <= len(data):
+        n = struct.unpack("!i", data[i + 1:i + 5])[0]
+        out.append((data[i:i + 1], data[i + 5:i + 1 + n]))
+        i += 1 + n
+    return out
+
+
+def _fields(body: bytes) -> dict:
+    return {f[:1].decode(): f[1:].decode() for f in body.split(b"\0") if f}
+
+
+def test_bad_messages_to_the_console_are_refused_cleanly(console_proxy):
+    body = struct.pack("!i", 196608) + b"user\0" + ADMIN.encode() + b"\0database\0bindproxy\0\0"
+    with socket.create_connection(("127.0.0.1", console_proxy.port), timeout=10) as s:
+        s.sendall(struct.pack("!i", len(body) + 4) + body)
+        data = b""
+        while not data.endswith(b"Z\0\0\0\x05I"):
+            data += s.recv(4096)
+        # a Bind with a parameter: 08P01, the rest skipped until Sync, then the session carries on
+        parse = b"\0SHOW POOLS\0" + struct.pack("!h", 0)
+        bind = b"\0\0" + struct.pack("!hh", 0, 1) + struct.pack("!i", 1) + b"x" + struct.pack("!h", 0)
+        execute = b"\0" + struct.pack("!i", 0)
+        msgs = [(b"P", parse), (b"B", bind), (b"E", execute), (b"S", b""), (b"Q", b"SHOW POOLS\0")]
+        s.sendall(b"".join(t + struct.pack("!i", len(b) + 4) + b for t, b in msgs))
+        data = b""
+        while data.count(b"Z\0\0\0\x05I") < 2:
+            data += s.recv(65536)
+        tags = [t for t, _ in _messages(data)]
+        assert tags[:4] == [b"1", b"E", b"Z", b"T"], tags
+        err = _fields(_messages(data)[1][1])
+        assert err["C"] == "08P01" and "no parameters" in err["M"], err
+        assert tags[-2:] == [b"C", b"Z"] and tags.count(b"D") >= 5, tags
+        # a message the console does not take: FATAL 08P01 and the connection closes
+        s.sendall(b"d" + struct.pack("!i", 8) + b"junk")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+        (tag, body), = _messages(data)
+        assert tag == b"E" and _fields(body)["S"] == "FATAL" and _fields(body)["C"] == "08P01", data
+    # the proxy carries on
+    assert show(console_proxy, "SHOW BINDS")
+

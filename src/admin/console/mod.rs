@@ -160,19 +160,16 @@ pub async fn run(
     }
     .await;
     let fatal = match &result {
-        Err(SessionError::Fatal(e)) => Some(e.to_string()),
-        Err(SessionError::Protocol(m)) => Some(ProxyError::Protocol(m.clone()).to_string()),
+        Err(SessionError::Fatal(e)) => Some(e),
         _ => None,
     };
-    if fatal.is_some() {
+    let protocol = match &result {
+        Err(SessionError::Protocol(m)) => Some(ProxyError::Protocol(m.clone())),
+        _ => None,
+    };
+    if let Some(e) = fatal.or(protocol.as_ref()) {
         let mut out = BytesMut::new();
-        match &result {
-            Err(SessionError::Fatal(e)) => e.write_with_severity(&mut out, "FATAL"),
-            Err(SessionError::Protocol(m)) => {
-                ProxyError::Protocol(m.clone()).write_with_severity(&mut out, "FATAL")
-            }
-            _ => {}
-        }
+        e.write_with_severity(&mut out, "FATAL");
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
             wr.write_all(&out).await?;
             wr.flush().await
