@@ -478,3 +478,29 @@ def test_bad_messages_to_the_console_are_refused_cleanly(console_proxy):
     # the proxy carries on
     assert show(console_proxy, "SHOW BINDS")
 
+
+def test_pause_answers_once_running_statements_finish(console_proxy):
+    c = app(console_proxy, "pause-inflight")
+    try:
+        c.execute("SELECT 1 FROM users").fetchall()
+        t = threading.Thread(target=lambda: c.execute("SELECT pg_sleep(2), count(*) FROM users").fetchall())
+        t.start()
+        assert wait_until(lambda: (client_row(console_proxy, "pause-inflight") or {}).get("state") == "active")
+        t0 = time.monotonic()
+        assert psql_rows(console_proxy, "PAUSE userdb")[0]["result"] == "paused userdb"
+        waited = time.monotonic() - t0
+        t.join(10)
+        assert not t.is_alive()
+        # PAUSE waited for the statement that was running (pg_sleep(2)), which finished
+        assert 1.0 <= waited < 9, waited
+    finally:
+        psql(console_proxy, "RESUME", check=False)
+        c.close()
+
+
+def test_each_command_is_logged_with_its_user(console_proxy):
+    psql(console_proxy, "SHOW STATS")
+    log = console_proxy.log_path.read_text(errors="replace")
+    lines = [ln for ln in log.splitlines() if "admin console command" in ln and "ShowStats" in ln]
+    assert lines and all(f"user={ADMIN}" in ln for ln in lines), lines[-3:]
+
