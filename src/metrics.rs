@@ -13,6 +13,7 @@
 //! function is then a no-op.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -40,6 +41,7 @@ pub mod name {
     pub const TWO_PHASE_COMMIT: &str = "bindproxy_two_phase_commit_seconds";
     pub const TWO_PHASE_STEP: &str = "bindproxy_two_phase_step_seconds";
     pub const IN_DOUBT: &str = "bindproxy_in_doubt_branches";
+    pub const BIND_BYTES: &str = "bindproxy_bind_bytes_total";
 }
 
 /// Tables with a series of their own; later ones count under [`OTHER_TABLE`].
@@ -119,6 +121,44 @@ struct BindMetrics {
     connect_failures: Counter,
     in_use: Gauge,
     idle: Gauge,
+    bytes_sent: Counter,
+    bytes_received: Counter,
+    /// Sessions waiting for a connection now (the gauge's copy).
+    waiting_now: AtomicU64,
+    /// Copies of the figures the admin console shows (`SHOW STATS`, `SHOW POOLS`): the recorder's
+    /// handles cannot be read back.
+    tally: BindTally,
+}
+
+/// Per-bind figures kept as plain atomics beside the recorder's series (one relaxed add each).
+#[derive(Default)]
+struct BindTally {
+    statements: AtomicU64,
+    errors: AtomicU64,
+    bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
+    checkouts: AtomicU64,
+    /// Sum of checkout waits, in microseconds.
+    wait_us: AtomicU64,
+}
+
+/// One bind's figures since start, for the admin console.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BindFigures {
+    /// Statements (Query or Execute) sent to the bind.
+    pub statements: u64,
+    /// Errors sent to clients from this bind.
+    pub errors: u64,
+    /// Bytes of client messages sent to the bind (translated binds: the SQL text).
+    pub bytes_sent: u64,
+    /// Bytes of answers received from the bind (translated binds: the PostgreSQL answer made).
+    pub bytes_received: u64,
+    /// Connections leased.
+    pub checkouts: u64,
+    /// Total time sessions waited for a connection, in microseconds.
+    pub wait_us: u64,
+    /// Sessions waiting for a connection now.
+    pub waiting: u64,
 }
 
 /// Per-table counters: table → its label and (bind, command) → counter. Replaced whole when a
@@ -184,6 +224,10 @@ pub fn install(bind_names: &[String]) -> Result<PrometheusHandle, String> {
                 connect_failures: ::metrics::counter!(name::CONNECT_FAILURES, &l),
                 in_use: ::metrics::gauge!(name::POOL_CONNECTIONS, "bind" => name.clone(), "state" => "in_use"),
                 idle: ::metrics::gauge!(name::POOL_CONNECTIONS, "bind" => name.clone(), "state" => "idle"),
+                bytes_sent: ::metrics::counter!(name::BIND_BYTES, "bind" => name.clone(), "direction" => "sent"),
+                bytes_received: ::metrics::counter!(name::BIND_BYTES, "bind" => name.clone(), "direction" => "received"),
+                tally: BindTally::default(),
+                waiting_now: AtomicU64::new(0),
                 name,
             }
         })
@@ -272,6 +316,10 @@ fn describe() {
         Unit::Seconds,
         "One step of a two-phase COMMIT: prepare, last_resource, decision_log, commit_prepared."
     );
+    describe_counter!(
+        name::BIND_BYTES,
+        "Bytes sent to this bind (client messages; the SQL text for MySQL/SQLite binds) and received from it (its answers; for MySQL/SQLite binds the PostgreSQL answer made from them)."
+    );
     describe_gauge!(
         name::IN_DOUBT,
         "Prepared branches whose commit or rollback is being retried in the background."
@@ -311,6 +359,7 @@ pub fn checkout_started(b: BindId) -> CheckoutWait {
     let m = bind(b);
     if let Some(m) = m {
         m.waiting.increment(1.0);
+        m.waiting_now.fetch_add(1, Ordering::Relaxed);
     }
     CheckoutWait {
         bind: m,
@@ -337,9 +386,17 @@ pub enum Checkout {
 impl CheckoutWait {
     pub fn done(self, outcome: Checkout) {
         let Some(m) = self.bind else { return };
-        m.checkout_wait.record(self.started.elapsed());
+        let waited = self.started.elapsed();
+        m.checkout_wait.record(waited);
+        m.tally.wait_us.fetch_add(
+            u64::try_from(waited.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
         match outcome {
-            Checkout::Leased => m.checkouts.increment(1),
+            Checkout::Leased => {
+                m.checkouts.increment(1);
+                m.tally.checkouts.fetch_add(1, Ordering::Relaxed);
+            }
             Checkout::ConnectFailed => m.connect_failures.increment(1),
             Checkout::Failed => {}
         }
@@ -350,6 +407,7 @@ impl Drop for CheckoutWait {
     fn drop(&mut self) {
         if let Some(m) = self.bind {
             m.waiting.decrement(1.0);
+            m.waiting_now.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -358,6 +416,42 @@ impl Drop for CheckoutWait {
 pub fn statement(b: BindId) {
     if let Some(m) = bind(b) {
         m.statements.increment(1);
+        m.tally.statements.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// `n` bytes were sent to bind `b`.
+pub fn bytes_sent(b: BindId, n: usize) {
+    if let Some(m) = bind(b) {
+        m.bytes_sent.increment(n as u64);
+        m.tally.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// `n` bytes were received from bind `b`.
+pub fn bytes_received(b: BindId, n: usize) {
+    if let Some(m) = bind(b) {
+        m.bytes_received.increment(n as u64);
+        m.tally
+            .bytes_received
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// Bind `b`'s figures since start (all zero when no recorder is installed).
+pub fn figures(b: BindId) -> BindFigures {
+    let Some(m) = bind(b) else {
+        return BindFigures::default();
+    };
+    let t = &m.tally;
+    BindFigures {
+        statements: t.statements.load(Ordering::Relaxed),
+        errors: t.errors.load(Ordering::Relaxed),
+        bytes_sent: t.bytes_sent.load(Ordering::Relaxed),
+        bytes_received: t.bytes_received.load(Ordering::Relaxed),
+        checkouts: t.checkouts.load(Ordering::Relaxed),
+        wait_us: t.wait_us.load(Ordering::Relaxed),
+        waiting: m.waiting_now.load(Ordering::Relaxed),
     }
 }
 
@@ -431,8 +525,11 @@ pub fn error(b: Option<BindId>, sqlstate: &str) {
         .and_then(|c| CLASSES.iter().find(|k| **k == c))
         .copied()
         .unwrap_or("other");
-    let bind_label = b
-        .and_then(|b| r.binds.get(b))
+    let bind_metrics = b.and_then(|b| r.binds.get(b));
+    if let Some(m) = bind_metrics {
+        m.tally.errors.fetch_add(1, Ordering::Relaxed);
+    }
+    let bind_label = bind_metrics
         .map(|m| m.name.clone())
         .unwrap_or_else(|| SharedString::const_str(NO_BIND));
     ::metrics::counter!(name::ERRORS, "bind" => bind_label, "class" => class).increment(1);
@@ -514,6 +611,9 @@ mod tests {
     #[test]
     fn without_a_recorder_everything_is_a_no_op() {
         statement(0);
+        bytes_sent(0, 10);
+        bytes_received(0, 10);
+        assert_eq!(figures(0), BindFigures::default());
         table_statement(
             0,
             &TableName {

@@ -1,5 +1,7 @@
-//! What every session shares: the configuration, the router, the analysis cache, the binds and the
-//! cancel registry. Built once at start; read-only afterwards (pools have their own locks).
+//! What every session shares: the configuration, the router, the analysis cache, the binds, the
+//! cancel registry, the registry of live sessions and the pause gate (both for the admin console).
+//! Built once at start; read-only afterwards (pools, registries and the gate have their own locks
+//! or atomics).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,9 +10,11 @@ use std::sync::OnceLock;
 
 use crate::backend::Bind;
 use crate::catalog::shadow::Syncer;
+use crate::clients::ClientRegistry;
 use crate::config::{BindConfig, BindUrl, Config, PgTarget, CATALOG_BIND};
 use crate::error::ProxyError;
 use crate::frontend::cancel::CancelRegistry;
+use crate::pause::PauseGate;
 use crate::router::Router;
 use crate::sql::AnalysisCache;
 use crate::tx::Coordinator;
@@ -31,6 +35,10 @@ pub struct Proxy {
     pub tx: Coordinator,
     /// The shadow catalog, when there is one (`catalog:`): the last entry of `binds`.
     pub catalog: Option<ShadowCatalog>,
+    /// Every open client session (`SHOW CLIENTS`, `KILL`).
+    pub clients: Arc<ClientRegistry>,
+    /// Binds paused by the admin console (`PAUSE`).
+    pub pause: PauseGate,
 }
 
 /// The catalog bind and the task that keeps it in step with the binds.
@@ -131,12 +139,14 @@ impl Proxy {
             // the router names the catalog bind when the config has one, as `catalog` does here
             router: config.router(),
             cache: AnalysisCache::new(4096),
+            pause: PauseGate::new(binds.len()),
             binds,
             bind_names,
             bind_ids,
             default_bind,
             cancels: CancelRegistry::new(),
             tx,
+            clients: ClientRegistry::new(),
             catalog,
             config,
         }))
