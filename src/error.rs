@@ -86,6 +86,14 @@ pub enum ProxyError {
     /// bindproxy is shutting down: a session ends (PostgreSQL's words for a terminated backend).
     #[error("terminating connection due to administrator command")]
     AdminShutdown,
+    /// A reload dropped the bind this statement goes to (its tables are remembered: see
+    /// `reload.rs`), or the connection a prepared statement lived on went with a bind a reload
+    /// replaced.
+    #[error("bind \"{bind}\" was {why} by a configuration reload")]
+    BindRetired {
+        bind: String,
+        why: crate::registry::Retired,
+    },
     /// bindproxy is shutting down: a new connection is refused (PostgreSQL's words).
     #[error("the database system is shutting down")]
     ShuttingDown,
@@ -137,6 +145,8 @@ impl ProxyError {
             ProxyError::DdlInMySqlTransaction { .. } => "0A000",
             ProxyError::AdminShutdown => "57P01",
             ProxyError::ShuttingDown => "57P03",
+            // database_dropped: an operator took the database away; the session carries on
+            ProxyError::BindRetired { .. } => "57P04",
             ProxyError::Copy(e) => {
                 use crate::backend::translated::copy::CopyError;
                 match e {
@@ -176,6 +186,16 @@ impl ProxyError {
             ProxyError::PoolExhausted { .. } => {
                 Some("Raise the bind's pool_size or checkout_timeout_ms, or close idle sessions.")
             }
+            ProxyError::BindRetired {
+                why: crate::registry::Retired::Removed,
+                ..
+            } => Some(
+                "Map the tables to a bind of the configuration (then reload), or restart bindproxy.",
+            ),
+            ProxyError::BindRetired {
+                why: crate::registry::Retired::Replaced,
+                ..
+            } => Some("Prepare the statement again: it runs on the bind's new connections."),
             ProxyError::DdlInMySqlTransaction { .. } => Some(
                 "Run DDL before the transaction's other statements on that bind (it is then committed at once), or outside the transaction.",
             ),

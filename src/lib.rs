@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod net;
 pub mod protocol;
 pub mod proxy;
+pub mod registry;
 pub mod reload;
 pub mod router;
 pub mod session;

@@ -113,7 +113,11 @@ struct Tables {
 }
 
 struct Registry {
-    binds: Vec<BindMetrics>,
+    /// By bind id. Handles live as long as the process, like the ids they belong to (never
+    /// reused, `registry.rs`); a reload that opens a bind appends one ([`register_bind`]).
+    binds: ArcSwap<Vec<&'static BindMetrics>>,
+    /// Serialises the (rare) copies that add a bind.
+    binds_grow: Mutex<()>,
     clients: Gauge,
     route_parsed: Counter,
     route_cached: Counter,
@@ -141,26 +145,11 @@ pub fn install(bind_names: &[String]) -> Result<PrometheusHandle, String> {
         .install_recorder()
         .map_err(|e| e.to_string())?;
     describe();
-    let binds = bind_names
-        .iter()
-        .map(|n| {
-            let name = SharedString::from_shared(Arc::<str>::from(n.as_str()));
-            let l = [("bind", name.clone())];
-            BindMetrics {
-                checkouts: ::metrics::counter!(name::POOL_CHECKOUTS, &l),
-                checkout_wait: ::metrics::histogram!(name::POOL_CHECKOUT_WAIT, &l),
-                waiting: ::metrics::gauge!(name::POOL_WAITING, &l),
-                statements: ::metrics::counter!(name::STATEMENTS, &l),
-                connect_failures: ::metrics::counter!(name::CONNECT_FAILURES, &l),
-                in_use: ::metrics::gauge!(name::POOL_CONNECTIONS, "bind" => name.clone(), "state" => "in_use"),
-                idle: ::metrics::gauge!(name::POOL_CONNECTIONS, "bind" => name.clone(), "state" => "idle"),
-                name,
-            }
-        })
-        .collect();
+    let binds = bind_names.iter().map(|n| bind_metrics(n)).collect();
     let tx = |i: usize| ::metrics::counter!(name::TRANSACTIONS, "participants" => Participants::LABELS[i]);
     let registry = Registry {
-        binds,
+        binds: ArcSwap::from_pointee(binds),
+        binds_grow: Mutex::new(()),
         clients: ::metrics::gauge!(name::CLIENT_CONNECTIONS),
         route_parsed: ::metrics::counter!(name::ROUTE_DECISIONS, "source" => "parsed"),
         route_cached: ::metrics::counter!(name::ROUTE_DECISIONS, "source" => "cache"),
@@ -177,6 +166,40 @@ pub fn install(bind_names: &[String]) -> Result<PrometheusHandle, String> {
         .set(registry)
         .map_err(|_| "metrics are installed already".to_string())?;
     Ok(handle)
+}
+
+/// The handles of one bind, registered with the recorder (a bind name's series are shared by
+/// every slot of that name: a reload that replaces a bind keeps counting on them).
+fn bind_metrics(n: &str) -> &'static BindMetrics {
+    let name = SharedString::from_shared(Arc::<str>::from(n));
+    let l = [("bind", name.clone())];
+    Box::leak(Box::new(BindMetrics {
+        checkouts: ::metrics::counter!(name::POOL_CHECKOUTS, &l),
+        checkout_wait: ::metrics::histogram!(name::POOL_CHECKOUT_WAIT, &l),
+        waiting: ::metrics::gauge!(name::POOL_WAITING, &l),
+        statements: ::metrics::counter!(name::STATEMENTS, &l),
+        connect_failures: ::metrics::counter!(name::CONNECT_FAILURES, &l),
+        in_use: ::metrics::gauge!(name::POOL_CONNECTIONS, "bind" => name.clone(), "state" => "in_use"),
+        idle: ::metrics::gauge!(name::POOL_CONNECTIONS, "bind" => name.clone(), "state" => "idle"),
+        name,
+    }))
+}
+
+/// A reload opened bind `id` named `name`: its handles are registered (ids come in order; a
+/// gap, which cannot happen, is filled with the same handles).
+pub fn register_bind(id: BindId, name: &str) {
+    let Some(r) = registry() else { return };
+    let _grow = r.binds_grow.lock().unwrap_or_else(|p| p.into_inner());
+    let current = r.binds.load_full();
+    if current.len() > id {
+        return;
+    }
+    let m = bind_metrics(name);
+    let mut next: Vec<&'static BindMetrics> = (*current).clone();
+    while next.len() <= id {
+        next.push(m);
+    }
+    r.binds.store(Arc::new(next));
 }
 
 fn describe() {
@@ -246,7 +269,7 @@ fn registry() -> Option<&'static Registry> {
 }
 
 fn bind(b: BindId) -> Option<&'static BindMetrics> {
-    registry()?.binds.get(b)
+    registry()?.binds.load().get(b).copied()
 }
 
 /// A client session started; the guard counts it until it is dropped.
@@ -362,9 +385,7 @@ fn table_series(r: &Registry, b: BindId, table: &TableName, cmd: Command) -> (Co
         }
         None => Arc::from(key.to_string()),
     };
-    let bind_label = r
-        .binds
-        .get(b)
+    let bind_label = bind(b)
         .map(|m| m.name.clone())
         .unwrap_or_else(|| SharedString::const_str(NO_BIND));
     let counter = ::metrics::counter!(
@@ -388,14 +409,16 @@ fn table_series(r: &Registry, b: BindId, table: &TableName, cmd: Command) -> (Co
 /// An error with `sqlstate` went to a client; `b` is the bind it came from, None when bindproxy
 /// refused the statement before any bind ran it.
 pub fn error(b: Option<BindId>, sqlstate: &str) {
-    let Some(r) = registry() else { return };
+    if registry().is_none() {
+        return;
+    }
     let class = sqlstate
         .get(..2)
         .and_then(|c| CLASSES.iter().find(|k| **k == c))
         .copied()
         .unwrap_or("other");
     let bind_label = b
-        .and_then(|b| r.binds.get(b))
+        .and_then(bind)
         .map(|m| m.name.clone())
         .unwrap_or_else(|| SharedString::const_str(NO_BIND));
     ::metrics::counter!(name::ERRORS, "bind" => bind_label, "class" => class).increment(1);

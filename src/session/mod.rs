@@ -44,6 +44,7 @@
 mod client;
 mod conn;
 mod copy;
+mod leases;
 mod observe;
 pub(crate) mod params;
 mod prepared;
@@ -207,7 +208,13 @@ pub struct Session {
     client: FrameReader<ReadHalf>,
     client_tx: WriteHalf,
     out: BytesMut,
-    conns: Vec<Option<Conn>>,
+    /// Connections held, by bind slot (`leases.rs`).
+    conns: leases::Leases,
+    /// The table map the session follows: the one in force, pinned while a transaction is open
+    /// (`leases.rs`).
+    live: Arc<crate::proxy::Live>,
+    /// Some lease is on a slot a reload retired and waits to be given back (`leases.rs`).
+    retired_leases: bool,
     /// Simple queries that give a new backend connection this client's startup parameters.
     setup: Vec<Frame>,
     /// The client's startup settings, for MySQL/SQLite binds (which answer SHOW themselves).
@@ -281,12 +288,15 @@ impl Session {
             .into_iter()
             .collect();
         let n = proxy.binds.len();
+        let live = proxy.live_full();
         let search_path = search_path::SearchPath::from_startup(&settings, &hello.user);
         Session {
             client: FrameReader::new(rd, hello.read_buf, max),
             client_tx: wr,
             out: BytesMut::with_capacity(16 * 1024),
-            conns: (0..n).map(|_| None).collect(),
+            conns: leases::Leases::with_slots(n),
+            live,
+            retired_leases: false,
             setup,
             settings,
             identity: (hello.user.clone(), hello.database.clone()),
@@ -437,7 +447,7 @@ impl Session {
                     return Poll::Ready(Wake::Client(r));
                 }
             }
-            if let Some(w) = poll_backends(conns, head, cx) {
+            if let Some(w) = poll_backends(conns.as_mut_slice(), head, cx) {
                 return Poll::Ready(w);
             }
             if read == ClientRead::AfterBackends {
@@ -485,7 +495,7 @@ impl Session {
         }
         let bind = self
             .head_bind()
-            .map(|b| self.proxy.bind_names[b].clone())
+            .map(|b| self.proxy.bind_name(b).to_string())
             .unwrap_or_default();
         Err(SessionError::Fatal(ProxyError::ClientFlood {
             bind,
@@ -623,8 +633,15 @@ impl Session {
             self.catalog_caught_up().await;
         }
         if self.conns[bind].is_none() {
+            self.check_leasable(bind)?;
+            let Some(slot) = self.proxy.binds.get(bind) else {
+                return Err(ProxyError::BindRetired {
+                    bind: self.proxy.bind_name(bind).to_string(),
+                    why: crate::registry::Retired::Removed,
+                });
+            };
             let wait = crate::metrics::checkout_started(bind);
-            let mut lease = match &self.proxy.binds[bind] {
+            let mut lease = match &slot.bind {
                 Bind::Pg(pool) => checked_out(wait, PgPool::checkout(pool).await)?,
                 Bind::Translated(t) => {
                     let mut conn = checked_out(wait, TranslatedBind::checkout(t).await)?;
@@ -635,7 +652,7 @@ impl Session {
                     let mut warnings = BytesMut::new();
                     for sql in self.session_sets.statements() {
                         if let Err(e) = conn.query(sql, &mut BytesMut::new()).await {
-                            replay_warning(&mut warnings, &self.proxy.bind_names[bind], &e);
+                            replay_warning(&mut warnings, &self.proxy.bind_name(bind), &e);
                         }
                     }
                     if !warnings.is_empty() {
@@ -797,7 +814,7 @@ impl Session {
     /// A backend connection died or broke the protocol: tell the client, forget the connection,
     /// and keep the session going for the other binds.
     fn backend_lost(&mut self, bind: BindId, reason: String) {
-        let name = self.proxy.bind_names[bind].clone();
+        let name = self.proxy.bind_name(bind).to_string();
         tracing::warn!(bind = %name, "backend connection lost: {}", Escaped(&reason));
         if let Some(Conn::Pg(mut lease)) = self.conns[bind].take() {
             lease.broken = true;
