@@ -10,19 +10,20 @@
 //! append-only [`BindRegistry`] and are never reused), or change `config` after start.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::task::{Context, Poll};
 
 use arc_swap::ArcSwap;
+use futures::task::AtomicWaker;
 
 use crate::backend::Bind;
 use crate::catalog::shadow::Syncer;
 use crate::config::{BindConfig, BindUrl, Config, PgTarget, CATALOG_BIND};
 use crate::error::ProxyError;
 use crate::frontend::cancel::CancelRegistry;
-use crate::registry::BindRegistry;
 pub use crate::registry::BindId;
+use crate::registry::BindRegistry;
 use crate::router::Router;
 use crate::sql::AnalysisCache;
 use crate::tx::{Capability, Coordinator};
@@ -43,6 +44,31 @@ pub struct Proxy {
     pub catalog: Option<ShadowCatalog>,
     /// One reload at a time (SIGHUP and the admin console's RELOAD).
     pub(crate) reloading: tokio::sync::Mutex<()>,
+    /// Counts the swaps of `live`; sessions compare it with what they saw ([`ReloadSignal`]).
+    generation: AtomicU64,
+    /// Each session's waker, woken after a swap so that an idle session gives back its leases on
+    /// retired pools without waiting for its next statement.
+    reload_wakers: Mutex<Vec<Weak<AtomicWaker>>>,
+}
+
+/// One session's view of reloads: ready once after each swap of the table map. Costs one
+/// `AtomicWaker` registration and one atomic load per wait of the pump.
+pub struct ReloadSignal {
+    waker: Arc<AtomicWaker>,
+    seen: u64,
+}
+
+impl ReloadSignal {
+    pub fn poll_reloaded(&mut self, proxy: &Proxy, cx: &mut Context<'_>) -> Poll<()> {
+        self.waker.register(cx.waker());
+        let now = proxy.generation.load(Ordering::Acquire);
+        if now != self.seen {
+            self.seen = now;
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
 }
 
 /// The table map and binds in force: swapped whole by a reload.
@@ -56,6 +82,9 @@ pub struct Live {
     pub default_bind: BindId,
     /// 0 at start, one more for each reload that swapped.
     pub generation: u64,
+    /// Table rules of binds a reload removed, kept in `router` so that their tables are refused
+    /// rather than sent to the default bind (`reload.rs`); empty at start.
+    pub remembered: Vec<(String, String)>,
 }
 
 impl Live {
@@ -72,6 +101,7 @@ impl Live {
             ids,
             default_bind,
             generation,
+            remembered: Vec::new(),
         }
     }
 
@@ -190,6 +220,8 @@ impl Proxy {
             catalog,
             config,
             reloading: tokio::sync::Mutex::new(()),
+            generation: AtomicU64::new(0),
+            reload_wakers: Mutex::new(Vec::new()),
         }))
     }
 
@@ -203,9 +235,32 @@ impl Proxy {
         self.live.load_full()
     }
 
-    /// Puts a new table map and binds in force (`reload.rs`); returns the one it replaces.
+    /// Puts a new table map and binds in force (`reload.rs`) and wakes every session; returns
+    /// the one it replaces.
     pub(crate) fn swap_live(&self, live: Live) -> Arc<Live> {
-        self.live.swap(Arc::new(live))
+        let old = self.live.swap(Arc::new(live));
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        let wakers = self.reload_wakers.lock().unwrap_or_else(|p| p.into_inner());
+        for w in wakers.iter().filter_map(Weak::upgrade) {
+            w.wake();
+        }
+        old
+    }
+
+    /// A session starts following reloads (once per session: the list's lock is taken here).
+    pub fn reload_signal(&self) -> ReloadSignal {
+        let waker = Arc::new(AtomicWaker::new());
+        let mut wakers = self.reload_wakers.lock().unwrap_or_else(|p| p.into_inner());
+        // keep the list about as long as the number of open sessions
+        let before = wakers.len();
+        if before >= 64 && before.is_power_of_two() {
+            wakers.retain(|w| w.strong_count() > 0);
+        }
+        wakers.push(Arc::downgrade(&waker));
+        ReloadSignal {
+            waker,
+            seen: self.generation.load(Ordering::Acquire),
+        }
     }
 
     /// The name of `bind`, for messages and log lines.

@@ -77,7 +77,9 @@ impl Admin {
                     std::collections::HashMap::new();
                 for slot in self.proxy.binds.all().iter() {
                     let (in_use, idle) = slot.bind.pool_usage();
-                    let e = by_name.entry(slot.name.clone()).or_insert((slot.id, 0, None));
+                    let e = by_name
+                        .entry(slot.name.clone())
+                        .or_insert((slot.id, 0, None));
                     if slot.standing() == crate::registry::Standing::Serving {
                         e.0 = slot.id;
                     }

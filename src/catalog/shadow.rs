@@ -372,12 +372,16 @@ async fn full_sync(
     // What the catalog holds now: DDL replayed through bindproxy, exact where an engine's own
     // catalog is not (MariaDB writes `now()` and `CURRENT_TIMESTAMP` alike).
     let shown = match proxy.catalog_bind() {
-        Some(c) => match read::read_bind(&proxy.binds.get(c).ok_or_else(|| {
-            CatalogError::Failed {
-                target: target.to_string(),
-                reason: "the catalog bind is not registered".into(),
-            }
-        })?.bind)
+        Some(c) => match read::read_bind(
+            &proxy
+                .binds
+                .get(c)
+                .ok_or_else(|| CatalogError::Failed {
+                    target: target.to_string(),
+                    reason: "the catalog bind is not registered".into(),
+                })?
+                .bind,
+        )
         .await
         {
             Ok(s) => s,

@@ -4,7 +4,7 @@
 //! Owns: [`Leases`] (one optional connection per [`BindId`], growing as a reload adds slots), the
 //! session's pinned `Live` (`proxy.rs`) and the three rules a reload imposes on a session:
 //! - the table map is the one in force when the statement arrives, except inside a transaction,
-//!   which keeps the map it started with ([`Session::follow_reloads`]);
+//!   which keeps the map its first statement was routed with ([`Session::follow_reloads`]);
 //! - a bind id the map gives is taken as it is when the session holds a lease on it (a statement
 //!   of an open transaction goes on where it started); otherwise a replaced slot leads to the one
 //!   that serves the name now, and a removed one is refused ([`Session::serving`]);
@@ -66,10 +66,11 @@ impl std::ops::IndexMut<BindId> for Leases {
 }
 
 impl Session {
-    /// Outside a transaction, takes the table map in force now (a lock-free load; the `Arc` is
-    /// cloned only after a reload), and gives back leases a reload retired.
+    /// Outside a transaction (or in one no statement has reached a bind yet), takes the table map
+    /// in force now (a lock-free load; the `Arc` is cloned only after a reload), and gives back
+    /// leases a reload retired.
     pub(super) fn follow_reloads(&mut self) {
-        if self.tx.is_some() {
+        if self.tx.as_ref().is_some_and(|t| !t.participants.is_empty()) {
             return;
         }
         let now = self.proxy.live();
@@ -153,14 +154,19 @@ impl Session {
         self.retired_leases = waiting;
     }
 
-    /// Whether the session still needs its connection on `b`.
+    /// Whether the session still needs its connection on `b`. The unnamed statement does not
+    /// count: the next Parse replaces it (a Bind of it without one gets `BindRetired`).
     fn holds_state_on(&self, b: BindId) -> bool {
-        self.tx.is_some()
+        self.tx.as_ref().is_some_and(|t| t.has(b))
             || self.pending.iter().any(|p| p.bind() == Some(b))
             || self.touched.contains(&b)
             || self.copy_bind == Some(b)
+            || self.in_flight == Some(b)
             || self.held.is_some()
-            || self.statements.values().any(|s| s.prepared_on.contains(&b))
+            || self
+                .statements
+                .iter()
+                .any(|(name, s)| !name.is_empty() && s.prepared_on.contains(&b))
             || self
                 .portals
                 .values()

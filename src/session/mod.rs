@@ -213,8 +213,11 @@ pub struct Session {
     /// The table map the session follows: the one in force, pinned while a transaction is open
     /// (`leases.rs`).
     live: Arc<crate::proxy::Live>,
-    /// Some lease is on a slot a reload retired and waits to be given back (`leases.rs`).
+    /// A reload happened, or some lease is on a slot a reload retired and waits to be given
+    /// back (`leases.rs`).
     retired_leases: bool,
+    /// Wakes the pump after a reload.
+    reload: crate::proxy::ReloadSignal,
     /// Simple queries that give a new backend connection this client's startup parameters.
     setup: Vec<Frame>,
     /// The client's startup settings, for MySQL/SQLite binds (which answer SHOW themselves).
@@ -270,6 +273,8 @@ enum Wake {
     Backend(BindId, Result<usize, FrameError>),
     /// The shutdown stage moved on.
     Shutdown,
+    /// A reload swapped the table map.
+    Reload,
 }
 
 impl Session {
@@ -297,6 +302,7 @@ impl Session {
             conns: leases::Leases::with_slots(n),
             live,
             retired_leases: false,
+            reload: proxy.reload_signal(),
             setup,
             settings,
             identity: (hello.user.clone(), hello.database.clone()),
@@ -357,6 +363,9 @@ impl Session {
             self.update_cancel_slot();
             // before the client hears that its DDL is done: its next catalog query sees it
             self.hand_ddl_to_catalog(false);
+            if self.retired_leases {
+                self.follow_reloads();
+            }
             self.write_client().await?;
             self.check_shutdown().await?;
             match self.wait().await {
@@ -373,6 +382,7 @@ impl Session {
                 Wake::Backend(bind, Err(e)) => self.backend_lost(bind, e.to_string()),
                 // Looked at at the top of the loop.
                 Wake::Shutdown => {}
+                Wake::Reload => self.retired_leases = true,
             }
         }
     }
@@ -436,11 +446,16 @@ impl Session {
             client,
             conns,
             shutdown,
+            reload,
+            proxy,
             ..
         } = self;
         poll_fn(|cx| {
             if shutdown.poll_changed(cx).is_ready() {
                 return Poll::Ready(Wake::Shutdown);
+            }
+            if reload.poll_reloaded(proxy, cx).is_ready() {
+                return Poll::Ready(Wake::Reload);
             }
             if read == ClientRead::First {
                 if let Poll::Ready(r) = client.poll_fill(cx) {
