@@ -3,8 +3,9 @@
 //!
 //! Owns: the Prometheus recorder (`metrics-exporter-prometheus`, installed once by `run` with
 //! [`install`], rendered by `admin`'s `/metrics` through the returned handle: the exporter opens no
-//! listener of its own); the per-bind handles, registered at start so that the statement path is
-//! one atomic add (no registry lookup, no string); the per-table counters, a copy-on-write map
+//! listener of its own); the per-bind handles, registered at start (and by the reload that opens
+//! a bind, [`register_bind`]) so that the statement path is one lock-free load and one atomic add
+//! (no registry lookup, no string); the per-table counters, a copy-on-write map
 //! ([`arc_swap`]) read without a lock, at most [`MAX_TABLES`] tables with a series of their own
 //! (the rest count under the table `(other)`).
 //!
