@@ -201,3 +201,53 @@ impl BindRegistry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse_bind_url, BindUrl};
+    use std::time::Duration;
+
+    fn pg(name: &str, db: &str) -> (Bind, BindConfig) {
+        let Ok(BindUrl::Postgres(t)) = parse_bind_url(&format!("postgresql://u@127.0.0.1:1/{db}"))
+        else {
+            panic!("a PostgreSQL URL");
+        };
+        let cfg = BindConfig {
+            name: name.into(),
+            url: BindUrl::Postgres(t.clone()),
+            pool_size: 1,
+            checkout_timeout: Duration::from_millis(10),
+            connect_timeout: Duration::from_millis(10),
+        };
+        (Bind::Pg(crate::backend::pg::PgPool::new(&cfg, t)), cfg)
+    }
+
+    #[test]
+    fn ids_are_never_reused_and_replacements_chain() {
+        let r = BindRegistry::default();
+        let push = |name: &str, db: &str| {
+            let (b, c) = pg(name, db);
+            r.push(name, b, Some(c))
+        };
+        let (a, b) = (push("a", "one"), push("b", "two"));
+        assert_eq!((a, b), (0, 1));
+        let a2 = push("a", "three");
+        assert_eq!(a2, 2, "a changed bind gets a new id");
+        r.get(a).unwrap().retire(Standing::Replaced { by: a2 });
+        assert_eq!(r.successor(a), Some(a2));
+        assert_eq!(r.successor(a2), Some(a2));
+        let a3 = push("a", "four");
+        r.get(a2).unwrap().retire(Standing::Replaced { by: a3 });
+        assert_eq!(r.successor(a), Some(a3), "followed along the chain");
+        r.get(b).unwrap().retire(Standing::Removed);
+        assert_eq!(r.successor(b), None);
+        // retired slots stay where they were: an id held anywhere keeps its meaning
+        assert_eq!(r.len(), 4);
+        assert_eq!(&*r.name(b), "b");
+        assert_eq!(r.get(a).unwrap().standing(), Standing::Replaced { by: a2 });
+        assert!(matches!(&r.get(a).unwrap().bind, Bind::Pg(p) if p.is_retired()));
+        assert_eq!(r.get(a3).unwrap().standing(), Standing::Serving);
+        assert_eq!(&*r.name(99), "?");
+    }
+}

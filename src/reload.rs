@@ -341,3 +341,70 @@ fn keep_restart_only(running: &Config, new: &mut Config) -> Vec<&'static str> {
     new.log_format = running.log_format;
     differ
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            "listen: 127.0.0.1:7001\nbinds:\n  main: postgresql://u@h/db\ntables:\n  t: main\n{extra}"
+        );
+        match Config::parse(&text, "test.yaml", &|_| None) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn restart_only_settings_keep_their_running_value_and_are_named() {
+        let running = config("max_client_conn: 10\n");
+        let mut new = config(
+            "max_client_conn: 3\nshutdown_timeout: 5\ntransactions:\n  instance_id: other\n",
+        );
+        new.listen = "127.0.0.1:7002".parse().unwrap();
+        let differ = keep_restart_only(&running, &mut new);
+        assert_eq!(
+            differ,
+            [
+                "listen",
+                "transactions.instance_id",
+                "max_client_conn",
+                "shutdown_timeout"
+            ]
+        );
+        assert_eq!(new.max_client_conn, Some(10));
+        assert_eq!(new.listen, running.listen);
+        assert_eq!(new.transactions, running.transactions);
+        assert_eq!(new.shutdown_timeout, running.shutdown_timeout);
+        let mut same = config("max_client_conn: 10\n");
+        assert!(keep_restart_only(&running, &mut same).is_empty());
+    }
+
+    #[test]
+    fn exact_patterns_name_their_table() {
+        assert_eq!(exact_table("Users"), Some(TableName::new(None, "users")));
+        assert_eq!(
+            exact_table("audit.events"),
+            Some(TableName::new(Some("audit"), "events"))
+        );
+        assert_eq!(exact_table("user_*"), None);
+        assert_eq!(exact_table("\"Quoted\""), None);
+    }
+
+    #[test]
+    fn report_says_what_changed() {
+        let r = ReloadReport {
+            added: vec!["y".into()],
+            removed: vec!["x".into()],
+            rules_changed: 2,
+            needs_restart: vec!["tls"],
+            ..ReloadReport::default()
+        };
+        assert_eq!(
+            r.to_string(),
+            "binds added: y; binds removed: x; 2 table rule(s) changed; kept until a restart: tls"
+        );
+        assert_eq!(ReloadReport::default().to_string(), "nothing changed");
+    }
+}

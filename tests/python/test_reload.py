@@ -264,3 +264,34 @@ def test_route_and_check_cli_on_the_reloaded_file(reloadable, dbs):
                        text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "bind b: ok" in r.stdout
+
+
+def test_catalog_follows_the_reloaded_map(dbs, backends):
+    """With the shadow catalog (the default for several PostgreSQL binds), a reload that moves a table re-syncs
+    the catalog: catalog queries then show the table as the bind it now lives on has it."""
+    for k, col in (("a", "on_a"), ("b", "on_b")):
+        with pg_direct(dbs[k]) as c:
+            c.execute(f"DROP TABLE IF EXISTS moving; CREATE TABLE moving (id int, {col} int)")
+    cfg = base_config(dbs)
+    del cfg["catalog"]
+    cfg["tables"] = {**cfg["tables"], "moving": "a"}
+    p = Proxy(cfg, backends.tmpdir, name="reload-catalog")
+    p.start()
+    cols = ("SELECT column_name FROM information_schema.columns WHERE table_name = 'moving' "
+            "ORDER BY ordinal_position")
+    try:
+        with p.connect() as c:
+            assert [r[0] for r in c.execute(cols)] == ["id", "on_a"]
+        log = reload_with(p, tables={**cfg["tables"], "moving": "b"})
+        assert "catalog sync queued" in log
+        with p.connect() as c:
+            # a catalog query waits for the sync queued before it
+            assert [r[0] for r in c.execute(cols)] == ["id", "on_b"]
+            c.execute("INSERT INTO moving VALUES (1, 2)")
+        assert rows(dbs["b"], "SELECT id, on_b FROM moving") == [(1, 2)]
+        assert rows(dbs["a"], "SELECT count(*) FROM moving") == [(0,)]
+    finally:
+        p.stop()
+        for k in ("a", "b"):
+            with pg_direct(dbs[k]) as c:
+                c.execute("DROP TABLE IF EXISTS moving")
