@@ -295,3 +295,51 @@ def test_catalog_follows_the_reloaded_map(dbs, backends):
         for k in ("a", "b"):
             with pg_direct(dbs[k]) as c:
                 c.execute("DROP TABLE IF EXISTS moving")
+
+
+def test_reloads_under_load_lose_nothing(reloadable, dbs):
+    """Clients keep running transactions while the map flips between a and b: no error, and each transaction's
+    rows are all on one database (the one its first statement saw)."""
+    import threading
+
+    p = reloadable
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    done: list[tuple[int, str]] = []  # (transaction id, database it reported)
+
+    def worker(w: int):
+        try:
+            with p.connect(autocommit=False) as c:
+                n = 0
+                while not stop.is_set():
+                    k = w * 100000 + n
+                    c.execute("INSERT INTO notes VALUES (%s, 'first')", (k,))
+                    seen = where(c)
+                    c.execute("INSERT INTO notes VALUES (%s, 'second')", (k,))
+                    c.commit()
+                    done.append((k, seen))
+                    n += 1
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(6):
+            target = "b" if i % 2 == 0 else "a"
+            reload_with(p, tables={"marker": target, "notes": target, "xtab": "x"})
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert not errors, errors
+    assert len(done) > 20, len(done)
+    assert {seen for _, seen in done} == {dbs["a"], dbs["b"]}, "the map flipped under the clients"
+    on = {k: {r[0]: r[1] for r in rows(dbs[k], "SELECT id, count(*) FROM notes GROUP BY id")} for k in ("a", "b")}
+    for k, seen in done:
+        home = "a" if seen == dbs["a"] else "b"
+        other = "b" if home == "a" else "a"
+        assert on[home].get(k) == 2, (k, seen, on[home].get(k), on[other].get(k))
+        assert k not in on[other], (k, seen)
+    assert p.alive()
