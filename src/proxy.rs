@@ -51,8 +51,8 @@ pub struct Proxy {
     reload_wakers: Mutex<Vec<Weak<AtomicWaker>>>,
 }
 
-/// One session's view of reloads: ready once after each swap of the table map. Costs one
-/// `AtomicWaker` registration and one atomic load per wait of the pump.
+/// One session's view of reloads: ready once after each reload (woken once the slots it retired
+/// are marked). Costs one `AtomicWaker` registration and one atomic load per wait of the pump.
 pub struct ReloadSignal {
     waker: Arc<AtomicWaker>,
     seen: u64,
@@ -235,16 +235,19 @@ impl Proxy {
         self.live.load_full()
     }
 
-    /// Puts a new table map and binds in force (`reload.rs`) and wakes every session; returns
-    /// the one it replaces.
+    /// Puts a new table map and binds in force (`reload.rs`); returns the one it replaces.
     pub(crate) fn swap_live(&self, live: Live) -> Arc<Live> {
-        let old = self.live.swap(Arc::new(live));
+        self.live.swap(Arc::new(live))
+    }
+
+    /// Wakes every session after a reload, once the slots it retired are marked, so that each
+    /// one gives back its leases on them ([`ReloadSignal`]).
+    pub(crate) fn wake_sessions(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         let wakers = self.reload_wakers.lock().unwrap_or_else(|p| p.into_inner());
         for w in wakers.iter().filter_map(Weak::upgrade) {
             w.wake();
         }
-        old
     }
 
     /// A session starts following reloads (once per session: the list's lock is taken here).

@@ -196,6 +196,8 @@ async fn swap(proxy: &Arc<Proxy>) -> Result<ReloadReport, ReloadError> {
             slot.retire(Standing::Removed);
         }
     }
+    // only now: a session woken earlier could see a retired slot still serving
+    proxy.wake_sessions();
     crate::tx::recover::detect_capabilities_of(proxy, &fresh).await;
     if let Some(s) = proxy.syncer() {
         s.full();
