@@ -29,6 +29,10 @@
 //! at once, after cancelling the statement running on a PostgreSQL bind (its connection is then
 //! closed by [`Session::release_all`], so the server rolls the transaction back).
 //!
+//! Reloads (`crate::reload`): the session follows the table map in force, except inside a
+//! transaction, and gives back its leases on pools a reload retired once nothing of it is left
+//! there ([`leases`]).
+//!
 //! Session state that spans binds lives here too: the client's startup settings and session-level
 //! `SET`s, applied to every connection the session leases ([`params`]).
 //!
