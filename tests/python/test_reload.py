@@ -349,3 +349,42 @@ def test_reloads_under_load_lose_nothing(reloadable, dbs):
         assert on[home].get(k) == 2, (k, seen, on[home].get(k), on[other].get(k))
         assert k not in on[other], (k, seen)
     assert p.alive()
+
+
+def test_mariadb_bind_replaced_old_connections_close(dbs, backends, mariadb):
+    """A MariaDB bind whose pool size changes gets a new pool; the old pool's connections close once the
+    session that held one has moved on (checked in MariaDB's processlist)."""
+    from conftest import MY_HOST, MY_PORT, MY_USER, my_admin
+
+    with my_admin(mariadb) as m, m.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS my_rl")
+        cur.execute("CREATE TABLE my_rl (id int)")
+    cfg = base_config(dbs)
+    cfg["binds"] = {**cfg["binds"], "my": {"url": f"mysql://{MY_USER}@{MY_HOST}:{MY_PORT}/{mariadb}",
+                                           "pool_size": 2}}
+    cfg["tables"] = {**cfg["tables"], "my_rl": "my"}
+    p = Proxy(cfg, backends.tmpdir, name="reload-mariadb")
+    p.start()
+
+    def ids() -> set[int]:
+        with my_admin() as m, m.cursor() as cur:
+            cur.execute("SELECT id FROM information_schema.processlist WHERE db = %s", (mariadb,))
+            return {r[0] for r in cur.fetchall()}
+
+    try:
+        with p.connect() as c:
+            c.execute("INSERT INTO my_rl VALUES (1)")
+            old = ids()
+            assert old, "the session holds a MariaDB connection"
+            binds = dict(p.config["binds"])
+            binds["my"] = {**binds["my"], "pool_size": 3}
+            assert "binds replaced" in reload_with(p, binds=binds)
+            c.execute("INSERT INTO my_rl VALUES (2)")
+            assert c.execute("SELECT count(*) FROM my_rl").fetchone()[0] == 2
+            assert wait_until(lambda: not (ids() & old), timeout=10), (old, ids())
+            assert ids(), "the new pool's connection"
+        with my_admin(mariadb) as m, m.cursor() as cur:
+            cur.execute("SELECT id FROM my_rl ORDER BY id")
+            assert [r[0] for r in cur.fetchall()] == [1, 2]
+    finally:
+        p.stop()
