@@ -3,8 +3,9 @@
 //!
 //! Owns: the Prometheus recorder (`metrics-exporter-prometheus`, installed once by `run` with
 //! [`install`], rendered by `admin`'s `/metrics` through the returned handle: the exporter opens no
-//! listener of its own); the per-bind handles, registered at start so that the statement path is
-//! one atomic add (no registry lookup, no string); the per-table counters, a copy-on-write map
+//! listener of its own); the per-bind handles, registered at start (and by the reload that opens
+//! a bind, [`register_bind`]) so that the statement path is one lock-free load and one atomic add
+//! (no registry lookup, no string); the per-table counters, a copy-on-write map
 //! ([`arc_swap`]) read without a lock, at most [`MAX_TABLES`] tables with a series of their own
 //! (the rest count under the table `(other)`).
 //!
@@ -179,7 +180,11 @@ struct Tables {
 }
 
 struct Registry {
-    binds: Vec<BindMetrics>,
+    /// By bind id. Handles live as long as the process, like the ids they belong to (never
+    /// reused, `registry.rs`); a reload that opens a bind appends one ([`register_bind`]).
+    binds: ArcSwap<Vec<&'static BindMetrics>>,
+    /// Serialises the (rare) copies that add a bind.
+    binds_grow: Mutex<()>,
     clients: Gauge,
     route_parsed: Counter,
     route_cached: Counter,
@@ -211,30 +216,11 @@ pub fn install(bind_names: &[String]) -> Result<PrometheusHandle, String> {
         .install_recorder()
         .map_err(|e| e.to_string())?;
     describe();
-    let binds = bind_names
-        .iter()
-        .map(|n| {
-            let name = SharedString::from_shared(Arc::<str>::from(n.as_str()));
-            let l = [("bind", name.clone())];
-            BindMetrics {
-                checkouts: ::metrics::counter!(name::POOL_CHECKOUTS, &l),
-                checkout_wait: ::metrics::histogram!(name::POOL_CHECKOUT_WAIT, &l),
-                waiting: ::metrics::gauge!(name::POOL_WAITING, &l),
-                statements: ::metrics::counter!(name::STATEMENTS, &l),
-                connect_failures: ::metrics::counter!(name::CONNECT_FAILURES, &l),
-                in_use: ::metrics::gauge!(name::POOL_CONNECTIONS, "bind" => name.clone(), "state" => "in_use"),
-                idle: ::metrics::gauge!(name::POOL_CONNECTIONS, "bind" => name.clone(), "state" => "idle"),
-                bytes_sent: ::metrics::counter!(name::BIND_BYTES, "bind" => name.clone(), "direction" => "sent"),
-                bytes_received: ::metrics::counter!(name::BIND_BYTES, "bind" => name.clone(), "direction" => "received"),
-                tally: BindTally::default(),
-                waiting_now: AtomicU64::new(0),
-                name,
-            }
-        })
-        .collect();
+    let binds = bind_names.iter().map(|n| bind_metrics(n)).collect();
     let tx = |i: usize| ::metrics::counter!(name::TRANSACTIONS, "participants" => Participants::LABELS[i]);
     let registry = Registry {
-        binds,
+        binds: ArcSwap::from_pointee(binds),
+        binds_grow: Mutex::new(()),
         clients: ::metrics::gauge!(name::CLIENT_CONNECTIONS),
         route_parsed: ::metrics::counter!(name::ROUTE_DECISIONS, "source" => "parsed"),
         route_cached: ::metrics::counter!(name::ROUTE_DECISIONS, "source" => "cache"),
@@ -253,6 +239,44 @@ pub fn install(bind_names: &[String]) -> Result<PrometheusHandle, String> {
         .set(registry)
         .map_err(|_| "metrics are installed already".to_string())?;
     Ok(handle)
+}
+
+/// The handles of one bind, registered with the recorder (a bind name's series are shared by
+/// every slot of that name: a reload that replaces a bind keeps counting on them).
+fn bind_metrics(n: &str) -> &'static BindMetrics {
+    let name = SharedString::from_shared(Arc::<str>::from(n));
+    let l = [("bind", name.clone())];
+    Box::leak(Box::new(BindMetrics {
+        checkouts: ::metrics::counter!(name::POOL_CHECKOUTS, &l),
+        checkout_wait: ::metrics::histogram!(name::POOL_CHECKOUT_WAIT, &l),
+        waiting: ::metrics::gauge!(name::POOL_WAITING, &l),
+        statements: ::metrics::counter!(name::STATEMENTS, &l),
+        connect_failures: ::metrics::counter!(name::CONNECT_FAILURES, &l),
+        in_use: ::metrics::gauge!(name::POOL_CONNECTIONS, "bind" => name.clone(), "state" => "in_use"),
+        idle: ::metrics::gauge!(name::POOL_CONNECTIONS, "bind" => name.clone(), "state" => "idle"),
+        bytes_sent: ::metrics::counter!(name::BIND_BYTES, "bind" => name.clone(), "direction" => "sent"),
+        bytes_received: ::metrics::counter!(name::BIND_BYTES, "bind" => name.clone(), "direction" => "received"),
+        tally: BindTally::default(),
+        waiting_now: AtomicU64::new(0),
+        name,
+    }))
+}
+
+/// A reload opened bind `id` named `name`: its handles are registered (ids come in order; a
+/// gap, which cannot happen, is filled with the same handles).
+pub fn register_bind(id: BindId, name: &str) {
+    let Some(r) = registry() else { return };
+    let _grow = r.binds_grow.lock().unwrap_or_else(|p| p.into_inner());
+    let current = r.binds.load_full();
+    if current.len() > id {
+        return;
+    }
+    let m = bind_metrics(name);
+    let mut next: Vec<&'static BindMetrics> = (*current).clone();
+    while next.len() <= id {
+        next.push(m);
+    }
+    r.binds.store(Arc::new(next));
 }
 
 fn describe() {
@@ -331,7 +355,7 @@ fn registry() -> Option<&'static Registry> {
 }
 
 fn bind(b: BindId) -> Option<&'static BindMetrics> {
-    registry()?.binds.get(b)
+    registry()?.binds.load().get(b).copied()
 }
 
 /// A client session started; the guard counts it until it is dropped.
@@ -493,9 +517,7 @@ fn table_series(r: &Registry, b: BindId, table: &TableName, cmd: Command) -> (Co
         }
         None => Arc::from(key.to_string()),
     };
-    let bind_label = r
-        .binds
-        .get(b)
+    let bind_label = bind(b)
         .map(|m| m.name.clone())
         .unwrap_or_else(|| SharedString::const_str(NO_BIND));
     let counter = ::metrics::counter!(
@@ -519,17 +541,19 @@ fn table_series(r: &Registry, b: BindId, table: &TableName, cmd: Command) -> (Co
 /// An error with `sqlstate` went to a client; `b` is the bind it came from, None when bindproxy
 /// refused the statement before any bind ran it.
 pub fn error(b: Option<BindId>, sqlstate: &str) {
-    let Some(r) = registry() else { return };
+    if registry().is_none() {
+        return;
+    }
     let class = sqlstate
         .get(..2)
         .and_then(|c| CLASSES.iter().find(|k| **k == c))
         .copied()
         .unwrap_or("other");
-    let bind_metrics = b.and_then(|b| r.binds.get(b));
-    if let Some(m) = bind_metrics {
+    let handles = b.and_then(bind);
+    if let Some(m) = handles {
         m.tally.errors.fetch_add(1, Ordering::Relaxed);
     }
-    let bind_label = bind_metrics
+    let bind_label = handles
         .map(|m| m.name.clone())
         .unwrap_or_else(|| SharedString::const_str(NO_BIND));
     ::metrics::counter!(name::ERRORS, "bind" => bind_label, "class" => class).increment(1);

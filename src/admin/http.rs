@@ -71,9 +71,26 @@ impl Admin {
                 with_type(status, body, "application/json")
             }
             "/metrics" => {
-                for (i, bind) in self.proxy.binds.iter().enumerate() {
-                    let (in_use, idle) = bind.pool_usage();
-                    crate::metrics::pool_state(i, in_use, idle);
+                // per bind name: its serving pool plus the pools a reload retired, while they
+                // drain (they share the name's series)
+                let mut by_name: std::collections::HashMap<_, (usize, usize, Option<usize>)> =
+                    std::collections::HashMap::new();
+                for slot in self.proxy.binds.all().iter() {
+                    let (in_use, idle) = slot.bind.pool_usage();
+                    let e = by_name
+                        .entry(slot.name.clone())
+                        .or_insert((slot.id, 0, None));
+                    if slot.standing() == crate::registry::Standing::Serving {
+                        e.0 = slot.id;
+                    }
+                    e.1 += in_use;
+                    e.2 = match (e.2, idle) {
+                        (a, None) => a,
+                        (a, Some(i)) => Some(a.unwrap_or(0) + i),
+                    };
+                }
+                for (id, in_use, idle) in by_name.into_values() {
+                    crate::metrics::pool_state(id, in_use, idle);
                 }
                 with_type(StatusCode::OK, self.metrics.render(), PROMETHEUS_TEXT)
             }

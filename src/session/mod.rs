@@ -36,6 +36,10 @@
 //! that waits for another bind, until the bind resumes, shutdown begins, or a CancelRequest gives
 //! it up (57014; the cancel slot holds `InFlight::Paused` meanwhile).
 //!
+//! Reloads (`crate::reload`): the session follows the table map in force, except inside a
+//! transaction, and gives back its leases on pools a reload retired once nothing of it is left
+//! there ([`leases`]).
+//!
 //! Session state that spans binds lives here too: the client's startup settings and session-level
 //! `SET`s, applied to every connection the session leases ([`params`]).
 //!
@@ -51,6 +55,7 @@
 mod client;
 mod conn;
 mod copy;
+mod leases;
 mod observe;
 pub(crate) mod params;
 mod prepared;
@@ -215,7 +220,16 @@ pub struct Session {
     client: FrameReader<ReadHalf>,
     client_tx: WriteHalf,
     out: BytesMut,
-    conns: Vec<Option<Conn>>,
+    /// Connections held, by bind slot (`leases.rs`).
+    conns: leases::Leases,
+    /// The table map the session follows: the one in force, pinned while a transaction is open
+    /// (`leases.rs`).
+    live: Arc<crate::proxy::Live>,
+    /// A reload happened, or some lease is on a slot a reload retired and waits to be given
+    /// back (`leases.rs`).
+    retired_leases: bool,
+    /// Wakes the pump after a reload.
+    reload: crate::proxy::ReloadSignal,
     /// Simple queries that give a new backend connection this client's startup parameters.
     setup: Vec<Frame>,
     /// The client's startup settings, for MySQL/SQLite binds (which answer SHOW themselves).
@@ -268,8 +282,8 @@ pub struct Session {
     me: ClientHandle,
     /// What was last published there: state, binds held (bit per bind), multi-bind transaction.
     published: Published,
-    /// The bind, paused by the admin console, that the held message waits for.
-    paused_on: Option<BindId>,
+    /// The bind (its name), paused by the admin console, that the held message waits for.
+    paused_on: Option<Arc<str>>,
     /// The held message waits at the pause gate (its CancelRequest is [`InFlight::Paused`]).
     at_gate: bool,
 }
@@ -289,6 +303,8 @@ enum Wake {
     Shutdown,
     /// The bind the held message waits for was resumed.
     Resumed,
+    /// A reload swapped the table map.
+    Reload,
 }
 
 impl Session {
@@ -308,12 +324,16 @@ impl Session {
             .into_iter()
             .collect();
         let n = proxy.binds.len();
+        let live = proxy.live_full();
         let search_path = search_path::SearchPath::from_startup(&settings, &hello.user);
         Session {
             client: FrameReader::new(rd, hello.read_buf, max),
             client_tx: wr,
             out: BytesMut::with_capacity(16 * 1024),
-            conns: (0..n).map(|_| None).collect(),
+            conns: leases::Leases::with_slots(n),
+            live,
+            retired_leases: false,
+            reload: proxy.reload_signal(),
             setup,
             settings,
             identity: (hello.user.clone(), hello.database.clone()),
@@ -382,6 +402,9 @@ impl Session {
             self.update_cancel_slot();
             // before the client hears that its DDL is done: its next catalog query sees it
             self.hand_ddl_to_catalog(false);
+            if self.retired_leases {
+                self.follow_reloads();
+            }
             self.write_client().await?;
             self.check_shutdown().await?;
             self.publish();
@@ -399,6 +422,7 @@ impl Session {
                 Wake::Backend(bind, Err(e)) => self.backend_lost(bind, e.to_string()),
                 // Looked at at the top of the loop.
                 Wake::Shutdown | Wake::Resumed => {}
+                Wake::Reload => self.retired_leases = true,
             }
         }
     }
@@ -464,30 +488,34 @@ impl Session {
     async fn wait(&mut self) -> Wake {
         let head = self.head_bind();
         let read = self.client_read();
-        let paused_on = self.paused_on;
+        let paused_on = self.paused_on.clone();
         if !self.at_gate {
             // a cancel that came after the wait at the pause gate ended: void (and it must not
             // wake this wait again and again)
             self.me.entry.take_cancel_wait();
         }
-        let proxy = self.proxy.clone();
         let Session {
             client,
             conns,
             shutdown,
             me,
+            reload,
+            proxy,
             ..
         } = self;
         let woken = poll_fn(|cx| {
             if shutdown.poll_changed(cx).is_ready() || me.entry.poll_woken(cx) {
                 return Poll::Ready(Wake::Shutdown);
             }
+            if reload.poll_reloaded(proxy, cx).is_ready() {
+                return Poll::Ready(Wake::Reload);
+            }
             if read == ClientRead::First {
                 if let Poll::Ready(r) = client.poll_fill(cx) {
                     return Poll::Ready(Wake::Client(r));
                 }
             }
-            if let Some(w) = poll_backends(conns, head, cx) {
+            if let Some(w) = poll_backends(conns.as_mut_slice(), head, cx) {
                 return Poll::Ready(w);
             }
             if read == ClientRead::AfterBackends {
@@ -501,7 +529,7 @@ impl Session {
             None => woken.await,
             Some(bind) => tokio::select! {
                 w = woken => w,
-                () = proxy.pause.resumed(bind) => Wake::Resumed,
+                () = proxy.pause.resumed(&bind) => Wake::Resumed,
             },
         }
     }
@@ -513,8 +541,11 @@ impl Session {
     fn gate(&mut self, bind: Option<BindId>, simple: bool) -> Option<client::Step> {
         let paused = match bind {
             _ if !self.proxy.pause.any() => None,
-            Some(b) => self.proxy.pause.is_paused(b).then_some(b),
-            None => self.proxy.pause.paused_binds().first().copied(),
+            Some(b) => {
+                let name = self.proxy.bind_name(b);
+                self.proxy.pause.is_paused(&name).then_some(name)
+            }
+            None => self.proxy.pause.paused_binds().into_iter().next(),
         };
         let Some(b) = paused.filter(|_| self.shutdown.stage() == Stage::Running) else {
             if self.at_gate {
@@ -638,7 +669,7 @@ impl Session {
         }
         let bind = self
             .head_bind()
-            .map(|b| self.proxy.bind_names[b].clone())
+            .map(|b| self.proxy.bind_name(b).to_string())
             .unwrap_or_default();
         Err(SessionError::Fatal(ProxyError::ClientFlood {
             bind,
@@ -776,8 +807,15 @@ impl Session {
             self.catalog_caught_up().await;
         }
         if self.conns[bind].is_none() {
+            self.check_leasable(bind)?;
+            let Some(slot) = self.proxy.binds.get(bind) else {
+                return Err(ProxyError::BindRetired {
+                    bind: self.proxy.bind_name(bind).to_string(),
+                    why: crate::registry::Retired::Removed,
+                });
+            };
             let wait = crate::metrics::checkout_started(bind);
-            let mut lease = match &self.proxy.binds[bind] {
+            let mut lease = match &slot.bind {
                 Bind::Pg(pool) => checked_out(wait, PgPool::checkout(pool).await)?,
                 Bind::Translated(t) => {
                     let mut conn = checked_out(wait, TranslatedBind::checkout(t).await)?;
@@ -788,7 +826,7 @@ impl Session {
                     let mut warnings = BytesMut::new();
                     for sql in self.session_sets.statements() {
                         if let Err(e) = conn.query(sql, &mut BytesMut::new()).await {
-                            replay_warning(&mut warnings, &self.proxy.bind_names[bind], &e);
+                            replay_warning(&mut warnings, &self.proxy.bind_name(bind), &e);
                         }
                     }
                     if !warnings.is_empty() {
@@ -952,7 +990,7 @@ impl Session {
     /// A backend connection died or broke the protocol: tell the client, forget the connection,
     /// and keep the session going for the other binds.
     fn backend_lost(&mut self, bind: BindId, reason: String) {
-        let name = self.proxy.bind_names[bind].clone();
+        let name = self.proxy.bind_name(bind).to_string();
         tracing::warn!(bind = %name, "backend connection lost: {}", Escaped(&reason));
         if let Some(Conn::Pg(mut lease)) = self.conns[bind].take() {
             lease.broken = true;

@@ -217,7 +217,7 @@ impl Session {
                     }
                 } else if tag == b'E' {
                     let errors = *errors;
-                    let name = &self.proxy.bind_names[bind];
+                    let name = &self.proxy.bind_name(bind);
                     let message = crate::backend::pg::conn::error_message(f.body());
                     tracing::debug!(bind = %name, "bindproxy's own statement failed: {}", Escaped(&message));
                     if errors == OwnErrors::Warn {

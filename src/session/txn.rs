@@ -151,8 +151,8 @@ impl Session {
         if self.proxy.tx.mode == CrossBind::Reject {
             if let Some(open) = t.home() {
                 return Err(ProxyError::CrossBindTransaction {
-                    open: self.proxy.bind_names[open].clone(),
-                    wanted: self.proxy.bind_names[bind].clone(),
+                    open: self.proxy.bind_name(open).to_string(),
+                    wanted: self.proxy.bind_name(bind).to_string(),
                     tables: "transactions.cross_bind is reject".into(),
                 });
             }
@@ -164,7 +164,7 @@ impl Session {
         let preamble = t.preamble.clone();
         let savepoints: Vec<String> = t.savepoints.iter().map(|s| s.name.clone()).collect();
         let use_xa = self.proxy.tx.mode == CrossBind::TwoPhase
-            && self.proxy.tx.capability(bind) == Some(Capability::TwoPhase);
+            && self.proxy.capability(bind) == Some(Capability::TwoPhase);
         let Some(t) = &mut self.tx else { return Ok(()) };
         let k = t.join(bind);
         let branch = gid::branch(&t.gid, k);
@@ -187,7 +187,7 @@ impl Session {
             });
             return Ok(());
         }
-        let name = self.proxy.bind_names[bind].clone();
+        let name = self.proxy.bind_name(bind).to_string();
         let mut notices = BytesMut::new();
         // A MySQL/SQLite bind takes its transaction's modes at its start: SET TRANSACTION sent
         // before any bind joined becomes part of its BEGIN.
@@ -359,7 +359,7 @@ impl Session {
         step: Control<'_>,
         notices: &mut BytesMut,
     ) -> Result<Outcome, ProxyError> {
-        let name = self.proxy.bind_names[bind].clone();
+        let name = self.proxy.bind_name(bind).to_string();
         let Some(c) = &mut self.conns[bind] else {
             return Err(ProxyError::BackendLost {
                 bind: name,
@@ -390,7 +390,7 @@ impl Session {
                 (
                     *b,
                     self.conns[*b].take(),
-                    self.proxy.bind_names[*b].clone(),
+                    self.proxy.bind_name(*b).to_string(),
                     BytesMut::new(),
                 )
             })
@@ -431,7 +431,7 @@ impl Session {
 
     /// Forgets a connection that broke during a control step (it is closed, never pooled).
     fn drop_conn(&mut self, bind: BindId, reason: &str) {
-        tracing::warn!(bind = %self.proxy.bind_names[bind], "backend connection lost: {}", Escaped(reason));
+        tracing::warn!(bind = %self.proxy.bind_name(bind), "backend connection lost: {}", Escaped(reason));
         if let Some(super::Conn::Pg(mut lease)) = self.conns[bind].take() {
             lease.broken = true;
             crate::backend::pg::PgPool::release(lease);
@@ -460,14 +460,12 @@ impl Session {
             return Ok(Ended::Committed);
         };
         crate::metrics::transaction_ended(crate::metrics::Participants::of(t.participants.len()));
-        let coordinator = &self.proxy.tx;
-        let plan = plan(&t, coordinator.mode, |b| {
+        let proxy = &self.proxy;
+        let plan = plan(&t, proxy.tx.mode, |b| {
             if t.one_phase.contains(&b) {
                 return Capability::LastResource;
             }
-            coordinator
-                .capability(b)
-                .unwrap_or(Capability::LastResource)
+            proxy.capability(b).unwrap_or(Capability::LastResource)
         });
         match plan {
             CommitPlan::Nothing => Ok(Ended::Committed),
@@ -508,7 +506,7 @@ impl Session {
             return;
         }
         for b in t.binds() {
-            if self.proxy.tx.capability(b).is_some() {
+            if self.proxy.capability(b).is_some() {
                 continue;
             }
             let Some(super::Conn::Pg(lease)) = &mut self.conns[b] else {
@@ -526,7 +524,7 @@ impl Session {
                 } else {
                     Capability::LastResource
                 };
-                self.proxy.tx.set_capability(b, c);
+                self.proxy.set_capability(b, c);
             }
         }
     }
@@ -534,7 +532,7 @@ impl Session {
     fn names(&self, binds: &[BindId]) -> Vec<String> {
         binds
             .iter()
-            .map(|&b| format!("\"{}\"", self.proxy.bind_names[b]))
+            .map(|&b| format!("\"{}\"", self.proxy.bind_name(b)))
             .collect()
     }
 
@@ -559,15 +557,15 @@ impl Session {
                 return Err(cause);
             }
             return Err(ProxyError::PartialCommit {
-                failed: self.proxy.bind_names[b].clone(),
+                failed: self.proxy.bind_name(b).to_string(),
                 cause: Box::new(cause),
                 committed: binds[..i]
                     .iter()
-                    .map(|&c| self.proxy.bind_names[c].clone())
+                    .map(|&c| self.proxy.bind_name(c).to_string())
                     .collect(),
                 rolled_back: binds[i..]
                     .iter()
-                    .map(|&c| self.proxy.bind_names[c].clone())
+                    .map(|&c| self.proxy.bind_name(c).to_string())
                     .collect(),
             });
         }
@@ -640,7 +638,7 @@ impl Session {
             }
             let _ = self.decide_and_finish(&mut t, out).await;
             return Err(ProxyError::PartialCommit {
-                failed: self.proxy.bind_names[b].clone(),
+                failed: self.proxy.bind_name(b).to_string(),
                 cause: Box::new(cause),
                 committed: self.bind_names_in(&t, Phase::Committed),
                 rolled_back: self.bind_names_in(&t, Phase::RolledBack),
@@ -678,7 +676,7 @@ impl Session {
         let mut ignored = BytesMut::new();
         for sql in [crate::tx::marker::CREATE, insert.as_str()] {
             if let Err(e) = self.control_on(lr, Control::Run(sql), &mut ignored).await {
-                tracing::warn!(bind = %self.proxy.bind_names[lr], gid, "the last resource cannot hold the commit decision ({e}); a crash before the decision is logged would roll back the other binds");
+                tracing::warn!(bind = %self.proxy.bind_name(lr), gid, "the last resource cannot hold the commit decision ({e}); a crash before the decision is logged would roll back the other binds");
                 let _ = self.control_on(lr, Control::RollbackTo(SP), out).await;
                 let _ = self.control_on(lr, Control::Release(SP), out).await;
                 return None;
@@ -692,7 +690,7 @@ impl Session {
         t.participants
             .iter()
             .filter(|p| p.phase == phase)
-            .map(|p| self.proxy.bind_names[p.bind].clone())
+            .map(|p| self.proxy.bind_name(p.bind).to_string())
             .collect()
     }
 
@@ -715,7 +713,7 @@ impl Session {
         let names: Vec<String> = t
             .participants
             .iter()
-            .map(|p| self.proxy.bind_names[p.bind].clone())
+            .map(|p| self.proxy.bind_name(p.bind).to_string())
             .collect();
         let last_resource_committed = t
             .participants
@@ -750,7 +748,7 @@ impl Session {
                 Err(e) => {
                     all_done = false;
                     let branch = t.branch_id(b).unwrap_or_default();
-                    tracing::warn!(gid = %t.gid, bind = %self.proxy.bind_names[b], "COMMIT PREPARED failed, retrying in the background: {e}");
+                    tracing::warn!(gid = %t.gid, bind = %self.proxy.bind_name(b), "COMMIT PREPARED failed, retrying in the background: {e}");
                     crate::tx::recover::finish_in_background(self.proxy.clone(), b, branch, true)
                         .await;
                 }

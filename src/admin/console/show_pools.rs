@@ -2,7 +2,9 @@
 //! start and the total time sessions waited.
 
 use super::answer::{Answer, ColType, Column, Value};
+use super::binds_in_force;
 use crate::proxy::Proxy;
+use crate::registry::Standing;
 
 pub const COLUMNS: &[Column] = &[
     ("bind", ColType::Text),
@@ -14,16 +16,28 @@ pub const COLUMNS: &[Column] = &[
 ];
 
 pub fn answer(proxy: &Proxy) -> Answer {
-    let rows = proxy
+    // the binds in force, then pools a reload retired that still have connections out
+    let in_force = binds_in_force(proxy);
+    let draining = proxy
         .binds
+        .all()
         .iter()
-        .zip(&proxy.bind_names)
-        .enumerate()
-        .map(|(i, (bind, name))| {
-            let (in_use, idle) = bind.pool_usage();
-            let f = crate::metrics::figures(i);
+        .filter(|slot| slot.standing() != Standing::Serving && slot.bind.pool_usage().0 > 0)
+        .cloned()
+        .collect::<Vec<_>>();
+    let rows = in_force
+        .iter()
+        .map(|slot| (slot, String::from(&*slot.name)))
+        .chain(
+            draining
+                .iter()
+                .map(|slot| (slot, format!("{} (draining)", slot.name))),
+        )
+        .map(|(slot, name)| {
+            let (in_use, idle) = slot.bind.pool_usage();
+            let f = crate::metrics::figures(slot.id);
             vec![
-                name.as_str().into(),
+                name.into(),
                 Value::from(in_use),
                 Value::from(idle),
                 Value::from(f.waiting),

@@ -70,6 +70,15 @@ impl MyBind {
         })
     }
 
+    /// Drains the bind: mysql_async closes every connection once the leased ones are back, and
+    /// refuses new ones.
+    pub(crate) fn retire(&self) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let _ = pool.disconnect().await;
+        });
+    }
+
     pub(crate) async fn get(&self, bind: &str) -> Result<MyConn, ProxyError> {
         let conn = match tokio::time::timeout(self.connect_timeout, self.pool.get_conn()).await {
             Ok(Ok(c)) => c,

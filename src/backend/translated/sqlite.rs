@@ -58,7 +58,9 @@ enum Location {
 
 pub struct SqliteBind {
     location: Location,
-    idle: Arc<Mutex<Vec<Worker>>>,
+    /// Idle connections; None once the bind is retired (a reload replaced or removed it):
+    /// connections given back then close.
+    idle: Arc<Mutex<Option<Vec<Worker>>>>,
     /// Keeps an in-memory database alive.
     _keeper: Option<Worker>,
     connect_timeout: Duration,
@@ -87,14 +89,26 @@ impl SqliteBind {
         };
         Ok(SqliteBind {
             location,
-            idle: Arc::new(Mutex::new(Vec::new())),
+            idle: Arc::new(Mutex::new(Some(Vec::new()))),
             _keeper: keeper,
             connect_timeout: cfg.connect_timeout,
         })
     }
 
+    /// Drains the bind: idle connections close now (their threads end), leased ones when they
+    /// come back.
+    pub(crate) fn retire(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.take();
+        }
+    }
+
     pub(crate) async fn get(&self, bind: &str) -> Result<SqliteConn, ProxyError> {
-        let reused = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let reused = self
+            .idle
+            .lock()
+            .ok()
+            .and_then(|mut v| v.as_mut().and_then(Vec::pop));
         let worker = match reused {
             Some(w) => w,
             None => {
@@ -687,7 +701,7 @@ pub struct SqliteConn {
     bind: String,
     worker: Worker,
     broken: bool,
-    idle: Arc<Mutex<Vec<Worker>>>,
+    idle: Arc<Mutex<Option<Vec<Worker>>>>,
     /// This lease's cancels (see [`CancelGate`]).
     gate: Arc<CancelGate>,
 }
@@ -795,7 +809,9 @@ impl SqliteConn {
             return;
         }
         if let Ok(mut idle) = self.idle.lock() {
-            idle.push(self.worker);
+            if let Some(idle) = idle.as_mut() {
+                idle.push(self.worker);
+            }
         }
     }
 }
