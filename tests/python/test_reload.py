@@ -388,3 +388,44 @@ def test_mariadb_bind_replaced_old_connections_close(dbs, backends, mariadb):
             assert [r[0] for r in cur.fetchall()] == [1, 2]
     finally:
         p.stop()
+
+
+def test_console_reload_shows_new_binds_and_a_pause_survives_a_replaced_pool(dbs, backends):
+    """RELOAD from the admin console: SHOW BINDS lists what the file now says; a bind paused before a
+    reload that replaces its pool (new URL) stays paused, and its statements run on the new pool once resumed."""
+    cfg = base_config(dbs) | {"admin_users": ["bp_admin"]}
+    p = Proxy(cfg, backends.tmpdir, name="reload-console").start()
+    try:
+        admin = psycopg.connect(host="127.0.0.1", port=p.port, user="bp_admin", dbname="bindproxy",
+                                autocommit=True, connect_timeout=10)
+        names = lambda: [r[0] for r in admin.execute("SHOW BINDS").fetchall()]  # noqa: E731
+        assert names() == ["a", "b", "x"]
+        admin.execute("PAUSE a")
+        new = dict(p.config)
+        new["binds"] = {"a": url(dbs, "c"), "b": url(dbs, "b"), "x": url(dbs, "x"), "y": url(dbs, "b")}
+        new["tables"] = {"marker": "a", "notes": "a", "xtab": "x", "ytab": "y"}
+        rewrite(p, to_yaml(new) + "\n")
+        admin.execute("RELOAD")
+        assert names() == ["a", "b", "x", "y"]
+        assert [r for r in admin.execute("SHOW BINDS").fetchall() if r[0] == "a"][0][5] == "paused"
+        with psycopg.connect(host="127.0.0.1", port=p.port, user="postgres", dbname="app", autocommit=True) as c:
+            # ytab (a new bind) is not paused
+            c.execute("INSERT INTO ytab VALUES (7)")
+        assert rows(dbs["b"], "SELECT id FROM ytab") == [(7,)]
+        done = {}
+
+        def read_marker():
+            with psycopg.connect(host="127.0.0.1", port=p.port, user="postgres", dbname="app", autocommit=True) as c:
+                done["db"] = where(c)
+
+        import threading
+        t = threading.Thread(target=read_marker)
+        t.start()
+        t.join(1.0)
+        assert t.is_alive(), "a statement for the paused bind ran after its pool was replaced"
+        admin.execute("RESUME a")
+        t.join(10)
+        assert not t.is_alive() and done["db"] == dbs["c"], done
+        admin.close()
+    finally:
+        p.stop()
