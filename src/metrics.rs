@@ -28,6 +28,7 @@ use crate::sql::{Command, TableName};
 /// Metric names. Counters end in `_total`, as Prometheus names them.
 pub mod name {
     pub const CLIENT_CONNECTIONS: &str = "bindproxy_client_connections";
+    pub const CLIENT_SESSIONS: &str = "bindproxy_client_sessions";
     pub const POOL_WAITING: &str = "bindproxy_pool_waiting_clients";
     pub const POOL_CHECKOUTS: &str = "bindproxy_pool_checkouts_total";
     pub const POOL_CHECKOUT_WAIT: &str = "bindproxy_pool_checkout_wait_seconds";
@@ -86,6 +87,32 @@ impl Participants {
         self as usize
     }
     const LABELS: [&'static str; 4] = ["0", "1", "2", "3+"];
+}
+
+/// What client sessions are doing, as `/metrics` shows it (the admin console's sessions excluded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientStateLabel {
+    /// Waiting for the client, no transaction open.
+    Idle,
+    /// Waiting for the client inside a transaction.
+    IdleInTransaction,
+    /// Answers are due: a statement runs (or waits for a pool's connection).
+    Active,
+    /// A statement waits for a bind paused by the admin console.
+    Paused,
+}
+
+impl ClientStateLabel {
+    const LABELS: [&'static str; 4] = ["idle", "idle_in_transaction", "active", "paused"];
+}
+
+/// The sessions in each state, counted when `/metrics` is scraped (not on the statement path).
+pub fn client_states(counts: [usize; 4]) {
+    if let Some(r) = registry() {
+        for (gauge, n) in r.client_states.iter().zip(counts) {
+            gauge.set(n as f64);
+        }
+    }
 }
 
 /// The steps of a two-phase COMMIT, timed one by one in [`name::TWO_PHASE_STEP`].
@@ -186,6 +213,8 @@ struct Registry {
     /// Serialises the (rare) copies that add a bind.
     binds_grow: Mutex<()>,
     clients: Gauge,
+    /// By [`ClientStateLabel`], set when `/metrics` is scraped.
+    client_states: [Gauge; 4],
     route_parsed: Counter,
     route_cached: Counter,
     cross_bind: Counter,
@@ -222,6 +251,8 @@ pub fn install(bind_names: &[String]) -> Result<PrometheusHandle, String> {
         binds: ArcSwap::from_pointee(binds),
         binds_grow: Mutex::new(()),
         clients: ::metrics::gauge!(name::CLIENT_CONNECTIONS),
+        client_states: ClientStateLabel::LABELS
+            .map(|state| ::metrics::gauge!(name::CLIENT_SESSIONS, "state" => state)),
         route_parsed: ::metrics::counter!(name::ROUTE_DECISIONS, "source" => "parsed"),
         route_cached: ::metrics::counter!(name::ROUTE_DECISIONS, "source" => "cache"),
         cross_bind: ::metrics::counter!(name::CROSS_BIND_REFUSALS),
@@ -284,6 +315,10 @@ fn describe() {
     describe_gauge!(
         name::CLIENT_CONNECTIONS,
         "Client sessions open now (after authentication)."
+    );
+    describe_gauge!(
+        name::CLIENT_SESSIONS,
+        "Client sessions by state: idle, idle_in_transaction, active, paused (at the last scrape)."
     );
     describe_gauge!(
         name::POOL_WAITING,

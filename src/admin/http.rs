@@ -43,6 +43,26 @@ pub struct Admin {
 }
 
 impl Admin {
+    /// Client sessions (not the admin console's) by [`crate::metrics::ClientStateLabel`].
+    fn client_states(&self) -> [usize; 4] {
+        use crate::clients::ClientState;
+        use crate::metrics::ClientStateLabel as L;
+        let mut counts = [0; 4];
+        for c in self.proxy.clients.list() {
+            if c.identity.console {
+                continue;
+            }
+            let label = match c.state() {
+                ClientState::Idle => L::Idle,
+                ClientState::InTransaction => L::IdleInTransaction,
+                ClientState::Active => L::Active,
+                ClientState::Waiting => L::Paused,
+            };
+            counts[label as usize] += 1;
+        }
+        counts
+    }
+
     pub fn new(proxy: Arc<Proxy>, shutdown: Arc<Shutdown>, metrics: PrometheusHandle) -> Admin {
         Admin {
             proxy,
@@ -92,6 +112,7 @@ impl Admin {
                 for (id, in_use, idle) in by_name.into_values() {
                     crate::metrics::pool_state(id, in_use, idle);
                 }
+                crate::metrics::client_states(self.client_states());
                 with_type(StatusCode::OK, self.metrics.render(), PROMETHEUS_TEXT)
             }
             _ => text(
