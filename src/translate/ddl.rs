@@ -448,7 +448,9 @@ fn create_table_body(ctx: &mut Ctx, ct: &mut CreateTable, _table: &str) -> Resul
                     super::MYSQL_COMMENT_PREFIX,
                     c.ty.pg_name()
                 ));
-            } else if !c.auto {
+            } else if !c.auto || matches!(c.ty, PgType::Int2 | PgType::Int4) {
+                // A serial/smallserial key is a rowid alias (declared `INTEGER`, which reads as
+                // int8): its range check records the declared type (`types::sqlite_rowid_type`).
                 s.push_str(&sqlite_type_check(&c.name, &c.ty));
             }
             s

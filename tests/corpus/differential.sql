@@ -203,10 +203,8 @@ SELECT 1 IS DISTINCT FROM NULL, NULL IS NOT DISTINCT FROM NULL;
 
 SELECT i FROM t WHERE i IS NOT DISTINCT FROM NULL;
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT id FROM t WHERE i IN (1, 7) ORDER BY id;
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT id FROM t WHERE i NOT IN (1, NULL) ORDER BY id;
 
 -- @differs lite: coalesce() of a column and a literal is typed from SQLite's value (int8)
@@ -218,13 +216,10 @@ SELECT 1 = 1.0, 1 < 1.5, 2 > 1.99;
 
 SELECT '10' > '9', 10 > 9;
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT id FROM t WHERE i = '7';
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT id FROM t WHERE n = 1.5;
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT id FROM t WHERE b > 100 ORDER BY id;
 
 SELECT NOT bo, bo AND true, bo OR false FROM t ORDER BY id;
@@ -307,13 +302,10 @@ INSERT INTO nums (id, s) VALUES (3, 40000);
 -- @params (RawText("a\x00b"),)
 INSERT INTO t (v) VALUES (%s);
 
--- @differs lite,my: name results (current_user, current_database(), …) are sent as text
 SELECT current_database(), current_user;
 
--- @differs lite,my: name results (current_user, current_database(), …) are sent as text
 SELECT session_user, current_schema();
 
--- @differs lite,my: name results (current_user, current_database(), …) are sent as text
 SELECT current_schema;
 
 -- ---------------------------------------------------------------- aggregates and their types
@@ -323,10 +315,8 @@ SELECT count(*)::int FROM t;
 
 SELECT count(i), count(DISTINCT bo) FROM t;
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT max(id), min(id) FROM t;
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT max(id) FROM sa_author;
 
 SELECT sum(i), sum(s), sum(b), sum(n), sum(f) FROM t;
@@ -382,43 +372,31 @@ SELECT i FROM t ORDER BY 1;
 
 SELECT i, v FROM t ORDER BY 2 DESC;
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT id FROM t ORDER BY id LIMIT 2;
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT id FROM t ORDER BY id LIMIT 2 OFFSET 1;
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT id FROM t ORDER BY id OFFSET 3;
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT id FROM t ORDER BY id FETCH FIRST 1 ROWS ONLY;
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT id FROM t ORDER BY id LIMIT ALL;
 
 SELECT DISTINCT bo FROM t ORDER BY bo;
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT id FROM t ORDER BY id LIMIT 0;
 
 -- ---------------------------------------------------------------- queries
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT * FROM t ORDER BY id;
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT t.id, a.name FROM t JOIN sa_author a ON a.id = t.id ORDER BY t.id;
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT t.id, a.name FROM t LEFT JOIN sa_author a ON a.id = t.id ORDER BY t.id;
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT id FROM t WHERE i > (SELECT min(i) FROM t) ORDER BY id;
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT id FROM t WHERE EXISTS (SELECT 1 FROM sa_author WHERE sa_author.id = t.id) ORDER BY id;
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT id FROM t WHERE id IN (SELECT author_id FROM sa_book) ORDER BY id;
 
 -- @differs lite,my: columns of a derived table are typed from the engine (int8)
@@ -483,7 +461,6 @@ INSERT INTO t (i, v) VALUES (11, 'x'), (12, 'y');
 
 INSERT INTO t (i) VALUES (13) RETURNING i, v;
 
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 INSERT INTO t (i) VALUES (13) RETURNING id;
 
 UPDATE t SET i = i + 1 WHERE i > 1;
@@ -531,15 +508,12 @@ SELECT id, i FROM nums ORDER BY id;
 
 -- ---------------------------------------------------------------- SQLAlchemy 2 (captured with echo=True)
 -- @params ("Zed",)
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 INSERT INTO sa_author (name) VALUES (%s::VARCHAR) RETURNING sa_author.id;
 
 -- @params ("a", 1, 1.5, "b", 1, 2)
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 INSERT INTO sa_book (title, author_id, price) SELECT p0::VARCHAR, p1::INTEGER, p2::NUMERIC(10, 2) FROM (VALUES (%s::VARCHAR, %s::INTEGER, %s, 0), (%s::VARCHAR, %s::INTEGER, %s, 1)) AS imp_sen(p0, p1, p2, sen_counter) ORDER BY sen_counter RETURNING sa_book.id, sa_book.id AS id__1;
 
 -- @params ("F%", 10)
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT sa_book.id, sa_book.title, sa_book.author_id, sa_book.price
 FROM sa_book
 WHERE sa_book.title LIKE %s::VARCHAR ORDER BY sa_book.id
@@ -549,7 +523,6 @@ SELECT count(*) AS count_1
 FROM sa_book;
 
 -- @params (1,)
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT sa_author.id AS sa_author_id, sa_author.name AS sa_author_name
 FROM sa_author
 WHERE sa_author.id = %s::INTEGER;
@@ -562,11 +535,9 @@ DELETE FROM sa_book WHERE sa_book.id = %s::INTEGER;
 
 -- ---------------------------------------------------------------- Django 5 (its PostgreSQL backend's SQL)
 -- @params (1,)
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT "dj_author"."id", "dj_author"."name", "dj_author"."active" FROM "dj_author" WHERE "dj_author"."id" = %s LIMIT 21;
 
 -- @params ("Carl", True)
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 INSERT INTO "dj_author" ("name", "active") VALUES (%s, %s) RETURNING "dj_author"."id";
 
 -- @params ("Bobby", True, 1)
@@ -581,21 +552,17 @@ SELECT 1 AS "a" FROM "dj_author" WHERE "dj_author"."id" = %s LIMIT 1;
 DELETE FROM "dj_author" WHERE "dj_author"."id" IN (%s);
 
 -- @params ("%ob%",)
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT "dj_author"."id", "dj_author"."name" FROM "dj_author" WHERE UPPER("dj_author"."name"::text) LIKE UPPER(%s) ORDER BY "dj_author"."name" ASC;
 
 -- ---------------------------------------------------------------- node-postgres (pg): $n parameters, as written
 -- @params (1,)
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT * FROM sa_author WHERE id = %s;
 
 -- @params ("Dee",)
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 INSERT INTO sa_author(name) VALUES(%s) RETURNING *;
 
 -- @params ("Eve", 1)
 -- @refused my
--- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 UPDATE sa_author SET name = %s WHERE id = %s RETURNING *;
 
 -- @params (1,)

@@ -18,7 +18,7 @@ pub const SCRATCH: &str = "bindproxy_rebuild";
 
 /// The top-level items of a `CREATE TABLE name (…)` text: columns and table constraints, and the
 /// text after the closing parenthesis (`STRICT`, `WITHOUT ROWID`).
-fn items(create: &str) -> Option<(Vec<String>, String)> {
+pub(crate) fn items(create: &str) -> Option<(Vec<String>, String)> {
     let b = create.as_bytes();
     let open = create.find('(')?;
     let mut depth = 0usize;
@@ -58,7 +58,7 @@ fn items(create: &str) -> Option<(Vec<String>, String)> {
 }
 
 /// The first word of an item, unquoted: a column name, or CONSTRAINT/PRIMARY/UNIQUE/….
-fn head(item: &str) -> String {
+pub(crate) fn head(item: &str) -> String {
     let t = item.trim_start();
     if let Some(rest) = t.strip_prefix('"') {
         let mut name = String::new();
@@ -82,7 +82,7 @@ fn head(item: &str) -> String {
         .to_string()
 }
 
-fn is_constraint(item: &str) -> bool {
+pub(crate) fn is_constraint(item: &str) -> bool {
     let h = head(item).to_ascii_uppercase();
     !item.trim_start().starts_with('"')
         && matches!(
@@ -125,6 +125,21 @@ pub fn rebuilt_definition(create: &str, change: &Change) -> Result<Option<String
                     "a nextval() default on SQLite for a column that is not the table's only key column",
                 ));
             }
+            // The column's declared width stays readable (`types::sqlite_rowid_type`): an int4 or
+            // int2 column keeps its range check.
+            let range = if items[pos].contains("CONSTRAINT \"bindproxy_int4\"") {
+                format!(
+                    " CONSTRAINT \"bindproxy_int4\" CHECK ({} BETWEEN -2147483648 AND 2147483647)",
+                    quote(column)
+                )
+            } else if items[pos].contains("CONSTRAINT \"bindproxy_int2\"") {
+                format!(
+                    " CONSTRAINT \"bindproxy_int2\" CHECK ({} BETWEEN -32768 AND 32767)",
+                    quote(column)
+                )
+            } else {
+                String::new()
+            };
             // A table-level key on this column alone becomes the inline rowid key.
             items.retain(|i| !(is_constraint(i) && upper(i).contains("PRIMARY KEY")));
             let pos = items
@@ -132,7 +147,7 @@ pub fn rebuilt_definition(create: &str, change: &Change) -> Result<Option<String
                 .position(|i| !is_constraint(i) && head(i) == *column)
                 .unwrap_or(0);
             items[pos] = format!(
-                "{} INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL",
+                "{} INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL{range}",
                 quote(column)
             );
         }

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::local::{classify, with_identity, Identity, Local, LocalFn, Settings};
+use super::local::{classify, result_type, with_identity, Identity, Local, LocalFn, Settings};
 use super::types::{decode_param, encode_typmod, oid, pg_type_by_name, PgType, Value};
 use super::{Column, EngineConn, Protocol, RunOutcome, TranslatedBind};
 use crate::error::ProxyError;
@@ -621,7 +621,8 @@ impl TranslatedConn {
     /// types of the statement's tables: when the bind's column cache lacks one, the tables' columns
     /// are loaded from the engine and the statement is translated again.
     async fn rewrite(&mut self, sql: &str) -> Result<Arc<Vec<Rewritten>>, ProxyError> {
-        let with_values = with_identity(sql, &self.identity);
+        let search_path = self.settings.get("search_path").unwrap_or("public");
+        let with_values = with_identity(sql, &self.identity, search_path);
         let text = with_values.as_deref().unwrap_or(sql);
         let first = self.bind.rewrite(text);
         let parts = match first {
@@ -1484,7 +1485,21 @@ impl TranslatedConn {
                             crate::translate::Target::Sqlite => "SQLite",
                         }
                     ),
-                    f => self.identity.value(*f).unwrap_or_default().to_string(),
+                    f => match self
+                        .identity
+                        .value(*f, self.settings.get("search_path").unwrap_or("public"))
+                    {
+                        Some(v) => v.to_string(),
+                        None => {
+                            // current_schema with no existing schema on the search_path: NULL.
+                            let cols = [Column::new(column.to_string(), Self::local_type(local))];
+                            if describe {
+                                row_description(out, &fields(&cols, binary));
+                            }
+                            write_row(out, &cols, binary, &[Value::Null])?;
+                            return Ok("SELECT 1".into());
+                        }
+                    },
                 };
                 (vec![*column], vec![vec![v]], "SELECT 1".into())
             }
@@ -1505,7 +1520,7 @@ impl TranslatedConn {
         };
         let cols: Vec<Column> = columns
             .iter()
-            .map(|n| Column::new(n.to_string(), PgType::Text))
+            .map(|n| Column::new(n.to_string(), Self::local_type(local)))
             .collect();
         if describe && !cols.is_empty() {
             row_description(out, &fields(&cols, binary));
@@ -1530,8 +1545,16 @@ impl TranslatedConn {
         };
         names
             .into_iter()
-            .map(|name| Column::new(name, PgType::Text))
+            .map(|name| Column::new(name, Self::local_type(local)))
             .collect()
+    }
+
+    /// The type of a local statement's columns: `name` for the identity functions, else text.
+    fn local_type(local: &Local) -> PgType {
+        match local {
+            Local::Select { what, .. } => result_type(*what),
+            _ => PgType::Text,
+        }
     }
 
     /// Simple query (may hold several statements): for each, RowDescription/DataRow*/CommandComplete

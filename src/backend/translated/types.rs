@@ -418,6 +418,36 @@ pub fn sqlite_decl_type(decl: Option<&str>) -> PgType {
     }
 }
 
+/// SQLite: the PostgreSQL type of a rowid alias column (declared `INTEGER`, which
+/// [`sqlite_decl_type`] reads as int8), from its table's `CREATE TABLE` text: a serial or
+/// smallserial key made by bindproxy carries its range check (`CONSTRAINT "bindproxy_int4"` /
+/// `"bindproxy_int2"`), which gives int4 / int2, as PostgreSQL types the column; anything else
+/// (bigserial, identity bigint, a table made outside bindproxy) stays int8.
+pub fn sqlite_rowid_type(create_sql: &str, column: &str) -> PgType {
+    use super::rebuild::{head, is_constraint, items};
+    let Some((items, _)) = items(create_sql) else {
+        return PgType::Int8;
+    };
+    let Some(item) = items
+        .iter()
+        .find(|i| !is_constraint(i) && head(i).eq_ignore_ascii_case(column))
+    else {
+        return PgType::Int8;
+    };
+    if item.contains("CONSTRAINT \"bindproxy_int4\"") {
+        PgType::Int4
+    } else if item.contains("CONSTRAINT \"bindproxy_int2\"") {
+        PgType::Int2
+    } else {
+        PgType::Int8
+    }
+}
+
+/// Whether a SQLite declared type makes a rowid alias of a single-column primary key.
+pub fn sqlite_is_rowid_decl(decl: Option<&str>) -> bool {
+    decl.is_some_and(|d| d.trim().eq_ignore_ascii_case("integer"))
+}
+
 /// SQLite: PostgreSQL's atttypmod from a declared type: `NUMERIC(10,2)` → `((10 << 16) | 2) + 4`,
 /// `VARCHAR(20)` → 24; -1 when the declaration has no modifier.
 pub fn sqlite_decl_typmod(decl: Option<&str>) -> i32 {
