@@ -7,8 +7,8 @@ The corpus (tests/corpus/differential.sql, format in its header) is loaded once 
 database (directly) and through bindproxy onto a MariaDB bind and onto a SQLite bind (two proxies, each
 with one translated bind as the default, so the same table names reach it). Each entry then runs, in a
 transaction that is rolled back, on PostgreSQL and through each proxy, with the simple and the extended
-protocol. Per statement the rows (text format, byte for byte), the column type OIDs and the command tag
-must be PostgreSQL's, or the SQLSTATE when PostgreSQL fails; otherwise the proxy must have refused with
+protocol. Per statement the rows (text format, byte for byte), the column type OIDs, the typmods
+PostgreSQL reports (numeric precision/scale, varchar length) and the command tag must be PostgreSQL's, or the SQLSTATE when PostgreSQL fails; otherwise the proxy must have refused with
 0A000. An entry marked `-- @refused <engine>` must be refused on that engine, and one not marked must
 not be: the corpus is also the record of what each engine supports (README, "Differential testing").
 `-- @differs <engine>: reason` records a difference not fixed yet (listed in docs/sql-subset.md); the
@@ -173,14 +173,26 @@ def run(conn, statements: list[str], params, protocol: str) -> list[tuple]:
                 out.append(("error", e.sqlstate, e.diag.message_primary))
                 break
             res = cur.pgresult
-            oids, rows = [], []
+            oids, mods, rows = [], [], []
             if res is not None and res.status == ExecStatus.TUPLES_OK:
                 oids = [res.ftype(i) for i in range(res.nfields)]
+                mods = [res.fmod(i) for i in range(res.nfields)]
                 rows = [tuple(res.get_value(r, c) for c in range(res.nfields)) for r in range(res.ntuples)]
-            out.append(("ok", cur.statusmessage, oids, rows))
+            out.append(("ok", cur.statusmessage, oids, Typmods(mods), rows))
     finally:
         conn.rollback()
     return out
+
+
+class Typmods(list):
+    """Column typmods (numeric precision and scale, varchar length). Equal when every typmod
+    PostgreSQL reports (not -1) is the same on the other side: where PostgreSQL has none, the
+    engine's is not compared."""
+
+    def __eq__(self, other):
+        return len(self) == len(other) and all(w == -1 or w == g for w, g in zip(self, other))
+
+    __hash__ = None
 
 
 def refused(outcome: list[tuple]) -> bool:
