@@ -19,6 +19,8 @@ pub enum Local {
         name: Option<String>,
         value: String,
     },
+    /// `SET TRANSACTION … READ ONLY …`: the open transaction becomes read-only.
+    SetTransactionReadOnly,
     /// `RESET name`, `RESET ALL` (None).
     Reset(Option<String>),
     /// `SHOW name`, `SHOW ALL` ("all").
@@ -340,6 +342,12 @@ pub fn classify(sql: &str) -> Option<Local> {
             }
             let name = w.get(i)?.clone();
             match name.as_str() {
+                "transaction"
+                    if w.get(i + 1..)
+                        .is_some_and(|r| r.windows(2).any(|p| p == ["read", "only"])) =>
+                {
+                    return Some(Local::SetTransactionReadOnly)
+                }
                 "transaction" | "characteristics" | "constraints" | "role" | "session" => {
                     return Some(Local::Set {
                         name: None,

@@ -68,6 +68,14 @@ enum Tx {
     Prepared,
 }
 
+/// The access mode of the client's transaction on this bind (`BEGIN READ ONLY`, `SET TRANSACTION
+/// READ ONLY`): in a READ ONLY one every statement but a query is 25006, as in PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
 /// What phase 1 ([`TranslatedConn::prepare`]) left behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prepared {
@@ -170,6 +178,8 @@ pub struct TranslatedConn {
     /// closed) when the lease ends.
     dirty: bool,
     savepoints: Vec<String>,
+    /// The access mode of the open transaction (ReadWrite when there is none).
+    access: Access,
     settings: Settings,
     /// The client's login user and database, for `current_user`, `current_database()`, ….
     identity: Identity,
@@ -587,6 +597,7 @@ impl TranslatedConn {
             xa: None,
             dirty: false,
             savepoints: vec![],
+            access: Access::ReadWrite,
             settings: Settings::default(),
             identity: Identity::default(),
             sync_error: None,
@@ -727,6 +738,16 @@ impl TranslatedConn {
     async fn end_transaction(&mut self, commit: bool) -> Result<(), ProxyError> {
         let was = std::mem::replace(&mut self.tx, Tx::Idle);
         self.savepoints.clear();
+        if std::mem::replace(&mut self.access, Access::ReadWrite) == Access::ReadOnly
+            && !self.bind.is_mysql()
+        {
+            // SQLite's read-only switch outlives the transaction: off again whatever follows (on
+            // failure the lease's reset turns it off).
+            if let Err(e) = self.batch("PRAGMA query_only = OFF").await {
+                self.dirty = true;
+                tracing::debug!(error = %e, "query_only could not be reset");
+            }
+        }
         let never_started = self.lazy.take().is_some();
         let xa = self.xa.take();
         if was == Tx::Idle || never_started {
@@ -877,6 +898,9 @@ impl TranslatedConn {
                 .map(str::to_string)
                 .collect();
             if let Some(mode) = part.sql.strip_prefix("START TRANSACTION ") {
+                if mode == "READ ONLY" {
+                    self.access = Access::ReadOnly;
+                }
                 characteristics.push(mode.to_string());
             }
             self.lazy = Some(LazyStart { characteristics });
@@ -885,7 +909,22 @@ impl TranslatedConn {
             for sql in &part.before {
                 self.batch(sql).await?;
             }
-            self.begin_engine().await?;
+            if part
+                .before
+                .iter()
+                .any(|s| s == crate::translate::SQLITE_READ_ONLY)
+            {
+                // A reader: a deferred BEGIN, which takes no write lock (other clients keep
+                // writing) and reads one snapshot from its first read.
+                self.access = Access::ReadOnly;
+                if let Err(e) = self.batch("BEGIN").await {
+                    self.access = Access::ReadWrite;
+                    let _ = self.batch("PRAGMA query_only = OFF").await;
+                    return Err(e);
+                }
+            } else {
+                self.begin_engine().await?;
+            }
         }
         self.tx = Tx::Block;
         Ok(())
@@ -1195,6 +1234,15 @@ impl TranslatedConn {
     /// Before a part runs: refused in an aborted transaction; opens the implicit transaction
     /// (`implicit`, not for SELECT); runs the part's `before` statements.
     async fn enter_part(&mut self, part: &Rewritten, implicit: bool) -> Result<(), ProxyError> {
+        if self.access == Access::ReadOnly && part.kind != Kind::Select {
+            return Err(tx_error(
+                "25006",
+                format!(
+                    "cannot execute {} in a read-only transaction",
+                    tag_from_sql(&part.sql)
+                ),
+            ));
+        }
         let ddl = self.bind.is_mysql() && mysql_implicit_commit(part);
         match self.tx {
             Tx::Failed | Tx::ImplicitFailed => return Err(ProxyError::InFailedTransaction),
@@ -1419,6 +1467,21 @@ impl TranslatedConn {
 
     /// Answers a statement that never reaches the engine. Returns the tag; writes rows only (the
     /// caller decides about RowDescription through `describe`).
+    /// `SET TRANSACTION READ ONLY` inside a block: the rest of the transaction is read-only (on
+    /// SQLite the engine refuses writes too). Outside a block PostgreSQL only warns: nothing.
+    async fn read_only_now(&mut self, local: &Local) -> Result<(), ProxyError> {
+        if *local == Local::SetTransactionReadOnly
+            && matches!(self.tx, Tx::Block | Tx::Implicit)
+            && self.access == Access::ReadWrite
+        {
+            if !self.bind.is_mysql() {
+                self.batch(crate::translate::SQLITE_READ_ONLY).await?;
+            }
+            self.access = Access::ReadOnly;
+        }
+        Ok(())
+    }
+
     fn run_local(
         &mut self,
         local: &Local,
@@ -1436,6 +1499,8 @@ impl TranslatedConn {
                 }
                 (vec![], vec![], "SET".into())
             }
+            // `read_only_now` made the transaction read-only before this runs.
+            Local::SetTransactionReadOnly => (vec![], vec![], "SET".into()),
             Local::Reset(name) => {
                 self.settings.reset(name.as_deref());
                 (vec![], vec![], "RESET".into())
@@ -1607,6 +1672,7 @@ impl TranslatedConn {
         implicit: bool,
     ) -> Result<(), ProxyError> {
         if let Some(local) = classify(sql) {
+            self.read_only_now(&local).await?;
             let tag = self.run_local(&local, out, true, &[])?;
             command_complete(out, &tag);
             return Ok(());
@@ -1619,6 +1685,9 @@ impl TranslatedConn {
         }
         let parts = match self.schema_plan(sql).transpose()? {
             Some(crate::translate::sequence::Plan::Engine(parts)) => Arc::new(parts),
+            Some(crate::translate::sequence::Plan::SequenceState { sequence }) => {
+                Arc::new(self.sequence_state(&sequence).await?)
+            }
             Some(plan) => {
                 let tag = self.run_schema(&plan, out).await?;
                 command_complete(out, &tag);
@@ -1689,6 +1758,9 @@ impl TranslatedConn {
         }
         let parts = match self.schema_plan(sql).transpose()? {
             Some(crate::translate::sequence::Plan::Engine(parts)) => Arc::new(parts),
+            Some(crate::translate::sequence::Plan::SequenceState { sequence }) => {
+                Arc::new(self.sequence_state(&sequence).await?)
+            }
             Some(plan) => return Ok(mk(Body::Schema(plan), vec![], declared.len())),
             None => self.rewrite(sql).await?,
         };
@@ -1971,6 +2043,7 @@ impl TranslatedConn {
                 Ok(())
             }
             Body::Local(local) => {
+                self.read_only_now(local).await?;
                 let tag = self.run_local(local, out, false, &p.binary)?;
                 command_complete(out, &tag);
                 p.state = PortalState::Done(tag);

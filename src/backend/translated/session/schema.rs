@@ -3,8 +3,8 @@
 //! (`exec_parts`); ignored statements answer with their tag (and a NOTICE); a SQLite rebuild runs
 //! `backend/translated/rebuild.rs`'s steps in one transaction.
 //!
-//! Owns: [`TranslatedConn::schema_plan`] and the execution of [`Plan::Ignored`] and
-//! [`Plan::Rebuild`].
+//! Owns: [`TranslatedConn::schema_plan`] and the execution of [`Plan::Ignored`],
+//! [`Plan::Rebuild`] and [`Plan::Lock`], and the statement a [`Plan::SequenceState`] becomes.
 //!
 //! Must never: leave a half-rebuilt table (every step runs in one engine transaction, rolled back
 //! on error), or rebuild a table other tables reference from inside the client's transaction
@@ -57,8 +57,122 @@ impl TranslatedConn {
                 Ok((*tag).to_string())
             }
             Plan::Rebuild(r) => self.rebuild(r).await.map(|()| r.tag.to_string()),
-            Plan::Engine(_) => Ok(String::new()),
+            Plan::Lock { probes } => self.lock(probes).await.map(|()| "LOCK TABLE".to_string()),
+            Plan::Engine(_) | Plan::SequenceState { .. } => Ok(String::new()),
         }
+    }
+
+    /// `SELECT last_value, is_called FROM s` (pg_dump reading a sequence) as the statement that
+    /// reads what `s` is on this engine: a sequence made by `translate/sequence.rs` (MariaDB's own,
+    /// or a row of SQLite's `bindproxy_sequences`), or the auto-increment counter of the column
+    /// `<table>_<column>_seq` names (a serial column: PostgreSQL's implicit sequence). The counter
+    /// gives PostgreSQL's pair: the last key handed out and true, or 1 and false before the first.
+    /// 42P01 when `s` is none of these.
+    pub(super) async fn sequence_state(
+        &mut self,
+        sequence: &str,
+    ) -> Result<Vec<crate::translate::Rewritten>, ProxyError> {
+        let seq = literal(sequence);
+        let mysql = self.bind.is_mysql();
+        let sql = if mysql {
+            let own = self
+                .catalog_rows(&format!(
+                    "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {seq} AND TABLE_TYPE = 'SEQUENCE'"
+                ))
+                .await?;
+            if !own.is_empty() {
+                // NOCACHE sequences: the next value is the one not yet handed out.
+                Some(format!(
+                    "SELECT CASE WHEN next_not_cached_value = start_value THEN start_value ELSE next_not_cached_value - increment END AS last_value, next_not_cached_value <> start_value AS is_called FROM `{}`",
+                    sequence.replace('`', "``")
+                ))
+            } else {
+                let owner = self
+                    .catalog_rows(&format!(
+                        "SELECT TABLE_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND EXTRA LIKE '%auto_increment%' AND CONCAT(TABLE_NAME, '_', COLUMN_NAME, '_seq') = {seq}"
+                    ))
+                    .await?;
+                owner.first().and_then(|r| r.first()).map(|t| {
+                    format!(
+                        "SELECT CASE WHEN AUTO_INCREMENT > 1 THEN AUTO_INCREMENT - 1 ELSE 1 END AS last_value, AUTO_INCREMENT > 1 AS is_called FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {}",
+                        literal(t)
+                    )
+                })
+            }
+        } else {
+            let own = self
+                .catalog_rows(&format!(
+                    "SELECT q.owner_table IS NOT NULL FROM sqlite_master m, \"{}\" q WHERE m.name = '{}' AND q.name = {seq}",
+                    crate::translate::sequence::SQLITE_SEQUENCES,
+                    crate::translate::sequence::SQLITE_SEQUENCES,
+                ))
+                .await
+                .unwrap_or_default();
+            match own.first().and_then(|r| r.first()).map(String::as_str) {
+                // A sequence whose table's key counter runs ahead of the row (rows inserted
+                // without a key): the later of the two.
+                Some("1") => Some(format!(
+                    "SELECT CASE WHEN s.seq > q.last_value THEN s.seq ELSE q.last_value END AS last_value, CASE WHEN s.seq > q.last_value THEN 1 ELSE q.is_called END AS is_called FROM \"{t}\" q LEFT JOIN sqlite_sequence s ON s.name = q.owner_table WHERE q.name = {seq}",
+                    t = crate::translate::sequence::SQLITE_SEQUENCES
+                )),
+                Some(_) => Some(format!(
+                    "SELECT last_value, is_called FROM \"{}\" WHERE name = {seq}",
+                    crate::translate::sequence::SQLITE_SEQUENCES
+                )),
+                None => {
+                    let owner = self
+                        .catalog_rows(&format!(
+                            "SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) c WHERE m.type = 'table' AND c.pk = 1 AND lower(c.type) = 'integer' AND m.name || '_' || c.name || '_seq' = {seq} AND EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence')"
+                        ))
+                        .await?;
+                    owner.first().and_then(|r| r.first()).map(|t| {
+                        format!(
+                            "SELECT CASE WHEN n > 0 THEN n ELSE 1 END AS last_value, n > 0 AS is_called FROM (SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = {}), 0) AS n)",
+                            literal(t)
+                        )
+                    })
+                }
+            }
+        };
+        let Some(sql) = sql else {
+            return Err(super::tx_error(
+                "42P01",
+                format!("relation \"{sequence}\" does not exist"),
+            ));
+        };
+        let known = |t: &str| {
+            Some(crate::translate::ResultType::Known {
+                typname: t.into(),
+                typmod: -1,
+            })
+        };
+        Ok(vec![crate::translate::Rewritten {
+            sql,
+            before: vec![],
+            params: vec![],
+            kind: crate::translate::Kind::Select,
+            returning: None,
+            param_hints: vec![],
+            pg_types: vec![],
+            tag_hint: crate::translate::TagHint::Select,
+            drop_index_lookup: None,
+            tables: vec![],
+            result_types: vec![known("int8"), known("bool")],
+        }])
+    }
+
+    /// `LOCK … IN ACCESS SHARE MODE`: a read of each table inside the transaction
+    /// (`translate/lock.rs` says why that holds the lock); 25P01 outside a transaction block, as
+    /// PostgreSQL answers.
+    async fn lock(&mut self, probes: &[String]) -> Result<(), ProxyError> {
+        if self.tx == Tx::Idle {
+            return Err(ProxyError::NoTransactionBlock("LOCK TABLE"));
+        }
+        self.start_lazy().await?;
+        for sql in probes {
+            self.batch(sql).await?;
+        }
+        Ok(())
     }
 
     async fn rebuild(&mut self, r: &Rebuild) -> Result<(), ProxyError> {
