@@ -11,6 +11,8 @@
 //! - `ALTER TABLE [ONLY] t ADD CONSTRAINT … PRIMARY KEY / UNIQUE / FOREIGN KEY` and `ALTER COLUMN c
 //!   SET DEFAULT nextval('s')`: MariaDB's ALTER TABLE; on SQLite a [`Rebuild`] of the table (run by
 //!   `backend/translated/rebuild.rs`), SQLite having no ALTER TABLE for them;
+//! - `ALTER TABLE … ADD CONSTRAINT … CHECK` (SQLite: a rebuild; MySQL: the general translator)
+//!   and `ALTER COLUMN c {SET|DROP} NOT NULL` (MySQL: [`Plan::MysqlNullability`]; SQLite: a rebuild);
 //! - `ALTER … OWNER TO` and `ALTER SEQUENCE … OWNED BY`: accepted and ignored ([`Plan::Ignored`]);
 //! - `LOCK … IN ACCESS SHARE MODE`: planned by [`super::lock`].
 //!
@@ -55,6 +57,20 @@ pub enum Plan {
     /// what `s` is on the engine — a sequence of this module, or the counter of the
     /// auto-increment column `<table>_<column>_seq` names — and reads it (`session/schema.rs`).
     SequenceState { sequence: String },
+    /// `ALTER TABLE t ALTER COLUMN c {SET|DROP} NOT NULL` on MySQL: `MODIFY` needs the column's
+    /// whole definition, which the executor reads from information_schema (`session/schema.rs`).
+    MysqlNullability {
+        table: String,
+        column: String,
+        nullability: Nullability,
+    },
+}
+
+/// Whether a column accepts NULL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nullability {
+    NotNull,
+    Nullable,
 }
 
 /// A change SQLite can only make by rebuilding the table.
@@ -76,6 +92,11 @@ pub enum Change {
     Constraint {
         sql: String,
         primary_key: Option<Vec<String>>,
+    },
+    /// `ALTER COLUMN c SET NOT NULL` / `DROP NOT NULL`.
+    Nullability {
+        column: String,
+        nullability: Nullability,
     },
 }
 
@@ -123,7 +144,7 @@ pub fn plan(sql: &str, target: Target) -> Option<Result<Plan>> {
             Some(p) => Ok(p),
             None => select_function(s, target)?,
         },
-        NodeEnum::AlterTableStmt(a) => alter_table(a, target)?,
+        NodeEnum::AlterTableStmt(a) => alter_table(a, target, sql)?,
         NodeEnum::LockStmt(l) => super::lock::plan(l, target),
         _ => return None,
     };
@@ -146,7 +167,10 @@ fn checked(p: Plan, target: Target) -> Result<Plan> {
                 super::safety::check_plain(sql, target)?;
             }
         }
-        Plan::Ignored { .. } | Plan::Rebuild(_) | Plan::SequenceState { .. } => {}
+        Plan::Ignored { .. }
+        | Plan::Rebuild(_)
+        | Plan::SequenceState { .. }
+        | Plan::MysqlNullability { .. } => {}
     }
     Ok(p)
 }
@@ -636,7 +660,11 @@ fn nextval_default(n: &Node) -> Option<String> {
     }
 }
 
-fn alter_table(a: &pg_query::protobuf::AlterTableStmt, target: Target) -> Option<Result<Plan>> {
+fn alter_table(
+    a: &pg_query::protobuf::AlterTableStmt,
+    target: Target,
+    sql: &str,
+) -> Option<Result<Plan>> {
     let rel = a.relation.as_ref()?;
     let [cmd] = a.cmds.as_slice() else {
         return None;
@@ -683,10 +711,49 @@ fn alter_table(a: &pg_query::protobuf::AlterTableStmt, target: Target) -> Option
                 }),
             }))
         }
+        AlterTableType::AtSetNotNull | AlterTableType::AtDropNotNull => {
+            let nullability = if cmd.subtype == AlterTableType::AtSetNotNull as i32 {
+                Nullability::NotNull
+            } else {
+                Nullability::Nullable
+            };
+            let column = cmd.name.clone();
+            Some(Ok(match target {
+                Target::MySql => Plan::MysqlNullability {
+                    table,
+                    column,
+                    nullability,
+                },
+                Target::Sqlite => Plan::Rebuild(Rebuild {
+                    table,
+                    change: Change::Nullability {
+                        column,
+                        nullability,
+                    },
+                    tag: "ALTER TABLE",
+                }),
+            }))
+        }
         AlterTableType::AtAddConstraint => {
             let Some(NodeEnum::Constraint(c)) = cmd.def.as_deref()?.node.as_ref() else {
                 return None;
             };
+            if c.contype == ConstrType::ConstrCheck as i32 {
+                // MySQL: the general translator (`ddl.rs`). SQLite: a rebuild with the check.
+                return match target {
+                    Target::MySql => None,
+                    Target::Sqlite => Some(super::ddl::sqlite_added_check(sql)?.map(|sql| {
+                        Plan::Rebuild(Rebuild {
+                            table,
+                            change: Change::Constraint {
+                                sql,
+                                primary_key: None,
+                            },
+                            tag: "ALTER TABLE",
+                        })
+                    })),
+                };
+            }
             let (sql, primary_key) = match constraint(c, target)? {
                 Ok(x) => x,
                 Err(e) => return Some(Err(e)),

@@ -274,7 +274,10 @@ fn translate_error(bind: &TranslatedBind, e: TranslateError) -> ProxyError {
                 "Multi-row INSERT … VALUES is taken in pieces at any size; send other statements in smaller parts.".into(),
             ),
         },
-        e @ (TranslateError::InvalidText(_) | TranslateError::OutOfRange(_)) => {
+        e @ (TranslateError::InvalidText(_)
+        | TranslateError::OutOfRange(_)
+        | TranslateError::NoSuchColumn { .. }
+        | TranslateError::InPrimaryKey(_)) => {
             tx_error(e.sqlstate(), e.to_string())
         }
         e @ TranslateError::StatementCount { .. } => tx_error(
@@ -1688,6 +1691,11 @@ impl TranslatedConn {
             Some(crate::translate::sequence::Plan::SequenceState { sequence }) => {
                 Arc::new(self.sequence_state(&sequence).await?)
             }
+            Some(crate::translate::sequence::Plan::MysqlNullability {
+                table,
+                column,
+                nullability,
+            }) => Arc::new(self.mysql_nullability(&table, &column, nullability).await?),
             Some(plan) => {
                 let tag = self.run_schema(&plan, out).await?;
                 command_complete(out, &tag);
@@ -1761,6 +1769,11 @@ impl TranslatedConn {
             Some(crate::translate::sequence::Plan::SequenceState { sequence }) => {
                 Arc::new(self.sequence_state(&sequence).await?)
             }
+            Some(crate::translate::sequence::Plan::MysqlNullability {
+                table,
+                column,
+                nullability,
+            }) => Arc::new(self.mysql_nullability(&table, &column, nullability).await?),
             Some(plan) => return Ok(mk(Body::Schema(plan), vec![], declared.len())),
             None => self.rewrite(sql).await?,
         };

@@ -365,6 +365,37 @@ impl PgType {
 // ---------------------------------------------------------------------------------------------
 // Engine column types → PgType
 
+/// The text of a string literal as information_schema.COLUMNS.COLUMN_DEFAULT writes it (MariaDB
+/// quotes with backslash escapes, which the session's NO_BACKSLASH_ESCAPES would misread); `None`
+/// for any other default (a number, an expression).
+pub fn mariadb_string(default: &str) -> Option<String> {
+    let inner = default.strip_prefix('\'')?.strip_suffix('\'')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(match chars.next()? {
+                'n' => '\n',
+                't' => '\t',
+                'r' => '\r',
+                '0' => '\0',
+                'Z' => '\x1a',
+                'b' => '\x08',
+                other => other,
+            }),
+            '\'' => {
+                // a doubled quote; a lone one means this was not one literal
+                if chars.next()? != '\'' {
+                    return None;
+                }
+                out.push('\'');
+            }
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
 /// SQLite: the declared type of a column (as written in CREATE TABLE) → PostgreSQL type.
 /// `None` (an expression) → [`PgType::Unknown`], resolved from the first value's storage class.
 pub fn sqlite_decl_type(decl: Option<&str>) -> PgType {
@@ -1997,5 +2028,19 @@ mod tests {
             PgType::Timestamptz
         );
         assert_eq!(sqlite_decl_type(None), PgType::Unknown);
+    }
+}
+
+#[cfg(test)]
+mod mariadb_default_tests {
+    #[test]
+    fn mariadb_defaults() {
+        use super::mariadb_string as m;
+        assert_eq!(m("'x\\'y'").as_deref(), Some("x'y"));
+        assert_eq!(m("'a''b\\\\c'").as_deref(), Some("a'b\\c"));
+        assert_eq!(m("'new'").as_deref(), Some("new"));
+        assert_eq!(m("0"), None);
+        assert_eq!(m("current_timestamp(6)"), None);
+        assert_eq!(m("'a' + 'b'"), None);
     }
 }

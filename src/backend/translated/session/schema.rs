@@ -16,10 +16,14 @@ use super::{translate_error, TranslatedConn, Tx};
 use crate::backend::translated::rebuild;
 use crate::error::ProxyError;
 use crate::protocol::messages::{notice_response, ErrorFields};
-use crate::translate::sequence::{self, Plan, Rebuild};
+use crate::translate::sequence::{self, Nullability, Plan, Rebuild};
 
 fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+
+fn quote_my(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
 }
 
 impl TranslatedConn {
@@ -58,7 +62,9 @@ impl TranslatedConn {
             }
             Plan::Rebuild(r) => self.rebuild(r).await.map(|()| r.tag.to_string()),
             Plan::Lock { probes } => self.lock(probes).await.map(|()| "LOCK TABLE".to_string()),
-            Plan::Engine(_) | Plan::SequenceState { .. } => Ok(String::new()),
+            Plan::Engine(_) | Plan::SequenceState { .. } | Plan::MysqlNullability { .. } => {
+                Ok(String::new())
+            }
         }
     }
 
@@ -161,6 +167,122 @@ impl TranslatedConn {
         }])
     }
 
+    /// 23502 when `column` of `table` holds a NULL (before `SET NOT NULL`), in PostgreSQL's words.
+    async fn no_nulls(&mut self, table: &str, column: &str) -> Result<(), ProxyError> {
+        let e = self.engine()?;
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE {} IS NULL LIMIT 1",
+            e.quote_ident(table),
+            e.quote_ident(column)
+        );
+        if self.catalog_rows(&sql).await?.is_empty() {
+            return Ok(());
+        }
+        Err(super::tx_error(
+            "23502",
+            format!("column \"{column}\" of relation \"{table}\" contains null values"),
+        ))
+    }
+
+    /// `ALTER TABLE t ALTER COLUMN c {SET|DROP} NOT NULL` on MySQL: `MODIFY` with the column's
+    /// whole definition as information_schema gives it (type, character set and collation,
+    /// default, AUTO_INCREMENT, ON UPDATE, the `pg:` comment), only the nullability changed.
+    /// PostgreSQL's errors first: 42703 (no such column), 42P16 (DROP NOT NULL of a key column),
+    /// 23502 (SET NOT NULL over NULLs); a generated column is refused (0A000).
+    pub(super) async fn mysql_nullability(
+        &mut self,
+        table: &str,
+        column: &str,
+        nullability: Nullability,
+    ) -> Result<Vec<crate::translate::Rewritten>, ProxyError> {
+        let rows = self
+            .catalog_rows(&format!(
+                "SELECT COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, COLUMN_DEFAULT, EXTRA, COLUMN_COMMENT, COLUMN_KEY, IS_NULLABLE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {} AND COLUMN_NAME = {}",
+                literal(table),
+                literal(column)
+            ))
+            .await?;
+        let Some(c) = rows.first() else {
+            return Err(super::translate_error(
+                &self.bind,
+                crate::translate::TranslateError::NoSuchColumn {
+                    table: table.into(),
+                    column: column.into(),
+                },
+            ));
+        };
+        let field = |i: usize| c.get(i).map(String::as_str).unwrap_or("");
+        let (ty, charset, collation, default, extra, comment, key, nullable) = (
+            field(0),
+            field(1),
+            field(2),
+            field(3),
+            field(4).to_ascii_lowercase(),
+            field(5),
+            field(6),
+            field(7),
+        );
+        let mut sql = format!(
+            "ALTER TABLE {} MODIFY {} {ty}",
+            quote_my(table),
+            quote_my(column)
+        );
+        match nullability {
+            Nullability::Nullable if key == "PRI" => {
+                return Err(super::translate_error(
+                    &self.bind,
+                    crate::translate::TranslateError::InPrimaryKey(column.into()),
+                ))
+            }
+            Nullability::NotNull if nullable == "YES" => self.no_nulls(table, column).await?,
+            _ => {}
+        }
+        if !charset.is_empty() && !collation.is_empty() {
+            sql.push_str(&format!(" CHARACTER SET {charset} COLLATE {collation}"));
+        }
+        sql.push_str(match nullability {
+            Nullability::NotNull => " NOT NULL",
+            Nullability::Nullable => " NULL",
+        });
+        // MariaDB writes a default as an expression (`'text'`, `0`, `current_timestamp(6)`,
+        // `NULL`); absent: no default.
+        if !default.is_empty() && !default.eq_ignore_ascii_case("null") {
+            let default = match crate::backend::translated::types::mariadb_string(default) {
+                Some(text) => literal(&text),
+                None => default.to_string(),
+            };
+            sql.push_str(&format!(" DEFAULT ({default})"));
+        }
+        if extra.contains("auto_increment") {
+            sql.push_str(" AUTO_INCREMENT");
+        }
+        if let Some(on_update) = extra.find("on update ") {
+            sql.push_str(&format!(" {}", &field(4)[on_update..]));
+        }
+        if extra.contains("generated") || extra.contains("virtual") || extra.contains("stored") {
+            return Err(ProxyError::FeatureNotSupported(format!(
+                "changing NOT NULL of the generated column \"{column}\" is not supported on bind \"{}\"",
+                self.bind.name
+            )));
+        }
+        if !comment.is_empty() {
+            sql.push_str(&format!(" COMMENT {}", literal(comment)));
+        }
+        Ok(vec![crate::translate::Rewritten {
+            sql,
+            before: vec![],
+            params: vec![],
+            kind: crate::translate::Kind::AlterTable,
+            returning: None,
+            param_hints: vec![],
+            pg_types: vec![],
+            tag_hint: crate::translate::TagHint::Fixed("ALTER TABLE"),
+            drop_index_lookup: None,
+            tables: vec![],
+            result_types: vec![],
+        }])
+    }
+
     /// `LOCK … IN ACCESS SHARE MODE`: a read of each table inside the transaction
     /// (`translate/lock.rs` says why that holds the lock); 25P01 outside a transaction block, as
     /// PostgreSQL answers.
@@ -189,10 +311,26 @@ impl TranslatedConn {
             ));
         };
         let Some(definition) = rebuild::rebuilt_definition(&create, &r.change)
+            .map_err(|e| match e {
+                crate::translate::TranslateError::NoSuchColumn { column, .. } => {
+                    crate::translate::TranslateError::NoSuchColumn {
+                        table: r.table.clone(),
+                        column,
+                    }
+                }
+                e => e,
+            })
             .map_err(|e| translate_error(&self.bind, e))?
         else {
             return Ok(());
         };
+        if let sequence::Change::Nullability {
+            column,
+            nullability: Nullability::NotNull,
+        } = &r.change
+        {
+            self.no_nulls(&r.table, column).await?;
+        }
         let extra: Vec<String> = self
             .catalog_rows(&format!(
                 "SELECT sql FROM sqlite_master WHERE tbl_name = {} AND type IN ('index', 'trigger') AND sql IS NOT NULL",
