@@ -797,6 +797,8 @@ impl Session {
 /// `BEGIN` + `SET TRANSACTION ISOLATION LEVEL x` → `BEGIN ISOLATION LEVEL x` (PostgreSQL's
 /// grammar takes the modes of both forms); other preamble statements stay as they are.
 fn modes_into_begin(mut begin: String, preamble: Vec<String>) -> (String, Vec<String>) {
+    // psql sends `BEGIN;`: the modes go before the semicolon.
+    begin.truncate(begin.trim_end().trim_end_matches(';').trim_end().len());
     let mut rest = Vec::new();
     for s in preamble {
         let t = s.trim_start();
@@ -835,4 +837,22 @@ fn warning(out: &mut BytesMut, code: &str, message: &str) {
             hint: None,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::modes_into_begin;
+
+    #[test]
+    fn set_transaction_joins_psqls_begin() {
+        let (begin, rest) = modes_into_begin(
+            "BEGIN;".into(),
+            vec![
+                "SET TRANSACTION READ ONLY;".into(),
+                "SET LOCAL x = 1".into(),
+            ],
+        );
+        assert_eq!(begin, "BEGIN READ ONLY");
+        assert_eq!(rest, ["SET LOCAL x = 1"]);
+    }
 }
