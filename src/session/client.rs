@@ -11,7 +11,9 @@ use bytes::BytesMut;
 use super::conn::Conn;
 use super::prepared::{self, SqlPrepared};
 use super::settings::SettingKey;
-use super::{ControlStmt, Join, OwnErrors, Pending, Portal, Request, Session, SessionError, Stmt};
+use super::{
+    ControlStmt, Join, OwnErrors, Pending, Portal, Request, Reroute, Session, SessionError, Stmt,
+};
 use crate::config::CrossBind;
 use crate::error::ProxyError;
 use crate::protocol::messages::{self, decode_query, Bind, Execute, Parse, Target};
@@ -646,6 +648,7 @@ impl Session {
                     control,
                     outside_tx: false,
                     set_sql: None,
+                    reroute: None,
                 },
             );
             self.local_ext(b"1");
@@ -675,6 +678,15 @@ impl Session {
             Err(e) => return Ok(self.refuse_parse(e)),
         };
         let set_sql = is_plain_set(&analysis).then(|| p.query.to_owned());
+        let reroute = (!floating
+            && !outside_tx
+            && !held_by_name
+            && matches!(kind, Some(StatementKind::Select | StatementKind::Other))
+            && !analysis.statements.iter().any(|s| s.changes_catalog))
+        .then(|| Reroute {
+            parse: Frame::from_raw(bytes::Bytes::copy_from_slice(f.raw())),
+            generation: self.live.generation,
+        });
         if !outside_tx {
             if let Err(e) = self.join_pipeline(bind).await {
                 self.refuse(e, false);
@@ -704,6 +716,7 @@ impl Session {
                         control,
                         outside_tx,
                         set_sql: set_sql.clone(),
+                        reroute,
                     },
                 );
             } else {
@@ -722,6 +735,7 @@ impl Session {
                 control,
                 outside_tx,
                 set_sql,
+                reroute,
             },
         );
         Ok(Step::Done)
@@ -730,6 +744,10 @@ impl Session {
     async fn on_bind(&mut self, f: &Frame) -> Result<Step, SessionError> {
         let (portal, stmt_name) = Bind::names(f.body()).map_err(malformed)?;
         let (portal, stmt_name) = (portal.to_owned(), stmt_name.to_owned());
+        let rerouted = match self.reroute(&stmt_name) {
+            Ok(b) => b,
+            Err(e) => return Ok(self.refuse_in_order(e, false)),
+        };
         let Some(stmt) = self.statements.get(&stmt_name) else {
             return Ok(self.refuse_in_order(ProxyError::UnknownStatement(stmt_name), false));
         };
@@ -752,10 +770,11 @@ impl Session {
         };
         let spreads_set = spread.is_some();
         let is_control = relayed_control.is_some();
-        let bind = match (&stmt.floating, in_tx, stmt.prepared_on.last()) {
-            (Some(_), Some(b), _) => b,
-            (_, _, Some(&b)) => b,
-            (_, _, None) => self.default_bind(),
+        let bind = match (&stmt.floating, in_tx, rerouted, stmt.prepared_on.last()) {
+            (Some(_), Some(b), _, _) => b,
+            (_, _, Some(b), _) => b,
+            (_, _, _, Some(&b)) => b,
+            (_, _, _, None) => self.default_bind(),
         };
         if self.refused_by_failure(bind) && !is_control {
             return Ok(self.refuse_in_order(ProxyError::InFailedTransaction, false));
@@ -782,14 +801,31 @@ impl Session {
                 return Ok(Step::Done);
             }
         }
+        let generation = self.live.generation;
         let Some(stmt) = self.statements.get_mut(&stmt_name) else {
             return Ok(Step::Done);
         };
+        if let (Some(_), Some(r)) = (rerouted, stmt.reroute.as_mut()) {
+            r.generation = generation;
+            // the last bind it is prepared on is where it runs from now on; pools a reload retired
+            // no longer count (their lease can go back once nothing else holds it)
+            let registry = &self.proxy.binds;
+            let prepared_there = stmt.prepared_on.contains(&bind);
+            stmt.prepared_on.retain(|&b| {
+                b != bind
+                    && registry
+                        .get(b)
+                        .is_some_and(|s| s.standing() == crate::registry::Standing::Serving)
+            });
+            if prepared_there {
+                stmt.prepared_on.push(bind);
+            }
+        }
         if let Some(Conn::Translated(t)) = &mut self.conns[bind] {
             let mut out = BytesMut::new();
             let mut r = Ok(());
             if !stmt.prepared_on.contains(&bind) {
-                if let Some(parse) = stmt.floating.clone() {
+                if let Some(parse) = stmt.requeue_parse() {
                     stmt.prepared_on.push(bind);
                     let p = Parse::decode(parse.body()).map_err(malformed)?;
                     r = t.parse(&p, &mut BytesMut::new()).await;
@@ -808,7 +844,7 @@ impl Session {
         }
         if !stmt.prepared_on.contains(&bind) {
             // Prepare it here too, quietly: the client already had its ParseComplete.
-            if let Some(parse) = stmt.floating.clone() {
+            if let Some(parse) = stmt.requeue_parse() {
                 stmt.prepared_on.push(bind);
                 self.send(bind, parse.raw());
                 if !self.touched.contains(&bind) {

@@ -21,6 +21,7 @@ use super::conn::Conn;
 use super::{Portal, Session};
 use crate::backend::pg::PgPool;
 use crate::error::ProxyError;
+use crate::protocol::messages::Parse;
 use crate::proxy::BindId;
 use crate::registry::{Retired, Standing};
 
@@ -85,6 +86,27 @@ impl Session {
         if self.retired_leases {
             self.leave_retired();
         }
+    }
+
+    /// A prepared query parsed under an older table map is routed again under the session's map
+    /// (followed first, as for a new statement): the bind it goes to now, where `on_bind`
+    /// prepares it quietly if it is not there yet (and then marks it routed under this map).
+    /// None when nothing changed since its Parse.
+    pub(super) fn reroute(&mut self, name: &str) -> Result<Option<BindId>, ProxyError> {
+        self.follow_reloads();
+        let generation = self.live.generation;
+        let parse = match self.statements.get(name).and_then(|s| s.reroute.as_ref()) {
+            Some(r) if r.generation != generation => r.parse.clone(),
+            _ => return Ok(None),
+        };
+        // it decoded when it was parsed
+        let Ok(p) = Parse::decode(parse.body()) else {
+            return Ok(None);
+        };
+        let analysis = self.proxy.cache.analyze(p.query);
+        // the statement keeps its old generation until `on_bind` has it where it now goes (a
+        // Bind held back comes here again)
+        Ok(Some(self.target(&analysis, p.query)?.bind))
     }
 
     /// The slot a statement for `bind` (an id from the session's map) runs on.

@@ -134,6 +134,28 @@ struct Stmt {
     /// A SET without tables: its text, which every participant of the transaction it runs in
     /// gets too (`Session::spread_set`).
     set_sql: Option<String>,
+    /// A query with tables: what it takes to route it again when a reload changed the table map
+    /// since it was parsed (`Session::reroute`).
+    reroute: Option<Reroute>,
+}
+
+impl Stmt {
+    /// The Parse message to prepare it again on another bind: a statement without tables, or a
+    /// query a reload re-routed.
+    fn requeue_parse(&self) -> Option<Frame> {
+        self.floating
+            .clone()
+            .or_else(|| self.reroute.as_ref().map(|r| r.parse.clone()))
+    }
+}
+
+/// A prepared query's Parse message (an owned copy) and the generation of the table map that
+/// routed it. At Bind, a session whose map is newer routes the query again and, where the new
+/// map sends it elsewhere, prepares it there quietly first, as it does for statements without
+/// tables: a reload that moves a table moves prepared statements too.
+struct Reroute {
+    parse: Frame,
+    generation: u64,
 }
 
 /// A transaction-control statement as the client wrote it.

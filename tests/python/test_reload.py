@@ -335,6 +335,10 @@ def test_reloads_under_load_lose_nothing(reloadable, dbs):
         for i in range(6):
             target = "b" if i % 2 == 0 else "a"
             reload_with(p, tables={"marker": target, "notes": target, "xtab": "x"})
+            # the running clients follow the new map with their next transaction
+            since = len(done)
+            assert wait_until(lambda: any(seen == dbs[target] for _, seen in done[since:]), timeout=10), \
+                (i, target, errors, len(done), since, [x for _, x in done[since:]][-5:])
     finally:
         stop.set()
         for t in threads:
@@ -429,3 +433,38 @@ def test_console_reload_shows_new_binds_and_a_pause_survives_a_replaced_pool(dbs
         admin.close()
     finally:
         p.stop()
+
+
+def test_prepared_statements_follow_a_moved_table(reloadable, dbs):
+    """A named prepared statement was routed when it was parsed; after a reload that moves its table it runs
+    where the new map says (prepared there quietly), and back again, with psycopg and asyncpg."""
+    import asyncio
+
+    import asyncpg
+
+    p = reloadable
+    c = p.connect()
+    ins = "INSERT INTO notes VALUES (%s, 'prepared')"
+    c.execute(ins, (1,), prepare=True)
+    assert c.execute("SELECT max(db) FROM marker", prepare=True).fetchone()[0] == dbs["a"]
+
+    async def asyncpg_where(conn, stmt):
+        return await stmt.fetchval()
+
+    loop = asyncio.new_event_loop()
+    ac = loop.run_until_complete(asyncpg.connect(host="127.0.0.1", port=p.port, user="postgres",
+                                                 database="bindproxy"))
+    stmt = loop.run_until_complete(ac.prepare("SELECT max(db) FROM marker"))
+    assert loop.run_until_complete(asyncpg_where(ac, stmt)) == dbs["a"]
+    try:
+        for n, target in enumerate("bab", start=2):
+            reload_with(p, tables={"marker": target, "notes": target, "xtab": "x"})
+            c.execute(ins, (n,), prepare=True)
+            assert c.execute("SELECT max(db) FROM marker", prepare=True).fetchone()[0] == dbs[target]
+            assert loop.run_until_complete(asyncpg_where(ac, stmt)) == dbs[target]
+        assert rows(dbs["a"], "SELECT id FROM notes ORDER BY id") == [(1,), (3,)]
+        assert rows(dbs["b"], "SELECT id FROM notes ORDER BY id") == [(2,), (4,)]
+    finally:
+        loop.run_until_complete(ac.close())
+        loop.close()
+        c.close()
