@@ -79,6 +79,52 @@ pub const SQLITE_DIVISOR_FUNCTION: &str = "bindproxy_divisor";
 /// The message of [`SQLITE_DIVISOR_FUNCTION`]'s error, mapped to 22012 `division by zero`.
 pub const SQLITE_DIVISION_BY_ZERO: &str = "bindproxy: division by zero";
 
+/// `a ^ b` (float8) on SQLite: `bindproxy_pow(a, b)`, a function every SQLite connection of bindproxy
+/// registers (`backend/translated/sqlite.rs`), with PostgreSQL's `dpow` errors ([`SqliteMathError`]).
+pub const SQLITE_POW_FUNCTION: &str = "bindproxy_pow";
+
+/// `|/ x` (float8) on SQLite: `bindproxy_sqrt(x)`, registered like [`SQLITE_POW_FUNCTION`].
+pub const SQLITE_SQRT_FUNCTION: &str = "bindproxy_sqrt";
+
+/// The errors of [`SQLITE_POW_FUNCTION`] and [`SQLITE_SQRT_FUNCTION`], raised with [`Self::message`]
+/// and mapped to PostgreSQL's SQLSTATE and message by `backend/translated/errors.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqliteMathError {
+    ZeroToNegativePower,
+    NegativeToFractionalPower,
+    SquareRootOfNegative,
+    Overflow,
+    Underflow,
+}
+
+impl SqliteMathError {
+    pub const ALL: [SqliteMathError; 5] = [
+        SqliteMathError::ZeroToNegativePower,
+        SqliteMathError::NegativeToFractionalPower,
+        SqliteMathError::SquareRootOfNegative,
+        SqliteMathError::Overflow,
+        SqliteMathError::Underflow,
+    ];
+
+    /// PostgreSQL's message for the error.
+    pub fn pg_message(self) -> &'static str {
+        match self {
+            SqliteMathError::ZeroToNegativePower => "zero raised to a negative power is undefined",
+            SqliteMathError::NegativeToFractionalPower => {
+                "a negative number raised to a non-integer power yields a complex result"
+            }
+            SqliteMathError::SquareRootOfNegative => "cannot take square root of a negative number",
+            SqliteMathError::Overflow => "value out of range: overflow",
+            SqliteMathError::Underflow => "value out of range: underflow",
+        }
+    }
+
+    /// The message the SQLite function raises.
+    pub fn message(self) -> String {
+        format!("bindproxy: {}", self.pg_message())
+    }
+}
+
 /// The integer types whose range SQLite connections check with a function of bindproxy's
 /// (`bindproxy_int4(x)` is `x`, or an error when `x` is outside int4 or not an integer): integer
 /// arithmetic in statements is wrapped in it, as PostgreSQL raises 22003 where SQLite would widen.

@@ -224,6 +224,7 @@ pub(crate) fn of_expr(e: &Expr, column: &dyn Fn(&Expr) -> Option<String>) -> Ope
             }
             (UnaryOperator::Minus | UnaryOperator::Plus, _) => of_expr(expr, column),
             (UnaryOperator::Not, _) => Operand::Bool,
+            (UnaryOperator::PGSquareRoot, _) => Operand::Float,
             _ => Operand::Unknown,
         },
         Expr::BinaryOp { left, op, right } => match op {
@@ -235,6 +236,8 @@ pub(crate) fn of_expr(e: &Expr, column: &dyn Fn(&Expr) -> Option<String>) -> Ope
                 result_class(op, of_expr(left, column), of_expr(right, column))
             }
             BinaryOperator::StringConcat => Operand::Text,
+            // float8 ^ float8 (numeric ^ is refused by the walk)
+            BinaryOperator::PGExp => Operand::Float,
             BinaryOperator::Eq
             | BinaryOperator::NotEq
             | BinaryOperator::Lt

@@ -183,6 +183,7 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
             | BinaryOperator::And
             | BinaryOperator::Or => Some(named("bool")),
             BinaryOperator::StringConcat => Some(named("text")),
+            BinaryOperator::PGExp => Some(named("float8")),
             BinaryOperator::Multiply => Some(ResultType::Product(
                 Box::new(infer(scope, left)?),
                 Box::new(infer(scope, right)?),
@@ -205,6 +206,7 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
         }
         Expr::UnaryOp { op, expr } => match op {
             UnaryOperator::Not => Some(named("bool")),
+            UnaryOperator::PGSquareRoot => Some(named("float8")),
             UnaryOperator::Minus | UnaryOperator::Plus => infer(scope, expr),
             _ => None,
         },

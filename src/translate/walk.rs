@@ -960,6 +960,14 @@ impl<'a> Ctx<'a> {
                 self.expr(high)
             }
             Expr::BinaryOp {
+                op: BinaryOperator::PGExp,
+                ..
+            } => self.power(e),
+            Expr::UnaryOp {
+                op: UnaryOperator::PGSquareRoot,
+                ..
+            } => self.square_root(e),
+            Expr::BinaryOp {
                 left,
                 op: op_slot,
                 right,
@@ -1223,6 +1231,67 @@ impl<'a> Ctx<'a> {
             }
             _ => unsupported(format!("expression `{e}`")),
         }
+    }
+
+    /// `a ^ b`: PostgreSQL's `float8 ^ float8` for integer and float operands (numeric `^` computes
+    /// in numeric with a scale of its own: refused). SQLite: bindproxy's `dpow` (its errors included).
+    /// MySQL's `POW` fails with 22003 where PostgreSQL raises 2201F and answers 0 where PostgreSQL
+    /// reports an underflow: taken only for an integer base and a non-negative integer literal
+    /// exponent, where neither can happen.
+    fn power(&mut self, e: &mut Expr) -> Result<()> {
+        use optype::Operand as O;
+        let t = self.target;
+        let Expr::BinaryOp { left, right, .. } = e else {
+            return unsupported("operator ^");
+        };
+        let (a, b) = (self.operand(left), self.operand(right));
+        let float_ok = |o: O| matches!(o, O::Int(_) | O::Float | O::Null | O::Unchecked);
+        if !float_ok(a) || !float_ok(b) {
+            return unsupported(
+                "^ of operands other than integers and floats (numeric ^ has a scale of its own)",
+            );
+        }
+        if t == Target::MySql {
+            let exponent = number_of(right).is_some_and(|n| n.bytes().all(|c| c.is_ascii_digit()));
+            if !exponent || !matches!(a, O::Int(_) | O::Null | O::Unchecked) {
+                return unsupported(
+                    "^ on MySQL other than an integer raised to a non-negative integer literal (MySQL's POW errors differ)",
+                );
+            }
+        }
+        self.expr(left)?;
+        self.expr(right)?;
+        let l = std::mem::replace(&mut **left, Expr::Value(Value::Null.into()));
+        let r = std::mem::replace(&mut **right, Expr::Value(Value::Null.into()));
+        *e = match t {
+            Target::MySql => call("POW", vec![l, r]),
+            Target::Sqlite => call(super::SQLITE_POW_FUNCTION, vec![l, r]),
+        };
+        Ok(())
+    }
+
+    /// `|/ x`: PostgreSQL's float8 square root, on SQLite only (bindproxy's function raises 2201F for
+    /// a negative argument; MySQL's `SQRT` answers NULL).
+    fn square_root(&mut self, e: &mut Expr) -> Result<()> {
+        use optype::Operand as O;
+        let Expr::UnaryOp { expr, .. } = e else {
+            return unsupported("operator |/");
+        };
+        if self.target == Target::MySql {
+            return unsupported(
+                "|/ on MySQL (its SQRT answers NULL where PostgreSQL raises 2201F)",
+            );
+        }
+        if !matches!(
+            self.operand(expr),
+            O::Int(_) | O::Float | O::Null | O::Unchecked
+        ) {
+            return unsupported("|/ of an operand other than an integer or a float");
+        }
+        self.expr(expr)?;
+        let x = std::mem::replace(&mut **expr, Expr::Value(Value::Null.into()));
+        *e = call(super::SQLITE_SQRT_FUNCTION, vec![x]);
+        Ok(())
     }
 
     fn value(&mut self, v: &mut ValueWithSpan) -> Result<()> {

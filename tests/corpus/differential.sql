@@ -442,8 +442,34 @@ VALUES (1, 'a'), (2, 'b');
 -- @refused lite,my
 SELECT * FROM generate_series(1, 3);
 
+SELECT 2 ^ 10, 2 ^ 0, (-2) ^ 3, 0 ^ 0, NULL::int ^ 2;
+
+SELECT i ^ 2, b ^ 3, s ^ 0 FROM t ORDER BY id;
+
+SELECT 1 + 2 ^ 3, 2 ^ 3 * 2;
+
+SELECT 10 ^ 400;
+
+-- @refused my
+SELECT 2.5::float8 ^ 2, 2 ^ 0.5::float8, f ^ 2 FROM t ORDER BY id;
+
+-- @refused my
+SELECT 0 ^ (-1);
+
+-- @refused my
+SELECT (-8)::float8 ^ 0.5::float8;
+
+-- @refused my
+SELECT 1e-300::float8 ^ 2;
+
 -- @refused lite,my
-SELECT 2 ^ 10;
+SELECT 2.0 ^ 10;
+
+-- @refused my
+SELECT |/ 16, |/ 2, |/ f FROM t WHERE f >= 0 ORDER BY id;
+
+-- @refused my
+SELECT |/ (-1)::float8;
 
 -- @refused lite,my
 SELECT 7 & 3, 1 << 4;
