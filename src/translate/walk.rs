@@ -1150,7 +1150,12 @@ impl<'a> Ctx<'a> {
                 let source = self.operand(expr);
                 self.expr(expr)?;
                 let ty = classify(data_type)?.ty;
-                *e = match literal_cast(t, expr, &ty)? {
+                // (a boolean literal is a number on SQLite by now: not a literal to cast here)
+                let lit = match source {
+                    optype::Operand::Bool => None,
+                    _ => literal_cast(t, expr, &ty)?,
+                };
+                *e = match lit {
                     Some(lit) => lit,
                     None => cast_checked(t, (**expr).clone(), &ty, source)?,
                 };
@@ -1827,7 +1832,8 @@ fn literal_cast(t: Target, x: &Expr, ty: &PgType) -> Result<Option<Expr>> {
                 "1"
             }),
         })
-        .filter(|_| text.bytes().all(|b| b.is_ascii_digit() || b == b'-')),
+        // only an int4 casts to boolean (`2147483648::boolean` is an error in PostgreSQL)
+        .filter(|_| text.parse::<i32>().is_ok()),
         PgType::Text | PgType::Varchar(None) if !quoted => Some(string_lit(&text)),
         PgType::Numeric(None) if !quoted => Some(x.clone()),
         PgType::Numeric(None) => {
@@ -1862,6 +1868,38 @@ fn cast_checked(t: Target, x: Expr, ty: &PgType, source: optype::Operand) -> Res
     };
     match (ty, source) {
         (_, O::Unchecked | O::UntypedLiteral) => cast_for(t, x, ty),
+        // PostgreSQL's int4 → boolean: non-zero is true
+        (PgType::Bool, O::Int(IntWidth::Int4)) => Ok(Expr::Nested(Box::new(Expr::BinaryOp {
+            left: Box::new(Expr::Nested(Box::new(x))),
+            op: BinaryOperator::NotEq,
+            right: Box::new(number_lit("0")),
+        }))),
+        (PgType::Bool, O::Bool | O::Null) => Ok(x),
+        // boolean → int4 is 1 or 0, as the engines store booleans
+        (PgType::Int4, O::Bool) => cast_for(t, x, ty),
+        // boolean → text is `true` / `false`
+        (PgType::Text | PgType::Varchar(None), O::Bool) => Ok(Expr::Case {
+            case_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+            end_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+            operand: None,
+            conditions: vec![
+                sqlparser::ast::CaseWhen {
+                    condition: Expr::Nested(Box::new(x.clone())),
+                    result: string_lit("true"),
+                },
+                sqlparser::ast::CaseWhen {
+                    condition: Expr::UnaryOp {
+                        op: UnaryOperator::Not,
+                        expr: Box::new(Expr::Nested(Box::new(x))),
+                    },
+                    result: string_lit("false"),
+                },
+            ],
+            else_result: None,
+        }),
+        (PgType::Bool, _) | (PgType::Int2 | PgType::Int8, O::Bool) => unsupported(
+            "this cast to or from boolean (PostgreSQL casts boolean only to and from integer and text)",
+        ),
         (PgType::Int2 | PgType::Int4 | PgType::Int8, O::Int(_) | O::Null) => {
             let cast = cast_for(t, x, ty)?;
             Ok(match width {
@@ -1911,7 +1949,7 @@ pub(crate) fn cast_for(t: Target, x: Expr, ty: &PgType) -> Result<Expr> {
                     "t" | "true" | "y" | "yes" | "on" | "1" => true,
                     "f" | "false" | "n" | "no" | "off" | "0" => false,
                     _ => {
-                        return Err(TranslateError::Invalid(format!(
+                        return Err(TranslateError::InvalidText(format!(
                             "invalid input syntax for type boolean: \"{s}\""
                         )))
                     }

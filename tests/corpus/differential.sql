@@ -117,6 +117,22 @@ SELECT 1::boolean, 0::boolean;
 
 SELECT 't'::boolean, 'false'::boolean, 'yes'::boolean;
 
+SELECT 2::boolean, (-1)::boolean, '0'::boolean, ' on '::boolean, 'OFF'::boolean;
+
+SELECT 'maybe'::boolean;
+
+SELECT i::boolean, i::boolean::int FROM t ORDER BY id;
+
+SELECT bo::int, bo::text, true::int, false::text, NULL::boolean::int FROM t ORDER BY id;
+
+SELECT (i > 1)::int, CAST(bo AS integer) + 1 FROM t ORDER BY id;
+
+-- @refused lite,my
+SELECT bo::bigint FROM t ORDER BY id;
+
+-- @refused lite,my
+SELECT b::boolean FROM t ORDER BY id;
+
 SELECT 'abc'::int;
 
 SELECT '99999999999'::int;
