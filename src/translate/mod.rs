@@ -57,11 +57,15 @@ pub enum Target {
 /// Statements each new MySQL/MariaDB session must run before any translated SQL: the translation
 /// relies on these settings (string literals are rendered verbatim, so backslashes must not escape;
 /// literals compare byte-wise, as columns created through bindproxy and PostgreSQL's C collation do;
-/// strict mode makes bad data an error as in PostgreSQL; TIMESTAMPTZ is stored as UTC DATETIME(6)).
+/// strict mode makes bad data an error as in PostgreSQL; TIMESTAMPTZ is stored as UTC DATETIME(6);
+/// GROUP_CONCAT does not cut string_agg's result short).
 pub const MYSQL_SESSION_SETUP: &[&str] = &[
     "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
     "SET SESSION time_zone = '+00:00'",
     "SET NAMES utf8mb4 COLLATE utf8mb4_bin",
+    // string_agg → GROUP_CONCAT, whose result is cut at this length (1 MiB by default; 1 GiB is
+    // PostgreSQL's own limit for a text value and MariaDB's largest setting)
+    "SET SESSION group_concat_max_len = 1073741824",
 ];
 
 /// Statements each new SQLite connection must run before any translated SQL: PostgreSQL's LIKE is

@@ -456,7 +456,7 @@ fn function(f: &sqlparser::ast::Function, column: &dyn Fn(&Expr) -> Option<Strin
         },
         "min" | "max" | "abs" | "nullif" => first(),
         "coalesce" => common(args.iter().copied(), column),
-        "lower" | "upper" | "replace" | "concat" => Operand::Text,
+        "lower" | "upper" | "replace" | "concat" | "string_agg" => Operand::Text,
         "round" => match first() {
             Operand::Numeric => Operand::Numeric,
             _ => Operand::Unknown,

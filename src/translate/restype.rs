@@ -236,7 +236,7 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
                 "min" | "max" | "abs" | "lag" | "lead" | "first_value" | "last_value"
                 | "nullif" => first(),
                 "coalesce" => common(scope, args.iter().copied()),
-                "lower" | "upper" | "replace" | "concat" => Some(named("text")),
+                "lower" | "upper" | "replace" | "concat" | "string_agg" => Some(named("text")),
                 "bool_and" | "bool_or" | "every" => Some(named("bool")),
                 // round(numeric, d) has scale d; round(x) of a float or integer is a float8
                 "round" => match (args.len(), first()) {

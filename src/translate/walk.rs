@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 
 use sqlparser::ast::{
     BinaryOperator, CastKind, DataType, Distinct, Expr, Fetch, Function, FunctionArg,
-    FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, Join,
-    JoinConstraint, JoinOperator, LimitClause, ObjectName, ObjectNamePart, OffsetRows, OrderBy,
-    OrderByExpr, OrderByKind, OrderByOptions, OrderBySort, Query, Select, SelectFlavor, SelectItem,
-    SelectItemQualifiedWildcardKind, SetExpr, SetOperator, TableAlias, TableFactor, TableWithJoins,
-    UnaryOperator, Value, ValueWithSpan, WildcardAdditionalOptions, WindowType,
+    FunctionArgExpr, FunctionArgumentClause, FunctionArgumentList, FunctionArguments, GroupByExpr,
+    Ident, Join, JoinConstraint, JoinOperator, LimitClause, ObjectName, ObjectNamePart, OffsetRows,
+    OrderBy, OrderByExpr, OrderByKind, OrderByOptions, OrderBySort, Query, Select, SelectFlavor,
+    SelectItem, SelectItemQualifiedWildcardKind, SetExpr, SetOperator, TableAlias, TableFactor,
+    TableWithJoins, UnaryOperator, Value, ValueWithSpan, WildcardAdditionalOptions, WindowType,
 };
 use sqlparser::tokenizer::Span;
 
@@ -1384,7 +1384,11 @@ impl<'a> Ctx<'a> {
                 return unsupported(format!("function {name} over a subquery"))
             }
             FunctionArguments::List(l) => {
-                if !l.clauses.is_empty() {
+                // string_agg(x, sep ORDER BY …) keeps its ORDER BY (walked below)
+                let ordered_agg = name == "string_agg"
+                    && l.clauses.len() == 1
+                    && matches!(l.clauses.first(), Some(FunctionArgumentClause::OrderBy(_)));
+                if !l.clauses.is_empty() && !ordered_agg {
                     return unsupported(format!("ORDER BY/LIMIT inside {name}()"));
                 }
                 match l.duplicate_treatment {
@@ -1422,6 +1426,23 @@ impl<'a> Ctx<'a> {
                     }
                 }
                 WindowType::NamedWindow(_) => return unsupported("named window"),
+            }
+        }
+        let mut agg_order: Vec<OrderByExpr> = Vec::new();
+        if let FunctionArguments::List(l) = &mut f.args {
+            if let Some(FunctionArgumentClause::OrderBy(list)) = l.clauses.first_mut() {
+                if list.iter().any(|o| number_of(&o.expr).is_some()) {
+                    return unsupported(format!("a constant key in ORDER BY inside {name}()"));
+                }
+                let mut ob = OrderBy {
+                    kind: OrderByKind::Expressions(std::mem::take(list)),
+                    interpolate: None,
+                };
+                self.order_by(&mut ob, None)?;
+                if let OrderByKind::Expressions(walked) = ob.kind {
+                    agg_order = walked;
+                }
+                *list = agg_order.clone();
             }
         }
         let windowed = f.over.is_some();
@@ -1465,6 +1486,56 @@ impl<'a> Ctx<'a> {
                 Ok(None)
             }
             _ if windowed => unsupported(format!("window function {name}")),
+            "string_agg" if argc == 2 && !distinct => {
+                use optype::Operand as O;
+                if !matches!(
+                    arg_types.first(),
+                    Some(O::Text | O::UntypedLiteral | O::Null | O::Unchecked)
+                ) {
+                    return unsupported("string_agg() of a value other than text");
+                }
+                // PostgreSQL reads a NULL delimiter as an empty one.
+                let sep = match arg_clones.get(1) {
+                    Some(x) if string_of(x).is_some() => string_of(x).unwrap_or_default().to_string(),
+                    Some(Expr::Value(ValueWithSpan {
+                        value: Value::Null,
+                        ..
+                    })) => String::new(),
+                    _ => return unsupported("string_agg() with a delimiter other than a literal"),
+                };
+                let value = arg_clones.first().cloned().unwrap_or(Expr::Value(Value::Null.into()));
+                let mut clauses = Vec::new();
+                if !agg_order.is_empty() {
+                    clauses.push(FunctionArgumentClause::OrderBy(agg_order));
+                }
+                let (fname, args) = match t {
+                    Target::MySql => {
+                        clauses.push(FunctionArgumentClause::Separator(ValueWithSpan {
+                            value: Value::SingleQuotedString(sep),
+                            span: Span::empty(),
+                        }));
+                        ("GROUP_CONCAT", vec![value])
+                    }
+                    Target::Sqlite => ("string_agg", vec![value, string_lit(&sep)]),
+                };
+                Ok(Some(Expr::Function(Function {
+                    name: ObjectName(vec![ObjectNamePart::Identifier(raw(fname))]),
+                    uses_odbc_syntax: false,
+                    parameters: FunctionArguments::None,
+                    args: FunctionArguments::List(FunctionArgumentList {
+                        duplicate_treatment: None,
+                        args: args
+                            .into_iter()
+                            .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                            .collect(),
+                        clauses,
+                    }),
+                    filter: None,
+                    null_treatment: None,
+                    over: None,
+                    within_group: vec![],
+                })))
+            }
             "coalesce" => {
                 if self.guard_division {
                     let a: Vec<&Expr> = arg_originals.iter().collect();

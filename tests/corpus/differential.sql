@@ -364,8 +364,28 @@ SELECT bo, count(*) FROM t GROUP BY bo ORDER BY bo;
 
 SELECT bo, sum(i) FROM t GROUP BY bo HAVING sum(i) > 2 ORDER BY bo;
 
--- @refused lite,my
 SELECT string_agg(v, ',') FROM t;
+
+SELECT string_agg(v, ', ' ORDER BY v DESC) FROM t;
+
+SELECT string_agg(vc, NULL ORDER BY i NULLS FIRST, id) FROM t;
+
+SELECT string_agg(vc, '-' ORDER BY i DESC) FROM t;
+
+SELECT bo, string_agg(v, '|' ORDER BY id) FROM t GROUP BY bo ORDER BY bo;
+
+SELECT string_agg(v, ',') FROM t WHERE false;
+
+SELECT string_agg(v || '''', ';' ORDER BY v) AS agg, count(*) FROM t;
+
+-- @refused lite,my
+SELECT string_agg(i, ',') FROM t;
+
+-- @refused lite,my
+SELECT string_agg(DISTINCT v, ',') FROM t;
+
+-- @refused lite,my
+SELECT string_agg(v, v) FROM t;
 
 SELECT bool_and(bo), bool_or(bo) FROM t;
 
