@@ -32,6 +32,7 @@ mod optype;
 mod restype;
 mod safety;
 pub mod sequence;
+mod series;
 mod txn;
 mod types;
 mod walk;
@@ -62,7 +63,10 @@ pub enum Target {
 pub const MYSQL_SESSION_SETUP: &[&str] = &[
     "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
     "SET SESSION time_zone = '+00:00'",
-    "SET NAMES utf8mb4 COLLATE utf8mb4_bin",
+    // MariaDB stops a recursive CTE silently after max_recursive_iterations (1000 by default);
+    // generate_series() is one (`translate/series.rs`). MySQL has no such variable (it fails at
+    // cte_max_recursion_depth instead): the MariaDB-only comment keeps the statement valid there.
+    "SET NAMES utf8mb4 COLLATE utf8mb4_bin /*M!, max_recursive_iterations = 4294967295 */",
     // string_agg → GROUP_CONCAT, whose result is cut at this length (1 MiB by default; 1 GiB is
     // PostgreSQL's own limit for a text value and MariaDB's largest setting)
     "SET SESSION group_concat_max_len = 1073741824",

@@ -20,12 +20,27 @@ use super::{ColumnRef, ResultType};
 /// FROM entries of one select: visible name → real table (`None`: derived table or CTE).
 struct Scope {
     entries: Vec<(String, Option<String>)>,
+    /// `generate_series(…)` FROM items: (visible name, output column), typed int4.
+    series: Vec<(String, String)>,
 }
 
 impl Scope {
     fn of_from(from: &[sqlparser::ast::TableWithJoins], ctes: &[String]) -> Scope {
         let mut entries = Vec::new();
+        let mut series = Vec::new();
         let mut add = |f: &TableFactor| match f {
+            TableFactor::Table {
+                name,
+                alias,
+                args: Some(_),
+                ..
+            } if super::series::is_series(name) => {
+                let visible = alias
+                    .as_ref()
+                    .map_or_else(|| "generate_series".into(), |a| fold(&a.name));
+                entries.push((visible.clone(), None));
+                series.push((visible, super::series::column_name(alias.as_ref())));
+            }
             TableFactor::Table { name, alias, .. } => {
                 let mut n = name.clone();
                 let table = table_name(&mut n).ok().filter(|t| !ctes.contains(t));
@@ -47,12 +62,28 @@ impl Scope {
                 add(&j.relation);
             }
         }
-        Scope { entries }
+        Scope { entries, series }
+    }
+
+    /// A reference to a `generate_series(…)` column (int4).
+    fn series_column(&self, e: &Expr) -> bool {
+        match e {
+            Expr::Identifier(c) => {
+                let c = fold(c);
+                self.series.iter().any(|(_, col)| *col == c)
+            }
+            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                let (q, c) = (fold(&parts[0]), fold(&parts[1]));
+                self.series.iter().any(|(n, col)| *n == q && *col == c)
+            }
+            _ => false,
+        }
     }
 
     fn table(table: &str, alias: Option<&str>) -> Scope {
         Scope {
             entries: vec![(alias.unwrap_or(table).to_string(), Some(table.to_string()))],
+            series: vec![],
         }
     }
 
@@ -116,6 +147,9 @@ fn func_name(name: &ObjectName) -> Option<String> {
 
 fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
     match e {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) if scope.series_column(e) => {
+            Some(named("int4"))
+        }
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
             scope.resolve(e).map(ResultType::Column)
         }
@@ -337,6 +371,13 @@ fn items(scope: &Scope, projection: &[SelectItem]) -> Vec<Option<ResultType>> {
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
         )
     }) {
+        // `SELECT *` over generate_series() items only: one int4 column each.
+        if matches!(projection, [SelectItem::Wildcard(_)])
+            && !scope.series.is_empty()
+            && scope.series.len() == scope.entries.len()
+        {
+            return scope.series.iter().map(|_| Some(named("int4"))).collect();
+        }
         // Output columns do not line up with the list.
         return vec![];
     }
@@ -359,7 +400,10 @@ pub(crate) fn of_query(q: &Query) -> Vec<Option<ResultType>> {
         SetExpr::Select(s) => s,
         // VALUES: the types of its first row (when every row has the same ones).
         SetExpr::Values(v) => {
-            let scope = Scope { entries: vec![] };
+            let scope = Scope {
+                entries: vec![],
+                series: vec![],
+            };
             let rows: Vec<Vec<Option<ResultType>>> = v
                 .rows
                 .iter()

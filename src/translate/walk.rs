@@ -30,6 +30,8 @@ use super::{ColumnRef, Target};
 struct Entry {
     name: String,
     table: Option<String>,
+    /// For `generate_series(…)` in FROM: its output column (always int4, see [`super::series`]).
+    series: Option<String>,
 }
 
 /// State of one translation: target, scopes for column resolution, collected parameter facts.
@@ -210,6 +212,7 @@ impl<'a> Ctx<'a> {
         self.scopes.push(vec![Entry {
             name: alias.unwrap_or(table).to_string(),
             table: Some(table.to_string()),
+            series: None,
         }]);
     }
 
@@ -262,6 +265,9 @@ impl<'a> Ctx<'a> {
     /// The PostgreSQL type name of a column reference: qualified through the scopes, unqualified in
     /// the one table of the innermost scope that has such a column.
     fn column_type(&self, e: &Expr) -> Option<String> {
+        if let Some(t) = self.series_column(e) {
+            return Some(t);
+        }
         let types = self.types?;
         if let Some(c) = self.resolve(e) {
             return types.column_type(&c.table, &c.column);
@@ -283,6 +289,33 @@ impl<'a> Ctx<'a> {
             }
         }
         None
+    }
+
+    /// `int4` for a reference to the column of a `generate_series(…)` FROM item (qualified by its
+    /// name, or unqualified in the innermost scope that has it).
+    fn series_column(&self, e: &Expr) -> Option<String> {
+        let hit = |en: &Entry, column: &str| en.series.as_deref() == Some(column);
+        match e {
+            Expr::Identifier(c) => {
+                let column = fold(c);
+                let scope = self.scopes.last()?;
+                scope
+                    .iter()
+                    .any(|en| hit(en, &column))
+                    .then(|| "int4".to_string())
+            }
+            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                let (qual, column) = (fold(&parts[0]), fold(&parts[1]));
+                for scope in self.scopes.iter().rev() {
+                    if let Some(en) = scope.iter().find(|en| en.name == qual) {
+                        return hit(en, &column).then(|| "int4".to_string());
+                    }
+                }
+                None
+            }
+            Expr::Nested(inner) => self.series_column(inner),
+            _ => None,
+        }
     }
 
     /// Refuses `CASE`/`coalesce` branches the engines would not answer as PostgreSQL does (see
@@ -522,6 +555,18 @@ impl<'a> Ctx<'a> {
     fn collect_entries(&self, twj: &TableWithJoins, out: &mut Vec<Entry>) {
         fn factor(ctx: &Ctx, f: &TableFactor, out: &mut Vec<Entry>) {
             match f {
+                TableFactor::Table {
+                    name,
+                    alias,
+                    args: Some(_),
+                    ..
+                } if super::series::is_series(name) => out.push(Entry {
+                    name: alias
+                        .as_ref()
+                        .map_or_else(|| "generate_series".into(), |a| fold(&a.name)),
+                    table: None,
+                    series: Some(super::series::column_name(alias.as_ref())),
+                }),
                 TableFactor::Table { name, alias, .. } => {
                     let mut n = name.clone();
                     let table = table_name(&mut n).ok();
@@ -531,12 +576,14 @@ impl<'a> Ctx<'a> {
                         out.push(Entry {
                             name: visible,
                             table: if is_cte { None } else { table },
+                            series: None,
                         });
                     }
                 }
                 TableFactor::Derived { alias: Some(a), .. } => out.push(Entry {
                     name: fold(&a.name),
                     table: None,
+                    series: None,
                 }),
                 TableFactor::NestedJoin {
                     table_with_joins, ..
@@ -718,6 +765,16 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn table_factor(&mut self, f: &mut TableFactor) -> Result<()> {
+        if let TableFactor::Table {
+            name,
+            args: Some(_),
+            ..
+        } = f
+        {
+            if super::series::is_series(name) {
+                return self.series(f);
+            }
+        }
         match f {
             TableFactor::Table {
                 name,
@@ -792,6 +849,95 @@ impl<'a> Ctx<'a> {
             }
             _ => unsupported("this FROM item"),
         }
+    }
+
+    /// `generate_series(start, stop[, step])` of int4 bounds that name no column, with a non-zero
+    /// integer literal step: a derived table ([`super::series`]).
+    fn series(&mut self, f: &mut TableFactor) -> Result<()> {
+        use optype::{IntWidth, Operand as O};
+        let TableFactor::Table {
+            alias,
+            args: Some(targs),
+            with_hints,
+            version,
+            with_ordinality,
+            partitions,
+            json_path,
+            sample,
+            index_hints,
+            ..
+        } = f
+        else {
+            return unsupported("table function in FROM");
+        };
+        if *with_ordinality
+            || targs.settings.is_some()
+            || !with_hints.is_empty()
+            || version.is_some()
+            || !partitions.is_empty()
+            || json_path.is_some()
+            || sample.is_some()
+            || !index_hints.is_empty()
+        {
+            return unsupported("generate_series() WITH ORDINALITY or other modifiers");
+        }
+        let mut bounds = Vec::with_capacity(3);
+        for a in &targs.args {
+            match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => bounds.push(x.clone()),
+                _ => return unsupported("named arguments of generate_series()"),
+            }
+        }
+        if !(2..=3).contains(&bounds.len()) {
+            return unsupported("generate_series() with other than 2 or 3 arguments");
+        }
+        let step = match bounds.get(2) {
+            None => 1,
+            Some(x) => number_of(x)
+                .and_then(|n| n.parse::<i32>().ok())
+                .filter(|s| *s != 0)
+                .ok_or_else(|| {
+                    TranslateError::unsupported(
+                        "generate_series() with a step other than a non-zero integer literal",
+                    )
+                })?,
+        };
+        bounds.truncate(2);
+        for b in &bounds {
+            if !matches!(
+                self.operand(b),
+                O::Int(IntWidth::Int2 | IntWidth::Int4) | O::Null | O::Unchecked
+            ) {
+                return unsupported(
+                    "generate_series() of bounds other than integers (int4), or of untyped parameters",
+                );
+            }
+            if mentions_column(b) {
+                return unsupported("generate_series() whose bounds name columns (LATERAL)");
+            }
+        }
+        // MariaDB types the series' column by the width of its first value: a literal start of ten
+        // characters (sign included) would make it a BIGINT (int8) where PostgreSQL's is int4.
+        if self.target == Target::MySql
+            && bounds
+                .first()
+                .and_then(number_of)
+                .is_some_and(|n| n.len() > 9)
+        {
+            return unsupported("generate_series() from a literal start of ten characters or more on MySQL (it would type the column int8)");
+        }
+        if let Some(a) = alias {
+            if a.columns.len() > 1 || a.columns.iter().any(|c| c.data_type.is_some()) {
+                return unsupported("generate_series() with more than one column alias");
+            }
+        }
+        for b in &mut bounds {
+            self.expr(b)?;
+        }
+        let stop = bounds.pop().unwrap_or(Expr::Value(Value::Null.into()));
+        let start = bounds.pop().unwrap_or(Expr::Value(Value::Null.into()));
+        *f = super::series::derived(self.target, start, stop, step, alias.take())?;
+        Ok(())
     }
 
     /// ORDER BY with PostgreSQL's NULL placement (NULLs sort as larger than any value: last for ASC,
@@ -1151,8 +1297,11 @@ impl<'a> Ctx<'a> {
                 self.expr(expr)?;
                 let ty = classify(data_type)?.ty;
                 // (a boolean literal is a number on SQLite by now: not a literal to cast here)
-                let lit = match source {
-                    optype::Operand::Bool => None,
+                // (`1::int8::boolean`: the inner cast is a plain number by now, but PostgreSQL
+                // casts only an int4 to boolean)
+                let lit = match (source, &ty) {
+                    (optype::Operand::Bool, _) => None,
+                    (optype::Operand::Int(w), PgType::Bool) if w != optype::IntWidth::Int4 => None,
                     _ => literal_cast(t, expr, &ty)?,
                 };
                 *e = match lit {
@@ -1681,6 +1830,35 @@ fn date_diff(t: Target, a: Expr, b: Expr) -> Expr {
     }
 }
 
+/// Whether `e` refers to a column or holds a subquery.
+fn mentions_column(e: &Expr) -> bool {
+    use sqlparser::ast::{Visit, Visitor};
+    use std::ops::ControlFlow;
+    struct Finder;
+    impl Visitor for Finder {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            match e {
+                Expr::Identifier(_)
+                | Expr::CompoundIdentifier(_)
+                | Expr::Subquery(_)
+                | Expr::Exists { .. }
+                | Expr::InSubquery { .. } => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    e.visit(&mut Finder).is_break()
+}
+
+/// `x` as a 64-bit integer on the target (`CAST(x AS SIGNED)` / `CAST(x AS INTEGER)`).
+pub(crate) fn cast_to_bigint(t: Target, x: Expr) -> Expr {
+    match t {
+        Target::MySql => cast_expr(x, "SIGNED"),
+        Target::Sqlite => cast_expr(x, "INTEGER"),
+    }
+}
+
 /// Whether the rendering of `e` starts with a sign (`-x`, `+x`, a negative number literal).
 fn signed(e: &Expr) -> bool {
     match e {
@@ -2117,6 +2295,7 @@ impl Ctx<'_> {
             s.push(Entry {
                 name: "excluded".into(),
                 table: Some(table.to_string()),
+                series: None,
             });
         }
     }

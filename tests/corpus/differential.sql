@@ -475,8 +475,45 @@ SELECT 1 AS a, 'x' AS b;
 
 VALUES (1, 'a'), (2, 'b');
 
--- @refused lite,my
 SELECT * FROM generate_series(1, 3);
+
+SELECT g FROM generate_series(1, 10, 3) AS g;
+
+SELECT i, i * 2, -i FROM generate_series(5, 1, -2) AS g(i);
+
+SELECT count(*), sum(i), max(i) FROM generate_series(1, 5000) AS s(i);
+
+SELECT * FROM generate_series(3, 1);
+
+SELECT * FROM generate_series(1, NULL);
+
+SELECT g.i, t.v FROM generate_series(1, 3) AS g(i) JOIN t ON t.id = g.i ORDER BY g.i;
+
+-- @refused my
+SELECT * FROM generate_series(2147483646, 2147483647);
+
+-- @refused my
+SELECT * FROM generate_series(-999999999, 2147483647, 2147483647);
+
+SELECT * FROM generate_series(-99999999, 2147483647, 2147483647);
+
+SELECT * FROM generate_series(999999999, 2147483647, 2147483647);
+
+SELECT x FROM generate_series(1, 7) x WHERE x % 2 = 1 ORDER BY x DESC;
+
+SELECT a.n, b.n FROM generate_series(1, 2) AS a(n), generate_series(10, 20, 10) AS b(n) ORDER BY 1, 2;
+
+-- @params (2, 4)
+SELECT * FROM generate_series(%s::int, %s::int) AS x(n);
+
+-- @refused lite,my
+SELECT * FROM generate_series(1, 3, 0);
+
+-- @refused lite,my
+SELECT * FROM generate_series(1.5, 3);
+
+-- @refused lite,my
+SELECT t.i, g FROM t, generate_series(1, t.i) AS g WHERE t.i > 0;
 
 SELECT 2 ^ 10, 2 ^ 0, (-2) ^ 3, 0 ^ 0, NULL::int ^ 2;
 
