@@ -219,8 +219,8 @@ fn insert(ctx: &mut Ctx, ins: &mut Insert) -> Result<Option<Returning>> {
     let Some(src) = source else {
         return unsupported("INSERT … DEFAULT VALUES");
     };
-    if !cols.is_empty() {
-        insertmanyvalues_to_values(src)?;
+    if !cols.is_empty() && !insertmanyvalues_to_values(src)? {
+        super::unnest::to_values(src)?;
     }
     // Hints: VALUES rows line up with the column list, or without one with the table's columns
     // in order (`#1`, `#2`, … are resolved by the executor).

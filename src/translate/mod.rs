@@ -35,6 +35,7 @@ pub mod sequence;
 mod series;
 mod txn;
 mod types;
+mod unnest;
 mod walk;
 
 use sqlparser::ast::Statement;

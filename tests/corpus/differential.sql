@@ -683,6 +683,26 @@ DELETE FROM "dj_author" WHERE "dj_author"."id" IN (%s);
 -- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
 SELECT "dj_author"."id", "dj_author"."name" FROM "dj_author" WHERE UPPER("dj_author"."name"::text) LIKE UPPER(%s) ORDER BY "dj_author"."name" ASC;
 
+-- Django 5 bulk_create: INSERT … SELECT * FROM UNNEST(arrays), as psycopg 3's client-side binding writes it
+INSERT INTO "dj_author" ("name", "active") SELECT * FROM UNNEST(( E'{a,b''c,"x,y","\\"q\\"","NULL",  spaced  }')::varchar[], ('{t,f,t,f,t,f}'::bool[])::boolean[]) RETURNING "dj_author"."name", "dj_author"."active";
+
+INSERT INTO "dj_author" ("name", "active") SELECT * FROM UNNEST(('{a,NULL}'::varchar[])::varchar[], ('{t,f}'::bool[])::boolean[]);
+
+INSERT INTO t (i, n, d, ts, f, bo, s) SELECT * FROM UNNEST(('{1,2,NULL}'::int2[])::integer[], ('{1.50,-2.255,NULL}'::numeric[])::numeric[], ('{2024-01-01,NULL,2024-02-29}'::date[])::date[], ('{"2024-01-01 10:00:00",NULL,"1999-12-31 23:59:59.5"}'::timestamp[])::timestamp[], ('{0.5,NULL,1000.25}'::float8[])::double precision[], ('{t,f,NULL}'::bool[])::boolean[], ('{-3,NULL,7}'::int2[])::smallint[]) RETURNING i, n, d, ts, f, bo, s;
+
+INSERT INTO t (i, v) SELECT * FROM UNNEST(('{1,2,3}'::int2[])::integer[], ('{only}'::text[])::text[]) RETURNING i, v;
+
+INSERT INTO t (i) SELECT * FROM UNNEST(('{99999}'::int4[])::smallint[]);
+
+INSERT INTO t (d) SELECT * FROM UNNEST(('{2024-02-30}'::date[])::date[]);
+
+-- psycopg 2 writes lists as ARRAY[…]
+INSERT INTO t (i, v) SELECT * FROM UNNEST((ARRAY[1, 2, NULL])::integer[], (ARRAY['x', NULL, 'z'])::text[]) RETURNING i, v;
+
+-- @params ([1, 2],)
+-- @refused lite,my
+INSERT INTO t (i) SELECT * FROM UNNEST((%s)::integer[]);
+
 -- ---------------------------------------------------------------- node-postgres (pg): $n parameters, as written
 -- @params (1,)
 -- @differs lite: a serial key reads back as int8 on SQLite (its INTEGER PRIMARY KEY)
