@@ -27,6 +27,7 @@ mod ddl;
 pub mod depth;
 mod dml;
 mod error;
+mod interval;
 mod names;
 mod optype;
 mod restype;
@@ -104,15 +105,18 @@ pub enum SqliteMathError {
     SquareRootOfNegative,
     Overflow,
     Underflow,
+    /// `bindproxy_ts_shift` of a text that is no timestamp, or out of range.
+    TimestampOutOfRange,
 }
 
 impl SqliteMathError {
-    pub const ALL: [SqliteMathError; 5] = [
+    pub const ALL: [SqliteMathError; 6] = [
         SqliteMathError::ZeroToNegativePower,
         SqliteMathError::NegativeToFractionalPower,
         SqliteMathError::SquareRootOfNegative,
         SqliteMathError::Overflow,
         SqliteMathError::Underflow,
+        SqliteMathError::TimestampOutOfRange,
     ];
 
     /// PostgreSQL's message for the error.
@@ -125,6 +129,7 @@ impl SqliteMathError {
             SqliteMathError::SquareRootOfNegative => "cannot take square root of a negative number",
             SqliteMathError::Overflow => "value out of range: overflow",
             SqliteMathError::Underflow => "value out of range: underflow",
+            SqliteMathError::TimestampOutOfRange => "timestamp out of range",
         }
     }
 
@@ -133,6 +138,12 @@ impl SqliteMathError {
         format!("bindproxy: {}", self.pg_message())
     }
 }
+
+/// `timestamp + interval` on SQLite: `bindproxy_ts_shift(ts, months, days, microseconds)`, a
+/// function every SQLite connection of bindproxy registers (`backend/translated/sqlite.rs`): the
+/// timestamp text moved as PostgreSQL moves it (months with the day clamped, then days, then
+/// microseconds), NULL for a NULL timestamp.
+pub const SQLITE_TS_SHIFT_FUNCTION: &str = "bindproxy_ts_shift";
 
 /// The integer types whose range SQLite connections check with a function of bindproxy's
 /// (`bindproxy_int4(x)` is `x`, or an error when `x` is outside int4 or not an integer): integer
@@ -292,6 +303,8 @@ pub enum ResultType {
     Product(Box<ResultType>, Box<ResultType>),
     /// A numeric literal (`1.50`): numeric, printed with the literal's scale (2).
     NumericLiteral { scale: u32 },
+    /// `x ± interval`: timestamp for a date or timestamp `x`, timestamptz for a timestamptz.
+    Shifted(Box<ResultType>),
 }
 
 /// A MySQL `DROP INDEX` whose table the caller must find.

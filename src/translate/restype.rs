@@ -207,6 +207,21 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
         | Expr::Like { .. }
         | Expr::ILike { .. }
         | Expr::Exists { .. } => Some(named("bool")),
+        // timestamp/date ± interval: a timestamp (see `interval.rs`)
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Plus | BinaryOperator::Minus,
+            right,
+        } if super::interval::literal(left).is_some()
+            || super::interval::literal(right).is_some() =>
+        {
+            let other = if super::interval::literal(left).is_some() {
+                right
+            } else {
+                left
+            };
+            infer(scope, other).map(|t| ResultType::Shifted(Box::new(t)))
+        }
         Expr::BinaryOp { left, op, right } => match op {
             BinaryOperator::Eq
             | BinaryOperator::NotEq

@@ -1106,6 +1106,15 @@ impl<'a> Ctx<'a> {
                 self.expr(high)
             }
             Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Plus | BinaryOperator::Minus,
+                right,
+            } if super::interval::literal(left).is_some()
+                || super::interval::literal(right).is_some() =>
+            {
+                self.interval_arith(e)
+            }
+            Expr::BinaryOp {
                 op: BinaryOperator::PGExp,
                 ..
             } => self.power(e),
@@ -1422,6 +1431,89 @@ impl<'a> Ctx<'a> {
             Target::Sqlite => call(super::SQLITE_POW_FUNCTION, vec![l, r]),
         };
         Ok(())
+    }
+
+    /// `timestamp ± interval`, `date ± interval` (a timestamp), `interval + timestamp`, with an
+    /// interval literal ([`super::interval`]). timestamptz moves in UTC, the zone translated binds
+    /// store and print it in.
+    fn interval_arith(&mut self, e: &mut Expr) -> Result<()> {
+        use super::interval;
+        let t = self.target;
+        let Expr::BinaryOp { left, op, right } = e else {
+            return unsupported("interval arithmetic");
+        };
+        let minus = *op == BinaryOperator::Minus;
+        let (ts, iv) = match (interval::literal(left), interval::literal(right)) {
+            (Some(_), Some(_)) => return unsupported("arithmetic of two intervals"),
+            (Some(_), None) if minus => return unsupported("interval - timestamp"),
+            (Some(iv), None) => (right, iv?),
+            (None, Some(iv)) => (left, iv?),
+            (None, None) => return unsupported("interval arithmetic"),
+        };
+        let Some(kind) = self.datetime_kind(ts) else {
+            return unsupported(
+                "interval arithmetic on an operand other than a date, timestamp or timestamptz",
+            );
+        };
+        self.expr(ts)?;
+        let x = std::mem::replace(&mut **ts, Expr::Value(Value::Null.into()));
+        let x = match (kind, t) {
+            (PgType::Date, Target::MySql) => cast_expr(x, "DATETIME(6)"),
+            _ => x,
+        };
+        *e = interval::shift(t, x, iv, minus);
+        Ok(())
+    }
+
+    /// The date/time type of `e` when the statement tells it: date, timestamp or timestamptz.
+    fn datetime_kind(&self, e: &Expr) -> Option<PgType> {
+        let pick = |ty: PgType| {
+            matches!(ty, PgType::Date | PgType::Timestamp | PgType::Timestamptz).then_some(ty)
+        };
+        match e {
+            Expr::Nested(inner) => self.datetime_kind(inner),
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+                match self.column_type(e)?.as_str() {
+                    "date" => Some(PgType::Date),
+                    "timestamp" => Some(PgType::Timestamp),
+                    "timestamptz" => Some(PgType::Timestamptz),
+                    _ => None,
+                }
+            }
+            Expr::Cast { data_type, .. } => pick(classify(data_type).ok()?.ty),
+            Expr::TypedString(ts) => pick(classify(&ts.data_type).ok()?.ty),
+            Expr::Function(f) => match f.name.0.as_slice() {
+                [ObjectNamePart::Identifier(i)] => match fold(i).as_str() {
+                    "now"
+                    | "current_timestamp"
+                    | "transaction_timestamp"
+                    | "statement_timestamp" => Some(PgType::Timestamptz),
+                    "localtimestamp" => Some(PgType::Timestamp),
+                    "current_date" => Some(PgType::Date),
+                    _ => None,
+                },
+                _ => None,
+            },
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Plus | BinaryOperator::Minus,
+                right,
+            } => {
+                let other = match (
+                    super::interval::literal(left).is_some(),
+                    super::interval::literal(right).is_some(),
+                ) {
+                    (true, false) => right,
+                    (false, true) => left,
+                    _ => return None,
+                };
+                match self.datetime_kind(other)? {
+                    PgType::Date => Some(PgType::Timestamp),
+                    k => Some(k),
+                }
+            }
+            _ => None,
+        }
     }
 
     /// `|/ x`: PostgreSQL's float8 square root, on SQLite only (bindproxy's function raises 2201F for

@@ -271,8 +271,7 @@ SELECT DATE '2024-03-01' - DATE '2024-01-01';
 
 SELECT d - 1 FROM dates;
 
--- @refused lite,my
-SELECT now() - interval '1 day' < now();
+SELECT now() - interval '1 day' < now(), now() + interval '1 hour' > now(), current_date + interval '1 day' > current_date;
 
 -- @refused lite,my
 SELECT date_trunc('month', ts) FROM t ORDER BY id;
@@ -283,8 +282,38 @@ SELECT extract(year FROM d) FROM t ORDER BY id;
 -- @refused lite,my
 SELECT to_char(d, 'YYYY-MM-DD') FROM t ORDER BY id;
 
--- @refused lite,my
 SELECT ts + interval '1 hour' FROM dates;
+
+SELECT ts + interval '2 hours', ts - interval '90 minutes', d + interval '1 year 2 mons', d - INTERVAL '3 months' FROM t ORDER BY id;
+
+SELECT ts + interval '1 month', d + interval '1 month', d - interval '1 month', d + interval '13 months' FROM dates;
+
+SELECT ts + interval '1 day 02:00:00', interval '3 months' + ts, ts + '1.5 seconds'::interval, ts + interval '-1 day -02:30' FROM t ORDER BY id;
+
+SELECT TIMESTAMP '2024-01-31 10:00:00.123456' + interval '1 month 1 microsecond', DATE '2024-02-29' + interval '1 year';
+
+SELECT ts + interval '10 ms', ts - interval '2 weeks' FROM t ORDER BY id;
+
+SELECT v FROM t WHERE ts + interval '1 day' > '2024-01-02' ORDER BY id;
+
+SELECT count(*) FROM t WHERE ts > now() - interval '30 days';
+
+SELECT NULL::timestamp + interval '1 day', d + interval '0 days' FROM dates;
+
+-- @refused lite,my
+SELECT interval '1 day' - ts FROM dates;
+
+-- @refused lite,my
+SELECT ts + interval '1.5 months' FROM dates;
+
+-- @refused lite,my
+SELECT ts + interval '1 day ago' FROM dates;
+
+-- @refused lite,my
+SELECT ts - ts FROM dates;
+
+-- @refused lite,my
+SELECT interval '2 hours' * 3;
 
 SELECT d < '2024-01-15', ts > '2024-01-01' FROM dates;
 
@@ -294,7 +323,6 @@ SELECT current_date = current_date;
 
 SELECT max(d), min(ts) FROM t;
 
--- @refused lite,my
 SELECT '2024-01-01'::date + '1 day'::interval;
 
 -- ---------------------------------------------------------------- dates: the issue's table

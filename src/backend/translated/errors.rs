@@ -605,6 +605,7 @@ fn sqlite_pg_message(msg: &str) -> Option<(&'static str, String)> {
                     "2201F"
                 }
                 M::Overflow | M::Underflow => "22003",
+                M::TimestampOutOfRange => "22008",
             };
             return Some((code, e.pg_message().into()));
         }

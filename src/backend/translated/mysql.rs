@@ -648,6 +648,14 @@ impl MyConn {
                 detail: Some(format!("MySQL warning {code}: {message} [bind \"{bind}\"]")),
             });
         }
+        // DATE_ADD (timestamp + interval) left MySQL's years 1000–9999: NULL, where PostgreSQL answers
+        if let Some((_, code, message)) = warnings.iter().find(|(_, code, _)| *code == 1441) {
+            return Err(ProxyError::Backend {
+                code: "22008".into(),
+                message: "timestamp out of range".into(),
+                detail: Some(format!("MySQL warning {code}: {message} [bind \"{bind}\"]")),
+            });
+        }
         // GROUP_CONCAT (string_agg) cut its result short: group_concat_max_len is set to its
         // largest at connect, max_allowed_packet still bounds it.
         if let Some((_, code, message)) = warnings

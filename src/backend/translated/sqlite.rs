@@ -340,8 +340,9 @@ pub(crate) fn pg_sqrt(x: f64) -> Result<f64, SqliteMathError> {
     Ok(x.sqrt())
 }
 
-/// `bindproxy_pow(a, b)` and `bindproxy_sqrt(x)` ([`pg_pow`], [`pg_sqrt`]): NULL for a NULL
-/// argument, PostgreSQL's errors otherwise (see `crate::translate::SQLITE_POW_FUNCTION`).
+/// `bindproxy_pow(a, b)` and `bindproxy_sqrt(x)` ([`pg_pow`], [`pg_sqrt`]), and
+/// `bindproxy_ts_shift(ts, months, days, micros)` (`timestamp + interval`): NULL for a NULL argument,
+/// PostgreSQL's errors otherwise (see `crate::translate::SQLITE_POW_FUNCTION`).
 fn register_math(conn: &Connection) -> rusqlite::Result<()> {
     use rusqlite::functions::FunctionFlags;
     let flags = FunctionFlags::SQLITE_UTF8
@@ -369,6 +370,21 @@ fn register_math(conn: &Connection) -> rusqlite::Result<()> {
                 return Ok(None);
             };
             pg_sqrt(x).map(Some).map_err(fail)
+        },
+    )?;
+    conn.create_scalar_function(
+        crate::translate::SQLITE_TS_SHIFT_FUNCTION,
+        4,
+        flags,
+        move |ctx| {
+            let Some(ts) = ctx.get::<Option<String>>(0)? else {
+                return Ok(None);
+            };
+            let (months, days, micros) =
+                (ctx.get::<i64>(1)?, ctx.get::<i64>(2)?, ctx.get::<i64>(3)?);
+            super::types::shift_timestamp_text(&ts, months, days, micros)
+                .map(Some)
+                .ok_or_else(|| fail(SqliteMathError::TimestampOutOfRange))
         },
     )
 }

@@ -902,6 +902,31 @@ pub(crate) fn timestamptz_literal_utc(s: &str) -> Option<String> {
     }
 }
 
+/// PostgreSQL's `timestamp + interval` on a timestamp's text (`YYYY-MM-DD[ HH:MM:SS[.f]]`): months
+/// first, the day clamped to the last of the month (Jan 31 + 1 month = Feb 29), then days, then
+/// microseconds. `None` when the text does not parse.
+pub(crate) fn shift_timestamp_text(s: &str, months: i64, days: i64, micros: i64) -> Option<String> {
+    let st = parse_timestamp(s).ok()??;
+    let (mut y, mut m, mut d) = civil_from_days(st.days);
+    if months != 0 {
+        let total = y
+            .checked_mul(12)?
+            .checked_add(i64::from(m) - 1)?
+            .checked_add(months)?;
+        y = total.div_euclid(12);
+        m = u32::try_from(total.rem_euclid(12) + 1).ok()?;
+        d = d.min(days_in_month(y, m));
+    }
+    let day = days_from_civil(y, m, d).checked_add(days)?;
+    let total =
+        i128::from(day) * i128::from(USECS_PER_DAY) + i128::from(st.usecs) + i128::from(micros);
+    let out = Stamp {
+        days: i64::try_from(total.div_euclid(i128::from(USECS_PER_DAY))).ok()?,
+        usecs: i64::try_from(total.rem_euclid(i128::from(USECS_PER_DAY))).ok()?,
+    };
+    Some(stamp_text(out, true))
+}
+
 fn fmt_date(out: &mut String, days: i64) {
     use std::fmt::Write;
     let (y, m, d) = civil_from_days(days);
