@@ -34,6 +34,7 @@ mod restype;
 mod safety;
 pub mod sequence;
 mod series;
+mod trunc;
 mod txn;
 mod types;
 mod unnest;
@@ -144,6 +145,10 @@ impl SqliteMathError {
 /// timestamp text moved as PostgreSQL moves it (months with the day clamped, then days, then
 /// microseconds), NULL for a NULL timestamp.
 pub const SQLITE_TS_SHIFT_FUNCTION: &str = "bindproxy_ts_shift";
+
+/// `date_trunc(field, ts)` on SQLite: `bindproxy_date_trunc(field, ts)`, registered like
+/// [`SQLITE_TS_SHIFT_FUNCTION`] (`translate/trunc.rs` lists the fields).
+pub const SQLITE_DATE_TRUNC_FUNCTION: &str = "bindproxy_date_trunc";
 
 /// The integer types whose range SQLite connections check with a function of bindproxy's
 /// (`bindproxy_int4(x)` is `x`, or an error when `x` is outside int4 or not an integer): integer
@@ -305,6 +310,8 @@ pub enum ResultType {
     NumericLiteral { scale: u32 },
     /// `x ± interval`: timestamp for a date or timestamp `x`, timestamptz for a timestamptz.
     Shifted(Box<ResultType>),
+    /// `date_trunc(field, x)`: timestamp for a timestamp `x`, timestamptz for a timestamptz or a date.
+    Truncated(Box<ResultType>),
 }
 
 /// A MySQL `DROP INDEX` whose table the caller must find.

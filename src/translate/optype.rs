@@ -462,6 +462,7 @@ fn function(f: &sqlparser::ast::Function, column: &dyn Fn(&Expr) -> Option<Strin
             _ => Operand::Unknown,
         },
         "current_date" => Operand::Date,
+        "date_trunc" => Operand::DateTime,
         _ => Operand::Unknown,
     }
 }

@@ -314,6 +314,10 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
                     Some(named("timestamptz"))
                 }
                 "localtimestamp" => Some(named("timestamp")),
+                "date_trunc" => args
+                    .get(1)
+                    .and_then(|a| infer(scope, a))
+                    .map(|t| ResultType::Truncated(Box::new(t))),
                 "current_date" => Some(named("date")),
                 "gen_random_uuid" => Some(named("uuid")),
                 _ => None,

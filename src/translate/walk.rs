@@ -1854,6 +1854,31 @@ impl<'a> Ctx<'a> {
                 Ok(Some(ts_now()))
             }
             "current_timestamp" | "localtimestamp" => Ok(Some(ts_now())),
+            "date_trunc" if argc == 2 => {
+                let field = arg_originals
+                    .first()
+                    .and_then(string_of)
+                    .map(str::to_ascii_lowercase)
+                    .filter(|f| super::trunc::FIELDS.contains(&f.as_str()));
+                let Some(field) = field else {
+                    return unsupported(
+                        "date_trunc() to a field other than a literal year, quarter, month, week, day, hour, minute or second",
+                    );
+                };
+                let kind = arg_originals.get(1).and_then(|a| self.datetime_kind(a));
+                let x = match (kind, arg_clones.get(1)) {
+                    (Some(PgType::Date), Some(x)) if t == Target::MySql => {
+                        cast_expr(x.clone(), "DATETIME(6)")
+                    }
+                    (Some(_), Some(x)) => x.clone(),
+                    _ => {
+                        return unsupported(
+                            "date_trunc() of a value other than a date, timestamp or timestamptz",
+                        )
+                    }
+                };
+                Ok(Some(super::trunc::render(t, &field, x)))
+            }
             "current_date" if argc == 0 => Ok(Some(keyword_fn("CURRENT_DATE"))),
             "gen_random_uuid" if argc == 0 && t == Target::MySql => Ok(Some(call("UUID", vec![]))),
             _ => unsupported(format!("function {name}() on {}", on_target(t))),
@@ -2029,7 +2054,7 @@ pub(crate) fn strip_to_param(e: Expr) -> Expr {
     }
 }
 
-fn cast_expr(e: Expr, ty: &str) -> Expr {
+pub(crate) fn cast_expr(e: Expr, ty: &str) -> Expr {
     Expr::Cast {
         kind: CastKind::Cast,
         expr: Box::new(e),

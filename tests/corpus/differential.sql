@@ -273,8 +273,28 @@ SELECT d - 1 FROM dates;
 
 SELECT now() - interval '1 day' < now(), now() + interval '1 hour' > now(), current_date + interval '1 day' > current_date;
 
--- @refused lite,my
 SELECT date_trunc('month', ts) FROM t ORDER BY id;
+
+SELECT date_trunc('year', ts), date_trunc('quarter', ts), date_trunc('week', ts), date_trunc('day', ts) FROM t ORDER BY id;
+
+SELECT date_trunc('hour', ts), date_trunc('minute', ts), date_trunc('second', ts), date_trunc('MONTH', ts) FROM t ORDER BY id;
+
+SELECT date_trunc('month', d), date_trunc('week', d), date_trunc('quarter', d) FROM t ORDER BY id;
+
+SELECT date_trunc('day', now()) <= now(), date_trunc('hour', TIMESTAMP '2024-05-17 13:45:12.5'), date_trunc('week', DATE '2024-03-03');
+
+SELECT date_trunc('month', ts + interval '1 month') FROM dates;
+
+SELECT date_trunc('year', ts) AS y, count(*) FROM t GROUP BY date_trunc('year', ts) ORDER BY 1;
+
+-- @refused lite,my
+SELECT date_trunc('decade', ts) FROM t;
+
+-- @refused lite,my
+SELECT date_trunc('milliseconds', ts) FROM t;
+
+-- @refused lite,my
+SELECT date_trunc(v, ts) FROM t;
 
 -- @refused lite,my
 SELECT extract(year FROM d) FROM t ORDER BY id;

@@ -386,6 +386,21 @@ fn register_math(conn: &Connection) -> rusqlite::Result<()> {
                 .map(Some)
                 .ok_or_else(|| fail(SqliteMathError::TimestampOutOfRange))
         },
+    )?;
+    conn.create_scalar_function(
+        crate::translate::SQLITE_DATE_TRUNC_FUNCTION,
+        2,
+        flags,
+        move |ctx| {
+            let (Some(field), Some(ts)) =
+                (ctx.get::<Option<String>>(0)?, ctx.get::<Option<String>>(1)?)
+            else {
+                return Ok(None);
+            };
+            super::types::date_trunc_text(&field, &ts)
+                .map(Some)
+                .ok_or_else(|| fail(SqliteMathError::TimestampOutOfRange))
+        },
     )
 }
 

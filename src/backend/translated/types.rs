@@ -927,6 +927,56 @@ pub(crate) fn shift_timestamp_text(s: &str, months: i64, days: i64, micros: i64)
     Some(stamp_text(out, true))
 }
 
+/// PostgreSQL's `date_trunc(field, timestamp)` on a timestamp's text, for the fields of
+/// `translate::trunc::FIELDS` (`week`: the Monday on or before). `None` for another field or text
+/// that does not parse.
+pub(crate) fn date_trunc_text(field: &str, s: &str) -> Option<String> {
+    let st = parse_timestamp(s).ok()??;
+    let (y, m, _) = civil_from_days(st.days);
+    let (hour, minute, second) = (
+        st.usecs / 3_600_000_000,
+        st.usecs / 60_000_000,
+        st.usecs / 1_000_000,
+    );
+    let out = match field {
+        "year" => Stamp {
+            days: days_from_civil(y, 1, 1),
+            usecs: 0,
+        },
+        "quarter" => Stamp {
+            days: days_from_civil(y, (m - 1) / 3 * 3 + 1, 1),
+            usecs: 0,
+        },
+        "month" => Stamp {
+            days: days_from_civil(y, m, 1),
+            usecs: 0,
+        },
+        // 1970-01-01 was a Thursday: days since a Monday are (days + 3) mod 7
+        "week" => Stamp {
+            days: st.days - (st.days + 3).rem_euclid(7),
+            usecs: 0,
+        },
+        "day" => Stamp {
+            days: st.days,
+            usecs: 0,
+        },
+        "hour" => Stamp {
+            days: st.days,
+            usecs: hour * 3_600_000_000,
+        },
+        "minute" => Stamp {
+            days: st.days,
+            usecs: minute * 60_000_000,
+        },
+        "second" => Stamp {
+            days: st.days,
+            usecs: second * 1_000_000,
+        },
+        _ => return None,
+    };
+    Some(stamp_text(out, true))
+}
+
 fn fmt_date(out: &mut String, days: i64) {
     use std::fmt::Write;
     let (y, m, d) = civil_from_days(days);
