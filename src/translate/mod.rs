@@ -146,6 +146,10 @@ impl SqliteMathError {
 /// microseconds), NULL for a NULL timestamp.
 pub const SQLITE_TS_SHIFT_FUNCTION: &str = "bindproxy_ts_shift";
 
+/// `timestamp - timestamp` on SQLite: `bindproxy_ts_diff(a, b)`, the difference in microseconds (the
+/// executor prints it as PostgreSQL's interval), registered like [`SQLITE_TS_SHIFT_FUNCTION`].
+pub const SQLITE_TS_DIFF_FUNCTION: &str = "bindproxy_ts_diff";
+
 /// `date_trunc(field, ts)` on SQLite: `bindproxy_date_trunc(field, ts)`, registered like
 /// [`SQLITE_TS_SHIFT_FUNCTION`] (`translate/trunc.rs` lists the fields).
 pub const SQLITE_DATE_TRUNC_FUNCTION: &str = "bindproxy_date_trunc";

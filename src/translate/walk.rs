@@ -1115,6 +1115,33 @@ impl<'a> Ctx<'a> {
                 self.interval_arith(e)
             }
             Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Minus,
+                right,
+            } if matches!(
+                (self.datetime_kind(left), self.datetime_kind(right)),
+                (Some(PgType::Timestamp), Some(PgType::Timestamp))
+                    | (Some(PgType::Timestamptz), Some(PgType::Timestamptz))
+            ) =>
+            {
+                // timestamp - timestamp: an interval, from the difference in microseconds
+                let Expr::BinaryOp { left, right, .. } = e else {
+                    return unsupported("timestamp - timestamp");
+                };
+                self.expr(left)?;
+                self.expr(right)?;
+                let a = std::mem::replace(&mut **left, Expr::Value(Value::Null.into()));
+                let b = std::mem::replace(&mut **right, Expr::Value(Value::Null.into()));
+                *e = match t {
+                    Target::MySql => call(
+                        "TIMESTAMPDIFF",
+                        vec![Expr::Identifier(raw("MICROSECOND")), b, a],
+                    ),
+                    Target::Sqlite => call(super::SQLITE_TS_DIFF_FUNCTION, vec![a, b]),
+                };
+                Ok(())
+            }
+            Expr::BinaryOp {
                 op: BinaryOperator::PGExp,
                 ..
             } => self.power(e),
@@ -1490,6 +1517,15 @@ impl<'a> Ctx<'a> {
                     | "statement_timestamp" => Some(PgType::Timestamptz),
                     "localtimestamp" => Some(PgType::Timestamp),
                     "current_date" => Some(PgType::Date),
+                    "min" | "max" if f.over.is_none() => match &f.args {
+                        FunctionArguments::List(l) => match l.args.as_slice() {
+                            [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] => {
+                                self.datetime_kind(x)
+                            }
+                            _ => None,
+                        },
+                        _ => None,
+                    },
                     _ => None,
                 },
                 _ => None,

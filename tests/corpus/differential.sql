@@ -339,8 +339,16 @@ SELECT ts + interval '1.5 months' FROM dates;
 -- @refused lite,my
 SELECT ts + interval '1 day ago' FROM dates;
 
--- @refused lite,my
 SELECT ts - ts FROM dates;
+
+SELECT ts - TIMESTAMP '2024-01-01 00:00:00', TIMESTAMP '2024-03-01 00:00:00' - ts FROM t ORDER BY id;
+
+SELECT TIMESTAMP '2024-01-02 02:00:00' - TIMESTAMP '2024-01-01 00:00:00', TIMESTAMP '2024-01-01' - TIMESTAMP '2024-01-01', TIMESTAMP '2024-01-01 00:00:00' - TIMESTAMP '2024-01-03 00:30:00', TIMESTAMP '2024-01-01 00:00:01' - TIMESTAMP '2024-01-01 00:00:00.25';
+
+SELECT max(ts) - min(ts), now() - now() FROM t;
+
+-- @refused lite,my
+SELECT ts - d FROM t;
 
 -- @refused lite,my
 SELECT interval '2 hours' * 3;

@@ -111,6 +111,11 @@ pub(crate) fn resolve(
                     return Some((PgType::Date, -1))
                 }
                 (PgType::Date, PgType::Date) => return Some((PgType::Int4, -1)),
+                // timestamp - timestamp (the translator allows no other operator between them)
+                (PgType::Timestamp, PgType::Timestamp)
+                | (PgType::Timestamptz, PgType::Timestamptz) => {
+                    return Some((PgType::Interval, -1))
+                }
                 _ => {}
             }
             match (int_rank(a), int_rank(b)) {

@@ -401,6 +401,20 @@ fn register_math(conn: &Connection) -> rusqlite::Result<()> {
                 .map(Some)
                 .ok_or_else(|| fail(SqliteMathError::TimestampOutOfRange))
         },
+    )?;
+    conn.create_scalar_function(
+        crate::translate::SQLITE_TS_DIFF_FUNCTION,
+        2,
+        flags,
+        move |ctx| {
+            let (Some(a), Some(b)) = (ctx.get::<Option<String>>(0)?, ctx.get::<Option<String>>(1)?)
+            else {
+                return Ok(None);
+            };
+            super::types::timestamp_diff_micros(&a, &b)
+                .map(Some)
+                .ok_or_else(|| fail(SqliteMathError::TimestampOutOfRange))
+        },
     )
 }
 
