@@ -274,6 +274,7 @@ pub(crate) fn of_expr(e: &Expr, column: &dyn Fn(&Expr) -> Option<String>) -> Ope
             column,
         ),
         Expr::Function(f) => function(f, column),
+        Expr::Extract { .. } => Operand::Numeric,
         _ => Operand::Unknown,
     }
 }
@@ -463,6 +464,7 @@ fn function(f: &sqlparser::ast::Function, column: &dyn Fn(&Expr) -> Option<Strin
         },
         "current_date" => Operand::Date,
         "date_trunc" => Operand::DateTime,
+        "date_part" => Operand::Float,
         _ => Operand::Unknown,
     }
 }

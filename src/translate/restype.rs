@@ -193,6 +193,8 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
             (t, _) => t,
         },
         Expr::TypedString(ts) => cast_type(&ts.data_type),
+        // extract() is numeric since PostgreSQL 14 (the fields bindproxy takes are integers)
+        Expr::Extract { .. } => Some(ResultType::NumericLiteral { scale: 0 }),
         Expr::IsNull(_)
         | Expr::IsNotNull(_)
         | Expr::IsTrue(_)
@@ -314,6 +316,7 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
                     Some(named("timestamptz"))
                 }
                 "localtimestamp" => Some(named("timestamp")),
+                "date_part" => Some(named("float8")),
                 "date_trunc" => args
                     .get(1)
                     .and_then(|a| infer(scope, a))

@@ -1,4 +1,9 @@
-//! `date_trunc(field, x)` for MySQL/MariaDB and SQLite.
+//! `date_trunc(field, x)`, and `extract(field FROM x)` / `date_part('field', x)` of the integer fields,
+//! for MySQL/MariaDB and SQLite.
+//!
+//! `extract` of `year`, `quarter`, `month`, `day`, `dow`, `doy` (and `hour`, `minute` of a timestamp) is
+//! the engine's own (`YEAR(x)`, `DAYOFWEEK(x) - 1`, …; SQLite `strftime`), typed numeric (PostgreSQL 14+)
+//! or float8 for `date_part`; `epoch`, `second` and the others (fractions) are refused.
 //!
 //! Owns: the fields bindproxy truncates to (`year`, `quarter`, `month`, `week` — the Monday —, `day`,
 //! `hour`, `minute`, `second`) and the engine expression for each: MySQL builds the truncated
@@ -18,6 +23,53 @@ use super::Target;
 pub(crate) const FIELDS: &[&str] = &[
     "year", "quarter", "month", "week", "day", "hour", "minute", "second",
 ];
+
+/// The integer fields `extract` takes here: of a date, and of a timestamp only.
+pub(crate) const EXTRACT_DATE_FIELDS: &[&str] = &["year", "quarter", "month", "day", "dow", "doy"];
+pub(crate) const EXTRACT_TIME_FIELDS: &[&str] = &["hour", "minute"];
+
+/// `extract(field FROM x)` on the target, `field` one of the lists above.
+pub(crate) fn extract(t: Target, field: &str, x: Expr) -> Expr {
+    match t {
+        Target::MySql => match field {
+            "year" => call("YEAR", vec![x]),
+            "quarter" => call("QUARTER", vec![x]),
+            "month" => call("MONTH", vec![x]),
+            "day" => call("DAYOFMONTH", vec![x]),
+            "dow" => Expr::Nested(Box::new(Expr::BinaryOp {
+                left: Box::new(call("DAYOFWEEK", vec![x])),
+                op: BinaryOperator::Minus,
+                right: Box::new(number_lit("1")),
+            })),
+            "doy" => call("DAYOFYEAR", vec![x]),
+            "hour" => call("HOUR", vec![x]),
+            _ => call("MINUTE", vec![x]),
+        },
+        Target::Sqlite => {
+            let part = |pattern: &str, x: Expr| {
+                cast_expr(call("strftime", vec![string_lit(pattern), x]), "INTEGER")
+            };
+            match field {
+                "year" => part("%Y", x),
+                "quarter" => Expr::Nested(Box::new(Expr::BinaryOp {
+                    left: Box::new(Expr::Nested(Box::new(Expr::BinaryOp {
+                        left: Box::new(part("%m", x)),
+                        op: BinaryOperator::Plus,
+                        right: Box::new(number_lit("2")),
+                    }))),
+                    op: BinaryOperator::Divide,
+                    right: Box::new(number_lit("3")),
+                })),
+                "month" => part("%m", x),
+                "day" => part("%d", x),
+                "dow" => part("%w", x),
+                "doy" => part("%j", x),
+                "hour" => part("%H", x),
+                _ => part("%M", x),
+            }
+        }
+    }
+}
 
 /// `date_trunc(field, x)` on the target; `field` is one of [`FIELDS`], `x` a timestamp (a date is
 /// made one here on MySQL).

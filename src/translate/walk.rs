@@ -1406,7 +1406,14 @@ impl<'a> Ctx<'a> {
             }
             Expr::SimilarTo { .. } => unsupported("SIMILAR TO"),
             Expr::RLike { .. } => unsupported("regular expression match"),
-            Expr::Extract { .. } => unsupported("EXTRACT"),
+            Expr::Extract { field, expr, .. } => {
+                let name = extract_field_name(field);
+                let kind = self.datetime_kind(expr);
+                self.expr(expr)?;
+                let x = std::mem::replace(&mut **expr, Expr::Value(Value::Null.into()));
+                *e = self.extract_of(&name, kind, x)?;
+                Ok(())
+            }
             Expr::Substring { .. } => unsupported("SUBSTRING"),
             Expr::Trim { .. } => unsupported("TRIM"),
             Expr::Position { .. } => unsupported("POSITION"),
@@ -1550,6 +1557,24 @@ impl<'a> Ctx<'a> {
             }
             _ => None,
         }
+    }
+
+    /// `extract(field FROM x)` of `x` (already translated) of date/time type `kind`.
+    fn extract_of(&self, field: &str, kind: Option<PgType>, x: Expr) -> Result<Expr> {
+        use super::trunc::{EXTRACT_DATE_FIELDS, EXTRACT_TIME_FIELDS};
+        let ok = match kind {
+            Some(PgType::Date) => EXTRACT_DATE_FIELDS.contains(&field),
+            Some(PgType::Timestamp | PgType::Timestamptz) => {
+                EXTRACT_DATE_FIELDS.contains(&field) || EXTRACT_TIME_FIELDS.contains(&field)
+            }
+            _ => false,
+        };
+        if !ok {
+            return unsupported(format!(
+                "extract/date_part of {field} (bindproxy extracts year, quarter, month, day, dow, doy, and hour, minute of a timestamp, from a date or timestamp)"
+            ));
+        }
+        Ok(super::trunc::extract(self.target, field, x))
     }
 
     /// `|/ x`: PostgreSQL's float8 square root, on SQLite only (bindproxy's function raises 2201F for
@@ -1890,6 +1915,21 @@ impl<'a> Ctx<'a> {
                 Ok(Some(ts_now()))
             }
             "current_timestamp" | "localtimestamp" => Ok(Some(ts_now())),
+            "date_part" if argc == 2 => {
+                let Some(field) = arg_originals
+                    .first()
+                    .and_then(string_of)
+                    .map(str::to_ascii_lowercase)
+                else {
+                    return unsupported("date_part() of a field other than a literal");
+                };
+                let kind = arg_originals.get(1).and_then(|a| self.datetime_kind(a));
+                let x = arg_clones
+                    .get(1)
+                    .cloned()
+                    .unwrap_or(Expr::Value(Value::Null.into()));
+                Ok(Some(self.extract_of(&field, kind, x)?))
+            }
             "date_trunc" if argc == 2 => {
                 let field = arg_originals
                     .first()
@@ -1980,6 +2020,23 @@ fn date_diff(t: Target, a: Expr, b: Expr) -> Expr {
             },
             "INTEGER",
         ),
+    }
+}
+
+/// The name PostgreSQL gives an `extract` field (`YEAR` → `year`).
+fn extract_field_name(f: &sqlparser::ast::DateTimeField) -> String {
+    use sqlparser::ast::DateTimeField as F;
+    match f {
+        F::Year | F::Years => "year".into(),
+        F::Month | F::Months => "month".into(),
+        F::Day | F::Days => "day".into(),
+        F::Hour | F::Hours => "hour".into(),
+        F::Minute | F::Minutes => "minute".into(),
+        F::Dow => "dow".into(),
+        F::Doy => "doy".into(),
+        F::Quarter => "quarter".into(),
+        F::Custom(i) => fold(i),
+        other => other.to_string().to_ascii_lowercase(),
     }
 }
 

@@ -306,8 +306,22 @@ SELECT date_trunc('milliseconds', ts) FROM t;
 -- @refused lite,my
 SELECT date_trunc(v, ts) FROM t;
 
--- @refused lite,my
 SELECT extract(year FROM d) FROM t ORDER BY id;
+
+SELECT extract(month FROM d), extract(day FROM d), extract(dow FROM d), extract(doy FROM d), extract(quarter FROM d) FROM t ORDER BY id;
+
+SELECT extract(hour FROM ts), extract(minute FROM ts), EXTRACT(YEAR FROM ts) + 1, extract(dow FROM ts) FROM t ORDER BY id;
+
+SELECT date_part('year', d), date_part('dow', ts), date_part('hour', ts), date_part('quarter', d) FROM t ORDER BY id;
+
+-- @refused lite,my
+SELECT extract(epoch FROM ts) FROM t ORDER BY id;
+
+-- @refused lite,my
+SELECT extract(second FROM ts) FROM t ORDER BY id;
+
+-- @refused lite,my
+SELECT date_part('epoch', ts) FROM t ORDER BY id;
 
 -- @refused lite,my
 SELECT to_char(d, 'YYYY-MM-DD') FROM t ORDER BY id;
