@@ -12,7 +12,9 @@
 //! Must never: read a form it does not know (fractional months or days, `ago`, ISO 8601, a bare
 //! number, field qualifiers such as `INTERVAL '1' DAY`) — those are refused, not approximated.
 
-use sqlparser::ast::{DataType, DateTimeField, Expr, Interval, Value, ValueWithSpan};
+use sqlparser::ast::{
+    BinaryOperator, DataType, DateTimeField, Expr, Interval, Value, ValueWithSpan,
+};
 
 use super::error::{Result, TranslateError};
 use super::walk::{call, number_lit};
@@ -48,6 +50,33 @@ pub(crate) fn literal(e: &Expr) -> Option<Result<IntervalValue>> {
     };
     match e {
         Expr::Nested(inner) => literal(inner),
+        // `interval '1 day' * 3`, `3 * interval '1 day'`: each field times an integer literal
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Multiply,
+            right,
+        } => {
+            let (iv, n) = match (literal(left), literal(right)) {
+                (Some(iv), None) => (iv, integer(right)?),
+                (None, Some(iv)) => (iv, integer(left)?),
+                _ => return None,
+            };
+            Some(iv.and_then(|iv| {
+                let scaled = (
+                    i64::from(iv.months).checked_mul(n),
+                    i64::from(iv.days).checked_mul(n),
+                    iv.micros.checked_mul(n),
+                );
+                match scaled {
+                    (Some(m), Some(d), Some(us)) => Ok(IntervalValue {
+                        months: i32::try_from(m).map_err(|_| out_of_range())?,
+                        days: i32::try_from(d).map_err(|_| out_of_range())?,
+                        micros: us,
+                    }),
+                    _ => Err(out_of_range()),
+                }
+            }))
+        }
         Expr::Interval(iv) => Some(
             if iv.leading_field.is_some()
                 || iv.last_field.is_some()
@@ -82,6 +111,26 @@ pub(crate) fn literal(e: &Expr) -> Option<Result<IntervalValue>> {
                 _ => Err(TranslateError::unsupported("this interval literal")),
             })
         }
+        _ => None,
+    }
+}
+
+fn out_of_range() -> TranslateError {
+    TranslateError::OutOfRange("interval out of range".into())
+}
+
+/// An integer literal (`3`, `-2`).
+fn integer(e: &Expr) -> Option<i64> {
+    match e {
+        Expr::Nested(inner) => integer(inner),
+        Expr::Value(ValueWithSpan {
+            value: Value::Number(n, _),
+            ..
+        }) => n.parse().ok(),
+        Expr::UnaryOp {
+            op: sqlparser::ast::UnaryOperator::Minus,
+            expr,
+        } => integer(expr).map(|n| -n),
         _ => None,
     }
 }

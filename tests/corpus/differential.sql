@@ -367,6 +367,8 @@ SELECT ts - d FROM t;
 -- @refused lite,my
 SELECT interval '2 hours' * 3;
 
+SELECT ts + interval '2 hours' * 3, ts - 2 * interval '1 month 1 day', d + interval '1 week' * -1 FROM t ORDER BY id;
+
 SELECT d < '2024-01-15', ts > '2024-01-01' FROM dates;
 
 SELECT d FROM t WHERE d BETWEEN '2000-01-01' AND '2024-01-31' ORDER BY d;
