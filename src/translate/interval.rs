@@ -293,7 +293,8 @@ pub(crate) fn shift(t: Target, x: Expr, iv: IntervalValue, negate: bool) -> Expr
     }
 }
 
-fn signed_lit(n: i64) -> Expr {
+/// An integer literal, a negative one as `-n` (the form the engines' lexers read back).
+pub(crate) fn signed_lit(n: i64) -> Expr {
     if n < 0 {
         Expr::UnaryOp {
             op: sqlparser::ast::UnaryOperator::Minus,

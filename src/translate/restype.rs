@@ -20,8 +20,8 @@ use super::{ColumnRef, ResultType};
 /// FROM entries of one select: visible name → real table (`None`: derived table or CTE).
 struct Scope {
     entries: Vec<(String, Option<String>)>,
-    /// `generate_series(…)` FROM items: (visible name, output column), typed int4.
-    series: Vec<(String, String)>,
+    /// `generate_series(…)` FROM items: (visible name, output column, type).
+    series: Vec<(String, String, ResultType)>,
 }
 
 impl Scope {
@@ -39,7 +39,11 @@ impl Scope {
                     .as_ref()
                     .map_or_else(|| "generate_series".into(), |a| fold(&a.name));
                 entries.push((visible.clone(), None));
-                series.push((visible, super::series::column_name(alias.as_ref())));
+                series.push((
+                    visible,
+                    super::series::column_name(alias.as_ref()),
+                    series_type(f),
+                ));
             }
             TableFactor::Table { name, alias, .. } => {
                 let mut n = name.clone();
@@ -65,18 +69,24 @@ impl Scope {
         Scope { entries, series }
     }
 
-    /// A reference to a `generate_series(…)` column (int4).
-    fn series_column(&self, e: &Expr) -> bool {
+    /// The type of a reference to a `generate_series(…)` column.
+    fn series_column(&self, e: &Expr) -> Option<ResultType> {
         match e {
             Expr::Identifier(c) => {
                 let c = fold(c);
-                self.series.iter().any(|(_, col)| *col == c)
+                self.series
+                    .iter()
+                    .find(|(_, col, _)| *col == c)
+                    .map(|(_, _, t)| t.clone())
             }
             Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
                 let (q, c) = (fold(&parts[0]), fold(&parts[1]));
-                self.series.iter().any(|(n, col)| *n == q && *col == c)
+                self.series
+                    .iter()
+                    .find(|(n, col, _)| *n == q && *col == c)
+                    .map(|(_, _, t)| t.clone())
             }
-            _ => false,
+            _ => None,
         }
     }
 
@@ -108,6 +118,41 @@ impl Scope {
             _ => None,
         }
     }
+}
+
+/// The column type of a `generate_series(…)` FROM item: its first bound's when that is a timestamp
+/// or timestamptz (bounds name no columns), int4 otherwise.
+fn series_type(f: &TableFactor) -> ResultType {
+    let TableFactor::Table {
+        args: Some(args), ..
+    } = f
+    else {
+        return named("int4");
+    };
+    let empty = Scope {
+        entries: vec![],
+        series: vec![],
+    };
+    let first = match args.args.first() {
+        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(x))) => infer(&empty, x),
+        _ => None,
+    };
+    fn stamp(t: &ResultType) -> Option<&'static str> {
+        match t {
+            ResultType::Known { typname, .. } => match typname.as_str() {
+                "timestamp" => Some("timestamp"),
+                "timestamptz" => Some("timestamptz"),
+                _ => None,
+            },
+            // `now() - interval '7 days'`
+            ResultType::Shifted(inner) => match inner.as_ref() {
+                ResultType::Known { typname, .. } if typname == "date" => Some("timestamp"),
+                other => stamp(other),
+            },
+            _ => None,
+        }
+    }
+    named(first.as_ref().and_then(stamp).unwrap_or("int4"))
 }
 
 fn known(ty: &PgType) -> ResultType {
@@ -147,8 +192,8 @@ fn func_name(name: &ObjectName) -> Option<String> {
 
 fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
     match e {
-        Expr::Identifier(_) | Expr::CompoundIdentifier(_) if scope.series_column(e) => {
-            Some(named("int4"))
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) if scope.series_column(e).is_some() => {
+            scope.series_column(e)
         }
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
             scope.resolve(e).map(ResultType::Column)
@@ -398,7 +443,11 @@ fn items(scope: &Scope, projection: &[SelectItem]) -> Vec<Option<ResultType>> {
             && !scope.series.is_empty()
             && scope.series.len() == scope.entries.len()
         {
-            return scope.series.iter().map(|_| Some(named("int4"))).collect();
+            return scope
+                .series
+                .iter()
+                .map(|(_, _, t)| Some(t.clone()))
+                .collect();
         }
         // Output columns do not line up with the list.
         return vec![];

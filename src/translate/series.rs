@@ -1,4 +1,5 @@
-//! `generate_series(start, stop[, step])` of integers as a FROM item, for MySQL/MariaDB and SQLite.
+//! `generate_series(start, stop[, step])` of integers, or of timestamps by an interval literal, as a
+//! FROM item, for MySQL/MariaDB and SQLite.
 //!
 //! Owns: the derived table that stands for the call on both engines, a recursive CTE counting from
 //! `start` by `step` while within `stop` (`(WITH RECURSIVE … SELECT v AS col FROM …) AS alias`), and
@@ -13,13 +14,14 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, Ident, ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, Statement, TableAlias,
-    TableFactor, VisitMut, VisitorMut,
+    BinaryOperator, Expr, Ident, ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, Statement,
+    TableAlias, TableFactor, VisitMut, VisitorMut,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use super::error::{Result, TranslateError};
+use super::interval::{signed_lit, IntervalValue};
 use super::names::fold;
 use super::Target;
 
@@ -45,35 +47,74 @@ pub(crate) fn column_name(alias: Option<&TableAlias>) -> String {
     }
 }
 
+/// The step of a series.
+pub(crate) enum Step {
+    /// An integer (int4 bounds).
+    Int(i32),
+    /// An interval whose fields are all ≥ 0 (`up`) or all ≤ 0 (timestamp bounds).
+    Interval { iv: IntervalValue, up: bool },
+}
+
 /// The derived table for `generate_series(start, stop, step)` (bounds already translated).
 pub(crate) fn derived(
     target: Target,
     start: Expr,
     stop: Expr,
-    step: i32,
+    step: Step,
     alias: Option<TableAlias>,
 ) -> Result<TableFactor> {
     let column = column_name(alias.as_ref());
-    let cmp = if step > 0 { "<=" } else { ">=" };
-    // Computed in 64 bits (the anchor's type is the CTE column's on MySQL): `v + step` of the last
-    // row may leave int4 without an error, as PostgreSQL's own loop stops there too.
+    let up = match step {
+        Step::Int(n) => n > 0,
+        Step::Interval { up, .. } => up,
+    };
+    let cmp = if up { "<=" } else { ">=" };
+    // Integers are computed in 64 bits (the anchor's type is the CTE column's on MySQL): `v + step`
+    // of the last row may leave int4 without an error, as PostgreSQL's own loop stops there too.
+    // Timestamps on SQLite are compared as text: start and stop are normalised to the form
+    // bindproxy_ts_shift writes.
     let template = format!(
         "WITH RECURSIVE bindproxy_series (bindproxy_v) AS (\
            SELECT bindproxy_start \
-           UNION ALL SELECT bindproxy_v + {step} FROM bindproxy_series \
-           WHERE bindproxy_v + {step} {cmp} bindproxy_stop) \
+           UNION ALL SELECT bindproxy_next FROM bindproxy_series \
+           WHERE bindproxy_next {cmp} bindproxy_stop) \
          SELECT bindproxy_v AS bindproxy_column FROM bindproxy_series WHERE bindproxy_v {cmp} bindproxy_stop"
     );
+    let v = Expr::Identifier(Ident::new("bindproxy_v"));
+    let zero = IntervalValue::default();
+    let (anchor, stop, next) = match step {
+        Step::Int(n) => (
+            super::walk::cast_to_bigint(target, start),
+            stop,
+            Expr::BinaryOp {
+                left: Box::new(v),
+                op: BinaryOperator::Plus,
+                right: Box::new(Expr::Nested(Box::new(signed_lit(i64::from(n))))),
+            },
+        ),
+        Step::Interval { iv, .. } => match target {
+            Target::MySql => (
+                super::walk::cast_expr(start, "DATETIME(6)"),
+                stop,
+                super::interval::shift(target, v, iv, false),
+            ),
+            Target::Sqlite => (
+                super::interval::shift(target, start, zero, false),
+                super::interval::shift(target, stop, zero, false),
+                super::interval::shift(target, v, iv, false),
+            ),
+        },
+    };
     let parsed = Parser::parse_sql(&PostgreSqlDialect {}, &template)
         .map_err(|e| TranslateError::Parse(e.to_string()))?;
     let mut query: Query = match parsed.into_iter().next() {
         Some(Statement::Query(q)) => *q,
         _ => return Err(TranslateError::unsupported("generate_series()")),
     };
-    let anchor = super::walk::cast_to_bigint(target, start);
     let mut fill = Fill {
         start: Some(anchor),
         stop,
+        next,
     };
     let _ = query.visit(&mut fill);
     if let SetExpr::Select(s) = query.body.as_mut() {
@@ -107,6 +148,7 @@ pub(crate) fn derived(
 struct Fill {
     start: Option<Expr>,
     stop: Expr,
+    next: Expr,
 }
 
 impl VisitorMut for Fill {
@@ -121,6 +163,7 @@ impl VisitorMut for Fill {
                     }
                 }
                 "bindproxy_stop" => *e = self.stop.clone(),
+                "bindproxy_next" => *e = self.next.clone(),
                 _ => {}
             }
         }

@@ -30,8 +30,9 @@ use super::{ColumnRef, Target};
 struct Entry {
     name: String,
     table: Option<String>,
-    /// For `generate_series(…)` in FROM: its output column (always int4, see [`super::series`]).
-    series: Option<String>,
+    /// For `generate_series(…)` in FROM: its output column and type (int4, timestamp or
+    /// timestamptz; see [`super::series`]).
+    series: Option<(String, &'static str)>,
 }
 
 /// State of one translation: target, scopes for column resolution, collected parameter facts.
@@ -294,21 +295,21 @@ impl<'a> Ctx<'a> {
     /// `int4` for a reference to the column of a `generate_series(…)` FROM item (qualified by its
     /// name, or unqualified in the innermost scope that has it).
     fn series_column(&self, e: &Expr) -> Option<String> {
-        let hit = |en: &Entry, column: &str| en.series.as_deref() == Some(column);
+        let hit = |en: &Entry, column: &str| match &en.series {
+            Some((c, ty)) if c == column => Some(ty.to_string()),
+            _ => None,
+        };
         match e {
             Expr::Identifier(c) => {
                 let column = fold(c);
                 let scope = self.scopes.last()?;
-                scope
-                    .iter()
-                    .any(|en| hit(en, &column))
-                    .then(|| "int4".to_string())
+                scope.iter().find_map(|en| hit(en, &column))
             }
             Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
                 let (qual, column) = (fold(&parts[0]), fold(&parts[1]));
                 for scope in self.scopes.iter().rev() {
                     if let Some(en) = scope.iter().find(|en| en.name == qual) {
-                        return hit(en, &column).then(|| "int4".to_string());
+                        return hit(en, &column);
                     }
                 }
                 None
@@ -558,15 +559,27 @@ impl<'a> Ctx<'a> {
                 TableFactor::Table {
                     name,
                     alias,
-                    args: Some(_),
+                    args: Some(args),
                     ..
-                } if super::series::is_series(name) => out.push(Entry {
-                    name: alias
-                        .as_ref()
-                        .map_or_else(|| "generate_series".into(), |a| fold(&a.name)),
-                    table: None,
-                    series: Some(super::series::column_name(alias.as_ref())),
-                }),
+                } if super::series::is_series(name) => {
+                    let ty = match args.args.first() {
+                        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(x))) => {
+                            match ctx.datetime_kind(x) {
+                                Some(PgType::Timestamp) => "timestamp",
+                                Some(PgType::Timestamptz) => "timestamptz",
+                                _ => "int4",
+                            }
+                        }
+                        _ => "int4",
+                    };
+                    out.push(Entry {
+                        name: alias
+                            .as_ref()
+                            .map_or_else(|| "generate_series".into(), |a| fold(&a.name)),
+                        table: None,
+                        series: Some((super::series::column_name(alias.as_ref()), ty)),
+                    })
+                }
                 TableFactor::Table { name, alias, .. } => {
                     let mut n = name.clone();
                     let table = table_name(&mut n).ok();
@@ -891,6 +904,16 @@ impl<'a> Ctx<'a> {
         if !(2..=3).contains(&bounds.len()) {
             return unsupported("generate_series() with other than 2 or 3 arguments");
         }
+        if let Some(step) = self.timestamp_series_step(&bounds)? {
+            for b in bounds.iter_mut().take(2) {
+                self.expr(b)?;
+            }
+            bounds.truncate(2);
+            let stop = bounds.pop().unwrap_or(Expr::Value(Value::Null.into()));
+            let start = bounds.pop().unwrap_or(Expr::Value(Value::Null.into()));
+            *f = super::series::derived(self.target, start, stop, step, alias.take())?;
+            return Ok(());
+        }
         let step = match bounds.get(2) {
             None => 1,
             Some(x) => number_of(x)
@@ -936,8 +959,48 @@ impl<'a> Ctx<'a> {
         }
         let stop = bounds.pop().unwrap_or(Expr::Value(Value::Null.into()));
         let start = bounds.pop().unwrap_or(Expr::Value(Value::Null.into()));
-        *f = super::series::derived(self.target, start, stop, step, alias.take())?;
+        *f = super::series::derived(
+            self.target,
+            start,
+            stop,
+            super::series::Step::Int(step),
+            alias.take(),
+        )?;
         Ok(())
+    }
+
+    /// The step of `generate_series(ts1, ts2, interval '…')` over two timestamps (or two timestamptz
+    /// on SQLite: MySQL would type the column timestamp), `None` when the bounds are not timestamps.
+    fn timestamp_series_step(&self, args: &[Expr]) -> Result<Option<super::series::Step>> {
+        let kinds = (
+            args.first().and_then(|a| self.datetime_kind(a)),
+            args.get(1).and_then(|a| self.datetime_kind(a)),
+        );
+        let (Some(a), Some(b)) = kinds else {
+            return Ok(None);
+        };
+        if a != b || a == PgType::Date {
+            return unsupported("generate_series() of mixed or date bounds");
+        }
+        if a == PgType::Timestamptz && self.target == Target::MySql {
+            return unsupported(
+                "generate_series() of timestamptz on MySQL (it types the column timestamp)",
+            );
+        }
+        if args.iter().take(2).any(mentions_column) {
+            return unsupported("generate_series() whose bounds name columns (LATERAL)");
+        }
+        let Some(iv) = args.get(2).and_then(super::interval::literal) else {
+            return unsupported("generate_series() of timestamps without an interval literal step");
+        };
+        let iv = iv?;
+        let fields = [i64::from(iv.months), i64::from(iv.days), iv.micros];
+        let up = fields.iter().all(|f| *f >= 0) && fields.iter().any(|f| *f > 0);
+        let down = fields.iter().all(|f| *f <= 0) && fields.iter().any(|f| *f < 0);
+        if !up && !down {
+            return unsupported("generate_series() with a zero or mixed-sign interval step");
+        }
+        Ok(Some(super::series::Step::Interval { iv, up }))
     }
 
     /// ORDER BY with PostgreSQL's NULL placement (NULLs sort as larger than any value: last for ASC,

@@ -588,6 +588,23 @@ SELECT a.n, b.n FROM generate_series(1, 2) AS a(n), generate_series(10, 20, 10) 
 -- @params (2, 4)
 SELECT * FROM generate_series(%s::int, %s::int) AS x(n);
 
+SELECT * FROM generate_series(TIMESTAMP '2024-01-30 10:00:00', TIMESTAMP '2024-05-01', interval '1 month');
+
+SELECT d FROM generate_series('2024-03-01 00:00:00'::timestamp, '2024-02-28'::timestamp, interval '-12 hours 30 minutes') AS s(d);
+
+SELECT count(*), min(g), max(g) FROM generate_series(TIMESTAMP '2024-01-01', TIMESTAMP '2024-01-01 23:59:59', interval '90 seconds') AS g;
+
+SELECT g + interval '1 day' FROM generate_series(TIMESTAMP '2024-02-27', TIMESTAMP '2024-03-01', interval '1 day') AS g ORDER BY 1;
+
+-- @refused my
+SELECT count(*) FROM generate_series(now() - interval '7 days', now(), interval '1 day');
+
+-- @refused lite,my
+SELECT * FROM generate_series(TIMESTAMP '2024-01-01', TIMESTAMP '2024-01-02', interval '1 day -1 hour');
+
+-- @refused lite,my
+SELECT * FROM generate_series(DATE '2024-01-01', DATE '2024-01-03', interval '1 day');
+
 -- @refused lite,my
 SELECT * FROM generate_series(1, 3, 0);
 
