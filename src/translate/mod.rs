@@ -91,16 +91,19 @@ pub const SQLITE_DIVISOR_FUNCTION: &str = "bindproxy_divisor";
 pub const SQLITE_DIVISION_BY_ZERO: &str = "bindproxy: division by zero";
 
 /// `a ^ b` (float8) on SQLite: `bindproxy_pow(a, b)`, a function every SQLite connection of bindproxy
-/// registers (`backend/translated/sqlite.rs`), with PostgreSQL's `dpow` errors ([`SqliteMathError`]).
+/// registers (`backend/translated/sqlite.rs`), with PostgreSQL's `dpow` errors
+/// ([`SqliteFunctionError`]).
 pub const SQLITE_POW_FUNCTION: &str = "bindproxy_pow";
 
 /// `|/ x` (float8) on SQLite: `bindproxy_sqrt(x)`, registered like [`SQLITE_POW_FUNCTION`].
 pub const SQLITE_SQRT_FUNCTION: &str = "bindproxy_sqrt";
 
-/// The errors of [`SQLITE_POW_FUNCTION`] and [`SQLITE_SQRT_FUNCTION`], raised with [`Self::message`]
-/// and mapped to PostgreSQL's SQLSTATE and message by `backend/translated/errors.rs`.
+/// The errors of bindproxy's SQLite functions ([`SQLITE_POW_FUNCTION`], [`SQLITE_SQRT_FUNCTION`],
+/// [`SQLITE_TS_SHIFT_FUNCTION`], [`SQLITE_TS_DIFF_FUNCTION`], [`SQLITE_DATE_TRUNC_FUNCTION`]), raised
+/// with [`Self::message`] and mapped to PostgreSQL's SQLSTATE and message by
+/// `backend/translated/errors.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SqliteMathError {
+pub enum SqliteFunctionError {
     ZeroToNegativePower,
     NegativeToFractionalPower,
     SquareRootOfNegative,
@@ -110,27 +113,31 @@ pub enum SqliteMathError {
     TimestampOutOfRange,
 }
 
-impl SqliteMathError {
-    pub const ALL: [SqliteMathError; 6] = [
-        SqliteMathError::ZeroToNegativePower,
-        SqliteMathError::NegativeToFractionalPower,
-        SqliteMathError::SquareRootOfNegative,
-        SqliteMathError::Overflow,
-        SqliteMathError::Underflow,
-        SqliteMathError::TimestampOutOfRange,
+impl SqliteFunctionError {
+    pub const ALL: [SqliteFunctionError; 6] = [
+        SqliteFunctionError::ZeroToNegativePower,
+        SqliteFunctionError::NegativeToFractionalPower,
+        SqliteFunctionError::SquareRootOfNegative,
+        SqliteFunctionError::Overflow,
+        SqliteFunctionError::Underflow,
+        SqliteFunctionError::TimestampOutOfRange,
     ];
 
     /// PostgreSQL's message for the error.
     pub fn pg_message(self) -> &'static str {
         match self {
-            SqliteMathError::ZeroToNegativePower => "zero raised to a negative power is undefined",
-            SqliteMathError::NegativeToFractionalPower => {
+            SqliteFunctionError::ZeroToNegativePower => {
+                "zero raised to a negative power is undefined"
+            }
+            SqliteFunctionError::NegativeToFractionalPower => {
                 "a negative number raised to a non-integer power yields a complex result"
             }
-            SqliteMathError::SquareRootOfNegative => "cannot take square root of a negative number",
-            SqliteMathError::Overflow => "value out of range: overflow",
-            SqliteMathError::Underflow => "value out of range: underflow",
-            SqliteMathError::TimestampOutOfRange => "timestamp out of range",
+            SqliteFunctionError::SquareRootOfNegative => {
+                "cannot take square root of a negative number"
+            }
+            SqliteFunctionError::Overflow => "value out of range: overflow",
+            SqliteFunctionError::Underflow => "value out of range: underflow",
+            SqliteFunctionError::TimestampOutOfRange => "timestamp out of range",
         }
     }
 

@@ -597,9 +597,9 @@ fn sqlite_pg_message(msg: &str) -> Option<(&'static str, String)> {
     if msg == crate::translate::SQLITE_DIVISION_BY_ZERO {
         return Some(("22012", "division by zero".into()));
     }
-    for e in crate::translate::SqliteMathError::ALL {
+    for e in crate::translate::SqliteFunctionError::ALL {
         if msg == e.message() {
-            use crate::translate::SqliteMathError as M;
+            use crate::translate::SqliteFunctionError as M;
             let code = match e {
                 M::ZeroToNegativePower | M::NegativeToFractionalPower | M::SquareRootOfNegative => {
                     "2201F"

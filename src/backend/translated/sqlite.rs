@@ -38,7 +38,7 @@ use super::types::{sqlite_decl_type, sqlite_decl_typmod, PgType, Value};
 use super::{CancelGate, Column, Prepared, RunOutcome, TableColumns, Ticket};
 use crate::config::BindConfig;
 use crate::error::ProxyError;
-use crate::translate::SqliteMathError;
+use crate::translate::SqliteFunctionError;
 use crate::translate::SQLITE_SESSION_SETUP;
 
 /// How long a writer waits for the database lock before its statement fails with 55P03.
@@ -315,27 +315,27 @@ fn register_divisor(conn: &Connection) -> rusqlite::Result<()> {
 
 /// PostgreSQL's `float8 ^ float8` (`dpow`): its errors for a zero base with a negative exponent, a
 /// negative base with a fractional one, and a result outside float8.
-pub(crate) fn pg_pow(a: f64, b: f64) -> Result<f64, SqliteMathError> {
+pub(crate) fn pg_pow(a: f64, b: f64) -> Result<f64, SqliteFunctionError> {
     if a == 0.0 && b < 0.0 {
-        return Err(SqliteMathError::ZeroToNegativePower);
+        return Err(SqliteFunctionError::ZeroToNegativePower);
     }
     if a < 0.0 && b.floor() != b {
-        return Err(SqliteMathError::NegativeToFractionalPower);
+        return Err(SqliteFunctionError::NegativeToFractionalPower);
     }
     let r = a.powf(b);
     if r.is_infinite() && a.is_finite() && b.is_finite() {
-        return Err(SqliteMathError::Overflow);
+        return Err(SqliteFunctionError::Overflow);
     }
     if r == 0.0 && a != 0.0 && a.is_finite() && b.is_finite() {
-        return Err(SqliteMathError::Underflow);
+        return Err(SqliteFunctionError::Underflow);
     }
     Ok(r)
 }
 
 /// PostgreSQL's `|/ float8` (`dsqrt`).
-pub(crate) fn pg_sqrt(x: f64) -> Result<f64, SqliteMathError> {
+pub(crate) fn pg_sqrt(x: f64) -> Result<f64, SqliteFunctionError> {
     if x < 0.0 {
-        return Err(SqliteMathError::SquareRootOfNegative);
+        return Err(SqliteFunctionError::SquareRootOfNegative);
     }
     Ok(x.sqrt())
 }
@@ -348,7 +348,7 @@ fn register_math(conn: &Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8
         | FunctionFlags::SQLITE_INNOCUOUS
         | FunctionFlags::SQLITE_DETERMINISTIC;
-    let fail = |e: SqliteMathError| rusqlite::Error::UserFunctionError(e.message().into());
+    let fail = |e: SqliteFunctionError| rusqlite::Error::UserFunctionError(e.message().into());
     conn.create_scalar_function(
         crate::translate::SQLITE_POW_FUNCTION,
         2,
@@ -384,7 +384,7 @@ fn register_math(conn: &Connection) -> rusqlite::Result<()> {
                 (ctx.get::<i64>(1)?, ctx.get::<i64>(2)?, ctx.get::<i64>(3)?);
             super::types::shift_timestamp_text(&ts, months, days, micros)
                 .map(Some)
-                .ok_or_else(|| fail(SqliteMathError::TimestampOutOfRange))
+                .ok_or_else(|| fail(SqliteFunctionError::TimestampOutOfRange))
         },
     )?;
     conn.create_scalar_function(
@@ -399,7 +399,7 @@ fn register_math(conn: &Connection) -> rusqlite::Result<()> {
             };
             super::types::date_trunc_text(&field, &ts)
                 .map(Some)
-                .ok_or_else(|| fail(SqliteMathError::TimestampOutOfRange))
+                .ok_or_else(|| fail(SqliteFunctionError::TimestampOutOfRange))
         },
     )?;
     conn.create_scalar_function(
@@ -413,7 +413,7 @@ fn register_math(conn: &Connection) -> rusqlite::Result<()> {
             };
             super::types::timestamp_diff_micros(&a, &b)
                 .map(Some)
-                .ok_or_else(|| fail(SqliteMathError::TimestampOutOfRange))
+                .ok_or_else(|| fail(SqliteFunctionError::TimestampOutOfRange))
         },
     )
 }
