@@ -2,7 +2,8 @@
 //!
 //! Owns: the statement-level allowlist of the DML shapes (target table, column lists, VALUES, ON
 //! CONFLICT, RETURNING, UPDATE … FROM, DELETE), their rewriting for the target (ON CONFLICT → ON
-//! DUPLICATE KEY UPDATE on MySQL, RETURNING handling), parameter hints from column lists and SET
+//! DUPLICATE KEY UPDATE on MySQL, RETURNING handling, the batched-insert shapes of SQLAlchemy and of
+//! Django ([`super::unnest`]) made multi-row VALUES), parameter hints from column lists and SET
 //! clauses, and rendering through sqlparser's Display. Must never: accept a clause it does not check,
 //! or render RETURNING where the target cannot evaluate it.
 

@@ -2,7 +2,9 @@
 //!
 //! Owns: deciding, node by node, whether a query/expression shape is in the supported subset, rewriting
 //! it in place into a form whose Display is valid for the target (casts, ILIKE, `||`, booleans,
-//! functions, LIMIT/OFFSET, NULL ordering), and recording parameter hints (which column each `$n` meets)
+//! functions, `^` and `|/`, date/time arithmetic with [`super::interval`], `date_trunc`/`extract` with
+//! [`super::trunc`], `generate_series` with [`super::series`], LIMIT/OFFSET, NULL ordering), and
+//! recording parameter hints (which column each `$n` meets)
 //! with table aliases resolved. Must never: quote identifiers or number placeholders (that is
 //! [`super::names`]), or let an unknown variant through: every `match` ends in an explicit rejection.
 
