@@ -2,7 +2,8 @@
 //!
 //! Owns: the statement-level allowlist of the DML shapes (target table, column lists, VALUES, ON
 //! CONFLICT, RETURNING, UPDATE … FROM, DELETE), their rewriting for the target (ON CONFLICT → ON
-//! DUPLICATE KEY UPDATE on MySQL, RETURNING handling), parameter hints from column lists and SET
+//! DUPLICATE KEY UPDATE on MySQL, RETURNING handling, the batched-insert shapes of SQLAlchemy and of
+//! Django ([`super::unnest`]) made multi-row VALUES), parameter hints from column lists and SET
 //! clauses, and rendering through sqlparser's Display. Must never: accept a clause it does not check,
 //! or render RETURNING where the target cannot evaluate it.
 
@@ -219,8 +220,8 @@ fn insert(ctx: &mut Ctx, ins: &mut Insert) -> Result<Option<Returning>> {
     let Some(src) = source else {
         return unsupported("INSERT … DEFAULT VALUES");
     };
-    if !cols.is_empty() {
-        insertmanyvalues_to_values(src)?;
+    if !cols.is_empty() && !insertmanyvalues_to_values(src)? {
+        super::unnest::to_values(src)?;
     }
     // Hints: VALUES rows line up with the column list, or without one with the table's columns
     // in order (`#1`, `#2`, … are resolved by the executor).

@@ -27,15 +27,19 @@ mod ddl;
 pub mod depth;
 mod dml;
 mod error;
+mod interval;
 mod lock;
 mod names;
 mod optype;
 mod restype;
 mod safety;
 pub mod sequence;
+mod series;
+mod trunc;
 mod txn;
 pub use txn::SQLITE_READ_ONLY;
 mod types;
+mod unnest;
 mod walk;
 
 use sqlparser::ast::Statement;
@@ -59,11 +63,18 @@ pub enum Target {
 /// Statements each new MySQL/MariaDB session must run before any translated SQL: the translation
 /// relies on these settings (string literals are rendered verbatim, so backslashes must not escape;
 /// literals compare byte-wise, as columns created through bindproxy and PostgreSQL's C collation do;
-/// strict mode makes bad data an error as in PostgreSQL; TIMESTAMPTZ is stored as UTC DATETIME(6)).
+/// strict mode makes bad data an error as in PostgreSQL; TIMESTAMPTZ is stored as UTC DATETIME(6);
+/// GROUP_CONCAT does not cut string_agg's result short).
 pub const MYSQL_SESSION_SETUP: &[&str] = &[
     "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
     "SET SESSION time_zone = '+00:00'",
-    "SET NAMES utf8mb4 COLLATE utf8mb4_bin",
+    // MariaDB stops a recursive CTE silently after max_recursive_iterations (1000 by default);
+    // generate_series() is one (`translate/series.rs`). MySQL has no such variable (it fails at
+    // cte_max_recursion_depth instead): the MariaDB-only comment keeps the statement valid there.
+    "SET NAMES utf8mb4 COLLATE utf8mb4_bin /*M!, max_recursive_iterations = 4294967295 */",
+    // string_agg → GROUP_CONCAT, whose result is cut at this length (1 MiB by default; 1 GiB is
+    // PostgreSQL's own limit for a text value and MariaDB's largest setting)
+    "SET SESSION group_concat_max_len = 1073741824",
 ];
 
 /// Statements each new SQLite connection must run before any translated SQL: PostgreSQL's LIKE is
@@ -80,6 +91,77 @@ pub const SQLITE_DIVISOR_FUNCTION: &str = "bindproxy_divisor";
 
 /// The message of [`SQLITE_DIVISOR_FUNCTION`]'s error, mapped to 22012 `division by zero`.
 pub const SQLITE_DIVISION_BY_ZERO: &str = "bindproxy: division by zero";
+
+/// `a ^ b` (float8) on SQLite: `bindproxy_pow(a, b)`, a function every SQLite connection of bindproxy
+/// registers (`backend/translated/sqlite.rs`), with PostgreSQL's `dpow` errors
+/// ([`SqliteFunctionError`]).
+pub const SQLITE_POW_FUNCTION: &str = "bindproxy_pow";
+
+/// `|/ x` (float8) on SQLite: `bindproxy_sqrt(x)`, registered like [`SQLITE_POW_FUNCTION`].
+pub const SQLITE_SQRT_FUNCTION: &str = "bindproxy_sqrt";
+
+/// The errors of bindproxy's SQLite functions ([`SQLITE_POW_FUNCTION`], [`SQLITE_SQRT_FUNCTION`],
+/// [`SQLITE_TS_SHIFT_FUNCTION`], [`SQLITE_TS_DIFF_FUNCTION`], [`SQLITE_DATE_TRUNC_FUNCTION`]), raised
+/// with [`Self::message`] and mapped to PostgreSQL's SQLSTATE and message by
+/// `backend/translated/errors.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqliteFunctionError {
+    ZeroToNegativePower,
+    NegativeToFractionalPower,
+    SquareRootOfNegative,
+    Overflow,
+    Underflow,
+    /// `bindproxy_ts_shift` of a text that is no timestamp, or out of range.
+    TimestampOutOfRange,
+}
+
+impl SqliteFunctionError {
+    pub const ALL: [SqliteFunctionError; 6] = [
+        SqliteFunctionError::ZeroToNegativePower,
+        SqliteFunctionError::NegativeToFractionalPower,
+        SqliteFunctionError::SquareRootOfNegative,
+        SqliteFunctionError::Overflow,
+        SqliteFunctionError::Underflow,
+        SqliteFunctionError::TimestampOutOfRange,
+    ];
+
+    /// PostgreSQL's message for the error.
+    pub fn pg_message(self) -> &'static str {
+        match self {
+            SqliteFunctionError::ZeroToNegativePower => {
+                "zero raised to a negative power is undefined"
+            }
+            SqliteFunctionError::NegativeToFractionalPower => {
+                "a negative number raised to a non-integer power yields a complex result"
+            }
+            SqliteFunctionError::SquareRootOfNegative => {
+                "cannot take square root of a negative number"
+            }
+            SqliteFunctionError::Overflow => "value out of range: overflow",
+            SqliteFunctionError::Underflow => "value out of range: underflow",
+            SqliteFunctionError::TimestampOutOfRange => "timestamp out of range",
+        }
+    }
+
+    /// The message the SQLite function raises.
+    pub fn message(self) -> String {
+        format!("bindproxy: {}", self.pg_message())
+    }
+}
+
+/// `timestamp + interval` on SQLite: `bindproxy_ts_shift(ts, months, days, microseconds)`, a
+/// function every SQLite connection of bindproxy registers (`backend/translated/sqlite.rs`): the
+/// timestamp text moved as PostgreSQL moves it (months with the day clamped, then days, then
+/// microseconds), NULL for a NULL timestamp.
+pub const SQLITE_TS_SHIFT_FUNCTION: &str = "bindproxy_ts_shift";
+
+/// `timestamp - timestamp` on SQLite: `bindproxy_ts_diff(a, b)`, the difference in microseconds (the
+/// executor prints it as PostgreSQL's interval), registered like [`SQLITE_TS_SHIFT_FUNCTION`].
+pub const SQLITE_TS_DIFF_FUNCTION: &str = "bindproxy_ts_diff";
+
+/// `date_trunc(field, ts)` on SQLite: `bindproxy_date_trunc(field, ts)`, registered like
+/// [`SQLITE_TS_SHIFT_FUNCTION`] (`translate/trunc.rs` lists the fields).
+pub const SQLITE_DATE_TRUNC_FUNCTION: &str = "bindproxy_date_trunc";
 
 /// The integer types whose range SQLite connections check with a function of bindproxy's
 /// (`bindproxy_int4(x)` is `x`, or an error when `x` is outside int4 or not an integer): integer
@@ -239,6 +321,10 @@ pub enum ResultType {
     Product(Box<ResultType>, Box<ResultType>),
     /// A numeric literal (`1.50`): numeric, printed with the literal's scale (2).
     NumericLiteral { scale: u32 },
+    /// `x ± interval`: timestamp for a date or timestamp `x`, timestamptz for a timestamptz.
+    Shifted(Box<ResultType>),
+    /// `date_trunc(field, x)`: timestamp for a timestamp `x`, timestamptz for a timestamptz or a date.
+    Truncated(Box<ResultType>),
 }
 
 /// A MySQL `DROP INDEX` whose table the caller must find.

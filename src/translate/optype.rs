@@ -225,6 +225,7 @@ pub(crate) fn of_expr(e: &Expr, column: &dyn Fn(&Expr) -> Option<String>) -> Ope
             }
             (UnaryOperator::Minus | UnaryOperator::Plus, _) => of_expr(expr, column),
             (UnaryOperator::Not, _) => Operand::Bool,
+            (UnaryOperator::PGSquareRoot, _) => Operand::Float,
             _ => Operand::Unknown,
         },
         Expr::BinaryOp { left, op, right } => match op {
@@ -236,6 +237,8 @@ pub(crate) fn of_expr(e: &Expr, column: &dyn Fn(&Expr) -> Option<String>) -> Ope
                 result_class(op, of_expr(left, column), of_expr(right, column))
             }
             BinaryOperator::StringConcat => Operand::Text,
+            // float8 ^ float8 (numeric ^ is refused by the walk)
+            BinaryOperator::PGExp => Operand::Float,
             BinaryOperator::Eq
             | BinaryOperator::NotEq
             | BinaryOperator::Lt
@@ -272,6 +275,7 @@ pub(crate) fn of_expr(e: &Expr, column: &dyn Fn(&Expr) -> Option<String>) -> Ope
             column,
         ),
         Expr::Function(f) => function(f, column),
+        Expr::Extract { .. } => Operand::Numeric,
         _ => Operand::Unknown,
     }
 }
@@ -454,12 +458,14 @@ fn function(f: &sqlparser::ast::Function, column: &dyn Fn(&Expr) -> Option<Strin
         },
         "min" | "max" | "abs" | "nullif" => first(),
         "coalesce" => common(args.iter().copied(), column),
-        "lower" | "upper" | "replace" | "concat" => Operand::Text,
+        "lower" | "upper" | "replace" | "concat" | "string_agg" => Operand::Text,
         "round" => match first() {
             Operand::Numeric => Operand::Numeric,
             _ => Operand::Unknown,
         },
         "current_date" => Operand::Date,
+        "date_trunc" => Operand::DateTime,
+        "date_part" => Operand::Float,
         _ => Operand::Unknown,
     }
 }

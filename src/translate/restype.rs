@@ -20,12 +20,31 @@ use super::{ColumnRef, ResultType};
 /// FROM entries of one select: visible name → real table (`None`: derived table or CTE).
 struct Scope {
     entries: Vec<(String, Option<String>)>,
+    /// `generate_series(…)` FROM items: (visible name, output column, type).
+    series: Vec<(String, String, ResultType)>,
 }
 
 impl Scope {
     fn of_from(from: &[sqlparser::ast::TableWithJoins], ctes: &[String]) -> Scope {
         let mut entries = Vec::new();
+        let mut series = Vec::new();
         let mut add = |f: &TableFactor| match f {
+            TableFactor::Table {
+                name,
+                alias,
+                args: Some(_),
+                ..
+            } if super::series::is_series(name) => {
+                let visible = alias
+                    .as_ref()
+                    .map_or_else(|| "generate_series".into(), |a| fold(&a.name));
+                entries.push((visible.clone(), None));
+                series.push((
+                    visible,
+                    super::series::column_name(alias.as_ref()),
+                    series_type(f),
+                ));
+            }
             TableFactor::Table { name, alias, .. } => {
                 let mut n = name.clone();
                 let table = table_name(&mut n).ok().filter(|t| !ctes.contains(t));
@@ -47,12 +66,34 @@ impl Scope {
                 add(&j.relation);
             }
         }
-        Scope { entries }
+        Scope { entries, series }
+    }
+
+    /// The type of a reference to a `generate_series(…)` column.
+    fn series_column(&self, e: &Expr) -> Option<ResultType> {
+        match e {
+            Expr::Identifier(c) => {
+                let c = fold(c);
+                self.series
+                    .iter()
+                    .find(|(_, col, _)| *col == c)
+                    .map(|(_, _, t)| t.clone())
+            }
+            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                let (q, c) = (fold(&parts[0]), fold(&parts[1]));
+                self.series
+                    .iter()
+                    .find(|(n, col, _)| *n == q && *col == c)
+                    .map(|(_, _, t)| t.clone())
+            }
+            _ => None,
+        }
     }
 
     fn table(table: &str, alias: Option<&str>) -> Scope {
         Scope {
             entries: vec![(alias.unwrap_or(table).to_string(), Some(table.to_string()))],
+            series: vec![],
         }
     }
 
@@ -77,6 +118,41 @@ impl Scope {
             _ => None,
         }
     }
+}
+
+/// The column type of a `generate_series(…)` FROM item: its first bound's when that is a timestamp
+/// or timestamptz (bounds name no columns), int4 otherwise.
+fn series_type(f: &TableFactor) -> ResultType {
+    let TableFactor::Table {
+        args: Some(args), ..
+    } = f
+    else {
+        return named("int4");
+    };
+    let empty = Scope {
+        entries: vec![],
+        series: vec![],
+    };
+    let first = match args.args.first() {
+        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(x))) => infer(&empty, x),
+        _ => None,
+    };
+    fn stamp(t: &ResultType) -> Option<&'static str> {
+        match t {
+            ResultType::Known { typname, .. } => match typname.as_str() {
+                "timestamp" => Some("timestamp"),
+                "timestamptz" => Some("timestamptz"),
+                _ => None,
+            },
+            // `now() - interval '7 days'`
+            ResultType::Shifted(inner) => match inner.as_ref() {
+                ResultType::Known { typname, .. } if typname == "date" => Some("timestamp"),
+                other => stamp(other),
+            },
+            _ => None,
+        }
+    }
+    named(first.as_ref().and_then(stamp).unwrap_or("int4"))
 }
 
 fn known(ty: &PgType) -> ResultType {
@@ -116,6 +192,9 @@ fn func_name(name: &ObjectName) -> Option<String> {
 
 fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
     match e {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) if scope.series_column(e).is_some() => {
+            scope.series_column(e)
+        }
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
             scope.resolve(e).map(ResultType::Column)
         }
@@ -160,6 +239,8 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
             (t, _) => t,
         },
         Expr::TypedString(ts) => cast_type(&ts.data_type),
+        // extract() is numeric since PostgreSQL 14 (the fields bindproxy takes are integers)
+        Expr::Extract { .. } => Some(ResultType::NumericLiteral { scale: 0 }),
         Expr::IsNull(_)
         | Expr::IsNotNull(_)
         | Expr::IsTrue(_)
@@ -174,6 +255,21 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
         | Expr::Like { .. }
         | Expr::ILike { .. }
         | Expr::Exists { .. } => Some(named("bool")),
+        // timestamp/date ± interval: a timestamp (see `interval.rs`)
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Plus | BinaryOperator::Minus,
+            right,
+        } if super::interval::literal(left).is_some()
+            || super::interval::literal(right).is_some() =>
+        {
+            let other = if super::interval::literal(left).is_some() {
+                right
+            } else {
+                left
+            };
+            infer(scope, other).map(|t| ResultType::Shifted(Box::new(t)))
+        }
         Expr::BinaryOp { left, op, right } => match op {
             BinaryOperator::Eq
             | BinaryOperator::NotEq
@@ -184,6 +280,7 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
             | BinaryOperator::And
             | BinaryOperator::Or => Some(named("bool")),
             BinaryOperator::StringConcat => Some(named("text")),
+            BinaryOperator::PGExp => Some(named("float8")),
             BinaryOperator::Multiply => Some(ResultType::Product(
                 Box::new(infer(scope, left)?),
                 Box::new(infer(scope, right)?),
@@ -206,6 +303,7 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
         }
         Expr::UnaryOp { op, expr } => match op {
             UnaryOperator::Not => Some(named("bool")),
+            UnaryOperator::PGSquareRoot => Some(named("float8")),
             UnaryOperator::Minus | UnaryOperator::Plus => infer(scope, expr),
             _ => None,
         },
@@ -235,7 +333,7 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
                 "min" | "max" | "abs" | "lag" | "lead" | "first_value" | "last_value"
                 | "nullif" => first(),
                 "coalesce" => common(scope, args.iter().copied()),
-                "lower" | "upper" | "replace" | "concat" => Some(named("text")),
+                "lower" | "upper" | "replace" | "concat" | "string_agg" => Some(named("text")),
                 "bool_and" | "bool_or" | "every" => Some(named("bool")),
                 // round(numeric, d) has scale d; round(x) of a float or integer is a float8
                 "round" => match (args.len(), first()) {
@@ -264,6 +362,11 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
                     Some(named("timestamptz"))
                 }
                 "localtimestamp" => Some(named("timestamp")),
+                "date_part" => Some(named("float8")),
+                "date_trunc" => args
+                    .get(1)
+                    .and_then(|a| infer(scope, a))
+                    .map(|t| ResultType::Truncated(Box::new(t))),
                 "current_date" => Some(named("date")),
                 "gen_random_uuid" => Some(named("uuid")),
                 _ => None,
@@ -336,6 +439,17 @@ fn items(scope: &Scope, projection: &[SelectItem]) -> Vec<Option<ResultType>> {
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
         )
     }) {
+        // `SELECT *` over generate_series() items only: one int4 column each.
+        if matches!(projection, [SelectItem::Wildcard(_)])
+            && !scope.series.is_empty()
+            && scope.series.len() == scope.entries.len()
+        {
+            return scope
+                .series
+                .iter()
+                .map(|(_, _, t)| Some(t.clone()))
+                .collect();
+        }
         // Output columns do not line up with the list.
         return vec![];
     }
@@ -358,7 +472,10 @@ pub(crate) fn of_query(q: &Query) -> Vec<Option<ResultType>> {
         SetExpr::Select(s) => s,
         // VALUES: the types of its first row (when every row has the same ones).
         SetExpr::Values(v) => {
-            let scope = Scope { entries: vec![] };
+            let scope = Scope {
+                entries: vec![],
+                series: vec![],
+            };
             let rows: Vec<Vec<Option<ResultType>>> = v
                 .rows
                 .iter()

@@ -456,12 +456,20 @@ fn rejected_constructs() {
         ("SELECT a ~ 'x' FROM t", Target::MySql, "operator"),
         ("SELECT a FROM t WHERE a = ANY($1)", Target::MySql, "ANY"),
         (
-            "SELECT string_agg(a, ',') FROM t",
+            "SELECT string_agg(a, a) FROM t",
             Target::MySql,
             "string_agg",
         ),
         ("SET search_path TO x", Target::MySql, "SET"),
-        ("SELECT 2 ^ 3", Target::MySql, "operator"),
+        ("SELECT 2.0 ^ 3", Target::MySql, "^"),
+        ("SELECT 2 ^ -1", Target::MySql, "^"),
+        ("SELECT |/ 4", Target::MySql, "|/"),
+        (
+            "SELECT * FROM generate_series(1, 3, 0)",
+            Target::Sqlite,
+            "generate_series",
+        ),
+        ("SELECT 1::int8::boolean", Target::Sqlite, "boolean"),
         (
             "UPDATE t SET a = 1 FROM u WHERE u.id = t.id",
             Target::MySql,
@@ -651,4 +659,25 @@ fn sqlite_divisors_are_guarded_outside_ddl() {
         lite("CREATE TABLE t (a numeric CHECK (a / 2 < 10))"),
         "CREATE TABLE \"t\" (\"a\" NUMERIC CHECK (\"a\" / 2 < 10))"
     );
+}
+
+#[test]
+fn fidelity_renders() {
+    assert_eq!(
+        my("SELECT string_agg(v, ', ' ORDER BY v DESC) FROM t"),
+        "SELECT GROUP_CONCAT(`v` ORDER BY `v` IS NULL DESC, `v` DESC SEPARATOR ', ') AS `string_agg` FROM `t`"
+    );
+    assert_eq!(
+        lite("SELECT string_agg(v, NULL) FROM t"),
+        "SELECT string_agg(\"v\", '') AS \"string_agg\" FROM \"t\""
+    );
+    assert_eq!(my("SELECT 2 ^ 10"), "SELECT POW(2, 10) AS `?column?`");
+    assert_eq!(
+        lite("SELECT |/ 2"),
+        "SELECT bindproxy_sqrt(2) AS \"?column?\""
+    );
+    let series = lite("SELECT i FROM generate_series(1, 3) AS g(i)");
+    assert!(series.contains("WITH RECURSIVE"), "{series}");
+    assert!(series.ends_with("AS \"g\""), "{series}");
+    assert!(series.contains("AS \"i\""), "{series}");
 }

@@ -2,7 +2,9 @@
 //!
 //! Owns: deciding, node by node, whether a query/expression shape is in the supported subset, rewriting
 //! it in place into a form whose Display is valid for the target (casts, ILIKE, `||`, booleans,
-//! functions, LIMIT/OFFSET, NULL ordering), and recording parameter hints (which column each `$n` meets)
+//! functions, `^` and `|/`, date/time arithmetic with [`super::interval`], `date_trunc`/`extract` with
+//! [`super::trunc`], `generate_series` with [`super::series`], LIMIT/OFFSET, NULL ordering), and
+//! recording parameter hints (which column each `$n` meets)
 //! with table aliases resolved. Must never: quote identifiers or number placeholders (that is
 //! [`super::names`]), or let an unknown variant through: every `match` ends in an explicit rejection.
 
@@ -10,11 +12,11 @@ use std::collections::BTreeMap;
 
 use sqlparser::ast::{
     BinaryOperator, CastKind, DataType, Distinct, Expr, Fetch, Function, FunctionArg,
-    FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, Join,
-    JoinConstraint, JoinOperator, LimitClause, ObjectName, ObjectNamePart, OffsetRows, OrderBy,
-    OrderByExpr, OrderByKind, OrderByOptions, OrderBySort, Query, Select, SelectFlavor, SelectItem,
-    SelectItemQualifiedWildcardKind, SetExpr, SetOperator, TableAlias, TableFactor, TableWithJoins,
-    UnaryOperator, Value, ValueWithSpan, WildcardAdditionalOptions, WindowType,
+    FunctionArgExpr, FunctionArgumentClause, FunctionArgumentList, FunctionArguments, GroupByExpr,
+    Ident, Join, JoinConstraint, JoinOperator, LimitClause, ObjectName, ObjectNamePart, OffsetRows,
+    OrderBy, OrderByExpr, OrderByKind, OrderByOptions, OrderBySort, Query, Select, SelectFlavor,
+    SelectItem, SelectItemQualifiedWildcardKind, SetExpr, SetOperator, TableAlias, TableFactor,
+    TableWithJoins, UnaryOperator, Value, ValueWithSpan, WildcardAdditionalOptions, WindowType,
 };
 use sqlparser::tokenizer::Span;
 
@@ -30,6 +32,9 @@ use super::{ColumnRef, Target};
 struct Entry {
     name: String,
     table: Option<String>,
+    /// For `generate_series(…)` in FROM: its output column and type (int4, timestamp or
+    /// timestamptz; see [`super::series`]).
+    series: Option<(String, &'static str)>,
 }
 
 /// State of one translation: target, scopes for column resolution, collected parameter facts.
@@ -210,6 +215,7 @@ impl<'a> Ctx<'a> {
         self.scopes.push(vec![Entry {
             name: alias.unwrap_or(table).to_string(),
             table: Some(table.to_string()),
+            series: None,
         }]);
     }
 
@@ -262,6 +268,9 @@ impl<'a> Ctx<'a> {
     /// The PostgreSQL type name of a column reference: qualified through the scopes, unqualified in
     /// the one table of the innermost scope that has such a column.
     fn column_type(&self, e: &Expr) -> Option<String> {
+        if let Some(t) = self.series_column(e) {
+            return Some(t);
+        }
         let types = self.types?;
         if let Some(c) = self.resolve(e) {
             return types.column_type(&c.table, &c.column);
@@ -283,6 +292,33 @@ impl<'a> Ctx<'a> {
             }
         }
         None
+    }
+
+    /// `int4` for a reference to the column of a `generate_series(…)` FROM item (qualified by its
+    /// name, or unqualified in the innermost scope that has it).
+    fn series_column(&self, e: &Expr) -> Option<String> {
+        let hit = |en: &Entry, column: &str| match &en.series {
+            Some((c, ty)) if c == column => Some(ty.to_string()),
+            _ => None,
+        };
+        match e {
+            Expr::Identifier(c) => {
+                let column = fold(c);
+                let scope = self.scopes.last()?;
+                scope.iter().find_map(|en| hit(en, &column))
+            }
+            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                let (qual, column) = (fold(&parts[0]), fold(&parts[1]));
+                for scope in self.scopes.iter().rev() {
+                    if let Some(en) = scope.iter().find(|en| en.name == qual) {
+                        return hit(en, &column);
+                    }
+                }
+                None
+            }
+            Expr::Nested(inner) => self.series_column(inner),
+            _ => None,
+        }
     }
 
     /// Refuses `CASE`/`coalesce` branches the engines would not answer as PostgreSQL does (see
@@ -522,6 +558,30 @@ impl<'a> Ctx<'a> {
     fn collect_entries(&self, twj: &TableWithJoins, out: &mut Vec<Entry>) {
         fn factor(ctx: &Ctx, f: &TableFactor, out: &mut Vec<Entry>) {
             match f {
+                TableFactor::Table {
+                    name,
+                    alias,
+                    args: Some(args),
+                    ..
+                } if super::series::is_series(name) => {
+                    let ty = match args.args.first() {
+                        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(x))) => {
+                            match ctx.datetime_kind(x) {
+                                Some(PgType::Timestamp) => "timestamp",
+                                Some(PgType::Timestamptz) => "timestamptz",
+                                _ => "int4",
+                            }
+                        }
+                        _ => "int4",
+                    };
+                    out.push(Entry {
+                        name: alias
+                            .as_ref()
+                            .map_or_else(|| "generate_series".into(), |a| fold(&a.name)),
+                        table: None,
+                        series: Some((super::series::column_name(alias.as_ref()), ty)),
+                    })
+                }
                 TableFactor::Table { name, alias, .. } => {
                     let mut n = name.clone();
                     let table = table_name(&mut n).ok();
@@ -531,12 +591,14 @@ impl<'a> Ctx<'a> {
                         out.push(Entry {
                             name: visible,
                             table: if is_cte { None } else { table },
+                            series: None,
                         });
                     }
                 }
                 TableFactor::Derived { alias: Some(a), .. } => out.push(Entry {
                     name: fold(&a.name),
                     table: None,
+                    series: None,
                 }),
                 TableFactor::NestedJoin {
                     table_with_joins, ..
@@ -718,6 +780,16 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn table_factor(&mut self, f: &mut TableFactor) -> Result<()> {
+        if let TableFactor::Table {
+            name,
+            args: Some(_),
+            ..
+        } = f
+        {
+            if super::series::is_series(name) {
+                return self.series(f);
+            }
+        }
         match f {
             TableFactor::Table {
                 name,
@@ -792,6 +864,145 @@ impl<'a> Ctx<'a> {
             }
             _ => unsupported("this FROM item"),
         }
+    }
+
+    /// `generate_series(start, stop[, step])` of int4 bounds that name no column, with a non-zero
+    /// integer literal step: a derived table ([`super::series`]).
+    fn series(&mut self, f: &mut TableFactor) -> Result<()> {
+        use optype::{IntWidth, Operand as O};
+        let TableFactor::Table {
+            alias,
+            args: Some(targs),
+            with_hints,
+            version,
+            with_ordinality,
+            partitions,
+            json_path,
+            sample,
+            index_hints,
+            ..
+        } = f
+        else {
+            return unsupported("table function in FROM");
+        };
+        if *with_ordinality
+            || targs.settings.is_some()
+            || !with_hints.is_empty()
+            || version.is_some()
+            || !partitions.is_empty()
+            || json_path.is_some()
+            || sample.is_some()
+            || !index_hints.is_empty()
+        {
+            return unsupported("generate_series() WITH ORDINALITY or other modifiers");
+        }
+        let mut bounds = Vec::with_capacity(3);
+        for a in &targs.args {
+            match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => bounds.push(x.clone()),
+                _ => return unsupported("named arguments of generate_series()"),
+            }
+        }
+        if !(2..=3).contains(&bounds.len()) {
+            return unsupported("generate_series() with other than 2 or 3 arguments");
+        }
+        if let Some(step) = self.timestamp_series_step(&bounds)? {
+            for b in bounds.iter_mut().take(2) {
+                self.expr(b)?;
+            }
+            bounds.truncate(2);
+            let stop = bounds.pop().unwrap_or(Expr::Value(Value::Null.into()));
+            let start = bounds.pop().unwrap_or(Expr::Value(Value::Null.into()));
+            *f = super::series::derived(self.target, start, stop, step, alias.take())?;
+            return Ok(());
+        }
+        let step = match bounds.get(2) {
+            None => 1,
+            Some(x) => number_of(x)
+                .and_then(|n| n.parse::<i32>().ok())
+                .filter(|s| *s != 0)
+                .ok_or_else(|| {
+                    TranslateError::unsupported(
+                        "generate_series() with a step other than a non-zero integer literal",
+                    )
+                })?,
+        };
+        bounds.truncate(2);
+        for b in &bounds {
+            if !matches!(
+                self.operand(b),
+                O::Int(IntWidth::Int2 | IntWidth::Int4) | O::Null | O::Unchecked
+            ) {
+                return unsupported(
+                    "generate_series() of bounds other than integers (int4), or of untyped parameters",
+                );
+            }
+            if mentions_column(b) {
+                return unsupported("generate_series() whose bounds name columns (LATERAL)");
+            }
+        }
+        // MariaDB types the series' column by the width of its first value: a literal start of ten
+        // characters (sign included) would make it a BIGINT (int8) where PostgreSQL's is int4.
+        if self.target == Target::MySql
+            && bounds
+                .first()
+                .and_then(number_of)
+                .is_some_and(|n| n.len() > 9)
+        {
+            return unsupported("generate_series() from a literal start of ten characters or more on MySQL (it would type the column int8)");
+        }
+        if let Some(a) = alias {
+            if a.columns.len() > 1 || a.columns.iter().any(|c| c.data_type.is_some()) {
+                return unsupported("generate_series() with more than one column alias");
+            }
+        }
+        for b in &mut bounds {
+            self.expr(b)?;
+        }
+        let stop = bounds.pop().unwrap_or(Expr::Value(Value::Null.into()));
+        let start = bounds.pop().unwrap_or(Expr::Value(Value::Null.into()));
+        *f = super::series::derived(
+            self.target,
+            start,
+            stop,
+            super::series::Step::Int(step),
+            alias.take(),
+        )?;
+        Ok(())
+    }
+
+    /// The step of `generate_series(ts1, ts2, interval '…')` over two timestamps (or two timestamptz
+    /// on SQLite: MySQL would type the column timestamp), `None` when the bounds are not timestamps.
+    fn timestamp_series_step(&self, args: &[Expr]) -> Result<Option<super::series::Step>> {
+        let kinds = (
+            args.first().and_then(|a| self.datetime_kind(a)),
+            args.get(1).and_then(|a| self.datetime_kind(a)),
+        );
+        let (Some(a), Some(b)) = kinds else {
+            return Ok(None);
+        };
+        if a != b || a == PgType::Date {
+            return unsupported("generate_series() of mixed or date bounds");
+        }
+        if a == PgType::Timestamptz && self.target == Target::MySql {
+            return unsupported(
+                "generate_series() of timestamptz on MySQL (it types the column timestamp)",
+            );
+        }
+        if args.iter().take(2).any(mentions_column) {
+            return unsupported("generate_series() whose bounds name columns (LATERAL)");
+        }
+        let Some(iv) = args.get(2).and_then(super::interval::literal) else {
+            return unsupported("generate_series() of timestamps without an interval literal step");
+        };
+        let iv = iv?;
+        let fields = [i64::from(iv.months), i64::from(iv.days), iv.micros];
+        let up = fields.iter().all(|f| *f >= 0) && fields.iter().any(|f| *f > 0);
+        let down = fields.iter().all(|f| *f <= 0) && fields.iter().any(|f| *f < 0);
+        if !up && !down {
+            return unsupported("generate_series() with a zero or mixed-sign interval step");
+        }
+        Ok(Some(super::series::Step::Interval { iv, up }))
     }
 
     /// ORDER BY with PostgreSQL's NULL placement (NULLs sort as larger than any value: last for ASC,
@@ -959,6 +1170,50 @@ impl<'a> Ctx<'a> {
                 self.expr(low)?;
                 self.expr(high)
             }
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Plus | BinaryOperator::Minus,
+                right,
+            } if super::interval::literal(left).is_some()
+                || super::interval::literal(right).is_some() =>
+            {
+                self.interval_arith(e)
+            }
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Minus,
+                right,
+            } if matches!(
+                (self.datetime_kind(left), self.datetime_kind(right)),
+                (Some(PgType::Timestamp), Some(PgType::Timestamp))
+                    | (Some(PgType::Timestamptz), Some(PgType::Timestamptz))
+            ) =>
+            {
+                // timestamp - timestamp: an interval, from the difference in microseconds
+                let Expr::BinaryOp { left, right, .. } = e else {
+                    return unsupported("timestamp - timestamp");
+                };
+                self.expr(left)?;
+                self.expr(right)?;
+                let a = std::mem::replace(&mut **left, Expr::Value(Value::Null.into()));
+                let b = std::mem::replace(&mut **right, Expr::Value(Value::Null.into()));
+                *e = match t {
+                    Target::MySql => call(
+                        "TIMESTAMPDIFF",
+                        vec![Expr::Identifier(raw("MICROSECOND")), b, a],
+                    ),
+                    Target::Sqlite => call(super::SQLITE_TS_DIFF_FUNCTION, vec![a, b]),
+                };
+                Ok(())
+            }
+            Expr::BinaryOp {
+                op: BinaryOperator::PGExp,
+                ..
+            } => self.power(e),
+            Expr::UnaryOp {
+                op: UnaryOperator::PGSquareRoot,
+                ..
+            } => self.square_root(e),
             Expr::BinaryOp {
                 left,
                 op: op_slot,
@@ -1156,7 +1411,15 @@ impl<'a> Ctx<'a> {
                 let source = self.operand(expr);
                 self.expr(expr)?;
                 let ty = classify(data_type)?.ty;
-                *e = match literal_cast(t, expr, &ty)? {
+                // (a boolean literal is a number on SQLite by now: not a literal to cast here)
+                // (`1::int8::boolean`: the inner cast is a plain number by now, but PostgreSQL
+                // casts only an int4 to boolean)
+                let lit = match (source, &ty) {
+                    (optype::Operand::Bool, _) => None,
+                    (optype::Operand::Int(w), PgType::Bool) if w != optype::IntWidth::Int4 => None,
+                    _ => literal_cast(t, expr, &ty)?,
+                };
+                *e = match lit {
                     Some(lit) => lit,
                     None => cast_checked(t, (**expr).clone(), &ty, source)?,
                 };
@@ -1222,7 +1485,14 @@ impl<'a> Ctx<'a> {
             }
             Expr::SimilarTo { .. } => unsupported("SIMILAR TO"),
             Expr::RLike { .. } => unsupported("regular expression match"),
-            Expr::Extract { .. } => unsupported("EXTRACT"),
+            Expr::Extract { field, expr, .. } => {
+                let name = extract_field_name(field);
+                let kind = self.datetime_kind(expr);
+                self.expr(expr)?;
+                let x = std::mem::replace(&mut **expr, Expr::Value(Value::Null.into()));
+                *e = self.extract_of(&name, kind, x)?;
+                Ok(())
+            }
             Expr::Substring { .. } => unsupported("SUBSTRING"),
             Expr::Trim { .. } => unsupported("TRIM"),
             Expr::Position { .. } => unsupported("POSITION"),
@@ -1237,6 +1507,177 @@ impl<'a> Ctx<'a> {
             }
             _ => unsupported(format!("expression `{e}`")),
         }
+    }
+
+    /// `a ^ b`: PostgreSQL's `float8 ^ float8` for integer and float operands (numeric `^` computes
+    /// in numeric with a scale of its own: refused). SQLite: bindproxy's `dpow` (its errors included).
+    /// MySQL's `POW` fails with 22003 where PostgreSQL raises 2201F and answers 0 where PostgreSQL
+    /// reports an underflow: taken only for an integer base and a non-negative integer literal
+    /// exponent, where neither can happen.
+    fn power(&mut self, e: &mut Expr) -> Result<()> {
+        use optype::Operand as O;
+        let t = self.target;
+        let Expr::BinaryOp { left, right, .. } = e else {
+            return unsupported("operator ^");
+        };
+        let (a, b) = (self.operand(left), self.operand(right));
+        let float_ok = |o: O| matches!(o, O::Int(_) | O::Float | O::Null | O::Unchecked);
+        if !float_ok(a) || !float_ok(b) {
+            return unsupported(
+                "^ of operands other than integers and floats (numeric ^ has a scale of its own)",
+            );
+        }
+        if t == Target::MySql {
+            let exponent = number_of(right).is_some_and(|n| n.bytes().all(|c| c.is_ascii_digit()));
+            if !exponent || !matches!(a, O::Int(_) | O::Null | O::Unchecked) {
+                return unsupported(
+                    "^ on MySQL other than an integer raised to a non-negative integer literal (MySQL's POW errors differ)",
+                );
+            }
+        }
+        self.expr(left)?;
+        self.expr(right)?;
+        let l = std::mem::replace(&mut **left, Expr::Value(Value::Null.into()));
+        let r = std::mem::replace(&mut **right, Expr::Value(Value::Null.into()));
+        *e = match t {
+            Target::MySql => call("POW", vec![l, r]),
+            Target::Sqlite => call(super::SQLITE_POW_FUNCTION, vec![l, r]),
+        };
+        Ok(())
+    }
+
+    /// `timestamp ± interval`, `date ± interval` (a timestamp), `interval + timestamp`, with an
+    /// interval literal ([`super::interval`]). timestamptz moves in UTC, the zone translated binds
+    /// store and print it in.
+    fn interval_arith(&mut self, e: &mut Expr) -> Result<()> {
+        use super::interval;
+        let t = self.target;
+        let Expr::BinaryOp { left, op, right } = e else {
+            return unsupported("interval arithmetic");
+        };
+        let minus = *op == BinaryOperator::Minus;
+        let (ts, iv) = match (interval::literal(left), interval::literal(right)) {
+            (Some(_), Some(_)) => return unsupported("arithmetic of two intervals"),
+            (Some(_), None) if minus => return unsupported("interval - timestamp"),
+            (Some(iv), None) => (right, iv?),
+            (None, Some(iv)) => (left, iv?),
+            (None, None) => return unsupported("interval arithmetic"),
+        };
+        let Some(kind) = self.datetime_kind(ts) else {
+            return unsupported(
+                "interval arithmetic on an operand other than a date, timestamp or timestamptz",
+            );
+        };
+        self.expr(ts)?;
+        let x = std::mem::replace(&mut **ts, Expr::Value(Value::Null.into()));
+        let x = match (kind, t) {
+            (PgType::Date, Target::MySql) => cast_expr(x, "DATETIME(6)"),
+            _ => x,
+        };
+        *e = interval::shift(t, x, iv, minus);
+        Ok(())
+    }
+
+    /// The date/time type of `e` when the statement tells it: date, timestamp or timestamptz.
+    fn datetime_kind(&self, e: &Expr) -> Option<PgType> {
+        let pick = |ty: PgType| {
+            matches!(ty, PgType::Date | PgType::Timestamp | PgType::Timestamptz).then_some(ty)
+        };
+        match e {
+            Expr::Nested(inner) => self.datetime_kind(inner),
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+                match self.column_type(e)?.as_str() {
+                    "date" => Some(PgType::Date),
+                    "timestamp" => Some(PgType::Timestamp),
+                    "timestamptz" => Some(PgType::Timestamptz),
+                    _ => None,
+                }
+            }
+            Expr::Cast { data_type, .. } => pick(classify(data_type).ok()?.ty),
+            Expr::TypedString(ts) => pick(classify(&ts.data_type).ok()?.ty),
+            Expr::Function(f) => match f.name.0.as_slice() {
+                [ObjectNamePart::Identifier(i)] => match fold(i).as_str() {
+                    "now"
+                    | "current_timestamp"
+                    | "transaction_timestamp"
+                    | "statement_timestamp" => Some(PgType::Timestamptz),
+                    "localtimestamp" => Some(PgType::Timestamp),
+                    "current_date" => Some(PgType::Date),
+                    "min" | "max" if f.over.is_none() => match &f.args {
+                        FunctionArguments::List(l) => match l.args.as_slice() {
+                            [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] => {
+                                self.datetime_kind(x)
+                            }
+                            _ => None,
+                        },
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                _ => None,
+            },
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Plus | BinaryOperator::Minus,
+                right,
+            } => {
+                let other = match (
+                    super::interval::literal(left).is_some(),
+                    super::interval::literal(right).is_some(),
+                ) {
+                    (true, false) => right,
+                    (false, true) => left,
+                    _ => return None,
+                };
+                match self.datetime_kind(other)? {
+                    PgType::Date => Some(PgType::Timestamp),
+                    k => Some(k),
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// `extract(field FROM x)` of `x` (already translated) of date/time type `kind`.
+    fn extract_of(&self, field: &str, kind: Option<PgType>, x: Expr) -> Result<Expr> {
+        use super::trunc::{EXTRACT_DATE_FIELDS, EXTRACT_TIME_FIELDS};
+        let ok = match kind {
+            Some(PgType::Date) => EXTRACT_DATE_FIELDS.contains(&field),
+            Some(PgType::Timestamp | PgType::Timestamptz) => {
+                EXTRACT_DATE_FIELDS.contains(&field) || EXTRACT_TIME_FIELDS.contains(&field)
+            }
+            _ => false,
+        };
+        if !ok {
+            return unsupported(format!(
+                "extract/date_part of {field} (bindproxy extracts year, quarter, month, day, dow, doy, and hour, minute of a timestamp, from a date or timestamp)"
+            ));
+        }
+        Ok(super::trunc::extract(self.target, field, x))
+    }
+
+    /// `|/ x`: PostgreSQL's float8 square root, on SQLite only (bindproxy's function raises 2201F for
+    /// a negative argument; MySQL's `SQRT` answers NULL).
+    fn square_root(&mut self, e: &mut Expr) -> Result<()> {
+        use optype::Operand as O;
+        let Expr::UnaryOp { expr, .. } = e else {
+            return unsupported("operator |/");
+        };
+        if self.target == Target::MySql {
+            return unsupported(
+                "|/ on MySQL (its SQRT answers NULL where PostgreSQL raises 2201F)",
+            );
+        }
+        if !matches!(
+            self.operand(expr),
+            O::Int(_) | O::Float | O::Null | O::Unchecked
+        ) {
+            return unsupported("|/ of an operand other than an integer or a float");
+        }
+        self.expr(expr)?;
+        let x = std::mem::replace(&mut **expr, Expr::Value(Value::Null.into()));
+        *e = call(super::SQLITE_SQRT_FUNCTION, vec![x]);
+        Ok(())
     }
 
     fn value(&mut self, v: &mut ValueWithSpan) -> Result<()> {
@@ -1324,7 +1765,11 @@ impl<'a> Ctx<'a> {
                 return unsupported(format!("function {name} over a subquery"))
             }
             FunctionArguments::List(l) => {
-                if !l.clauses.is_empty() {
+                // string_agg(x, sep ORDER BY …) keeps its ORDER BY (walked below)
+                let ordered_agg = name == "string_agg"
+                    && l.clauses.len() == 1
+                    && matches!(l.clauses.first(), Some(FunctionArgumentClause::OrderBy(_)));
+                if !l.clauses.is_empty() && !ordered_agg {
                     return unsupported(format!("ORDER BY/LIMIT inside {name}()"));
                 }
                 match l.duplicate_treatment {
@@ -1362,6 +1807,23 @@ impl<'a> Ctx<'a> {
                     }
                 }
                 WindowType::NamedWindow(_) => return unsupported("named window"),
+            }
+        }
+        let mut agg_order: Vec<OrderByExpr> = Vec::new();
+        if let FunctionArguments::List(l) = &mut f.args {
+            if let Some(FunctionArgumentClause::OrderBy(list)) = l.clauses.first_mut() {
+                if list.iter().any(|o| number_of(&o.expr).is_some()) {
+                    return unsupported(format!("a constant key in ORDER BY inside {name}()"));
+                }
+                let mut ob = OrderBy {
+                    kind: OrderByKind::Expressions(std::mem::take(list)),
+                    interpolate: None,
+                };
+                self.order_by(&mut ob, None)?;
+                if let OrderByKind::Expressions(walked) = ob.kind {
+                    agg_order = walked;
+                }
+                *list = agg_order.clone();
             }
         }
         let windowed = f.over.is_some();
@@ -1405,6 +1867,56 @@ impl<'a> Ctx<'a> {
                 Ok(None)
             }
             _ if windowed => unsupported(format!("window function {name}")),
+            "string_agg" if argc == 2 && !distinct => {
+                use optype::Operand as O;
+                if !matches!(
+                    arg_types.first(),
+                    Some(O::Text | O::UntypedLiteral | O::Null | O::Unchecked)
+                ) {
+                    return unsupported("string_agg() of a value other than text");
+                }
+                // PostgreSQL reads a NULL delimiter as an empty one.
+                let sep = match arg_clones.get(1) {
+                    Some(x) if string_of(x).is_some() => string_of(x).unwrap_or_default().to_string(),
+                    Some(Expr::Value(ValueWithSpan {
+                        value: Value::Null,
+                        ..
+                    })) => String::new(),
+                    _ => return unsupported("string_agg() with a delimiter other than a literal"),
+                };
+                let value = arg_clones.first().cloned().unwrap_or(Expr::Value(Value::Null.into()));
+                let mut clauses = Vec::new();
+                if !agg_order.is_empty() {
+                    clauses.push(FunctionArgumentClause::OrderBy(agg_order));
+                }
+                let (fname, args) = match t {
+                    Target::MySql => {
+                        clauses.push(FunctionArgumentClause::Separator(ValueWithSpan {
+                            value: Value::SingleQuotedString(sep),
+                            span: Span::empty(),
+                        }));
+                        ("GROUP_CONCAT", vec![value])
+                    }
+                    Target::Sqlite => ("string_agg", vec![value, string_lit(&sep)]),
+                };
+                Ok(Some(Expr::Function(Function {
+                    name: ObjectName(vec![ObjectNamePart::Identifier(raw(fname))]),
+                    uses_odbc_syntax: false,
+                    parameters: FunctionArguments::None,
+                    args: FunctionArguments::List(FunctionArgumentList {
+                        duplicate_treatment: None,
+                        args: args
+                            .into_iter()
+                            .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                            .collect(),
+                        clauses,
+                    }),
+                    filter: None,
+                    null_treatment: None,
+                    over: None,
+                    within_group: vec![],
+                })))
+            }
             "coalesce" => {
                 if self.guard_division {
                     let a: Vec<&Expr> = arg_originals.iter().collect();
@@ -1482,6 +1994,46 @@ impl<'a> Ctx<'a> {
                 Ok(Some(ts_now()))
             }
             "current_timestamp" | "localtimestamp" => Ok(Some(ts_now())),
+            "date_part" if argc == 2 => {
+                let Some(field) = arg_originals
+                    .first()
+                    .and_then(string_of)
+                    .map(str::to_ascii_lowercase)
+                else {
+                    return unsupported("date_part() of a field other than a literal");
+                };
+                let kind = arg_originals.get(1).and_then(|a| self.datetime_kind(a));
+                let x = arg_clones
+                    .get(1)
+                    .cloned()
+                    .unwrap_or(Expr::Value(Value::Null.into()));
+                Ok(Some(self.extract_of(&field, kind, x)?))
+            }
+            "date_trunc" if argc == 2 => {
+                let field = arg_originals
+                    .first()
+                    .and_then(string_of)
+                    .map(str::to_ascii_lowercase)
+                    .filter(|f| super::trunc::FIELDS.contains(&f.as_str()));
+                let Some(field) = field else {
+                    return unsupported(
+                        "date_trunc() to a field other than a literal year, quarter, month, week, day, hour, minute or second",
+                    );
+                };
+                let kind = arg_originals.get(1).and_then(|a| self.datetime_kind(a));
+                let x = match (kind, arg_clones.get(1)) {
+                    (Some(PgType::Date), Some(x)) if t == Target::MySql => {
+                        cast_expr(x.clone(), "DATETIME(6)")
+                    }
+                    (Some(_), Some(x)) => x.clone(),
+                    _ => {
+                        return unsupported(
+                            "date_trunc() of a value other than a date, timestamp or timestamptz",
+                        )
+                    }
+                };
+                Ok(Some(super::trunc::render(t, &field, x)))
+            }
             "current_date" if argc == 0 => Ok(Some(keyword_fn("CURRENT_DATE"))),
             "gen_random_uuid" if argc == 0 && t == Target::MySql => Ok(Some(call("UUID", vec![]))),
             _ => unsupported(format!("function {name}() on {}", on_target(t))),
@@ -1547,6 +2099,52 @@ fn date_diff(t: Target, a: Expr, b: Expr) -> Expr {
             },
             "INTEGER",
         ),
+    }
+}
+
+/// The name PostgreSQL gives an `extract` field (`YEAR` → `year`).
+fn extract_field_name(f: &sqlparser::ast::DateTimeField) -> String {
+    use sqlparser::ast::DateTimeField as F;
+    match f {
+        F::Year | F::Years => "year".into(),
+        F::Month | F::Months => "month".into(),
+        F::Day | F::Days => "day".into(),
+        F::Hour | F::Hours => "hour".into(),
+        F::Minute | F::Minutes => "minute".into(),
+        F::Dow => "dow".into(),
+        F::Doy => "doy".into(),
+        F::Quarter => "quarter".into(),
+        F::Custom(i) => fold(i),
+        other => other.to_string().to_ascii_lowercase(),
+    }
+}
+
+/// Whether `e` refers to a column or holds a subquery.
+fn mentions_column(e: &Expr) -> bool {
+    use sqlparser::ast::{Visit, Visitor};
+    use std::ops::ControlFlow;
+    struct Finder;
+    impl Visitor for Finder {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            match e {
+                Expr::Identifier(_)
+                | Expr::CompoundIdentifier(_)
+                | Expr::Subquery(_)
+                | Expr::Exists { .. }
+                | Expr::InSubquery { .. } => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    e.visit(&mut Finder).is_break()
+}
+
+/// `x` as a 64-bit integer on the target (`CAST(x AS SIGNED)` / `CAST(x AS INTEGER)`).
+pub(crate) fn cast_to_bigint(t: Target, x: Expr) -> Expr {
+    match t {
+        Target::MySql => cast_expr(x, "SIGNED"),
+        Target::Sqlite => cast_expr(x, "INTEGER"),
     }
 }
 
@@ -1628,7 +2226,7 @@ pub(crate) fn strip_to_param(e: Expr) -> Expr {
     }
 }
 
-fn cast_expr(e: Expr, ty: &str) -> Expr {
+pub(crate) fn cast_expr(e: Expr, ty: &str) -> Expr {
     Expr::Cast {
         kind: CastKind::Cast,
         expr: Box::new(e),
@@ -1772,7 +2370,8 @@ fn literal_cast(t: Target, x: &Expr, ty: &PgType) -> Result<Option<Expr>> {
                 "1"
             }),
         })
-        .filter(|_| text.bytes().all(|b| b.is_ascii_digit() || b == b'-')),
+        // only an int4 casts to boolean (`2147483648::boolean` is an error in PostgreSQL)
+        .filter(|_| text.parse::<i32>().is_ok()),
         PgType::Text | PgType::Varchar(None) if !quoted => Some(string_lit(&text)),
         PgType::Numeric(None) if !quoted => Some(x.clone()),
         PgType::Numeric(None) => {
@@ -1807,6 +2406,38 @@ fn cast_checked(t: Target, x: Expr, ty: &PgType, source: optype::Operand) -> Res
     };
     match (ty, source) {
         (_, O::Unchecked | O::UntypedLiteral) => cast_for(t, x, ty),
+        // PostgreSQL's int4 → boolean: non-zero is true
+        (PgType::Bool, O::Int(IntWidth::Int4)) => Ok(Expr::Nested(Box::new(Expr::BinaryOp {
+            left: Box::new(Expr::Nested(Box::new(x))),
+            op: BinaryOperator::NotEq,
+            right: Box::new(number_lit("0")),
+        }))),
+        (PgType::Bool, O::Bool | O::Null) => Ok(x),
+        // boolean → int4 is 1 or 0, as the engines store booleans
+        (PgType::Int4, O::Bool) => cast_for(t, x, ty),
+        // boolean → text is `true` / `false`
+        (PgType::Text | PgType::Varchar(None), O::Bool) => Ok(Expr::Case {
+            case_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+            end_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+            operand: None,
+            conditions: vec![
+                sqlparser::ast::CaseWhen {
+                    condition: Expr::Nested(Box::new(x.clone())),
+                    result: string_lit("true"),
+                },
+                sqlparser::ast::CaseWhen {
+                    condition: Expr::UnaryOp {
+                        op: UnaryOperator::Not,
+                        expr: Box::new(Expr::Nested(Box::new(x))),
+                    },
+                    result: string_lit("false"),
+                },
+            ],
+            else_result: None,
+        }),
+        (PgType::Bool, _) | (PgType::Int2 | PgType::Int8, O::Bool) => unsupported(
+            "this cast to or from boolean (PostgreSQL casts boolean only to and from integer and text)",
+        ),
         (PgType::Int2 | PgType::Int4 | PgType::Int8, O::Int(_) | O::Null) => {
             let cast = cast_for(t, x, ty)?;
             Ok(match width {
@@ -1856,7 +2487,7 @@ pub(crate) fn cast_for(t: Target, x: Expr, ty: &PgType) -> Result<Expr> {
                     "t" | "true" | "y" | "yes" | "on" | "1" => true,
                     "f" | "false" | "n" | "no" | "off" | "0" => false,
                     _ => {
-                        return Err(TranslateError::Invalid(format!(
+                        return Err(TranslateError::InvalidText(format!(
                             "invalid input syntax for type boolean: \"{s}\""
                         )))
                     }
@@ -1953,6 +2584,7 @@ impl Ctx<'_> {
             s.push(Entry {
                 name: "excluded".into(),
                 table: Some(table.to_string()),
+                series: None,
             });
         }
     }

@@ -597,6 +597,19 @@ fn sqlite_pg_message(msg: &str) -> Option<(&'static str, String)> {
     if msg == crate::translate::SQLITE_DIVISION_BY_ZERO {
         return Some(("22012", "division by zero".into()));
     }
+    for e in crate::translate::SqliteFunctionError::ALL {
+        if msg == e.message() {
+            use crate::translate::SqliteFunctionError as M;
+            let code = match e {
+                M::ZeroToNegativePower | M::NegativeToFractionalPower | M::SquareRootOfNegative => {
+                    "2201F"
+                }
+                M::Overflow | M::Underflow => "22003",
+                M::TimestampOutOfRange => "22008",
+            };
+            return Some((code, e.pg_message().into()));
+        }
+    }
     for ty in crate::translate::SQLITE_RANGE_TYPES {
         if msg == crate::translate::sqlite_out_of_range(ty) {
             let name = match *ty {

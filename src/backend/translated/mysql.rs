@@ -674,7 +674,8 @@ impl MyConn {
     /// MySQL answers NULL for `x / 0` and `x % 0` outside INSERT/UPDATE (strict mode raises only
     /// there), with warning 1365; PostgreSQL raises 22012. After a statement that left warnings,
     /// a 1365 among them becomes that error (the session then treats the statement as failed: a
-    /// DELETE with a division runs inside a transaction for this, see `session.rs`).
+    /// DELETE with a division runs inside a transaction for this, see `session.rs`). A result
+    /// GROUP_CONCAT cut short (1260, 1301) becomes 54000 rather than a shorter string.
     async fn division_warning(&mut self) -> Result<(), ProxyError> {
         let bind = self.bind.clone();
         let conn = self.conn()?;
@@ -688,14 +689,34 @@ impl MyConn {
                 return Err(from_mysql(&bind, &e));
             }
         };
-        match warnings.iter().find(|(_, code, _)| *code == 1365) {
-            Some((_, code, message)) => Err(ProxyError::Backend {
+        if let Some((_, code, message)) = warnings.iter().find(|(_, code, _)| *code == 1365) {
+            return Err(ProxyError::Backend {
                 code: "22012".into(),
                 message: "division by zero".into(),
                 detail: Some(format!("MySQL warning {code}: {message} [bind \"{bind}\"]")),
-            }),
-            None => Ok(()),
+            });
         }
+        // DATE_ADD (timestamp + interval) left MySQL's years 1000–9999: NULL, where PostgreSQL answers
+        if let Some((_, code, message)) = warnings.iter().find(|(_, code, _)| *code == 1441) {
+            return Err(ProxyError::Backend {
+                code: "22008".into(),
+                message: "timestamp out of range".into(),
+                detail: Some(format!("MySQL warning {code}: {message} [bind \"{bind}\"]")),
+            });
+        }
+        // GROUP_CONCAT (string_agg) cut its result short: group_concat_max_len is set to its
+        // largest at connect, max_allowed_packet still bounds it.
+        if let Some((_, code, message)) = warnings
+            .iter()
+            .find(|(_, code, _)| matches!(*code, 1260 | 1301))
+        {
+            return Err(ProxyError::Backend {
+                code: "54000".into(),
+                message: "string_agg result longer than the MySQL bind's max_allowed_packet".into(),
+                detail: Some(format!("MySQL warning {code}: {message} [bind \"{bind}\"]")),
+            });
+        }
+        Ok(())
     }
 
     pub(crate) async fn batch(&mut self, sql: &str) -> Result<(), ProxyError> {

@@ -22,7 +22,10 @@ pub(crate) fn columns_needed<'a>(rt: &'a ResultType, out: &mut Vec<&'a ColumnRef
                 out.push(c);
             }
         }
-        ResultType::Sum(x) | ResultType::Avg(x) => columns_needed(x, out),
+        ResultType::Sum(x)
+        | ResultType::Avg(x)
+        | ResultType::Shifted(x)
+        | ResultType::Truncated(x) => columns_needed(x, out),
         ResultType::Arith(a, b) | ResultType::Product(a, b) => {
             columns_needed(a, out);
             columns_needed(b, out);
@@ -46,7 +49,7 @@ pub(crate) fn scale(
         ResultType::NumericLiteral { scale } => Some(*scale as usize),
         ResultType::Known { .. } | ResultType::Column(_) => of_typed(resolve(rt, column)?),
         ResultType::Sum(x) => scale(x, column),
-        ResultType::Avg(_) => None,
+        ResultType::Avg(_) | ResultType::Shifted(_) | ResultType::Truncated(_) => None,
         ResultType::Arith(a, b) => Some(scale(a, column)?.max(scale(b, column)?)),
         ResultType::Product(a, b) => Some(scale(a, column)? + scale(b, column)?),
     }
@@ -89,6 +92,16 @@ pub(crate) fn resolve(
             _ => return None,
         },
         ResultType::NumericLiteral { .. } => PgType::Numeric,
+        ResultType::Truncated(x) => match resolve(x, column)?.0 {
+            PgType::Timestamp => PgType::Timestamp,
+            PgType::Date | PgType::Timestamptz => PgType::Timestamptz,
+            _ => return None,
+        },
+        ResultType::Shifted(x) => match resolve(x, column)?.0 {
+            PgType::Date | PgType::Timestamp => PgType::Timestamp,
+            PgType::Timestamptz => PgType::Timestamptz,
+            _ => return None,
+        },
         ResultType::Arith(a, b) | ResultType::Product(a, b) => {
             let (a, b) = (resolve(a, column)?.0, resolve(b, column)?.0);
             // date ± integer is a date; date - date a number of days (other date/time arithmetic
@@ -98,6 +111,11 @@ pub(crate) fn resolve(
                     return Some((PgType::Date, -1))
                 }
                 (PgType::Date, PgType::Date) => return Some((PgType::Int4, -1)),
+                // timestamp - timestamp (the translator allows no other operator between them)
+                (PgType::Timestamp, PgType::Timestamp)
+                | (PgType::Timestamptz, PgType::Timestamptz) => {
+                    return Some((PgType::Interval, -1))
+                }
                 _ => {}
             }
             match (int_rank(a), int_rank(b)) {

@@ -40,6 +40,7 @@ use super::types::{
 use super::{CancelGate, Column, Prepared, RunOutcome, TableColumns, Ticket};
 use crate::config::BindConfig;
 use crate::error::ProxyError;
+use crate::translate::SqliteFunctionError;
 use crate::translate::SQLITE_SESSION_SETUP;
 
 /// How long a writer waits for the database lock before its statement fails with 55P03.
@@ -260,6 +261,7 @@ fn open(bind: &str, loc: &Location) -> Result<Connection, ProxyError> {
     }
     register_divisor(&conn).map_err(unavailable)?;
     register_catalog_functions(&conn).map_err(unavailable)?;
+    register_math(&conn).map_err(unavailable)?;
     for ty in crate::translate::SQLITE_RANGE_TYPES {
         register_range(&conn, ty).map_err(unavailable)?;
     }
@@ -323,6 +325,111 @@ fn register_divisor(conn: &Connection) -> rusqlite::Result<()> {
             } else {
                 Value::try_from(v).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))
             }
+        },
+    )
+}
+
+/// PostgreSQL's `float8 ^ float8` (`dpow`): its errors for a zero base with a negative exponent, a
+/// negative base with a fractional one, and a result outside float8.
+pub(crate) fn pg_pow(a: f64, b: f64) -> Result<f64, SqliteFunctionError> {
+    if a == 0.0 && b < 0.0 {
+        return Err(SqliteFunctionError::ZeroToNegativePower);
+    }
+    if a < 0.0 && b.floor() != b {
+        return Err(SqliteFunctionError::NegativeToFractionalPower);
+    }
+    let r = a.powf(b);
+    if r.is_infinite() && a.is_finite() && b.is_finite() {
+        return Err(SqliteFunctionError::Overflow);
+    }
+    if r == 0.0 && a != 0.0 && a.is_finite() && b.is_finite() {
+        return Err(SqliteFunctionError::Underflow);
+    }
+    Ok(r)
+}
+
+/// PostgreSQL's `|/ float8` (`dsqrt`).
+pub(crate) fn pg_sqrt(x: f64) -> Result<f64, SqliteFunctionError> {
+    if x < 0.0 {
+        return Err(SqliteFunctionError::SquareRootOfNegative);
+    }
+    Ok(x.sqrt())
+}
+
+/// `bindproxy_pow(a, b)` and `bindproxy_sqrt(x)` ([`pg_pow`], [`pg_sqrt`]), and
+/// `bindproxy_ts_shift(ts, months, days, micros)` (`timestamp + interval`): NULL for a NULL argument,
+/// PostgreSQL's errors otherwise (see `crate::translate::SQLITE_POW_FUNCTION`).
+fn register_math(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    let flags = FunctionFlags::SQLITE_UTF8
+        | FunctionFlags::SQLITE_INNOCUOUS
+        | FunctionFlags::SQLITE_DETERMINISTIC;
+    let fail = |e: SqliteFunctionError| rusqlite::Error::UserFunctionError(e.message().into());
+    conn.create_scalar_function(
+        crate::translate::SQLITE_POW_FUNCTION,
+        2,
+        flags,
+        move |ctx| {
+            let (Some(a), Some(b)) = (ctx.get::<Option<f64>>(0)?, ctx.get::<Option<f64>>(1)?)
+            else {
+                return Ok(None);
+            };
+            pg_pow(a, b).map(Some).map_err(fail)
+        },
+    )?;
+    conn.create_scalar_function(
+        crate::translate::SQLITE_SQRT_FUNCTION,
+        1,
+        flags,
+        move |ctx| {
+            let Some(x) = ctx.get::<Option<f64>>(0)? else {
+                return Ok(None);
+            };
+            pg_sqrt(x).map(Some).map_err(fail)
+        },
+    )?;
+    conn.create_scalar_function(
+        crate::translate::SQLITE_TS_SHIFT_FUNCTION,
+        4,
+        flags,
+        move |ctx| {
+            let Some(ts) = ctx.get::<Option<String>>(0)? else {
+                return Ok(None);
+            };
+            let (months, days, micros) =
+                (ctx.get::<i64>(1)?, ctx.get::<i64>(2)?, ctx.get::<i64>(3)?);
+            super::types::shift_timestamp_text(&ts, months, days, micros)
+                .map(Some)
+                .ok_or_else(|| fail(SqliteFunctionError::TimestampOutOfRange))
+        },
+    )?;
+    conn.create_scalar_function(
+        crate::translate::SQLITE_DATE_TRUNC_FUNCTION,
+        2,
+        flags,
+        move |ctx| {
+            let (Some(field), Some(ts)) =
+                (ctx.get::<Option<String>>(0)?, ctx.get::<Option<String>>(1)?)
+            else {
+                return Ok(None);
+            };
+            super::types::date_trunc_text(&field, &ts)
+                .map(Some)
+                .ok_or_else(|| fail(SqliteFunctionError::TimestampOutOfRange))
+        },
+    )?;
+    conn.create_scalar_function(
+        crate::translate::SQLITE_TS_DIFF_FUNCTION,
+        2,
+        flags,
+        move |ctx| {
+            let (Some(a), Some(b)) = (ctx.get::<Option<String>>(0)?, ctx.get::<Option<String>>(1)?)
+            else {
+                return Ok(None);
+            };
+            super::types::timestamp_diff_micros(&a, &b)
+                .map(Some)
+                .ok_or_else(|| fail(SqliteFunctionError::TimestampOutOfRange))
         },
     )
 }

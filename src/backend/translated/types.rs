@@ -73,6 +73,9 @@ pub enum PgType {
     Json,
     Jsonb,
     Uuid,
+    /// `timestamp - timestamp`: the engine answers a number of microseconds, printed as PostgreSQL
+    /// prints the interval (days and a time, `1 day 02:00:00`).
+    Interval,
     /// Not known before a value is seen (SQLite expressions); described as text.
     Unknown,
     /// A type of PostgreSQL's system catalogs (the embedded catalog, `catalog/embedded`): values are
@@ -232,6 +235,7 @@ pub mod oid {
     pub const TIMESTAMPTZ: u32 = 1184;
     pub const NUMERIC: u32 = 1700;
     pub const UUID: u32 = 2950;
+    pub const INTERVAL: u32 = 1186;
     pub const JSONB: u32 = 3802;
 }
 
@@ -255,6 +259,7 @@ impl PgType {
             PgType::Json => oid::JSON,
             PgType::Jsonb => oid::JSONB,
             PgType::Uuid => oid::UUID,
+            PgType::Interval => oid::INTERVAL,
             PgType::Catalog(c) => c.oid(),
         }
     }
@@ -270,7 +275,7 @@ impl PgType {
             | PgType::Time
             | PgType::Timestamp
             | PgType::Timestamptz => 8,
-            PgType::Uuid => 16,
+            PgType::Uuid | PgType::Interval => 16,
             PgType::Catalog(c) => c.typlen(),
             _ => -1,
         }
@@ -319,6 +324,7 @@ impl PgType {
             PgType::Json => "json",
             PgType::Jsonb => "jsonb",
             PgType::Uuid => "uuid",
+            PgType::Interval => "interval",
             PgType::Unknown => "unknown",
             PgType::Catalog(c) => c.typname(),
         }
@@ -344,6 +350,7 @@ impl PgType {
             PgType::Json => "json",
             PgType::Jsonb => "jsonb",
             PgType::Uuid => "uuid",
+            PgType::Interval => "interval",
             PgType::Catalog(c) => c.typname(),
         }
     }
@@ -688,6 +695,7 @@ pub fn pg_type_by_name(name: &str) -> Option<PgType> {
         "json" => PgType::Json,
         "jsonb" => PgType::Jsonb,
         "uuid" => PgType::Uuid,
+        "interval" => PgType::Interval,
         other => return CatalogType::by_typname(other).map(PgType::Catalog),
     })
 }
@@ -961,6 +969,107 @@ pub(crate) fn timestamptz_literal_utc(s: &str) -> Option<String> {
         Ok(Some(st)) => Some(stamp_text(st, true)),
         _ => None,
     }
+}
+
+/// PostgreSQL's `timestamp + interval` on a timestamp's text (`YYYY-MM-DD[ HH:MM:SS[.f]]`): months
+/// first, the day clamped to the last of the month (Jan 31 + 1 month = Feb 29), then days, then
+/// microseconds. `None` when the text does not parse.
+pub(crate) fn shift_timestamp_text(s: &str, months: i64, days: i64, micros: i64) -> Option<String> {
+    let st = parse_timestamp(s).ok()??;
+    let (mut y, mut m, mut d) = civil_from_days(st.days);
+    if months != 0 {
+        let total = y
+            .checked_mul(12)?
+            .checked_add(i64::from(m) - 1)?
+            .checked_add(months)?;
+        y = total.div_euclid(12);
+        m = u32::try_from(total.rem_euclid(12) + 1).ok()?;
+        d = d.min(days_in_month(y, m));
+    }
+    let day = days_from_civil(y, m, d).checked_add(days)?;
+    let total =
+        i128::from(day) * i128::from(USECS_PER_DAY) + i128::from(st.usecs) + i128::from(micros);
+    let out = Stamp {
+        days: i64::try_from(total.div_euclid(i128::from(USECS_PER_DAY))).ok()?,
+        usecs: i64::try_from(total.rem_euclid(i128::from(USECS_PER_DAY))).ok()?,
+    };
+    Some(stamp_text(out, true))
+}
+
+/// PostgreSQL's `date_trunc(field, timestamp)` on a timestamp's text, for the fields of
+/// `translate::trunc::FIELDS` (`week`: the Monday on or before). `None` for another field or text
+/// that does not parse.
+pub(crate) fn date_trunc_text(field: &str, s: &str) -> Option<String> {
+    let st = parse_timestamp(s).ok()??;
+    let (y, m, _) = civil_from_days(st.days);
+    let (hour, minute, second) = (
+        st.usecs / 3_600_000_000,
+        st.usecs / 60_000_000,
+        st.usecs / 1_000_000,
+    );
+    let out = match field {
+        "year" => Stamp {
+            days: days_from_civil(y, 1, 1),
+            usecs: 0,
+        },
+        "quarter" => Stamp {
+            days: days_from_civil(y, (m - 1) / 3 * 3 + 1, 1),
+            usecs: 0,
+        },
+        "month" => Stamp {
+            days: days_from_civil(y, m, 1),
+            usecs: 0,
+        },
+        // 1970-01-01 was a Thursday: days since a Monday are (days + 3) mod 7
+        "week" => Stamp {
+            days: st.days - (st.days + 3).rem_euclid(7),
+            usecs: 0,
+        },
+        "day" => Stamp {
+            days: st.days,
+            usecs: 0,
+        },
+        "hour" => Stamp {
+            days: st.days,
+            usecs: hour * 3_600_000_000,
+        },
+        "minute" => Stamp {
+            days: st.days,
+            usecs: minute * 60_000_000,
+        },
+        "second" => Stamp {
+            days: st.days,
+            usecs: second * 1_000_000,
+        },
+        _ => return None,
+    };
+    Some(stamp_text(out, true))
+}
+
+/// `a - b` of two timestamps' texts, in microseconds (`None` when either does not parse).
+pub(crate) fn timestamp_diff_micros(a: &str, b: &str) -> Option<i64> {
+    let (a, b) = (parse_timestamp(a).ok()??, parse_timestamp(b).ok()??);
+    a.pg_micros().checked_sub(b.pg_micros())
+}
+
+/// PostgreSQL's text of an interval of `days` and `time` microseconds (same sign, |time| < a day),
+/// IntervalStyle `postgres`: `1 day 02:00:00`, `-2 days -00:30:00`, `3 days`, `00:00:00`.
+pub(crate) fn interval_text(days: i64, time: i64) -> String {
+    let mut s = String::new();
+    if days != 0 {
+        s.push_str(&format!("{days} day{}", if days == 1 { "" } else { "s" }));
+    }
+    if time != 0 || days == 0 {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        if time < 0 {
+            s.push('-');
+        }
+        let t = time.unsigned_abs() as i64;
+        fmt_time(&mut s, t);
+    }
+    s
 }
 
 fn fmt_date(out: &mut String, days: i64) {
@@ -1582,6 +1691,18 @@ fn encode_body(
                 out.put_slice(uuid_text(&u).as_bytes());
             }
         }
+        PgType::Interval => {
+            // microseconds, split as PostgreSQL's `timestamp - timestamp` does (justify_hours)
+            let us = to_i64(ty, v)?;
+            let (days, time) = (us / USECS_PER_DAY, us % USECS_PER_DAY);
+            if binary {
+                out.put_i64(time);
+                out.put_i32(i32::try_from(days).map_err(|_| out_of_range(ty, us))?);
+                out.put_i32(0);
+            } else {
+                out.put_slice(interval_text(days, time).as_bytes());
+            }
+        }
         PgType::Catalog(c) => match (c, binary) {
             (CatalogType::Oid | CatalogType::Xid, true) => {
                 let i = to_i64(ty, v)?;
@@ -1770,6 +1891,8 @@ pub fn decode_param(ty: PgType, format: i16, raw: Option<&[u8]>) -> Result<Value
             let body = b.strip_prefix(&[1u8]).unwrap_or(b);
             Value::Text(utf8(ty, body)?)
         }
+        // never a parameter type (`from_oid` reads 1186 as text)
+        PgType::Interval => return Err(bad(ty, "binary interval parameter")),
         PgType::Text | PgType::Varchar | PgType::Json | PgType::Unknown | PgType::Catalog(_) => {
             Value::Text(utf8(ty, b)?)
         }
@@ -1853,6 +1976,38 @@ mod tests {
         assert_eq!(
             numeric_to_binary("12345.678").unwrap(),
             vec![0, 3, 0, 1, 0, 0, 0, 3, 0, 1, 0x09, 0x29, 0x1a, 0x7c]
+        );
+    }
+
+    #[test]
+    fn intervals_like_postgres() {
+        let day = USECS_PER_DAY;
+        assert_eq!(interval_text(1, 7_200_000_000), "1 day 02:00:00");
+        assert_eq!(interval_text(0, 0), "00:00:00");
+        assert_eq!(interval_text(3, 0), "3 days");
+        assert_eq!(interval_text(-2, -1_800_000_000), "-2 days -00:30:00");
+        assert_eq!(interval_text(0, 1_500_000), "00:00:01.5");
+        let us = -(2 * day + 1_800_000_000);
+        assert_eq!(
+            enc(PgType::Interval, Value::Int(us), false),
+            b"-2 days -00:30:00".to_vec()
+        );
+        let mut want = Vec::new();
+        want.extend_from_slice(&(-1_800_000_000i64).to_be_bytes());
+        want.extend_from_slice(&(-2i32).to_be_bytes());
+        want.extend_from_slice(&0i32.to_be_bytes());
+        assert_eq!(enc(PgType::Interval, Value::Int(us), true), want);
+        assert_eq!(
+            timestamp_diff_micros("2024-01-02 02:00:00", "2024-01-01"),
+            Some(day + 7_200_000_000)
+        );
+        assert_eq!(
+            shift_timestamp_text("2024-01-31 08:00:00", 1, 0, 0).as_deref(),
+            Some("2024-02-29 08:00:00")
+        );
+        assert_eq!(
+            date_trunc_text("week", "2024-03-03 10:00:00").as_deref(),
+            Some("2024-02-26 00:00:00")
         );
     }
 
