@@ -96,8 +96,8 @@ async fn one_connection_string_for_postgres_mariadb_and_sqlite() {
     assert_eq!(row.get::<_, f64>(3), 2.5);
     assert_eq!(row.get::<_, Vec<u8>>(4), vec![0u8, 255, 7]);
 
-    // A serial key on SQLite is its 64-bit rowid, so it reads back as int8 (docs/sql-subset.md).
-    let note: i64 = c
+    // A serial key on SQLite is int4, as in PostgreSQL (bindproxy's range check records its width).
+    let note: i32 = c
         .query_one(
             "INSERT INTO notes (body, stars) VALUES ($1, $2) RETURNING id",
             &[&"hello", &5i32],
