@@ -59,6 +59,21 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// `log_format`: text or JSON lines.
     pub log_format: LogFormat,
+    /// Bind name → its read replicas (`binds.NAME.replicas`), for the PostgreSQL binds that list
+    /// some, in file order.
+    pub replicas: IndexMap<String, ReplicaConfig>,
+}
+
+/// The read replicas of one PostgreSQL bind (`replicas`, `replica_lag_max_ms`,
+/// `read_your_writes_ms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaConfig {
+    /// The replicas' URLs, parsed as bind URLs (same `sslmode` rules), in file order.
+    pub targets: Vec<PgTarget>,
+    /// A replica whose replay lags more than this is not used.
+    pub lag_max: Duration,
+    /// After a client writes to the bind, its reads stay on the primary this long.
+    pub read_your_writes: Duration,
 }
 
 /// `catalog:`: the PostgreSQL database that holds a stub of every bind's tables, which answers
@@ -399,6 +414,13 @@ struct RawBindOptions {
     checkout_timeout_ms: u64,
     #[serde(default = "default_connect_timeout_ms")]
     connect_timeout_ms: u64,
+    /// Read replicas of a PostgreSQL bind.
+    #[serde(default)]
+    replicas: Vec<String>,
+    #[serde(default = "default_replica_lag_max_ms")]
+    replica_lag_max_ms: u64,
+    #[serde(default = "default_read_your_writes_ms")]
+    read_your_writes_ms: u64,
 }
 
 fn default_pool_size() -> usize {
@@ -409,6 +431,12 @@ fn default_checkout_timeout_ms() -> u64 {
 }
 fn default_connect_timeout_ms() -> u64 {
     5_000
+}
+fn default_replica_lag_max_ms() -> u64 {
+    1_000
+}
+fn default_read_your_writes_ms() -> u64 {
+    1_000
 }
 
 /// A bind is either a URL string or a map of options (like SQLALCHEMY_BINDS' dict form).
@@ -428,6 +456,9 @@ impl<'de> Deserialize<'de> for RawBind {
                     pool_size: default_pool_size(),
                     checkout_timeout_ms: default_checkout_timeout_ms(),
                     connect_timeout_ms: default_connect_timeout_ms(),
+                    replicas: Vec::new(),
+                    replica_lag_max_ms: default_replica_lag_max_ms(),
+                    read_your_writes_ms: default_read_your_writes_ms(),
                 }))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawBind, A::Error> {
@@ -556,6 +587,7 @@ impl Config {
             return Err(invalid("binds", "at least one bind is required".into()));
         }
         let mut binds = IndexMap::new();
+        let mut replicas = IndexMap::new();
         for (name, RawBind(opts)) in raw.binds {
             let key = format!("binds.{name}");
             if name.is_empty() {
@@ -574,6 +606,11 @@ impl Config {
                     &format!("{key}.pool_size"),
                     "must be at least 1".into(),
                 ));
+            }
+            if let Some(r) =
+                replica_config(&key, &url, &opts, env).map_err(|(k, p)| invalid(&k, p))?
+            {
+                replicas.insert(name.clone(), r);
             }
             binds.insert(
                 name.clone(),
@@ -693,6 +730,7 @@ impl Config {
             default_bind,
             default_schema: raw.default_schema,
             binds,
+            replicas,
             tables,
             users,
             auth_method: raw.auth_method,
@@ -901,6 +939,44 @@ fn substitute_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Strin
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// The `replicas` of a bind, checked: PostgreSQL URLs for a PostgreSQL bind (the same engine as
+/// the primary), parsed as bind URLs are. Errors are (key, problem).
+fn replica_config(
+    key: &str,
+    primary: &BindUrl,
+    opts: &RawBindOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<ReplicaConfig>, (String, String)> {
+    if opts.replicas.is_empty() {
+        return Ok(None);
+    }
+    if !matches!(primary, BindUrl::Postgres(_)) {
+        return Err((
+            format!("{key}.replicas"),
+            "read replicas are supported for PostgreSQL binds only".into(),
+        ));
+    }
+    let mut targets = Vec::with_capacity(opts.replicas.len());
+    for (i, r) in opts.replicas.iter().enumerate() {
+        let k = format!("{key}.replicas[{i}]");
+        let url = substitute_env(r, env).map_err(|p| (k.clone(), p))?;
+        match parse_bind_url(&url).map_err(|p| (k.clone(), p))? {
+            BindUrl::Postgres(t) => targets.push(t),
+            _ => {
+                return Err((
+                    k,
+                    "a replica must be the same engine as its primary: a PostgreSQL URL (postgresql://…)".into(),
+                ))
+            }
+        }
+    }
+    Ok(Some(ReplicaConfig {
+        targets,
+        lag_max: Duration::from_millis(opts.replica_lag_max_ms),
+        read_your_writes: Duration::from_millis(opts.read_your_writes_ms),
+    }))
 }
 
 /// Parses a bind URL in any form SQLAlchemy accepts for the three supported kinds.

@@ -594,6 +594,8 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // read replicas: each bind's lag check, once a second, for as long as the daemon runs
+    proxy.start_replica_monitors();
     if let Err(e) = recover_at_start(&proxy).await {
         eprintln!("bindproxy: recovery of prepared transactions failed: {e}");
         return ExitCode::from(2);

@@ -1,11 +1,13 @@
-//! What every session shares: the configuration, the router, the analysis cache, the binds and the
-//! cancel registry. Built once at start; read-only afterwards (pools have their own locks).
+//! What every session shares: the configuration, the router, the analysis cache, the binds (and
+//! their read replicas, with the session slots of replica leases) and the cancel registry. Built
+//! once at start; read-only afterwards (pools have their own locks).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use std::sync::OnceLock;
 
+use crate::backend::pg::ReplicaSet;
 use crate::backend::Bind;
 use crate::catalog::shadow::Syncer;
 use crate::config::{BindConfig, BindUrl, Config, PgTarget, CATALOG_BIND};
@@ -31,6 +33,12 @@ pub struct Proxy {
     pub tx: Coordinator,
     /// The shadow catalog, when there is one (`catalog:`): the last entry of `binds`.
     pub catalog: Option<ShadowCatalog>,
+    /// Per bind (same index as `binds`): its read replicas, if it lists any.
+    pub replicas: Vec<Option<Arc<ReplicaSet>>>,
+    /// Per bind: the session slot of its replica lease (see [`Proxy::conn_slots`]).
+    replica_slots: Vec<Option<BindId>>,
+    /// Per replica slot (its id minus `binds.len()`): the bind it reads for.
+    slot_primary: Vec<BindId>,
 }
 
 /// The catalog bind and the task that keeps it in step with the binds.
@@ -121,6 +129,19 @@ impl Proxy {
                 syncer: OnceLock::new(),
             }
         });
+        // A session's replica lease of bind b lives in a slot of its own after every bind, so
+        // that the pump (answers due, relay, release) handles it as one more connection.
+        let mut replicas: Vec<Option<Arc<ReplicaSet>>> = binds.iter().map(|_| None).collect();
+        let mut replica_slots = vec![None; binds.len()];
+        let mut slot_primary = Vec::new();
+        for (name, r) in &config.replicas {
+            let (Some(&b), Some(cfg)) = (bind_ids.get(name), config.binds.get(name)) else {
+                continue;
+            };
+            replicas[b] = Some(ReplicaSet::new(cfg, r));
+            replica_slots[b] = Some(binds.len() + slot_primary.len());
+            slot_primary.push(b);
+        }
         let tx = Coordinator::new(&config.transactions, binds.len());
         for (i, b) in binds.iter().enumerate() {
             if let Some(c) = b.known_capability() {
@@ -138,8 +159,54 @@ impl Proxy {
             cancels: CancelRegistry::new(),
             tx,
             catalog,
+            replicas,
+            replica_slots,
+            slot_primary,
             config,
         }))
+    }
+
+    /// How many connections a session may hold: one per bind, and one replica lease per bind
+    /// with replicas (slots `binds.len()..`).
+    pub fn conn_slots(&self) -> usize {
+        self.binds.len() + self.slot_primary.len()
+    }
+
+    /// The session slot of `bind`'s replica lease, when the bind has replicas (a vector index: no
+    /// lock, nothing for binds without replicas).
+    pub fn replica_slot(&self, bind: BindId) -> Option<BindId> {
+        self.replica_slots.get(bind).copied().flatten()
+    }
+
+    /// True for a replica slot of a session, false for a bind.
+    pub fn is_replica_slot(&self, slot: BindId) -> bool {
+        slot >= self.binds.len()
+    }
+
+    /// The bind a session slot reads or writes for: itself, or the primary of a replica slot.
+    pub fn primary_of(&self, slot: BindId) -> BindId {
+        match slot.checked_sub(self.binds.len()) {
+            Some(k) => self
+                .slot_primary
+                .get(k)
+                .copied()
+                .unwrap_or(self.default_bind),
+            None => slot,
+        }
+    }
+
+    /// The bind name of a session slot (a replica slot has its primary's).
+    pub fn name(&self, slot: BindId) -> &str {
+        self.bind_names
+            .get(self.primary_of(slot))
+            .map_or("", String::as_str)
+    }
+
+    /// Starts the lag monitor of every bind with replicas (`backend::pg::replica`).
+    pub fn start_replica_monitors(&self) {
+        for r in self.replicas.iter().flatten() {
+            r.spawn_monitor();
+        }
     }
 
     /// The catalog bind, if there is one.

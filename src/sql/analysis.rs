@@ -65,6 +65,8 @@ pub struct StatementInfo {
     pub schemas: Vec<String>,
     /// What kind of statement it is.
     pub kind: StatementKind,
+    /// A plain read a replica may answer (`readonly.rs`).
+    pub replica_safe: bool,
     /// What it does to its tables, for metrics.
     pub command: Command,
     /// Why its relations cannot all be known from the text, if so.
@@ -88,6 +90,11 @@ impl Analysis {
         v.sort();
         v.dedup();
         v
+    }
+
+    /// One statement, which a read replica may answer (see `readonly.rs`).
+    pub fn replica_safe(&self) -> bool {
+        self.error.is_none() && matches!(self.statements.as_slice(), [s] if s.replica_safe)
     }
 
     fn failed(error: AnalysisError) -> Analysis {
@@ -184,6 +191,7 @@ fn analyze_text(sql: &str) -> (Analysis, bool) {
             references,
             schemas,
             kind: kind_of(&p.node),
+            replica_safe: super::readonly::replica_safe(&p.node),
             command: command_of(&p.node),
             dynamic: c.dynamic,
             settings: changes,
