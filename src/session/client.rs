@@ -204,8 +204,8 @@ impl Session {
         if let Some(e) = &analysis.error {
             return Err(ProxyError::Analysis(e.clone()));
         }
-        let open = self.tx_home().map(|b| self.proxy.bind_names[b].as_str());
-        let last_catalog = self.catalog_bind.map(|b| self.proxy.bind_names[b].as_str());
+        let open = self.tx_home().map(|b| self.proxy.name(b));
+        let last_catalog = self.catalog_bind.map(|b| self.proxy.name(b));
         let placed = self.proxy.router.place(
             analysis,
             sql,
@@ -228,7 +228,7 @@ impl Session {
         self.observe_routed(analysis, bind);
         if tracing::enabled!(tracing::Level::DEBUG) {
             tracing::debug!(
-                bind = %self.proxy.bind_names[bind],
+                bind = %self.proxy.name(bind),
                 tables = ?route.tables.iter().map(|(t, _)| t.to_string()).collect::<Vec<_>>(),
                 method = ?analysis.method,
                 "route"
@@ -355,10 +355,10 @@ impl Session {
             self.run_spanning(sql).await?;
             return Ok(Step::Done);
         }
-        let (bind, outside_tx) = match placed {
+        let (bind, outside_tx, floating) = match placed {
             Ok(p) => {
                 self.follow_search_path(&analysis);
-                (p.bind, p.outside_tx)
+                (p.bind, p.outside_tx, p.floating)
             }
             Err(e) => {
                 return Ok(self.refuse_in_order(e, true));
@@ -372,6 +372,13 @@ impl Session {
         if self.refused_by_failure(bind) && !is_control(kind) {
             return Ok(self.refuse_in_order(ProxyError::InFailedTransaction, true));
         }
+        // a plain read may go to a read replica of its bind (`replica.rs`); anything else is a write
+        let bind = if analysis.replica_safe() && !floating {
+            self.read_target(bind).await
+        } else {
+            self.note_write(bind);
+            bind
+        };
         let spreads_set = is_plain_set(&analysis) && self.spreads_settings();
         if self.blocked(Some(bind)) || (spreads_set && self.blocked(None)) {
             return Ok(Step::Blocked);
@@ -386,7 +393,7 @@ impl Session {
             self.refuse(e, true);
             return Ok(Step::Done);
         }
-        crate::metrics::statement(bind);
+        self.count_statement(bind);
         // `SELECT set_config('search_path', …, false)` changes the session as a SET does
         let sets_path = analysis.statements.iter().all(|s| s.tables.is_empty())
             && analysis.statements.iter().any(|s| {
@@ -517,7 +524,7 @@ impl Session {
                 Some(Conn::Translated(t)) => {
                     if let Err(e) = t.query(sql, &mut BytesMut::new()).await {
                         let mut warning = BytesMut::new();
-                        super::replay_warning(&mut warning, &self.proxy.bind_names[other], &e);
+                        super::replay_warning(&mut warning, self.proxy.name(other), &e);
                         self.local(warning, false);
                     }
                 }
@@ -623,6 +630,7 @@ impl Session {
                     control,
                     outside_tx: false,
                     set_sql: None,
+                    reparse: None,
                 },
             );
             self.local_ext(b"1");
@@ -652,6 +660,15 @@ impl Session {
             Err(e) => return Ok(self.refuse_parse(e)),
         };
         let set_sql = is_plain_set(&analysis).then(|| p.query.to_owned());
+        // a plain read of a bind with replicas: parsed where it would run now, kept to be parsed
+        // again where a later Bind runs it (`replica.rs`)
+        let reparse =
+            (analysis.replica_safe() && !floating && self.proxy.replica_slot(bind).is_some())
+                .then(|| (bind, f.clone()));
+        let bind = match reparse {
+            Some(_) => self.read_target(bind).await,
+            None => bind,
+        };
         if !outside_tx {
             if let Err(e) = self.join_pipeline(bind).await {
                 self.refuse(e, false);
@@ -681,6 +698,7 @@ impl Session {
                         control,
                         outside_tx,
                         set_sql: set_sql.clone(),
+                        reparse: None,
                     },
                 );
             } else {
@@ -699,6 +717,7 @@ impl Session {
                 control,
                 outside_tx,
                 set_sql,
+                reparse,
             },
         );
         Ok(Step::Done)
@@ -729,10 +748,19 @@ impl Session {
         };
         let spreads_set = spread.is_some();
         let is_control = relayed_control.is_some();
+        let read_of = stmt.reparse.as_ref().map(|(b, _)| *b);
         let bind = match (&stmt.floating, in_tx, stmt.prepared_on.last()) {
             (Some(_), Some(b), _) => b,
             (_, _, Some(&b)) => b,
-            (_, _, None) => self.proxy.default_bind,
+            (_, _, None) => read_of.unwrap_or(self.proxy.default_bind),
+        };
+        // a plain read chooses between its bind's primary and replica lease at each Bind
+        let bind = match read_of {
+            Some(primary) => self.read_target(primary).await,
+            None => {
+                self.note_write(bind);
+                bind
+            }
         };
         if self.refused_by_failure(bind) && !is_control {
             return Ok(self.refuse_in_order(ProxyError::InFailedTransaction, false));
@@ -785,7 +813,11 @@ impl Session {
         }
         if !stmt.prepared_on.contains(&bind) {
             // Prepare it here too, quietly: the client already had its ParseComplete.
-            if let Some(parse) = stmt.floating.clone() {
+            let parse = stmt
+                .floating
+                .clone()
+                .or_else(|| stmt.reparse.as_ref().map(|(_, f)| f.clone()));
+            if let Some(parse) = parse {
                 stmt.prepared_on.push(bind);
                 self.send(bind, parse.raw());
                 if !self.touched.contains(&bind) {
@@ -872,7 +904,7 @@ impl Session {
                     self.refuse(ProxyError::UnknownPortal(e.portal.to_owned()), false);
                     return Ok(Step::Done);
                 }
-                crate::metrics::statement(b);
+                self.count_statement(b);
                 if let Some(t) = self.cancellable(b) {
                     let mut out = BytesMut::new();
                     let r = t.execute(e.portal, e.max_rows, &mut out).await;

@@ -48,6 +48,7 @@ mod observe;
 pub(crate) mod params;
 mod prepared;
 mod relay;
+mod replica;
 mod search_path;
 mod settings;
 mod spanning;
@@ -121,6 +122,9 @@ struct Stmt {
     /// A SET without tables: its text, which every participant of the transaction it runs in
     /// gets too (`Session::spread_set`).
     set_sql: Option<String>,
+    /// A replica-safe statement of a bind with replicas: that bind and its Parse message, so
+    /// that each Bind can run it on the primary or the replica lease (`replica.rs`).
+    reparse: Option<(BindId, Frame)>,
 }
 
 /// A transaction-control statement as the client wrote it.
@@ -256,6 +260,9 @@ pub struct Session {
     peer: Option<std::net::SocketAddr>,
     /// The first table of the statement routed last, for the log line of an error.
     last_table: Option<Arc<str>>,
+    /// Per bind with replicas (its replica slot minus `proxy.binds.len()`): the replica lease and
+    /// the last write (`replica.rs`).
+    replica: Vec<replica::ReplicaLease>,
 }
 
 enum Wake {
@@ -280,7 +287,8 @@ impl Session {
         let shown = params::initial_parameters(&proxy, &hello.params)
             .into_iter()
             .collect();
-        let n = proxy.binds.len();
+        let n = proxy.conn_slots();
+        let replicas = n - proxy.binds.len();
         let search_path = search_path::SearchPath::from_startup(&settings, &hello.user);
         Session {
             client: FrameReader::new(rd, hello.read_buf, max),
@@ -311,6 +319,7 @@ impl Session {
             shutdown,
             peer,
             last_table: None,
+            replica: vec![replica::ReplicaLease::default(); replicas],
             proxy,
         }
     }
@@ -485,7 +494,7 @@ impl Session {
         }
         let bind = self
             .head_bind()
-            .map(|b| self.proxy.bind_names[b].clone())
+            .map(|b| self.proxy.name(b).to_owned())
             .unwrap_or_default();
         Err(SessionError::Fatal(ProxyError::ClientFlood {
             bind,
@@ -623,8 +632,16 @@ impl Session {
             self.catalog_caught_up().await;
         }
         if self.conns[bind].is_none() {
+            let Some(b) = self.proxy.binds.get(bind) else {
+                // a replica slot's lease is taken by `read_target`, which sends nothing there
+                // without one
+                return Err(ProxyError::BackendUnavailable {
+                    bind: self.proxy.name(bind).to_owned(),
+                    reason: "the read replica's connection is gone".into(),
+                });
+            };
             let wait = crate::metrics::checkout_started(bind);
-            let mut lease = match &self.proxy.binds[bind] {
+            let lease = match b {
                 Bind::Pg(pool) => checked_out(wait, PgPool::checkout(pool).await)?,
                 Bind::Translated(t) => {
                     let mut conn = checked_out(wait, TranslatedBind::checkout(t).await)?;
@@ -635,7 +652,7 @@ impl Session {
                     let mut warnings = BytesMut::new();
                     for sql in self.session_sets.statements() {
                         if let Err(e) = conn.query(sql, &mut BytesMut::new()).await {
-                            replay_warning(&mut warnings, &self.proxy.bind_names[bind], &e);
+                            replay_warning(&mut warnings, self.proxy.name(bind), &e);
                         }
                     }
                     if !warnings.is_empty() {
@@ -645,21 +662,7 @@ impl Session {
                     return self.join(bind, join).await;
                 }
             };
-            let n = (self.setup.len() + self.session_sets.len()) as u32;
-            for q in &self.setup {
-                lease.conn.wbuf.extend_from_slice(q.raw());
-            }
-            for sql in self.session_sets.statements() {
-                lease.conn.wbuf.extend_from_slice(query_frame(sql).raw());
-            }
-            self.conns[bind] = Some(Conn::Pg(lease));
-            if n > 0 {
-                self.pending.push_back(Pending::Quiet {
-                    bind,
-                    ready: n,
-                    errors: OwnErrors::Warn,
-                });
-            }
+            self.install_pg_lease(bind, lease);
             if Some(bind) == self.proxy.catalog_bind() {
                 self.catalog_path = None;
             }
@@ -668,6 +671,26 @@ impl Session {
             self.align_catalog_path(bind);
         }
         self.join(bind, join).await
+    }
+
+    /// A new PostgreSQL lease in `slot` (a bind's, or a replica lease): it gets the client's
+    /// startup parameters and session-level settings first, answered quietly.
+    fn install_pg_lease(&mut self, slot: BindId, mut lease: crate::backend::pg::PgLease) {
+        let n = (self.setup.len() + self.session_sets.len()) as u32;
+        for q in &self.setup {
+            lease.conn.wbuf.extend_from_slice(q.raw());
+        }
+        for sql in self.session_sets.statements() {
+            lease.conn.wbuf.extend_from_slice(query_frame(sql).raw());
+        }
+        self.conns[slot] = Some(Conn::Pg(lease));
+        if n > 0 {
+            self.pending.push_back(Pending::Quiet {
+                bind: slot,
+                ready: n,
+                errors: OwnErrors::Warn,
+            });
+        }
     }
 
     /// The catalog bind is never in the client's transaction, so the `SET`s made inside one do
@@ -797,7 +820,7 @@ impl Session {
     /// A backend connection died or broke the protocol: tell the client, forget the connection,
     /// and keep the session going for the other binds.
     fn backend_lost(&mut self, bind: BindId, reason: String) {
-        let name = self.proxy.bind_names[bind].clone();
+        let name = self.proxy.name(bind).to_owned();
         tracing::warn!(bind = %name, "backend connection lost: {}", Escaped(&reason));
         if let Some(Conn::Pg(mut lease)) = self.conns[bind].take() {
             lease.broken = true;

@@ -217,7 +217,7 @@ impl Session {
                     }
                 } else if tag == b'E' {
                     let errors = *errors;
-                    let name = &self.proxy.bind_names[bind];
+                    let name = self.proxy.name(bind);
                     let message = crate::backend::pg::conn::error_message(f.body());
                     tracing::debug!(bind = %name, "bindproxy's own statement failed: {}", Escaped(&message));
                     if errors == OwnErrors::Warn {
@@ -239,7 +239,10 @@ impl Session {
     pub(super) fn forget_statements_on(&mut self, bind: BindId) {
         self.statements.retain(|_, s| {
             s.prepared_on.retain(|&b| b != bind);
-            !s.prepared_on.is_empty() || s.control.is_some() || s.floating.is_some()
+            !s.prepared_on.is_empty()
+                || s.control.is_some()
+                || s.floating.is_some()
+                || s.reparse.is_some()
         });
         self.portals
             .retain(|_, p| !matches!(p, super::Portal::Bind(b) if *b == bind));

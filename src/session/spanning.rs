@@ -223,7 +223,7 @@ impl Session {
         // a new connection's session parameters and the joining BEGIN are answered quietly
         self.finish_quiet(bind).await?;
         self.out_locals();
-        let name = self.proxy.bind_names[bind].clone();
+        let name = self.proxy.name(bind).to_owned();
         match &mut self.conns[bind] {
             Some(Conn::Translated(_)) => {
                 let mut out = BytesMut::new();
@@ -342,7 +342,14 @@ impl Session {
     /// Before a pipeline message for `bind`: if the pipeline (outside BEGIN) already used other
     /// binds, they and `bind` become one transaction, committed at the Sync.
     pub(super) async fn join_pipeline(&mut self, bind: BindId) -> Result<(), ProxyError> {
-        if self.tx.is_some() || !self.touched.iter().any(|&b| b != bind) {
+        // a read replica's lease is never part of a transaction: its reads end at the Sync
+        let proxy = &self.proxy;
+        if self.tx.is_some()
+            || !self
+                .touched
+                .iter()
+                .any(|&b| b != bind && !proxy.is_replica_slot(b))
+        {
             return Ok(());
         }
         if self.proxy.tx.mode == crate::config::CrossBind::Reject {
@@ -351,7 +358,7 @@ impl Session {
         }
         self.open_transaction(Origin::Pipeline);
         for b in self.touched.clone() {
-            if self.conns[b].is_none() {
+            if self.conns[b].is_none() || self.proxy.is_replica_slot(b) {
                 continue;
             }
             let in_implicit = self.conns[b].as_ref().is_some_and(|c| c.status() != b'I');
@@ -382,7 +389,7 @@ impl Session {
                             t.one_phase.push(b);
                         }
                     }
-                    let name = self.proxy.bind_names[b].clone();
+                    let name = self.proxy.name(b).to_owned();
                     let mut notices = BytesMut::new();
                     if let Some(c) = &mut self.conns[b] {
                         c.control(

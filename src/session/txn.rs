@@ -148,8 +148,8 @@ impl Session {
         if self.proxy.tx.mode == CrossBind::Reject {
             if let Some(open) = t.home() {
                 return Err(ProxyError::CrossBindTransaction {
-                    open: self.proxy.bind_names[open].clone(),
-                    wanted: self.proxy.bind_names[bind].clone(),
+                    open: self.proxy.name(open).to_owned(),
+                    wanted: self.proxy.name(bind).to_owned(),
                     tables: "transactions.cross_bind is reject".into(),
                 });
             }
@@ -184,7 +184,7 @@ impl Session {
             });
             return Ok(());
         }
-        let name = self.proxy.bind_names[bind].clone();
+        let name = self.proxy.name(bind).to_owned();
         let mut notices = BytesMut::new();
         // A MySQL/SQLite bind takes its transaction's modes at its start: SET TRANSACTION sent
         // before any bind joined becomes part of its BEGIN.
@@ -253,6 +253,13 @@ impl Session {
                         "ROLLBACK"
                     }
                 } else {
+                    if c.kind == StatementKind::Commit {
+                        // read-your-writes counts from the COMMIT on every bind it commits
+                        let binds = self.tx.as_ref().map(|t| t.binds()).unwrap_or_default();
+                        for b in binds {
+                            self.note_write(b);
+                        }
+                    }
                     let ended = if c.kind == StatementKind::Commit {
                         self.commit(&mut out).await
                     } else {
@@ -356,7 +363,7 @@ impl Session {
         step: Control<'_>,
         notices: &mut BytesMut,
     ) -> Result<Outcome, ProxyError> {
-        let name = self.proxy.bind_names[bind].clone();
+        let name = self.proxy.name(bind).to_owned();
         let Some(c) = &mut self.conns[bind] else {
             return Err(ProxyError::BackendLost {
                 bind: name,
@@ -387,7 +394,7 @@ impl Session {
                 (
                     *b,
                     self.conns[*b].take(),
-                    self.proxy.bind_names[*b].clone(),
+                    self.proxy.name(*b).to_owned(),
                     BytesMut::new(),
                 )
             })
@@ -428,7 +435,7 @@ impl Session {
 
     /// Forgets a connection that broke during a control step (it is closed, never pooled).
     fn drop_conn(&mut self, bind: BindId, reason: &str) {
-        tracing::warn!(bind = %self.proxy.bind_names[bind], "backend connection lost: {}", Escaped(reason));
+        tracing::warn!(bind = %self.proxy.name(bind), "backend connection lost: {}", Escaped(reason));
         if let Some(super::Conn::Pg(mut lease)) = self.conns[bind].take() {
             lease.broken = true;
             crate::backend::pg::PgPool::release(lease);
@@ -531,7 +538,7 @@ impl Session {
     fn names(&self, binds: &[BindId]) -> Vec<String> {
         binds
             .iter()
-            .map(|&b| format!("\"{}\"", self.proxy.bind_names[b]))
+            .map(|&b| format!("\"{}\"", self.proxy.name(b)))
             .collect()
     }
 
@@ -556,15 +563,15 @@ impl Session {
                 return Err(cause);
             }
             return Err(ProxyError::PartialCommit {
-                failed: self.proxy.bind_names[b].clone(),
+                failed: self.proxy.name(b).to_owned(),
                 cause: Box::new(cause),
                 committed: binds[..i]
                     .iter()
-                    .map(|&c| self.proxy.bind_names[c].clone())
+                    .map(|&c| self.proxy.name(c).to_owned())
                     .collect(),
                 rolled_back: binds[i..]
                     .iter()
-                    .map(|&c| self.proxy.bind_names[c].clone())
+                    .map(|&c| self.proxy.name(c).to_owned())
                     .collect(),
             });
         }
@@ -634,7 +641,7 @@ impl Session {
             }
             let _ = self.decide_and_finish(&mut t, out).await;
             return Err(ProxyError::PartialCommit {
-                failed: self.proxy.bind_names[b].clone(),
+                failed: self.proxy.name(b).to_owned(),
                 cause: Box::new(cause),
                 committed: self.bind_names_in(&t, Phase::Committed),
                 rolled_back: self.bind_names_in(&t, Phase::RolledBack),
@@ -669,7 +676,7 @@ impl Session {
         let mut ignored = BytesMut::new();
         for sql in [crate::tx::marker::CREATE, insert.as_str()] {
             if let Err(e) = self.control_on(lr, Control::Run(sql), &mut ignored).await {
-                tracing::warn!(bind = %self.proxy.bind_names[lr], gid, "the last resource cannot hold the commit decision ({e}); a crash before the decision is logged would roll back the other binds");
+                tracing::warn!(bind = %self.proxy.name(lr), gid, "the last resource cannot hold the commit decision ({e}); a crash before the decision is logged would roll back the other binds");
                 let _ = self.control_on(lr, Control::RollbackTo(SP), out).await;
                 let _ = self.control_on(lr, Control::Release(SP), out).await;
                 return None;
@@ -683,7 +690,7 @@ impl Session {
         t.participants
             .iter()
             .filter(|p| p.phase == phase)
-            .map(|p| self.proxy.bind_names[p.bind].clone())
+            .map(|p| self.proxy.name(p.bind).to_owned())
             .collect()
     }
 
@@ -706,7 +713,7 @@ impl Session {
         let names: Vec<String> = t
             .participants
             .iter()
-            .map(|p| self.proxy.bind_names[p.bind].clone())
+            .map(|p| self.proxy.name(p.bind).to_owned())
             .collect();
         let last_resource_committed = t
             .participants
@@ -736,7 +743,7 @@ impl Session {
                 Err(e) => {
                     all_done = false;
                     let branch = t.branch_id(b).unwrap_or_default();
-                    tracing::warn!(gid = %t.gid, bind = %self.proxy.bind_names[b], "COMMIT PREPARED failed, retrying in the background: {e}");
+                    tracing::warn!(gid = %t.gid, bind = %self.proxy.name(b), "COMMIT PREPARED failed, retrying in the background: {e}");
                     crate::tx::recover::finish_in_background(self.proxy.clone(), b, branch, true)
                         .await;
                 }

@@ -1,0 +1,330 @@
+"""Read replicas of a PostgreSQL bind (issue 10): which statements a replica runs, read-your-writes, lag and
+outage exclusion, round-robin.
+
+The setup builds a real streaming-replication cluster in a temp dir: a throwaway primary (initdb, a
+pg_hba.conf that allows replication from 127.0.0.1; the shared server is left alone) and two standbys made
+with `pg_basebackup -R`, each its own postmaster on a free port. Where a statement ran is read from the
+statement itself: `pg_is_in_recovery()` and `inet_server_port()` in its select list, so every assertion
+names the server that answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+import json
+from pathlib import Path
+
+import asyncpg
+import psycopg
+import pytest
+
+from conftest import PROXY_DBNAME, PROXY_USER, Proxy, free_port, wait_until
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+WHERE = "SELECT pg_is_in_recovery(), inet_server_port() FROM items WHERE id = 1"
+LAG_MAX_MS = 400
+READ_YOUR_WRITES_MS = 1500
+
+
+def as_postgres(*cmd: str) -> tuple:
+    return ("runuser", "-u", "postgres", "--", *cmd) if os.geteuid() == 0 else ("sudo", "-n", "-u", "postgres", *cmd)
+
+
+def run(*cmd: str) -> str:
+    p = subprocess.run(as_postgres(*cmd), capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, f"{cmd} exited {p.returncode}\n{p.stdout}\n{p.stderr}"
+    return p.stdout
+
+
+class Server:
+    def __init__(self, datadir: Path, port: int):
+        self.datadir, self.port = datadir, port
+
+    def configure(self):
+        with open(self.datadir / "postgresql.conf", "a") as f:
+            f.write(f"listen_addresses = '127.0.0.1'\nunix_socket_directories = '{self.datadir}'\nport = {self.port}\n"
+                    "fsync = off\nmax_connections = 40\nshared_buffers = 16MB\nhot_standby = on\n"
+                    "wal_level = replica\nmax_wal_senders = 10\n")
+
+    def start(self):
+        run(str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.datadir / "log"), "-w", "-t", "60", "start")
+
+    def stop(self):
+        subprocess.run(as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"),
+                       capture_output=True, timeout=60)
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
+                               sslmode="disable", autocommit=True)
+
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """(primary, [replica1, replica2]): real streaming replication, all in a temp dir."""
+    base = Path(tempfile.mkdtemp(prefix="bp-replicas-"))
+    base.chmod(0o755)
+    shutil.chown(base, "postgres", "postgres")
+    primary = Server(base / "primary", free_port())
+    run(str(PG_BIN / "initdb"), "-D", str(primary.datadir), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8",
+        "--locale=C")
+    primary.configure()
+    (primary.datadir / "pg_hba.conf").write_text(
+        "local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n")
+    started = []
+    try:
+        primary.start()
+        started.append(primary)
+        with primary.connect() as c:
+            c.execute("CREATE TABLE items (id int PRIMARY KEY, label text)")
+            c.execute("INSERT INTO items VALUES (1, 'one'), (2, 'two')")
+            c.execute("CREATE SEQUENCE item_ids START 100")
+        replicas = []
+        for i in (1, 2):
+            r = Server(base / f"replica{i}", free_port())
+            run(str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+                "-D", str(r.datadir), "-R", "-X", "stream", "--no-sync")
+            r.configure()
+            r.start()
+            started.append(r)
+            replicas.append(r)
+        for r in replicas:
+            with r.connect() as c:
+                assert c.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+                assert c.execute("SELECT count(*) FROM items").fetchone()[0] == 2
+        yield primary, replicas
+    finally:
+        for s in started:
+            s.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def proxy(cluster, tmp_path_factory):
+    primary, replicas = cluster
+    config = {
+        "default_bind": "main",
+        "admin_http": "127.0.0.1:0",
+        "binds": {
+            "main": {
+                "url": primary.url(),
+                "pool_size": 8,
+                "replicas": [r.url() for r in replicas],
+                "replica_lag_max_ms": LAG_MAX_MS,
+                "read_your_writes_ms": READ_YOUR_WRITES_MS,
+            },
+        },
+        "tables": {"items": "main", "item_ids": "main"},
+    }
+    p = Proxy(config, tmp_path_factory.mktemp("replicas"), name="replicas").start()
+    yield p
+    p.stop()
+
+
+def admin_port(proxy: Proxy) -> int:
+    def find():
+        m = re.findall(r"admin_http: /healthz /readyz /metrics addr=127\.0\.0\.1:(\d+)", proxy.log_tail(200))
+        return int(m[-1]) if m else None
+    port = wait_until(find, timeout=10)
+    assert port, proxy.log_tail()
+    return port
+
+
+def readyz(proxy: Proxy) -> dict:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port(proxy)}/readyz", timeout=10) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return json.loads(e.read())
+
+
+def replica_states(proxy: Proxy) -> list[dict]:
+    return next(b for b in readyz(proxy)["binds"] if b["name"] == "main")["replicas"]
+
+
+def wait_replicas_usable(proxy: Proxy, usable: bool = True, timeout: float = 15.0):
+    ok = wait_until(lambda: all(r["usable"] == usable for r in replica_states(proxy)), timeout=timeout,
+                    interval=0.2)
+    assert ok, (replica_states(proxy), proxy.log_tail())
+
+
+def connect(proxy: Proxy, autocommit: bool = True) -> psycopg.Connection:
+    return psycopg.connect(host="127.0.0.1", port=proxy.port, user=PROXY_USER, dbname=PROXY_DBNAME,
+                           autocommit=autocommit)
+
+
+def where(c: psycopg.Connection, sql: str = WHERE) -> tuple[bool, int]:
+    return tuple(c.execute(sql).fetchone()[-2:])
+
+
+def metric(proxy: Proxy, name: str, bind: str = "main") -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port(proxy)}/metrics", timeout=10) as r:
+        body = r.read().decode()
+    m = re.search(rf'^{name}{{bind="{bind}"}} (\S+)$', body, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+# --------------------------------------------------------------------------------------------------------------
+def test_plain_reads_go_to_a_replica_round_robin(cluster, proxy):
+    primary, replicas = cluster
+    wait_replicas_usable(proxy)
+    before = metric(proxy, "bindproxy_replica_statements_total")
+    seen = set()
+    conns = [connect(proxy) for _ in range(4)]
+    try:
+        for c in conns:
+            in_recovery, port = where(c)
+            assert in_recovery, "a plain SELECT outside a transaction must run on a replica"
+            seen.add(port)
+            # the session keeps its replica lease: the same replica again, simple protocol too
+            cur = c.cursor()
+            cur.execute(WHERE, prepare=False)
+            assert tuple(cur.fetchone()) == (True, port)
+    finally:
+        for c in conns:
+            c.close()
+    assert seen == {r.port for r in replicas}, "sessions are spread over both replicas"
+    assert metric(proxy, "bindproxy_replica_statements_total") - before == 8
+
+
+def test_what_must_run_on_the_primary(cluster, proxy):
+    primary, _ = cluster
+    wait_replicas_usable(proxy)
+    with connect(proxy) as c:
+        assert where(c)[0]
+        cases = [
+            WHERE + " FOR UPDATE",
+            WHERE + " FOR SHARE",
+            "SELECT nextval('item_ids'), pg_is_in_recovery(), inet_server_port() FROM items WHERE id = 1",
+            "SELECT set_config('application_name', 'x', false), pg_is_in_recovery(), inet_server_port() "
+            "FROM items WHERE id = 1",
+            "WITH d AS (UPDATE items SET label = label WHERE id = 2 RETURNING id) "
+            "SELECT pg_is_in_recovery(), inet_server_port() FROM items, d",
+        ]
+        for sql in cases:
+            assert where(c, sql) == (False, primary.port), sql
+            time.sleep(READ_YOUR_WRITES_MS / 1000 + 0.2)  # each counted as a write: let the window pass
+            assert where(c)[0], f"after {sql!r} and its window, reads go back to a replica"
+
+
+def test_inside_a_transaction_everything_runs_on_the_primary(cluster, proxy):
+    primary, _ = cluster
+    wait_replicas_usable(proxy)
+    with connect(proxy, autocommit=False) as c:
+        assert where(c) == (False, primary.port)
+        assert where(c) == (False, primary.port)
+        c.rollback()
+    with connect(proxy) as c:
+        assert where(c)[0]
+        c.execute("BEGIN")
+        assert where(c) == (False, primary.port)
+        c.execute("COMMIT")
+        # the COMMIT counts as a write
+        assert where(c) == (False, primary.port)
+        time.sleep(READ_YOUR_WRITES_MS / 1000 + 0.2)
+        assert where(c)[0]
+
+
+def test_read_your_writes(cluster, proxy, uid):
+    primary, _ = cluster
+    wait_replicas_usable(proxy)
+    with connect(proxy) as c, connect(proxy) as other:
+        assert where(c)[0] and where(other)[0]
+        n = 1000 + uid()
+        c.execute("INSERT INTO items VALUES (%s, 'ryw')", (n,))
+        started = time.monotonic()
+        row = c.execute("SELECT label, pg_is_in_recovery(), inet_server_port() FROM items WHERE id = %s",
+                        (n,)).fetchone()
+        assert time.monotonic() - started < READ_YOUR_WRITES_MS / 1000
+        assert tuple(row) == ("ryw", False, primary.port), "the writer reads its write on the primary"
+        # another client did not write: its reads stay on its replica
+        assert where(other)[0]
+        time.sleep(READ_YOUR_WRITES_MS / 1000 + 0.2)
+        row = c.execute("SELECT label, pg_is_in_recovery() FROM items WHERE id = %s", (n,)).fetchone()
+        assert tuple(row) == ("ryw", True), "after read_your_writes_ms the replica serves (and has the row)"
+
+
+def test_named_prepared_statements_follow_the_transaction(cluster, proxy):
+    """asyncpg prepares named statements: one prepared outside a transaction (on a replica) runs on the
+    primary inside one, and on the replica again after it and its window."""
+    primary, _ = cluster
+    wait_replicas_usable(proxy)
+
+    async def go():
+        c = await asyncpg.connect(host="127.0.0.1", port=proxy.port, user=PROXY_USER, database=PROXY_DBNAME)
+        try:
+            stmt = await c.prepare(WHERE)
+            assert tuple(await stmt.fetchrow())[0] is True
+            async with c.transaction():
+                assert tuple(await stmt.fetchrow()) == (False, primary.port)
+                # a replica-safe statement prepared inside the transaction
+                inner = await c.prepare(WHERE + " AND id > 0")
+                assert tuple(await inner.fetchrow()) == (False, primary.port)
+            await asyncio.sleep(READ_YOUR_WRITES_MS / 1000 + 0.2)
+            assert tuple(await stmt.fetchrow())[0] is True
+            assert tuple(await inner.fetchrow())[0] is True
+            # asyncpg's own fetch with parameters
+            assert (await c.fetchrow("SELECT label, pg_is_in_recovery() FROM items WHERE id = $1", 1))[1] is True
+        finally:
+            await c.close()
+
+    asyncio.run(go())
+
+
+def test_a_lagging_replica_is_left_out(cluster, proxy, uid):
+    primary, replicas = cluster
+    wait_replicas_usable(proxy)
+    for r in replicas:
+        with r.connect() as c:
+            c.execute("SELECT pg_wal_replay_pause()")
+    try:
+        with primary.connect() as c:
+            c.execute("INSERT INTO items VALUES (%s, 'lag')", (2000 + uid(),))
+        # more than replica_lag_max_ms and a monitor round later: both excluded
+        wait_replicas_usable(proxy, usable=False, timeout=10)
+        states = replica_states(proxy)
+        assert all("lag" in (r["error"] or "") for r in states), states
+        with connect(proxy) as c:
+            assert where(c) == (False, primary.port)
+        assert readyz(proxy)["ready"], "lagging replicas do not make the bind unready"
+    finally:
+        for r in replicas:
+            with r.connect() as c:
+                c.execute("SELECT pg_wal_replay_resume()")
+    wait_replicas_usable(proxy)
+    with connect(proxy) as c:
+        assert where(c)[0]
+
+
+def test_replicas_down_the_primary_serves(cluster, proxy):
+    primary, replicas = cluster
+    wait_replicas_usable(proxy)
+    held = connect(proxy)
+    try:
+        assert where(held)[0]  # this session holds a replica lease
+        for r in replicas:
+            r.stop()
+        # at once, before the monitor has noticed: no client error
+        with connect(proxy) as c:
+            for _ in range(3):
+                assert where(c) == (False, primary.port)
+        for _ in range(3):
+            assert where(held) == (False, primary.port)
+        wait_replicas_usable(proxy, usable=False)
+        assert readyz(proxy)["ready"]
+    finally:
+        held.close()
+        for r in replicas:
+            r.start()
+    wait_replicas_usable(proxy)
+    with connect(proxy) as c:
+        assert where(c)[0]
