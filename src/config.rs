@@ -1287,6 +1287,45 @@ mod tests {
         assert!(e.contains("NOPE"), "{e}");
     }
 
+    #[test]
+    fn replicas_are_parsed_and_checked() {
+        let c = parse("binds:\n  main:\n    url: postgresql://h/db\n    replicas: [\"postgresql+psycopg://r1:5433/db?sslmode=require\", postgres://r2/db]\n    replica_lag_max_ms: 250\n")
+            .unwrap();
+        let r = &c.replicas["main"];
+        assert_eq!(r.targets.len(), 2);
+        assert_eq!(
+            (r.targets[0].host.as_str(), r.targets[0].port),
+            ("r1", 5433)
+        );
+        assert_eq!(r.targets[0].tls.mode.as_str(), "require");
+        assert_eq!(r.lag_max, Duration::from_millis(250));
+        assert_eq!(r.read_your_writes, Duration::from_millis(1000));
+        assert!(parse("binds:\n  main: postgresql://h/db\n")
+            .unwrap()
+            .replicas
+            .is_empty());
+        for (yaml, key, problem) in [
+            (
+                "binds:\n  main:\n    url: postgresql://h/db\n    replicas: [mysql://root@r/db]\n",
+                "binds.main.replicas[0]",
+                "same engine",
+            ),
+            (
+                "binds:\n  main:\n    url: mysql://root@h/db\n    replicas: [mysql://root@r/db]\n",
+                "binds.main.replicas",
+                "PostgreSQL binds only",
+            ),
+            (
+                "binds:\n  main:\n    url: postgresql://h/db\n    replicas: [\"postgresql://r/db?sslmode=verify-ca\"]\n",
+                "binds.main.replicas[0]",
+                "sslrootcert",
+            ),
+        ] {
+            let e = parse(yaml).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains(problem), "{e}");
+        }
+    }
+
     const TRANSLATED: &str = "default_bind: main\nbinds:\n  main: postgresql://h/db\n  logs: mysql://root@h/logs\n  lite: sqlite:///data/x.db\n";
 
     fn with_rule(pattern: &str, bind: &str) -> Result<Config, ConfigError> {

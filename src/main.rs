@@ -416,6 +416,22 @@ async fn check(config: Config) -> ExitCode {
                 println!("bind {name}: FAILED: {e}");
             }
         }
+        // a replica that cannot be reached is reported, not fatal: the primary serves its reads
+        for r in proxy
+            .replicas
+            .get(i)
+            .and_then(Option::as_ref)
+            .iter()
+            .flat_map(|s| &s.replicas)
+        {
+            match r.pool.connect().await {
+                Ok(_) => println!("  replica {}: ok", r.pool.target()),
+                Err(e) => println!(
+                    "  replica {}: unreachable ({e}); its reads go to the primary",
+                    r.pool.target()
+                ),
+            }
+        }
     }
     match &proxy.catalog {
         Some(c) => println!("catalog: {} (every bind's tables, synced at start)", c.store),
