@@ -16,6 +16,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::backend::pg::tls::{PgTls, RootCert, SslMode};
+use crate::backend::translated::mysql_tls::{is_tls_key, MySslMode, MyTls};
 use crate::frontend::tls::{ServerTls, TlsMode};
 use crate::router::Router;
 
@@ -157,10 +158,12 @@ pub struct BindConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BindUrl {
     Postgres(PgTarget),
-    /// A `mysql://` URL normalised for mysql_async (driver suffix removed).
+    /// A `mysql://` URL normalised for mysql_async (driver suffix and TLS keys removed), and what
+    /// its TLS keys ask (`ssl_mode`, `ssl_ca`, …: `backend::translated::mysql_tls`).
     MySql {
         url: String,
         display: String,
+        tls: MyTls,
     },
     /// `None` is an in-memory database, shared by every client of the bind.
     Sqlite {
@@ -996,7 +999,16 @@ pub fn parse_bind_url(s: &str) -> Result<BindUrl, String> {
         "postgresql" | "postgres" => parse_pg_url(&format!("postgresql://{rest}")).map(BindUrl::Postgres),
         "mysql" | "mariadb" => {
             let url = format!("mysql://{rest}");
-            let parsed = url::Url::parse(&url).map_err(|e| format!("malformed URL `{}`: {e}", redact(s)))?;
+            let mut parsed = url::Url::parse(&url).map_err(|e| format!("malformed URL `{}`: {e}", redact(s)))?;
+            let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+            let tls = MyTls::from_query(&pairs)?;
+            let kept: Vec<&(String, String)> = pairs.iter().filter(|(k, _)| !is_tls_key(k)).collect();
+            if kept.is_empty() {
+                parsed.set_query(None);
+            } else {
+                parsed.query_pairs_mut().clear().extend_pairs(kept);
+            }
+            let url = parsed.to_string();
             if parsed.host_str().is_none_or(str::is_empty) {
                 return Err(format!("`{}` names no host", redact(s)));
             }
@@ -1010,7 +1022,11 @@ pub fn parse_bind_url(s: &str) -> Result<BindUrl, String> {
                 parsed.port().unwrap_or(3306),
                 parsed.path()
             );
-            Ok(BindUrl::MySql { url, display })
+            let display = match tls.mode {
+                MySslMode::Disabled => display,
+                m => format!("{display}?ssl_mode={}", m.as_str()),
+            };
+            Ok(BindUrl::MySql { url, display, tls })
         }
         "sqlite" => {
             // SQLAlchemy: sqlite:// and sqlite:///:memory: are in memory; sqlite:///rel.db is relative
