@@ -63,7 +63,11 @@ impl MyBind {
         let size = cfg.pool_size.max(1);
         let pool = |ssl: Option<mysql_async::SslOpts>| {
             let constraints = PoolConstraints::new(0, size).unwrap_or_default();
+            // With TLS, the connection stays the TCP one whose certificate was checked: mysql_async
+            // would otherwise move a connection to a local server onto its Unix socket.
+            let tcp_only = ssl.is_some().then_some(false);
             let kill_opts: Opts = OptsBuilder::from_opts(opts.clone())
+                .prefer_socket(tcp_only.or(Some(opts.prefer_socket())))
                 .ssl_opts(ssl.clone())
                 .into();
             let opts = OptsBuilder::from_opts(kill_opts.clone())
@@ -163,13 +167,22 @@ impl MyBind {
             .query_first("SELECT VERSION()")
             .await
             .map_err(|e| from_mysql(bind, &e))?;
+        // the server's word on this connection's encryption
+        let cipher: Option<(String, String)> = conn
+            .query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            .await
+            .map_err(|e| from_mysql(bind, &e))?;
         c.give_back(false).await;
         let v = v.unwrap_or_default();
         let number = v.split('-').next().unwrap_or("").to_string();
-        Ok(if v.to_ascii_lowercase().contains("mariadb") {
+        let engine = if v.to_ascii_lowercase().contains("mariadb") {
             format!("MariaDB {number}")
         } else {
             format!("MySQL {number}")
+        };
+        Ok(match cipher {
+            Some((_, c)) if !c.is_empty() => format!("{engine}, TLS {c}"),
+            _ => engine,
         })
     }
 }
