@@ -377,6 +377,9 @@ impl Session {
             self.read_target(bind).await
         } else {
             self.note_write(bind);
+            if analysis.creates_temporary() {
+                self.pin_to_primary(bind);
+            }
             bind
         };
         let spreads_set = is_plain_set(&analysis) && self.spreads_settings();
@@ -665,6 +668,9 @@ impl Session {
         let reparse =
             (analysis.replica_safe() && !floating && self.proxy.replica_slot(bind).is_some())
                 .then(|| (bind, f.clone()));
+        if analysis.creates_temporary() {
+            self.pin_to_primary(bind);
+        }
         let bind = match reparse {
             Some(_) => self.read_target(bind).await,
             None => bind,

@@ -12,7 +12,8 @@
 //!   without tables follows the transaction, as everywhere);
 //! - no transaction is open (explicit, or the implicit one of a pipeline or COPY that already
 //!   reached another connection since the last Sync);
-//! - the client has not written to this bind within `read_your_writes_ms`;
+//! - the client has not written to this bind within `read_your_writes_ms`, nor created a temporary
+//!   relation there in this session (it exists on the primary only);
 //! - the lease's replica is usable now (the monitor of `backend::pg::replica`), or a new lease to
 //!   a usable replica can be had at once (round-robin). A lease on a replica that became unusable
 //!   is given back as soon as it is idle.
@@ -43,6 +44,9 @@ pub(super) struct ReplicaLease {
     on: Option<usize>,
     /// The last time the client wrote to the bind (read-your-writes).
     wrote: Option<Instant>,
+    /// The session created a temporary relation on the primary: its reads of the bind stay there
+    /// for the rest of the session.
+    pinned: bool,
 }
 
 impl Session {
@@ -71,9 +75,10 @@ impl Session {
         let Some(state) = self.replica_state(slot).copied() else {
             return bind;
         };
-        if state
-            .wrote
-            .is_some_and(|t| t.elapsed() < set.read_your_writes)
+        if state.pinned
+            || state
+                .wrote
+                .is_some_and(|t| t.elapsed() < set.read_your_writes)
         {
             return bind;
         }
@@ -118,6 +123,17 @@ impl Session {
         };
         if let Some(s) = self.replica_state(slot) {
             s.wrote = Some(Instant::now());
+        }
+    }
+
+    /// A statement creating a temporary relation goes to `bind`: the relation exists only in this
+    /// session of the primary, so every later read of the bind runs there.
+    pub(super) fn pin_to_primary(&mut self, bind: BindId) {
+        let Some(slot) = self.proxy.replica_slot(bind) else {
+            return;
+        };
+        if let Some(s) = self.replica_state(slot) {
+            s.pinned = true;
         }
     }
 

@@ -1,7 +1,8 @@
 //! Whether a statement may run on a read replica: a plain read, decided on PostgreSQL's own parse
 //! tree.
 //!
-//! Owns: [`replica_safe`] and the list of functions known to have no side effect
+//! Owns: [`replica_safe`], [`creates_temporary`] (a statement whose effect only the primary's
+//! session sees), and the list of functions known to have no side effect
 //! ([`SAFE_FUNCTIONS`]). A statement is replica-safe when it is a `SELECT` (or `VALUES`, `TABLE t`)
 //! with, at any depth, no locking clause (`FOR UPDATE`/`FOR SHARE`/…), no `INTO`, no
 //! data-modifying CTE (`INSERT`/`UPDATE`/`DELETE`/`MERGE` anywhere in the tree) and no call of a
@@ -268,6 +269,36 @@ pub(crate) fn replica_safe(stmt: &Value) -> bool {
     true
 }
 
+/// True when the statement creates a temporary relation (`CREATE TEMP TABLE`, `SELECT … INTO
+/// TEMP`, `CREATE TEMP VIEW`, …): it exists in that session of the primary only, so the session's
+/// later reads of the bind must stay there.
+pub(crate) fn creates_temporary(stmt: &Value) -> bool {
+    if matches!(node(stmt), Some(("SelectStmt", _))) && !has_key(stmt, "into_clause") {
+        return false;
+    }
+    let mut stack = vec![stmt];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => {
+                if map.get("relpersistence").and_then(Value::as_str) == Some("t") {
+                    return true;
+                }
+                stack.extend(map.values());
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// True when the top node has `key` set (not null, not empty).
+fn has_key(stmt: &Value, key: &str) -> bool {
+    node(stmt)
+        .and_then(|(_, v)| v.get(key))
+        .is_some_and(|v| !is_empty(v))
+}
+
 fn is_empty(v: &Value) -> bool {
     match v {
         Value::Null => true,
@@ -323,6 +354,31 @@ mod tests {
             "SELECT now(), CURRENT_TIMESTAMP, coalesce(a, b) FROM t",
         ] {
             assert!(safe(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn temporary_relations() {
+        let temp = |sql: &str| {
+            let parsed = crate::sql::parse::parse(sql).unwrap();
+            creates_temporary(&parsed[0].node)
+        };
+        for sql in [
+            "CREATE TEMP TABLE t (id int)",
+            "CREATE TEMPORARY TABLE t AS SELECT 1",
+            "SELECT * INTO TEMP t2 FROM t",
+            "CREATE TEMP VIEW v AS SELECT * FROM t",
+            "CREATE TEMP SEQUENCE s",
+        ] {
+            assert!(temp(sql), "{sql}");
+        }
+        for sql in [
+            "CREATE TABLE t (id int)",
+            "SELECT * FROM t",
+            "INSERT INTO t VALUES (1)",
+            "SELECT * INTO t2 FROM t",
+        ] {
+            assert!(!temp(sql), "{sql}");
         }
     }
 

@@ -328,3 +328,17 @@ def test_replicas_down_the_primary_serves(cluster, proxy):
     wait_replicas_usable(proxy)
     with connect(proxy) as c:
         assert where(c)[0]
+
+
+def test_temporary_tables_keep_the_session_on_the_primary(cluster, proxy):
+    """A temporary table exists in the primary's session only: after creating one, the session's reads of the
+    bind stay on the primary, also after read_your_writes_ms; other sessions still read from replicas."""
+    primary, _ = cluster
+    wait_replicas_usable(proxy)
+    with connect(proxy) as c, connect(proxy) as other:
+        assert where(c)[0]
+        c.execute("CREATE TEMP TABLE scratch_rows AS SELECT id FROM items")
+        time.sleep(READ_YOUR_WRITES_MS / 1000 + 0.2)
+        assert c.execute("SELECT count(*), pg_is_in_recovery() FROM scratch_rows").fetchone()[1] is False
+        assert where(c) == (False, primary.port)
+        assert where(other)[0]
