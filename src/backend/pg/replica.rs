@@ -68,8 +68,9 @@ pub struct ReplicaStatus {
 }
 
 impl ReplicaSet {
-    /// The replicas of `bind`, each with a pool as large as the primary's. Every replica starts
-    /// usable: a session that cannot reach one marks it, and the monitor decides from then on.
+    /// The replicas of `bind`, each with a pool as large as the primary's. No replica serves before
+    /// the monitor's first check (at once when it starts); a session that cannot reach one marks
+    /// it unusable until the next check.
     pub fn new(bind: &BindConfig, cfg: &ReplicaConfig) -> Arc<ReplicaSet> {
         let replicas = cfg
             .targets
@@ -82,9 +83,9 @@ impl ReplicaSet {
                 };
                 Replica {
                     pool: PgPool::new(&pool_cfg, target.clone()),
-                    usable: AtomicBool::new(true),
+                    usable: AtomicBool::new(false),
                     lag_ms: AtomicU64::new(UNKNOWN_LAG),
-                    problem: Mutex::new(None),
+                    problem: Mutex::new(Some("not checked yet".into())),
                 }
             })
             .collect();
