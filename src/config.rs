@@ -56,6 +56,9 @@ pub struct Config {
     pub max_client_conn: Option<usize>,
     /// `admin_http`: where /healthz, /readyz and /metrics are served (None: nowhere).
     pub admin_http: Option<SocketAddr>,
+    /// `admin_users`: who may use the admin console (database `bindproxy`). Empty: there is no
+    /// console, and `bindproxy` is a database name like any other.
+    pub admin_users: Vec<String>,
     /// `shutdown_timeout` (seconds): how long open transactions may run after SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
     /// `log_format`: text or JSON lines.
@@ -376,6 +379,8 @@ struct RawConfig {
     tls: Option<RawTls>,
     max_client_conn: Option<usize>,
     admin_http: Option<String>,
+    #[serde(default)]
+    admin_users: Vec<String>,
     /// Seconds (a fraction is allowed).
     shutdown_timeout: Option<f64>,
     #[serde(default)]
@@ -717,6 +722,19 @@ impl Config {
             ),
         };
 
+        for (i, name) in raw.admin_users.iter().enumerate() {
+            let key = format!("admin_users[{i}]");
+            if name.is_empty() {
+                return Err(invalid(&key, "empty user name".into()));
+            }
+            if !users.is_empty() && !users.iter().any(|u| &u.name == name) {
+                return Err(invalid(
+                    &key,
+                    format!("user {name:?} is not in `users:`, so it could never log in"),
+                ));
+            }
+        }
+
         if raw.max_client_conn == Some(0) {
             return Err(invalid("max_client_conn", "must be at least 1".into()));
         }
@@ -725,6 +743,7 @@ impl Config {
             tls,
             max_client_conn: raw.max_client_conn,
             admin_http,
+            admin_users: raw.admin_users,
             shutdown_timeout,
             log_format: raw.log_format,
             source: source_name.to_owned(),
@@ -1219,6 +1238,20 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("users[0] (a)") && !e.contains("$xx"), "{e}");
+    }
+
+    #[test]
+    fn admin_users() {
+        let base = "binds:\n  main: postgresql://h/db\n";
+        assert!(parse(base).unwrap().admin_users.is_empty());
+        let c = parse(&format!("{base}admin_users: [ops, root]\n")).unwrap();
+        assert_eq!(c.admin_users, vec!["ops".to_string(), "root".to_string()]);
+        let e = parse(&format!(
+            "{base}users:\n  - name: a\n    password_env: PW\nadmin_users: [ops]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("admin_users[0]") && e.contains("ops"), "{e}");
     }
 
     #[test]

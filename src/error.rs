@@ -86,6 +86,18 @@ pub enum ProxyError {
     /// bindproxy is shutting down: a session ends (PostgreSQL's words for a terminated backend).
     #[error("terminating connection due to administrator command")]
     AdminShutdown,
+    /// A CancelRequest for a statement that waited for a paused bind (PostgreSQL's words).
+    #[error("canceling statement due to user request")]
+    QueryCanceled,
+    /// The admin console's `KILL` ended this session.
+    #[error("terminating connection due to administrator command (KILL from the bindproxy admin console)")]
+    Killed,
+    /// Database `bindproxy` is the admin console, and this user is not in `admin_users`.
+    #[error("user \"{user}\" may not use the admin console: database \"bindproxy\" is bindproxy's admin console, open to the users of `admin_users` only")]
+    NotAdmin { user: String },
+    /// A console command that cannot be answered.
+    #[error("{0}")]
+    Console(#[from] crate::admin::console::ConsoleError),
     /// bindproxy is shutting down: a new connection is refused (PostgreSQL's words).
     #[error("the database system is shutting down")]
     ShuttingDown,
@@ -137,6 +149,19 @@ impl ProxyError {
             ProxyError::DdlInMySqlTransaction { .. } => "0A000",
             ProxyError::AdminShutdown => "57P01",
             ProxyError::ShuttingDown => "57P03",
+            ProxyError::Killed => "57P01",
+            ProxyError::QueryCanceled => "57014",
+            ProxyError::NotAdmin { .. } => "28000",
+            ProxyError::Console(e) => {
+                use crate::admin::console::ConsoleError;
+                match e {
+                    ConsoleError::Unknown { .. } | ConsoleError::BadArgument(_) => "42601",
+                    ConsoleError::UnknownBind(_) | ConsoleError::UnknownClient(_) => "42704",
+                    ConsoleError::NoParameters => "08P01",
+                    ConsoleError::Reload(_) => "F0000",
+                    ConsoleError::DecisionLog(_) => "58030",
+                }
+            }
             ProxyError::Copy(e) => {
                 use crate::backend::translated::copy::CopyError;
                 match e {
@@ -175,6 +200,12 @@ impl ProxyError {
             }
             ProxyError::PoolExhausted { .. } => {
                 Some("Raise the bind's pool_size or checkout_timeout_ms, or close idle sessions.")
+            }
+            ProxyError::Console(crate::admin::console::ConsoleError::Unknown { .. }) => {
+                Some(crate::admin::console::COMMANDS_HINT)
+            }
+            ProxyError::NotAdmin { .. } => {
+                Some("Connect to another database, or ask for the user to be added to admin_users.")
             }
             ProxyError::DdlInMySqlTransaction { .. } => Some(
                 "Run DDL before the transaction's other statements on that bind (it is then committed at once), or outside the transaction.",

@@ -4,11 +4,13 @@
 pub mod admin;
 pub mod backend;
 pub mod catalog;
+pub mod clients;
 pub mod config;
 pub mod error;
 pub mod frontend;
 pub mod metrics;
 pub mod net;
+pub mod pause;
 pub mod protocol;
 pub mod proxy;
 pub mod reload;

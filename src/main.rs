@@ -8,9 +8,7 @@ use tracing_subscriber::EnvFilter;
 
 use bindproxy::backend::Bind;
 use bindproxy::config::{Config, CrossBind, LogFormat, LISTEN_ENV};
-use bindproxy::error::ProxyError;
 use bindproxy::proxy::Proxy;
-use bindproxy::router::{default_search_path, SearchPathView, SessionView};
 use bindproxy::shutdown::Shutdown;
 use bindproxy::sql::{analyze_uncached, Method};
 use bindproxy::tx::recover::{detect_capabilities, pg_max_prepared, recover};
@@ -260,16 +258,15 @@ fn route(config: &Config, json: bool, sql: &str) -> ExitCode {
     let router = config.router();
     let analysis = analyze_uncached(sql);
     let split_lists = config.transactions.cross_bind != bindproxy::config::CrossBind::Reject;
-    match place_for_cli(&router, &analysis, sql, split_lists) {
+    match bindproxy::admin::console::explain_route::place_all(&router, &analysis, sql, split_lists)
+    {
         Ok(placed) => {
             let binds: Vec<String> = placed.iter().map(|p| p.bind.clone()).collect();
             let mut tables: Vec<String> = placed
                 .iter()
                 .flat_map(|p| p.route.tables.iter())
-                .map(|(t, _)| match &t.schema {
-                    Some(_) => t.to_string(),
-                    None if t.is_catalog() => format!("pg_catalog.{t}"),
-                    None => format!("{}.{t}", config.default_schema),
+                .map(|(t, _)| {
+                    bindproxy::admin::console::explain_route::qualified(t, &config.default_schema)
                 })
                 .collect();
             tables.sort();
@@ -320,74 +317,6 @@ fn route(config: &Config, json: bool, sql: &str) -> ExitCode {
             }
             ExitCode::from(1)
         }
-    }
-}
-
-/// The daemon's placement, for a new session outside any transaction: one placement, or — for a
-/// query string whose statements go to several binds, which the daemon runs statement by
-/// statement in one transaction, or one statement listing objects of several binds, which it
-/// splits per bind — one per statement.
-fn place_for_cli(
-    router: &bindproxy::router::Router,
-    analysis: &bindproxy::sql::Analysis,
-    sql: &str,
-    split_lists: bool,
-) -> Result<Vec<bindproxy::router::Placement>, ProxyError> {
-    if let Some(e) = &analysis.error {
-        return Err(ProxyError::Analysis(e.clone()));
-    }
-    let path = default_search_path();
-    let view = SessionView {
-        path: SearchPathView {
-            schemas: &path,
-            default: &path,
-            user: "",
-        },
-        open_transaction: None,
-        last_catalog: None,
-    };
-    match router.place(analysis, sql, view) {
-        Ok(p) => Ok(vec![p]),
-        // TRUNCATE a, b / DROP TABLE a, b: each bind its share (`sql::split_object_list`)
-        Err(bindproxy::router::RouteError::CrossBind(cross))
-            if analysis.statements.len() == 1 && split_lists =>
-        {
-            let bind_of = |t: &bindproxy::sql::TableName| {
-                cross
-                    .tables
-                    .iter()
-                    .find(|(n, _)| n == t)
-                    .map(|(_, b)| b.clone())
-            };
-            let Some(pieces) = bindproxy::sql::split_object_list(sql, bind_of) else {
-                return Err(ProxyError::Route(bindproxy::router::RouteError::CrossBind(
-                    cross,
-                )));
-            };
-            pieces
-                .into_iter()
-                .map(|piece| {
-                    let a = analyze_uncached(&piece.sql);
-                    router
-                        .place(&a, &piece.sql, view)
-                        .map_err(ProxyError::Route)
-                })
-                .collect()
-        }
-        Err(bindproxy::router::RouteError::CrossBind(_)) if analysis.statements.len() > 1 => {
-            let pieces = bindproxy::sql::split_statements(sql).map_err(ProxyError::Analysis)?;
-            pieces
-                .into_iter()
-                .map(|piece| {
-                    let a = analyze_uncached(piece);
-                    match &a.error {
-                        Some(e) => Err(ProxyError::Analysis(e.clone())),
-                        None => router.place(&a, piece, view).map_err(ProxyError::Route),
-                    }
-                })
-                .collect()
-        }
-        Err(e) => Err(ProxyError::Route(e)),
     }
 }
 

@@ -13,6 +13,7 @@
 //! function is then a no-op.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -39,7 +40,9 @@ pub mod name {
     pub const CROSS_BIND_REFUSALS: &str = "bindproxy_cross_bind_refusals_total";
     pub const TRANSACTIONS: &str = "bindproxy_transactions_total";
     pub const TWO_PHASE_COMMIT: &str = "bindproxy_two_phase_commit_seconds";
+    pub const TWO_PHASE_STEP: &str = "bindproxy_two_phase_step_seconds";
     pub const IN_DOUBT: &str = "bindproxy_in_doubt_branches";
+    pub const BIND_BYTES: &str = "bindproxy_bind_bytes_total";
 }
 
 /// Tables with a series of their own; later ones count under [`OTHER_TABLE`].
@@ -85,6 +88,31 @@ impl Participants {
     const LABELS: [&'static str; 4] = ["0", "1", "2", "3+"];
 }
 
+/// The steps of a two-phase COMMIT, timed one by one in [`name::TWO_PHASE_STEP`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TwoPhaseStep {
+    /// PREPARE TRANSACTION / XA PREPARE on every participant that can prepare, at once.
+    Prepare,
+    /// The participants that cannot prepare commit, one after another (the decision).
+    LastResource,
+    /// The commit decision written to the decision log and fsync'd.
+    DecisionLog,
+    /// COMMIT PREPARED / XA COMMIT on every prepared branch, at once.
+    CommitPrepared,
+}
+
+impl TwoPhaseStep {
+    const LABELS: [&'static str; 4] = [
+        "prepare",
+        "last_resource",
+        "decision_log",
+        "commit_prepared",
+    ];
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
 struct BindMetrics {
     name: SharedString,
     checkouts: Counter,
@@ -96,6 +124,44 @@ struct BindMetrics {
     connect_failures: Counter,
     in_use: Gauge,
     idle: Gauge,
+    bytes_sent: Counter,
+    bytes_received: Counter,
+    /// Sessions waiting for a connection now (the gauge's copy).
+    waiting_now: AtomicU64,
+    /// Copies of the figures the admin console shows (`SHOW STATS`, `SHOW POOLS`): the recorder's
+    /// handles cannot be read back.
+    tally: BindTally,
+}
+
+/// Per-bind figures kept as plain atomics beside the recorder's series (one relaxed add each).
+#[derive(Default)]
+struct BindTally {
+    statements: AtomicU64,
+    errors: AtomicU64,
+    bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
+    checkouts: AtomicU64,
+    /// Sum of checkout waits, in microseconds.
+    wait_us: AtomicU64,
+}
+
+/// One bind's figures since start, for the admin console.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BindFigures {
+    /// Statements (Query or Execute) sent to the bind.
+    pub statements: u64,
+    /// Errors sent to clients from this bind.
+    pub errors: u64,
+    /// Bytes of client messages sent to the bind (translated binds: the SQL text).
+    pub bytes_sent: u64,
+    /// Bytes of answers received from the bind (translated binds: the PostgreSQL answer made).
+    pub bytes_received: u64,
+    /// Connections leased.
+    pub checkouts: u64,
+    /// Total time sessions waited for a connection, in microseconds.
+    pub wait_us: u64,
+    /// Sessions waiting for a connection now.
+    pub waiting: u64,
 }
 
 /// Per-table counters: table → its label and (bind, command) → counter. Replaced whole when a
@@ -123,6 +189,7 @@ struct Registry {
     cross_bind: Counter,
     transactions: [Counter; 4],
     two_phase: Histogram,
+    two_phase_steps: [Histogram; 4],
     in_doubt: Gauge,
     tables: Tables,
 }
@@ -139,6 +206,9 @@ pub fn install(bind_names: &[String]) -> Result<PrometheusHandle, String> {
         )
         .and_then(|b| {
             b.set_buckets_for_metric(Matcher::Full(name::TWO_PHASE_COMMIT.into()), COMMIT_BUCKETS)
+        })
+        .and_then(|b| {
+            b.set_buckets_for_metric(Matcher::Full(name::TWO_PHASE_STEP.into()), COMMIT_BUCKETS)
         })
         .map_err(|e| e.to_string())?
         .install_recorder()
@@ -158,6 +228,10 @@ pub fn install(bind_names: &[String]) -> Result<PrometheusHandle, String> {
                 connect_failures: ::metrics::counter!(name::CONNECT_FAILURES, &l),
                 in_use: ::metrics::gauge!(name::POOL_CONNECTIONS, "bind" => name.clone(), "state" => "in_use"),
                 idle: ::metrics::gauge!(name::POOL_CONNECTIONS, "bind" => name.clone(), "state" => "idle"),
+                bytes_sent: ::metrics::counter!(name::BIND_BYTES, "bind" => name.clone(), "direction" => "sent"),
+                bytes_received: ::metrics::counter!(name::BIND_BYTES, "bind" => name.clone(), "direction" => "received"),
+                tally: BindTally::default(),
+                waiting_now: AtomicU64::new(0),
                 name,
             }
         })
@@ -171,6 +245,8 @@ pub fn install(bind_names: &[String]) -> Result<PrometheusHandle, String> {
         cross_bind: ::metrics::counter!(name::CROSS_BIND_REFUSALS),
         transactions: [tx(0), tx(1), tx(2), tx(3)],
         two_phase: ::metrics::histogram!(name::TWO_PHASE_COMMIT),
+        two_phase_steps: TwoPhaseStep::LABELS
+            .map(|step| ::metrics::histogram!(name::TWO_PHASE_STEP, "step" => step)),
         in_doubt: ::metrics::gauge!(name::IN_DOUBT),
         tables: Tables {
             map: ArcSwap::from_pointee(HashMap::new()),
@@ -243,6 +319,15 @@ fn describe() {
         Unit::Seconds,
         "COMMIT of a multi-bind transaction by two-phase commit, from PREPARE to the client's answer."
     );
+    describe_histogram!(
+        name::TWO_PHASE_STEP,
+        Unit::Seconds,
+        "One step of a two-phase COMMIT: prepare, last_resource, decision_log, commit_prepared."
+    );
+    describe_counter!(
+        name::BIND_BYTES,
+        "Bytes sent to this bind (client messages; the SQL text for MySQL/SQLite binds) and received from it (its answers; for MySQL/SQLite binds the PostgreSQL answer made from them)."
+    );
     describe_gauge!(
         name::IN_DOUBT,
         "Prepared branches whose commit or rollback is being retried in the background."
@@ -282,6 +367,7 @@ pub fn checkout_started(b: BindId) -> CheckoutWait {
     let m = bind(b);
     if let Some(m) = m {
         m.waiting.increment(1.0);
+        m.waiting_now.fetch_add(1, Ordering::Relaxed);
     }
     CheckoutWait {
         bind: m,
@@ -308,9 +394,17 @@ pub enum Checkout {
 impl CheckoutWait {
     pub fn done(self, outcome: Checkout) {
         let Some(m) = self.bind else { return };
-        m.checkout_wait.record(self.started.elapsed());
+        let waited = self.started.elapsed();
+        m.checkout_wait.record(waited);
+        m.tally.wait_us.fetch_add(
+            u64::try_from(waited.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
         match outcome {
-            Checkout::Leased => m.checkouts.increment(1),
+            Checkout::Leased => {
+                m.checkouts.increment(1);
+                m.tally.checkouts.fetch_add(1, Ordering::Relaxed);
+            }
             Checkout::ConnectFailed => m.connect_failures.increment(1),
             Checkout::Failed => {}
         }
@@ -321,6 +415,7 @@ impl Drop for CheckoutWait {
     fn drop(&mut self) {
         if let Some(m) = self.bind {
             m.waiting.decrement(1.0);
+            m.waiting_now.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -329,6 +424,42 @@ impl Drop for CheckoutWait {
 pub fn statement(b: BindId) {
     if let Some(m) = bind(b) {
         m.statements.increment(1);
+        m.tally.statements.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// `n` bytes were sent to bind `b`.
+pub fn bytes_sent(b: BindId, n: usize) {
+    if let Some(m) = bind(b) {
+        m.bytes_sent.increment(n as u64);
+        m.tally.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// `n` bytes were received from bind `b`.
+pub fn bytes_received(b: BindId, n: usize) {
+    if let Some(m) = bind(b) {
+        m.bytes_received.increment(n as u64);
+        m.tally
+            .bytes_received
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// Bind `b`'s figures since start (all zero when no recorder is installed).
+pub fn figures(b: BindId) -> BindFigures {
+    let Some(m) = bind(b) else {
+        return BindFigures::default();
+    };
+    let t = &m.tally;
+    BindFigures {
+        statements: t.statements.load(Ordering::Relaxed),
+        errors: t.errors.load(Ordering::Relaxed),
+        bytes_sent: t.bytes_sent.load(Ordering::Relaxed),
+        bytes_received: t.bytes_received.load(Ordering::Relaxed),
+        checkouts: t.checkouts.load(Ordering::Relaxed),
+        wait_us: t.wait_us.load(Ordering::Relaxed),
+        waiting: m.waiting_now.load(Ordering::Relaxed),
     }
 }
 
@@ -411,8 +542,11 @@ pub fn error(b: Option<BindId>, sqlstate: &str) {
         .and_then(|c| CLASSES.iter().find(|k| **k == c))
         .copied()
         .unwrap_or("other");
-    let bind_label = b
-        .and_then(|b| r.binds.get(b))
+    let bind_metrics = b.and_then(|b| r.binds.get(b));
+    if let Some(m) = bind_metrics {
+        m.tally.errors.fetch_add(1, Ordering::Relaxed);
+    }
+    let bind_label = bind_metrics
         .map(|m| m.name.clone())
         .unwrap_or_else(|| SharedString::const_str(NO_BIND));
     ::metrics::counter!(name::ERRORS, "bind" => bind_label, "class" => class).increment(1);
@@ -447,6 +581,13 @@ pub fn transaction_ended(n: Participants) {
 pub fn two_phase_commit(d: Duration) {
     if let Some(r) = registry() {
         r.two_phase.record(d);
+    }
+}
+
+/// One step of a two-phase COMMIT took `d`.
+pub fn two_phase_step(step: TwoPhaseStep, d: Duration) {
+    if let Some(r) = registry() {
+        r.two_phase_steps[step.index()].record(d);
     }
 }
 
@@ -487,6 +628,9 @@ mod tests {
     #[test]
     fn without_a_recorder_everything_is_a_no_op() {
         statement(0);
+        bytes_sent(0, 10);
+        bytes_received(0, 10);
+        assert_eq!(figures(0), BindFigures::default());
         table_statement(
             0,
             &TableName {

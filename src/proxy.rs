@@ -1,6 +1,7 @@
 //! What every session shares: the configuration, the router, the analysis cache, the binds (and
-//! their read replicas, with the session slots of replica leases) and the cancel registry. Built
-//! once at start; read-only afterwards (pools have their own locks).
+//! their read replicas, with the session slots of replica leases), the cancel registry, the registry
+//! of live sessions and the pause gate (both for the admin console). Built once at start; read-only
+//! afterwards (pools, registries and the gate have their own locks or atomics).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,9 +11,11 @@ use std::sync::OnceLock;
 use crate::backend::pg::ReplicaSet;
 use crate::backend::Bind;
 use crate::catalog::shadow::Syncer;
+use crate::clients::ClientRegistry;
 use crate::config::{BindConfig, BindUrl, Config, PgTarget, CATALOG_BIND};
 use crate::error::ProxyError;
 use crate::frontend::cancel::CancelRegistry;
+use crate::pause::PauseGate;
 use crate::router::Router;
 use crate::sql::AnalysisCache;
 use crate::tx::Coordinator;
@@ -39,6 +42,10 @@ pub struct Proxy {
     replica_slots: Vec<Option<BindId>>,
     /// Per replica slot (its id minus `binds.len()`): the bind it reads for.
     slot_primary: Vec<BindId>,
+    /// Every open client session (`SHOW CLIENTS`, `KILL`).
+    pub clients: Arc<ClientRegistry>,
+    /// Binds paused by the admin console (`PAUSE`).
+    pub pause: PauseGate,
 }
 
 /// The catalog bind and the task that keeps it in step with the binds.
@@ -152,12 +159,14 @@ impl Proxy {
             // the router names the catalog bind when the config has one, as `catalog` does here
             router: config.router(),
             cache: AnalysisCache::new(4096),
+            pause: PauseGate::new(binds.len()),
             binds,
             bind_names,
             bind_ids,
             default_bind,
             cancels: CancelRegistry::new(),
             tx,
+            clients: ClientRegistry::new(),
             catalog,
             replicas,
             replica_slots,

@@ -56,8 +56,10 @@ use crate::sql::TableName;
 
 mod place;
 mod route;
+mod why;
 pub use place::{CatalogFollow, Placement, SessionView};
 pub use route::{default_search_path, CrossBind, Route, RouteError, SearchPathView};
+pub use why::{RouteReason, RuleRow};
 
 /// What the shadow catalog taught the router: relations no rule names but the catalog knows.
 #[derive(Debug, Default, Clone)]
@@ -194,6 +196,8 @@ pub struct Router {
     catalog: Option<String>,
     /// Learnt from the shadow catalog; replaced whole after each sync.
     known: ArcSwap<KnownRelations>,
+    /// (schema, name) of each exact rule → the pattern as written (`SHOW TABLES`).
+    exact_patterns: HashMap<(String, String), String>,
 }
 
 /// Splits a pattern on `.` outside double quotes into (text, quoted) parts.
@@ -386,7 +390,12 @@ impl Router {
         }
         // stable: file order among equally specific globs
         globs.sort_by_key(|g| std::cmp::Reverse(g.specificity));
+        let exact_patterns = exact_origin
+            .into_iter()
+            .map(|(k, (pattern, _))| (k, pattern))
+            .collect();
         Ok(Router {
+            exact_patterns,
             binds,
             default_bind: default_bind.to_owned(),
             default_schema: default_schema.to_owned(),

@@ -1,4 +1,5 @@
-//! CancelRequests: the proxy's own BackendKeyData, and what each key may cancel.
+//! CancelRequests: the proxy's own BackendKeyData, and what each key may cancel (a statement
+//! running on a bind, or one waiting for a bind paused by the admin console).
 //!
 //! Every session registers a (pid, secret) pair and a slot holding the backend connection that is
 //! running its statement right now, if any: a PostgreSQL connection (the cancel is PostgreSQL's own
@@ -31,6 +32,9 @@ pub enum InFlight {
     MySql(MyCancel),
     /// An SQLite bind: the connection's interrupt handle.
     Sqlite(SqliteCancel),
+    /// No bind yet: the statement waits for a bind the admin console paused (`crate::pause`); the
+    /// session gives it up with 57014.
+    Paused(Arc<crate::clients::ClientEntry>),
 }
 
 impl From<CancelHandle> for InFlight {
@@ -53,6 +57,10 @@ impl InFlight {
             }
             InFlight::MySql(c) => CancelHandle::MySql(c).cancel().await,
             InFlight::Sqlite(c) => CancelHandle::Sqlite(c).cancel().await,
+            InFlight::Paused(entry) => {
+                entry.cancel_wait();
+                Ok(())
+            }
         }
     }
 
@@ -60,7 +68,7 @@ impl InFlight {
     /// cancel behaves as PostgreSQL's own).
     pub fn retire(&self) {
         match self {
-            InFlight::Pg { .. } => {}
+            InFlight::Pg { .. } | InFlight::Paused(_) => {}
             InFlight::MySql(c) => CancelHandle::MySql(c.clone()).retire(),
             InFlight::Sqlite(c) => CancelHandle::Sqlite(c.clone()).retire(),
         }
@@ -73,6 +81,7 @@ impl std::fmt::Debug for InFlight {
             InFlight::Pg { addr, pid, .. } => write!(f, "InFlight::Pg({addr}, {pid})"),
             InFlight::MySql(_) => f.write_str("InFlight::MySql"),
             InFlight::Sqlite(_) => f.write_str("InFlight::Sqlite"),
+            InFlight::Paused(e) => write!(f, "InFlight::Paused({})", e.pid),
         }
     }
 }

@@ -5,6 +5,11 @@
 //! making sure a failing client never takes anything else down with it. Once shutdown has begun
 //! (`crate::shutdown`), a new session is refused with FATAL 57P03, as PostgreSQL refuses it;
 //! CancelRequests are still served.
+//!
+//! The admin console: with `admin_users`, a startup for database `bindproxy` by one of them runs
+//! the console (`admin::console`) instead of a session, after the same authentication; anyone else
+//! asking for that database is refused with FATAL 28000 before authentication. Every session is
+//! entered in the registry of live sessions (`crate::clients`) for as long as it runs.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,6 +20,8 @@ use tracing::{debug, info, warn};
 
 use super::logsafe::Escaped;
 use super::startup::{self, Greeting, Opening};
+use crate::admin::console;
+use crate::clients::ClientIdentity;
 use crate::error::ProxyError;
 use crate::net::Encryption;
 use crate::proxy::Proxy;
@@ -110,6 +117,20 @@ async fn handle(
                 let _ = tokio::io::AsyncWriteExt::write_all(socket.get_mut(), &out).await;
                 return;
             }
+            let user = params.get("user").cloned().unwrap_or_default();
+            let database = params
+                .get("database")
+                .cloned()
+                .unwrap_or_else(|| user.clone());
+            let admission = console::admission(&proxy.config.admin_users, &user, &database);
+            if admission == Some(false) {
+                let e = ProxyError::NotAdmin { user };
+                info!(%peer, "connection refused: {}", Escaped(&e.to_string()));
+                let mut out = bytes::BytesMut::new();
+                e.write_with_severity(&mut out, "FATAL");
+                let _ = tokio::io::AsyncWriteExt::write_all(socket.get_mut(), &out).await;
+                return;
+            }
             // Held for the whole session.
             let Some(_slot) = slots.take() else {
                 let max = slots.max.unwrap_or_default();
@@ -152,7 +173,30 @@ async fn handle(
             let started = std::time::Instant::now();
             let _counted = crate::metrics::client_connected();
             let signal = shutdown.session();
-            let outcome = Session::new(proxy, hello, registration, signal).run().await;
+            let me = proxy.clients.register(
+                pid,
+                ClientIdentity {
+                    user: hello.user.clone(),
+                    database: hello.database.clone(),
+                    application_name: hello
+                        .params
+                        .iter()
+                        .find(|(k, _)| k == "application_name")
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default(),
+                    peer: Some(peer),
+                    tls,
+                    console: admission == Some(true),
+                },
+            );
+            let outcome = if admission == Some(true) {
+                drop(registration);
+                console::run(proxy, hello, signal, me).await
+            } else {
+                Session::new(proxy, hello, registration, signal, me)
+                    .run()
+                    .await
+            };
             match outcome {
                 Ok(()) => {
                     info!(%peer, secs = started.elapsed().as_secs_f32(), "client disconnected")

@@ -30,7 +30,7 @@ pub(super) struct Destination {
 }
 
 /// What became of one client message.
-enum Step {
+pub(super) enum Step {
     Done,
     /// It must wait for responses from another bind.
     Blocked,
@@ -94,6 +94,8 @@ impl Session {
     /// the client ended the session.
     pub(super) async fn dispatch_client(&mut self) -> Result<bool, SessionError> {
         loop {
+            // set again by the frame below if it waits for a paused bind
+            self.paused_on = None;
             if self.held.is_none() && self.pending_full() {
                 // Backpressure: the rest waits in the client's buffer (and socket).
                 self.nudge_head();
@@ -343,6 +345,9 @@ impl Session {
                 if self.blocked(None) {
                     return Ok(Step::Blocked);
                 }
+                if let Some(step) = self.gate(None, true) {
+                    return Ok(step);
+                }
                 self.run_object_list(pieces.into_iter().map(|p| p.sql).collect())
                     .await?;
                 return Ok(Step::Done);
@@ -351,6 +356,9 @@ impl Session {
         if self.spans_binds(&analysis, placed.as_ref().map(|d| d.bind)) {
             if self.blocked(None) {
                 return Ok(Step::Blocked);
+            }
+            if let Some(step) = self.gate(None, true) {
+                return Ok(step);
             }
             self.run_spanning(sql).await?;
             return Ok(Step::Done);
@@ -385,6 +393,12 @@ impl Session {
         let spreads_set = is_plain_set(&analysis) && self.spreads_settings();
         if self.blocked(Some(bind)) || (spreads_set && self.blocked(None)) {
             return Ok(Step::Blocked);
+        }
+        // transaction control is never held back: it lets open transactions end
+        if !is_control(kind) {
+            if let Some(step) = self.gate(Some(bind), true) {
+                return Ok(step);
+            }
         }
         if spreads_set {
             if let Err(e) = self.spread_set(sql, bind).await {
@@ -424,6 +438,7 @@ impl Session {
             self.follow_relayed_control(&control_stmt(k, sql, &analysis));
         }
         if let Some(t) = self.cancellable(bind) {
+            crate::metrics::bytes_sent(bind, sql.len());
             let mut out = BytesMut::new();
             let r = t.query(sql, &mut out).await;
             let copying = t.copy_in_progress().is_some();
@@ -905,6 +920,9 @@ impl Session {
                 let b = *b;
                 if self.blocked(Some(b)) {
                     return Ok(Step::Blocked);
+                }
+                if let Some(step) = self.gate(Some(b), false) {
+                    return Ok(step);
                 }
                 if self.conns[b].is_none() {
                     self.refuse(ProxyError::UnknownPortal(e.portal.to_owned()), false);

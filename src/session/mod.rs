@@ -29,6 +29,13 @@
 //! at once, after cancelling the statement running on a PostgreSQL bind (its connection is then
 //! closed by [`Session::release_all`], so the server rolls the transaction back).
 //!
+//! The admin console (`crate::clients`, `crate::pause`): the session publishes what it does
+//! (state, binds held, a multi-bind transaction) when that changes; `KILL` ends it as closing does
+//! (FATAL 57P01, the statement running cancelled, connections given back or closed, so the open
+//! transaction rolls back); a statement for a bind paused by `PAUSE` is held back, like a message
+//! that waits for another bind, until the bind resumes, shutdown begins, or a CancelRequest gives
+//! it up (57014; the cancel slot holds `InFlight::Paused` meanwhile).
+//!
 //! Session state that spans binds lives here too: the client's startup settings and session-level
 //! `SET`s, applied to every connection the session leases ([`params`]).
 //!
@@ -65,6 +72,7 @@ use tokio::io::AsyncWriteExt;
 use crate::backend::pg::PgPool;
 use crate::backend::translated::{TranslatedBind, TranslatedConn};
 use crate::backend::Bind;
+use crate::clients::{ClientHandle, ClientState};
 use crate::error::ProxyError;
 use crate::frontend::cancel::{InFlight, Registration};
 use crate::frontend::logsafe::Escaped;
@@ -263,13 +271,31 @@ pub struct Session {
     /// Per bind with replicas (its replica slot minus `proxy.binds.len()`): the replica lease and
     /// the last write (`replica.rs`).
     replica: Vec<replica::ReplicaLease>,
+    /// This session in the registry of live sessions (admin console).
+    me: ClientHandle,
+    /// What was last published there: state, binds held (bit per bind), multi-bind transaction.
+    published: Published,
+    /// The bind, paused by the admin console, that the held message waits for.
+    paused_on: Option<BindId>,
+    /// The held message waits at the pause gate (its CancelRequest is [`InFlight::Paused`]).
+    at_gate: bool,
+}
+
+/// What the session last told the registry of live sessions, so that it only writes on change.
+#[derive(Default)]
+struct Published {
+    state: Option<ClientState>,
+    binds: Vec<bool>,
+    transaction: Option<Vec<(BindId, crate::tx::Phase)>>,
 }
 
 enum Wake {
     Client(Result<usize, FrameError>),
     Backend(BindId, Result<usize, FrameError>),
-    /// The shutdown stage moved on.
+    /// The shutdown stage moved on, or the admin console asked the session to end.
     Shutdown,
+    /// The bind the held message waits for was resumed.
+    Resumed,
 }
 
 impl Session {
@@ -278,6 +304,7 @@ impl Session {
         hello: ClientHello,
         registration: Registration,
         shutdown: SessionSignal,
+        me: ClientHandle,
     ) -> Session {
         let peer = hello.stream.peer_addr().ok();
         let (rd, wr) = hello.stream.into_split();
@@ -320,6 +347,10 @@ impl Session {
             peer,
             last_table: None,
             replica: vec![replica::ReplicaLease::default(); replicas],
+            me,
+            published: Published::default(),
+            paused_on: None,
+            at_gate: false,
             proxy,
         }
     }
@@ -348,6 +379,10 @@ impl Session {
     async fn pump(&mut self) -> Result<(), SessionError> {
         loop {
             self.drain_backends().await?;
+            if self.client.has_buffered_frame() {
+                // MySQL/SQLite statements run inside dispatch
+                self.publish_state(ClientState::Active);
+            }
             if !self.dispatch_client().await? {
                 return Ok(());
             }
@@ -358,6 +393,7 @@ impl Session {
             self.hand_ddl_to_catalog(false);
             self.write_client().await?;
             self.check_shutdown().await?;
+            self.publish();
             match self.wait().await {
                 Wake::Client(Ok(0)) => return Ok(()),
                 Wake::Client(Ok(_)) => self.check_held_buffer()?,
@@ -365,13 +401,15 @@ impl Session {
                 Wake::Client(Err(FrameError::Truncated)) => return Ok(()),
                 Wake::Client(Err(e)) => return Err(SessionError::Protocol(e.to_string())),
                 // New bytes are handled at the top of the loop.
-                Wake::Backend(_, Ok(n)) if n > 0 => {}
+                Wake::Backend(bind, Ok(n)) if n > 0 => {
+                    crate::metrics::bytes_received(self.proxy.primary_of(bind), n)
+                }
                 Wake::Backend(bind, Ok(_)) => {
                     self.backend_lost(bind, "server closed the connection".into())
                 }
                 Wake::Backend(bind, Err(e)) => self.backend_lost(bind, e.to_string()),
                 // Looked at at the top of the loop.
-                Wake::Shutdown => {}
+                Wake::Shutdown | Wake::Resumed => {}
             }
         }
     }
@@ -400,6 +438,12 @@ impl Session {
     /// closing (the statement running on a PostgreSQL bind is cancelled first, before the process
     /// exits), when it is quiet while draining (see the module's doc).
     async fn check_shutdown(&mut self) -> Result<(), SessionError> {
+        if self.me.entry.killed() {
+            if let Some(running) = self.head_bind().and_then(|b| self.pg_in_flight(b)) {
+                let _ = tokio::time::timeout(FATAL_WRITE_TIMEOUT, running.cancel()).await;
+            }
+            return Err(SessionError::Fatal(ProxyError::Killed));
+        }
         match self.shutdown.stage() {
             Stage::Running => Ok(()),
             Stage::Draining if !self.quiet() => Ok(()),
@@ -431,14 +475,22 @@ impl Session {
     async fn wait(&mut self) -> Wake {
         let head = self.head_bind();
         let read = self.client_read();
+        let paused_on = self.paused_on;
+        if !self.at_gate {
+            // a cancel that came after the wait at the pause gate ended: void (and it must not
+            // wake this wait again and again)
+            self.me.entry.take_cancel_wait();
+        }
+        let proxy = self.proxy.clone();
         let Session {
             client,
             conns,
             shutdown,
+            me,
             ..
         } = self;
-        poll_fn(|cx| {
-            if shutdown.poll_changed(cx).is_ready() {
+        let woken = poll_fn(|cx| {
+            if shutdown.poll_changed(cx).is_ready() || me.entry.poll_woken(cx) {
                 return Poll::Ready(Wake::Shutdown);
             }
             if read == ClientRead::First {
@@ -455,8 +507,113 @@ impl Session {
                 }
             }
             Poll::Pending
-        })
-        .await
+        });
+        match paused_on {
+            None => woken.await,
+            Some(bind) => tokio::select! {
+                w = woken => w,
+                () = proxy.pause.resumed(bind) => Wake::Resumed,
+            },
+        }
+    }
+
+    /// The pause gate for a statement on `bind` (None: every bind, for a statement across binds):
+    /// `Some(Blocked)` while the admin console has it paused (never once shutdown has begun: the
+    /// drain must not wait for a RESUME), `Some(Done)` when a CancelRequest gave the wait up (the
+    /// client gets 57014), None to go on.
+    /// A replica slot waits when its bind is paused.
+    fn gate(&mut self, bind: Option<BindId>, simple: bool) -> Option<client::Step> {
+        let bind = bind.map(|b| self.proxy.primary_of(b));
+        let paused = match bind {
+            _ if !self.proxy.pause.any() => None,
+            Some(b) => self.proxy.pause.is_paused(b).then_some(b),
+            None => self.proxy.pause.paused_binds().first().copied(),
+        };
+        let Some(b) = paused.filter(|_| self.shutdown.stage() == Stage::Running) else {
+            if self.at_gate {
+                self.leave_gate();
+            }
+            return None;
+        };
+        if !self.at_gate {
+            self.at_gate = true;
+            // a new wait: a cancel meant for an earlier one is void
+            self.me.entry.take_cancel_wait();
+            if let Ok(mut slot) = self.registration.slot.lock() {
+                *slot = Some(InFlight::Paused(self.me.entry.clone()));
+            }
+            self.in_flight = None;
+        } else if self.me.entry.take_cancel_wait() {
+            self.leave_gate();
+            self.refuse(ProxyError::QueryCanceled, simple);
+            return Some(client::Step::Done);
+        }
+        self.paused_on = Some(b);
+        Some(client::Step::Blocked)
+    }
+
+    /// The statement no longer waits at the pause gate: a CancelRequest for it is void.
+    fn leave_gate(&mut self) {
+        self.at_gate = false;
+        let mut slot = match self.registration.slot.lock() {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        if matches!(*slot, Some(InFlight::Paused(_))) {
+            *slot = None;
+            self.me.entry.take_cancel_wait();
+        }
+    }
+
+    fn publish_state(&mut self, state: ClientState) {
+        if self.published.state != Some(state) {
+            self.me.entry.set_state(state);
+            self.published.state = Some(state);
+        }
+    }
+
+    /// Tells the registry of live sessions what changed since last time.
+    fn publish(&mut self) {
+        let state = if self.paused_on.is_some() {
+            ClientState::Waiting
+        } else if !self.pending.is_empty() || self.held.is_some() {
+            ClientState::Active
+        } else if self.tx.is_some() {
+            ClientState::InTransaction
+        } else {
+            ClientState::Idle
+        };
+        self.publish_state(state);
+        let held = self.conns.iter().map(Option::is_some);
+        if !held.clone().eq(self.published.binds.iter().copied()) {
+            self.published.binds = held.collect();
+            let binds = (0..self.conns.len())
+                .filter(|&i| self.conns[i].is_some())
+                .collect();
+            self.me.entry.set_binds(binds);
+        }
+        let multi = self.tx.as_ref().filter(|t| t.participants.len() > 1);
+        let changed = match (multi, &self.published.transaction) {
+            (None, None) => false,
+            (Some(t), Some(p)) => {
+                t.participants.len() != p.len()
+                    || t.participants
+                        .iter()
+                        .zip(p)
+                        .any(|(a, (b, ph))| a.bind != *b || a.phase != *ph)
+            }
+            _ => true,
+        };
+        if changed {
+            let view = multi.map(|t| {
+                t.participants
+                    .iter()
+                    .map(|p| (p.bind, p.phase))
+                    .collect::<Vec<_>>()
+            });
+            self.me.entry.set_transaction(view.clone());
+            self.published.transaction = view;
+        }
     }
 
     fn client_read(&self) -> ClientRead {
@@ -739,6 +896,7 @@ impl Session {
         result: Result<(), ProxyError>,
         simple: bool,
     ) {
+        crate::metrics::bytes_received(self.proxy.primary_of(bind), out.len());
         if let Err(e) = result {
             self.observe_error(Some(bind), e.sqlstate(), &e.to_string());
             e.write_to(&mut out);
@@ -762,6 +920,7 @@ impl Session {
     fn send(&mut self, bind: BindId, raw: &[u8]) {
         if let Some(l) = self.conns[bind].as_mut().and_then(Conn::pg) {
             l.conn.wbuf.extend_from_slice(raw);
+            crate::metrics::bytes_sent(self.proxy.primary_of(bind), raw.len());
         }
         self.flush_sent = false;
     }

@@ -13,6 +13,8 @@
 //! `Session::blocked(None)` first), answer COMMIT of a multi-bind transaction before its decision
 //! is durable, or forget a prepared branch (a failed phase 2 is retried in the background).
 
+use std::time::Instant;
+
 use bytes::BytesMut;
 
 use super::conn::{ident, Control, Outcome};
@@ -20,6 +22,7 @@ use super::{ControlStmt, Join, Session};
 use crate::config::CrossBind;
 use crate::error::ProxyError;
 use crate::frontend::logsafe::Escaped;
+use crate::metrics::TwoPhaseStep;
 use crate::protocol::messages::{self, ErrorFields};
 use crate::proxy::BindId;
 use crate::sql::StatementKind;
@@ -496,7 +499,7 @@ impl Session {
                         ),
                     );
                 }
-                let started = std::time::Instant::now();
+                let started = Instant::now();
                 let ended = self.commit_two_phase(t, prepare, last, out).await;
                 crate::metrics::two_phase_commit(started.elapsed());
                 ended
@@ -592,7 +595,9 @@ impl Session {
             .iter()
             .map(|&b| (b, t.branch_id(b).unwrap_or_default()))
             .collect();
+        let step = Instant::now();
         let results = self.control_all(&branches, PhaseStep::Prepare, out).await;
+        crate::metrics::two_phase_step(TwoPhaseStep::Prepare, step.elapsed());
         let mut failure = None;
         for (b, r) in results {
             match r {
@@ -614,6 +619,7 @@ impl Session {
         // The last resources: the first one's outcome is the decision. It carries that decision
         // in its own transaction (a row in its decision table), so that recovery can tell, after
         // a crash before the decision reaches the log, whether it committed.
+        let step = Instant::now();
         let marker = match (prepare.is_empty(), last.first()) {
             (false, Some(&lr)) => self.write_marker(lr, &t.gid, out).await,
             _ => None,
@@ -646,6 +652,9 @@ impl Session {
                 committed: self.bind_names_in(&t, Phase::Committed),
                 rolled_back: self.bind_names_in(&t, Phase::RolledBack),
             });
+        }
+        if !last.is_empty() {
+            crate::metrics::two_phase_step(TwoPhaseStep::LastResource, step.elapsed());
         }
         fail::fail_point!("tx::after_last_resource", |_| std::process::abort());
         self.decide_and_finish(&mut t, out).await?;
@@ -719,7 +728,10 @@ impl Session {
             .participants
             .iter()
             .any(|p| p.phase == Phase::Committed && !prepared.contains(&p.bind));
-        if let Err(e) = self.proxy.tx.log.record_commit(&t.gid, &names).await {
+        let step = Instant::now();
+        let logged = self.proxy.tx.log.record_commit(&t.gid, &names).await;
+        crate::metrics::two_phase_step(TwoPhaseStep::DecisionLog, step.elapsed());
+        if let Err(e) = logged {
             if !last_resource_committed {
                 self.abort_prepared(t, out).await;
                 return Err(ProxyError::DecisionNotDurable(e.to_string()));
@@ -734,10 +746,12 @@ impl Session {
             .map(|&b| (b, t.branch_id(b).unwrap_or_default()))
             .collect();
         let mut all_done = true;
-        for (b, r) in self
+        let step = Instant::now();
+        let results = self
             .control_all(&branches, PhaseStep::CommitPrepared, out)
-            .await
-        {
+            .await;
+        crate::metrics::two_phase_step(TwoPhaseStep::CommitPrepared, step.elapsed());
+        for (b, r) in results {
             match r {
                 Ok(_) => set_phase(t, b, Phase::Committed),
                 Err(e) => {

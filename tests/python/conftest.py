@@ -120,6 +120,8 @@ def to_yaml(obj, indent: int = 0) -> str:
         if isinstance(v, dict):
             out.append(f"{pad}{_yaml_scalar(k)}:")
             out.append(to_yaml(v, indent + 1))
+        elif isinstance(v, list):
+            out.append(f"{pad}{_yaml_scalar(k)}: [{', '.join(_yaml_scalar(x) for x in v)}]")
         else:
             out.append(f"{pad}{_yaml_scalar(k)}: {_yaml_scalar(v)}")
     return "\n".join(out)

@@ -166,6 +166,9 @@ def test_metrics_transactions_by_participants(backends, start_proxy, uid):
     assert delta(before, after, "bindproxy_transactions_total", participants="2") == 1
     commits = delta(before, after, "bindproxy_two_phase_commit_seconds_count")
     assert commits == (1 if two_phase else 0), commits
+    # each step of that two-phase COMMIT is timed: both binds prepare, none is a last resource
+    for step, n in (("prepare", commits), ("last_resource", 0), ("decision_log", commits), ("commit_prepared", commits)):
+        assert delta(before, after, "bindproxy_two_phase_step_seconds_count", step=step) == n, step
     assert value(after, "bindproxy_in_doubt_branches") == 0
 
 
