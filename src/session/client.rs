@@ -384,7 +384,10 @@ impl Session {
         let bind = if analysis.replica_safe() && !floating {
             self.read_target(bind).await
         } else {
-            self.note_write(bind);
+            // SET and SHOW change or read no data: no read-your-writes window for them
+            if !matches!(kind, Some(StatementKind::Set | StatementKind::Show)) {
+                self.note_write(bind);
+            }
             if analysis.creates_temporary() {
                 self.pin_to_primary(bind);
             }

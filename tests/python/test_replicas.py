@@ -342,3 +342,33 @@ def test_temporary_tables_keep_the_session_on_the_primary(cluster, proxy):
         assert c.execute("SELECT count(*), pg_is_in_recovery() FROM scratch_rows").fetchone()[1] is False
         assert where(c) == (False, primary.port)
         assert where(other)[0]
+
+
+def test_session_settings_reach_the_replica_connection(cluster, proxy):
+    """Startup parameters and session SETs apply to the replica lease as to the primary's."""
+    wait_replicas_usable(proxy)
+    with psycopg.connect(host="127.0.0.1", port=proxy.port, user=PROXY_USER, dbname=PROXY_DBNAME, autocommit=True,
+                         application_name="replica-app") as c:
+        row = c.execute("SELECT current_setting('application_name'), pg_is_in_recovery() FROM items "
+                        "WHERE id = 1").fetchone()
+        assert tuple(row) == ("replica-app", True)
+        # a SET on the default bind, replayed on the replica lease (and not a write: no read-your-writes wait)
+        c.execute("SET statement_timeout = '12s'")
+        row = c.execute("SELECT current_setting('statement_timeout'), pg_is_in_recovery() FROM items "
+                        "WHERE id = 1").fetchone()
+        assert tuple(row) == ("12s", True)
+
+
+def test_a_pipeline_that_writes_reads_its_write_on_the_primary(cluster, proxy, uid):
+    primary, _ = cluster
+    wait_replicas_usable(proxy)
+    n = 3000 + uid()
+    with connect(proxy) as c:
+        with c.pipeline():
+            first = c.execute(WHERE)
+            c.execute("INSERT INTO items VALUES (%s, 'piped')", (n,))
+            after = c.execute("SELECT label, pg_is_in_recovery(), inet_server_port() FROM items WHERE id = %s", (n,))
+        assert tuple(first.fetchone())[0] is True, "the pipeline's first read, before any write, on a replica"
+        assert tuple(after.fetchone()) == ("piped", False, primary.port)
+        time.sleep(READ_YOUR_WRITES_MS / 1000 + 0.2)
+        assert where(c)[0]
