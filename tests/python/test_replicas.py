@@ -25,7 +25,11 @@ import asyncpg
 import psycopg
 import pytest
 
-from conftest import PROXY_DBNAME, PROXY_USER, Proxy, free_port, wait_until
+from conftest import PROXY_USER, Proxy, free_port, wait_until
+
+ADMIN = "replica_admin"
+# with admin_users, database `bindproxy` is the admin console: clients use another name
+PROXY_DBNAME = "app"
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 WHERE = "SELECT pg_is_in_recovery(), inet_server_port() FROM items WHERE id = 1"
@@ -124,6 +128,7 @@ def proxy(cluster, tmp_path_factory):
             },
         },
         "tables": {"items": "main", "item_ids": "main"},
+        "admin_users": [ADMIN],
     }
     p = Proxy(config, tmp_path_factory.mktemp("replicas"), name="replicas").start()
     yield p
@@ -372,3 +377,29 @@ def test_a_pipeline_that_writes_reads_its_write_on_the_primary(cluster, proxy, u
         assert tuple(after.fetchone()) == ("piped", False, primary.port)
         time.sleep(READ_YOUR_WRITES_MS / 1000 + 0.2)
         assert where(c)[0]
+
+
+def test_admin_console_pools_and_pause(cluster, proxy):
+    """SHOW POOLS lists each replica's pool; PAUSE of a bind holds its reads on replicas too."""
+    import threading
+
+    wait_replicas_usable(proxy)
+
+    def console():
+        return psycopg.connect(host="127.0.0.1", port=proxy.port, user=ADMIN, dbname="bindproxy", autocommit=True)
+
+    with connect(proxy) as c:
+        assert where(c)[0]  # this session holds a replica lease
+        with console() as adm:
+            pools = {r[0]: r for r in adm.execute("SHOW POOLS").fetchall()}
+            assert {"main (replica 1)", "main (replica 2)"} <= set(pools), pools
+            assert sum(pools[f"main (replica {i})"][1] for i in (1, 2)) >= 1, pools
+            adm.execute("PAUSE main")
+            done = {}
+            t = threading.Thread(target=lambda: done.setdefault("row", where(c)))
+            t.start()
+            time.sleep(0.7)
+            assert "row" not in done, "a read for a paused bind waits, on a replica too"
+            adm.execute("RESUME main")
+            t.join(10)
+            assert done["row"][0] is True

@@ -1,5 +1,5 @@
 //! `SHOW POOLS`: per bind, connections leased and idle, sessions waiting for one, checkouts since
-//! start and the total time sessions waited.
+//! start and the total time sessions waited; then each read replica's pool (leased and idle).
 
 use super::answer::{Answer, ColType, Column, Value};
 use crate::proxy::Proxy;
@@ -14,7 +14,7 @@ pub const COLUMNS: &[Column] = &[
 ];
 
 pub fn answer(proxy: &Proxy) -> Answer {
-    let rows = proxy
+    let mut rows: Vec<Vec<Value>> = proxy
         .binds
         .iter()
         .zip(&proxy.bind_names)
@@ -32,5 +32,18 @@ pub fn answer(proxy: &Proxy) -> Answer {
             ]
         })
         .collect();
+    // each read replica's own pool, after the binds (`main (replica 1)`); its checkouts are not
+    // counted apart from its bind's
+    for r in proxy.replicas.iter().flatten().flat_map(|s| &s.replicas) {
+        let (in_use, idle) = r.pool.usage();
+        rows.push(vec![
+            r.pool.name.as_str().into(),
+            Value::from(in_use),
+            Value::from(idle),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+        ]);
+    }
     Answer::rows(COLUMNS, rows)
 }
