@@ -864,9 +864,31 @@ impl Session {
         let t = Target::decode(f.body(), "Describe").map_err(malformed)?;
         let (bind, due) = if t.kind == b'S' {
             match self.statements.get(t.name) {
-                Some(s) => match s.prepared_on.last() {
-                    Some(&b) => (b, 2),
-                    None => {
+                Some(s) => match (s.prepared_on.last(), &s.reparse) {
+                    (Some(&b), _) => (b, 2),
+                    // a read whose replica lease went away: prepared again on its primary first
+                    (None, Some((primary, parse))) => {
+                        let (primary, parse) = (*primary, parse.clone());
+                        if self.blocked(Some(primary)) {
+                            return Ok(Step::Blocked);
+                        }
+                        if let Err(e) = self.ensure_conn(primary, Join::Outside).await {
+                            self.refuse(e, false);
+                            return Ok(Step::Done);
+                        }
+                        self.send(primary, parse.raw());
+                        self.touch(primary);
+                        self.pending.push_back(Pending::Extended {
+                            bind: primary,
+                            due: 1,
+                            relay: false,
+                        });
+                        if let Some(s) = self.statements.get_mut(t.name) {
+                            s.prepared_on.push(primary);
+                        }
+                        (primary, 2)
+                    }
+                    (None, None) => {
                         if self.blocked(None) {
                             return Ok(Step::Blocked);
                         }

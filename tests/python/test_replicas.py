@@ -316,6 +316,9 @@ def test_replicas_down_the_primary_serves(cluster, proxy):
     held = connect(proxy)
     try:
         assert where(held)[0]  # this session holds a replica lease
+        # a named statement prepared there (libpq's PQprepare: Parse + Sync)
+        res = held.pgconn.prepare(b"held_stmt", WHERE.encode())
+        assert res.status == psycopg.pq.ExecStatus.COMMAND_OK, res.error_message
         for r in replicas:
             r.stop()
         # at once, before the monitor has noticed: no client error
@@ -324,6 +327,12 @@ def test_replicas_down_the_primary_serves(cluster, proxy):
                 assert where(c) == (False, primary.port)
         for _ in range(3):
             assert where(held) == (False, primary.port)
+        # its replica connection is gone: the statement is described and run on the primary
+        res = held.pgconn.describe_prepared(b"held_stmt")
+        assert res.status == psycopg.pq.ExecStatus.COMMAND_OK and res.nfields == 2, res.error_message
+        res = held.pgconn.exec_prepared(b"held_stmt", [])
+        assert res.status == psycopg.pq.ExecStatus.TUPLES_OK, res.error_message
+        assert (res.get_value(0, 0), res.get_value(0, 1)) == (b"f", str(primary.port).encode())
         wait_replicas_usable(proxy, usable=False)
         assert readyz(proxy)["ready"]
     finally:
