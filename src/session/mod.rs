@@ -39,6 +39,10 @@
 //! Session state that spans binds lives here too: the client's startup settings and session-level
 //! `SET`s, applied to every connection the session leases ([`params`]).
 //!
+//! A bind with read replicas has one more connection slot after every bind: the session's replica
+//! lease, which plain reads outside transactions use ([`replica`]); the pump handles it as one more
+//! connection, and it never joins a transaction.
+//!
 //! Invariants:
 //! - A message for bind B is forwarded only when every response still due comes from B.
 //! - Exactly one ReadyForQuery per client Sync or Query.
