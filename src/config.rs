@@ -28,6 +28,9 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("../config.example.yaml");
 pub struct Config {
     /// Where the configuration came from (a path, or `<embedded>`), for messages.
     pub source: String,
+    /// The file it was read from (None: the embedded configuration or text): what a reload
+    /// reads again (`reload.rs`).
+    pub path: Option<PathBuf>,
     pub listen: SocketAddr,
     /// Which setting gave `listen` (for the start-up log and `check`).
     pub listen_origin: ListenOrigin,
@@ -148,7 +151,7 @@ pub enum CrossBind {
     Reject,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindConfig {
     pub name: String,
     pub url: BindUrl,
@@ -532,7 +535,9 @@ impl Config {
             source_name: source_name.clone(),
             err,
         })?;
-        Config::parse(&text, &source_name, &|k| std::env::var(k).ok())
+        let mut config = Config::parse(&text, &source_name, &|k| std::env::var(k).ok())?;
+        config.path = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// The configuration compiled into the binary (config.example.yaml).
@@ -747,6 +752,7 @@ impl Config {
             shutdown_timeout,
             log_format: raw.log_format,
             source: source_name.to_owned(),
+            path: None,
             listen,
             listen_origin,
             default_bind,

@@ -98,6 +98,14 @@ pub enum ProxyError {
     /// A console command that cannot be answered.
     #[error("{0}")]
     Console(#[from] crate::admin::console::ConsoleError),
+    /// A reload dropped the bind this statement goes to (its tables are remembered: see
+    /// `reload.rs`), or the connection a prepared statement lived on went with a bind a reload
+    /// replaced.
+    #[error("bind \"{bind}\" was {why} by a configuration reload")]
+    BindRetired {
+        bind: String,
+        why: crate::registry::Retired,
+    },
     /// bindproxy is shutting down: a new connection is refused (PostgreSQL's words).
     #[error("the database system is shutting down")]
     ShuttingDown,
@@ -162,6 +170,8 @@ impl ProxyError {
                     ConsoleError::DecisionLog(_) => "58030",
                 }
             }
+            // database_dropped: an operator took the database away; the session carries on
+            ProxyError::BindRetired { .. } => "57P04",
             ProxyError::Copy(e) => {
                 use crate::backend::translated::copy::CopyError;
                 match e {
@@ -207,6 +217,16 @@ impl ProxyError {
             ProxyError::NotAdmin { .. } => {
                 Some("Connect to another database, or ask for the user to be added to admin_users.")
             }
+            ProxyError::BindRetired {
+                why: crate::registry::Retired::Removed,
+                ..
+            } => Some(
+                "Map the tables to a bind of the configuration (then reload), or restart bindproxy.",
+            ),
+            ProxyError::BindRetired {
+                why: crate::registry::Retired::Replaced,
+                ..
+            } => Some("Prepare the statement again: it runs on the bind's new connections."),
             ProxyError::DdlInMySqlTransaction { .. } => Some(
                 "Run DDL before the transaction's other statements on that bind (it is then committed at once), or outside the transaction.",
             ),

@@ -13,6 +13,7 @@ pub mod net;
 pub mod pause;
 pub mod protocol;
 pub mod proxy;
+pub mod registry;
 pub mod reload;
 pub mod router;
 pub mod session;

@@ -331,10 +331,11 @@ async fn check(config: Config) -> ExitCode {
         }
     };
     let mut ok = true;
-    for (i, (name, bind)) in proxy.bind_names.iter().zip(&proxy.binds).enumerate() {
-        if !proxy.is_user_bind(i) {
+    for (name, i) in proxy.user_binds() {
+        let Some(slot) = proxy.binds.get(i) else {
             continue;
-        }
+        };
+        let bind = &slot.bind;
         match bind.check().await {
             Ok(version) => {
                 println!("bind {name}: ok ({version})");
@@ -346,13 +347,7 @@ async fn check(config: Config) -> ExitCode {
             }
         }
         // a replica that cannot be reached is reported, not fatal: the primary serves its reads
-        for r in proxy
-            .replicas
-            .get(i)
-            .and_then(Option::as_ref)
-            .iter()
-            .flat_map(|s| &s.replicas)
-        {
+        for r in slot.replicas.iter().flat_map(|s| &s.replicas) {
             match r.pool.connect().await {
                 Ok(_) => println!("  replica {}: ok", r.pool.target()),
                 Err(e) => println!(
@@ -490,11 +485,11 @@ async fn recover_at_start(proxy: &Proxy) -> Result<(), String> {
         );
     }
     let mut last_resources = Vec::new();
-    for (i, name) in proxy.bind_names.iter().enumerate() {
-        if !proxy.is_user_bind(i) {
+    for (name, i) in proxy.user_binds() {
+        let Some(slot) = proxy.binds.get(i) else {
             continue;
-        }
-        let why = match (&proxy.binds[i], proxy.tx.capability(i)) {
+        };
+        let why = match (&slot.bind, proxy.capability(i)) {
             (_, Some(Capability::TwoPhase)) | (_, None) => continue,
             (Bind::Pg(_), Some(Capability::LastResource)) => "max_prepared_transactions = 0",
             (Bind::Translated(_), Some(Capability::LastResource)) => "SQLite",
@@ -532,7 +527,13 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let metrics = match bindproxy::metrics::install(&proxy.bind_names) {
+    let bind_names: Vec<String> = proxy
+        .binds
+        .all()
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    let metrics = match bindproxy::metrics::install(&bind_names) {
         Ok(handle) => handle,
         Err(e) => {
             eprintln!("bindproxy: cannot set up metrics: {e}");
@@ -556,7 +557,8 @@ async fn run(config: Config) -> ExitCode {
             }
         }
     }
-    // SIGHUP reloads (`reload`): today, every bind is read into the catalog again.
+    // SIGHUP reloads (`reload`): the file again, the table map and binds swapped, the catalog
+    // synced again.
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(mut hup) => {
             let weak = std::sync::Arc::downgrade(&proxy);
@@ -614,7 +616,7 @@ async fn run(config: Config) -> ExitCode {
             metrics.run_upkeep();
         }
     });
-    tracing::info!(%listen, from = %listen_from, config = %source, binds = ?proxy.bind_names, "bindproxy listening");
+    tracing::info!(%listen, from = %listen_from, config = %source, binds = ?bind_names, "bindproxy listening");
     let serving = bindproxy::frontend::listener::serve(proxy, listener, shutdown.clone());
     tokio::pin!(serving);
     let signal = tokio::select! {

@@ -3,8 +3,9 @@
 //!
 //! Owns: the Prometheus recorder (`metrics-exporter-prometheus`, installed once by `run` with
 //! [`install`], rendered by `admin`'s `/metrics` through the returned handle: the exporter opens no
-//! listener of its own); the per-bind handles, registered at start so that the statement path is
-//! one atomic add (no registry lookup, no string); the per-table counters, a copy-on-write map
+//! listener of its own); the per-bind handles, registered at start (and by the reload that opens
+//! a bind, [`register_bind`]) so that the statement path is one lock-free load and one atomic add
+//! (no registry lookup, no string); the per-table counters, a copy-on-write map
 //! ([`arc_swap`]) read without a lock, at most [`MAX_TABLES`] tables with a series of their own
 //! (the rest count under the table `(other)`).
 //!
@@ -27,6 +28,7 @@ use crate::sql::{Command, TableName};
 /// Metric names. Counters end in `_total`, as Prometheus names them.
 pub mod name {
     pub const CLIENT_CONNECTIONS: &str = "bindproxy_client_connections";
+    pub const CLIENT_SESSIONS: &str = "bindproxy_client_sessions";
     pub const POOL_WAITING: &str = "bindproxy_pool_waiting_clients";
     pub const POOL_CHECKOUTS: &str = "bindproxy_pool_checkouts_total";
     pub const POOL_CHECKOUT_WAIT: &str = "bindproxy_pool_checkout_wait_seconds";
@@ -86,6 +88,32 @@ impl Participants {
         self as usize
     }
     const LABELS: [&'static str; 4] = ["0", "1", "2", "3+"];
+}
+
+/// What client sessions are doing, as `/metrics` shows it (the admin console's sessions excluded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientStateLabel {
+    /// Waiting for the client, no transaction open.
+    Idle,
+    /// Waiting for the client inside a transaction.
+    IdleInTransaction,
+    /// Answers are due: a statement runs (or waits for a pool's connection).
+    Active,
+    /// A statement waits for a bind paused by the admin console.
+    Paused,
+}
+
+impl ClientStateLabel {
+    const LABELS: [&'static str; 4] = ["idle", "idle_in_transaction", "active", "paused"];
+}
+
+/// The sessions in each state, counted when `/metrics` is scraped (not on the statement path).
+pub fn client_states(counts: [usize; 4]) {
+    if let Some(r) = registry() {
+        for (gauge, n) in r.client_states.iter().zip(counts) {
+            gauge.set(n as f64);
+        }
+    }
 }
 
 /// The steps of a two-phase COMMIT, timed one by one in [`name::TWO_PHASE_STEP`].
@@ -182,8 +210,14 @@ struct Tables {
 }
 
 struct Registry {
-    binds: Vec<BindMetrics>,
+    /// By bind id. Handles live as long as the process, like the ids they belong to (never
+    /// reused, `registry.rs`); a reload that opens a bind appends one ([`register_bind`]).
+    binds: ArcSwap<Vec<&'static BindMetrics>>,
+    /// Serialises the (rare) copies that add a bind.
+    binds_grow: Mutex<()>,
     clients: Gauge,
+    /// By [`ClientStateLabel`], set when `/metrics` is scraped.
+    client_states: [Gauge; 4],
     route_parsed: Counter,
     route_cached: Counter,
     cross_bind: Counter,
@@ -214,32 +248,14 @@ pub fn install(bind_names: &[String]) -> Result<PrometheusHandle, String> {
         .install_recorder()
         .map_err(|e| e.to_string())?;
     describe();
-    let binds = bind_names
-        .iter()
-        .map(|n| {
-            let name = SharedString::from_shared(Arc::<str>::from(n.as_str()));
-            let l = [("bind", name.clone())];
-            BindMetrics {
-                checkouts: ::metrics::counter!(name::POOL_CHECKOUTS, &l),
-                checkout_wait: ::metrics::histogram!(name::POOL_CHECKOUT_WAIT, &l),
-                waiting: ::metrics::gauge!(name::POOL_WAITING, &l),
-                statements: ::metrics::counter!(name::STATEMENTS, &l),
-                replica_statements: ::metrics::counter!(name::REPLICA_STATEMENTS, &l),
-                connect_failures: ::metrics::counter!(name::CONNECT_FAILURES, &l),
-                in_use: ::metrics::gauge!(name::POOL_CONNECTIONS, "bind" => name.clone(), "state" => "in_use"),
-                idle: ::metrics::gauge!(name::POOL_CONNECTIONS, "bind" => name.clone(), "state" => "idle"),
-                bytes_sent: ::metrics::counter!(name::BIND_BYTES, "bind" => name.clone(), "direction" => "sent"),
-                bytes_received: ::metrics::counter!(name::BIND_BYTES, "bind" => name.clone(), "direction" => "received"),
-                tally: BindTally::default(),
-                waiting_now: AtomicU64::new(0),
-                name,
-            }
-        })
-        .collect();
+    let binds = bind_names.iter().map(|n| bind_metrics(n)).collect();
     let tx = |i: usize| ::metrics::counter!(name::TRANSACTIONS, "participants" => Participants::LABELS[i]);
     let registry = Registry {
-        binds,
+        binds: ArcSwap::from_pointee(binds),
+        binds_grow: Mutex::new(()),
         clients: ::metrics::gauge!(name::CLIENT_CONNECTIONS),
+        client_states: ClientStateLabel::LABELS
+            .map(|state| ::metrics::gauge!(name::CLIENT_SESSIONS, "state" => state)),
         route_parsed: ::metrics::counter!(name::ROUTE_DECISIONS, "source" => "parsed"),
         route_cached: ::metrics::counter!(name::ROUTE_DECISIONS, "source" => "cache"),
         cross_bind: ::metrics::counter!(name::CROSS_BIND_REFUSALS),
@@ -259,11 +275,54 @@ pub fn install(bind_names: &[String]) -> Result<PrometheusHandle, String> {
     Ok(handle)
 }
 
+/// The handles of one bind, registered with the recorder (a bind name's series are shared by
+/// every slot of that name: a reload that replaces a bind keeps counting on them).
+fn bind_metrics(n: &str) -> &'static BindMetrics {
+    let name = SharedString::from_shared(Arc::<str>::from(n));
+    let l = [("bind", name.clone())];
+    Box::leak(Box::new(BindMetrics {
+        checkouts: ::metrics::counter!(name::POOL_CHECKOUTS, &l),
+        checkout_wait: ::metrics::histogram!(name::POOL_CHECKOUT_WAIT, &l),
+        waiting: ::metrics::gauge!(name::POOL_WAITING, &l),
+        statements: ::metrics::counter!(name::STATEMENTS, &l),
+        replica_statements: ::metrics::counter!(name::REPLICA_STATEMENTS, &l),
+        connect_failures: ::metrics::counter!(name::CONNECT_FAILURES, &l),
+        in_use: ::metrics::gauge!(name::POOL_CONNECTIONS, "bind" => name.clone(), "state" => "in_use"),
+        idle: ::metrics::gauge!(name::POOL_CONNECTIONS, "bind" => name.clone(), "state" => "idle"),
+        bytes_sent: ::metrics::counter!(name::BIND_BYTES, "bind" => name.clone(), "direction" => "sent"),
+        bytes_received: ::metrics::counter!(name::BIND_BYTES, "bind" => name.clone(), "direction" => "received"),
+        tally: BindTally::default(),
+        waiting_now: AtomicU64::new(0),
+        name,
+    }))
+}
+
+/// A reload opened bind `id` named `name`: its handles are registered (ids come in order; a
+/// gap, which cannot happen, is filled with the same handles).
+pub fn register_bind(id: BindId, name: &str) {
+    let Some(r) = registry() else { return };
+    let _grow = r.binds_grow.lock().unwrap_or_else(|p| p.into_inner());
+    let current = r.binds.load_full();
+    if current.len() > id {
+        return;
+    }
+    let m = bind_metrics(name);
+    let mut next: Vec<&'static BindMetrics> = (*current).clone();
+    while next.len() <= id {
+        next.push(m);
+    }
+    r.binds.store(Arc::new(next));
+}
+
 fn describe() {
     use ::metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(
         name::CLIENT_CONNECTIONS,
         "Client sessions open now (after authentication)."
+    );
+    describe_gauge!(
+        name::CLIENT_SESSIONS,
+        "Client sessions by state: idle, idle_in_transaction, active, paused (at the last scrape)."
     );
     describe_gauge!(
         name::POOL_WAITING,
@@ -339,7 +398,7 @@ fn registry() -> Option<&'static Registry> {
 }
 
 fn bind(b: BindId) -> Option<&'static BindMetrics> {
-    registry()?.binds.get(b)
+    registry()?.binds.load().get(b).copied()
 }
 
 /// A client session started; the guard counts it until it is dropped.
@@ -510,9 +569,7 @@ fn table_series(r: &Registry, b: BindId, table: &TableName, cmd: Command) -> (Co
         }
         None => Arc::from(key.to_string()),
     };
-    let bind_label = r
-        .binds
-        .get(b)
+    let bind_label = bind(b)
         .map(|m| m.name.clone())
         .unwrap_or_else(|| SharedString::const_str(NO_BIND));
     let counter = ::metrics::counter!(
@@ -536,17 +593,19 @@ fn table_series(r: &Registry, b: BindId, table: &TableName, cmd: Command) -> (Co
 /// An error with `sqlstate` went to a client; `b` is the bind it came from, None when bindproxy
 /// refused the statement before any bind ran it.
 pub fn error(b: Option<BindId>, sqlstate: &str) {
-    let Some(r) = registry() else { return };
+    if registry().is_none() {
+        return;
+    }
     let class = sqlstate
         .get(..2)
         .and_then(|c| CLASSES.iter().find(|k| **k == c))
         .copied()
         .unwrap_or("other");
-    let bind_metrics = b.and_then(|b| r.binds.get(b));
-    if let Some(m) = bind_metrics {
+    let handles = b.and_then(bind);
+    if let Some(m) = handles {
         m.tally.errors.fetch_add(1, Ordering::Relaxed);
     }
-    let bind_label = bind_metrics
+    let bind_label = handles
         .map(|m| m.name.clone())
         .unwrap_or_else(|| SharedString::const_str(NO_BIND));
     ::metrics::counter!(name::ERRORS, "bind" => bind_label, "class" => class).increment(1);

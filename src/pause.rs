@@ -1,6 +1,7 @@
 //! The pause gate of the admin console's `PAUSE [bind]` / `RESUME [bind]`.
 //!
-//! Owns: which binds are paused, and waking the sessions that wait for one when it resumes. A
+//! Owns: which binds are paused (by name: a reload that replaces a paused bind's pool leaves the
+//! bind paused), and waking the sessions that wait for one when it resumes. A
 //! session asks [`PauseGate::is_paused`] before it starts a statement on a bind (Query, Execute, a
 //! piece of a statement across binds); while the bind is paused the statement is held back and
 //! the session waits in [`PauseGate::resumed`] (its pump still reads the client and relays the
@@ -9,34 +10,33 @@
 //!
 //! Cost when nothing is paused: one atomic load per statement.
 //!
-//! Must never: hold a lock a session waits on (the one lock here serialises PAUSE and RESUME),
+//! Must never: hold a lock a session waits on (the set of names is locked only for a lookup while
+//! something is paused, and by PAUSE/RESUME),
 //! or hold back transaction control (COMMIT, ROLLBACK), which lets the open transactions end.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use crate::proxy::BindId;
-
+#[derive(Default)]
 pub struct PauseGate {
     /// True while any bind is paused: the only load when none is.
     any: AtomicBool,
-    paused: Vec<AtomicBool>,
+    /// The names of the paused binds; changed by PAUSE and RESUME only, one at a time, so that
+    /// `any` is never left false while a bind is paused.
+    paused: Mutex<BTreeSet<Arc<str>>>,
     resumed: Notify,
-    /// Serialises PAUSE and RESUME (two consoles at once), so that `any` is never left false
-    /// while a bind is paused. Never taken by sessions.
-    change: Mutex<()>,
 }
 
 impl PauseGate {
-    pub fn new(binds: usize) -> PauseGate {
-        PauseGate {
-            any: AtomicBool::new(false),
-            paused: (0..binds).map(|_| AtomicBool::new(false)).collect(),
-            resumed: Notify::new(),
-            change: Mutex::new(()),
-        }
+    pub fn new() -> PauseGate {
+        PauseGate::default()
+    }
+
+    fn names(&self) -> std::sync::MutexGuard<'_, BTreeSet<Arc<str>>> {
+        self.paused.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether any bind is paused.
@@ -45,56 +45,40 @@ impl PauseGate {
         self.any.load(Ordering::Acquire)
     }
 
-    /// Whether new statements for `bind` must wait.
+    /// Whether new statements for the bind `name` must wait.
     #[inline]
-    pub fn is_paused(&self, bind: BindId) -> bool {
-        self.any.load(Ordering::Acquire)
-            && self
-                .paused
-                .get(bind)
-                .is_some_and(|p| p.load(Ordering::Acquire))
+    pub fn is_paused(&self, name: &str) -> bool {
+        self.any() && self.names().contains(name)
     }
 
     /// Pauses these binds.
-    pub fn pause(&self, binds: &[BindId]) {
-        let _one_at_a_time = self.change.lock().unwrap_or_else(|p| p.into_inner());
-        for &b in binds {
-            if let Some(p) = self.paused.get(b) {
-                p.store(true, Ordering::Release);
-            }
-        }
-        self.any
-            .store(!self.paused_binds().is_empty(), Ordering::Release);
+    pub fn pause(&self, binds: &[Arc<str>]) {
+        let mut names = self.names();
+        names.extend(binds.iter().cloned());
+        self.any.store(!names.is_empty(), Ordering::Release);
     }
 
     /// Resumes these binds and wakes the sessions waiting for them.
-    pub fn resume(&self, binds: &[BindId]) {
-        let _one_at_a_time = self.change.lock().unwrap_or_else(|p| p.into_inner());
-        for &b in binds {
-            if let Some(p) = self.paused.get(b) {
-                p.store(false, Ordering::Release);
-            }
+    pub fn resume(&self, binds: &[Arc<str>]) {
+        let mut names = self.names();
+        for b in binds {
+            names.remove(b);
         }
-        self.any
-            .store(!self.paused_binds().is_empty(), Ordering::Release);
+        self.any.store(!names.is_empty(), Ordering::Release);
+        drop(names);
         self.resumed.notify_waiters();
     }
 
     /// The binds paused now.
-    pub fn paused_binds(&self) -> Vec<BindId> {
-        self.paused
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.load(Ordering::Acquire))
-            .map(|(i, _)| i)
-            .collect()
+    pub fn paused_binds(&self) -> Vec<Arc<str>> {
+        self.names().iter().cloned().collect()
     }
 
-    /// Resolves once `bind` is not paused.
-    pub async fn resumed(&self, bind: BindId) {
+    /// Resolves once the bind `name` is not paused.
+    pub async fn resumed(&self, name: &str) {
         loop {
             let notified = self.resumed.notified();
-            if !self.is_paused(bind) {
+            if !self.is_paused(name) {
                 return;
             }
             notified.await;
@@ -105,30 +89,34 @@ impl PauseGate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use std::time::Duration;
+
+    fn names(n: &[&str]) -> Vec<Arc<str>> {
+        n.iter().map(|s| Arc::from(*s)).collect()
+    }
 
     #[tokio::test]
     async fn a_paused_bind_waits_until_resumed() {
-        let g = Arc::new(PauseGate::new(3));
-        assert!(!g.is_paused(1));
-        g.pause(&[1, 7]);
-        assert!(g.is_paused(1) && !g.is_paused(0) && !g.is_paused(7));
-        assert_eq!(g.paused_binds(), vec![1]);
+        let g = Arc::new(PauseGate::new());
+        assert!(!g.is_paused("b") && !g.any());
+        g.pause(&names(&["b", "x"]));
+        assert!(g.is_paused("b") && g.is_paused("x") && !g.is_paused("a"));
+        assert_eq!(g.paused_binds(), names(&["b", "x"]));
+        g.resume(&names(&["x"]));
         let waiter = tokio::spawn({
             let g = g.clone();
-            async move { g.resumed(1).await }
+            async move { g.resumed("b").await }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiter.is_finished());
-        g.resume(&[0]);
+        g.resume(&names(&["a"]));
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiter.is_finished(), "another bind resumed");
-        g.resume(&[1]);
+        g.resume(&names(&["b"]));
         tokio::time::timeout(Duration::from_secs(5), waiter)
             .await
             .expect("resumed")
             .expect("task");
-        assert!(g.paused_binds().is_empty() && !g.is_paused(1));
+        assert!(g.paused_binds().is_empty() && !g.is_paused("b") && !g.any());
     }
 }

@@ -1,12 +1,22 @@
-//! What every session shares: the configuration, the router, the analysis cache, the binds (and
-//! their read replicas, with the session slots of replica leases), the cancel registry, the registry
-//! of live sessions and the pause gate (both for the admin console). Built once at start; read-only
-//! afterwards (pools, registries and the gate have their own locks or atomics).
+//! What every session shares: the configuration, the analysis cache, the bind registry (with
+//! each bind's read replicas), the live table map, the cancel registry, and for the admin console the registry of live sessions
+//! and the pause gate.
+//!
+//! Owns [`Live`]: the table map (router), the bind name → [`BindId`] map and the configuration in
+//! force, swapped as one value by a reload (`reload.rs`). Readers take a lock-free `ArcSwap` load;
+//! a session pins one `Live` for the length of a transaction (`session/client.rs`), so a
+//! transaction open during a reload keeps the map it started with.
+//!
+//! Must never: address a bind by its position in the configuration (ids come from the
+//! append-only [`BindRegistry`] and are never reused), or change `config` after start.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::task::{Context, Poll};
 
-use std::sync::OnceLock;
+use arc_swap::ArcSwap;
+use futures::task::AtomicWaker;
 
 use crate::backend::pg::ReplicaSet;
 use crate::backend::Bind;
@@ -16,36 +26,107 @@ use crate::config::{BindConfig, BindUrl, Config, PgTarget, CATALOG_BIND};
 use crate::error::ProxyError;
 use crate::frontend::cancel::CancelRegistry;
 use crate::pause::PauseGate;
+pub use crate::registry::BindId;
+use crate::registry::BindRegistry;
+pub use crate::registry::{is_replica_lease, primary_of, replica_lease};
 use crate::router::Router;
 use crate::sql::AnalysisCache;
-use crate::tx::Coordinator;
-
-/// Index of a bind in [`Proxy::binds`].
-pub type BindId = usize;
+use crate::tx::{Capability, Coordinator};
 
 pub struct Proxy {
+    /// The configuration read at start. What only a restart changes (listen, tls, admin_http,
+    /// transactions, catalog, max_client_conn, log_format, shutdown_timeout) is read here; what a
+    /// reload changes is read from [`Proxy::live`].
     pub config: Config,
-    pub router: Router,
     pub cache: AnalysisCache,
-    pub binds: Vec<Bind>,
-    pub bind_names: Vec<String>,
-    bind_ids: HashMap<String, BindId>,
-    pub default_bind: BindId,
+    /// Every bind the process opened, by an id that is never reused.
+    pub binds: BindRegistry,
+    live: ArcSwap<Live>,
     pub cancels: Arc<CancelRegistry>,
-    /// Transactions across binds: mode, ids, decision log, which binds can prepare.
+    /// Transactions across binds: mode, ids, decision log.
     pub tx: Coordinator,
-    /// The shadow catalog, when there is one (`catalog:`): the last entry of `binds`.
+    /// The shadow catalog, when there is one (`catalog:`). A reload keeps it.
     pub catalog: Option<ShadowCatalog>,
-    /// Per bind (same index as `binds`): its read replicas, if it lists any.
-    pub replicas: Vec<Option<Arc<ReplicaSet>>>,
-    /// Per bind: the session slot of its replica lease (see [`Proxy::conn_slots`]).
-    replica_slots: Vec<Option<BindId>>,
-    /// Per replica slot (its id minus `binds.len()`): the bind it reads for.
-    slot_primary: Vec<BindId>,
     /// Every open client session (`SHOW CLIENTS`, `KILL`).
     pub clients: Arc<ClientRegistry>,
     /// Binds paused by the admin console (`PAUSE`).
     pub pause: PauseGate,
+    /// One reload at a time (SIGHUP and the admin console's RELOAD).
+    pub(crate) reloading: tokio::sync::Mutex<()>,
+    /// Counts the swaps of `live`; sessions compare it with what they saw ([`ReloadSignal`]).
+    generation: AtomicU64,
+    /// Each session's waker, woken after a swap so that an idle session gives back its leases on
+    /// retired pools without waiting for its next statement.
+    reload_wakers: Mutex<Vec<Weak<AtomicWaker>>>,
+}
+
+/// One session's view of reloads: ready once after each reload (woken once the slots it retired
+/// are marked). Costs one `AtomicWaker` registration and one atomic load per wait of the pump.
+pub struct ReloadSignal {
+    waker: Arc<AtomicWaker>,
+    seen: u64,
+}
+
+impl ReloadSignal {
+    pub fn poll_reloaded(&mut self, proxy: &Proxy, cx: &mut Context<'_>) -> Poll<()> {
+        self.waker.register(cx.waker());
+        let now = proxy.generation.load(Ordering::Acquire);
+        if now != self.seen {
+            self.seen = now;
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// The table map and binds in force: swapped whole by a reload.
+pub struct Live {
+    /// The configuration in force: the file as last loaded, with the settings that need a
+    /// restart kept from the start.
+    pub config: Arc<Config>,
+    pub router: Router,
+    /// Bind name (the catalog bind's too) → the slot serving it.
+    ids: HashMap<String, BindId>,
+    pub default_bind: BindId,
+    /// 0 at start, one more for each reload that swapped.
+    pub generation: u64,
+    /// Table rules of binds a reload removed, kept in `router` so that their tables are refused
+    /// rather than sent to the default bind (`reload.rs`); empty at start.
+    pub remembered: Vec<(String, String)>,
+}
+
+impl Live {
+    pub(crate) fn new(
+        config: Arc<Config>,
+        router: Router,
+        ids: HashMap<String, BindId>,
+        generation: u64,
+    ) -> Live {
+        let default_bind = ids.get(&config.default_bind).copied().unwrap_or(0);
+        Live {
+            config,
+            router,
+            ids,
+            default_bind,
+            generation,
+            remembered: Vec::new(),
+        }
+    }
+
+    /// The slot serving the bind `name` in this map.
+    pub fn bind_id(&self, name: &str) -> Option<BindId> {
+        self.ids.get(name).copied()
+    }
+
+    /// The configured binds (not the catalog bind), in file order, with their slots.
+    pub fn user_binds(&self) -> Vec<(String, BindId)> {
+        self.config
+            .binds
+            .keys()
+            .filter_map(|n| self.ids.get(n).map(|id| (n.clone(), *id)))
+            .collect()
+    }
 }
 
 /// The catalog bind and the task that keeps it in step with the binds.
@@ -82,15 +163,17 @@ fn catalog_pool_size(config: &Config) -> usize {
 
 impl Proxy {
     pub fn new(config: Config) -> Result<Arc<Proxy>, ProxyError> {
-        let mut binds = Vec::new();
-        let mut bind_names = Vec::new();
-        let mut bind_ids = HashMap::new();
+        let binds = BindRegistry::default();
+        let mut ids = HashMap::new();
+        let mut opened = Vec::new();
         for (name, cfg) in &config.binds {
-            bind_ids.insert(name.clone(), binds.len());
-            bind_names.push(name.clone());
-            binds.push(Bind::open(cfg)?);
+            opened.push((name.clone(), Bind::open(cfg)?, cfg.clone()));
         }
-        let default_bind = bind_ids.get(&config.default_bind).copied().unwrap_or(0);
+        for (name, bind, cfg) in opened {
+            let replicas = config.replicas.get(&name).map(|r| ReplicaSet::new(&cfg, r));
+            let id = binds.push(&name, bind, Some(cfg), replicas);
+            ids.insert(name, id);
+        }
         let catalog = match config.catalog_target() {
             Some(target) => {
                 let cfg = BindConfig {
@@ -126,96 +209,136 @@ impl Proxy {
             None => None,
         }
         .map(|(bind, store)| {
-            let id = binds.len();
-            bind_ids.insert(CATALOG_BIND.to_owned(), id);
-            bind_names.push(CATALOG_BIND.to_owned());
-            binds.push(bind);
+            let id = binds.push(CATALOG_BIND, bind, None, None);
+            ids.insert(CATALOG_BIND.to_owned(), id);
             ShadowCatalog {
                 bind: id,
                 store,
                 syncer: OnceLock::new(),
             }
         });
-        // A session's replica lease of bind b lives in a slot of its own after every bind, so
-        // that the pump (answers due, relay, release) handles it as one more connection.
-        let mut replicas: Vec<Option<Arc<ReplicaSet>>> = binds.iter().map(|_| None).collect();
-        let mut replica_slots = vec![None; binds.len()];
-        let mut slot_primary = Vec::new();
-        for (name, r) in &config.replicas {
-            let (Some(&b), Some(cfg)) = (bind_ids.get(name), config.binds.get(name)) else {
-                continue;
-            };
-            replicas[b] = Some(ReplicaSet::new(cfg, r));
-            replica_slots[b] = Some(binds.len() + slot_primary.len());
-            slot_primary.push(b);
-        }
-        let tx = Coordinator::new(&config.transactions, binds.len());
-        for (i, b) in binds.iter().enumerate() {
-            if let Some(c) = b.known_capability() {
-                tx.set_capability(i, c);
-            }
-        }
+        let tx = Coordinator::new(&config.transactions);
+        // the router names the catalog bind when the config has one, as `catalog` does here
+        let router = config.router();
+        let live = Live::new(Arc::new(config.clone()), router, ids, 0);
         Ok(Arc::new(Proxy {
-            // the router names the catalog bind when the config has one, as `catalog` does here
-            router: config.router(),
             cache: AnalysisCache::new(4096),
-            pause: PauseGate::new(binds.len()),
+            pause: PauseGate::new(),
             binds,
-            bind_names,
-            bind_ids,
-            default_bind,
+            live: ArcSwap::from_pointee(live),
             cancels: CancelRegistry::new(),
             tx,
             clients: ClientRegistry::new(),
             catalog,
-            replicas,
-            replica_slots,
-            slot_primary,
             config,
+            reloading: tokio::sync::Mutex::new(()),
+            generation: AtomicU64::new(0),
+            reload_wakers: Mutex::new(Vec::new()),
         }))
     }
 
-    /// How many connections a session may hold: one per bind, and one replica lease per bind
-    /// with replicas (slots `binds.len()..`).
-    pub fn conn_slots(&self) -> usize {
-        self.binds.len() + self.slot_primary.len()
+    /// The table map and binds in force now (a lock-free load; hold it briefly).
+    pub fn live(&self) -> arc_swap::Guard<Arc<Live>> {
+        self.live.load()
     }
 
-    /// The session slot of `bind`'s replica lease, when the bind has replicas (a vector index: no
-    /// lock, nothing for binds without replicas).
+    /// The same, as an `Arc` a session may keep.
+    pub fn live_full(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// Puts a new table map and binds in force (`reload.rs`); returns the one it replaces.
+    pub(crate) fn swap_live(&self, live: Live) -> Arc<Live> {
+        self.live.swap(Arc::new(live))
+    }
+
+    /// Wakes every session after a reload, once the slots it retired are marked, so that each
+    /// one gives back its leases on them ([`ReloadSignal`]).
+    pub(crate) fn wake_sessions(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        let wakers = self.reload_wakers.lock().unwrap_or_else(|p| p.into_inner());
+        for w in wakers.iter().filter_map(Weak::upgrade) {
+            w.wake();
+        }
+    }
+
+    /// A session starts following reloads (once per session: the list's lock is taken here).
+    pub fn reload_signal(&self) -> ReloadSignal {
+        let waker = Arc::new(AtomicWaker::new());
+        let mut wakers = self.reload_wakers.lock().unwrap_or_else(|p| p.into_inner());
+        // keep the list about as long as the number of open sessions
+        let before = wakers.len();
+        if before >= 64 && before.is_power_of_two() {
+            wakers.retain(|w| w.strong_count() > 0);
+        }
+        wakers.push(Arc::downgrade(&waker));
+        ReloadSignal {
+            waker,
+            seen: self.generation.load(Ordering::Acquire),
+        }
+    }
+
+    /// `bind`'s read replicas, if it has any (a replica lease key: its primary's).
+    pub fn replicas(&self, bind: BindId) -> Option<Arc<ReplicaSet>> {
+        self.binds.replicas(bind)
+    }
+
+    /// The key of a session's lease on one of `bind`'s read replicas, when the bind has some
+    /// ([`replica_lease`]: never a bind id, whatever a reload adds).
     pub fn replica_slot(&self, bind: BindId) -> Option<BindId> {
-        self.replica_slots.get(bind).copied().flatten()
+        self.binds.has_replicas(bind).then(|| replica_lease(bind))
     }
 
-    /// True for a replica slot of a session, false for a bind.
+    /// True for a session's replica lease key, false for a bind.
     pub fn is_replica_slot(&self, slot: BindId) -> bool {
-        slot >= self.binds.len()
+        is_replica_lease(slot)
     }
 
-    /// The bind a session slot reads or writes for: itself, or the primary of a replica slot.
+    /// The bind a session's connection key reads or writes for: itself, or the primary of a
+    /// replica lease.
     pub fn primary_of(&self, slot: BindId) -> BindId {
-        match slot.checked_sub(self.binds.len()) {
-            Some(k) => self
-                .slot_primary
-                .get(k)
-                .copied()
-                .unwrap_or(self.default_bind),
-            None => slot,
-        }
+        primary_of(slot)
     }
 
-    /// The bind name of a session slot (a replica slot has its primary's).
-    pub fn name(&self, slot: BindId) -> &str {
-        self.bind_names
-            .get(self.primary_of(slot))
-            .map_or("", String::as_str)
-    }
-
-    /// Starts the lag monitor of every bind with replicas (`backend::pg::replica`).
+    /// Starts the lag monitor of every serving bind with replicas (`backend::pg::replica`); a
+    /// reload starts those of the slots it opens.
     pub fn start_replica_monitors(&self) {
-        for r in self.replicas.iter().flatten() {
-            r.spawn_monitor();
+        for s in self.binds.all().iter() {
+            if let Some(r) = &s.replicas {
+                if !r.is_retired() {
+                    r.spawn_monitor();
+                }
+            }
         }
+    }
+
+    /// The name of `bind` (a replica lease key: its primary's), for messages and log lines.
+    pub fn bind_name(&self, bind: BindId) -> Arc<str> {
+        self.binds.name(bind)
+    }
+
+    /// The slot serving the bind `name` now.
+    pub fn bind_id(&self, name: &str) -> Option<BindId> {
+        self.live.load().bind_id(name)
+    }
+
+    /// The default bind's slot now.
+    pub fn default_bind(&self) -> BindId {
+        self.live.load().default_bind
+    }
+
+    /// The configured binds serving now (not the catalog bind), in file order.
+    pub fn user_binds(&self) -> Vec<(String, BindId)> {
+        self.live.load().user_binds()
+    }
+
+    /// What is known of `bind`'s two-phase capability (None: a PostgreSQL bind not asked yet).
+    pub fn capability(&self, bind: BindId) -> Option<Capability> {
+        self.binds.capability(bind)
+    }
+
+    pub fn set_capability(&self, bind: BindId, c: Capability) {
+        self.binds.set_capability(bind, c)
     }
 
     /// The catalog bind, if there is one.
@@ -232,9 +355,5 @@ impl Proxy {
     /// The catalog's syncer, once the catalog is synced.
     pub fn syncer(&self) -> Option<&Arc<Syncer>> {
         self.catalog.as_ref().and_then(|c| c.syncer.get())
-    }
-
-    pub fn bind_id(&self, name: &str) -> Option<BindId> {
-        self.bind_ids.get(name).copied()
     }
 }

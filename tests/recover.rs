@@ -231,9 +231,9 @@ async fn recovery_commits_decided_and_rolls_back_the_rest() {
         .unwrap();
 
     detect_capabilities(&proxy).await;
-    assert_eq!(proxy.tx.capability(0), Some(Capability::TwoPhase));
-    assert_eq!(proxy.tx.capability(1), Some(Capability::TwoPhase));
-    assert_eq!(proxy.tx.capability(2), Some(Capability::LastResource));
+    assert_eq!(proxy.capability(0), Some(Capability::TwoPhase));
+    assert_eq!(proxy.capability(1), Some(Capability::TwoPhase));
+    assert_eq!(proxy.capability(2), Some(Capability::LastResource));
 
     let report = recover(&proxy).await.expect("recovery");
     let text = report.to_string();

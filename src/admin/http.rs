@@ -43,6 +43,26 @@ pub struct Admin {
 }
 
 impl Admin {
+    /// Client sessions (not the admin console's) by [`crate::metrics::ClientStateLabel`].
+    fn client_states(&self) -> [usize; 4] {
+        use crate::clients::ClientState;
+        use crate::metrics::ClientStateLabel as L;
+        let mut counts = [0; 4];
+        for c in self.proxy.clients.list() {
+            if c.identity.console {
+                continue;
+            }
+            let label = match c.state() {
+                ClientState::Idle => L::Idle,
+                ClientState::InTransaction => L::IdleInTransaction,
+                ClientState::Active => L::Active,
+                ClientState::Waiting => L::Paused,
+            };
+            counts[label as usize] += 1;
+        }
+        counts
+    }
+
     pub fn new(proxy: Arc<Proxy>, shutdown: Arc<Shutdown>, metrics: PrometheusHandle) -> Admin {
         Admin {
             proxy,
@@ -71,10 +91,28 @@ impl Admin {
                 with_type(status, body, "application/json")
             }
             "/metrics" => {
-                for (i, bind) in self.proxy.binds.iter().enumerate() {
-                    let (in_use, idle) = bind.pool_usage();
-                    crate::metrics::pool_state(i, in_use, idle);
+                // per bind name: its serving pool plus the pools a reload retired, while they
+                // drain (they share the name's series)
+                let mut by_name: std::collections::HashMap<_, (usize, usize, Option<usize>)> =
+                    std::collections::HashMap::new();
+                for slot in self.proxy.binds.all().iter() {
+                    let (in_use, idle) = slot.bind.pool_usage();
+                    let e = by_name
+                        .entry(slot.name.clone())
+                        .or_insert((slot.id, 0, None));
+                    if slot.standing() == crate::registry::Standing::Serving {
+                        e.0 = slot.id;
+                    }
+                    e.1 += in_use;
+                    e.2 = match (e.2, idle) {
+                        (a, None) => a,
+                        (a, Some(i)) => Some(a.unwrap_or(0) + i),
+                    };
                 }
+                for (id, in_use, idle) in by_name.into_values() {
+                    crate::metrics::pool_state(id, in_use, idle);
+                }
+                crate::metrics::client_states(self.client_states());
                 with_type(StatusCode::OK, self.metrics.render(), PROMETHEUS_TEXT)
             }
             _ => text(

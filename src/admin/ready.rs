@@ -54,8 +54,8 @@ pub struct PoolUsage {
     pub idle: Option<usize>,
 }
 
-/// Per bind: reachable, and why not.
-type Reachability = Arc<Vec<(bool, Option<String>)>>;
+/// Per bind slot: reachable, and why not.
+type Reachability = Arc<Vec<(crate::proxy::BindId, bool, Option<String>)>>;
 
 /// The last answer and when it was made.
 pub struct ReadyCache {
@@ -74,35 +74,30 @@ impl ReadyCache {
     /// The readiness now: the binds' reachability at most [`CACHE_FOR`] old; the pools' usage
     /// and the shutdown stage as they are.
     pub async fn readiness(&self, proxy: &Proxy, shutdown: &Shutdown) -> Readiness {
-        let reach = self.reachability(proxy).await;
-        let binds: Vec<BindReadiness> = proxy
-            .binds
-            .iter()
-            .zip(&proxy.bind_names)
-            .zip(reach.iter())
-            .enumerate()
-            // the catalog database answers catalog queries only: data keeps flowing without it
-            .filter(|(i, _)| proxy.is_user_bind(*i))
-            .map(|(i, ((bind, name), (ok, error)))| {
-                let (in_use, idle) = bind.pool_usage();
-                let size = proxy
-                    .config
-                    .binds
-                    .get(name)
-                    .map(|c| c.pool_size)
-                    .unwrap_or(0);
-                BindReadiness {
-                    name: name.clone(),
-                    engine: bind.engine(),
-                    ok: *ok,
-                    error: error.clone(),
+        // the binds in force now; the catalog database answers catalog queries only: data keeps
+        // flowing without it
+        let current = proxy.user_binds();
+        let ids: Vec<_> = current.iter().map(|(_, id)| *id).collect();
+        let reach = self.reachability(proxy, &ids).await;
+        let binds: Vec<BindReadiness> = current
+            .into_iter()
+            .filter_map(|(name, id)| {
+                let slot = proxy.binds.get(id)?;
+                let (ok, error) = reach
+                    .iter()
+                    .find(|(b, _, _)| *b == id)
+                    .map(|(_, ok, e)| (*ok, e.clone()))
+                    .unwrap_or((false, Some("not checked".into())));
+                let (in_use, idle) = slot.bind.pool_usage();
+                let size = slot.config.as_ref().map(|c| c.pool_size).unwrap_or(0);
+                Some(BindReadiness {
+                    name,
+                    engine: slot.bind.engine(),
+                    ok,
+                    error,
                     pool: PoolUsage { size, in_use, idle },
-                    replicas: proxy
-                        .replicas
-                        .get(i)
-                        .and_then(Option::as_ref)
-                        .map(|r| r.status()),
-                }
+                    replicas: slot.replicas.as_ref().map(|r| r.status()),
+                })
             })
             .collect();
         let stage = shutdown.stage();
@@ -117,19 +112,25 @@ impl ReadyCache {
         }
     }
 
-    async fn reachability(&self, proxy: &Proxy) -> Reachability {
+    async fn reachability(&self, proxy: &Proxy, ids: &[crate::proxy::BindId]) -> Reachability {
         // Held across the check: concurrent probes wait for it instead of checking too.
         let mut last = self.last.lock().await;
         if let Some((at, r)) = last.as_ref() {
-            if at.elapsed() < CACHE_FOR {
+            // a reload that changed the binds makes the cached answer moot
+            let same = r.len() == ids.len() && r.iter().zip(ids).all(|(a, b)| a.0 == *b);
+            if same && at.elapsed() < CACHE_FOR {
                 return r.clone();
             }
         }
-        let checks = proxy.binds.iter().map(|b| async move {
-            match tokio::time::timeout(CHECK_TIMEOUT, b.check()).await {
-                Ok(Ok(_)) => (true, None),
-                Ok(Err(e)) => (false, Some(e.to_string())),
+        let checks = ids.iter().map(|&id| async move {
+            let Some(slot) = proxy.binds.get(id) else {
+                return (id, false, Some("no such bind".into()));
+            };
+            match tokio::time::timeout(CHECK_TIMEOUT, slot.bind.check()).await {
+                Ok(Ok(_)) => (id, true, None),
+                Ok(Err(e)) => (id, false, Some(e.to_string())),
                 Err(_) => (
+                    id,
                     false,
                     Some(format!("no answer within {} ms", CHECK_TIMEOUT.as_millis())),
                 ),

@@ -41,6 +41,15 @@ impl Bind {
         }
     }
 
+    /// Drains the pool of a bind a reload replaced or removed: no connection is kept idle any
+    /// more; leased ones close when they come back.
+    pub fn retire(&self) {
+        match self {
+            Bind::Pg(p) => p.retire(),
+            Bind::Translated(t) => t.retire(),
+        }
+    }
+
     /// The engine's name, for status pages.
     pub fn engine(&self) -> &'static str {
         match self {

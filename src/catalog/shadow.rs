@@ -22,6 +22,7 @@ use crate::catalog::model::{BindSchema, RelationKind, Table};
 use crate::catalog::{ddl, read};
 use crate::config::PgTarget;
 use crate::proxy::{BindId, CatalogStore, Proxy};
+use crate::registry::BindSlot;
 use crate::router::KnownRelations;
 use crate::sql::TableName;
 
@@ -240,23 +241,28 @@ async fn open(proxy: &Proxy, target: &PgTarget) -> Result<PgConn, CatalogError> 
         })
 }
 
-/// The binds whose tables the catalog shows: every configured bind but the catalog itself.
-fn user_binds(proxy: &Proxy) -> impl Iterator<Item = BindId> + '_ {
-    (0..proxy.binds.len()).filter(move |b| proxy.is_user_bind(*b))
+/// The binds whose tables the catalog shows: every configured bind in force (the table map's,
+/// `Proxy::live`) but the catalog itself.
+fn user_binds(proxy: &Proxy) -> Vec<Arc<BindSlot>> {
+    proxy
+        .user_binds()
+        .into_iter()
+        .filter_map(|(_, id)| proxy.binds.get(id))
+        .collect()
 }
 
 /// Puts a bind's tables where the client sees them, and keeps only those the table map routes to
 /// this bind (the same name on several binds is shown once, where its statements go).
 fn place(proxy: &Proxy, bind: BindId, mut schema: BindSchema) -> BindSchema {
-    let default_schema = proxy.config.default_schema.clone();
-    let name = proxy.bind_names[bind].as_str();
+    let live = proxy.live();
+    let default_schema = live.config.default_schema.clone();
+    let name = proxy.bind_name(bind);
     let owner = |s: &str, t: &str| {
         let n = TableName::new(Some(s), t);
-        proxy
-            .router
+        live.router
             .bind_for_table(&n)
-            .unwrap_or(proxy.router.default_bind())
-            == name
+            .unwrap_or(live.router.default_bind())
+            == &*name
     };
     for t in &mut schema.tables {
         if t.schema.is_none() {
@@ -296,14 +302,15 @@ async fn gather(
 ) -> Result<(BindSchema, Vec<String>, KnownRelations), CatalogError> {
     let mut read_all = Vec::new();
     let mut unread = Vec::new();
-    for b in user_binds(proxy) {
-        match read::read_bind(&proxy.binds[b]).await {
+    for slot in user_binds(proxy) {
+        let b = slot.id;
+        match read::read_bind(&slot.bind).await {
             Ok(s) => read_all.push((b, s)),
             Err(e) => {
                 tracing::warn!(
                     "catalog: {e}; its tables are missing from the catalog until it is read again"
                 );
-                unread.push(proxy.bind_names[b].clone());
+                unread.push(proxy.bind_name(b).to_string());
             }
         }
     }
@@ -311,11 +318,13 @@ async fn gather(
         discovered: discovered(proxy, &read_all)?,
         ..KnownRelations::default()
     };
-    proxy.router.learn(known.clone());
+    proxy.live().router.learn(known.clone());
     let mut all = BindSchema::default();
     for (b, s) in read_all {
         let mut s = place(proxy, b, s);
-        if let crate::backend::Bind::Translated(_) = &proxy.binds[b] {
+        if let Some(crate::backend::Bind::Translated(_)) =
+            proxy.binds.get(b).as_ref().map(|s| &s.bind)
+        {
             keep_exact(&mut s, shown);
         }
         all.tables.extend(s.tables);
@@ -339,13 +348,16 @@ async fn embedded_sync(proxy: &Proxy) -> Result<Synced, CatalogError> {
     let Some(c) = proxy.catalog_bind() else {
         return Ok(Synced { tables: 0, unread });
     };
-    crate::catalog::embedded::load(&proxy.binds[c], &all, "bindproxy")
+    let Some(slot) = proxy.binds.get(c) else {
+        return Ok(Synced { tables: 0, unread });
+    };
+    crate::catalog::embedded::load(&slot.bind, &all, "bindproxy")
         .await
         .map_err(|e| CatalogError::Failed {
             target: "the embedded catalog".into(),
             reason: e.to_string(),
         })?;
-    proxy.router.learn(known);
+    proxy.live().router.learn(known);
     Ok(Synced {
         tables: all.tables.len(),
         unread,
@@ -360,7 +372,18 @@ async fn full_sync(
     // What the catalog holds now: DDL replayed through bindproxy, exact where an engine's own
     // catalog is not (MariaDB writes `now()` and `CURRENT_TIMESTAMP` alike).
     let shown = match proxy.catalog_bind() {
-        Some(c) => match read::read_bind(&proxy.binds[c]).await {
+        Some(c) => match read::read_bind(
+            &proxy
+                .binds
+                .get(c)
+                .ok_or_else(|| CatalogError::Failed {
+                    target: target.to_string(),
+                    reason: "the catalog bind is not registered".into(),
+                })?
+                .bind,
+        )
+        .await
+        {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(
@@ -403,7 +426,7 @@ async fn full_sync(
     }
     known.owners = owners(&mut tx).await?;
     tx.commit().await?;
-    proxy.router.learn(known);
+    proxy.live().router.learn(known);
     tracing::info!(
         tables = all.tables.len(),
         failed,
@@ -458,15 +481,18 @@ async fn replay(
         .await?;
     let mut resynced = 0;
     for (bind, name) in &check {
+        let Some(slot) = proxy.binds.get(*bind) else {
+            continue;
+        };
         let on_bind = place(
             proxy,
             *bind,
-            read::read_tables(&proxy.binds[*bind], std::slice::from_ref(name)).await?,
+            read::read_tables(&slot.bind, std::slice::from_ref(name)).await?,
         );
         let schema = name
             .schema
             .clone()
-            .unwrap_or_else(|| proxy.config.default_schema.clone());
+            .unwrap_or_else(|| proxy.live().config.default_schema.clone());
         let table = on_bind.tables.iter().find(|t| t.name == name.name);
         let shown = tx.columns(&schema, &name.name).await?;
         let agree = match (table, &shown) {
@@ -487,10 +513,10 @@ async fn replay(
     }
     let known = KnownRelations {
         owners: owners(&mut tx).await?,
-        discovered: proxy.router.known_relations().discovered.clone(),
+        discovered: proxy.live().router.known_relations().discovered.clone(),
     };
     tx.commit().await?;
-    proxy.router.learn(known);
+    proxy.live().router.learn(known);
     Ok(resynced)
 }
 
@@ -558,14 +584,15 @@ fn discovered(
     read_all: &[(BindId, BindSchema)],
 ) -> Result<HashMap<TableName, String>, CatalogError> {
     let mut found: HashMap<TableName, Vec<BindId>> = HashMap::new();
-    if !proxy.config.discover {
+    let live = proxy.live();
+    if !live.config.discover {
         return Ok(HashMap::new());
     }
     for (b, s) in read_all {
         for t in &s.tables {
-            let schema = t.schema.as_deref().unwrap_or(&proxy.config.default_schema);
+            let schema = t.schema.as_deref().unwrap_or(&live.config.default_schema);
             let name = TableName::new(Some(schema), &t.name);
-            if proxy.router.rule_bind(&name).is_none() {
+            if live.router.rule_bind(&name).is_none() {
                 found.entry(name).or_default().push(*b);
             }
         }
@@ -574,14 +601,14 @@ fn discovered(
     for (name, binds) in found {
         match binds.as_slice() {
             [b] => {
-                out.insert(name, proxy.bind_names[*b].clone());
+                out.insert(name, proxy.bind_name(*b).to_string());
             }
             _ => {
                 return Err(CatalogError::DiscoveredTwice {
                     table: name.to_string(),
                     binds: binds
                         .iter()
-                        .map(|b| proxy.bind_names[*b].as_str())
+                        .map(|b| proxy.bind_name(*b))
                         .collect::<Vec<_>>()
                         .join(" and "),
                 })

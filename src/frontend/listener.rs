@@ -141,7 +141,8 @@ async fn handle(
             let registration = proxy.cancels.register();
             let (pid, secret) = (registration.pid, registration.secret);
             let p = proxy.clone();
-            let config = &proxy.config;
+            // users and auth_method as the last reload left them
+            let config = proxy.live_full().config.clone();
             let hello = startup::accept(
                 socket,
                 params,

@@ -206,31 +206,39 @@ impl Session {
         if let Some(e) = &analysis.error {
             return Err(ProxyError::Analysis(e.clone()));
         }
-        let open = self.tx_home().map(|b| self.proxy.name(b));
-        let last_catalog = self.catalog_bind.map(|b| self.proxy.name(b));
-        let placed = self.proxy.router.place(
+        self.follow_reloads();
+        let open = self.tx_home().map(|b| self.proxy.bind_name(b));
+        let last_catalog = self.catalog_bind.map(|b| self.proxy.bind_name(b));
+        let placed = self.live.router.place(
             analysis,
             sql,
             SessionView {
                 path: self.search_path.view(),
-                open_transaction: open,
-                last_catalog,
+                open_transaction: open.as_deref(),
+                last_catalog: last_catalog.as_deref(),
             },
         )?;
         match &placed.catalog {
             CatalogFollow::Keep => {}
-            CatalogFollow::Set(b) => self.catalog_bind = self.proxy.bind_id(b),
+            CatalogFollow::Set(b) => self.catalog_bind = self.live.bind_id(b),
             CatalogFollow::Clear => self.catalog_bind = None,
         }
         let (route, floating) = (placed.route, placed.floating);
-        let bind = self
-            .proxy
-            .bind_id(&placed.bind)
-            .unwrap_or(self.proxy.default_bind);
+        // A name the map does not know is a bind a reload removed (the router remembers its
+        // tables, `reload.rs`): refused, never sent to another bind.
+        let bind = match self.live.bind_id(&placed.bind) {
+            Some(b) => self.serving(b)?,
+            None => {
+                return Err(ProxyError::BindRetired {
+                    bind: placed.bind.clone(),
+                    why: crate::registry::Retired::Removed,
+                })
+            }
+        };
         self.observe_routed(analysis, bind);
         if tracing::enabled!(tracing::Level::DEBUG) {
             tracing::debug!(
-                bind = %self.proxy.name(bind),
+                bind = %self.proxy.bind_name(bind),
                 tables = ?route.tables.iter().map(|(t, _)| t.to_string()).collect::<Vec<_>>(),
                 method = ?analysis.method,
                 "route"
@@ -509,7 +517,7 @@ impl Session {
             SqlPrepared::DeallocateAll => {
                 self.sql_prepared.clear();
                 let frame = super::query_frame("DEALLOCATE ALL");
-                for other in 0..self.conns.len() {
+                for other in self.conns.keys() {
                     if other == bind {
                         continue;
                     }
@@ -537,7 +545,7 @@ impl Session {
     /// so every other connection it holds gets it too, quietly, and so will those it opens later.
     async fn replay_set(&mut self, bind: BindId, sql: &str, key: Option<SettingKey>) {
         let frame = super::query_frame(sql);
-        for other in 0..self.conns.len() {
+        for other in self.conns.keys() {
             if other == bind {
                 continue;
             }
@@ -545,7 +553,7 @@ impl Session {
                 Some(Conn::Translated(t)) => {
                     if let Err(e) = t.query(sql, &mut BytesMut::new()).await {
                         let mut warning = BytesMut::new();
-                        super::replay_warning(&mut warning, self.proxy.name(other), &e);
+                        super::replay_warning(&mut warning, &self.proxy.bind_name(other), &e);
                         self.local(warning, false);
                     }
                 }
@@ -776,11 +784,16 @@ impl Session {
         let bind = match (&stmt.floating, in_tx, stmt.prepared_on.last()) {
             (Some(_), Some(b), _) => b,
             (_, _, Some(&b)) => b,
-            (_, _, None) => read_of.unwrap_or(self.proxy.default_bind),
+            (_, _, None) => read_of.unwrap_or_else(|| self.default_bind()),
         };
-        // a plain read chooses between its bind's primary and replica lease at each Bind
+        // a plain read chooses between its bind's primary and replica lease at each Bind; the
+        // primary it was parsed for may have been replaced by a reload since (its Parse is kept,
+        // so it is prepared again on the slot serving the name now)
         let bind = match read_of {
-            Some(primary) => self.read_target(primary).await,
+            Some(primary) => {
+                let primary = self.serving(primary).unwrap_or(primary);
+                self.read_target(primary).await
+            }
             None => {
                 self.note_write(bind);
                 bind
@@ -997,7 +1010,7 @@ impl Session {
 
     /// Where a portal that no Bind made (a cursor from SQL DECLARE) lives.
     fn sql_cursor_bind(&self) -> BindId {
-        self.tx_home().unwrap_or(self.proxy.default_bind)
+        self.tx_home().unwrap_or_else(|| self.default_bind())
     }
 
     fn on_close(&mut self, f: &Frame) -> Result<Step, SessionError> {

@@ -36,12 +36,17 @@
 //! that waits for another bind, until the bind resumes, shutdown begins, or a CancelRequest gives
 //! it up (57014; the cancel slot holds `InFlight::Paused` meanwhile).
 //!
+//! Reloads (`crate::reload`): the session follows the table map in force, except inside a
+//! transaction, and gives back its leases on pools a reload retired once nothing of it is left
+//! there ([`leases`]).
+//!
 //! Session state that spans binds lives here too: the client's startup settings and session-level
 //! `SET`s, applied to every connection the session leases ([`params`]).
 //!
-//! A bind with read replicas has one more connection slot after every bind: the session's replica
-//! lease, which plain reads outside transactions use ([`replica`]); the pump handles it as one more
-//! connection, and it never joins a transaction.
+//! A bind with read replicas has one more connection slot: the session's replica lease, kept in
+//! a table of its own keyed by the primary's id ([`leases`]), which plain reads outside
+//! transactions use ([`replica`]); the pump handles it as one more connection, and it never joins
+//! a transaction.
 //!
 //! Invariants:
 //! - A message for bind B is forwarded only when every response still due comes from B.
@@ -55,6 +60,7 @@
 mod client;
 mod conn;
 mod copy;
+mod leases;
 mod observe;
 pub(crate) mod params;
 mod prepared;
@@ -223,7 +229,16 @@ pub struct Session {
     client: FrameReader<ReadHalf>,
     client_tx: WriteHalf,
     out: BytesMut,
-    conns: Vec<Option<Conn>>,
+    /// Connections held, by bind slot (`leases.rs`).
+    conns: leases::Leases,
+    /// The table map the session follows: the one in force, pinned while a transaction is open
+    /// (`leases.rs`).
+    live: Arc<crate::proxy::Live>,
+    /// A reload happened, or some lease is on a slot a reload retired and waits to be given
+    /// back (`leases.rs`).
+    retired_leases: bool,
+    /// Wakes the pump after a reload.
+    reload: crate::proxy::ReloadSignal,
     /// Simple queries that give a new backend connection this client's startup parameters.
     setup: Vec<Frame>,
     /// The client's startup settings, for MySQL/SQLite binds (which answer SHOW themselves).
@@ -272,15 +287,15 @@ pub struct Session {
     peer: Option<std::net::SocketAddr>,
     /// The first table of the statement routed last, for the log line of an error.
     last_table: Option<Arc<str>>,
-    /// Per bind with replicas (its replica slot minus `proxy.binds.len()`): the replica lease and
-    /// the last write (`replica.rs`).
-    replica: Vec<replica::ReplicaLease>,
+    /// Per bind with replicas (by the primary's id): which replica its lease is on, the last
+    /// write, the temporary-relation pin (`replica.rs`).
+    replica: HashMap<BindId, replica::ReplicaLease>,
     /// This session in the registry of live sessions (admin console).
     me: ClientHandle,
     /// What was last published there: state, binds held (bit per bind), multi-bind transaction.
     published: Published,
-    /// The bind, paused by the admin console, that the held message waits for.
-    paused_on: Option<BindId>,
+    /// The bind (its name), paused by the admin console, that the held message waits for.
+    paused_on: Option<Arc<str>>,
     /// The held message waits at the pause gate (its CancelRequest is [`InFlight::Paused`]).
     at_gate: bool,
 }
@@ -300,6 +315,8 @@ enum Wake {
     Shutdown,
     /// The bind the held message waits for was resumed.
     Resumed,
+    /// A reload swapped the table map.
+    Reload,
 }
 
 impl Session {
@@ -318,14 +335,17 @@ impl Session {
         let shown = params::initial_parameters(&proxy, &hello.params)
             .into_iter()
             .collect();
-        let n = proxy.conn_slots();
-        let replicas = n - proxy.binds.len();
+        let n = proxy.binds.len();
+        let live = proxy.live_full();
         let search_path = search_path::SearchPath::from_startup(&settings, &hello.user);
         Session {
             client: FrameReader::new(rd, hello.read_buf, max),
             client_tx: wr,
             out: BytesMut::with_capacity(16 * 1024),
-            conns: (0..n).map(|_| None).collect(),
+            conns: leases::Leases::with_slots(n),
+            live,
+            retired_leases: false,
+            reload: proxy.reload_signal(),
             setup,
             settings,
             identity: (hello.user.clone(), hello.database.clone()),
@@ -350,7 +370,7 @@ impl Session {
             shutdown,
             peer,
             last_table: None,
-            replica: vec![replica::ReplicaLease::default(); replicas],
+            replica: HashMap::new(),
             me,
             published: Published::default(),
             paused_on: None,
@@ -395,6 +415,9 @@ impl Session {
             self.update_cancel_slot();
             // before the client hears that its DDL is done: its next catalog query sees it
             self.hand_ddl_to_catalog(false);
+            if self.retired_leases {
+                self.follow_reloads();
+            }
             self.write_client().await?;
             self.check_shutdown().await?;
             self.publish();
@@ -414,6 +437,7 @@ impl Session {
                 Wake::Backend(bind, Err(e)) => self.backend_lost(bind, e.to_string()),
                 // Looked at at the top of the loop.
                 Wake::Shutdown | Wake::Resumed => {}
+                Wake::Reload => self.retired_leases = true,
             }
         }
     }
@@ -479,23 +503,27 @@ impl Session {
     async fn wait(&mut self) -> Wake {
         let head = self.head_bind();
         let read = self.client_read();
-        let paused_on = self.paused_on;
+        let paused_on = self.paused_on.clone();
         if !self.at_gate {
             // a cancel that came after the wait at the pause gate ended: void (and it must not
             // wake this wait again and again)
             self.me.entry.take_cancel_wait();
         }
-        let proxy = self.proxy.clone();
         let Session {
             client,
             conns,
             shutdown,
             me,
+            reload,
+            proxy,
             ..
         } = self;
         let woken = poll_fn(|cx| {
             if shutdown.poll_changed(cx).is_ready() || me.entry.poll_woken(cx) {
                 return Poll::Ready(Wake::Shutdown);
+            }
+            if reload.poll_reloaded(proxy, cx).is_ready() {
+                return Poll::Ready(Wake::Reload);
             }
             if read == ClientRead::First {
                 if let Poll::Ready(r) = client.poll_fill(cx) {
@@ -516,7 +544,7 @@ impl Session {
             None => woken.await,
             Some(bind) => tokio::select! {
                 w = woken => w,
-                () = proxy.pause.resumed(bind) => Wake::Resumed,
+                () = proxy.pause.resumed(&bind) => Wake::Resumed,
             },
         }
     }
@@ -530,8 +558,11 @@ impl Session {
         let bind = bind.map(|b| self.proxy.primary_of(b));
         let paused = match bind {
             _ if !self.proxy.pause.any() => None,
-            Some(b) => self.proxy.pause.is_paused(b).then_some(b),
-            None => self.proxy.pause.paused_binds().first().copied(),
+            Some(b) => {
+                let name = self.proxy.bind_name(b);
+                self.proxy.pause.is_paused(&name).then_some(name)
+            }
+            None => self.proxy.pause.paused_binds().into_iter().next(),
         };
         let Some(b) = paused.filter(|_| self.shutdown.stage() == Stage::Running) else {
             if self.at_gate {
@@ -591,9 +622,15 @@ impl Session {
         let held = self.conns.iter().map(Option::is_some);
         if !held.clone().eq(self.published.binds.iter().copied()) {
             self.published.binds = held.collect();
-            let binds = (0..self.conns.len())
+            // a replica lease shows as its bind
+            let mut binds: Vec<BindId> = self
+                .conns
+                .keys()
                 .filter(|&i| self.conns[i].is_some())
+                .map(crate::registry::primary_of)
                 .collect();
+            binds.sort_unstable();
+            binds.dedup();
             self.me.entry.set_binds(binds);
         }
         let multi = self.tx.as_ref().filter(|t| t.participants.len() > 1);
@@ -655,7 +692,7 @@ impl Session {
         }
         let bind = self
             .head_bind()
-            .map(|b| self.proxy.name(b).to_owned())
+            .map(|b| self.proxy.bind_name(b).to_string())
             .unwrap_or_default();
         Err(SessionError::Fatal(ProxyError::ClientFlood {
             bind,
@@ -686,7 +723,7 @@ impl Session {
     }
 
     async fn flush_backends(&mut self) {
-        for i in 0..self.conns.len() {
+        for i in self.conns.keys() {
             let failed = match self.conns[i].as_mut().and_then(Conn::pg) {
                 Some(l) => l.conn.flush().await.err(),
                 None => None,
@@ -793,16 +830,22 @@ impl Session {
             self.catalog_caught_up().await;
         }
         if self.conns[bind].is_none() {
-            let Some(b) = self.proxy.binds.get(bind) else {
-                // a replica slot's lease is taken by `read_target`, which sends nothing there
-                // without one
+            if crate::registry::is_replica_lease(bind) {
+                // a replica lease is taken by `read_target`, which sends nothing there without one
                 return Err(ProxyError::BackendUnavailable {
-                    bind: self.proxy.name(bind).to_owned(),
+                    bind: self.proxy.bind_name(bind).to_string(),
                     reason: "the read replica's connection is gone".into(),
+                });
+            }
+            self.check_leasable(bind)?;
+            let Some(slot) = self.proxy.binds.get(bind) else {
+                return Err(ProxyError::BindRetired {
+                    bind: self.proxy.bind_name(bind).to_string(),
+                    why: crate::registry::Retired::Removed,
                 });
             };
             let wait = crate::metrics::checkout_started(bind);
-            let lease = match b {
+            let lease = match &slot.bind {
                 Bind::Pg(pool) => checked_out(wait, PgPool::checkout(pool).await)?,
                 Bind::Translated(t) => {
                     let mut conn = checked_out(wait, TranslatedBind::checkout(t).await)?;
@@ -813,7 +856,7 @@ impl Session {
                     let mut warnings = BytesMut::new();
                     for sql in self.session_sets.statements() {
                         if let Err(e) = conn.query(sql, &mut BytesMut::new()).await {
-                            replay_warning(&mut warnings, self.proxy.name(bind), &e);
+                            replay_warning(&mut warnings, &self.proxy.bind_name(bind), &e);
                         }
                     }
                     if !warnings.is_empty() {
@@ -983,7 +1026,7 @@ impl Session {
     /// A backend connection died or broke the protocol: tell the client, forget the connection,
     /// and keep the session going for the other binds.
     fn backend_lost(&mut self, bind: BindId, reason: String) {
-        let name = self.proxy.name(bind).to_owned();
+        let name = self.proxy.bind_name(bind).to_string();
         tracing::warn!(bind = %name, "backend connection lost: {}", Escaped(&reason));
         if let Some(Conn::Pg(mut lease)) = self.conns[bind].take() {
             lease.broken = true;
@@ -1055,7 +1098,7 @@ impl Session {
     /// COPY in progress), or that received extended-protocol messages since the client's last
     /// Sync (its implicit transaction must not be committed by a Sync bindproxy would invent).
     fn release_all(&mut self) {
-        for (i, c) in self.conns.iter_mut().enumerate() {
+        for (i, c) in self.conns.iter_mut() {
             let Some(conn) = c.take() else { continue };
             let mut lease = match conn {
                 Conn::Translated(t) => {
@@ -1108,11 +1151,11 @@ fn checked_out<T>(
 /// owes the next one (others are left unread: backpressure); when idle, every connection may send
 /// notices or notifications.
 fn poll_backends(
-    conns: &mut [Option<Conn>],
+    conns: &mut leases::Leases,
     head: Option<BindId>,
     cx: &mut std::task::Context<'_>,
 ) -> Option<Wake> {
-    for (i, c) in conns.iter_mut().enumerate() {
+    for (i, c) in conns.iter_mut() {
         if head.is_some_and(|h| h != i) {
             continue;
         }

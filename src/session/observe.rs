@@ -67,8 +67,9 @@ impl Session {
         crate::metrics::error(bind, sqlstate);
         tracing::info!(
             bind = bind
-                .and_then(|b| self.proxy.bind_names.get(b))
-                .map_or(crate::metrics::NO_BIND, String::as_str),
+                .map(|b| self.proxy.bind_name(b))
+                .as_deref()
+                .unwrap_or(crate::metrics::NO_BIND),
             table = self
                 .last_table
                 .as_deref()

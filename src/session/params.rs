@@ -97,9 +97,14 @@ pub fn setup_queries(params: &[(String, String)]) -> Vec<Frame> {
 /// The ParameterStatus set a client is greeted with: the default bind's server values, with the
 /// client's own settings where PostgreSQL reports them.
 pub fn initial_parameters(proxy: &Proxy, params: &[(String, String)]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = match &proxy.binds[proxy.default_bind] {
-        Bind::Pg(pool) => pool.server_params(),
-        Bind::Translated(_) => None,
+    let mut out: Vec<(String, String)> = match proxy
+        .binds
+        .get(proxy.default_bind())
+        .as_ref()
+        .map(|s| &s.bind)
+    {
+        Some(Bind::Pg(pool)) => pool.server_params(),
+        _ => None,
     }
     .unwrap_or_else(|| {
         [
@@ -139,7 +144,10 @@ fn set(params: &mut Vec<(String, String)>, k: &str, v: &str) {
 /// Opens one connection to the default bind in the background, to learn its ParameterStatus
 /// values before the first client arrives.
 pub fn warm_up(proxy: &Arc<Proxy>) {
-    match &proxy.binds[proxy.default_bind] {
+    let Some(slot) = proxy.binds.get(proxy.default_bind()) else {
+        return;
+    };
+    match &slot.bind {
         Bind::Pg(pool) => {
             let pool = pool.clone();
             tokio::spawn(async move {

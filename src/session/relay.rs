@@ -54,7 +54,7 @@ impl Session {
     /// With no responses due, a backend may still send notices, notifications and parameter
     /// changes; anything else means the connection is broken.
     fn drain_idle(&mut self) {
-        for bind in 0..self.conns.len() {
+        for bind in self.conns.keys() {
             while let Some(l) = self.conns[bind].as_mut().and_then(Conn::pg) {
                 match l.conn.reader.try_next() {
                     Ok(Some(f)) => match f.tag() {
@@ -217,7 +217,7 @@ impl Session {
                     }
                 } else if tag == b'E' {
                     let errors = *errors;
-                    let name = self.proxy.name(bind);
+                    let name = &self.proxy.bind_name(bind);
                     let message = crate::backend::pg::conn::error_message(f.body());
                     tracing::debug!(bind = %name, "bindproxy's own statement failed: {}", Escaped(&message));
                     if errors == OwnErrors::Warn {

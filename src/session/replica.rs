@@ -2,10 +2,13 @@
 //! session's replica lease of its bind or on the primary, and the writes that keep reads on the
 //! primary for `read_your_writes_ms`.
 //!
-//! A bind with replicas has one more connection slot in the session ([`Proxy::replica_slot`],
-//! after every bind): the replica lease, held for the session's life like a bind's lease, with the
-//! client's startup parameters and session settings applied the same way. The pump treats it as
-//! one more connection (answers due, relay, release); it never joins a transaction.
+//! A bind with replicas has one more connection slot in the session ([`Proxy::replica_slot`]: the
+//! primary's id with the top bit set, in a table of its own, `leases.rs`): the replica lease, held
+//! like a bind's lease, with the client's startup parameters and session settings applied the
+//! same way. The pump treats it as one more connection (answers due, relay, release); it never
+//! joins a transaction. The replicas belong to the primary's registry slot: after a reload that
+//! replaces the bind, reads resolve to the new slot and take a lease on one of its replicas; the
+//! lease on the old slot's replica is given back once idle (`leases.rs`), and its pool drains.
 //!
 //! A statement goes to the replica lease only when all of these hold, else to the primary:
 //! - it is replica-safe (`sql/readonly.rs`) and has tables of its own on this bind (a statement
@@ -36,6 +39,7 @@ use super::conn::Conn;
 use super::Session;
 use crate::backend::pg::PgPool;
 use crate::proxy::BindId;
+use crate::registry::primary_of;
 
 /// The session's state for one bind with replicas.
 #[derive(Debug, Default, Clone, Copy)]
@@ -50,10 +54,9 @@ pub(super) struct ReplicaLease {
 }
 
 impl Session {
-    /// The session state of `bind`'s replica slot.
-    fn replica_state(&mut self, slot: BindId) -> Option<&mut ReplicaLease> {
-        let k = slot.checked_sub(self.proxy.binds.len())?;
-        self.replica.get_mut(k)
+    /// The session state of a replica lease `slot` (or of a primary's: the same entry).
+    fn replica_state(&mut self, slot: BindId) -> &mut ReplicaLease {
+        self.replica.entry(primary_of(slot)).or_default()
     }
 
     /// Where a replica-safe statement of `bind` runs now: the session's replica slot of `bind`,
@@ -68,13 +71,10 @@ impl Session {
         if in_transaction {
             return bind;
         }
-        let proxy = self.proxy.clone();
-        let Some(set) = proxy.replicas.get(bind).and_then(Option::as_ref) else {
+        let Some(set) = self.proxy.replicas(bind) else {
             return bind;
         };
-        let Some(state) = self.replica_state(slot).copied() else {
-            return bind;
-        };
+        let state = *self.replica_state(slot);
         if state.pinned
             || state
                 .wrote
@@ -97,22 +97,18 @@ impl Session {
         let Some((i, lease)) = set.checkout().await else {
             return bind;
         };
-        if let Some(s) = self.replica_state(slot) {
-            s.on = Some(i);
-        }
+        self.replica_state(slot).on = Some(i);
         self.install_pg_lease(slot, lease);
         slot
     }
 
     /// Gives the replica lease of `slot` back (it is idle) and forgets what lived on it.
-    fn drop_replica_lease(&mut self, slot: BindId) {
+    pub(super) fn drop_replica_lease(&mut self, slot: BindId) {
         if let Some(Conn::Pg(lease)) = self.conns[slot].take() {
             PgPool::release(lease);
         }
         self.forget_statements_on(slot);
-        if let Some(s) = self.replica_state(slot) {
-            s.on = None;
-        }
+        self.replica_state(slot).on = None;
     }
 
     /// A statement that is not a replica-safe read goes to `bind` (or a transaction ends there):
@@ -121,9 +117,7 @@ impl Session {
         let Some(slot) = self.proxy.replica_slot(bind) else {
             return;
         };
-        if let Some(s) = self.replica_state(slot) {
-            s.wrote = Some(Instant::now());
-        }
+        self.replica_state(slot).wrote = Some(Instant::now());
     }
 
     /// A statement creating a temporary relation goes to `bind`: the relation exists only in this
@@ -132,9 +126,7 @@ impl Session {
         let Some(slot) = self.proxy.replica_slot(bind) else {
             return;
         };
-        if let Some(s) = self.replica_state(slot) {
-            s.pinned = true;
-        }
+        self.replica_state(slot).pinned = true;
     }
 
     /// A statement (Query or Execute) is sent to `slot`: counted for its bind, and as a replica

@@ -223,7 +223,7 @@ impl Session {
         // a new connection's session parameters and the joining BEGIN are answered quietly
         self.finish_quiet(bind).await?;
         self.out_locals();
-        let name = self.proxy.name(bind).to_owned();
+        let name = self.proxy.bind_name(bind).to_string();
         match &mut self.conns[bind] {
             Some(Conn::Translated(_)) => {
                 let mut out = BytesMut::new();
@@ -382,14 +382,14 @@ impl Session {
                     // an XA branch: it commits in one phase, as a last resource.
                     let xa = !in_implicit
                         && self.proxy.tx.mode == crate::config::CrossBind::TwoPhase
-                        && self.proxy.tx.capability(b) == Some(crate::tx::Capability::TwoPhase);
+                        && self.proxy.capability(b) == Some(crate::tx::Capability::TwoPhase);
                     let branch = self.tx.as_ref().and_then(|t| t.branch_id(b));
                     if !xa {
                         if let Some(t) = &mut self.tx {
                             t.one_phase.push(b);
                         }
                     }
-                    let name = self.proxy.name(b).to_owned();
+                    let name = self.proxy.bind_name(b).to_string();
                     let mut notices = BytesMut::new();
                     if let Some(c) = &mut self.conns[b] {
                         c.control(

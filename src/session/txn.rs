@@ -151,8 +151,8 @@ impl Session {
         if self.proxy.tx.mode == CrossBind::Reject {
             if let Some(open) = t.home() {
                 return Err(ProxyError::CrossBindTransaction {
-                    open: self.proxy.name(open).to_owned(),
-                    wanted: self.proxy.name(bind).to_owned(),
+                    open: self.proxy.bind_name(open).to_string(),
+                    wanted: self.proxy.bind_name(bind).to_string(),
                     tables: "transactions.cross_bind is reject".into(),
                 });
             }
@@ -164,7 +164,7 @@ impl Session {
         let preamble = t.preamble.clone();
         let savepoints: Vec<String> = t.savepoints.iter().map(|s| s.name.clone()).collect();
         let use_xa = self.proxy.tx.mode == CrossBind::TwoPhase
-            && self.proxy.tx.capability(bind) == Some(Capability::TwoPhase);
+            && self.proxy.capability(bind) == Some(Capability::TwoPhase);
         let Some(t) = &mut self.tx else { return Ok(()) };
         let k = t.join(bind);
         let branch = gid::branch(&t.gid, k);
@@ -187,7 +187,7 @@ impl Session {
             });
             return Ok(());
         }
-        let name = self.proxy.name(bind).to_owned();
+        let name = self.proxy.bind_name(bind).to_string();
         let mut notices = BytesMut::new();
         // A MySQL/SQLite bind takes its transaction's modes at its start: SET TRANSACTION sent
         // before any bind joined becomes part of its BEGIN.
@@ -366,7 +366,7 @@ impl Session {
         step: Control<'_>,
         notices: &mut BytesMut,
     ) -> Result<Outcome, ProxyError> {
-        let name = self.proxy.name(bind).to_owned();
+        let name = self.proxy.bind_name(bind).to_string();
         let Some(c) = &mut self.conns[bind] else {
             return Err(ProxyError::BackendLost {
                 bind: name,
@@ -397,7 +397,7 @@ impl Session {
                 (
                     *b,
                     self.conns[*b].take(),
-                    self.proxy.name(*b).to_owned(),
+                    self.proxy.bind_name(*b).to_string(),
                     BytesMut::new(),
                 )
             })
@@ -438,7 +438,7 @@ impl Session {
 
     /// Forgets a connection that broke during a control step (it is closed, never pooled).
     fn drop_conn(&mut self, bind: BindId, reason: &str) {
-        tracing::warn!(bind = %self.proxy.name(bind), "backend connection lost: {}", Escaped(reason));
+        tracing::warn!(bind = %self.proxy.bind_name(bind), "backend connection lost: {}", Escaped(reason));
         if let Some(super::Conn::Pg(mut lease)) = self.conns[bind].take() {
             lease.broken = true;
             crate::backend::pg::PgPool::release(lease);
@@ -467,14 +467,12 @@ impl Session {
             return Ok(Ended::Committed);
         };
         crate::metrics::transaction_ended(crate::metrics::Participants::of(t.participants.len()));
-        let coordinator = &self.proxy.tx;
-        let plan = plan(&t, coordinator.mode, |b| {
+        let proxy = &self.proxy;
+        let plan = plan(&t, proxy.tx.mode, |b| {
             if t.one_phase.contains(&b) {
                 return Capability::LastResource;
             }
-            coordinator
-                .capability(b)
-                .unwrap_or(Capability::LastResource)
+            proxy.capability(b).unwrap_or(Capability::LastResource)
         });
         match plan {
             CommitPlan::Nothing => Ok(Ended::Committed),
@@ -515,7 +513,7 @@ impl Session {
             return;
         }
         for b in t.binds() {
-            if self.proxy.tx.capability(b).is_some() {
+            if self.proxy.capability(b).is_some() {
                 continue;
             }
             let Some(super::Conn::Pg(lease)) = &mut self.conns[b] else {
@@ -533,7 +531,7 @@ impl Session {
                 } else {
                     Capability::LastResource
                 };
-                self.proxy.tx.set_capability(b, c);
+                self.proxy.set_capability(b, c);
             }
         }
     }
@@ -541,7 +539,7 @@ impl Session {
     fn names(&self, binds: &[BindId]) -> Vec<String> {
         binds
             .iter()
-            .map(|&b| format!("\"{}\"", self.proxy.name(b)))
+            .map(|&b| format!("\"{}\"", self.proxy.bind_name(b)))
             .collect()
     }
 
@@ -566,15 +564,15 @@ impl Session {
                 return Err(cause);
             }
             return Err(ProxyError::PartialCommit {
-                failed: self.proxy.name(b).to_owned(),
+                failed: self.proxy.bind_name(b).to_string(),
                 cause: Box::new(cause),
                 committed: binds[..i]
                     .iter()
-                    .map(|&c| self.proxy.name(c).to_owned())
+                    .map(|&c| self.proxy.bind_name(c).to_string())
                     .collect(),
                 rolled_back: binds[i..]
                     .iter()
-                    .map(|&c| self.proxy.name(c).to_owned())
+                    .map(|&c| self.proxy.bind_name(c).to_string())
                     .collect(),
             });
         }
@@ -647,7 +645,7 @@ impl Session {
             }
             let _ = self.decide_and_finish(&mut t, out).await;
             return Err(ProxyError::PartialCommit {
-                failed: self.proxy.name(b).to_owned(),
+                failed: self.proxy.bind_name(b).to_string(),
                 cause: Box::new(cause),
                 committed: self.bind_names_in(&t, Phase::Committed),
                 rolled_back: self.bind_names_in(&t, Phase::RolledBack),
@@ -685,7 +683,7 @@ impl Session {
         let mut ignored = BytesMut::new();
         for sql in [crate::tx::marker::CREATE, insert.as_str()] {
             if let Err(e) = self.control_on(lr, Control::Run(sql), &mut ignored).await {
-                tracing::warn!(bind = %self.proxy.name(lr), gid, "the last resource cannot hold the commit decision ({e}); a crash before the decision is logged would roll back the other binds");
+                tracing::warn!(bind = %self.proxy.bind_name(lr), gid, "the last resource cannot hold the commit decision ({e}); a crash before the decision is logged would roll back the other binds");
                 let _ = self.control_on(lr, Control::RollbackTo(SP), out).await;
                 let _ = self.control_on(lr, Control::Release(SP), out).await;
                 return None;
@@ -699,7 +697,7 @@ impl Session {
         t.participants
             .iter()
             .filter(|p| p.phase == phase)
-            .map(|p| self.proxy.name(p.bind).to_owned())
+            .map(|p| self.proxy.bind_name(p.bind).to_string())
             .collect()
     }
 
@@ -722,7 +720,7 @@ impl Session {
         let names: Vec<String> = t
             .participants
             .iter()
-            .map(|p| self.proxy.name(p.bind).to_owned())
+            .map(|p| self.proxy.bind_name(p.bind).to_string())
             .collect();
         let last_resource_committed = t
             .participants
@@ -757,7 +755,7 @@ impl Session {
                 Err(e) => {
                     all_done = false;
                     let branch = t.branch_id(b).unwrap_or_default();
-                    tracing::warn!(gid = %t.gid, bind = %self.proxy.name(b), "COMMIT PREPARED failed, retrying in the background: {e}");
+                    tracing::warn!(gid = %t.gid, bind = %self.proxy.bind_name(b), "COMMIT PREPARED failed, retrying in the background: {e}");
                     crate::tx::recover::finish_in_background(self.proxy.clone(), b, branch, true)
                         .await;
                 }
@@ -806,6 +804,8 @@ impl Session {
 /// `BEGIN` + `SET TRANSACTION ISOLATION LEVEL x` → `BEGIN ISOLATION LEVEL x` (PostgreSQL's
 /// grammar takes the modes of both forms); other preamble statements stay as they are.
 fn modes_into_begin(mut begin: String, preamble: Vec<String>) -> (String, Vec<String>) {
+    // psql sends `BEGIN;`: the modes go before the semicolon.
+    begin.truncate(begin.trim_end().trim_end_matches(';').trim_end().len());
     let mut rest = Vec::new();
     for s in preamble {
         let t = s.trim_start();
@@ -844,4 +844,22 @@ fn warning(out: &mut BytesMut, code: &str, message: &str) {
             hint: None,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::modes_into_begin;
+
+    #[test]
+    fn set_transaction_joins_psqls_begin() {
+        let (begin, rest) = modes_into_begin(
+            "BEGIN;".into(),
+            vec![
+                "SET TRANSACTION READ ONLY;".into(),
+                "SET LOCAL x = 1".into(),
+            ],
+        );
+        assert_eq!(begin, "BEGIN READ ONLY");
+        assert_eq!(rest, ["SET LOCAL x = 1"]);
+    }
 }

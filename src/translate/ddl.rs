@@ -448,7 +448,9 @@ fn create_table_body(ctx: &mut Ctx, ct: &mut CreateTable, _table: &str) -> Resul
                     super::MYSQL_COMMENT_PREFIX,
                     c.ty.pg_name()
                 ));
-            } else if !c.auto {
+            } else if !c.auto || matches!(c.ty, PgType::Int2 | PgType::Int4) {
+                // A serial/smallserial key is a rowid alias (declared `INTEGER`, which reads as
+                // int8): its range check records the declared type (`types::sqlite_rowid_type`).
                 s.push_str(&sqlite_type_check(&c.name, &c.ty));
             }
             s
@@ -671,6 +673,75 @@ fn create_index(ctx: &mut Ctx, ci: &mut CreateIndex) -> Result<String> {
     Ok(sql)
 }
 
+/// `CONSTRAINT name CHECK (expr)` of `ALTER TABLE table ADD …`, the expression rendered for the
+/// target; an unnamed one gets PostgreSQL's name (`<table>_<first column>_check`, or
+/// `<table>_check`). (SQLite adds it by rebuilding the table: [`sqlite_added_check`].)
+fn check_constraint(
+    ctx: &mut Ctx,
+    table: &str,
+    ch: &sqlparser::ast::CheckConstraint,
+) -> Result<String> {
+    if ch.no_inherit || ch.enforced.is_some() {
+        return unsupported("CHECK option");
+    }
+    let name = match &ch.name {
+        Some(n) => fold(n),
+        None => {
+            let mut first = None;
+            let _ = sqlparser::ast::visit_expressions(&*ch.expr, |e| {
+                if let Expr::Identifier(i) = e {
+                    first = Some(fold(i));
+                    return std::ops::ControlFlow::Break(());
+                }
+                std::ops::ControlFlow::Continue(())
+            });
+            match first {
+                Some(c) => format!("{table}_{c}_check"),
+                None => format!("{table}_check"),
+            }
+        }
+    };
+    ctx.push_table_scope(table, None);
+    let e = ddl_expr(ctx, &ch.expr);
+    ctx.pop_scope();
+    Ok(format!(
+        "ADD CONSTRAINT {} CHECK ({})",
+        quote(&name, ctx.target),
+        e?
+    ))
+}
+
+/// For SQLite's rebuild (`translate/sequence.rs`): the `CONSTRAINT name CHECK (expr)` item that
+/// `ALTER TABLE t ADD [CONSTRAINT name] CHECK (expr)` adds to the table, rendered for SQLite.
+/// `None` when `sql` is not that statement.
+pub(crate) fn sqlite_added_check(sql: &str) -> Option<Result<String>> {
+    use sqlparser::dialect::PostgreSqlDialect;
+    use sqlparser::parser::Parser;
+    let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
+    let [Statement::AlterTable(at)] = stmts.as_mut_slice() else {
+        return None;
+    };
+    let mut ctx = Ctx::new(Target::Sqlite, None);
+    let table = match table_name(&mut at.name) {
+        Ok(t) => t,
+        Err(e) => return Some(Err(e)),
+    };
+    let [AlterTableOperation::AddConstraint {
+        constraint: TableConstraint::Check(ch),
+        not_valid,
+    }] = at.operations.as_slice()
+    else {
+        return None;
+    };
+    if *not_valid {
+        return Some(unsupported("NOT VALID"));
+    }
+    Some(
+        check_constraint(&mut ctx, &table, ch)
+            .map(|s| s.strip_prefix("ADD ").unwrap_or(&s).to_string()),
+    )
+}
+
 fn alter_table(ctx: &mut Ctx, at: &mut AlterTable) -> Result<String> {
     let t = ctx.target;
     if at.only || at.location.is_some() || at.on_cluster.is_some() || at.table_type.is_some() {
@@ -731,6 +802,10 @@ fn alter_table(ctx: &mut Ctx, at: &mut AlterTable) -> Result<String> {
             }
             s
         }
+        AlterTableOperation::AddConstraint {
+            constraint: TableConstraint::Check(ch),
+            not_valid: false,
+        } if t == Target::MySql => check_constraint(ctx, &table, ch)?,
         AlterTableOperation::DropColumn {
             column_names,
             if_exists: false,

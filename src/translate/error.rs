@@ -31,6 +31,12 @@ pub enum TranslateError {
     /// A literal outside its type's range (`'99999999999'::int`: SQLSTATE 22003).
     #[error("{0}")]
     OutOfRange(String),
+    /// A column the statement names is not in its table (SQLSTATE 42703).
+    #[error("column \"{column}\" of relation \"{table}\" does not exist")]
+    NoSuchColumn { table: String, column: String },
+    /// `DROP NOT NULL` of a primary-key column (SQLSTATE 42P16).
+    #[error("column \"{0}\" is in a primary key")]
+    InPrimaryKey(String),
     /// The statement nests deeper than the translator allows (SQLSTATE 54001). `depth` is the
     /// estimate of [`crate::translate::nesting`], `limit` the bound.
     #[error("statement too deeply nested (about {depth} levels of operators and parentheses; the limit is {limit})")]
@@ -62,6 +68,8 @@ impl TranslateError {
             TranslateError::StatementCount { .. } => "42601",
             TranslateError::InvalidText(_) => "22P02",
             TranslateError::OutOfRange(_) => "22003",
+            TranslateError::NoSuchColumn { .. } => "42703",
+            TranslateError::InPrimaryKey(_) => "42P16",
         }
     }
 }

@@ -27,12 +27,14 @@ mod ddl;
 pub mod depth;
 mod dml;
 mod error;
+mod lock;
 mod names;
 mod optype;
 mod restype;
 mod safety;
 pub mod sequence;
 mod txn;
+pub use txn::SQLITE_READ_ONLY;
 mod types;
 mod walk;
 
@@ -462,6 +464,9 @@ fn rewrite_one(
     target: Target,
     types: Option<&(dyn ColumnTypes + Sync)>,
 ) -> Result<Vec<Rewritten>, TranslateError> {
+    if let Some(plain) = txn::without_deferrable(sql) {
+        return rewrite_one(&plain, target, types);
+    }
     let dialect = PostgreSqlDialect {};
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()

@@ -208,6 +208,7 @@ pub(crate) fn of_expr(e: &Expr, column: &dyn Fn(&Expr) -> Option<String>) -> Ope
             Value::Placeholder(_) => Operand::Param,
             _ => Operand::Unknown,
         },
+        Expr::Cast { data_type, .. } if super::types::is_name(data_type) => Operand::Text,
         Expr::Cast { data_type, .. } => classify(data_type)
             .map(|d| of_pg(&d.ty))
             .unwrap_or(Operand::Unknown),

@@ -148,6 +148,7 @@ fn infer(scope: &Scope, e: &Expr) -> Option<ResultType> {
             Value::Boolean(_) => Some(named("bool")),
             _ => None,
         },
+        Expr::Cast { data_type, .. } if super::types::is_name(data_type) => Some(named("name")),
         Expr::Cast { data_type, .. } => match (cast_type(data_type), by_class(e)) {
             (
                 Some(ResultType::Known {

@@ -11,7 +11,10 @@
 //! - `ALTER TABLE [ONLY] t ADD CONSTRAINT … PRIMARY KEY / UNIQUE / FOREIGN KEY` and `ALTER COLUMN c
 //!   SET DEFAULT nextval('s')`: MariaDB's ALTER TABLE; on SQLite a [`Rebuild`] of the table (run by
 //!   `backend/translated/rebuild.rs`), SQLite having no ALTER TABLE for them;
-//! - `ALTER … OWNER TO` and `ALTER SEQUENCE … OWNED BY`: accepted and ignored ([`Plan::Ignored`]).
+//! - `ALTER TABLE … ADD CONSTRAINT … CHECK` (SQLite: a rebuild; MySQL: the general translator)
+//!   and `ALTER COLUMN c {SET|DROP} NOT NULL` (MySQL: [`Plan::MysqlNullability`]; SQLite: a rebuild);
+//! - `ALTER … OWNER TO` and `ALTER SEQUENCE … OWNED BY`: accepted and ignored ([`Plan::Ignored`]);
+//! - `LOCK … IN ACCESS SHARE MODE`: planned by [`super::lock`].
 //!
 //! Everything else is `None`: the general translator decides. Names are quoted for the target and
 //! literals are integers parsed here, and every rendering is re-lexed by [`super::safety`].
@@ -47,6 +50,27 @@ pub enum Plan {
     },
     /// A SQLite table rebuilt with a change.
     Rebuild(Rebuild),
+    /// `LOCK … IN ACCESS SHARE MODE` (`super::lock`): these reads, inside the client's
+    /// transaction, rows discarded; tag `LOCK TABLE`.
+    Lock { probes: Vec<String> },
+    /// `SELECT last_value, is_called FROM s` (how pg_dump reads a sequence): the executor finds
+    /// what `s` is on the engine — a sequence of this module, or the counter of the
+    /// auto-increment column `<table>_<column>_seq` names — and reads it (`session/schema.rs`).
+    SequenceState { sequence: String },
+    /// `ALTER TABLE t ALTER COLUMN c {SET|DROP} NOT NULL` on MySQL: `MODIFY` needs the column's
+    /// whole definition, which the executor reads from information_schema (`session/schema.rs`).
+    MysqlNullability {
+        table: String,
+        column: String,
+        nullability: Nullability,
+    },
+}
+
+/// Whether a column accepts NULL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nullability {
+    NotNull,
+    Nullable,
 }
 
 /// A change SQLite can only make by rebuilding the table.
@@ -69,6 +93,11 @@ pub enum Change {
         sql: String,
         primary_key: Option<Vec<String>>,
     },
+    /// `ALTER COLUMN c SET NOT NULL` / `DROP NOT NULL`.
+    Nullability {
+        column: String,
+        nullability: Nullability,
+    },
 }
 
 /// A cheap test before parsing: the statements this module takes all start like this.
@@ -80,12 +109,15 @@ fn candidate(sql: &str) -> bool {
         .collect::<String>()
         .to_ascii_lowercase();
     match head.as_str() {
-        "alter" => true,
+        "alter" | "lock" => true,
         "create" | "drop" => s.len() < 64 * 1024 && s.to_ascii_lowercase().contains("sequence"),
         "select" => {
             s.len() < 4096 && {
                 let l = s.to_ascii_lowercase();
-                l.contains("nextval") || l.contains("setval") || l.contains("currval")
+                l.contains("nextval")
+                    || l.contains("setval")
+                    || l.contains("currval")
+                    || l.contains("last_value")
             }
         }
         _ => false,
@@ -108,8 +140,12 @@ pub fn plan(sql: &str, target: Target) -> Option<Result<Plan>> {
         NodeEnum::DropStmt(d) if d.remove_type == ObjectType::ObjectSequence as i32 => {
             drop_sequence(d, target)
         }
-        NodeEnum::SelectStmt(s) => select_function(s, target)?,
-        NodeEnum::AlterTableStmt(a) => alter_table(a, target)?,
+        NodeEnum::SelectStmt(s) => match sequence_state(s) {
+            Some(p) => Ok(p),
+            None => select_function(s, target)?,
+        },
+        NodeEnum::AlterTableStmt(a) => alter_table(a, target, sql)?,
+        NodeEnum::LockStmt(l) => super::lock::plan(l, target),
         _ => return None,
     };
     Some(r.and_then(|p| checked(p, target)))
@@ -117,13 +153,24 @@ pub fn plan(sql: &str, target: Target) -> Option<Result<Plan>> {
 
 /// Every rendering is lexed as the engine reads it (one statement, no comments).
 fn checked(p: Plan, target: Target) -> Result<Plan> {
-    if let Plan::Engine(parts) = &p {
-        for part in parts {
-            super::safety::check_plain(&part.sql, target)?;
-            for b in &part.before {
-                super::safety::check_plain(b, target)?;
+    match &p {
+        Plan::Engine(parts) => {
+            for part in parts {
+                super::safety::check_plain(&part.sql, target)?;
+                for b in &part.before {
+                    super::safety::check_plain(b, target)?;
+                }
             }
         }
+        Plan::Lock { probes } => {
+            for sql in probes {
+                super::safety::check_plain(sql, target)?;
+            }
+        }
+        Plan::Ignored { .. }
+        | Plan::Rebuild(_)
+        | Plan::SequenceState { .. }
+        | Plan::MysqlNullability { .. } => {}
     }
     Ok(p)
 }
@@ -374,6 +421,53 @@ fn bool_arg(n: &Node) -> Option<bool> {
 }
 
 /// `SELECT [pg_catalog.]nextval('s')` (currval, setval) as the whole statement.
+/// `SELECT last_value, is_called FROM [public.]s`, exactly (pg_dump's read of a sequence).
+fn sequence_state(s: &pg_query::protobuf::SelectStmt) -> Option<Plan> {
+    let plain = s.where_clause.is_none()
+        && s.values_lists.is_empty()
+        && s.sort_clause.is_empty()
+        && s.group_clause.is_empty()
+        && s.limit_count.is_none()
+        && s.with_clause.is_none()
+        && s.larg.is_none()
+        && s.into_clause.is_none()
+        && s.distinct_clause.is_empty();
+    if !plain {
+        return None;
+    }
+    let columns: Vec<&str> = s
+        .target_list
+        .iter()
+        .map(|t| match t.node.as_ref()? {
+            NodeEnum::ResTarget(rt) if rt.name.is_empty() => {
+                match rt.val.as_ref()?.node.as_ref()? {
+                    NodeEnum::ColumnRef(c) => match c.fields.as_slice() {
+                        [f] => string_of(f),
+                        _ => None,
+                    },
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    if columns != ["last_value", "is_called"] {
+        return None;
+    }
+    let [from] = s.from_clause.as_slice() else {
+        return None;
+    };
+    let Some(NodeEnum::RangeVar(rv)) = from.node.as_ref() else {
+        return None;
+    };
+    if !(rv.schemaname.is_empty() || rv.schemaname == "public") || rv.alias.is_some() {
+        return None;
+    }
+    Some(Plan::SequenceState {
+        sequence: rv.relname.clone(),
+    })
+}
+
 fn select_function(s: &pg_query::protobuf::SelectStmt, target: Target) -> Option<Result<Plan>> {
     let plain = s.from_clause.is_empty()
         && s.where_clause.is_none()
@@ -566,7 +660,11 @@ fn nextval_default(n: &Node) -> Option<String> {
     }
 }
 
-fn alter_table(a: &pg_query::protobuf::AlterTableStmt, target: Target) -> Option<Result<Plan>> {
+fn alter_table(
+    a: &pg_query::protobuf::AlterTableStmt,
+    target: Target,
+    sql: &str,
+) -> Option<Result<Plan>> {
     let rel = a.relation.as_ref()?;
     let [cmd] = a.cmds.as_slice() else {
         return None;
@@ -613,10 +711,49 @@ fn alter_table(a: &pg_query::protobuf::AlterTableStmt, target: Target) -> Option
                 }),
             }))
         }
+        AlterTableType::AtSetNotNull | AlterTableType::AtDropNotNull => {
+            let nullability = if cmd.subtype == AlterTableType::AtSetNotNull as i32 {
+                Nullability::NotNull
+            } else {
+                Nullability::Nullable
+            };
+            let column = cmd.name.clone();
+            Some(Ok(match target {
+                Target::MySql => Plan::MysqlNullability {
+                    table,
+                    column,
+                    nullability,
+                },
+                Target::Sqlite => Plan::Rebuild(Rebuild {
+                    table,
+                    change: Change::Nullability {
+                        column,
+                        nullability,
+                    },
+                    tag: "ALTER TABLE",
+                }),
+            }))
+        }
         AlterTableType::AtAddConstraint => {
             let Some(NodeEnum::Constraint(c)) = cmd.def.as_deref()?.node.as_ref() else {
                 return None;
             };
+            if c.contype == ConstrType::ConstrCheck as i32 {
+                // MySQL: the general translator (`ddl.rs`). SQLite: a rebuild with the check.
+                return match target {
+                    Target::MySql => None,
+                    Target::Sqlite => Some(super::ddl::sqlite_added_check(sql)?.map(|sql| {
+                        Plan::Rebuild(Rebuild {
+                            table,
+                            change: Change::Constraint {
+                                sql,
+                                primary_key: None,
+                            },
+                            tag: "ALTER TABLE",
+                        })
+                    })),
+                };
+            }
             let (sql, primary_key) = match constraint(c, target)? {
                 Ok(x) => x,
                 Err(e) => return Some(Err(e)),

@@ -1,7 +1,8 @@
 //! Transaction control statements.
 //!
 //! Owns: BEGIN / START TRANSACTION (with isolation level and access mode), COMMIT, ROLLBACK, SAVEPOINT,
-//! RELEASE and ROLLBACK TO, rendered in each target's syntax, and their CommandComplete tags. Must
+//! RELEASE and ROLLBACK TO, rendered in each target's syntax, and their CommandComplete tags (READ
+//! ONLY on SQLite: [`SQLITE_READ_ONLY`] before the BEGIN). Must
 //! never: emulate PostgreSQL's aborted-transaction state (that is the session's job).
 
 use sqlparser::ast::{
@@ -11,6 +12,10 @@ use sqlparser::ast::{
 use super::error::{Result, TranslateError};
 use super::names::{fold, quote};
 use super::{Kind, Rewritten, TagHint, Target};
+
+/// What a SQLite connection runs before a READ ONLY transaction (its `before`): every write then
+/// fails with SQLITE_READONLY until `PRAGMA query_only = OFF` at the transaction's end.
+pub const SQLITE_READ_ONLY: &str = "PRAGMA query_only = ON";
 
 fn out(sql: String, before: Vec<String>, kind: Kind, tag: &'static str) -> Rewritten {
     Rewritten {
@@ -55,11 +60,14 @@ pub(crate) fn rewrite_txn(target: Target, stmt: &Statement) -> Result<Rewritten>
             }
             match target {
                 Target::Sqlite => {
-                    // SQLite transactions are serializable, at least as strong as any level asked for.
-                    if read_only == Some(true) {
-                        return unsupported("READ ONLY transaction on SQLite");
-                    }
-                    Ok(out("BEGIN".into(), vec![], Kind::Begin, tag))
+                    // SQLite transactions are serializable, at least as strong as any level asked
+                    // for. READ ONLY: the connection refuses writes until the transaction ends.
+                    let before = if read_only == Some(true) {
+                        vec![SQLITE_READ_ONLY.to_string()]
+                    } else {
+                        vec![]
+                    };
+                    Ok(out("BEGIN".into(), before, Kind::Begin, tag))
                 }
                 Target::MySql => {
                     let mut before = vec![];
@@ -127,5 +135,59 @@ pub(crate) fn rewrite_txn(target: Target, stmt: &Statement) -> Result<Rewritten>
             Ok(out(sql, vec![], Kind::Release(name), "RELEASE"))
         }
         _ => unsupported("this transaction statement"),
+    }
+}
+
+/// `BEGIN` / `START TRANSACTION` with `[NOT] DEFERRABLE` (pg_dump's `SERIALIZABLE, READ ONLY,
+/// DEFERRABLE`) without it, as PostgreSQL's deparser writes the rest; `None` for any other text.
+/// DEFERRABLE only makes a SERIALIZABLE READ ONLY transaction wait for a snapshot that can raise
+/// no serialization failure; neither engine raises those for a reader, so it changes nothing there.
+pub(crate) fn without_deferrable(sql: &str) -> Option<String> {
+    use pg_query::protobuf::node::Node as NodeEnum;
+    use pg_query::protobuf::TransactionStmtKind;
+    let head = sql.trim_start().get(..5)?.to_ascii_lowercase();
+    if !(head == "begin" || head == "start") || !sql.to_ascii_lowercase().contains("deferrable") {
+        return None;
+    }
+    let mut parsed = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).ok()?;
+    let [raw] = parsed.protobuf.stmts.as_mut_slice() else {
+        return None;
+    };
+    let Some(NodeEnum::TransactionStmt(t)) = raw.stmt.as_mut()?.node.as_mut() else {
+        return None;
+    };
+    if !matches!(
+        TransactionStmtKind::try_from(t.kind).ok()?,
+        TransactionStmtKind::TransStmtBegin | TransactionStmtKind::TransStmtStart
+    ) {
+        return None;
+    }
+    let before = t.options.len();
+    t.options.retain(|o| {
+        !matches!(o.node.as_ref(), Some(NodeEnum::DefElem(d)) if d.defname == "transaction_deferrable")
+    });
+    if t.options.len() == before {
+        return None;
+    }
+    parsed.deparse(Default::default()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deferrable_is_dropped() {
+        assert_eq!(
+            without_deferrable("BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE")
+                .as_deref(),
+            Some("BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY")
+        );
+        assert_eq!(
+            without_deferrable("start transaction not deferrable").as_deref(),
+            Some("START TRANSACTION")
+        );
+        assert_eq!(without_deferrable("BEGIN READ ONLY"), None);
+        assert_eq!(without_deferrable("SELECT 'deferrable'"), None);
     }
 }

@@ -120,6 +120,30 @@ pub fn classify(dt: &DataType) -> Result<Declared> {
     }
 }
 
+/// Whether a cast target is PostgreSQL's `name` (the type of `current_user`, `current_database()`,
+/// …, which `backend/translated/local.rs` writes as `'value'::name`). Not a column type: only a
+/// string literal or NULL may be cast to it (`walk.rs`).
+pub fn is_name(dt: &DataType) -> bool {
+    match dt {
+        DataType::Custom(name, mods) if mods.is_empty() => {
+            let parts: Vec<String> = name
+                .0
+                .iter()
+                .map(|p| p.to_string().trim_matches('"').to_ascii_lowercase())
+                .collect();
+            matches!(
+                parts
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .as_slice(),
+                ["name"] | ["pg_catalog", "name"]
+            )
+        }
+        _ => false,
+    }
+}
+
 impl PgType {
     /// The PostgreSQL `pg_type.typname` of this type (what `param_hints`/`pg_types` and the MySQL
     /// column COMMENT carry).

@@ -1139,6 +1139,20 @@ impl<'a> Ctx<'a> {
                     *e = strip_to_param((**expr).clone());
                     return Ok(());
                 }
+                if super::types::is_name(data_type) {
+                    // `'value'::name` (an identity function's value): the literal itself; its
+                    // result type is `name` (restype.rs).
+                    let literal = matches!(
+                        &**expr,
+                        Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_) | Value::Null)
+                    );
+                    if !literal {
+                        return unsupported("a cast to type name");
+                    }
+                    self.expr(expr)?;
+                    *e = (**expr).clone();
+                    return Ok(());
+                }
                 let source = self.operand(expr);
                 self.expr(expr)?;
                 let ty = classify(data_type)?.ty;

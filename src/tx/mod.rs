@@ -22,7 +22,7 @@ pub mod log;
 pub mod marker;
 pub mod recover;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::config::{CrossBind, TransactionsConfig};
 use crate::proxy::BindId;
@@ -34,30 +34,16 @@ pub struct Coordinator {
     pub instance: String,
     pub gids: gid::GidMaker,
     pub log: Arc<log::DecisionLog>,
-    /// Per bind: can it prepare? Known from the engine for MySQL/SQLite; for PostgreSQL from
-    /// `max_prepared_transactions`, read at start-up (or by the first session that needs it).
-    pub capabilities: Vec<OnceLock<Capability>>,
 }
 
 impl Coordinator {
-    pub fn new(cfg: &TransactionsConfig, binds: usize) -> Coordinator {
+    /// Which binds can prepare is in the bind registry (`registry.rs`), per slot.
+    pub fn new(cfg: &TransactionsConfig) -> Coordinator {
         Coordinator {
             mode: cfg.cross_bind,
             instance: cfg.instance_id.clone(),
             gids: gid::GidMaker::new(&cfg.instance_id),
             log: Arc::new(log::DecisionLog::new(&cfg.log_dir)),
-            capabilities: (0..binds).map(|_| OnceLock::new()).collect(),
-        }
-    }
-
-    /// What is known of `bind`'s capability (None: a PostgreSQL bind not asked yet).
-    pub fn capability(&self, bind: BindId) -> Option<Capability> {
-        self.capabilities.get(bind).and_then(|c| c.get().copied())
-    }
-
-    pub fn set_capability(&self, bind: BindId, c: Capability) {
-        if let Some(slot) = self.capabilities.get(bind) {
-            let _ = slot.set(c);
         }
     }
 }

@@ -153,21 +153,25 @@ pub async fn pg_max_prepared(pool: &PgPool) -> Result<i64, ProxyError> {
         .map_err(|_| bad(format!("max_prepared_transactions is {text:?}")))
 }
 
-/// Asks every PostgreSQL bind whether it can prepare (`max_prepared_transactions` > 0) and
-/// records the answer in `proxy.tx`. A bind that cannot be reached stays unknown.
+/// Asks every PostgreSQL bind in force whether it can prepare (`max_prepared_transactions` > 0)
+/// and records the answer in the bind registry. A bind that cannot be reached stays unknown.
 pub async fn detect_capabilities(proxy: &Proxy) {
-    let asks = proxy
-        .binds
+    let ids: Vec<BindId> = proxy.user_binds().into_iter().map(|(_, id)| id).collect();
+    detect_capabilities_of(proxy, &ids).await
+}
+
+/// [`detect_capabilities`] for some binds (those a reload opened).
+pub async fn detect_capabilities_of(proxy: &Proxy, ids: &[BindId]) {
+    let asks = ids
         .iter()
-        .enumerate()
-        .filter(|(i, _)| proxy.is_user_bind(*i))
-        .filter_map(|(i, b)| match b {
-            Bind::Pg(p) => Some((i, p.clone())),
-            Bind::Translated(_) => None,
+        .filter(|i| proxy.is_user_bind(**i))
+        .filter_map(|&i| match proxy.binds.get(i).as_ref().map(|s| &s.bind) {
+            Some(Bind::Pg(p)) => Some((i, p.clone())),
+            _ => None,
         })
         .map(|(i, p)| async move { (i, pg_max_prepared(&p).await) });
     for (i, answer) in futures::future::join_all(asks).await {
-        let name = &proxy.bind_names[i];
+        let name = &proxy.bind_name(i);
         match answer {
             Ok(n) => {
                 let c = if n > 0 {
@@ -176,7 +180,7 @@ pub async fn detect_capabilities(proxy: &Proxy) {
                     Capability::LastResource
                 };
                 tracing::info!(bind = %name, max_prepared_transactions = n, capability = ?c, "two-phase commit capability");
-                proxy.tx.set_capability(i, c);
+                proxy.set_capability(i, c);
             }
             Err(e) => {
                 tracing::warn!(bind = %name, error = %e, "cannot read max_prepared_transactions; the bind's two-phase capability stays unknown")
@@ -268,12 +272,16 @@ async fn prepared_on(proxy: &Proxy, bind: BindId) -> Result<Vec<String>, ProxyEr
 }
 
 async fn list_prepared(proxy: &Proxy, bind: BindId) -> Result<Vec<String>, ProxyError> {
-    let name = &proxy.bind_names[bind];
+    let name = proxy.bind_name(bind);
     let unavailable = |reason: String| ProxyError::BackendUnavailable {
-        bind: name.clone(),
+        bind: name.to_string(),
         reason,
     };
-    match &proxy.binds[bind] {
+    let slot = proxy
+        .binds
+        .get(bind)
+        .ok_or_else(|| unavailable("no such bind".into()))?;
+    match &slot.bind {
         Bind::Pg(p) => {
             let mut conn = p.connect().await?;
             let rows = conn
@@ -287,10 +295,9 @@ async fn list_prepared(proxy: &Proxy, bind: BindId) -> Result<Vec<String>, Proxy
                 .collect())
         }
         Bind::Translated(t) if t.is_mysql() => {
-            let cfg = proxy
+            let cfg = slot
                 .config
-                .binds
-                .get(name)
+                .as_ref()
                 .ok_or_else(|| unavailable("not in the configuration".into()))?;
             // the URL's options with its TLS (`ssl_mode`, `ssl_ca`), as the bind's pool uses them
             let opts = t
@@ -352,11 +359,11 @@ pub async fn recover(proxy: &Proxy) -> Result<RecoveryReport, TxError> {
     // Binds not examined, and transactions with a branch that could not be finished.
     let mut unexamined: HashSet<String> = HashSet::new();
     let mut failed: HashSet<String> = HashSet::new();
-    for (i, bind) in proxy.binds.iter().enumerate() {
-        if !proxy.is_user_bind(i) {
+    for (name, i) in proxy.user_binds() {
+        let Some(slot) = proxy.binds.get(i) else {
             continue;
-        }
-        let name = proxy.bind_names[i].clone();
+        };
+        let bind = &slot.bind;
         let mut br = BindReport {
             bind: name.clone(),
             ..BindReport::default()
@@ -436,14 +443,14 @@ pub async fn recover(proxy: &Proxy) -> Result<RecoveryReport, TxError> {
 pub async fn finish_in_background(proxy: Arc<Proxy>, bind: BindId, branch: String, commit: bool) {
     tokio::spawn(async move {
         let _in_doubt = crate::metrics::in_doubt();
-        let name = proxy.bind_names.get(bind).cloned().unwrap_or_default();
-        let Some(b) = proxy.binds.get(bind) else {
+        let name = proxy.bind_name(bind);
+        let Some(slot) = proxy.binds.get(bind) else {
             tracing::error!(bind, %branch, "phase 2 retry: no such bind");
             return;
         };
         let mut delay = Duration::from_millis(100);
         loop {
-            match finish_branch(b, &branch, commit).await {
+            match finish_branch(&slot.bind, &branch, commit).await {
                 Ok(()) => {
                     tracing::info!(bind = %name, %branch, commit, "phase 2 finished in the background");
                     return;
@@ -466,8 +473,11 @@ pub async fn finish_in_background(proxy: Arc<Proxy>, bind: BindId, branch: Strin
 
 /// Binds that can only be a last resource: SQLite, and PostgreSQL without prepared transactions.
 fn last_resources(proxy: &Proxy) -> Vec<BindId> {
-    (0..proxy.binds.len())
-        .filter(|&i| proxy.tx.capability(i) == Some(Capability::LastResource))
+    proxy
+        .user_binds()
+        .into_iter()
+        .map(|(_, id)| id)
+        .filter(|&i| proxy.capability(i) == Some(Capability::LastResource))
         .collect()
 }
 
@@ -477,7 +487,10 @@ async fn last_resource_decisions(proxy: &Proxy) -> Vec<(BindId, String)> {
     let mut found = Vec::new();
     let prefix = gid::instance_prefix(&proxy.tx.instance);
     for i in last_resources(proxy) {
-        let rows = match &proxy.binds[i] {
+        let Some(slot) = proxy.binds.get(i) else {
+            continue;
+        };
+        let rows = match &slot.bind {
             Bind::Pg(pool) => match pool.connect().await {
                 Ok(mut conn) => match conn.query_text(super::marker::SELECT).await {
                     Ok(Ok(rows)) => rows
@@ -515,7 +528,10 @@ async fn last_resource_decisions(proxy: &Proxy) -> Vec<(BindId, String)> {
 /// Deletes a decision row from a last resource once its transaction is finished everywhere.
 async fn forget_last_resource_decision(proxy: &Proxy, bind: BindId, txid: &str) {
     let sql = super::marker::delete_sql(txid);
-    match &proxy.binds[bind] {
+    let Some(slot) = proxy.binds.get(bind) else {
+        return;
+    };
+    match &slot.bind {
         Bind::Pg(pool) => {
             if let Ok(mut conn) = pool.connect().await {
                 let _ = conn.query_text(&sql).await;

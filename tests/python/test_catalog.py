@@ -662,16 +662,11 @@ def _pg_dump(env: dict, *args: str, check: bool = True) -> subprocess.CompletedP
 
 @pytest.mark.parametrize("table", [f"{p}_items" for p in BINDS])
 def test_pg_dump_table_schema_equals_postgresql(cenv, table):
-    """pg_dump takes `LOCK TABLE … IN ACCESS SHARE MODE` in a READ ONLY transaction even for --schema-only:
-    a MySQL/SQLite bind refuses it today (README, Known limitations), and the dump must then fail clearly
-    (non-zero exit naming the bind), never exit 0 with a partial schema. PostgreSQL binds: equal to PostgreSQL's."""
+    """pg_dump takes `LOCK TABLE … IN ACCESS SHARE MODE` in a REPEATABLE READ, READ ONLY transaction even for
+    --schema-only: every bind answers it (MySQL/SQLite binds by reading the table inside the transaction), and
+    the schema equals PostgreSQL's."""
     require_tool("pg_dump")
-    run = _pg_dump(cenv.proxy.libpq_env(), "--schema-only", "-t", table, check=False)
-    if KIND[table[0]] != "postgresql" and run.returncode != 0:
-        assert "is not supported on bind" in run.stderr and f'"{table[0]}"' in run.stderr, run.stderr
-        return
-    assert run.returncode == 0, run.stderr
-    got = run.stdout
+    got = _pg_dump(cenv.proxy.libpq_env(), "--schema-only", "-t", table).stdout
     want = _pg_dump(cenv.oracle_env(), "--schema-only", "-t", table).stdout
     assert f"CREATE TABLE public.{table} (" in got
     same_text(_dump_lines(got), _dump_lines(want), f"pg_dump --schema-only -t {table}")
@@ -679,17 +674,149 @@ def test_pg_dump_table_schema_equals_postgresql(cenv, table):
 
 @pytest.mark.parametrize("table", [f"{p}_items" for p in BINDS])
 def test_pg_dump_table_with_data(cenv, table):
-    """PostgreSQL binds: `pg_dump -t` equals PostgreSQL's, data included. MySQL/SQLite binds: the dump
-    either holds the table's rows exactly as PostgreSQL's does or fails; never exit 0 without the rows."""
+    """`pg_dump -t` equals PostgreSQL's, data included, on every bind."""
     require_tool("pg_dump")
-    got = _pg_dump(cenv.proxy.libpq_env(), "-t", table, check=False)
+    got = _pg_dump(cenv.proxy.libpq_env(), "-t", table).stdout
     want = _pg_dump(cenv.oracle_env(), "-t", table).stdout
-    if table.startswith(("a_", "b_")):
-        assert got.returncode == 0, got.stderr
-    if got.returncode == 0:
-        same_text(_dump_lines(got.stdout), _dump_lines(want), f"pg_dump -t {table}")
-    else:
-        assert "pg_dump: error:" in got.stderr, got.stderr
+    assert "COPY public." in got
+    same_text(_dump_lines(got), _dump_lines(want), f"pg_dump -t {table}")
+
+
+@pytest.mark.parametrize("bind", NON_DEFAULT)
+def test_pg_dump_restores_into_postgresql(cenv, bind, tmp_path):
+    """`pg_dump -t` of a bind's tables (a serial key whose sequence pg_dump reads, a foreign key, defaults,
+    NULLs, quotes) restores into a scratch PostgreSQL database with psql: every row as bindproxy answers it,
+    the keys in place, and the sequence where the next insert continues after the rows."""
+    require_tool("pg_dump")
+    p = bind
+    table = f"{p}_dumped"
+    with cenv.proxy.connect() as c:
+        c.execute(f"CREATE TABLE {table} (id serial PRIMARY KEY, parent_id integer REFERENCES {p}_parent (id), "
+                  "note varchar(30) NOT NULL DEFAULT 'x', amount numeric(8,3), at date)")
+        c.execute(f"INSERT INTO {table} (parent_id, note, amount, at) VALUES (1, 'it''s', 1.5, '2024-02-29'), "
+                  "(NULL, E'tab\\there', NULL, NULL), (2, 'three', -0.125, '1999-12-31')")
+    restored = f"{PREFIX}cat_restored_{p}"
+    _create_pg_database(restored)
+    try:
+        tables = [f"{p}_parent", f"{p}_items", table]
+        got = _pg_dump(cenv.proxy.libpq_env(), *[a for t in tables for a in ("-t", t)])
+        dump = tmp_path / "dump.sql"
+        dump.write_text(got.stdout)
+        assert f"SELECT pg_catalog.setval('public.{table}_id_seq', 3, true);" in got.stdout, got.stdout
+        env = cenv.oracle_env()
+        env["PGDATABASE"] = restored
+        run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-w", "-f", str(dump)], env=env, timeout=120)
+        with pg_direct(restored) as r, cenv.proxy.connect() as c:
+            for t in tables:
+                sql = f"SELECT * FROM {t} ORDER BY id"
+                want = c.execute(sql).fetchall()
+                assert want, t
+                assert r.execute(sql).fetchall() == want, t
+            # keys, defaults and the sequence came along
+            assert r.execute(f"INSERT INTO {table} (parent_id) VALUES (2) RETURNING id, note").fetchone() == (4, "x")
+            with pytest.raises(psycopg.errors.ForeignKeyViolation):
+                r.execute(f"INSERT INTO {table} (parent_id) VALUES (99)")
+    finally:
+        _drop_pg_database(restored)
+        with cenv.proxy.connect() as c:
+            c.execute(f"DROP TABLE {table}")
+
+
+@pytest.mark.parametrize("bind", ("m", "s"))
+def test_alter_table_check_and_not_null(cenv, bind):
+    """ALTER TABLE … ADD CONSTRAINT … CHECK, ALTER COLUMN … SET / DROP NOT NULL on MySQL and SQLite binds
+    (SQLite: its table-rebuild procedure, keeping the rows): the engine enforces the change, and psql's \\d
+    through bindproxy equals PostgreSQL's (NOT NULL and CHECKs read from the catalog too); a change the rows
+    refuse gets PostgreSQL's SQLSTATE and changes no row."""
+    t = f"{bind}_altered"
+    cenv.both(f"CREATE TABLE {t} (id serial PRIMARY KEY, a int, b text DEFAULT 'x''y' NOT NULL, c numeric(6,2))",
+              f"INSERT INTO {t} (a, c) VALUES (3, 1.5), (NULL, 2), (5, NULL)")
+
+    def outcome(conn, sql):
+        try:
+            conn.execute(sql)
+            return "ok"
+        except psycopg.Error as e:
+            return e.sqlstate
+
+    def same_outcome(sql, want_state):
+        with cenv.proxy.connect() as c, cenv.oracle() as o:
+            want = outcome(o, sql)
+            assert want == want_state, (sql, want)
+            assert outcome(c, sql) == want, sql
+
+    def rows():
+        # (not the keys: a failed INSERT uses up a sequence value in PostgreSQL, not an engine's counter)
+        q = f"SELECT a, b, c FROM {t} ORDER BY a, b, c"
+        with cenv.proxy.connect() as c, cenv.oracle() as o:
+            got = c.execute(q).fetchall()
+            assert got == o.execute(q).fetchall()
+            return got
+
+    def catalog():
+        q = ("SELECT a.attname, a.attnotnull FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 "
+             "ORDER BY a.attnum", "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'c' "
+             "ORDER BY 1")
+        with cenv.proxy.connect() as c, cenv.oracle() as o:
+            got = [c.execute(x, (t,)).fetchall() for x in q]
+            assert got == [o.execute(x, (t,)).fetchall() for x in q]
+            return got
+
+    try:
+        cenv.both(f"UPDATE {t} SET a = 4 WHERE a IS NULL",
+                  f"ALTER TABLE {t} ADD CONSTRAINT {t}_a_big CHECK (a > 2)",
+                  f"ALTER TABLE {t} ADD CHECK (c < 100)",
+                  f"ALTER TABLE {t} ALTER COLUMN a SET NOT NULL",
+                  f"ALTER TABLE {t} ALTER COLUMN b DROP NOT NULL")
+        got, want = cenv.psql_both(f"\\d {t}")
+        same_text(got, want, f"\\d {t}")
+        same_outcome(f"INSERT INTO {t} (a) VALUES (1)", "23514")
+        same_outcome(f"INSERT INTO {t} (a, c) VALUES (7, 100)", "23514")
+        same_outcome(f"INSERT INTO {t} (c) VALUES (1)", "23502")
+        same_outcome(f"INSERT INTO {t} (a, b) VALUES (9, NULL)", "ok")
+
+        # a change the rows refuse: PostgreSQL's SQLSTATE, nothing changed, and the catalog says so
+        before = rows()
+        catalog()
+        same_outcome(f"ALTER TABLE {t} ADD CONSTRAINT {t}_a_huge CHECK (a > 5)", "23514")
+        same_outcome(f"ALTER TABLE {t} ALTER COLUMN c SET NOT NULL", "23502")
+        same_outcome(f"ALTER TABLE {t} ALTER COLUMN id DROP NOT NULL", "42P16")
+        same_outcome(f"ALTER TABLE {t} ALTER COLUMN zz SET NOT NULL", "42703")
+        assert rows() == before
+        # (The shadow catalog replays DDL whether or not it ran on its bind: `shown` is not compared
+        # after the refused changes; README, Known limitations.)
+        same_outcome(f"INSERT INTO {t} (a) VALUES (4)", "ok")
+    finally:
+        cenv.both(f"DROP TABLE {t}")
+
+
+def test_lock_table_on_translated_binds(cenv):
+    """LOCK … IN ACCESS SHARE MODE: accepted inside a transaction on MySQL/SQLite binds (a read of the table
+    there), 25P01 outside one as PostgreSQL answers, stronger modes refused (0A000) before anything runs; a
+    READ ONLY transaction refuses writes with 25006 on every engine."""
+    for p in ("m", "s"):
+        with cenv.proxy.connect() as c:
+            with pytest.raises(psycopg.errors.NoActiveSqlTransaction):
+                c.execute(f"LOCK TABLE {p}_items IN ACCESS SHARE MODE")
+            c.execute("BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE")
+            c.execute(f"LOCK TABLE {p}_items IN ACCESS SHARE MODE")
+            assert c.execute(f"SELECT count(*) FROM {p}_items").fetchone() == (2,)
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                c.execute(f"UPDATE {p}_items SET qty = qty + 1")
+            c.execute("ROLLBACK")
+            c.execute("BEGIN")
+            c.execute(f"SELECT count(*) FROM {p}_items")
+            c.execute("SET TRANSACTION READ ONLY")
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                c.execute(f"DELETE FROM {p}_items")
+            c.execute("ROLLBACK")
+            c.execute("BEGIN")
+            with pytest.raises(psycopg.errors.FeatureNotSupported):
+                c.execute(f"LOCK TABLE {p}_items IN EXCLUSIVE MODE")
+            c.execute("ROLLBACK")
+            # after a read-only transaction the connection writes again
+            c.execute(f"UPDATE {p}_items SET qty = qty WHERE id = 1")
+        assert cenv.rows_on(p, f"{p}_items") == 2
 
 
 def test_pg_dump_of_the_whole_endpoint_is_complete_or_fails(cenv, tmp_path):

@@ -302,13 +302,8 @@ def test_django_migrate_inspectdb_introspection_flush(fresh_env, tmp_path):
     want = _run([*django, "inspectdb"], oracle, root).stdout
     for t in DJ_TABLES:
         assert f"db_table = '{t}'" in got, t
-    # Known gap (README, Known limitations): a MariaDB bind describes numeric result columns without
-    # precision and scale, so inspectdb guesses them for m_dj_ledger.amount; nothing else may differ.
-    guessed = ("decimal_places=5)  # max_digits and decimal_places have been guessed, as this database "
-               "handles decimal fields as float")
-    if guessed in got:
-        assert got.count(guessed) == 1 and "MDjLedger" in got.split(guessed)[0].rsplit("class ", 1)[1][:12]
-        got = got.replace(guessed, "decimal_places=2)")
+    # numeric precision and scale included (a MariaDB bind's RowDescription carries the typmod)
+    assert "guessed" not in got, got
     try:
         same_text(got, want, "inspectdb")
     except AssertionError as e:
@@ -323,10 +318,6 @@ def test_django_migrate_inspectdb_introspection_flush(fresh_env, tmp_path):
     for t in DJ_TABLES:
         for aspect in ("description", "constraints"):
             g, w = got_i[aspect][t], want_i[aspect][t]
-            if aspect == "description" and t == "m_dj_ledger":
-                # the same known gap: numeric precision/scale (positions 4, 5) of the MariaDB bind
-                g = [c[:4] + c[6:] if c[0] == "amount" else c for c in g]
-                w = [c[:4] + c[6:] if c[0] == "amount" else c for c in w]
             check(g == w, f"{aspect} of {t}:\n  bindproxy:  {g}\n  PostgreSQL: {w}")
 
     # flush empties every bind's tables

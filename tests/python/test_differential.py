@@ -7,8 +7,8 @@ The corpus (tests/corpus/differential.sql, format in its header) is loaded once 
 database (directly) and through bindproxy onto a MariaDB bind and onto a SQLite bind (two proxies, each
 with one translated bind as the default, so the same table names reach it). Each entry then runs, in a
 transaction that is rolled back, on PostgreSQL and through each proxy, with the simple and the extended
-protocol. Per statement the rows (text format, byte for byte), the column type OIDs and the command tag
-must be PostgreSQL's, or the SQLSTATE when PostgreSQL fails; otherwise the proxy must have refused with
+protocol. Per statement the rows (text format, byte for byte), the column type OIDs, the typmods
+PostgreSQL reports (numeric precision/scale, varchar length) and the command tag must be PostgreSQL's, or the SQLSTATE when PostgreSQL fails; otherwise the proxy must have refused with
 0A000. An entry marked `-- @refused <engine>` must be refused on that engine, and one not marked must
 not be: the corpus is also the record of what each engine supports (README, "Differential testing").
 `-- @differs <engine>: reason` records a difference not fixed yet (listed in docs/sql-subset.md); the
@@ -173,14 +173,26 @@ def run(conn, statements: list[str], params, protocol: str) -> list[tuple]:
                 out.append(("error", e.sqlstate, e.diag.message_primary))
                 break
             res = cur.pgresult
-            oids, rows = [], []
+            oids, mods, rows = [], [], []
             if res is not None and res.status == ExecStatus.TUPLES_OK:
                 oids = [res.ftype(i) for i in range(res.nfields)]
+                mods = [res.fmod(i) for i in range(res.nfields)]
                 rows = [tuple(res.get_value(r, c) for c in range(res.nfields)) for r in range(res.ntuples)]
-            out.append(("ok", cur.statusmessage, oids, rows))
+            out.append(("ok", cur.statusmessage, oids, Typmods(mods), rows))
     finally:
         conn.rollback()
     return out
+
+
+class Typmods(list):
+    """Column typmods (numeric precision and scale, varchar length). Equal when every typmod
+    PostgreSQL reports (not -1) is the same on the other side: where PostgreSQL has none, the
+    engine's is not compared."""
+
+    def __eq__(self, other):
+        return len(self) == len(other) and all(w == -1 or w == g for w, g in zip(self, other))
+
+    __hash__ = None
 
 
 def refused(outcome: list[tuple]) -> bool:
@@ -344,18 +356,43 @@ def test_corpus(pg, engine_conns, proxies, engine, entry):
                     f"`-- @refused` line", pytrace=False)
 
 
-def test_subset_doc_constructs_are_in_the_corpus():
-    """Every construct docs/sql-subset.md lists as supported (its `corpus:` lines) appears in the corpus."""
-    doc = (ROOT / "docs" / "sql-subset.md").read_text()
-    corpus = CORPUS.read_text().lower()
-    listed = []
-    for line in doc.splitlines():
-        m = re.match(r"^<!-- corpus: (.*) -->$", line.strip())
+DOC_MARK = re.compile(r"^<!-- (corpus|refused)(?: (my|lite))?: (.*) -->$")
+
+
+def doc_marks() -> list[tuple[str, tuple[str, ...], list[str]]]:
+    """docs/sql-subset.md's `<!-- corpus[ engine]: a | b -->` (supported) and `<!-- refused[ engine]: … -->`
+    lines: (what, engines, constructs)."""
+    out = []
+    for line in (ROOT / "docs" / "sql-subset.md").read_text().splitlines():
+        m = DOC_MARK.match(line.strip())
         if m:
-            listed.extend(x.strip() for x in m.group(1).split("|") if x.strip())
-    assert listed, "docs/sql-subset.md lists no `<!-- corpus: … -->` constructs"
-    missing = [x for x in listed if x.lower() not in corpus]
-    assert not missing, f"constructs the doc lists as supported but the corpus never runs: {missing}"
+            engines = (m.group(2),) if m.group(2) else ENGINES
+            out.append((m.group(1), engines, [x.strip() for x in m.group(3).split("|") if x.strip()]))
+    return out
+
+
+def test_subset_doc_agrees_with_the_corpus():
+    """docs/sql-subset.md cannot drift from what the engines do: every construct it lists as supported
+    (`<!-- corpus: … -->`) is in a corpus entry that answers as PostgreSQL on that engine (not marked
+    `@refused` or `@differs` there), and every construct it lists as refused (`<!-- refused: … -->`) is in
+    an entry marked `@refused` on that engine. test_corpus holds the marks to what the engines do, so the
+    doc is checked against the engines through them."""
+    marks = doc_marks()
+    assert any(w == "corpus" for w, _, _ in marks) and any(w == "refused" for w, _, _ in marks), \
+        "docs/sql-subset.md lists no `<!-- corpus: … -->` or `<!-- refused: … -->` constructs"
+    problems = []
+    for what, engines, constructs in marks:
+        for x in constructs:
+            having = [e for e in ENTRIES if x.lower() in " ".join(e.statements).lower()]
+            for engine in engines:
+                if what == "corpus":
+                    ok = any(engine not in e.refused and engine not in e.differs for e in having)
+                else:
+                    ok = any(engine in e.refused for e in having)
+                if not ok:
+                    problems.append(f"{x!r} is listed as {'supported' if what == 'corpus' else 'refused'} on "
+                                    f"{engine}, but no corpus entry shows it ({len(having)} entries name it)")
+    assert not problems, "docs/sql-subset.md and the corpus disagree:\n  " + "\n  ".join(problems)
 
 
 # ------------------------------------------------------------------------------------------- generator

@@ -149,6 +149,30 @@ def test_metrics_counters_move_by_what_ran(backends, start_proxy, uid):
     assert value(scrape(port), "bindproxy_pool_connections", bind="userdb", state="in_use") == 0
 
 
+def test_metrics_client_sessions_by_state(backends, start_proxy, uid):
+    cfg, port = admin_config(backends)
+    proxy = start_proxy(cfg, "metrics-states")
+    port = admin_port(proxy)
+
+    def states():
+        got = scrape(port)
+        return {s: value(got, "bindproxy_client_sessions", state=s)
+                for s in ("idle", "idle_in_transaction", "active", "paused")}
+
+    assert states() == {"idle": 0, "idle_in_transaction": 0, "active": 0, "paused": 0}
+    with connect(proxy) as idle, connect(proxy, autocommit=False) as in_tx, connect(proxy) as busy:
+        idle.execute("SELECT 1").fetchall()
+        in_tx.execute("INSERT INTO items VALUES (%s, 'states')", (uid(),))
+        t = threading.Thread(target=lambda: busy.execute("SELECT pg_sleep(2)").fetchall())
+        t.start()
+        want = {"idle": 1, "idle_in_transaction": 1, "active": 1, "paused": 0}
+        assert wait_until(lambda: states() == want, timeout=5), states()
+        t.join()
+        in_tx.rollback()
+        assert wait_until(lambda: states()["idle"] == 3, timeout=5), states()
+    assert wait_until(lambda: sum(states().values()) == 0, timeout=5), states()
+
+
 def test_metrics_transactions_by_participants(backends, start_proxy, uid):
     cfg, port = admin_config(backends)
     proxy = start_proxy(cfg, "metrics-tx")

@@ -95,7 +95,8 @@ pub fn qualified(t: &crate::sql::TableName, default_schema: &str) -> String {
 pub fn answer(proxy: &Proxy, sql: &str) -> Result<Answer, ProxyError> {
     let analysis = analyze_uncached(sql);
     let split = proxy.config.transactions.cross_bind != CrossBind::Reject;
-    let placed = place_all(&proxy.router, &analysis, sql, split)?;
+    let live = proxy.live_full();
+    let placed = place_all(&live.router, &analysis, sql, split)?;
     let several = placed.len() > 1;
     let rows = placed
         .iter()
@@ -105,14 +106,14 @@ pub fn answer(proxy: &Proxy, sql: &str) -> Result<Answer, ProxyError> {
                 .route
                 .tables
                 .iter()
-                .map(|(t, _)| qualified(t, &proxy.config.default_schema))
+                .map(|(t, _)| qualified(t, &live.config.default_schema))
                 .collect();
             let mut why: Vec<String> = p
                 .route
                 .tables
                 .iter()
                 .filter(|(t, _)| !t.is_catalog())
-                .map(|(t, _)| format!("{t}: {}", proxy.router.why(t).1))
+                .map(|(t, _)| format!("{t}: {}", live.router.why(t).1))
                 .collect();
             if p.floating {
                 why.push(match p.route.tables.is_empty() {

@@ -339,17 +339,30 @@ impl Console {
 }
 
 /// The binds a command names: that one (an error if unknown), or every bind clients use.
+/// The binds in force: the configured ones in file order, then the catalog bind.
+pub(crate) fn binds_in_force(proxy: &Proxy) -> Vec<std::sync::Arc<crate::registry::BindSlot>> {
+    proxy
+        .user_binds()
+        .into_iter()
+        .map(|(_, id)| id)
+        .chain(proxy.catalog_bind())
+        .filter_map(|id| proxy.binds.get(id))
+        .collect()
+}
+
 pub(crate) fn binds_named(
     proxy: &Proxy,
     name: Option<&str>,
-) -> Result<Vec<crate::proxy::BindId>, ConsoleError> {
+) -> Result<Vec<std::sync::Arc<str>>, ConsoleError> {
     match name {
         Some(n) => match proxy.bind_id(n) {
-            Some(b) if proxy.is_user_bind(b) => Ok(vec![b]),
+            Some(b) if proxy.is_user_bind(b) => Ok(vec![proxy.bind_name(b)]),
             _ => Err(ConsoleError::UnknownBind(n.to_owned())),
         },
-        None => Ok((0..proxy.binds.len())
-            .filter(|&b| proxy.is_user_bind(b))
+        None => Ok(proxy
+            .user_binds()
+            .into_iter()
+            .map(|(n, _)| n.into())
             .collect()),
     }
 }

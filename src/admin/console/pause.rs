@@ -9,29 +9,30 @@ use super::answer::{Answer, ColType, Column};
 use super::binds_named;
 use crate::clients::ClientState;
 use crate::error::ProxyError;
-use crate::proxy::{BindId, Proxy};
+use crate::proxy::Proxy;
+use std::sync::Arc;
 
 pub const COLUMNS: &[Column] = &[("result", ColType::Text)];
 
 /// How long `PAUSE` waits for the statements in flight.
 pub const PAUSE_WAIT: Duration = Duration::from_secs(10);
 
-fn names(proxy: &Proxy, binds: &[BindId]) -> String {
-    binds
-        .iter()
-        .filter_map(|b| proxy.bind_names.get(*b).map(String::as_str))
-        .collect::<Vec<_>>()
-        .join(", ")
+fn names(binds: &[Arc<str>]) -> String {
+    binds.iter().map(|b| &**b).collect::<Vec<_>>().join(", ")
 }
 
 /// Sessions running a statement (or in the middle of one) while holding one of `binds`.
-fn busy(proxy: &Proxy, binds: &[BindId]) -> usize {
+fn busy(proxy: &Proxy, binds: &[Arc<str>]) -> usize {
     proxy
         .clients
         .list()
         .iter()
         .filter(|c| !c.identity.console && c.state() == ClientState::Active)
-        .filter(|c| c.binds().iter().any(|b| binds.contains(b)))
+        .filter(|c| {
+            c.binds()
+                .iter()
+                .any(|&b| binds.contains(&proxy.bind_name(b)))
+        })
         .count()
 }
 
@@ -45,11 +46,11 @@ pub async fn pause(proxy: &Proxy, bind: Option<&str>) -> Result<Answer, ProxyErr
         running = busy(proxy, &binds);
     }
     let text = if running == 0 {
-        format!("paused {}", names(proxy, &binds))
+        format!("paused {}", names(&binds))
     } else {
         format!(
             "paused {}; {running} session(s) still running statements after {} s",
-            names(proxy, &binds),
+            names(&binds),
             PAUSE_WAIT.as_secs()
         )
     };
@@ -61,7 +62,7 @@ pub fn resume(proxy: &Proxy, bind: Option<&str>) -> Result<Answer, ProxyError> {
     proxy.pause.resume(&binds);
     Ok(Answer::message(
         COLUMNS,
-        format!("resumed {}", names(proxy, &binds)),
+        format!("resumed {}", names(&binds)),
         "RESUME",
     ))
 }

@@ -2,6 +2,7 @@
 //! capability, state (running or paused) and whether it answers now.
 
 use super::answer::{Answer, ColType, Column, Value};
+use super::binds_in_force;
 use crate::admin::ready::CHECK_TIMEOUT;
 use crate::proxy::Proxy;
 use crate::tx::Capability;
@@ -17,30 +18,27 @@ pub const COLUMNS: &[Column] = &[
 ];
 
 pub async fn answer(proxy: &Proxy) -> Answer {
-    let checks = proxy.binds.iter().map(|b| async move {
-        match tokio::time::timeout(CHECK_TIMEOUT, b.check()).await {
+    let slots = binds_in_force(proxy);
+    let checks = slots.iter().map(|slot| async move {
+        match tokio::time::timeout(CHECK_TIMEOUT, slot.bind.check()).await {
             Ok(Ok(_)) => "yes".to_owned(),
             Ok(Err(e)) => format!("no: {e}"),
             Err(_) => format!("no: no answer within {} ms", CHECK_TIMEOUT.as_millis()),
         }
     });
     let reachable = futures::future::join_all(checks).await;
-    let rows = proxy
-        .binds
+    let rows = slots
         .iter()
-        .zip(&proxy.bind_names)
         .zip(reachable)
-        .enumerate()
-        .map(|(i, ((bind, name), reachable))| {
-            let cfg = proxy.config.binds.get(name);
-            let url = match (cfg, &proxy.catalog) {
+        .map(|(slot, reachable)| {
+            let url = match (&slot.config, &proxy.catalog) {
                 (Some(c), _) => c.url.to_string(),
                 (None, Some(c)) => c.store.to_string(),
                 (None, None) => String::new(),
             };
-            let size = cfg.map(|c| c.pool_size);
-            let capability = if proxy.is_user_bind(i) {
-                match proxy.tx.capability(i) {
+            let size = slot.config.as_ref().map(|c| c.pool_size);
+            let capability = if proxy.is_user_bind(slot.id) {
+                match slot.capability() {
                     Some(Capability::TwoPhase) => "two-phase",
                     Some(Capability::LastResource) => "last resource",
                     None => "not known yet",
@@ -48,14 +46,14 @@ pub async fn answer(proxy: &Proxy) -> Answer {
             } else {
                 "catalog"
             };
-            let state = if proxy.pause.is_paused(i) {
+            let state = if proxy.pause.is_paused(&slot.name) {
                 "paused"
             } else {
                 "running"
             };
             vec![
-                name.as_str().into(),
-                bind.engine().into(),
+                (*slot.name).into(),
+                slot.bind.engine().into(),
                 url.into(),
                 Value::from(size),
                 capability.into(),

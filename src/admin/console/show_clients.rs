@@ -24,10 +24,10 @@ pub fn answer(proxy: &Proxy) -> Answer {
         .iter()
         .map(|c| {
             let who = &c.identity;
-            let binds: Vec<&str> = c
+            let binds: Vec<String> = c
                 .binds()
                 .into_iter()
-                .filter_map(|b| proxy.bind_names.get(b).map(String::as_str))
+                .map(|b| String::from(&*proxy.bind_name(b)))
                 .collect();
             let since = chrono::DateTime::<chrono::Utc>::from(c.since)
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

@@ -2,7 +2,12 @@
 //! start and the total time sessions waited; then each read replica's pool (leased and idle).
 
 use super::answer::{Answer, ColType, Column, Value};
+use super::binds_in_force;
+use std::sync::Arc;
+
+use crate::backend::pg::ReplicaSet;
 use crate::proxy::Proxy;
+use crate::registry::Standing;
 
 pub const COLUMNS: &[Column] = &[
     ("bind", ColType::Text),
@@ -14,16 +19,28 @@ pub const COLUMNS: &[Column] = &[
 ];
 
 pub fn answer(proxy: &Proxy) -> Answer {
-    let mut rows: Vec<Vec<Value>> = proxy
+    // the binds in force, then pools a reload retired that still have connections out
+    let in_force = binds_in_force(proxy);
+    let draining = proxy
         .binds
+        .all()
         .iter()
-        .zip(&proxy.bind_names)
-        .enumerate()
-        .map(|(i, (bind, name))| {
-            let (in_use, idle) = bind.pool_usage();
-            let f = crate::metrics::figures(i);
+        .filter(|slot| slot.standing() != Standing::Serving && slot.bind.pool_usage().0 > 0)
+        .cloned()
+        .collect::<Vec<_>>();
+    let mut rows: Vec<Vec<Value>> = in_force
+        .iter()
+        .map(|slot| (slot, String::from(&*slot.name)))
+        .chain(
+            draining
+                .iter()
+                .map(|slot| (slot, format!("{} (draining)", slot.name))),
+        )
+        .map(|(slot, name)| {
+            let (in_use, idle) = slot.bind.pool_usage();
+            let f = crate::metrics::figures(slot.id);
             vec![
-                name.as_str().into(),
+                name.into(),
                 Value::from(in_use),
                 Value::from(idle),
                 Value::from(f.waiting),
@@ -32,12 +49,30 @@ pub fn answer(proxy: &Proxy) -> Answer {
             ]
         })
         .collect();
-    // each read replica's own pool, after the binds (`main (replica 1)`); its checkouts are not
-    // counted apart from its bind's
-    for r in proxy.replicas.iter().flatten().flat_map(|s| &s.replicas) {
+    // each read replica's own pool, after the binds (`main (replica 1)`), then those of retired
+    // slots that still have connections out; its checkouts are not counted apart from its bind's
+    let draining_sets = draining_replicas(proxy);
+    let replica_pools = in_force
+        .iter()
+        .filter_map(|slot| slot.replicas.as_ref())
+        .flat_map(|set| set.replicas.iter().map(|r| (r, false)))
+        .chain(
+            draining_sets
+                .iter()
+                .flat_map(|set| set.replicas.iter().map(|r| (r, true))),
+        );
+    for (r, drains) in replica_pools {
         let (in_use, idle) = r.pool.usage();
+        if drains && in_use == 0 {
+            continue;
+        }
+        let name = if drains {
+            format!("{} (draining)", r.pool.name)
+        } else {
+            r.pool.name.clone()
+        };
         rows.push(vec![
-            r.pool.name.as_str().into(),
+            name.into(),
             Value::from(in_use),
             Value::from(idle),
             Value::Null,
@@ -46,4 +81,15 @@ pub fn answer(proxy: &Proxy) -> Answer {
         ]);
     }
     Answer::rows(COLUMNS, rows)
+}
+
+/// The replica sets of slots a reload retired.
+fn draining_replicas(proxy: &Proxy) -> Vec<Arc<ReplicaSet>> {
+    proxy
+        .binds
+        .all()
+        .iter()
+        .filter(|slot| slot.standing() != Standing::Serving)
+        .filter_map(|slot| slot.replicas.clone())
+        .collect()
 }

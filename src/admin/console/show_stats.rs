@@ -2,6 +2,7 @@
 //! atomic copies `crate::metrics` keeps beside its Prometheus series).
 
 use super::answer::{Answer, ColType, Column, Value};
+use super::binds_in_force;
 use crate::proxy::Proxy;
 
 pub const COLUMNS: &[Column] = &[
@@ -13,14 +14,12 @@ pub const COLUMNS: &[Column] = &[
 ];
 
 pub fn answer(proxy: &Proxy) -> Answer {
-    let rows = proxy
-        .bind_names
+    let rows = binds_in_force(proxy)
         .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let f = crate::metrics::figures(i);
+        .map(|slot| {
+            let f = crate::metrics::figures(slot.id);
             vec![
-                name.as_str().into(),
+                (*slot.name).into(),
                 Value::from(f.statements),
                 Value::from(f.errors),
                 Value::from(f.bytes_sent),

@@ -18,7 +18,8 @@ pub const COLUMNS: &[Column] = &[
 const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub async fn answer(proxy: &Proxy) -> Answer {
-    let mut rows: Vec<Vec<Value>> = proxy
+    let live = proxy.live_full();
+    let mut rows: Vec<Vec<Value>> = live
         .router
         .rules()
         .into_iter()
@@ -33,27 +34,30 @@ pub async fn answer(proxy: &Proxy) -> Answer {
         })
         .collect();
     if proxy.catalog.is_some() {
-        let binds = (0..proxy.binds.len()).filter(|&b| proxy.is_user_bind(b));
-        let reads = binds.map(|b| async move {
-            let read = crate::catalog::read::read_bind(&proxy.binds[b]);
+        let slots = proxy
+            .user_binds()
+            .into_iter()
+            .filter_map(|(_, id)| proxy.binds.get(id));
+        let reads = slots.map(|slot| async move {
+            let read = crate::catalog::read::read_bind(&slot.bind);
             let read = tokio::time::timeout(READ_TIMEOUT, read)
                 .await
                 .map_err(|_| format!("no answer within {} s", READ_TIMEOUT.as_secs()))
                 .and_then(|r| r.map_err(|e| e.to_string()));
-            (b, read)
+            (slot, read)
         });
         let mut found: Vec<(String, Vec<Value>)> = Vec::new();
-        for (b, read) in futures::future::join_all(reads).await {
-            let on = proxy.bind_names[b].clone();
+        for (slot, read) in futures::future::join_all(reads).await {
+            let on = String::from(&*slot.name);
             match read {
                 Ok(schema) => {
                     for t in schema.tables {
                         let s = t
                             .schema
                             .clone()
-                            .unwrap_or_else(|| proxy.config.default_schema.clone());
+                            .unwrap_or_else(|| live.config.default_schema.clone());
                         let name = TableName::new(Some(&s), &t.name);
-                        let (bind, why) = proxy.router.why(&name);
+                        let (bind, why) = live.router.why(&name);
                         found.push((
                             name.to_string(),
                             vec![

@@ -31,7 +31,7 @@ pub fn answer(proxy: &Proxy) -> Result<Answer, ProxyError> {
         let parts: Vec<String> = t
             .iter()
             .map(|(b, p)| {
-                let name = proxy.bind_names.get(*b).map_or("?", String::as_str);
+                let name = proxy.bind_name(*b);
                 format!("{name} ({})", phase(*p))
             })
             .collect();

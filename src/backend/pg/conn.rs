@@ -268,6 +268,18 @@ impl PgConn {
         Ok(())
     }
 
+    /// Closes the connection politely (Terminate, then the socket), in its own task: the server
+    /// logs no "unexpected EOF". For a connection that will not be used again.
+    pub fn terminate(mut self) {
+        tokio::spawn(async move {
+            let bye = async {
+                self.writer.write_all(Frame::new(b'X', b"").raw()).await?;
+                self.writer.shutdown().await
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), bye).await;
+        });
+    }
+
     /// True when the idle connection has been closed by the server (or sent something unasked,
     /// such as a FATAL on shutdown). Never blocks.
     pub fn is_stale(&mut self) -> bool {

@@ -5,7 +5,10 @@
 //!
 //! Invariant: a connection in `idle` is clean: no open transaction, no session state (`DISCARD ALL`
 //! ran on it after its last client). A connection that could not be cleaned is closed instead.
+//! A retired pool (a reload replaced or removed its bind, `registry.rs`) keeps no idle connection:
+//! each one is closed when its lease comes back.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +28,8 @@ pub struct PgPool {
     permits: Arc<Semaphore>,
     /// ParameterStatus values of the last connection opened (server_version, TimeZone, …).
     server_params: Mutex<Option<Vec<(String, String)>>>,
+    /// Set by [`PgPool::retire`]: connections are closed, not pooled.
+    retired: AtomicBool,
 }
 
 /// A connection leased to one client session. Give it back with [`PgPool::release`].
@@ -48,6 +53,7 @@ impl PgPool {
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(cfg.pool_size)),
             server_params: Mutex::new(None),
+            retired: AtomicBool::new(false),
         })
     }
 
@@ -127,6 +133,22 @@ impl PgPool {
         })
     }
 
+    /// Drains the pool: idle connections close now, leased ones when they come back.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        let idle = match self.idle.lock() {
+            Ok(mut idle) => std::mem::take(&mut *idle),
+            Err(_) => Vec::new(),
+        };
+        for conn in idle {
+            conn.terminate();
+        }
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+
     /// Opens a new connection (used by checkout and by `bindproxy check`).
     pub async fn connect(&self) -> Result<PgConn, ProxyError> {
         let conn =
@@ -163,6 +185,10 @@ impl PgPool {
             if broken {
                 return;
             }
+            if pool.is_retired() {
+                conn.terminate();
+                return;
+            }
             // Two Query messages, not one: a multi-statement query is one implicit transaction,
             // and DISCARD ALL refuses to run inside a transaction block.
             let sql: &[&str] = if conn.status == b'I' {
@@ -172,7 +198,9 @@ impl PgPool {
             };
             let clean = tokio::time::timeout(Duration::from_secs(10), conn.run_quiet(sql)).await;
             if matches!(clean, Ok(Ok(None))) && conn.status == b'I' {
-                if let Ok(mut idle) = pool.idle.lock() {
+                if pool.is_retired() {
+                    conn.terminate();
+                } else if let Ok(mut idle) = pool.idle.lock() {
                     idle.push(conn);
                 }
             }

@@ -8,6 +8,11 @@
 //! its own, and marks it unusable when it lags more than `replica_lag_max_ms`, is not a standby, or
 //! cannot be reached. Sessions read the verdict with one atomic load.
 //!
+//! A set belongs to its primary's registry slot (`registry.rs`): a reload that replaces the bind
+//! (or changes its replicas) opens a new set with the new slot; the old one is retired with the
+//! old slot ([`ReplicaSet::retire`]): its pools drain like the primary's, no new lease is handed
+//! out, and its monitor stops.
+//!
 //! Must never: decide which statements may go to a replica (that is `sql/readonly.rs` and the
 //! session), look at a replica per statement (the monitor does, in the background), or hand out a
 //! connection to a replica it knows is unusable.
@@ -55,6 +60,10 @@ pub struct ReplicaSet {
     pub lag_max: Duration,
     pub read_your_writes: Duration,
     connect_timeout: Duration,
+    /// What it was opened with (a reload compares it with the file).
+    pub config: ReplicaConfig,
+    /// Set when its slot is retired: no new lease, the monitor ends.
+    retired: AtomicBool,
 }
 
 /// A replica's state, as `/readyz` shows it.
@@ -96,14 +105,32 @@ impl ReplicaSet {
             lag_max: cfg.lag_max,
             read_your_writes: cfg.read_your_writes,
             connect_timeout: bind.connect_timeout,
+            config: cfg.clone(),
+            retired: AtomicBool::new(false),
         })
+    }
+
+    /// Its primary's slot was retired by a reload: every replica pool drains (connections close
+    /// as they come back), no new lease is handed out, the monitor stops at its next tick.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        for r in &self.replicas {
+            r.usable.store(false, Ordering::Relaxed);
+            r.pool.retire();
+        }
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
     }
 
     /// Whether replica `i` may serve reads now (one atomic load).
     pub fn usable(&self, i: usize) -> bool {
-        self.replicas
-            .get(i)
-            .is_some_and(|r| r.usable.load(Ordering::Relaxed))
+        !self.is_retired()
+            && self
+                .replicas
+                .get(i)
+                .is_some_and(|r| r.usable.load(Ordering::Relaxed))
     }
 
     /// A connection to the next usable replica, round-robin, with its index; None when no replica
@@ -111,7 +138,7 @@ impl ReplicaSet {
     /// the primary serves.
     pub async fn checkout(&self) -> Option<(usize, PgLease)> {
         let n = self.replicas.len();
-        if n == 0 {
+        if n == 0 || self.is_retired() {
             return None;
         }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
@@ -145,8 +172,8 @@ impl ReplicaSet {
             .collect()
     }
 
-    /// Starts the task that checks every replica's lag once per [`CHECK_EVERY`], for as long as
-    /// the process runs.
+    /// Starts the task that checks every replica's lag once per [`CHECK_EVERY`], until the set
+    /// is retired.
     pub fn spawn_monitor(self: &Arc<Self>) {
         let set = self.clone();
         tokio::spawn(async move {
@@ -155,6 +182,9 @@ impl ReplicaSet {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
+                if set.is_retired() {
+                    break;
+                }
                 for (i, slot) in conns.iter_mut().enumerate() {
                     set.check(i, slot).await;
                 }

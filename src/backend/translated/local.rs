@@ -19,6 +19,8 @@ pub enum Local {
         name: Option<String>,
         value: String,
     },
+    /// `SET TRANSACTION … READ ONLY …`: the open transaction becomes read-only.
+    SetTransactionReadOnly,
     /// `RESET name`, `RESET ALL` (None).
     Reset(Option<String>),
     /// `SHOW name`, `SHOW ALL` ("all").
@@ -64,14 +66,43 @@ impl Default for Identity {
 }
 
 impl Identity {
-    /// The value of an identity function.
-    pub fn value(&self, f: LocalFn) -> Option<&str> {
+    /// The value of an identity function (`None`: SQL NULL, or `version()`, which is not one).
+    /// `search_path`: the session's setting, for `current_schema`.
+    pub fn value<'a>(&'a self, f: LocalFn, search_path: &'a str) -> Option<&'a str> {
         match f {
             LocalFn::CurrentUser => Some(&self.user),
             LocalFn::CurrentDatabase => Some(&self.database),
-            LocalFn::CurrentSchema => Some("public"),
+            LocalFn::CurrentSchema => current_schema(search_path, &self.user),
             LocalFn::Version => None,
         }
+    }
+}
+
+/// Schemas that exist for a MySQL/SQLite bind's client: its tables are in `public` (any other
+/// schema is refused by the translator), and PostgreSQL's own two.
+const SCHEMAS: &[&str] = &["public", "pg_catalog", "information_schema"];
+
+/// PostgreSQL's `current_schema()`: the first schema of the search_path that exists (`$user`
+/// stands for the login user), or NULL when none does.
+fn current_schema<'a>(search_path: &'a str, user: &'a str) -> Option<&'a str> {
+    search_path.split(',').find_map(|entry| {
+        let e = entry.trim();
+        let name = match e.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+            Some(quoted) => quoted,
+            None => e,
+        };
+        let name = if name == "$user" { user } else { name };
+        SCHEMAS.iter().copied().find(|s| *s == name)
+    })
+}
+
+/// PostgreSQL's type of the identity functions' results (`current_user`, `current_database()`,
+/// `current_schema`, …); `version()` is text.
+pub fn result_type(f: LocalFn) -> super::types::PgType {
+    use super::types::{CatalogType, PgType};
+    match f {
+        LocalFn::Version => PgType::Text,
+        _ => PgType::Catalog(CatalogType::Name),
     }
 }
 
@@ -150,7 +181,7 @@ fn mentions_identity(sql: &str) -> bool {
 /// and scanner; a bare one in a target list keeps PostgreSQL's column name (`AS "current_user"`).
 /// `None` when there is nothing to replace, or the statement is of another kind (a `DEFAULT
 /// current_user` in DDL must not be frozen to one value): the engine then refuses it as before.
-pub fn with_identity(sql: &str, id: &Identity) -> Option<String> {
+pub fn with_identity(sql: &str, id: &Identity, search_path: &str) -> Option<String> {
     if !mentions_identity(sql) || sql.len() > 1 << 20 {
         return None;
     }
@@ -227,8 +258,12 @@ pub fn with_identity(sql: &str, id: &Identity) -> Option<String> {
             tokens.get(i)?
         };
         let end = usize::try_from(end_tok.end).ok()?;
-        let value = id.value(f)?;
-        let mut text = format!("'{}'", value.replace('\'', "''"));
+        // Typed `name`, as PostgreSQL types these results (the translator drops the cast and
+        // gives the column that type).
+        let mut text = match id.value(f, search_path) {
+            Some(value) => format!("'{}'::name", value.replace('\'', "''")),
+            None => "NULL::name".to_string(),
+        };
         if named.contains(&at) {
             text.push_str(&format!(" AS \"{col}\""));
         }
@@ -307,6 +342,12 @@ pub fn classify(sql: &str) -> Option<Local> {
             }
             let name = w.get(i)?.clone();
             match name.as_str() {
+                "transaction"
+                    if w.get(i + 1..)
+                        .is_some_and(|r| r.windows(2).any(|p| p == ["read", "only"])) =>
+                {
+                    return Some(Local::SetTransactionReadOnly)
+                }
                 "transaction" | "characteristics" | "constraints" | "role" | "session" => {
                     return Some(Local::Set {
                         name: None,
@@ -671,6 +712,8 @@ mod tests {
 mod identity_tests {
     use super::*;
 
+    const SP: &str = "\"$user\", public";
+
     #[test]
     fn identity_functions_become_literals_with_postgresql_column_names() {
         let id = Identity {
@@ -678,27 +721,42 @@ mod identity_tests {
             database: "db".into(),
         };
         assert_eq!(
-            with_identity("SELECT current_database(), current_user, 1+1", &id).as_deref(),
-            Some("SELECT 'db' AS \"current_database\", 'o''app' AS \"current_user\", 1+1")
+            with_identity("SELECT current_database(), current_user, 1+1", &id, SP).as_deref(),
+            Some("SELECT 'db'::name AS \"current_database\", 'o''app'::name AS \"current_user\", 1+1")
         );
         assert_eq!(
             with_identity(
                 "SELECT id FROM t WHERE owner = session_user AND x = 'user'",
-                &id
+                &id,
+                SP
             )
             .as_deref(),
-            Some("SELECT id FROM t WHERE owner = 'o''app' AND x = 'user'")
+            Some("SELECT id FROM t WHERE owner = 'o''app'::name AND x = 'user'")
         );
         assert_eq!(
-            with_identity("SELECT current_user AS u, pg_catalog.current_schema()", &id).as_deref(),
-            Some("SELECT 'o''app' AS u, 'public' AS \"current_schema\"")
+            with_identity(
+                "SELECT current_user AS u, pg_catalog.current_schema()",
+                &id,
+                SP
+            )
+            .as_deref(),
+            Some("SELECT 'o''app'::name AS u, 'public'::name AS \"current_schema\"")
         );
         // DDL keeps them (a DEFAULT must not be frozen); nothing to replace: None.
         assert_eq!(
-            with_identity("CREATE TABLE t (o text DEFAULT current_user)", &id),
+            with_identity("CREATE TABLE t (o text DEFAULT current_user)", &id, SP),
             None
         );
-        assert_eq!(with_identity("SELECT * FROM users", &id), None);
-        assert_eq!(with_identity("SELECT \"user\" FROM t", &id), None);
+        assert_eq!(with_identity("SELECT * FROM users", &id, SP), None);
+        assert_eq!(with_identity("SELECT \"user\" FROM t", &id, SP), None);
+        // current_schema: the first schema of the search_path that exists, else NULL.
+        assert_eq!(
+            with_identity("SELECT current_schema", &id, "nope, \"$user\", pg_catalog").as_deref(),
+            Some("SELECT 'pg_catalog'::name AS \"current_schema\"")
+        );
+        assert_eq!(
+            with_identity("SELECT current_schema()", &id, "nope").as_deref(),
+            Some("SELECT NULL::name AS \"current_schema\"")
+        );
     }
 }

@@ -378,6 +378,15 @@ impl TranslatedBind {
             .saturating_sub(self.permits.available_permits())
     }
 
+    /// Drains the bind after a reload replaced or removed it (`registry.rs`): connections close
+    /// once given back.
+    pub fn retire(&self) {
+        match &self.engine {
+            EngineBind::MySql(b) => b.retire(),
+            EngineBind::Sqlite(b) => b.retire(),
+        }
+    }
+
     /// True for a MySQL/MariaDB bind (false: SQLite).
     pub fn is_mysql(&self) -> bool {
         matches!(self.engine, EngineBind::MySql(_))

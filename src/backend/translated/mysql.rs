@@ -129,6 +129,19 @@ impl MyBind {
         }
     }
 
+    /// Drains the bind: mysql_async closes every connection once the leased ones are back, and
+    /// refuses new ones (the TLS pool and, with `ssl_mode=PREFERRED`, the plaintext one).
+    pub(crate) fn retire(&self) {
+        let pools: Vec<Pool> = std::iter::once(self.pool.clone())
+            .chain(self.plain.as_ref().map(|(p, _)| p.clone()))
+            .collect();
+        tokio::spawn(async move {
+            for pool in pools {
+                let _ = pool.disconnect().await;
+            }
+        });
+    }
+
     pub(crate) async fn get(&self, bind: &str) -> Result<MyConn, ProxyError> {
         let conn = match tokio::time::timeout(self.connect_timeout, self.get_conn()).await {
             Ok(Ok(c)) => c,
@@ -326,7 +339,12 @@ async fn drain<P: mysql_async::prelude::Protocol>(
         let cols: Vec<Column> = result
             .columns_ref()
             .iter()
-            .map(|c| Column::new(c.name_str(), wire_type(c)))
+            .map(|c| {
+                let ty = wire_type(c);
+                let mut col = Column::new(c.name_str(), ty);
+                col.typmod = wire_typmod(c, ty);
+                col
+            })
             .collect();
         sink.columns_if_none(&cols);
     }
@@ -487,7 +505,41 @@ fn map_cached(cols: &[mysql_async::Column], cache: &ColumnCache) -> Option<Vec<C
 fn result_column(c: &mysql_async::Column, ty: PgType) -> Column {
     let mut col = Column::new(c.name_str(), ty);
     col.declared = !c.org_table_str().is_empty();
+    col.typmod = wire_typmod(c, ty);
     col
+}
+
+/// PostgreSQL's typmod of a table column from MySQL's wire metadata, as PostgreSQL describes
+/// `numeric(p,s)` (`((p << 16) | s) + 4`) and `varchar(n)` (`n + 4`); -1 for an expression or
+/// any other type. A DECIMAL's length counts its digits, a sign (signed columns) and a point
+/// (scale > 0); a string's is in bytes of the session's utf8mb4 (4 per character).
+/// `DECIMAL(65,30)` is what bindproxy creates for an unconstrained `numeric`: -1.
+fn wire_typmod(c: &mysql_async::Column, ty: PgType) -> i32 {
+    use mysql_async::consts::{ColumnFlags, ColumnType};
+    if c.org_table_str().is_empty() {
+        return -1;
+    }
+    let length = i64::from(c.column_length());
+    match (ty, c.column_type()) {
+        (PgType::Numeric, ColumnType::MYSQL_TYPE_NEWDECIMAL | ColumnType::MYSQL_TYPE_DECIMAL) => {
+            let s = i64::from(c.decimals());
+            let sign = i64::from(!c.flags().contains(ColumnFlags::UNSIGNED_FLAG));
+            let p = length - sign - i64::from(s > 0);
+            if (p, s) == (65, 30) || !(1..=1000).contains(&p) || s > p {
+                return -1;
+            }
+            i32::try_from(((p << 16) | s) + 4).unwrap_or(-1)
+        }
+        (
+            PgType::Varchar,
+            ColumnType::MYSQL_TYPE_VAR_STRING
+            | ColumnType::MYSQL_TYPE_VARCHAR
+            | ColumnType::MYSQL_TYPE_STRING,
+        ) if c.character_set() != 63 && length > 0 && length % 4 == 0 => {
+            i32::try_from(length / 4 + 4).unwrap_or(-1)
+        }
+        _ => -1,
+    }
 }
 
 impl MyConn {

@@ -1,5 +1,6 @@
 //! SQLite's table-rebuild procedure, for the ALTER TABLE changes SQLite has no statement for
-//! (a constraint added to an existing table, a column becoming the serial key).
+//! (a constraint added to an existing table, a column becoming the serial key, a column's NOT NULL
+//! set or dropped).
 //!
 //! Owns: [`rebuilt_definition`] — the table's new column and constraint list, made from its
 //! `CREATE TABLE` text in `sqlite_master` — and [`steps`], the statements that move the rows: create
@@ -10,7 +11,7 @@
 //! Must never: lose or reorder columns (the new table keeps the old column list and order, rows
 //! are copied with `SELECT *`), or run anything itself.
 
-use crate::translate::sequence::Change;
+use crate::translate::sequence::{Change, Nullability};
 use crate::translate::TranslateError;
 
 /// The scratch name of the table being built.
@@ -18,7 +19,7 @@ pub const SCRATCH: &str = "bindproxy_rebuild";
 
 /// The top-level items of a `CREATE TABLE name (…)` text: columns and table constraints, and the
 /// text after the closing parenthesis (`STRICT`, `WITHOUT ROWID`).
-fn items(create: &str) -> Option<(Vec<String>, String)> {
+pub(crate) fn items(create: &str) -> Option<(Vec<String>, String)> {
     let b = create.as_bytes();
     let open = create.find('(')?;
     let mut depth = 0usize;
@@ -58,7 +59,7 @@ fn items(create: &str) -> Option<(Vec<String>, String)> {
 }
 
 /// The first word of an item, unquoted: a column name, or CONSTRAINT/PRIMARY/UNIQUE/….
-fn head(item: &str) -> String {
+pub(crate) fn head(item: &str) -> String {
     let t = item.trim_start();
     if let Some(rest) = t.strip_prefix('"') {
         let mut name = String::new();
@@ -82,7 +83,7 @@ fn head(item: &str) -> String {
         .to_string()
 }
 
-fn is_constraint(item: &str) -> bool {
+pub(crate) fn is_constraint(item: &str) -> bool {
     let h = head(item).to_ascii_uppercase();
     !item.trim_start().starts_with('"')
         && matches!(
@@ -125,6 +126,21 @@ pub fn rebuilt_definition(create: &str, change: &Change) -> Result<Option<String
                     "a nextval() default on SQLite for a column that is not the table's only key column",
                 ));
             }
+            // The column's declared width stays readable (`types::sqlite_rowid_type`): an int4 or
+            // int2 column keeps its range check.
+            let range = if items[pos].contains("CONSTRAINT \"bindproxy_int4\"") {
+                format!(
+                    " CONSTRAINT \"bindproxy_int4\" CHECK ({} BETWEEN -2147483648 AND 2147483647)",
+                    quote(column)
+                )
+            } else if items[pos].contains("CONSTRAINT \"bindproxy_int2\"") {
+                format!(
+                    " CONSTRAINT \"bindproxy_int2\" CHECK ({} BETWEEN -32768 AND 32767)",
+                    quote(column)
+                )
+            } else {
+                String::new()
+            };
             // A table-level key on this column alone becomes the inline rowid key.
             items.retain(|i| !(is_constraint(i) && upper(i).contains("PRIMARY KEY")));
             let pos = items
@@ -132,9 +148,46 @@ pub fn rebuilt_definition(create: &str, change: &Change) -> Result<Option<String
                 .position(|i| !is_constraint(i) && head(i) == *column)
                 .unwrap_or(0);
             items[pos] = format!(
-                "{} INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL",
+                "{} INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL{range}",
                 quote(column)
             );
+        }
+        Change::Nullability {
+            column,
+            nullability,
+        } => {
+            let Some(pos) = items
+                .iter()
+                .position(|i| !is_constraint(i) && head(i) == *column)
+            else {
+                return Err(TranslateError::NoSuchColumn {
+                    table: String::new(),
+                    column: column.clone(),
+                });
+            };
+            let spans = top_level_not_null(&items[pos]);
+            match nullability {
+                Nullability::NotNull if !spans.is_empty() => return Ok(None),
+                Nullability::NotNull => items[pos].push_str(" NOT NULL"),
+                Nullability::Nullable => {
+                    let in_key = upper(&items[pos]).contains("PRIMARY KEY")
+                        || items.iter().any(|i| {
+                            is_constraint(i)
+                                && upper(i).contains("PRIMARY KEY")
+                                && key_columns(i).iter().any(|c| c == column)
+                        });
+                    if in_key {
+                        return Err(TranslateError::InPrimaryKey(column.clone()));
+                    }
+                    if spans.is_empty() {
+                        return Ok(None);
+                    }
+                    for (a, z) in spans.into_iter().rev() {
+                        items[pos].replace_range(a..z, "");
+                    }
+                    items[pos] = items[pos].split_whitespace().collect::<Vec<_>>().join(" ");
+                }
+            }
         }
         Change::Constraint { sql, primary_key } => {
             if let Some(cols) = primary_key {
@@ -156,6 +209,69 @@ pub fn rebuilt_definition(create: &str, change: &Change) -> Result<Option<String
         }
     }
     Ok(Some(format!("({}){}", items.join(", "), tail)))
+}
+
+/// Byte ranges of the `NOT NULL` words of a column item outside quotes and parentheses (a CHECK's
+/// `IS NOT NULL` is inside its parentheses).
+fn top_level_not_null(item: &str) -> Vec<(usize, usize)> {
+    let b = item.as_bytes();
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            b'\'' | b'"' | b'`' => quote = Some(c),
+            b'[' => quote = Some(b']'),
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            _ if depth == 0
+                && (i == 0 || !b[i - 1].is_ascii_alphanumeric() && b[i - 1] != b'_') =>
+            {
+                let rest = &item[i..];
+                let words: Vec<&str> = rest.split_whitespace().take(2).collect();
+                if words.len() == 2
+                    && words[0].eq_ignore_ascii_case("NOT")
+                    && words[1]
+                        .get(..4)
+                        .is_some_and(|w| w.eq_ignore_ascii_case("NULL"))
+                    && words[1][4..]
+                        .chars()
+                        .next()
+                        .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'))
+                {
+                    let null_at = rest.find(words[1]).unwrap_or(0);
+                    let end = i + null_at + 4;
+                    out.push((i, end));
+                    i = end;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The columns of a table-level `… KEY ("a", "b")` constraint.
+fn key_columns(item: &str) -> Vec<String> {
+    let Some(open) = item.rfind('(') else {
+        return vec![];
+    };
+    item[open + 1..]
+        .trim_end_matches(')')
+        .split(',')
+        .map(head)
+        .collect()
 }
 
 /// Whether a table-level `PRIMARY KEY ("c")` constraint is on exactly this column.
@@ -270,6 +386,42 @@ mod tests {
             primary_key: Some(vec!["id".into()]),
         };
         assert_eq!(rebuilt_definition(&again, &pk).unwrap(), None);
+    }
+
+    #[test]
+    fn nullability() {
+        let t = "CREATE TABLE \"a\" (\"id\" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, \"v\" TEXT NOT NULL DEFAULT 'not null', \"t\" TIMESTAMP CONSTRAINT \"bindproxy_timestamp\" CHECK (\"t\" IS NULL OR (datetime(\"t\") IS NOT NULL)), \"w\" INT)";
+        let change = |column: &str, nullability| Change::Nullability {
+            column: column.into(),
+            nullability,
+        };
+        let d = rebuilt_definition(t, &change("v", Nullability::Nullable))
+            .unwrap()
+            .unwrap();
+        assert!(d.contains("\"v\" TEXT DEFAULT 'not null',"), "{d}");
+        let d = rebuilt_definition(t, &change("t", Nullability::NotNull))
+            .unwrap()
+            .unwrap();
+        assert!(
+            d.contains("(datetime(\"t\") IS NOT NULL)) NOT NULL, \"w\" INT)"),
+            "{d}"
+        );
+        assert_eq!(
+            rebuilt_definition(t, &change("v", Nullability::NotNull)).unwrap(),
+            None
+        );
+        assert_eq!(
+            rebuilt_definition(t, &change("w", Nullability::Nullable)).unwrap(),
+            None
+        );
+        assert_eq!(
+            rebuilt_definition(t, &change("id", Nullability::Nullable)),
+            Err(TranslateError::InPrimaryKey("id".into()))
+        );
+        assert!(matches!(
+            rebuilt_definition(t, &change("zz", Nullability::NotNull)),
+            Err(TranslateError::NoSuchColumn { .. })
+        ));
     }
 
     #[test]

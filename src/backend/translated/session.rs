@@ -35,7 +35,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::local::{classify, with_identity, Identity, Local, LocalFn, Settings};
+use super::local::{classify, result_type, with_identity, Identity, Local, LocalFn, Settings};
 use super::types::{decode_param, encode_typmod, oid, pg_type_by_name, PgType, Value};
 use super::{Column, EngineConn, Protocol, RunOutcome, TranslatedBind};
 use crate::error::ProxyError;
@@ -66,6 +66,14 @@ enum Tx {
     /// An XA branch after `XA PREPARE` (phase 1): only [`TranslatedConn::commit_prepared`] or
     /// [`TranslatedConn::rollback_prepared`] (or ROLLBACK) may follow.
     Prepared,
+}
+
+/// The access mode of the client's transaction on this bind (`BEGIN READ ONLY`, `SET TRANSACTION
+/// READ ONLY`): in a READ ONLY one every statement but a query is 25006, as in PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
 }
 
 /// What phase 1 ([`TranslatedConn::prepare`]) left behind.
@@ -170,6 +178,8 @@ pub struct TranslatedConn {
     /// closed) when the lease ends.
     dirty: bool,
     savepoints: Vec<String>,
+    /// The access mode of the open transaction (ReadWrite when there is none).
+    access: Access,
     settings: Settings,
     /// The client's login user and database, for `current_user`, `current_database()`, ….
     identity: Identity,
@@ -264,7 +274,10 @@ fn translate_error(bind: &TranslatedBind, e: TranslateError) -> ProxyError {
                 "Multi-row INSERT … VALUES is taken in pieces at any size; send other statements in smaller parts.".into(),
             ),
         },
-        e @ (TranslateError::InvalidText(_) | TranslateError::OutOfRange(_)) => {
+        e @ (TranslateError::InvalidText(_)
+        | TranslateError::OutOfRange(_)
+        | TranslateError::NoSuchColumn { .. }
+        | TranslateError::InPrimaryKey(_)) => {
             tx_error(e.sqlstate(), e.to_string())
         }
         e @ TranslateError::StatementCount { .. } => tx_error(
@@ -587,6 +600,7 @@ impl TranslatedConn {
             xa: None,
             dirty: false,
             savepoints: vec![],
+            access: Access::ReadWrite,
             settings: Settings::default(),
             identity: Identity::default(),
             sync_error: None,
@@ -621,7 +635,8 @@ impl TranslatedConn {
     /// types of the statement's tables: when the bind's column cache lacks one, the tables' columns
     /// are loaded from the engine and the statement is translated again.
     async fn rewrite(&mut self, sql: &str) -> Result<Arc<Vec<Rewritten>>, ProxyError> {
-        let with_values = with_identity(sql, &self.identity);
+        let search_path = self.settings.get("search_path").unwrap_or("public");
+        let with_values = with_identity(sql, &self.identity, search_path);
         let text = with_values.as_deref().unwrap_or(sql);
         let first = self.bind.rewrite(text);
         let parts = match first {
@@ -726,6 +741,16 @@ impl TranslatedConn {
     async fn end_transaction(&mut self, commit: bool) -> Result<(), ProxyError> {
         let was = std::mem::replace(&mut self.tx, Tx::Idle);
         self.savepoints.clear();
+        if std::mem::replace(&mut self.access, Access::ReadWrite) == Access::ReadOnly
+            && !self.bind.is_mysql()
+        {
+            // SQLite's read-only switch outlives the transaction: off again whatever follows (on
+            // failure the lease's reset turns it off).
+            if let Err(e) = self.batch("PRAGMA query_only = OFF").await {
+                self.dirty = true;
+                tracing::debug!(error = %e, "query_only could not be reset");
+            }
+        }
         let never_started = self.lazy.take().is_some();
         let xa = self.xa.take();
         if was == Tx::Idle || never_started {
@@ -876,6 +901,9 @@ impl TranslatedConn {
                 .map(str::to_string)
                 .collect();
             if let Some(mode) = part.sql.strip_prefix("START TRANSACTION ") {
+                if mode == "READ ONLY" {
+                    self.access = Access::ReadOnly;
+                }
                 characteristics.push(mode.to_string());
             }
             self.lazy = Some(LazyStart { characteristics });
@@ -884,7 +912,22 @@ impl TranslatedConn {
             for sql in &part.before {
                 self.batch(sql).await?;
             }
-            self.begin_engine().await?;
+            if part
+                .before
+                .iter()
+                .any(|s| s == crate::translate::SQLITE_READ_ONLY)
+            {
+                // A reader: a deferred BEGIN, which takes no write lock (other clients keep
+                // writing) and reads one snapshot from its first read.
+                self.access = Access::ReadOnly;
+                if let Err(e) = self.batch("BEGIN").await {
+                    self.access = Access::ReadWrite;
+                    let _ = self.batch("PRAGMA query_only = OFF").await;
+                    return Err(e);
+                }
+            } else {
+                self.begin_engine().await?;
+            }
         }
         self.tx = Tx::Block;
         Ok(())
@@ -1194,6 +1237,15 @@ impl TranslatedConn {
     /// Before a part runs: refused in an aborted transaction; opens the implicit transaction
     /// (`implicit`, not for SELECT); runs the part's `before` statements.
     async fn enter_part(&mut self, part: &Rewritten, implicit: bool) -> Result<(), ProxyError> {
+        if self.access == Access::ReadOnly && part.kind != Kind::Select {
+            return Err(tx_error(
+                "25006",
+                format!(
+                    "cannot execute {} in a read-only transaction",
+                    tag_from_sql(&part.sql)
+                ),
+            ));
+        }
         let ddl = self.bind.is_mysql() && mysql_implicit_commit(part);
         match self.tx {
             Tx::Failed | Tx::ImplicitFailed => return Err(ProxyError::InFailedTransaction),
@@ -1418,6 +1470,21 @@ impl TranslatedConn {
 
     /// Answers a statement that never reaches the engine. Returns the tag; writes rows only (the
     /// caller decides about RowDescription through `describe`).
+    /// `SET TRANSACTION READ ONLY` inside a block: the rest of the transaction is read-only (on
+    /// SQLite the engine refuses writes too). Outside a block PostgreSQL only warns: nothing.
+    async fn read_only_now(&mut self, local: &Local) -> Result<(), ProxyError> {
+        if *local == Local::SetTransactionReadOnly
+            && matches!(self.tx, Tx::Block | Tx::Implicit)
+            && self.access == Access::ReadWrite
+        {
+            if !self.bind.is_mysql() {
+                self.batch(crate::translate::SQLITE_READ_ONLY).await?;
+            }
+            self.access = Access::ReadOnly;
+        }
+        Ok(())
+    }
+
     fn run_local(
         &mut self,
         local: &Local,
@@ -1435,6 +1502,8 @@ impl TranslatedConn {
                 }
                 (vec![], vec![], "SET".into())
             }
+            // `read_only_now` made the transaction read-only before this runs.
+            Local::SetTransactionReadOnly => (vec![], vec![], "SET".into()),
             Local::Reset(name) => {
                 self.settings.reset(name.as_deref());
                 (vec![], vec![], "RESET".into())
@@ -1484,7 +1553,21 @@ impl TranslatedConn {
                             crate::translate::Target::Sqlite => "SQLite",
                         }
                     ),
-                    f => self.identity.value(*f).unwrap_or_default().to_string(),
+                    f => match self
+                        .identity
+                        .value(*f, self.settings.get("search_path").unwrap_or("public"))
+                    {
+                        Some(v) => v.to_string(),
+                        None => {
+                            // current_schema with no existing schema on the search_path: NULL.
+                            let cols = [Column::new(column.to_string(), Self::local_type(local))];
+                            if describe {
+                                row_description(out, &fields(&cols, binary));
+                            }
+                            write_row(out, &cols, binary, &[Value::Null])?;
+                            return Ok("SELECT 1".into());
+                        }
+                    },
                 };
                 (vec![*column], vec![vec![v]], "SELECT 1".into())
             }
@@ -1505,7 +1588,7 @@ impl TranslatedConn {
         };
         let cols: Vec<Column> = columns
             .iter()
-            .map(|n| Column::new(n.to_string(), PgType::Text))
+            .map(|n| Column::new(n.to_string(), Self::local_type(local)))
             .collect();
         if describe && !cols.is_empty() {
             row_description(out, &fields(&cols, binary));
@@ -1530,8 +1613,16 @@ impl TranslatedConn {
         };
         names
             .into_iter()
-            .map(|name| Column::new(name, PgType::Text))
+            .map(|name| Column::new(name, Self::local_type(local)))
             .collect()
+    }
+
+    /// The type of a local statement's columns: `name` for the identity functions, else text.
+    fn local_type(local: &Local) -> PgType {
+        match local {
+            Local::Select { what, .. } => result_type(*what),
+            _ => PgType::Text,
+        }
     }
 
     /// Simple query (may hold several statements): for each, RowDescription/DataRow*/CommandComplete
@@ -1584,6 +1675,7 @@ impl TranslatedConn {
         implicit: bool,
     ) -> Result<(), ProxyError> {
         if let Some(local) = classify(sql) {
+            self.read_only_now(&local).await?;
             let tag = self.run_local(&local, out, true, &[])?;
             command_complete(out, &tag);
             return Ok(());
@@ -1596,6 +1688,14 @@ impl TranslatedConn {
         }
         let parts = match self.schema_plan(sql).transpose()? {
             Some(crate::translate::sequence::Plan::Engine(parts)) => Arc::new(parts),
+            Some(crate::translate::sequence::Plan::SequenceState { sequence }) => {
+                Arc::new(self.sequence_state(&sequence).await?)
+            }
+            Some(crate::translate::sequence::Plan::MysqlNullability {
+                table,
+                column,
+                nullability,
+            }) => Arc::new(self.mysql_nullability(&table, &column, nullability).await?),
             Some(plan) => {
                 let tag = self.run_schema(&plan, out).await?;
                 command_complete(out, &tag);
@@ -1666,6 +1766,14 @@ impl TranslatedConn {
         }
         let parts = match self.schema_plan(sql).transpose()? {
             Some(crate::translate::sequence::Plan::Engine(parts)) => Arc::new(parts),
+            Some(crate::translate::sequence::Plan::SequenceState { sequence }) => {
+                Arc::new(self.sequence_state(&sequence).await?)
+            }
+            Some(crate::translate::sequence::Plan::MysqlNullability {
+                table,
+                column,
+                nullability,
+            }) => Arc::new(self.mysql_nullability(&table, &column, nullability).await?),
             Some(plan) => return Ok(mk(Body::Schema(plan), vec![], declared.len())),
             None => self.rewrite(sql).await?,
         };
@@ -1948,6 +2056,7 @@ impl TranslatedConn {
                 Ok(())
             }
             Body::Local(local) => {
+                self.read_only_now(local).await?;
                 let tag = self.run_local(local, out, false, &p.binary)?;
                 command_complete(out, &tag);
                 p.state = PortalState::Done(tag);

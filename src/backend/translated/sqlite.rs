@@ -34,7 +34,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::errors::from_sqlite;
 use super::session::RowSink;
-use super::types::{sqlite_decl_type, sqlite_decl_typmod, PgType, Value};
+use super::types::{
+    sqlite_decl_type, sqlite_decl_typmod, sqlite_is_rowid_decl, sqlite_rowid_type, PgType, Value,
+};
 use super::{CancelGate, Column, Prepared, RunOutcome, TableColumns, Ticket};
 use crate::config::BindConfig;
 use crate::error::ProxyError;
@@ -58,7 +60,9 @@ enum Location {
 
 pub struct SqliteBind {
     location: Location,
-    idle: Arc<Mutex<Vec<Worker>>>,
+    /// Idle connections; None once the bind is retired (a reload replaced or removed it):
+    /// connections given back then close.
+    idle: Arc<Mutex<Option<Vec<Worker>>>>,
     /// Keeps an in-memory database alive.
     _keeper: Option<Worker>,
     connect_timeout: Duration,
@@ -87,14 +91,26 @@ impl SqliteBind {
         };
         Ok(SqliteBind {
             location,
-            idle: Arc::new(Mutex::new(Vec::new())),
+            idle: Arc::new(Mutex::new(Some(Vec::new()))),
             _keeper: keeper,
             connect_timeout: cfg.connect_timeout,
         })
     }
 
+    /// Drains the bind: idle connections close now (their threads end), leased ones when they
+    /// come back.
+    pub(crate) fn retire(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.take();
+        }
+    }
+
     pub(crate) async fn get(&self, bind: &str) -> Result<SqliteConn, ProxyError> {
-        let reused = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let reused = self
+            .idle
+            .lock()
+            .ok()
+            .and_then(|mut v| v.as_mut().and_then(Vec::pop));
         let worker = match reused {
             Some(w) => w,
             None => {
@@ -443,8 +459,9 @@ fn from_ref(v: ValueRef<'_>) -> Value {
     }
 }
 
-fn columns_of(stmt: &rusqlite::Statement<'_>) -> Vec<Column> {
-    stmt.columns()
+fn columns_of(conn: &Connection, stmt: &rusqlite::Statement<'_>) -> Vec<Column> {
+    let mut cols: Vec<Column> = stmt
+        .columns()
         .map(|c| Column {
             name: c.name().to_string(),
             ty: sqlite_decl_type(c.decl_type()),
@@ -452,14 +469,79 @@ fn columns_of(stmt: &rusqlite::Statement<'_>) -> Vec<Column> {
             declared: c.decl_type().is_some(),
             scale: None,
         })
-        .collect()
+        .collect();
+    let rowid: Vec<bool> = stmt
+        .columns()
+        .map(|c| sqlite_is_rowid_decl(c.decl_type()))
+        .collect();
+    if rowid.contains(&true) {
+        for (i, m) in stmt.columns_with_metadata().enumerate() {
+            if let (Some(true), Some(db), Some(table), Some(column), Some(c)) = (
+                rowid.get(i),
+                m.database_name(),
+                m.table_name(),
+                m.origin_name(),
+                cols.get_mut(i),
+            ) {
+                c.ty = rowid_type(conn, db, table, column);
+            }
+        }
+    }
+    cols
+}
+
+thread_local! {
+    /// This connection's `CREATE TABLE` texts of tables with a rowid alias column, by (schema,
+    /// table), with the schema version they were read at (each connection has its own thread).
+    static CREATE_TEXTS: std::cell::RefCell<std::collections::HashMap<(String, String), (i64, String)>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The PostgreSQL type of a rowid alias column `db.table.column` ([`sqlite_rowid_type`]); int8
+/// when the table's text cannot be read.
+fn rowid_type(conn: &Connection, db: &str, table: &str, column: &str) -> PgType {
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let Ok(version) = conn
+        .prepare_cached(&format!("PRAGMA {}.schema_version", q(db)))
+        .and_then(|mut st| st.query_row([], |r| r.get::<_, i64>(0)))
+    else {
+        return PgType::Int8;
+    };
+    let key = (db.to_string(), table.to_string());
+    let cached = CREATE_TEXTS.with(|c| {
+        c.borrow()
+            .get(&key)
+            .filter(|(v, _)| *v == version)
+            .map(|(_, sql)| sqlite_rowid_type(sql, column))
+    });
+    if let Some(t) = cached {
+        return t;
+    }
+    let Ok(sql) = conn
+        .prepare_cached(&format!(
+            "SELECT sql FROM {}.sqlite_master WHERE type = 'table' AND name = ?1",
+            q(db)
+        ))
+        .and_then(|mut st| st.query_row([table], |r| r.get::<_, String>(0)))
+    else {
+        return PgType::Int8;
+    };
+    let t = sqlite_rowid_type(&sql, column);
+    CREATE_TEXTS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 1024 {
+            c.clear();
+        }
+        c.insert(key, (version, sql));
+    });
+    t
 }
 
 fn prepare(bind: &str, conn: &Connection, sql: &str) -> Result<Prepared, ProxyError> {
     let mut stmt = conn
         .prepare_cached(sql)
         .map_err(|e| from_sqlite(bind, &e))?;
-    let mut columns = columns_of(&stmt);
+    let mut columns = columns_of(conn, &stmt);
     let param_count = stmt.parameter_count();
     // Expressions have no declared type. For a read-only statement without parameters, one step
     // tells the storage classes (`SELECT 1`, `SELECT count(*) FROM t`).
@@ -514,7 +596,7 @@ fn run(
         stmt.raw_bind_parameter(i + 1, to_sql(p)).map_err(err)?;
     }
     let readonly = stmt.readonly();
-    let cols = columns_of(&stmt);
+    let cols = columns_of(conn, &stmt);
     let ncols = cols.len();
     if chunks.blocking_send(Chunk::Columns(cols)).is_err() {
         return Ok(RunOutcome::default());
@@ -565,6 +647,7 @@ fn table_info(
         let (name, decl) = r.map_err(err)?;
         let ty = match sqlite_decl_type(decl.as_deref()) {
             PgType::Unknown => PgType::Text,
+            _ if sqlite_is_rowid_decl(decl.as_deref()) => rowid_type(conn, "main", table, &name),
             t => t,
         };
         out.push((name.to_lowercase(), ty));
@@ -687,7 +770,7 @@ pub struct SqliteConn {
     bind: String,
     worker: Worker,
     broken: bool,
-    idle: Arc<Mutex<Vec<Worker>>>,
+    idle: Arc<Mutex<Option<Vec<Worker>>>>,
     /// This lease's cancels (see [`CancelGate`]).
     gate: Arc<CancelGate>,
 }
@@ -795,7 +878,9 @@ impl SqliteConn {
             return;
         }
         if let Ok(mut idle) = self.idle.lock() {
-            idle.push(self.worker);
+            if let Some(idle) = idle.as_mut() {
+                idle.push(self.worker);
+            }
         }
     }
 }

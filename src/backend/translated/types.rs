@@ -365,6 +365,37 @@ impl PgType {
 // ---------------------------------------------------------------------------------------------
 // Engine column types → PgType
 
+/// The text of a string literal as information_schema.COLUMNS.COLUMN_DEFAULT writes it (MariaDB
+/// quotes with backslash escapes, which the session's NO_BACKSLASH_ESCAPES would misread); `None`
+/// for any other default (a number, an expression).
+pub fn mariadb_string(default: &str) -> Option<String> {
+    let inner = default.strip_prefix('\'')?.strip_suffix('\'')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(match chars.next()? {
+                'n' => '\n',
+                't' => '\t',
+                'r' => '\r',
+                '0' => '\0',
+                'Z' => '\x1a',
+                'b' => '\x08',
+                other => other,
+            }),
+            '\'' => {
+                // a doubled quote; a lone one means this was not one literal
+                if chars.next()? != '\'' {
+                    return None;
+                }
+                out.push('\'');
+            }
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
 /// SQLite: the declared type of a column (as written in CREATE TABLE) → PostgreSQL type.
 /// `None` (an expression) → [`PgType::Unknown`], resolved from the first value's storage class.
 pub fn sqlite_decl_type(decl: Option<&str>) -> PgType {
@@ -416,6 +447,36 @@ pub fn sqlite_decl_type(decl: Option<&str>) -> PgType {
             }
         }
     }
+}
+
+/// SQLite: the PostgreSQL type of a rowid alias column (declared `INTEGER`, which
+/// [`sqlite_decl_type`] reads as int8), from its table's `CREATE TABLE` text: a serial or
+/// smallserial key made by bindproxy carries its range check (`CONSTRAINT "bindproxy_int4"` /
+/// `"bindproxy_int2"`), which gives int4 / int2, as PostgreSQL types the column; anything else
+/// (bigserial, identity bigint, a table made outside bindproxy) stays int8.
+pub fn sqlite_rowid_type(create_sql: &str, column: &str) -> PgType {
+    use super::rebuild::{head, is_constraint, items};
+    let Some((items, _)) = items(create_sql) else {
+        return PgType::Int8;
+    };
+    let Some(item) = items
+        .iter()
+        .find(|i| !is_constraint(i) && head(i).eq_ignore_ascii_case(column))
+    else {
+        return PgType::Int8;
+    };
+    if item.contains("CONSTRAINT \"bindproxy_int4\"") {
+        PgType::Int4
+    } else if item.contains("CONSTRAINT \"bindproxy_int2\"") {
+        PgType::Int2
+    } else {
+        PgType::Int8
+    }
+}
+
+/// Whether a SQLite declared type makes a rowid alias of a single-column primary key.
+pub fn sqlite_is_rowid_decl(decl: Option<&str>) -> bool {
+    decl.is_some_and(|d| d.trim().eq_ignore_ascii_case("integer"))
 }
 
 /// SQLite: PostgreSQL's atttypmod from a declared type: `NUMERIC(10,2)` → `((10 << 16) | 2) + 4`,
@@ -1967,5 +2028,19 @@ mod tests {
             PgType::Timestamptz
         );
         assert_eq!(sqlite_decl_type(None), PgType::Unknown);
+    }
+}
+
+#[cfg(test)]
+mod mariadb_default_tests {
+    #[test]
+    fn mariadb_defaults() {
+        use super::mariadb_string as m;
+        assert_eq!(m("'x\\'y'").as_deref(), Some("x'y"));
+        assert_eq!(m("'a''b\\\\c'").as_deref(), Some("a'b\\c"));
+        assert_eq!(m("'new'").as_deref(), Some("new"));
+        assert_eq!(m("0"), None);
+        assert_eq!(m("current_timestamp(6)"), None);
+        assert_eq!(m("'a' + 'b'"), None);
     }
 }

@@ -325,7 +325,11 @@ pub async fn read(
                     d.parse::<f64>().is_err() || type_sql.contains("char") || type_sql == "text";
                 pg_default(&if quoted { literal(d) } else { d.to_owned() }, &type_sql)
             }
-            Some(d) => pg_default(&backquotes_to_double(d), &type_sql),
+            // MariaDB quotes a text default with backslash escapes: PostgreSQL's quoting instead.
+            Some(d) => match crate::backend::translated::types::mariadb_string(d) {
+                Some(text) => pg_default(&literal(&text), &type_sql),
+                None => pg_default(&backquotes_to_double(d), &type_sql),
+            },
         };
         let column = Column {
             name: col,
