@@ -114,6 +114,7 @@ impl Session {
         if !Arc::ptr_eq(&now, &self.live) {
             self.live = arc_swap::Guard::into_inner(now);
             self.retired_leases = true;
+            self.carry_replica_state();
         }
         if self.retired_leases {
             self.leave_retired();

@@ -111,6 +111,27 @@ impl Session {
         self.replica_state(slot).on = None;
     }
 
+    /// After a reload: the read-your-writes window of a bind a reload replaced carries over to the
+    /// slot that serves its name now (a write just before the reload still keeps reads on the
+    /// primary). Which replica a lease is on stays with its slot.
+    pub(super) fn carry_replica_state(&mut self) {
+        if self.replica.is_empty() {
+            return;
+        }
+        let moved: Vec<(BindId, Instant)> = self
+            .replica
+            .iter()
+            .filter_map(|(&b, s)| {
+                let now = self.proxy.binds.successor(b).filter(|&n| n != b)?;
+                Some((now, s.wrote?))
+            })
+            .collect();
+        for (b, wrote) in moved {
+            let s = self.replica_state(b);
+            s.wrote = Some(s.wrote.map_or(wrote, |w| w.max(wrote)));
+        }
+    }
+
     /// A statement that is not a replica-safe read goes to `bind` (or a transaction ends there):
     /// the client's reads of `bind` stay on the primary for `read_your_writes_ms` from now.
     pub(super) fn note_write(&mut self, bind: BindId) {

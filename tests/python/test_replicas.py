@@ -19,13 +19,14 @@ import tempfile
 import time
 import urllib.request
 import json
+import signal
 from pathlib import Path
 
 import asyncpg
 import psycopg
 import pytest
 
-from conftest import PROXY_USER, Proxy, free_port, wait_until
+from conftest import PROXY_USER, Proxy, free_port, to_yaml, wait_until
 
 ADMIN = "replica_admin"
 # with admin_users, database `bindproxy` is the admin console: clients use another name
@@ -412,3 +413,73 @@ def test_admin_console_pools_and_pause(cluster, proxy):
             adm.execute("RESUME main")
             t.join(10)
             assert done["row"][0] is True
+
+
+# --------------------------------------------------------------------------------------------------------------
+def app_sessions(server: Server, app: str) -> int:
+    with server.connect() as c:
+        return c.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (app,)).fetchone()[0]
+
+
+def test_a_reload_that_replaces_the_bind_brings_its_new_replicas(cluster, tmp_path):
+    """A reload that changes a bind with replicas (its pool size and its replica list) opens a new slot with
+    its own replica set: reads, on a session opened before the reload too (a prepared one included), go to
+    the new slot's replica; the old replica's connection of that session is given back and closed."""
+    primary, (r1, r2) = cluster
+    app = "replica-reload"
+    config = {
+        "default_bind": "main",
+        "admin_http": "127.0.0.1:0",
+        "binds": {"main": {"url": primary.url(), "pool_size": 4, "replicas": [r1.url()],
+                           "replica_lag_max_ms": LAG_MAX_MS, "read_your_writes_ms": READ_YOUR_WRITES_MS}},
+        "tables": {"items": "main", "item_ids": "main"},
+    }
+    p = Proxy(config, tmp_path, name="replicas-reload").start()
+    try:
+        def states():
+            return next(b for b in readyz(p)["binds"] if b["name"] == "main")["replicas"]
+
+        def usable_on(port: int) -> bool:
+            s = states()
+            return len(s) == 1 and s[0]["usable"] and f":{port}/" in s[0]["target"]
+
+        assert wait_until(lambda: usable_on(r1.port), timeout=15, interval=0.2), (states(), p.log_tail())
+        before = psycopg.connect(host="127.0.0.1", port=p.port, user=PROXY_USER, dbname=PROXY_DBNAME,
+                                 autocommit=True, application_name=app)
+        try:
+            assert where(before) == (True, r1.port)
+            cur = before.cursor()
+            cur.execute(WHERE, prepare=True)
+            assert tuple(cur.fetchone()) == (True, r1.port), "a prepared read runs on the replica"
+            assert app_sessions(r1, app) == 1, "the session holds a lease on replica 1"
+
+            cfg = dict(config)
+            cfg["binds"] = {"main": {**config["binds"]["main"], "pool_size": 5, "replicas": [r2.url()]}}
+            last = len(p.log_path.read_text(errors="replace"))
+            p.config_path.write_text(to_yaml(cfg) + "\n")
+            os.kill(p.proc.pid, signal.SIGHUP)
+            assert wait_until(lambda: "reloaded" in p.log_path.read_text(errors="replace")[last:], timeout=10), \
+                p.log_tail()
+            assert "binds replaced" in p.log_path.read_text(errors="replace")[last:], p.log_tail()
+            assert wait_until(lambda: usable_on(r2.port), timeout=15, interval=0.2), (states(), p.log_tail())
+
+            # the session opened before the reload reads on the new slot's replica, plainly and prepared
+            assert where(before) == (True, r2.port)
+            cur.execute(WHERE, prepare=True)
+            assert tuple(cur.fetchone()) == (True, r2.port), "the prepared read follows the replaced bind"
+            # its lease on the old slot's replica was given back, and the retired pool closed it
+            assert wait_until(lambda: app_sessions(r1, app) == 0, timeout=10), app_sessions(r1, app)
+            assert app_sessions(r2, app) == 1
+
+            # a new session too; writes still go to the primary, and read-your-writes holds on the new slot
+            with psycopg.connect(host="127.0.0.1", port=p.port, user=PROXY_USER, dbname=PROXY_DBNAME,
+                                 autocommit=True, application_name=app) as after:
+                assert where(after) == (True, r2.port)
+                wrote = after.execute("SELECT nextval('item_ids'), pg_is_in_recovery(), inet_server_port() "
+                                      "FROM items WHERE id = 1").fetchone()
+                assert tuple(wrote[1:]) == (False, primary.port)
+                assert where(after) == (False, primary.port), "read-your-writes: the primary right after a write"
+        finally:
+            before.close()
+    finally:
+        p.stop()
