@@ -16,6 +16,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::backend::pg::tls::{PgTls, RootCert, SslMode};
+use crate::backend::translated::mysql_tls::{is_tls_key, MySslMode, MyTls};
 use crate::frontend::tls::{ServerTls, TlsMode};
 use crate::router::Router;
 
@@ -65,6 +66,21 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// `log_format`: text or JSON lines.
     pub log_format: LogFormat,
+    /// Bind name → its read replicas (`binds.NAME.replicas`), for the PostgreSQL binds that list
+    /// some, in file order.
+    pub replicas: IndexMap<String, ReplicaConfig>,
+}
+
+/// The read replicas of one PostgreSQL bind (`replicas`, `replica_lag_max_ms`,
+/// `read_your_writes_ms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaConfig {
+    /// The replicas' URLs, parsed as bind URLs (same `sslmode` rules), in file order.
+    pub targets: Vec<PgTarget>,
+    /// A replica whose replay lags more than this is not used.
+    pub lag_max: Duration,
+    /// After a client writes to the bind, its reads stay on the primary this long.
+    pub read_your_writes: Duration,
 }
 
 /// `catalog:`: the PostgreSQL database that holds a stub of every bind's tables, which answers
@@ -148,10 +164,12 @@ pub struct BindConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BindUrl {
     Postgres(PgTarget),
-    /// A `mysql://` URL normalised for mysql_async (driver suffix removed).
+    /// A `mysql://` URL normalised for mysql_async (driver suffix and TLS keys removed), and what
+    /// its TLS keys ask (`ssl_mode`, `ssl_ca`, …: `backend::translated::mysql_tls`).
     MySql {
         url: String,
         display: String,
+        tls: MyTls,
     },
     /// `None` is an in-memory database, shared by every client of the bind.
     Sqlite {
@@ -407,6 +425,13 @@ struct RawBindOptions {
     checkout_timeout_ms: u64,
     #[serde(default = "default_connect_timeout_ms")]
     connect_timeout_ms: u64,
+    /// Read replicas of a PostgreSQL bind.
+    #[serde(default)]
+    replicas: Vec<String>,
+    #[serde(default = "default_replica_lag_max_ms")]
+    replica_lag_max_ms: u64,
+    #[serde(default = "default_read_your_writes_ms")]
+    read_your_writes_ms: u64,
 }
 
 fn default_pool_size() -> usize {
@@ -417,6 +442,12 @@ fn default_checkout_timeout_ms() -> u64 {
 }
 fn default_connect_timeout_ms() -> u64 {
     5_000
+}
+fn default_replica_lag_max_ms() -> u64 {
+    1_000
+}
+fn default_read_your_writes_ms() -> u64 {
+    1_000
 }
 
 /// A bind is either a URL string or a map of options (like SQLALCHEMY_BINDS' dict form).
@@ -436,6 +467,9 @@ impl<'de> Deserialize<'de> for RawBind {
                     pool_size: default_pool_size(),
                     checkout_timeout_ms: default_checkout_timeout_ms(),
                     connect_timeout_ms: default_connect_timeout_ms(),
+                    replicas: Vec::new(),
+                    replica_lag_max_ms: default_replica_lag_max_ms(),
+                    read_your_writes_ms: default_read_your_writes_ms(),
                 }))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawBind, A::Error> {
@@ -566,6 +600,7 @@ impl Config {
             return Err(invalid("binds", "at least one bind is required".into()));
         }
         let mut binds = IndexMap::new();
+        let mut replicas = IndexMap::new();
         for (name, RawBind(opts)) in raw.binds {
             let key = format!("binds.{name}");
             if name.is_empty() {
@@ -584,6 +619,11 @@ impl Config {
                     &format!("{key}.pool_size"),
                     "must be at least 1".into(),
                 ));
+            }
+            if let Some(r) =
+                replica_config(&key, &url, &opts, env).map_err(|(k, p)| invalid(&k, p))?
+            {
+                replicas.insert(name.clone(), r);
             }
             binds.insert(
                 name.clone(),
@@ -718,6 +758,7 @@ impl Config {
             default_bind,
             default_schema: raw.default_schema,
             binds,
+            replicas,
             tables,
             users,
             auth_method: raw.auth_method,
@@ -928,6 +969,44 @@ fn substitute_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Strin
     Ok(out)
 }
 
+/// The `replicas` of a bind, checked: PostgreSQL URLs for a PostgreSQL bind (the same engine as
+/// the primary), parsed as bind URLs are. Errors are (key, problem).
+fn replica_config(
+    key: &str,
+    primary: &BindUrl,
+    opts: &RawBindOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<ReplicaConfig>, (String, String)> {
+    if opts.replicas.is_empty() {
+        return Ok(None);
+    }
+    if !matches!(primary, BindUrl::Postgres(_)) {
+        return Err((
+            format!("{key}.replicas"),
+            "read replicas are supported for PostgreSQL binds only".into(),
+        ));
+    }
+    let mut targets = Vec::with_capacity(opts.replicas.len());
+    for (i, r) in opts.replicas.iter().enumerate() {
+        let k = format!("{key}.replicas[{i}]");
+        let url = substitute_env(r, env).map_err(|p| (k.clone(), p))?;
+        match parse_bind_url(&url).map_err(|p| (k.clone(), p))? {
+            BindUrl::Postgres(t) => targets.push(t),
+            _ => {
+                return Err((
+                    k,
+                    "a replica must be the same engine as its primary: a PostgreSQL URL (postgresql://…)".into(),
+                ))
+            }
+        }
+    }
+    Ok(Some(ReplicaConfig {
+        targets,
+        lag_max: Duration::from_millis(opts.replica_lag_max_ms),
+        read_your_writes: Duration::from_millis(opts.read_your_writes_ms),
+    }))
+}
+
 /// Parses a bind URL in any form SQLAlchemy accepts for the three supported kinds.
 pub fn parse_bind_url(s: &str) -> Result<BindUrl, String> {
     let (scheme, rest) = s.split_once("://").ok_or_else(|| {
@@ -945,7 +1024,16 @@ pub fn parse_bind_url(s: &str) -> Result<BindUrl, String> {
         "postgresql" | "postgres" => parse_pg_url(&format!("postgresql://{rest}")).map(BindUrl::Postgres),
         "mysql" | "mariadb" => {
             let url = format!("mysql://{rest}");
-            let parsed = url::Url::parse(&url).map_err(|e| format!("malformed URL `{}`: {e}", redact(s)))?;
+            let mut parsed = url::Url::parse(&url).map_err(|e| format!("malformed URL `{}`: {e}", redact(s)))?;
+            let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+            let tls = MyTls::from_query(&pairs)?;
+            let kept: Vec<&(String, String)> = pairs.iter().filter(|(k, _)| !is_tls_key(k)).collect();
+            if kept.is_empty() {
+                parsed.set_query(None);
+            } else {
+                parsed.query_pairs_mut().clear().extend_pairs(kept);
+            }
+            let url = parsed.to_string();
             if parsed.host_str().is_none_or(str::is_empty) {
                 return Err(format!("`{}` names no host", redact(s)));
             }
@@ -959,7 +1047,11 @@ pub fn parse_bind_url(s: &str) -> Result<BindUrl, String> {
                 parsed.port().unwrap_or(3306),
                 parsed.path()
             );
-            Ok(BindUrl::MySql { url, display })
+            let display = match tls.mode {
+                MySslMode::Disabled => display,
+                m => format!("{display}?ssl_mode={}", m.as_str()),
+            };
+            Ok(BindUrl::MySql { url, display, tls })
         }
         "sqlite" => {
             // SQLAlchemy: sqlite:// and sqlite:///:memory: are in memory; sqlite:///rel.db is relative
@@ -1248,6 +1340,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("NOPE"), "{e}");
+    }
+
+    #[test]
+    fn replicas_are_parsed_and_checked() {
+        let c = parse("binds:\n  main:\n    url: postgresql://h/db\n    replicas: [\"postgresql+psycopg://r1:5433/db?sslmode=require\", postgres://r2/db]\n    replica_lag_max_ms: 250\n")
+            .unwrap();
+        let r = &c.replicas["main"];
+        assert_eq!(r.targets.len(), 2);
+        assert_eq!(
+            (r.targets[0].host.as_str(), r.targets[0].port),
+            ("r1", 5433)
+        );
+        assert_eq!(r.targets[0].tls.mode.as_str(), "require");
+        assert_eq!(r.lag_max, Duration::from_millis(250));
+        assert_eq!(r.read_your_writes, Duration::from_millis(1000));
+        assert!(parse("binds:\n  main: postgresql://h/db\n")
+            .unwrap()
+            .replicas
+            .is_empty());
+        for (yaml, key, problem) in [
+            (
+                "binds:\n  main:\n    url: postgresql://h/db\n    replicas: [mysql://root@r/db]\n",
+                "binds.main.replicas[0]",
+                "same engine",
+            ),
+            (
+                "binds:\n  main:\n    url: mysql://root@h/db\n    replicas: [mysql://root@r/db]\n",
+                "binds.main.replicas",
+                "PostgreSQL binds only",
+            ),
+            (
+                "binds:\n  main:\n    url: postgresql://h/db\n    replicas: [\"postgresql://r/db?sslmode=verify-ca\"]\n",
+                "binds.main.replicas[0]",
+                "sslrootcert",
+            ),
+        ] {
+            let e = parse(yaml).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains(problem), "{e}");
+        }
     }
 
     const TRANSLATED: &str = "default_bind: main\nbinds:\n  main: postgresql://h/db\n  logs: mysql://root@h/logs\n  lite: sqlite:///data/x.db\n";

@@ -346,6 +346,16 @@ async fn check(config: Config) -> ExitCode {
                 println!("bind {name}: FAILED: {e}");
             }
         }
+        // a replica that cannot be reached is reported, not fatal: the primary serves its reads
+        for r in slot.replicas.iter().flat_map(|s| &s.replicas) {
+            match r.pool.connect().await {
+                Ok(_) => println!("  replica {}: ok", r.pool.target()),
+                Err(e) => println!(
+                    "  replica {}: unreachable ({e}); its reads go to the primary",
+                    r.pool.target()
+                ),
+            }
+        }
     }
     match &proxy.catalog {
         Some(c) => println!("catalog: {} (every bind's tables, synced at start)", c.store),
@@ -530,6 +540,8 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // read replicas: each bind's lag check, once a second, for as long as the daemon runs
+    proxy.start_replica_monitors();
     if let Err(e) = recover_at_start(&proxy).await {
         eprintln!("bindproxy: recovery of prepared transactions failed: {e}");
         return ExitCode::from(2);

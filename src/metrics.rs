@@ -34,6 +34,7 @@ pub mod name {
     pub const POOL_CHECKOUT_WAIT: &str = "bindproxy_pool_checkout_wait_seconds";
     pub const POOL_CONNECTIONS: &str = "bindproxy_pool_connections";
     pub const STATEMENTS: &str = "bindproxy_statements_total";
+    pub const REPLICA_STATEMENTS: &str = "bindproxy_replica_statements_total";
     pub const ERRORS: &str = "bindproxy_errors_total";
     pub const CONNECT_FAILURES: &str = "bindproxy_backend_connect_failures_total";
     pub const TABLE_STATEMENTS: &str = "bindproxy_table_statements_total";
@@ -146,6 +147,8 @@ struct BindMetrics {
     checkout_wait: Histogram,
     waiting: Gauge,
     statements: Counter,
+    /// Those of `statements` a read replica ran.
+    replica_statements: Counter,
     connect_failures: Counter,
     in_use: Gauge,
     idle: Gauge,
@@ -282,6 +285,7 @@ fn bind_metrics(n: &str) -> &'static BindMetrics {
         checkout_wait: ::metrics::histogram!(name::POOL_CHECKOUT_WAIT, &l),
         waiting: ::metrics::gauge!(name::POOL_WAITING, &l),
         statements: ::metrics::counter!(name::STATEMENTS, &l),
+        replica_statements: ::metrics::counter!(name::REPLICA_STATEMENTS, &l),
         connect_failures: ::metrics::counter!(name::CONNECT_FAILURES, &l),
         in_use: ::metrics::gauge!(name::POOL_CONNECTIONS, "bind" => name.clone(), "state" => "in_use"),
         idle: ::metrics::gauge!(name::POOL_CONNECTIONS, "bind" => name.clone(), "state" => "idle"),
@@ -339,7 +343,11 @@ fn describe() {
     );
     describe_counter!(
         name::STATEMENTS,
-        "Statements (Query or Execute) sent to this bind."
+        "Statements (Query or Execute) sent to this bind (its primary or a read replica)."
+    );
+    describe_counter!(
+        name::REPLICA_STATEMENTS,
+        "Statements (Query or Execute) of this bind run on one of its read replicas."
     );
     describe_counter!(
         name::ERRORS,
@@ -471,7 +479,7 @@ impl Drop for CheckoutWait {
     }
 }
 
-/// A statement (Query or Execute) was sent to bind `b`.
+/// A statement (Query or Execute) was sent to bind `b` (its primary).
 pub fn statement(b: BindId) {
     if let Some(m) = bind(b) {
         m.statements.increment(1);
@@ -511,6 +519,15 @@ pub fn figures(b: BindId) -> BindFigures {
         checkouts: t.checkouts.load(Ordering::Relaxed),
         wait_us: t.wait_us.load(Ordering::Relaxed),
         waiting: m.waiting_now.load(Ordering::Relaxed),
+    }
+}
+
+/// A statement (Query or Execute) of bind `b` was sent to one of its read replicas: it counts in
+/// both [`name::STATEMENTS`] and [`name::REPLICA_STATEMENTS`].
+pub fn replica_statement(b: BindId) {
+    if let Some(m) = bind(b) {
+        m.statements.increment(1);
+        m.replica_statements.increment(1);
     }
 }
 

@@ -1,5 +1,5 @@
-//! What every session shares: the configuration, the analysis cache, the bind registry, the
-//! live table map, the cancel registry, and for the admin console the registry of live sessions
+//! What every session shares: the configuration, the analysis cache, the bind registry (with
+//! each bind's read replicas), the live table map, the cancel registry, and for the admin console the registry of live sessions
 //! and the pause gate.
 //!
 //! Owns [`Live`]: the table map (router), the bind name → [`BindId`] map and the configuration in
@@ -18,6 +18,7 @@ use std::task::{Context, Poll};
 use arc_swap::ArcSwap;
 use futures::task::AtomicWaker;
 
+use crate::backend::pg::ReplicaSet;
 use crate::backend::Bind;
 use crate::catalog::shadow::Syncer;
 use crate::clients::ClientRegistry;
@@ -27,6 +28,7 @@ use crate::frontend::cancel::CancelRegistry;
 use crate::pause::PauseGate;
 pub use crate::registry::BindId;
 use crate::registry::BindRegistry;
+pub use crate::registry::{is_replica_lease, primary_of, replica_lease};
 use crate::router::Router;
 use crate::sql::AnalysisCache;
 use crate::tx::{Capability, Coordinator};
@@ -168,7 +170,8 @@ impl Proxy {
             opened.push((name.clone(), Bind::open(cfg)?, cfg.clone()));
         }
         for (name, bind, cfg) in opened {
-            let id = binds.push(&name, bind, Some(cfg));
+            let replicas = config.replicas.get(&name).map(|r| ReplicaSet::new(&cfg, r));
+            let id = binds.push(&name, bind, Some(cfg), replicas);
             ids.insert(name, id);
         }
         let catalog = match config.catalog_target() {
@@ -206,7 +209,7 @@ impl Proxy {
             None => None,
         }
         .map(|(bind, store)| {
-            let id = binds.push(CATALOG_BIND, bind, None);
+            let id = binds.push(CATALOG_BIND, bind, None, None);
             ids.insert(CATALOG_BIND.to_owned(), id);
             ShadowCatalog {
                 bind: id,
@@ -275,7 +278,41 @@ impl Proxy {
         }
     }
 
-    /// The name of `bind`, for messages and log lines.
+    /// `bind`'s read replicas, if it has any (a replica lease key: its primary's).
+    pub fn replicas(&self, bind: BindId) -> Option<Arc<ReplicaSet>> {
+        self.binds.replicas(bind)
+    }
+
+    /// The key of a session's lease on one of `bind`'s read replicas, when the bind has some
+    /// ([`replica_lease`]: never a bind id, whatever a reload adds).
+    pub fn replica_slot(&self, bind: BindId) -> Option<BindId> {
+        self.binds.has_replicas(bind).then(|| replica_lease(bind))
+    }
+
+    /// True for a session's replica lease key, false for a bind.
+    pub fn is_replica_slot(&self, slot: BindId) -> bool {
+        is_replica_lease(slot)
+    }
+
+    /// The bind a session's connection key reads or writes for: itself, or the primary of a
+    /// replica lease.
+    pub fn primary_of(&self, slot: BindId) -> BindId {
+        primary_of(slot)
+    }
+
+    /// Starts the lag monitor of every serving bind with replicas (`backend::pg::replica`); a
+    /// reload starts those of the slots it opens.
+    pub fn start_replica_monitors(&self) {
+        for s in self.binds.all().iter() {
+            if let Some(r) = &s.replicas {
+                if !r.is_retired() {
+                    r.spawn_monitor();
+                }
+            }
+        }
+    }
+
+    /// The name of `bind` (a replica lease key: its primary's), for messages and log lines.
     pub fn bind_name(&self, bind: BindId) -> Arc<str> {
         self.binds.name(bind)
     }

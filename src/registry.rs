@@ -1,7 +1,14 @@
 //! The bind registry: every bind the process has opened, under an id that is never reused.
 //!
-//! Owns: [`BindId`], the [`BindSlot`]s (a bind's name, its pool, the configuration it was opened
-//! with, its two-phase capability and its [`Standing`]), and their append-only list.
+//! Owns: [`BindId`], the [`BindSlot`]s (a bind's name, its pool, its read replicas, the
+//! configuration it was opened with, its two-phase capability and its [`Standing`]), their
+//! append-only list, and the key of a session's replica lease ([`replica_lease`]).
+//!
+//! Read replicas belong to their primary's slot: a reload that replaces a bind opens the new
+//! slot's replica set with its pool, and retiring a slot retires its replica pools too (they drain
+//! as its primary pool does; its lag monitor stops). A session keys its lease on one of a bind's
+//! replicas by the primary's id with the top bit set ([`replica_lease`]): no registry id ever has
+//! that bit (ids are positions in a `Vec`), so the key never names a bind, whatever a reload adds.
 //!
 //! Why append-only: sessions, transactions, prepared statements, portals, the decision log's
 //! background retries and the metrics all hold a `BindId` for as long as they need it. A reload
@@ -24,12 +31,33 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 
+use crate::backend::pg::ReplicaSet;
 use crate::backend::Bind;
 use crate::config::BindConfig;
 use crate::tx::Capability;
 
 /// A bind's place in the [`BindRegistry`]: never reused, valid for the life of the process.
 pub type BindId = usize;
+
+/// The bit that marks a session's replica lease key (see the module comment).
+const REPLICA_LEASE: BindId = 1 << (usize::BITS - 1);
+
+/// The key under which a session holds its lease on one of `primary`'s read replicas: never a
+/// registry id.
+pub fn replica_lease(primary: BindId) -> BindId {
+    primary | REPLICA_LEASE
+}
+
+/// True for a replica lease key, false for a bind's id.
+pub fn is_replica_lease(key: BindId) -> bool {
+    key & REPLICA_LEASE != 0
+}
+
+/// The bind a session's connection key reads or writes for: the id itself, or the primary of a
+/// replica lease.
+pub fn primary_of(key: BindId) -> BindId {
+    key & !REPLICA_LEASE
+}
 
 /// Whether a slot still takes new leases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +98,9 @@ pub struct BindSlot {
     pub bind: Bind,
     /// What it was opened with (None for the catalog bind, which the file does not list).
     pub config: Option<BindConfig>,
+    /// Its read replicas (a PostgreSQL bind that lists some): opened with the slot, retired with
+    /// it.
+    pub replicas: Option<Arc<ReplicaSet>>,
     /// Can it prepare? Known from the engine for MySQL/SQLite; for PostgreSQL from
     /// `max_prepared_transactions`, read at start or reload (or by the first session that needs it).
     capability: OnceLock<Capability>,
@@ -103,6 +134,9 @@ impl BindSlot {
         };
         self.standing.store(code, Ordering::Release);
         self.bind.retire();
+        if let Some(r) = &self.replicas {
+            r.retire();
+        }
     }
 }
 
@@ -123,8 +157,14 @@ impl Default for BindRegistry {
 }
 
 impl BindRegistry {
-    /// Adds a bind under the next id.
-    pub(crate) fn push(&self, name: &str, bind: Bind, config: Option<BindConfig>) -> BindId {
+    /// Adds a bind (with its read replicas, if any) under the next id.
+    pub(crate) fn push(
+        &self,
+        name: &str,
+        bind: Bind,
+        config: Option<BindConfig>,
+        replicas: Option<Arc<ReplicaSet>>,
+    ) -> BindId {
         let _grow = self.grow.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.slots.load_full();
         let id = current.len();
@@ -138,6 +178,7 @@ impl BindRegistry {
             name: Arc::from(name),
             bind,
             config,
+            replicas,
             capability,
             standing: AtomicUsize::new(SERVING),
         }));
@@ -150,11 +191,11 @@ impl BindRegistry {
         self.slots.load().get(id).cloned()
     }
 
-    /// The name of `id`'s bind, for messages and log lines.
+    /// The name of `id`'s bind (a replica lease key: its primary's), for messages and log lines.
     pub fn name(&self, id: BindId) -> Arc<str> {
         self.slots
             .load()
-            .get(id)
+            .get(primary_of(id))
             .map(|s| s.name.clone())
             .unwrap_or_else(|| Arc::from("?"))
     }
@@ -189,6 +230,22 @@ impl BindRegistry {
             }
         }
         None
+    }
+
+    /// Whether `id`'s bind has read replicas (a lock-free load, no reference count taken).
+    pub fn has_replicas(&self, id: BindId) -> bool {
+        self.slots
+            .load()
+            .get(id)
+            .is_some_and(|s| s.replicas.is_some())
+    }
+
+    /// `id`'s read replicas (a replica lease key: its primary's).
+    pub fn replicas(&self, id: BindId) -> Option<Arc<ReplicaSet>> {
+        self.slots
+            .load()
+            .get(primary_of(id))
+            .and_then(|s| s.replicas.clone())
     }
 
     pub fn capability(&self, id: BindId) -> Option<Capability> {
@@ -228,7 +285,7 @@ mod tests {
         let r = BindRegistry::default();
         let push = |name: &str, db: &str| {
             let (b, c) = pg(name, db);
-            r.push(name, b, Some(c))
+            r.push(name, b, Some(c), None)
         };
         let (a, b) = (push("a", "one"), push("b", "two"));
         assert_eq!((a, b), (0, 1));
@@ -249,5 +306,11 @@ mod tests {
         assert!(matches!(&r.get(a).unwrap().bind, Bind::Pg(p) if p.is_retired()));
         assert_eq!(r.get(a3).unwrap().standing(), Standing::Serving);
         assert_eq!(&*r.name(99), "?");
+        // a replica lease key names its primary and is no id of the registry
+        let k = replica_lease(a3);
+        assert!(is_replica_lease(k) && !is_replica_lease(a3));
+        assert_eq!(primary_of(k), a3);
+        assert_eq!(&*r.name(k), "a");
+        assert!(r.get(k).is_none());
     }
 }

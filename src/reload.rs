@@ -8,9 +8,11 @@
 //!
 //! What a reload does to binds (ids and slots: `registry.rs`):
 //! - unchanged (same URL, pool size and timeouts): the same slot, connections kept;
-//! - changed: a new pool under a new id for the same name; the old slot is retired
+//! - changed (its URL, pool, timeouts or read replicas): a new pool, with a new replica set and
+//!   its lag monitor, under a new id for the same name; the old slot is retired
 //!   (`Standing::Replaced`): leases already out finish their transaction (or session, when it
-//!   holds prepared statements there), then their connections close;
+//!   holds prepared statements there), then their connections close; its replica pools drain the
+//!   same way and its monitor stops;
 //! - added: a new slot, its two-phase capability asked as at start, its metrics registered;
 //! - removed: retired (`Standing::Removed`); open transactions on it finish. Its table rules are
 //!   remembered (until a restart) so that new statements on its tables are refused with
@@ -27,6 +29,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::backend::pg::ReplicaSet;
 use crate::backend::Bind;
 use crate::config::{BindConfig, Config, ConfigError, CATALOG_BIND};
 use crate::error::ProxyError;
@@ -139,7 +142,10 @@ async fn swap(proxy: &Arc<Proxy>) -> Result<ReloadReport, ReloadError> {
     for (name, cfg) in &new.binds {
         let before = old.bind_id(name).and_then(|id| proxy.binds.get(id));
         match before {
-            Some(slot) if slot.config.as_ref() == Some(cfg) => {
+            Some(slot)
+                if slot.config.as_ref() == Some(cfg)
+                    && slot.replicas.as_ref().map(|r| &r.config) == new.replicas.get(name) =>
+            {
                 ids.insert(name.clone(), slot.id);
             }
             before => {
@@ -166,7 +172,12 @@ async fn swap(proxy: &Arc<Proxy>) -> Result<ReloadReport, ReloadError> {
     let mut replaced: Vec<(BindId, BindId)> = Vec::new();
     let mut fresh: Vec<BindId> = Vec::new();
     for (name, bind, cfg, before) in opened {
-        let id = proxy.binds.push(&name, bind, Some(cfg));
+        // its read replicas come with the new slot (the old slot's drain with it)
+        let replicas = new.replicas.get(&name).map(|r| ReplicaSet::new(&cfg, r));
+        if let Some(r) = &replicas {
+            r.spawn_monitor();
+        }
+        let id = proxy.binds.push(&name, bind, Some(cfg), replicas);
         crate::metrics::register_bind(id, &name);
         fresh.push(id);
         match before {

@@ -426,6 +426,7 @@ async fn mariadb_tables_made_through_the_translator_read_back_as_postgresql_wrot
             BindUrl::MySql {
                 url: url.clone(),
                 display: url,
+                tls: Default::default(),
             },
         ))
         .unwrap(),
@@ -542,6 +543,7 @@ async fn mariadb_documented_differences() {
             BindUrl::MySql {
                 url: url.clone(),
                 display: url,
+                tls: Default::default(),
             },
         ))
         .unwrap(),

@@ -92,6 +92,7 @@ impl MyDb {
             BindUrl::MySql {
                 url: url.clone(),
                 display: url,
+                tls: Default::default(),
             },
             pool,
         ))
@@ -1114,6 +1115,7 @@ async fn pool_limits_and_unreachable_servers() {
         BindUrl::MySql {
             url: url.clone(),
             display: url,
+            tls: Default::default(),
         },
         2,
     ))

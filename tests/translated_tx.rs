@@ -72,6 +72,7 @@ impl MyDb {
             BindUrl::MySql {
                 url: url.clone(),
                 display: url,
+                tls: Default::default(),
             },
             4,
         ))

@@ -1,7 +1,8 @@
 //! Readiness of the binds, for `/readyz`: each bind reached with a short timeout, the answer
 //! cached for [`CACHE_FOR`] so that probes cannot hammer the databases.
 //!
-//! Owns: [`Readiness`] (per bind: name, engine, reachable, error, pool usage) and its cache. A
+//! Owns: [`Readiness`] (per bind: name, engine, reachable, error, pool usage, and its read
+//! replicas' state from their lag monitor) and its cache. A
 //! bind is reachable when a fresh connection to it opens and answers (`Bind::check`, the same
 //! check as `bindproxy check`) within [`CHECK_TIMEOUT`].
 //!
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::backend::pg::replica::ReplicaStatus;
 use crate::proxy::Proxy;
 use crate::shutdown::{Shutdown, Stage};
 
@@ -38,6 +40,10 @@ pub struct BindReadiness {
     pub ok: bool,
     pub error: Option<String>,
     pub pool: PoolUsage,
+    /// The bind's read replicas as the lag monitor last saw them (absent for a bind without
+    /// replicas). They do not make the bind or the process unready: the primary serves instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<Vec<ReplicaStatus>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,6 +96,7 @@ impl ReadyCache {
                     ok,
                     error,
                     pool: PoolUsage { size, in_use, idle },
+                    replicas: slot.replicas.as_ref().map(|r| r.status()),
                 })
             })
             .collect();

@@ -373,10 +373,10 @@ impl Session {
             self.run_spanning(sql).await?;
             return Ok(Step::Done);
         }
-        let (bind, outside_tx) = match placed {
+        let (bind, outside_tx, floating) = match placed {
             Ok(p) => {
                 self.follow_search_path(&analysis);
-                (p.bind, p.outside_tx)
+                (p.bind, p.outside_tx, p.floating)
             }
             Err(e) => {
                 return Ok(self.refuse_in_order(e, true));
@@ -390,6 +390,19 @@ impl Session {
         if self.refused_by_failure(bind) && !is_control(kind) {
             return Ok(self.refuse_in_order(ProxyError::InFailedTransaction, true));
         }
+        // a plain read may go to a read replica of its bind (`replica.rs`); anything else is a write
+        let bind = if analysis.replica_safe() && !floating {
+            self.read_target(bind).await
+        } else {
+            // SET and SHOW change or read no data: no read-your-writes window for them
+            if !matches!(kind, Some(StatementKind::Set | StatementKind::Show)) {
+                self.note_write(bind);
+            }
+            if analysis.creates_temporary() {
+                self.pin_to_primary(bind);
+            }
+            bind
+        };
         let spreads_set = is_plain_set(&analysis) && self.spreads_settings();
         if self.blocked(Some(bind)) || (spreads_set && self.blocked(None)) {
             return Ok(Step::Blocked);
@@ -410,7 +423,7 @@ impl Session {
             self.refuse(e, true);
             return Ok(Step::Done);
         }
-        crate::metrics::statement(bind);
+        self.count_statement(bind);
         // `SELECT set_config('search_path', …, false)` changes the session as a SET does
         let sets_path = analysis.statements.iter().all(|s| s.tables.is_empty())
             && analysis.statements.iter().any(|s| {
@@ -506,7 +519,7 @@ impl Session {
             SqlPrepared::DeallocateAll => {
                 self.sql_prepared.clear();
                 let frame = super::query_frame("DEALLOCATE ALL");
-                for other in 0..self.conns.len() {
+                for other in self.conns.keys() {
                     if other == bind {
                         continue;
                     }
@@ -534,7 +547,7 @@ impl Session {
     /// so every other connection it holds gets it too, quietly, and so will those it opens later.
     async fn replay_set(&mut self, bind: BindId, sql: &str, key: Option<SettingKey>) {
         let frame = super::query_frame(sql);
-        for other in 0..self.conns.len() {
+        for other in self.conns.keys() {
             if other == bind {
                 continue;
             }
@@ -649,6 +662,7 @@ impl Session {
                     outside_tx: false,
                     set_sql: None,
                     reroute: None,
+                    reparse: None,
                 },
             );
             self.local_ext(b"1");
@@ -687,6 +701,18 @@ impl Session {
             parse: Frame::from_raw(bytes::Bytes::copy_from_slice(f.raw())),
             generation: self.live.generation,
         });
+        // a plain read of a bind with replicas: parsed where it would run now, kept to be parsed
+        // again where a later Bind runs it (`replica.rs`)
+        let reparse =
+            (analysis.replica_safe() && !floating && self.proxy.replica_slot(bind).is_some())
+                .then(|| (bind, f.clone()));
+        if analysis.creates_temporary() {
+            self.pin_to_primary(bind);
+        }
+        let bind = match reparse {
+            Some(_) => self.read_target(bind).await,
+            None => bind,
+        };
         if !outside_tx {
             if let Err(e) = self.join_pipeline(bind).await {
                 self.refuse(e, false);
@@ -717,6 +743,7 @@ impl Session {
                         outside_tx,
                         set_sql: set_sql.clone(),
                         reroute,
+                        reparse: None,
                     },
                 );
             } else {
@@ -736,6 +763,7 @@ impl Session {
                 outside_tx,
                 set_sql,
                 reroute,
+                reparse,
             },
         );
         Ok(Step::Done)
@@ -770,11 +798,29 @@ impl Session {
         };
         let spreads_set = spread.is_some();
         let is_control = relayed_control.is_some();
+        let mut read_of = stmt.reparse.as_ref().map(|(b, _)| *b);
+        if rerouted.is_some() && read_of.is_some() {
+            // a read whose table a reload moved: its primary is where the map sends it now
+            read_of = rerouted;
+        }
         let bind = match (&stmt.floating, in_tx, rerouted, stmt.prepared_on.last()) {
             (Some(_), Some(b), _, _) => b,
             (_, _, Some(b), _) => b,
             (_, _, _, Some(&b)) => b,
-            (_, _, _, None) => self.default_bind(),
+            (_, _, _, None) => read_of.unwrap_or_else(|| self.default_bind()),
+        };
+        // a plain read chooses between its bind's primary and replica lease at each Bind; the
+        // primary it was parsed for may have been replaced by a reload since (its Parse is kept,
+        // so it is prepared again on the slot serving the name now)
+        let bind = match read_of {
+            Some(primary) => {
+                let primary = self.serving(primary).unwrap_or(primary);
+                self.read_target(primary).await
+            }
+            None => {
+                self.note_write(bind);
+                bind
+            }
         };
         if self.refused_by_failure(bind) && !is_control {
             return Ok(self.refuse_in_order(ProxyError::InFailedTransaction, false));
@@ -805,8 +851,11 @@ impl Session {
         let Some(stmt) = self.statements.get_mut(&stmt_name) else {
             return Ok(Step::Done);
         };
-        if let (Some(_), Some(r)) = (rerouted, stmt.reroute.as_mut()) {
+        if let (Some(to), Some(r)) = (rerouted, stmt.reroute.as_mut()) {
             r.generation = generation;
+            if let Some((primary, _)) = stmt.reparse.as_mut() {
+                *primary = to;
+            }
             // the last bind it is prepared on is where it runs from now on; pools a reload retired
             // no longer count (their lease can go back once nothing else holds it)
             let registry = &self.proxy.binds;
@@ -814,7 +863,7 @@ impl Session {
             stmt.prepared_on.retain(|&b| {
                 b != bind
                     && registry
-                        .get(b)
+                        .get(crate::registry::primary_of(b))
                         .is_some_and(|s| s.standing() == crate::registry::Standing::Serving)
             });
             if prepared_there {
@@ -867,9 +916,31 @@ impl Session {
         let t = Target::decode(f.body(), "Describe").map_err(malformed)?;
         let (bind, due) = if t.kind == b'S' {
             match self.statements.get(t.name) {
-                Some(s) => match s.prepared_on.last() {
-                    Some(&b) => (b, 2),
-                    None => {
+                Some(s) => match (s.prepared_on.last(), &s.reparse) {
+                    (Some(&b), _) => (b, 2),
+                    // a read whose replica lease went away: prepared again on its primary first
+                    (None, Some((primary, parse))) => {
+                        let (primary, parse) = (*primary, parse.clone());
+                        if self.blocked(Some(primary)) {
+                            return Ok(Step::Blocked);
+                        }
+                        if let Err(e) = self.ensure_conn(primary, Join::Outside).await {
+                            self.refuse(e, false);
+                            return Ok(Step::Done);
+                        }
+                        self.send(primary, parse.raw());
+                        self.touch(primary);
+                        self.pending.push_back(Pending::Extended {
+                            bind: primary,
+                            due: 1,
+                            relay: false,
+                        });
+                        if let Some(s) = self.statements.get_mut(t.name) {
+                            s.prepared_on.push(primary);
+                        }
+                        (primary, 2)
+                    }
+                    (None, None) => {
                         if self.blocked(None) {
                             return Ok(Step::Blocked);
                         }
@@ -934,7 +1005,7 @@ impl Session {
                     self.refuse(ProxyError::UnknownPortal(e.portal.to_owned()), false);
                     return Ok(Step::Done);
                 }
-                crate::metrics::statement(b);
+                self.count_statement(b);
                 if let Some(t) = self.cancellable(b) {
                     let mut out = BytesMut::new();
                     let r = t.execute(e.portal, e.max_rows, &mut out).await;

@@ -1,7 +1,8 @@
 //! The session's leases across reloads: which connection it holds per bind slot, which table map
 //! it follows, and how it moves to a reloaded bind.
 //!
-//! Owns: [`Leases`] (one optional connection per [`BindId`], growing as a reload adds slots), the
+//! Owns: [`Leases`] (one optional connection per [`BindId`], growing as a reload adds slots, and
+//! the replica leases in a table of their own keyed by the primary's id), the
 //! session's pinned `Live` (`proxy.rs`) and the three rules a reload imposes on a session:
 //! - the table map is the one in force when the statement arrives, except inside a transaction,
 //!   which keeps the map its first statement was routed with ([`Session::follow_reloads`]);
@@ -11,7 +12,10 @@
 //! - a lease on a retired slot is given back (its connection then closes, the pool draining)
 //!   once nothing of the session is left on it: no transaction, no answer due, no extended
 //!   messages since Sync, no COPY, no prepared statement, portal or SQL-level PREPARE
-//!   ([`Session::leave_retired`]). The next statement leases from the new pool.
+//!   ([`Session::leave_retired`]). The next statement leases from the new pool. A replica lease
+//!   goes with its primary's slot: given back once that slot is retired and nothing of the
+//!   session is left on the replica connection, so the retired replica pools drain too; the next
+//!   read takes a replica of the new slot.
 //!
 //! Must never: give back a connection that still owes answers or holds the client's state.
 
@@ -23,50 +27,79 @@ use crate::backend::pg::PgPool;
 use crate::error::ProxyError;
 use crate::protocol::messages::Parse;
 use crate::proxy::BindId;
-use crate::registry::{Retired, Standing};
+use crate::registry::{is_replica_lease, primary_of, replica_lease, Retired, Standing};
 
-/// One optional connection per bind slot. Indexing an id past the end reads as "no connection";
-/// writing there grows the list (a reload added the slot after the session began).
+/// One optional connection per bind slot, and a table of its own for the leases on read
+/// replicas, keyed by the primary's id. A connection is addressed by a key: a bind's id, or
+/// [`replica_lease`]`(primary)` for the replica lease of `primary` (never a registry id, so a
+/// bind a reload adds can never land on a replica lease). Indexing a key past the end reads as
+/// "no connection"; writing there grows its table (a reload added the slot after the session
+/// began).
 #[derive(Default)]
-pub(super) struct Leases(Vec<Option<Conn>>);
+pub(super) struct Leases {
+    binds: Vec<Option<Conn>>,
+    replicas: Vec<Option<Conn>>,
+}
 
 const NO_CONN: &Option<Conn> = &None;
 
 impl Leases {
     pub(super) fn with_slots(n: usize) -> Leases {
-        Leases((0..n).map(|_| None).collect())
+        Leases {
+            binds: (0..n).map(|_| None).collect(),
+            replicas: Vec::new(),
+        }
     }
 
-    pub(super) fn len(&self) -> usize {
-        self.0.len()
+    /// Every key this session may hold a connection under (binds first, then replica leases);
+    /// the iterator does not borrow the leases.
+    pub(super) fn keys(&self) -> impl Iterator<Item = BindId> {
+        (0..self.binds.len()).chain((0..self.replicas.len()).map(replica_lease))
     }
 
-    pub(super) fn iter(&self) -> std::slice::Iter<'_, Option<Conn>> {
-        self.0.iter()
+    /// Whether a connection is held, key by key in the order of [`Leases::keys`].
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Option<Conn>> + Clone {
+        self.binds.iter().chain(self.replicas.iter())
     }
 
-    pub(super) fn iter_mut(&mut self) -> std::slice::IterMut<'_, Option<Conn>> {
-        self.0.iter_mut()
+    /// Every connection slot with its key.
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (BindId, &mut Option<Conn>)> {
+        let replicas = self
+            .replicas
+            .iter_mut()
+            .enumerate()
+            .map(|(b, c)| (replica_lease(b), c));
+        self.binds.iter_mut().enumerate().chain(replicas)
     }
 
-    pub(super) fn as_mut_slice(&mut self) -> &mut [Option<Conn>] {
-        &mut self.0
+    fn table(&self, key: BindId) -> (&Vec<Option<Conn>>, BindId) {
+        if is_replica_lease(key) {
+            (&self.replicas, primary_of(key))
+        } else {
+            (&self.binds, key)
+        }
     }
 }
 
 impl std::ops::Index<BindId> for Leases {
     type Output = Option<Conn>;
-    fn index(&self, b: BindId) -> &Option<Conn> {
-        self.0.get(b).unwrap_or(NO_CONN)
+    fn index(&self, key: BindId) -> &Option<Conn> {
+        let (table, i) = self.table(key);
+        table.get(i).unwrap_or(NO_CONN)
     }
 }
 
 impl std::ops::IndexMut<BindId> for Leases {
-    fn index_mut(&mut self, b: BindId) -> &mut Option<Conn> {
-        if b >= self.0.len() {
-            self.0.resize_with(b + 1, || None);
+    fn index_mut(&mut self, key: BindId) -> &mut Option<Conn> {
+        let (table, i) = if is_replica_lease(key) {
+            (&mut self.replicas, primary_of(key))
+        } else {
+            (&mut self.binds, key)
+        };
+        if i >= table.len() {
+            table.resize_with(i + 1, || None);
         }
-        &mut self.0[b]
+        &mut table[i]
     }
 }
 
@@ -82,6 +115,7 @@ impl Session {
         if !Arc::ptr_eq(&now, &self.live) {
             self.live = arc_swap::Guard::into_inner(now);
             self.retired_leases = true;
+            self.carry_replica_state();
         }
         if self.retired_leases {
             self.leave_retired();
@@ -149,20 +183,27 @@ impl Session {
     /// Leaves `retired_leases` set while some must wait.
     pub(super) fn leave_retired(&mut self) {
         let mut waiting = false;
-        for b in 0..self.conns.len() {
+        for b in self.conns.keys() {
             if self.conns[b].is_none() {
                 continue;
             }
+            // a replica lease stands or falls with its primary's slot
             let serving = self
                 .proxy
                 .binds
-                .get(b)
+                .get(primary_of(b))
                 .is_some_and(|s| s.standing() == Standing::Serving);
             if serving {
                 continue;
             }
             if self.holds_state_on(b) {
                 waiting = true;
+                continue;
+            }
+            if is_replica_lease(b) {
+                // its statements keep their Parse and are prepared again where they run next
+                self.drop_replica_lease(b);
+                tracing::debug!(bind = %self.proxy.bind_name(b), "replica lease of a retired bind given back");
                 continue;
             }
             match self.conns[b].take() {
@@ -181,7 +222,9 @@ impl Session {
     }
 
     /// Whether the session still needs its connection on `b`. The unnamed statement does not
-    /// count: the next Parse replaces it (a Bind of it without one gets `BindRetired`).
+    /// count: the next Parse replaces it (a Bind of it without one gets `BindRetired`). Nor do
+    /// statements prepared on a replica lease: they keep their Parse and are prepared again on
+    /// the connection that runs them next (`replica.rs`).
     fn holds_state_on(&self, b: BindId) -> bool {
         self.tx.as_ref().is_some_and(|t| t.has(b))
             || self.pending.iter().any(|p| p.bind() == Some(b))
@@ -189,10 +232,11 @@ impl Session {
             || self.copy_bind == Some(b)
             || self.in_flight == Some(b)
             || self.held.is_some()
-            || self
-                .statements
-                .iter()
-                .any(|(name, s)| !name.is_empty() && s.prepared_on.contains(&b))
+            || (!is_replica_lease(b)
+                && self
+                    .statements
+                    .iter()
+                    .any(|(name, s)| !name.is_empty() && s.prepared_on.contains(&b)))
             || self
                 .portals
                 .values()

@@ -43,6 +43,11 @@
 //! Session state that spans binds lives here too: the client's startup settings and session-level
 //! `SET`s, applied to every connection the session leases ([`params`]).
 //!
+//! A bind with read replicas has one more connection slot: the session's replica lease, kept in
+//! a table of its own keyed by the primary's id ([`leases`]), which plain reads outside
+//! transactions use ([`replica`]); the pump handles it as one more connection, and it never joins
+//! a transaction.
+//!
 //! Invariants:
 //! - A message for bind B is forwarded only when every response still due comes from B.
 //! - Exactly one ReadyForQuery per client Sync or Query.
@@ -60,6 +65,7 @@ mod observe;
 pub(crate) mod params;
 mod prepared;
 mod relay;
+mod replica;
 mod search_path;
 mod settings;
 mod spanning;
@@ -137,15 +143,19 @@ struct Stmt {
     /// A query with tables: what it takes to route it again when a reload changed the table map
     /// since it was parsed (`Session::reroute`).
     reroute: Option<Reroute>,
+    /// A replica-safe statement of a bind with replicas: that bind and its Parse message, so
+    /// that each Bind can run it on the primary or the replica lease (`replica.rs`).
+    reparse: Option<(BindId, Frame)>,
 }
 
 impl Stmt {
-    /// The Parse message to prepare it again on another bind: a statement without tables, or a
-    /// query a reload re-routed.
+    /// The Parse message to prepare it again on another bind: a statement without tables, a
+    /// query a reload re-routed, or a read that runs on a replica.
     fn requeue_parse(&self) -> Option<Frame> {
         self.floating
             .clone()
             .or_else(|| self.reroute.as_ref().map(|r| r.parse.clone()))
+            .or_else(|| self.reparse.as_ref().map(|(_, f)| f.clone()))
     }
 }
 
@@ -300,6 +310,9 @@ pub struct Session {
     peer: Option<std::net::SocketAddr>,
     /// The first table of the statement routed last, for the log line of an error.
     last_table: Option<Arc<str>>,
+    /// Per bind with replicas (by the primary's id): which replica its lease is on, the last
+    /// write, the temporary-relation pin (`replica.rs`).
+    replica: HashMap<BindId, replica::ReplicaLease>,
     /// This session in the registry of live sessions (admin console).
     me: ClientHandle,
     /// What was last published there: state, binds held (bit per bind), multi-bind transaction.
@@ -380,6 +393,7 @@ impl Session {
             shutdown,
             peer,
             last_table: None,
+            replica: HashMap::new(),
             me,
             published: Published::default(),
             paused_on: None,
@@ -437,7 +451,9 @@ impl Session {
                 Wake::Client(Err(FrameError::Truncated)) => return Ok(()),
                 Wake::Client(Err(e)) => return Err(SessionError::Protocol(e.to_string())),
                 // New bytes are handled at the top of the loop.
-                Wake::Backend(bind, Ok(n)) if n > 0 => crate::metrics::bytes_received(bind, n),
+                Wake::Backend(bind, Ok(n)) if n > 0 => {
+                    crate::metrics::bytes_received(self.proxy.primary_of(bind), n)
+                }
                 Wake::Backend(bind, Ok(_)) => {
                     self.backend_lost(bind, "server closed the connection".into())
                 }
@@ -537,7 +553,7 @@ impl Session {
                     return Poll::Ready(Wake::Client(r));
                 }
             }
-            if let Some(w) = poll_backends(conns.as_mut_slice(), head, cx) {
+            if let Some(w) = poll_backends(conns, head, cx) {
                 return Poll::Ready(w);
             }
             if read == ClientRead::AfterBackends {
@@ -560,7 +576,9 @@ impl Session {
     /// `Some(Blocked)` while the admin console has it paused (never once shutdown has begun: the
     /// drain must not wait for a RESUME), `Some(Done)` when a CancelRequest gave the wait up (the
     /// client gets 57014), None to go on.
+    /// A replica slot waits when its bind is paused.
     fn gate(&mut self, bind: Option<BindId>, simple: bool) -> Option<client::Step> {
+        let bind = bind.map(|b| self.proxy.primary_of(b));
         let paused = match bind {
             _ if !self.proxy.pause.any() => None,
             Some(b) => {
@@ -627,9 +645,15 @@ impl Session {
         let held = self.conns.iter().map(Option::is_some);
         if !held.clone().eq(self.published.binds.iter().copied()) {
             self.published.binds = held.collect();
-            let binds = (0..self.conns.len())
+            // a replica lease shows as its bind
+            let mut binds: Vec<BindId> = self
+                .conns
+                .keys()
                 .filter(|&i| self.conns[i].is_some())
+                .map(crate::registry::primary_of)
                 .collect();
+            binds.sort_unstable();
+            binds.dedup();
             self.me.entry.set_binds(binds);
         }
         let multi = self.tx.as_ref().filter(|t| t.participants.len() > 1);
@@ -722,7 +746,7 @@ impl Session {
     }
 
     async fn flush_backends(&mut self) {
-        for i in 0..self.conns.len() {
+        for i in self.conns.keys() {
             let failed = match self.conns[i].as_mut().and_then(Conn::pg) {
                 Some(l) => l.conn.flush().await.err(),
                 None => None,
@@ -829,6 +853,13 @@ impl Session {
             self.catalog_caught_up().await;
         }
         if self.conns[bind].is_none() {
+            if crate::registry::is_replica_lease(bind) {
+                // a replica lease is taken by `read_target`, which sends nothing there without one
+                return Err(ProxyError::BackendUnavailable {
+                    bind: self.proxy.bind_name(bind).to_string(),
+                    reason: "the read replica's connection is gone".into(),
+                });
+            }
             self.check_leasable(bind)?;
             let Some(slot) = self.proxy.binds.get(bind) else {
                 return Err(ProxyError::BindRetired {
@@ -837,7 +868,7 @@ impl Session {
                 });
             };
             let wait = crate::metrics::checkout_started(bind);
-            let mut lease = match &slot.bind {
+            let lease = match &slot.bind {
                 Bind::Pg(pool) => checked_out(wait, PgPool::checkout(pool).await)?,
                 Bind::Translated(t) => {
                     let mut conn = checked_out(wait, TranslatedBind::checkout(t).await)?;
@@ -858,21 +889,7 @@ impl Session {
                     return self.join(bind, join).await;
                 }
             };
-            let n = (self.setup.len() + self.session_sets.len()) as u32;
-            for q in &self.setup {
-                lease.conn.wbuf.extend_from_slice(q.raw());
-            }
-            for sql in self.session_sets.statements() {
-                lease.conn.wbuf.extend_from_slice(query_frame(sql).raw());
-            }
-            self.conns[bind] = Some(Conn::Pg(lease));
-            if n > 0 {
-                self.pending.push_back(Pending::Quiet {
-                    bind,
-                    ready: n,
-                    errors: OwnErrors::Warn,
-                });
-            }
+            self.install_pg_lease(bind, lease);
             if Some(bind) == self.proxy.catalog_bind() {
                 self.catalog_path = None;
             }
@@ -881,6 +898,26 @@ impl Session {
             self.align_catalog_path(bind);
         }
         self.join(bind, join).await
+    }
+
+    /// A new PostgreSQL lease in `slot` (a bind's, or a replica lease): it gets the client's
+    /// startup parameters and session-level settings first, answered quietly.
+    fn install_pg_lease(&mut self, slot: BindId, mut lease: crate::backend::pg::PgLease) {
+        let n = (self.setup.len() + self.session_sets.len()) as u32;
+        for q in &self.setup {
+            lease.conn.wbuf.extend_from_slice(q.raw());
+        }
+        for sql in self.session_sets.statements() {
+            lease.conn.wbuf.extend_from_slice(query_frame(sql).raw());
+        }
+        self.conns[slot] = Some(Conn::Pg(lease));
+        if n > 0 {
+            self.pending.push_back(Pending::Quiet {
+                bind: slot,
+                ready: n,
+                errors: OwnErrors::Warn,
+            });
+        }
     }
 
     /// The catalog bind is never in the client's transaction, so the `SET`s made inside one do
@@ -929,7 +966,7 @@ impl Session {
         result: Result<(), ProxyError>,
         simple: bool,
     ) {
-        crate::metrics::bytes_received(bind, out.len());
+        crate::metrics::bytes_received(self.proxy.primary_of(bind), out.len());
         if let Err(e) = result {
             self.observe_error(Some(bind), e.sqlstate(), &e.to_string());
             e.write_to(&mut out);
@@ -953,7 +990,7 @@ impl Session {
     fn send(&mut self, bind: BindId, raw: &[u8]) {
         if let Some(l) = self.conns[bind].as_mut().and_then(Conn::pg) {
             l.conn.wbuf.extend_from_slice(raw);
-            crate::metrics::bytes_sent(bind, raw.len());
+            crate::metrics::bytes_sent(self.proxy.primary_of(bind), raw.len());
         }
         self.flush_sent = false;
     }
@@ -1084,7 +1121,7 @@ impl Session {
     /// COPY in progress), or that received extended-protocol messages since the client's last
     /// Sync (its implicit transaction must not be committed by a Sync bindproxy would invent).
     fn release_all(&mut self) {
-        for (i, c) in self.conns.iter_mut().enumerate() {
+        for (i, c) in self.conns.iter_mut() {
             let Some(conn) = c.take() else { continue };
             let mut lease = match conn {
                 Conn::Translated(t) => {
@@ -1137,11 +1174,11 @@ fn checked_out<T>(
 /// owes the next one (others are left unread: backpressure); when idle, every connection may send
 /// notices or notifications.
 fn poll_backends(
-    conns: &mut [Option<Conn>],
+    conns: &mut leases::Leases,
     head: Option<BindId>,
     cx: &mut std::task::Context<'_>,
 ) -> Option<Wake> {
-    for (i, c) in conns.iter_mut().enumerate() {
+    for (i, c) in conns.iter_mut() {
         if head.is_some_and(|h| h != i) {
             continue;
         }

@@ -56,12 +56,14 @@ impl Session {
             let message = crate::backend::pg::conn::error_message(body);
             self.observe_error(Some(bind), code, &message);
         } else {
-            crate::metrics::error(Some(bind), code);
+            crate::metrics::error(Some(self.proxy.primary_of(bind)), code);
         }
     }
 
     /// An error from `bind` (None: from bindproxy, before any bind) goes to the client.
+    /// A replica slot reports as its bind.
     pub(super) fn observe_error(&self, bind: Option<BindId>, sqlstate: &str, message: &str) {
+        let bind = bind.map(|b| self.proxy.primary_of(b));
         crate::metrics::error(bind, sqlstate);
         tracing::info!(
             bind = bind

@@ -54,7 +54,7 @@ impl Session {
     /// With no responses due, a backend may still send notices, notifications and parameter
     /// changes; anything else means the connection is broken.
     fn drain_idle(&mut self) {
-        for bind in 0..self.conns.len() {
+        for bind in self.conns.keys() {
             while let Some(l) = self.conns[bind].as_mut().and_then(Conn::pg) {
                 match l.conn.reader.try_next() {
                     Ok(Some(f)) => match f.tag() {
@@ -239,7 +239,10 @@ impl Session {
     pub(super) fn forget_statements_on(&mut self, bind: BindId) {
         self.statements.retain(|_, s| {
             s.prepared_on.retain(|&b| b != bind);
-            !s.prepared_on.is_empty() || s.control.is_some() || s.floating.is_some()
+            !s.prepared_on.is_empty()
+                || s.control.is_some()
+                || s.floating.is_some()
+                || s.reparse.is_some()
         });
         self.portals
             .retain(|_, p| !matches!(p, super::Portal::Bind(b) if *b == bind));

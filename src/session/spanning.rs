@@ -342,7 +342,14 @@ impl Session {
     /// Before a pipeline message for `bind`: if the pipeline (outside BEGIN) already used other
     /// binds, they and `bind` become one transaction, committed at the Sync.
     pub(super) async fn join_pipeline(&mut self, bind: BindId) -> Result<(), ProxyError> {
-        if self.tx.is_some() || !self.touched.iter().any(|&b| b != bind) {
+        // a read replica's lease is never part of a transaction: its reads end at the Sync
+        let proxy = &self.proxy;
+        if self.tx.is_some()
+            || !self
+                .touched
+                .iter()
+                .any(|&b| b != bind && !proxy.is_replica_slot(b))
+        {
             return Ok(());
         }
         if self.proxy.tx.mode == crate::config::CrossBind::Reject {
@@ -351,7 +358,7 @@ impl Session {
         }
         self.open_transaction(Origin::Pipeline);
         for b in self.touched.clone() {
-            if self.conns[b].is_none() {
+            if self.conns[b].is_none() || self.proxy.is_replica_slot(b) {
                 continue;
             }
             let in_implicit = self.conns[b].as_ref().is_some_and(|c| c.status() != b'I');

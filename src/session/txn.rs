@@ -256,6 +256,13 @@ impl Session {
                         "ROLLBACK"
                     }
                 } else {
+                    if c.kind == StatementKind::Commit {
+                        // read-your-writes counts from the COMMIT on every bind it commits
+                        let binds = self.tx.as_ref().map(|t| t.binds()).unwrap_or_default();
+                        for b in binds {
+                            self.note_write(b);
+                        }
+                    }
                     let ended = if c.kind == StatementKind::Commit {
                         self.commit(&mut out).await
                     } else {

@@ -65,6 +65,10 @@ pub struct StatementInfo {
     pub schemas: Vec<String>,
     /// What kind of statement it is.
     pub kind: StatementKind,
+    /// A plain read a replica may answer (`readonly.rs`).
+    pub replica_safe: bool,
+    /// It creates a temporary relation, which only this session of the primary has (`readonly.rs`).
+    pub creates_temporary: bool,
     /// What it does to its tables, for metrics.
     pub command: Command,
     /// Why its relations cannot all be known from the text, if so.
@@ -88,6 +92,16 @@ impl Analysis {
         v.sort();
         v.dedup();
         v
+    }
+
+    /// One statement, which a read replica may answer (see `readonly.rs`).
+    pub fn replica_safe(&self) -> bool {
+        self.error.is_none() && matches!(self.statements.as_slice(), [s] if s.replica_safe)
+    }
+
+    /// Some statement creates a temporary relation.
+    pub fn creates_temporary(&self) -> bool {
+        self.statements.iter().any(|s| s.creates_temporary)
     }
 
     fn failed(error: AnalysisError) -> Analysis {
@@ -184,6 +198,8 @@ fn analyze_text(sql: &str) -> (Analysis, bool) {
             references,
             schemas,
             kind: kind_of(&p.node),
+            replica_safe: super::readonly::replica_safe(&p.node),
+            creates_temporary: super::readonly::creates_temporary(&p.node),
             command: command_of(&p.node),
             dynamic: c.dynamic,
             settings: changes,

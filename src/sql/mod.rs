@@ -3,7 +3,7 @@
 //!
 //! `parse` (the parser and its errors), `relations` (relations from a parse tree, CTE scopes,
 //! names in literals), `plpgsql` (DO and function bodies), `settings` (search_path changes, the
-//! escape-string setting), `hint` (routing hint comments), `kind` (statement kinds), `bulk` (large
+//! escape-string setting), `hint` (routing hint comments), `kind` (statement kinds), `readonly` (reads a replica may answer), `bulk` (large
 //! INSERTs routed by their head), `reduce` (lists of literals collapsed), `split` (statement boundaries for every bind), `analysis`
 //! (putting them together per query string), `name` (relation names), `normalize` and `cache`
 //! (the analysis cache).
@@ -18,6 +18,7 @@ pub(crate) mod normalize;
 pub mod object_list;
 pub mod parse;
 pub(crate) mod plpgsql;
+pub(crate) mod readonly;
 pub(crate) mod reduce;
 pub mod relations;
 pub mod settings;

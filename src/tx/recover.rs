@@ -26,7 +26,6 @@ use super::{gid, Capability};
 use crate::backend::pg::PgPool;
 use crate::backend::translated::EngineBind;
 use crate::backend::Bind;
-use crate::config::BindUrl;
 use crate::error::ProxyError;
 use crate::proxy::{BindId, Proxy};
 
@@ -300,11 +299,10 @@ async fn list_prepared(proxy: &Proxy, bind: BindId) -> Result<Vec<String>, Proxy
                 .config
                 .as_ref()
                 .ok_or_else(|| unavailable("not in the configuration".into()))?;
-            let BindUrl::MySql { url, .. } = &cfg.url else {
-                return Err(unavailable("not a MySQL URL".into()));
-            };
-            let opts = mysql_async::Opts::from_url(url)
-                .map_err(|e| unavailable(format!("invalid MySQL URL: {e}")))?;
+            // the URL's options with its TLS (`ssl_mode`, `ssl_ca`), as the bind's pool uses them
+            let opts = t
+                .mysql_direct_opts()
+                .ok_or_else(|| unavailable("not a MySQL bind".into()))?;
             let mut conn =
                 match tokio::time::timeout(cfg.connect_timeout, mysql_async::Conn::new(opts)).await
                 {

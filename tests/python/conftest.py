@@ -107,6 +107,8 @@ def _yaml_scalar(v) -> str:
         return "true" if v else "false"
     if isinstance(v, int):
         return str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_yaml_scalar(x) for x in v) + "]"
     s = str(v)
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

@@ -1,8 +1,11 @@
 //! `SHOW POOLS`: per bind, connections leased and idle, sessions waiting for one, checkouts since
-//! start and the total time sessions waited.
+//! start and the total time sessions waited; then each read replica's pool (leased and idle).
 
 use super::answer::{Answer, ColType, Column, Value};
 use super::binds_in_force;
+use std::sync::Arc;
+
+use crate::backend::pg::ReplicaSet;
 use crate::proxy::Proxy;
 use crate::registry::Standing;
 
@@ -25,7 +28,7 @@ pub fn answer(proxy: &Proxy) -> Answer {
         .filter(|slot| slot.standing() != Standing::Serving && slot.bind.pool_usage().0 > 0)
         .cloned()
         .collect::<Vec<_>>();
-    let rows = in_force
+    let mut rows: Vec<Vec<Value>> = in_force
         .iter()
         .map(|slot| (slot, String::from(&*slot.name)))
         .chain(
@@ -46,5 +49,47 @@ pub fn answer(proxy: &Proxy) -> Answer {
             ]
         })
         .collect();
+    // each read replica's own pool, after the binds (`main (replica 1)`), then those of retired
+    // slots that still have connections out; its checkouts are not counted apart from its bind's
+    let draining_sets = draining_replicas(proxy);
+    let replica_pools = in_force
+        .iter()
+        .filter_map(|slot| slot.replicas.as_ref())
+        .flat_map(|set| set.replicas.iter().map(|r| (r, false)))
+        .chain(
+            draining_sets
+                .iter()
+                .flat_map(|set| set.replicas.iter().map(|r| (r, true))),
+        );
+    for (r, drains) in replica_pools {
+        let (in_use, idle) = r.pool.usage();
+        if drains && in_use == 0 {
+            continue;
+        }
+        let name = if drains {
+            format!("{} (draining)", r.pool.name)
+        } else {
+            r.pool.name.clone()
+        };
+        rows.push(vec![
+            name.into(),
+            Value::from(in_use),
+            Value::from(idle),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+        ]);
+    }
     Answer::rows(COLUMNS, rows)
+}
+
+/// The replica sets of slots a reload retired.
+fn draining_replicas(proxy: &Proxy) -> Vec<Arc<ReplicaSet>> {
+    proxy
+        .binds
+        .all()
+        .iter()
+        .filter(|slot| slot.standing() != Standing::Serving)
+        .filter_map(|slot| slot.replicas.clone())
+        .collect()
 }

@@ -89,6 +89,21 @@ impl PgPool {
                     })
                 }
             };
+        self.lease_with(permit).await
+    }
+
+    /// Like [`PgPool::checkout`], but without waiting for a free slot: None when every
+    /// connection is leased (a read replica's pool, where the primary can serve instead).
+    pub async fn try_checkout(self: &Arc<Self>) -> Option<Result<PgLease, ProxyError>> {
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        Some(self.lease_with(permit).await)
+    }
+
+    /// A clean idle connection, or a new one, under `permit`.
+    async fn lease_with(
+        self: &Arc<Self>,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<PgLease, ProxyError> {
         loop {
             let conn = match self.idle.lock() {
                 Ok(mut idle) => idle.pop(),

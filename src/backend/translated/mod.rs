@@ -8,7 +8,7 @@
 //! interrupt handle), through a [`CancelGate`] so that it never reaches a later statement's lease.
 //!
 //! Files: [`types`] (type map and value encodings), [`errors`] (SQLSTATE map), [`mysql`] (mysql_async
-//! pool and connection), [`sqlite`] (one OS thread per rusqlite connection), [`local`] (SET/SHOW and
+//! pool and connection), [`mysql_tls`] (`ssl_mode`/`ssl_ca` of a MySQL URL), [`sqlite`] (one OS thread per rusqlite connection), [`local`] (SET/SHOW and
 //! other table-less statements answered without an engine), [`session`] (the per-client PostgreSQL
 //! emulation: statements, portals, transactions).
 //!
@@ -19,6 +19,7 @@ pub mod copy;
 pub mod errors;
 pub mod local;
 pub mod mysql;
+pub mod mysql_tls;
 pub mod rebuild;
 mod restype;
 pub mod session;
@@ -248,8 +249,8 @@ impl TranslatedBind {
     fn with_dialect(cfg: &BindConfig, dialect: Dialect) -> Result<Arc<Self>, ProxyError> {
         let columns = Arc::new(ColumnCache::default());
         let engine = match &cfg.url {
-            BindUrl::MySql { url, .. } => {
-                EngineBind::MySql(mysql::MyBind::new(cfg, url, columns.clone())?)
+            BindUrl::MySql { url, tls, .. } => {
+                EngineBind::MySql(mysql::MyBind::new(cfg, url, tls, columns.clone())?)
             }
             BindUrl::Sqlite { path } => {
                 EngineBind::Sqlite(sqlite::SqliteBind::new(cfg, path.clone())?)
@@ -389,6 +390,15 @@ impl TranslatedBind {
     /// True for a MySQL/MariaDB bind (false: SQLite).
     pub fn is_mysql(&self) -> bool {
         matches!(self.engine, EngineBind::MySql(_))
+    }
+
+    /// For a MySQL/MariaDB bind: the options of a connection outside the pool (the URL's, with
+    /// its TLS), for control work such as `XA RECOVER`.
+    pub fn mysql_direct_opts(&self) -> Option<mysql_async::Opts> {
+        match &self.engine {
+            EngineBind::MySql(m) => Some(m.direct_opts()),
+            EngineBind::Sqlite(_) => None,
+        }
     }
 
     pub fn name(&self) -> &str {

@@ -14,6 +14,7 @@
 //! Must never: block; leak an open transaction, a temporary table or a session variable to the next
 //! lease.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts};
 
 use super::errors::{from_mysql, mysql_is_fatal};
+use super::mysql_tls::{MySslMode, MyTls};
 use super::session::RowSink;
 use super::types::{
     mysql_column_type, mysql_info_schema_type, mysql_refine, MySqlColumnType, PgType, Value,
@@ -41,46 +43,107 @@ pub struct MyBind {
     cache: Arc<ColumnCache>,
     /// The bind's URL options alone, for the connection that runs `KILL QUERY`.
     kill_opts: Opts,
+    /// `ssl_mode=PREFERRED`: the plaintext pool (and kill options) used from the first time the
+    /// server turns out to offer no TLS.
+    plain: Option<(Pool, Opts)>,
+    use_plain: AtomicBool,
 }
 
 impl MyBind {
-    pub fn new(cfg: &BindConfig, url: &str, cache: Arc<ColumnCache>) -> Result<MyBind, ProxyError> {
+    pub fn new(
+        cfg: &BindConfig,
+        url: &str,
+        tls: &MyTls,
+        cache: Arc<ColumnCache>,
+    ) -> Result<MyBind, ProxyError> {
         let opts = Opts::from_url(url).map_err(|e| ProxyError::BackendUnavailable {
             bind: cfg.name.clone(),
             reason: format!("invalid MySQL URL: {e}"),
         })?;
         let size = cfg.pool_size.max(1);
-        let constraints = PoolConstraints::new(0, size).unwrap_or_default();
-        let kill_opts = opts.clone();
-        let opts = OptsBuilder::from_opts(opts)
-            .pool_opts(
-                PoolOpts::default()
-                    .with_constraints(constraints)
-                    .with_reset_connection(false),
-            )
-            .stmt_cache_size(STMT_CACHE)
-            // UPDATE n counts matched rows, as PostgreSQL does, not changed ones.
-            .client_found_rows(true)
-            .setup(MYSQL_SESSION_SETUP.to_vec());
+        let pool = |ssl: Option<mysql_async::SslOpts>| {
+            let constraints = PoolConstraints::new(0, size).unwrap_or_default();
+            // With TLS, the connection stays the TCP one whose certificate was checked: mysql_async
+            // would otherwise move a connection to a local server onto its Unix socket.
+            let tcp_only = ssl.is_some().then_some(false);
+            let kill_opts: Opts = OptsBuilder::from_opts(opts.clone())
+                .prefer_socket(tcp_only.or(Some(opts.prefer_socket())))
+                .ssl_opts(ssl.clone())
+                .into();
+            let opts = OptsBuilder::from_opts(kill_opts.clone())
+                .pool_opts(
+                    PoolOpts::default()
+                        .with_constraints(constraints)
+                        .with_reset_connection(false),
+                )
+                .stmt_cache_size(STMT_CACHE)
+                // UPDATE n counts matched rows, as PostgreSQL does, not changed ones.
+                .client_found_rows(true)
+                .setup(MYSQL_SESSION_SETUP.to_vec());
+            (Pool::new(opts), kill_opts)
+        };
+        // with no TLS key in the URL, mysql_async's own (`require_ssl=true`) stay as they are
+        let (main, kill_opts) = match tls.ssl_opts() {
+            Some(ssl) => pool(Some(ssl)),
+            None => pool(opts.ssl_opts().cloned()),
+        };
+        let plain = (tls.mode == MySslMode::Preferred).then(|| pool(None));
         Ok(MyBind {
-            pool: Pool::new(opts),
+            pool: main,
             connect_timeout: cfg.connect_timeout,
             cache,
             kill_opts,
+            plain,
+            use_plain: AtomicBool::new(false),
         })
     }
 
+    /// The pool connections come from now, and the options of a `KILL QUERY` connection.
+    fn current(&self) -> (&Pool, &Opts) {
+        match &self.plain {
+            Some((pool, opts)) if self.use_plain.load(Ordering::Relaxed) => (pool, opts),
+            _ => (&self.pool, &self.kill_opts),
+        }
+    }
+
+    /// The options of a connection outside the pool (URL and TLS, no session setup).
+    pub(crate) fn direct_opts(&self) -> Opts {
+        self.current().1.clone()
+    }
+
+    /// A connection from the current pool; with `ssl_mode=PREFERRED`, a server that offers no
+    /// TLS moves the bind to plaintext for good.
+    async fn get_conn(&self) -> Result<mysql_async::Conn, mysql_async::Error> {
+        let r = self.current().0.get_conn().await;
+        match (&r, &self.plain) {
+            (
+                Err(mysql_async::Error::Driver(
+                    mysql_async::DriverError::NoClientSslFlagFromServer,
+                )),
+                Some((plain, _)),
+            ) => {
+                self.use_plain.store(true, Ordering::Relaxed);
+                plain.get_conn().await
+            }
+            _ => r,
+        }
+    }
+
     /// Drains the bind: mysql_async closes every connection once the leased ones are back, and
-    /// refuses new ones.
+    /// refuses new ones (the TLS pool and, with `ssl_mode=PREFERRED`, the plaintext one).
     pub(crate) fn retire(&self) {
-        let pool = self.pool.clone();
+        let pools: Vec<Pool> = std::iter::once(self.pool.clone())
+            .chain(self.plain.as_ref().map(|(p, _)| p.clone()))
+            .collect();
         tokio::spawn(async move {
-            let _ = pool.disconnect().await;
+            for pool in pools {
+                let _ = pool.disconnect().await;
+            }
         });
     }
 
     pub(crate) async fn get(&self, bind: &str) -> Result<MyConn, ProxyError> {
-        let conn = match tokio::time::timeout(self.connect_timeout, self.pool.get_conn()).await {
+        let conn = match tokio::time::timeout(self.connect_timeout, self.get_conn()).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
                 return Err(ProxyError::BackendUnavailable {
@@ -105,7 +168,7 @@ impl MyBind {
             cache: self.cache.clone(),
             state: SessionState::Pristine,
             gate: Arc::new(CancelGate::default()),
-            kill_opts: self.kill_opts.clone(),
+            kill_opts: self.current().1.clone(),
             kill_timeout: self.connect_timeout,
         })
     }
@@ -117,13 +180,22 @@ impl MyBind {
             .query_first("SELECT VERSION()")
             .await
             .map_err(|e| from_mysql(bind, &e))?;
+        // the server's word on this connection's encryption
+        let cipher: Option<(String, String)> = conn
+            .query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            .await
+            .map_err(|e| from_mysql(bind, &e))?;
         c.give_back(false).await;
         let v = v.unwrap_or_default();
         let number = v.split('-').next().unwrap_or("").to_string();
-        Ok(if v.to_ascii_lowercase().contains("mariadb") {
+        let engine = if v.to_ascii_lowercase().contains("mariadb") {
             format!("MariaDB {number}")
         } else {
             format!("MySQL {number}")
+        };
+        Ok(match cipher {
+            Some((_, c)) if !c.is_empty() => format!("{engine}, TLS {c}"),
+            _ => engine,
         })
     }
 }
