@@ -643,6 +643,27 @@ fn sqlite_values_default(
     Ok(())
 }
 
+/// The SELECT of a query that only projects its FROM (ORDER BY aside): no WITH, LIMIT, FETCH,
+/// locking, DISTINCT, TOP, INTO, WHERE, GROUP BY, HAVING, WINDOW or QUALIFY. The `INSERT … SELECT`
+/// sources rewritten to `INSERT … VALUES` (here and `translate/unnest`) start from this shape.
+pub(crate) fn projection_only(q: &sqlparser::ast::Query) -> Option<&sqlparser::ast::Select> {
+    if q.with.is_some() || q.limit_clause.is_some() || q.fetch.is_some() || !q.locks.is_empty() {
+        return None;
+    }
+    let SetExpr::Select(sel) = q.body.as_ref() else {
+        return None;
+    };
+    let plain = sel.distinct.is_none()
+        && sel.top.is_none()
+        && sel.into.is_none()
+        && sel.selection.is_none()
+        && sel.having.is_none()
+        && sel.named_window.is_empty()
+        && sel.qualify.is_none()
+        && matches!(&sel.group_by, sqlparser::ast::GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
+    plain.then_some(&**sel)
+}
+
 /// SQLAlchemy 2.x "insertmanyvalues" with a sentinel counter:
 ///
 /// ```sql
@@ -659,24 +680,13 @@ fn sqlite_values_default(
 pub(crate) fn insertmanyvalues_to_values(src: &mut sqlparser::ast::Query) -> Result<bool> {
     use sqlparser::ast::{Query, Value, ValueWithSpan};
     let q: &Query = src;
-    if q.with.is_some() || q.limit_clause.is_some() || q.fetch.is_some() || !q.locks.is_empty() {
-        return Ok(false);
-    }
-    let SetExpr::Select(sel) = q.body.as_ref() else {
+    let Some(sel) = projection_only(q) else {
         return Ok(false);
     };
-    let plain = sel.distinct.is_none()
-        && sel.top.is_none()
-        && sel.into.is_none()
-        && sel.selection.is_none()
-        && sel.having.is_none()
-        && sel.named_window.is_empty()
-        && sel.qualify.is_none()
-        && matches!(&sel.group_by, sqlparser::ast::GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
     let [from] = sel.from.as_slice() else {
         return Ok(false);
     };
-    if !plain || !from.joins.is_empty() {
+    if !from.joins.is_empty() {
         return Ok(false);
     }
     let TableFactor::Derived {

@@ -14,8 +14,8 @@
 //! refused (0A000) by the walk.
 
 use sqlparser::ast::{
-    ArrayElemTypeDef, CastKind, DataType, Expr, GroupByExpr, Parens, Query, SelectItem, SetExpr,
-    TableFactor, Value, ValueWithSpan, Values,
+    ArrayElemTypeDef, CastKind, DataType, Expr, Parens, Query, SelectItem, SetExpr, TableFactor,
+    Value, ValueWithSpan, Values,
 };
 
 use super::error::{Result, TranslateError};
@@ -23,26 +23,13 @@ use super::error::{Result, TranslateError};
 /// Rewrites `src` (an INSERT's source) when it is `SELECT * FROM unnest(…)` of literal arrays.
 /// Returns whether it did; an unnest of something else is refused.
 pub(crate) fn to_values(src: &mut Query) -> Result<bool> {
-    if src.with.is_some()
-        || src.order_by.is_some()
-        || src.limit_clause.is_some()
-        || src.fetch.is_some()
-        || !src.locks.is_empty()
-    {
+    if src.order_by.is_some() {
         return Ok(false);
     }
-    let SetExpr::Select(sel) = src.body.as_ref() else {
+    let Some(sel) = super::dml::projection_only(src) else {
         return Ok(false);
     };
-    let plain = sel.distinct.is_none()
-        && sel.top.is_none()
-        && sel.into.is_none()
-        && sel.selection.is_none()
-        && sel.having.is_none()
-        && sel.named_window.is_empty()
-        && sel.qualify.is_none()
-        && matches!(&sel.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty())
-        && matches!(sel.projection.as_slice(), [SelectItem::Wildcard(_)]);
+    let plain = matches!(sel.projection.as_slice(), [SelectItem::Wildcard(_)]);
     let [from] = sel.from.as_slice() else {
         return Ok(false);
     };
