@@ -249,6 +249,11 @@ pub fn sqlite_column(a: &AlterType) -> (String, String) {
     )
 }
 
+/// `text` or `varchar` without a length (MariaDB's LONGTEXT, which takes no index).
+pub fn unbounded_text(ty: &PgType) -> bool {
+    matches!(ty, PgType::Text | PgType::Varchar(None))
+}
+
 /// MySQL: the column type of `MODIFY` and the `pg:` comment naming the PostgreSQL type.
 pub fn mysql_column(a: &AlterType) -> (String, String) {
     (

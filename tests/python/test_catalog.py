@@ -827,6 +827,15 @@ def test_alter_column_type(cenv, bind):
             assert got == o.execute(q).fetchall()
             return got
 
+    def engine_types():
+        # the type OIDs of a result come from the engine's own column (MariaDB's `pg:` comment and column type,
+        # SQLite's declared type), not from the shadow catalog
+        q = f"SELECT a, b, c, d, e FROM {t} LIMIT 0"
+        with cenv.proxy.connect() as c, cenv.oracle() as o:
+            got = [d.type_code for d in c.execute(q).description]
+            assert got == [d.type_code for d in o.execute(q).description]
+            return got
+
     def columns():
         q = ("SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale, "
              "is_nullable FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position")
@@ -836,18 +845,8 @@ def test_alter_column_type(cenv, bind):
             return got
 
     try:
-        before = rows()
-        # values that do not fit: PostgreSQL's SQLSTATE, no row and no column changed
-        same_outcome(f"ALTER TABLE {t} ALTER COLUMN a TYPE smallint", "22003")
-        same_outcome(f"ALTER TABLE {t} ALTER COLUMN b TYPE varchar(5)", "22001")
-        same_outcome(f"ALTER TABLE {t} ALTER COLUMN c TYPE numeric(2,1)", "22003")
-        same_outcome(f"ALTER TABLE {t} ALTER COLUMN b TYPE integer", "42804")
-        same_outcome(f"ALTER TABLE {t} ALTER COLUMN a TYPE boolean", "42804")
-        same_outcome(f"ALTER TABLE {t} ALTER COLUMN zz TYPE integer", "42703")
-        assert rows() == before
-
         cenv.both(f"ALTER TABLE {t} ALTER COLUMN a TYPE integer",
-                  f"ALTER TABLE {t} ALTER COLUMN a TYPE integer",
+                  f"ALTER TABLE {t} ALTER COLUMN a TYPE integer",  # the same type again: rows untouched
                   f"ALTER TABLE {t} ALTER COLUMN b SET DATA TYPE varchar(20)",
                   f"ALTER TABLE {t} ALTER COLUMN c TYPE numeric(6,1)",
                   f"ALTER TABLE {t} ALTER COLUMN d TYPE integer",
@@ -857,6 +856,7 @@ def test_alter_column_type(cenv, bind):
         assert [r[3] for r in after] == [3, None, -1, 2, -4]
         got = columns()
         assert dict((r[0], r[1]) for r in got)["d"] == "integer"
+        assert engine_types() == [23, 1043, 1700, 23, 25]
         got, want = cenv.psql_both(f"\\d {t}")
         same_text(got, want, f"\\d {t}")
         # the new types are enforced, the default and NOT NULL stayed
@@ -865,6 +865,24 @@ def test_alter_column_type(cenv, bind):
         same_outcome(f"INSERT INTO {t} (a) VALUES (NULL)", "23502")
         same_outcome(f"INSERT INTO {t} (b, e) VALUES ('y', 'anything goes')", "ok")
         assert rows()[-1][0] == 7
+
+        before = rows()
+        # values that do not fit: PostgreSQL's SQLSTATE, no row and no column changed
+        same_outcome(f"ALTER TABLE {t} ALTER COLUMN a TYPE smallint", "22003")
+        same_outcome(f"ALTER TABLE {t} ALTER COLUMN b TYPE varchar(5)", "22001")
+        same_outcome(f"ALTER TABLE {t} ALTER COLUMN c TYPE numeric(2,1)", "22003")
+        same_outcome(f"ALTER TABLE {t} ALTER COLUMN b TYPE integer", "42804")
+        same_outcome(f"ALTER TABLE {t} ALTER COLUMN a TYPE boolean", "42804")
+        same_outcome(f"ALTER TABLE {t} ALTER COLUMN zz TYPE integer", "42703")
+        with cenv.proxy.connect() as c:
+            # refused before anything runs: USING an expression; the serial key to text (which PostgreSQL takes)
+            for sql in (f"ALTER TABLE {t} ALTER COLUMN b TYPE integer USING length(b)",
+                        f"ALTER TABLE {t} ALTER COLUMN id TYPE text"):
+                assert outcome(c, sql) == "0A000", sql
+        assert rows() == before
+        assert engine_types() == [23, 1043, 1700, 23, 25]
+        # (The shadow catalog replays DDL whether or not it ran on its bind: `columns()` is not compared
+        # after the refused changes; README, Known limitations.)
     finally:
         cenv.both(f"DROP TABLE {t}")
 

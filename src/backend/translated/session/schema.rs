@@ -346,7 +346,7 @@ impl TranslatedConn {
     ) -> Result<Vec<crate::translate::Rewritten>, ProxyError> {
         let rows = self
             .catalog_rows(&format!(
-                "SELECT DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, COLUMN_DEFAULT, EXTRA, COLUMN_COMMENT, IS_NULLABLE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {} AND COLUMN_NAME = {}",
+                "SELECT DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, COLUMN_DEFAULT, EXTRA, COLUMN_COMMENT, IS_NULLABLE, COLUMN_KEY FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {} AND COLUMN_NAME = {}",
                 literal(&a.table),
                 literal(&a.column)
             ))
@@ -384,6 +384,13 @@ impl TranslatedConn {
             )));
         }
         self.convertible(a, from).await?;
+        if alter_type::unbounded_text(&a.to) && !field(8).is_empty() {
+            // MariaDB indexes no LONGTEXT column without a prefix length.
+            return Err(ProxyError::FeatureNotSupported(format!(
+                "changing the indexed column \"{}\" to an unbounded text type is not supported on bind \"{}\"",
+                a.column, self.bind.name
+            )));
+        }
         let (ty, pg_comment) = alter_type::mysql_column(a);
         let mut sql = format!(
             "ALTER TABLE {} MODIFY {} {ty}",
