@@ -849,8 +849,10 @@ def test_alter_column_type(cenv, bind):
                   f"ALTER TABLE {t} ALTER COLUMN a TYPE integer",  # the same type again: rows untouched
                   f"ALTER TABLE {t} ALTER COLUMN b SET DATA TYPE varchar(20)",
                   f"ALTER TABLE {t} ALTER COLUMN c TYPE numeric(6,1)",
-                  f"ALTER TABLE {t} ALTER COLUMN d TYPE integer",
-                  f"ALTER TABLE {t} ALTER COLUMN e TYPE text")
+                  f"ALTER TABLE {t} ALTER COLUMN d TYPE integer")
+        # the simple query protocol too (psql), as one statement of a transaction block
+        got, want = cenv.psql_both(f"BEGIN; ALTER TABLE {t} ALTER COLUMN e TYPE text; COMMIT;")
+        assert got == want == "BEGIN\nALTER TABLE\nCOMMIT\n", (got, want)
         after = rows()
         assert [r[2] for r in after] == [Decimal("1.3"), Decimal("-12.5"), None, Decimal("2.5"), Decimal("-0.5")]
         assert [r[3] for r in after] == [3, None, -1, 2, -4]
