@@ -490,7 +490,7 @@ pub fn bindproxy_check(name: &str) -> Option<CheckKind> {
 /// column created through bindproxy makes SQLite refuse them too: `99999999999999999999` (stored
 /// as a REAL) and `2147483648` in an `integer` column, `2024-02-30` (which SQLite's `date()` reads
 /// as `2024-03-01`) in a `date` column. `backend/translated/errors.rs` maps the names back.
-fn sqlite_type_check(name: &str, ty: &PgType) -> String {
+pub(crate) fn sqlite_type_check(name: &str, ty: &PgType) -> String {
     let c = quote(name, Target::Sqlite);
     let (kind, expr) = match ty {
         PgType::Int2 => ("int2", format!("{c} BETWEEN -32768 AND 32767")),

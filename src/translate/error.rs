@@ -3,7 +3,7 @@
 //! Owns: the error type every translation step returns. Must never: carry anything but text (no AST, no
 //! engine handles), so the caller can turn it into an ErrorResponse (`Parse` → 42601, `Unsupported` → 0A000,
 //! `UnsafeRendering` → 0A000, `TooDeep` → 54001, `TooLarge` → 54000, `StatementCount` → 42601, `InvalidText` → 22P02,
-//! `OutOfRange` → 22003).
+//! `OutOfRange` → 22003, `ValueTooLong` → 22001, `CannotCast` → 42804).
 
 /// Why a PostgreSQL statement could not be re-rendered for a MySQL or SQLite bind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +34,12 @@ pub enum TranslateError {
     /// A column the statement names is not in its table (SQLSTATE 42703).
     #[error("column \"{column}\" of relation \"{table}\" does not exist")]
     NoSuchColumn { table: String, column: String },
+    /// A value longer than the column's new `varchar(n)` (SQLSTATE 22001).
+    #[error("{0}")]
+    ValueTooLong(String),
+    /// `ALTER COLUMN … TYPE` without `USING` where PostgreSQL has no assignment cast (SQLSTATE 42804).
+    #[error("column \"{column}\" cannot be cast automatically to type {ty}")]
+    CannotCast { column: String, ty: String },
     /// `DROP NOT NULL` of a primary-key column (SQLSTATE 42P16).
     #[error("column \"{0}\" is in a primary key")]
     InPrimaryKey(String),
@@ -70,6 +76,8 @@ impl TranslateError {
             TranslateError::OutOfRange(_) => "22003",
             TranslateError::NoSuchColumn { .. } => "42703",
             TranslateError::InPrimaryKey(_) => "42P16",
+            TranslateError::ValueTooLong(_) => "22001",
+            TranslateError::CannotCast { .. } => "42804",
         }
     }
 }

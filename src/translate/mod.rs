@@ -20,6 +20,7 @@
 //! with a large stack, and the text must hold exactly one statement (the caller splits with
 //! PostgreSQL's own scanner; a different count here means the two disagree, 42601).
 
+pub mod alter_type;
 mod bulk;
 pub mod catalog;
 mod colname;

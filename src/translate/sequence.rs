@@ -13,6 +13,7 @@
 //!   `backend/translated/rebuild.rs`), SQLite having no ALTER TABLE for them;
 //! - `ALTER TABLE … ADD CONSTRAINT … CHECK` (SQLite: a rebuild; MySQL: the general translator)
 //!   and `ALTER COLUMN c {SET|DROP} NOT NULL` (MySQL: [`Plan::MysqlNullability`]; SQLite: a rebuild);
+//! - `ALTER TABLE … ALTER COLUMN c TYPE ty` ([`Plan::AlterType`], rules in `alter_type.rs`);
 //! - `ALTER … OWNER TO` and `ALTER SEQUENCE … OWNED BY`: accepted and ignored ([`Plan::Ignored`]);
 //! - `LOCK … IN ACCESS SHARE MODE`: planned by [`super::lock`].
 //!
@@ -64,6 +65,9 @@ pub enum Plan {
         column: String,
         nullability: Nullability,
     },
+    /// `ALTER TABLE t ALTER COLUMN c TYPE ty`: the executor reads the column's current type, then
+    /// probes the rows and runs MariaDB's `MODIFY` or SQLite's rebuild (`session/schema.rs`).
+    AlterType(super::alter_type::AlterType),
 }
 
 /// Whether a column accepts NULL.
@@ -97,6 +101,15 @@ pub enum Change {
     Nullability {
         column: String,
         nullability: Nullability,
+    },
+    /// `ALTER COLUMN c TYPE …`: the column's declared type `from` (as `PRAGMA table_info` shows
+    /// it) becomes `to` with its range check `check` (or none); rows are copied with `copy`.
+    ColumnType {
+        column: String,
+        from: String,
+        to: String,
+        check: String,
+        copy: String,
     },
 }
 
@@ -170,7 +183,8 @@ fn checked(p: Plan, target: Target) -> Result<Plan> {
         Plan::Ignored { .. }
         | Plan::Rebuild(_)
         | Plan::SequenceState { .. }
-        | Plan::MysqlNullability { .. } => {}
+        | Plan::MysqlNullability { .. }
+        | Plan::AlterType(_) => {}
     }
     Ok(p)
 }
@@ -710,6 +724,9 @@ fn alter_table(
                     tag: "ALTER TABLE",
                 }),
             }))
+        }
+        AlterTableType::AtAlterColumnType => {
+            Some(super::alter_type::parse(sql)?.map(Plan::AlterType))
         }
         AlterTableType::AtSetNotNull | AlterTableType::AtDropNotNull => {
             let nullability = if cmd.subtype == AlterTableType::AtSetNotNull as i32 {

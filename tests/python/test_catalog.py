@@ -31,6 +31,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from decimal import Decimal
+
 import psycopg
 import pytest
 from psycopg import errors as pgerr
@@ -786,6 +788,103 @@ def test_alter_table_check_and_not_null(cenv, bind):
         # (The shadow catalog replays DDL whether or not it ran on its bind: `shown` is not compared
         # after the refused changes; README, Known limitations.)
         same_outcome(f"INSERT INTO {t} (a) VALUES (4)", "ok")
+    finally:
+        cenv.both(f"DROP TABLE {t}")
+
+
+@pytest.mark.parametrize("bind", ("m", "s"))
+def test_alter_column_type(cenv, bind):
+    """ALTER TABLE … ALTER COLUMN … [SET DATA] TYPE on MySQL (MODIFY) and SQLite (table rebuild): the rows
+    are kept and converted as PostgreSQL converts them (numbers rounded into an integer or a numeric's
+    scale), NOT NULL and defaults stay, psql's \\d and information_schema through bindproxy equal
+    PostgreSQL's; a value the new type cannot hold gets PostgreSQL's SQLSTATE (22003, 22001) and nothing
+    changes; a conversion PostgreSQL only makes with USING is 42804."""
+    t = f"{bind}_retyped"
+    cenv.both(f"CREATE TABLE {t} (id serial PRIMARY KEY, a bigint NOT NULL DEFAULT 7, b text DEFAULT 'x', "
+              "c numeric(8,3), d double precision, e varchar(10))",
+              f"INSERT INTO {t} (a, b, c, d, e) VALUES (3, 'abc', 1.255, 2.75, 'hello'), "
+              "(40000, NULL, -12.5, NULL, NULL), (5, 'longer text', NULL, -1.25, 'x'), (6, 'y', 2.5, 2.5, NULL), "
+              "(8, 'z', -0.45, -3.5, NULL)")
+
+    def outcome(conn, sql):
+        try:
+            conn.execute(sql)
+            return "ok"
+        except psycopg.Error as e:
+            return e.sqlstate
+
+    def same_outcome(sql, want_state):
+        with cenv.proxy.connect() as c, cenv.oracle() as o:
+            want = outcome(o, sql)
+            assert want == want_state, (sql, want)
+            assert outcome(c, sql) == want, sql
+
+    def rows():
+        # (not the keys: a failed INSERT uses up a sequence value in PostgreSQL, not an engine's counter)
+        q = f"SELECT a, b, c, d, e FROM {t} ORDER BY id"
+        with cenv.proxy.connect() as c, cenv.oracle() as o:
+            got = c.execute(q).fetchall()
+            assert got == o.execute(q).fetchall()
+            return got
+
+    def engine_types():
+        # the type OIDs of a result come from the engine's own column (MariaDB's `pg:` comment and column type,
+        # SQLite's declared type), not from the shadow catalog
+        q = f"SELECT a, b, c, d, e FROM {t} LIMIT 0"
+        with cenv.proxy.connect() as c, cenv.oracle() as o:
+            got = [d.type_code for d in c.execute(q).description]
+            assert got == [d.type_code for d in o.execute(q).description]
+            return got
+
+    def columns():
+        q = ("SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale, "
+             "is_nullable FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position")
+        with cenv.proxy.connect() as c, cenv.oracle() as o:
+            got = c.execute(q, (t,)).fetchall()
+            assert got == o.execute(q, (t,)).fetchall()
+            return got
+
+    try:
+        cenv.both(f"ALTER TABLE {t} ALTER COLUMN a TYPE integer",
+                  f"ALTER TABLE {t} ALTER COLUMN a TYPE integer",  # the same type again: rows untouched
+                  f"ALTER TABLE {t} ALTER COLUMN b SET DATA TYPE varchar(20)",
+                  f"ALTER TABLE {t} ALTER COLUMN c TYPE numeric(6,1)",
+                  f"ALTER TABLE {t} ALTER COLUMN d TYPE integer")
+        # the simple query protocol too (psql), as one statement of a transaction block
+        got, want = cenv.psql_both(f"BEGIN; ALTER TABLE {t} ALTER COLUMN e TYPE text; COMMIT;")
+        assert got == want == "BEGIN\nALTER TABLE\nCOMMIT\n", (got, want)
+        after = rows()
+        assert [r[2] for r in after] == [Decimal("1.3"), Decimal("-12.5"), None, Decimal("2.5"), Decimal("-0.5")]
+        assert [r[3] for r in after] == [3, None, -1, 2, -4]
+        got = columns()
+        assert dict((r[0], r[1]) for r in got)["d"] == "integer"
+        assert engine_types() == [23, 1043, 1700, 23, 25]
+        got, want = cenv.psql_both(f"\\d {t}")
+        same_text(got, want, f"\\d {t}")
+        # the new types are enforced, the default and NOT NULL stayed
+        same_outcome(f"INSERT INTO {t} (a) VALUES (2147483648)", "22003")
+        same_outcome(f"INSERT INTO {t} (b) VALUES (NULL)", "ok")
+        same_outcome(f"INSERT INTO {t} (a) VALUES (NULL)", "23502")
+        same_outcome(f"INSERT INTO {t} (b, e) VALUES ('y', 'anything goes')", "ok")
+        assert rows()[-1][0] == 7
+
+        before = rows()
+        # values that do not fit: PostgreSQL's SQLSTATE, no row and no column changed
+        same_outcome(f"ALTER TABLE {t} ALTER COLUMN a TYPE smallint", "22003")
+        same_outcome(f"ALTER TABLE {t} ALTER COLUMN b TYPE varchar(5)", "22001")
+        same_outcome(f"ALTER TABLE {t} ALTER COLUMN c TYPE numeric(2,1)", "22003")
+        same_outcome(f"ALTER TABLE {t} ALTER COLUMN b TYPE integer", "42804")
+        same_outcome(f"ALTER TABLE {t} ALTER COLUMN a TYPE boolean", "42804")
+        same_outcome(f"ALTER TABLE {t} ALTER COLUMN zz TYPE integer", "42703")
+        with cenv.proxy.connect() as c:
+            # refused before anything runs: USING an expression; the serial key to text (which PostgreSQL takes)
+            for sql in (f"ALTER TABLE {t} ALTER COLUMN b TYPE integer USING length(b)",
+                        f"ALTER TABLE {t} ALTER COLUMN id TYPE text"):
+                assert outcome(c, sql) == "0A000", sql
+        assert rows() == before
+        assert engine_types() == [23, 1043, 1700, 23, 25]
+        # (The shadow catalog replays DDL whether or not it ran on its bind: `columns()` is not compared
+        # after the refused changes; README, Known limitations.)
     finally:
         cenv.both(f"DROP TABLE {t}")
 

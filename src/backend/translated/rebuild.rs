@@ -1,6 +1,6 @@
 //! SQLite's table-rebuild procedure, for the ALTER TABLE changes SQLite has no statement for
 //! (a constraint added to an existing table, a column becoming the serial key, a column's NOT NULL
-//! set or dropped).
+//! set or dropped, a column's type changed).
 //!
 //! Owns: [`rebuilt_definition`] — the table's new column and constraint list, made from its
 //! `CREATE TABLE` text in `sqlite_master` — and [`steps`], the statements that move the rows: create
@@ -9,7 +9,8 @@
 //! inside one transaction, so the data survives or nothing changes.
 //!
 //! Must never: lose or reorder columns (the new table keeps the old column list and order, rows
-//! are copied with `SELECT *`), or run anything itself.
+//! are copied with `SELECT *`, or with every column named in order when one is converted), or run
+//! anything itself.
 
 use crate::translate::sequence::{Change, Nullability};
 use crate::translate::TranslateError;
@@ -189,6 +190,24 @@ pub fn rebuilt_definition(create: &str, change: &Change) -> Result<Option<String
                 }
             }
         }
+        Change::ColumnType {
+            column,
+            from,
+            to,
+            check,
+            ..
+        } => {
+            let Some(pos) = items
+                .iter()
+                .position(|i| !is_constraint(i) && head(i) == *column)
+            else {
+                return Err(TranslateError::NoSuchColumn {
+                    table: String::new(),
+                    column: column.clone(),
+                });
+            };
+            items[pos] = retyped(&items[pos], column, from, to, check)?;
+        }
         Change::Constraint { sql, primary_key } => {
             if let Some(cols) = primary_key {
                 if let [only] = cols.as_slice() {
@@ -209,6 +228,105 @@ pub fn rebuilt_definition(create: &str, change: &Change) -> Result<Option<String
         }
     }
     Ok(Some(format!("({}){}", items.join(", "), tail)))
+}
+
+/// A column item with its declared type `from` replaced by `to`, the range or calendar checks
+/// bindproxy added for the old type (`CONSTRAINT "bindproxy_…" CHECK (…)`) replaced by `check`;
+/// NOT NULL, the default and every other constraint stay.
+fn retyped(
+    item: &str,
+    column: &str,
+    from: &str,
+    to: &str,
+    check: &str,
+) -> Result<String, TranslateError> {
+    let t = item.trim_start();
+    let name_len = if t.starts_with('"') {
+        // the quoted name: up to the closing quote that is not doubled
+        let b = t.as_bytes();
+        let mut i = 1;
+        loop {
+            match b.get(i) {
+                Some(b'"') if b.get(i + 1) == Some(&b'"') => i += 2,
+                Some(b'"') => break i + 1,
+                Some(_) => i += 1,
+                None => break b.len(),
+            }
+        }
+    } else {
+        head(t).len()
+    };
+    let rest = t[name_len..].trim_start();
+    let rest = match rest.get(..from.len()) {
+        Some(decl) if decl.eq_ignore_ascii_case(from) => &rest[from.len()..],
+        _ => {
+            return Err(TranslateError::unsupported(
+                "changing the type of a column whose declaration SQLite does not show plainly",
+            ))
+        }
+    };
+    let mut rest = rest.to_string();
+    while let Some(at) = rest.find("CONSTRAINT \"bindproxy_") {
+        let Some(check_at) = rest[at..].find("CHECK").map(|k| at + k) else {
+            break;
+        };
+        let Some(open) = rest[check_at..].find('(').map(|k| check_at + k) else {
+            break;
+        };
+        let mut depth = 0usize;
+        let mut end = None;
+        let mut quote: Option<char> = None;
+        for (k, c) in rest[open..].char_indices() {
+            if let Some(q) = quote {
+                if c == q {
+                    quote = None;
+                }
+                continue;
+            }
+            match c {
+                '\'' | '"' => quote = Some(c),
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(open + k + 1);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(end) = end else { break };
+        rest.replace_range(at..end, "");
+    }
+    let rest = rest.split_whitespace().collect::<Vec<_>>().join(" ");
+    let rest = if rest.is_empty() {
+        rest
+    } else {
+        format!(" {rest}")
+    };
+    Ok(format!("{} {to}{rest}{check}", quote(column)))
+}
+
+/// The select list that copies the rows into the rebuilt table: every column in order, `column`
+/// as `expr` (the conversion of `ALTER COLUMN … TYPE`).
+pub fn select_list(create: &str, column: &str, expr: &str) -> Option<String> {
+    let (items, _) = items(create)?;
+    Some(
+        items
+            .iter()
+            .filter(|i| !is_constraint(i))
+            .map(|i| {
+                let name = head(i);
+                if name == column {
+                    expr.to_string()
+                } else {
+                    quote(&name)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
 }
 
 /// Byte ranges of the `NOT NULL` words of a column item outside quotes and parentheses (a CHECK's
@@ -287,12 +405,19 @@ fn key_is(item: &str, column: &str) -> bool {
 /// indexes and triggers (`extra`: their SQL from `sqlite_master`).
 /// `counter`: both tables are AUTOINCREMENT tables, whose counter in `sqlite_sequence` (where
 /// `setval` may have put it past the highest key) carries over.
-pub fn steps(table: &str, definition: &str, extra: &[String], counter: Counter) -> Vec<String> {
+/// `select`: the select list of the copy (`*`, or [`select_list`]).
+pub fn steps(
+    table: &str,
+    definition: &str,
+    extra: &[String],
+    counter: Counter,
+    select: &str,
+) -> Vec<String> {
     let mut s = vec![
         format!("DROP TABLE IF EXISTS {}", quote(SCRATCH)),
         format!("CREATE TABLE {} {definition}", quote(SCRATCH)),
         format!(
-            "INSERT INTO {} SELECT * FROM {}",
+            "INSERT INTO {} SELECT {select} FROM {}",
             quote(SCRATCH),
             quote(table)
         ),
@@ -425,6 +550,35 @@ mod tests {
     }
 
     #[test]
+    fn column_type() {
+        let t = "CREATE TABLE \"a\" (\"id\" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, \"v\" BIGINT NOT NULL DEFAULT 7 CONSTRAINT \"bindproxy_int8\" CHECK (\"v\" BETWEEN -9223372036854775808 AND 9223372036854775807) CHECK (\"v\" > 0), \"w\" TEXT)";
+        let change = Change::ColumnType {
+            column: "v".into(),
+            from: "BIGINT".into(),
+            to: "INT".into(),
+            check:
+                " CONSTRAINT \"bindproxy_int4\" CHECK (\"v\" BETWEEN -2147483648 AND 2147483647)"
+                    .into(),
+            copy: "\"v\"".into(),
+        };
+        let d = rebuilt_definition(t, &change).unwrap().unwrap();
+        assert!(
+            d.contains("\"v\" INT NOT NULL DEFAULT 7 CHECK (\"v\" > 0) CONSTRAINT \"bindproxy_int4\" CHECK (\"v\" BETWEEN -2147483648 AND 2147483647), \"w\" TEXT)"),
+            "{d}"
+        );
+        assert!(!d.contains("bindproxy_int8"), "{d}");
+        assert_eq!(
+            select_list(t, "w", "CAST(\"w\" AS TEXT)").unwrap(),
+            "\"id\", \"v\", CAST(\"w\" AS TEXT)"
+        );
+        let mut other = change.clone();
+        if let Change::ColumnType { from, .. } = &mut other {
+            *from = "TEXT".into();
+        }
+        assert!(rebuilt_definition(t, &other).is_err());
+    }
+
+    #[test]
     fn constraints_are_appended() {
         let u = Change::Constraint {
             sql: "CONSTRAINT \"a_name_key\" UNIQUE (\"name\")".into(),
@@ -440,6 +594,7 @@ mod tests {
             &d,
             &["CREATE INDEX \"i\" ON \"a\" (\"name\")".into()],
             Counter::of(T, &d),
+            "*",
         );
         assert_eq!(s.len(), 6);
         assert_eq!(

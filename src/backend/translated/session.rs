@@ -277,7 +277,9 @@ fn translate_error(bind: &TranslatedBind, e: TranslateError) -> ProxyError {
         e @ (TranslateError::InvalidText(_)
         | TranslateError::OutOfRange(_)
         | TranslateError::NoSuchColumn { .. }
-        | TranslateError::InPrimaryKey(_)) => {
+        | TranslateError::InPrimaryKey(_)
+        | TranslateError::ValueTooLong(_)
+        | TranslateError::CannotCast { .. }) => {
             tx_error(e.sqlstate(), e.to_string())
         }
         e @ TranslateError::StatementCount { .. } => tx_error(
@@ -1696,6 +1698,11 @@ impl TranslatedConn {
                 column,
                 nullability,
             }) => Arc::new(self.mysql_nullability(&table, &column, nullability).await?),
+            Some(crate::translate::sequence::Plan::AlterType(a))
+                if self.bind.target() == crate::translate::Target::MySql =>
+            {
+                Arc::new(self.mysql_alter_type(&a).await?)
+            }
             Some(plan) => {
                 let tag = self.run_schema(&plan, out).await?;
                 command_complete(out, &tag);
@@ -1774,6 +1781,11 @@ impl TranslatedConn {
                 column,
                 nullability,
             }) => Arc::new(self.mysql_nullability(&table, &column, nullability).await?),
+            Some(crate::translate::sequence::Plan::AlterType(a))
+                if self.bind.target() == crate::translate::Target::MySql =>
+            {
+                Arc::new(self.mysql_alter_type(&a).await?)
+            }
             Some(plan) => return Ok(mk(Body::Schema(plan), vec![], declared.len())),
             None => self.rewrite(sql).await?,
         };

@@ -16,10 +16,26 @@ use super::{translate_error, TranslatedConn, Tx};
 use crate::backend::translated::rebuild;
 use crate::error::ProxyError;
 use crate::protocol::messages::{notice_response, ErrorFields};
+use crate::translate::alter_type;
 use crate::translate::sequence::{self, Nullability, Plan, Rebuild};
 
 fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+
+/// What a stored column holds, for [`alter_type::conversion`].
+fn family(t: &crate::backend::translated::types::PgType) -> alter_type::Family {
+    use crate::backend::translated::types::PgType as T;
+    use alter_type::Family as F;
+    match t {
+        T::Int2 | T::Int4 | T::Int8 => F::Integer,
+        T::Numeric => F::Exact,
+        T::Float4 | T::Float8 => F::Float,
+        T::Text | T::Varchar => F::Text,
+        T::Bool => F::Bool,
+        T::Date | T::Time | T::Timestamp | T::Timestamptz => F::Calendar,
+        _ => F::Other,
+    }
 }
 
 fn quote_my(name: &str) -> String {
@@ -62,9 +78,14 @@ impl TranslatedConn {
             }
             Plan::Rebuild(r) => self.rebuild(r).await.map(|()| r.tag.to_string()),
             Plan::Lock { probes } => self.lock(probes).await.map(|()| "LOCK TABLE".to_string()),
-            Plan::Engine(_) | Plan::SequenceState { .. } | Plan::MysqlNullability { .. } => {
-                Ok(String::new())
-            }
+            Plan::AlterType(a) if self.bind.target() == crate::translate::Target::Sqlite => self
+                .sqlite_alter_type(a)
+                .await
+                .map(|()| "ALTER TABLE".to_string()),
+            Plan::Engine(_)
+            | Plan::SequenceState { .. }
+            | Plan::MysqlNullability { .. }
+            | Plan::AlterType(_) => Ok(String::new()),
         }
     }
 
@@ -283,6 +304,200 @@ impl TranslatedConn {
         }])
     }
 
+    /// PostgreSQL's answer to `ALTER COLUMN … TYPE` before anything changes: 42804 without an
+    /// assignment cast, 0A000 for a conversion the engine would store differently, 22003/22001
+    /// when a value does not fit the new type.
+    async fn convertible(
+        &mut self,
+        a: &alter_type::AlterType,
+        from: alter_type::Family,
+    ) -> Result<(), ProxyError> {
+        match alter_type::conversion(from, &a.to) {
+            alter_type::Conversion::Taken => {}
+            alter_type::Conversion::NeedsUsing => {
+                return Err(translate_error(
+                    &self.bind,
+                    alter_type::needs_using(&a.column, &a.to),
+                ))
+            }
+            alter_type::Conversion::Refused => {
+                return Err(ProxyError::FeatureNotSupported(format!(
+                    "changing column \"{}\" ({from:?}) to type {} is not supported on bind \"{}\"",
+                    a.column,
+                    alter_type::sql_name(&a.to),
+                    self.bind.name
+                )))
+            }
+        }
+        if let Some((sql, e)) = alter_type::probe(self.bind.target(), a, from) {
+            if !self.catalog_rows(&sql).await?.is_empty() {
+                return Err(translate_error(&self.bind, e));
+            }
+        }
+        Ok(())
+    }
+
+    /// `ALTER TABLE t ALTER COLUMN c TYPE ty` on MySQL: `MODIFY` with the new type and the rest of
+    /// the column's definition as information_schema gives it (NOT NULL, default, AUTO_INCREMENT
+    /// of an integer, the character set of a text kept as text), the `pg:` comment renamed.
+    pub(super) async fn mysql_alter_type(
+        &mut self,
+        a: &alter_type::AlterType,
+    ) -> Result<Vec<crate::translate::Rewritten>, ProxyError> {
+        let rows = self
+            .catalog_rows(&format!(
+                "SELECT DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, COLUMN_DEFAULT, EXTRA, COLUMN_COMMENT, IS_NULLABLE, COLUMN_KEY FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {} AND COLUMN_NAME = {}",
+                literal(&a.table),
+                literal(&a.column)
+            ))
+            .await?;
+        let Some(c) = rows.first() else {
+            return Err(translate_error(
+                &self.bind,
+                crate::translate::TranslateError::NoSuchColumn {
+                    table: a.table.clone(),
+                    column: a.column.clone(),
+                },
+            ));
+        };
+        let field = |i: usize| c.get(i).map(String::as_str).unwrap_or("");
+        let (data_type, column_type, charset, collation, default, extra, comment, nullable) = (
+            field(0),
+            field(1),
+            field(2),
+            field(3),
+            field(4),
+            field(5).to_ascii_lowercase(),
+            field(6),
+            field(7),
+        );
+        let from = family(&crate::backend::translated::types::mysql_info_schema_type(
+            data_type,
+            column_type,
+            comment,
+            false,
+        ));
+        if extra.contains("generated") || extra.contains("virtual") || extra.contains("stored") {
+            return Err(ProxyError::FeatureNotSupported(format!(
+                "changing the type of the generated column \"{}\" is not supported on bind \"{}\"",
+                a.column, self.bind.name
+            )));
+        }
+        self.convertible(a, from).await?;
+        if alter_type::unbounded_text(&a.to) && !field(8).is_empty() {
+            // MariaDB indexes no LONGTEXT column without a prefix length.
+            return Err(ProxyError::FeatureNotSupported(format!(
+                "changing the indexed column \"{}\" to an unbounded text type is not supported on bind \"{}\"",
+                a.column, self.bind.name
+            )));
+        }
+        let (ty, pg_comment) = alter_type::mysql_column(a);
+        let mut sql = format!(
+            "ALTER TABLE {} MODIFY {} {ty}",
+            quote_my(&a.table),
+            quote_my(&a.column)
+        );
+        let text_to_text = from == alter_type::Family::Text
+            && alter_type::Family::of(&a.to) == alter_type::Family::Text;
+        if text_to_text && !charset.is_empty() && !collation.is_empty() {
+            sql.push_str(&format!(" CHARACTER SET {charset} COLLATE {collation}"));
+        }
+        sql.push_str(if nullable == "NO" {
+            " NOT NULL"
+        } else {
+            " NULL"
+        });
+        if !default.is_empty() && !default.eq_ignore_ascii_case("null") {
+            let default = match crate::backend::translated::types::mariadb_string(default) {
+                Some(text) => literal(&text),
+                None => default.to_string(),
+            };
+            sql.push_str(&format!(" DEFAULT ({default})"));
+        }
+        if extra.contains("auto_increment") {
+            if alter_type::Family::of(&a.to) != alter_type::Family::Integer {
+                return Err(ProxyError::FeatureNotSupported(format!(
+                    "changing the serial column \"{}\" to a type that is not an integer is not supported on bind \"{}\"",
+                    a.column, self.bind.name
+                )));
+            }
+            sql.push_str(" AUTO_INCREMENT");
+        }
+        sql.push_str(&format!(" COMMENT {}", literal(&pg_comment)));
+        Ok(vec![crate::translate::Rewritten {
+            sql,
+            before: vec![],
+            params: vec![],
+            kind: crate::translate::Kind::AlterTable,
+            returning: None,
+            param_hints: vec![],
+            pg_types: vec![],
+            tag_hint: crate::translate::TagHint::Fixed("ALTER TABLE"),
+            drop_index_lookup: None,
+            tables: vec![],
+            result_types: vec![],
+        }])
+    }
+
+    /// `ALTER TABLE t ALTER COLUMN c TYPE ty` on SQLite: a rebuild whose new column has the new
+    /// declared type and check, the rows copied through the conversion.
+    async fn sqlite_alter_type(&mut self, a: &alter_type::AlterType) -> Result<(), ProxyError> {
+        let exists = self
+            .catalog_rows(&format!(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = {}",
+                literal(&a.table)
+            ))
+            .await?;
+        if exists.is_empty() {
+            return Err(super::tx_error(
+                "42P01",
+                format!("relation \"{}\" does not exist", a.table),
+            ));
+        }
+        let rows = self
+            .catalog_rows(&format!(
+                "SELECT type, pk FROM pragma_table_info({}) WHERE name = {}",
+                literal(&a.table),
+                literal(&a.column)
+            ))
+            .await?;
+        let Some(c) = rows.first() else {
+            return Err(translate_error(
+                &self.bind,
+                crate::translate::TranslateError::NoSuchColumn {
+                    table: a.table.clone(),
+                    column: a.column.clone(),
+                },
+            ));
+        };
+        let decl = c.first().cloned().unwrap_or_default();
+        let in_key = c.get(1).is_some_and(|k| k != "0");
+        if in_key && decl.eq_ignore_ascii_case("INTEGER") {
+            return Err(ProxyError::FeatureNotSupported(format!(
+                "changing the type of \"{}\", the rowid key of a SQLite table, is not supported on bind \"{}\"",
+                a.column, self.bind.name
+            )));
+        }
+        let from = family(&crate::backend::translated::types::sqlite_decl_type(Some(
+            &decl,
+        )));
+        self.convertible(a, from).await?;
+        let (to, check) = alter_type::sqlite_column(a);
+        let copy = alter_type::sqlite_copy(&a.column, from, &a.to);
+        self.rebuild(&Rebuild {
+            table: a.table.clone(),
+            change: sequence::Change::ColumnType {
+                column: a.column.clone(),
+                from: decl,
+                to,
+                check,
+                copy,
+            },
+            tag: "ALTER TABLE",
+        })
+        .await
+    }
+
     /// `LOCK … IN ACCESS SHARE MODE`: a read of each table inside the transaction
     /// (`translate/lock.rs` says why that holds the lock); 25P01 outside a transaction block, as
     /// PostgreSQL answers.
@@ -341,7 +556,20 @@ impl TranslatedConn {
             .filter_map(|mut r| r.pop())
             .collect();
         let counter = rebuild::Counter::of(&create, &definition);
-        let mut steps = rebuild::steps(&r.table, &definition, &extra, counter);
+        let select = match &r.change {
+            sequence::Change::ColumnType { column, copy, .. } => {
+                rebuild::select_list(&create, column, copy).ok_or_else(|| {
+                    translate_error(
+                        &self.bind,
+                        crate::translate::TranslateError::unsupported(
+                            "rebuilding a table whose definition SQLite does not show",
+                        ),
+                    )
+                })?
+            }
+            _ => "*".to_string(),
+        };
+        let mut steps = rebuild::steps(&r.table, &definition, &extra, counter, &select);
         if let sequence::Change::SerialKey { sequence, .. } = &r.change {
             steps.extend(rebuild::serial_steps(&r.table, sequence));
         }
