@@ -51,6 +51,18 @@ pub struct Ddl {
     pub tables: Vec<TableName>,
     /// The session's `search_path` when it ran, so that unqualified names resolve alike.
     pub search_path: Vec<String>,
+    pub outcome: DdlOutcome,
+}
+
+/// What the session knows of how a DDL statement went, and so how it reaches the catalog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DdlOutcome {
+    /// No error reached the client after it: its text is replayed, then checked against the bind.
+    Replay,
+    /// An error reached the client after it (the statement itself, or one that rolled back its
+    /// transaction, may have failed): its text is not replayed (an empty stub would take a change
+    /// the bind's rows refused); the relations it named are read again from their bind.
+    ReadFromBind,
 }
 
 enum Job {
@@ -455,8 +467,19 @@ async fn replay(
     ddl: &[Ddl],
 ) -> Result<usize, CatalogError> {
     let mut tx = CatalogTx::begin(conn, target).await?;
-    let mut check: Vec<(BindId, TableName)> = Vec::new();
+    // (bind, relation, read it from the bind whatever the catalog shows)
+    let mut check: Vec<(BindId, TableName, bool)> = Vec::new();
     for d in ddl {
+        let from_bind = d.outcome == DdlOutcome::ReadFromBind;
+        for t in &d.tables {
+            match check.iter_mut().find(|(b, x, _)| *b == d.bind && x == t) {
+                Some(entry) => entry.2 |= from_bind,
+                None => check.push((d.bind, t.clone(), from_bind)),
+            }
+        }
+        if from_bind {
+            continue;
+        }
         let path = d
             .search_path
             .iter()
@@ -471,16 +494,11 @@ async fn replay(
         if !tx.attempt(&d.sql).await? {
             tracing::debug!(sql = %d.sql, "catalog: replay failed; the tables are read from their bind");
         }
-        for t in &d.tables {
-            if !check.iter().any(|(b, x)| *b == d.bind && x == t) {
-                check.push((d.bind, t.clone()));
-            }
-        }
     }
     tx.must("SELECT pg_catalog.set_config('search_path', '\"$user\", public', true)")
         .await?;
     let mut resynced = 0;
-    for (bind, name) in &check {
+    for (bind, name, from_bind) in &check {
         let Some(slot) = proxy.binds.get(*bind) else {
             continue;
         };
@@ -506,7 +524,12 @@ async fn replay(
                 .eq(c.iter().map(String::as_str)),
             (Some(_), Shown::Absent) => false,
         };
-        if !agree {
+        let forced = *from_bind
+            && !matches!(
+                (table, &shown),
+                (None, Shown::Absent) | (_, Shown::NotATable)
+            );
+        if !agree || forced {
             resynced += 1;
             tx.resync(&schema, &name.name, table, &on_bind).await?;
         }

@@ -292,12 +292,15 @@ impl Session {
             if !stmt.changes_catalog {
                 continue;
             }
-            self.catalog_ddl.push(crate::catalog::shadow::Ddl {
+            let ddl = crate::catalog::shadow::Ddl {
                 bind,
                 sql: piece.to_owned(),
                 tables: tables.iter().map(|(t, _)| t.clone()).collect(),
                 search_path: path.clone(),
-            });
+                outcome: crate::catalog::shadow::DdlOutcome::Replay,
+            };
+            let errors = self.errors_sent.load(std::sync::atomic::Ordering::Relaxed);
+            self.catalog_ddl.push((errors, ddl));
         }
     }
 

@@ -275,7 +275,11 @@ pub struct Session {
     catalog_bind: Option<BindId>,
     /// DDL sent to binds and not yet handed to the shadow catalog: it is, once the session is
     /// out of any transaction (`catalog::shadow` checks what really committed).
-    catalog_ddl: Vec<crate::catalog::shadow::Ddl>,
+    /// DDL for the shadow catalog, each with the count of errors the client had heard when it
+    /// was noted (`hand_ddl_to_catalog`).
+    catalog_ddl: Vec<(u64, crate::catalog::shadow::Ddl)>,
+    /// Errors sent to the client so far (`observe_error`).
+    errors_sent: std::sync::atomic::AtomicU64,
     /// The `search_path` last set on the catalog bind's connection (see `align_catalog_path`).
     catalog_path: Option<Vec<String>>,
     /// ParameterStatus values the client has been told.
@@ -375,6 +379,7 @@ impl Session {
             session_sets: settings::SessionSettings::default(),
             catalog_bind: None,
             catalog_ddl: Vec::new(),
+            errors_sent: std::sync::atomic::AtomicU64::new(0),
             catalog_path: None,
             shown,
             statements: HashMap::new(),
@@ -472,7 +477,19 @@ impl Session {
         {
             return;
         }
-        let ddl = std::mem::take(&mut self.catalog_ddl);
+        // A DDL followed by an error the client heard may not have happened (the statement
+        // failed, or its transaction rolled back): the catalog reads those relations from their
+        // bind instead of replaying the text.
+        let errors = self.errors_sent.load(std::sync::atomic::Ordering::Relaxed);
+        let ddl = std::mem::take(&mut self.catalog_ddl)
+            .into_iter()
+            .map(|(before, mut d)| {
+                if errors > before {
+                    d.outcome = crate::catalog::shadow::DdlOutcome::ReadFromBind;
+                }
+                d
+            })
+            .collect();
         if let Some(s) = self.proxy.syncer() {
             s.replay(ddl);
         }

@@ -63,6 +63,9 @@ impl Session {
     /// An error from `bind` (None: from bindproxy, before any bind) goes to the client.
     /// A replica slot reports as its bind.
     pub(super) fn observe_error(&self, bind: Option<BindId>, sqlstate: &str, message: &str) {
+        // (an atomic only because `&self` is shared across the pump's awaits; one session uses it)
+        self.errors_sent
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let bind = bind.map(|b| self.proxy.primary_of(b));
         crate::metrics::error(bind, sqlstate);
         tracing::info!(
