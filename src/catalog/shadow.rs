@@ -59,8 +59,8 @@ pub struct Ddl {
 pub enum DdlOutcome {
     /// No error reached the client after it: its text is replayed, then checked against the bind.
     Replay,
-    /// An error reached the client after it (the statement itself, or one that rolled back its
-    /// transaction, may have failed): its text is not replayed (an empty stub would take a change
+    /// An error reached the client after it, or a ROLLBACK [TO SAVEPOINT] followed it (the
+    /// statement may have failed or been undone): its text is not replayed (an empty stub would take a change
     /// the bind's rows refused); the relations it named are read again from their bind.
     ReadFromBind,
 }

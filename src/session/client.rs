@@ -299,8 +299,8 @@ impl Session {
                 search_path: path.clone(),
                 outcome: crate::catalog::shadow::DdlOutcome::Replay,
             };
-            let errors = self.errors_sent.load(std::sync::atomic::Ordering::Relaxed);
-            self.catalog_ddl.push((errors, ddl));
+            let setbacks = self.setbacks.load(std::sync::atomic::Ordering::Relaxed);
+            self.catalog_ddl.push((setbacks, ddl));
         }
     }
 
@@ -308,6 +308,11 @@ impl Session {
     pub(super) fn follow_search_path(&mut self, analysis: &Analysis) {
         for s in &analysis.statements {
             self.search_path.follow(s);
+            if matches!(s.kind, StatementKind::Rollback | StatementKind::RollbackTo) {
+                // DDL noted before it may be undone: the catalog reads it from the bind
+                self.setbacks
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
     }
 

@@ -275,11 +275,12 @@ pub struct Session {
     catalog_bind: Option<BindId>,
     /// DDL sent to binds and not yet handed to the shadow catalog: it is, once the session is
     /// out of any transaction (`catalog::shadow` checks what really committed).
-    /// DDL for the shadow catalog, each with the count of errors the client had heard when it
-    /// was noted (`hand_ddl_to_catalog`).
+    /// DDL for the shadow catalog, each with the session's `setbacks` when it was noted
+    /// (`hand_ddl_to_catalog`).
     catalog_ddl: Vec<(u64, crate::catalog::shadow::Ddl)>,
-    /// Errors sent to the client so far (`observe_error`).
-    errors_sent: std::sync::atomic::AtomicU64,
+    /// Errors sent to the client and ROLLBACK / ROLLBACK TO statements routed so far
+    /// (`observe_error`, `follow_search_path`): after one, earlier DDL may not have happened.
+    setbacks: std::sync::atomic::AtomicU64,
     /// The `search_path` last set on the catalog bind's connection (see `align_catalog_path`).
     catalog_path: Option<Vec<String>>,
     /// ParameterStatus values the client has been told.
@@ -379,7 +380,7 @@ impl Session {
             session_sets: settings::SessionSettings::default(),
             catalog_bind: None,
             catalog_ddl: Vec::new(),
-            errors_sent: std::sync::atomic::AtomicU64::new(0),
+            setbacks: std::sync::atomic::AtomicU64::new(0),
             catalog_path: None,
             shown,
             statements: HashMap::new(),
@@ -477,14 +478,14 @@ impl Session {
         {
             return;
         }
-        // A DDL followed by an error the client heard may not have happened (the statement
-        // failed, or its transaction rolled back): the catalog reads those relations from their
-        // bind instead of replaying the text.
-        let errors = self.errors_sent.load(std::sync::atomic::Ordering::Relaxed);
+        // A DDL followed by an error the client heard or a ROLLBACK may not have happened (the
+        // statement failed, or its transaction rolled back): the catalog reads those relations
+        // from their bind instead of replaying the text.
+        let setbacks = self.setbacks.load(std::sync::atomic::Ordering::Relaxed);
         let ddl = std::mem::take(&mut self.catalog_ddl)
             .into_iter()
             .map(|(before, mut d)| {
-                if errors > before {
+                if setbacks > before {
                     d.outcome = crate::catalog::shadow::DdlOutcome::ReadFromBind;
                 }
                 d

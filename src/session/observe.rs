@@ -64,7 +64,7 @@ impl Session {
     /// A replica slot reports as its bind.
     pub(super) fn observe_error(&self, bind: Option<BindId>, sqlstate: &str, message: &str) {
         // (an atomic only because `&self` is shared across the pump's awaits; one session uses it)
-        self.errors_sent
+        self.setbacks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let bind = bind.map(|b| self.proxy.primary_of(b));
         crate::metrics::error(bind, sqlstate);

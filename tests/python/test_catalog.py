@@ -792,6 +792,39 @@ def test_alter_table_check_and_not_null(cenv, bind):
         cenv.both(f"DROP TABLE {t}")
 
 
+@pytest.mark.parametrize("bind", ("a", "s"))
+def test_catalog_ignores_ddl_that_did_not_happen(cenv, bind):
+    """DDL that a ROLLBACK undid, or that its bind refused (the rows of a PostgreSQL bind refuse a change the
+    empty catalog stub would take), does not reach the catalog: the columns through bindproxy equal PostgreSQL's."""
+    t = "rolled_back" if bind == "a" else "s_rolled_back"
+    cenv.both(f"CREATE TABLE {t} (id int PRIMARY KEY, c text)", f"INSERT INTO {t} VALUES (1, NULL), (2, 'x')")
+    q = ("SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull FROM pg_attribute a "
+         "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum")
+
+    def same_columns():
+        with cenv.proxy.connect() as c, cenv.oracle() as o:
+            got, want = c.execute(q, (t,)).fetchall(), o.execute(q, (t,)).fetchall()
+            assert got == want
+            return got
+
+    try:
+        before = same_columns()
+        for conn_of in (cenv.proxy.connect, cenv.oracle):
+            with conn_of() as c:
+                c.autocommit = False
+                c.execute(f"ALTER TABLE {t} ALTER COLUMN c TYPE varchar(10)")
+                c.rollback()
+        assert same_columns() == before
+        for conn_of in (cenv.proxy.connect, cenv.oracle):
+            with conn_of() as c:
+                with pytest.raises(psycopg.Error) as e:
+                    c.execute(f"ALTER TABLE {t} ALTER COLUMN c SET NOT NULL")
+                assert e.value.sqlstate == "23502"
+        assert same_columns() == before
+    finally:
+        cenv.both(f"DROP TABLE {t}")
+
+
 @pytest.mark.parametrize("bind", ("m", "s"))
 def test_alter_column_type(cenv, bind):
     """ALTER TABLE … ALTER COLUMN … [SET DATA] TYPE on MySQL (MODIFY) and SQLite (table rebuild): the rows
