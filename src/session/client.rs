@@ -700,7 +700,10 @@ impl Session {
             Err(e) => return Ok(self.refuse_parse(e)),
         };
         let set_sql = is_plain_set(&analysis).then(|| p.query.to_owned());
-        let reroute = (!floating
+        // (named statements only: an unnamed one is parsed again for each use, so the copy of its
+        // Parse would be made on every statement of the extended protocol for nothing)
+        let reroute = (!name.is_empty()
+            && !floating
             && !outside_tx
             && !held_by_name
             && matches!(kind, Some(StatementKind::Select | StatementKind::Other))

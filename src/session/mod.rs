@@ -159,8 +159,8 @@ impl Stmt {
     }
 }
 
-/// A prepared query's Parse message (an owned copy) and the generation of the table map that
-/// routed it. At Bind, a session whose map is newer routes the query again and, where the new
+/// A named prepared query's Parse message (an owned copy) and the generation of the table map
+/// that routed it. At Bind, a session whose map is newer routes the query again and, where the new
 /// map sends it elsewhere, prepares it there quietly first, as it does for statements without
 /// tables: a reload that moves a table moves prepared statements too.
 struct Reroute {

@@ -31,6 +31,9 @@ pub enum TranslateError {
     /// A literal outside its type's range (`'99999999999'::int`: SQLSTATE 22003).
     #[error("{0}")]
     OutOfRange(String),
+    /// A relation the statement names is not on the bind (SQLSTATE 42P01).
+    #[error("relation \"{0}\" does not exist")]
+    NoSuchRelation(String),
     /// A column the statement names is not in its table (SQLSTATE 42703).
     #[error("column \"{column}\" of relation \"{table}\" does not exist")]
     NoSuchColumn { table: String, column: String },
@@ -75,6 +78,7 @@ impl TranslateError {
             TranslateError::InvalidText(_) => "22P02",
             TranslateError::OutOfRange(_) => "22003",
             TranslateError::NoSuchColumn { .. } => "42703",
+            TranslateError::NoSuchRelation(_) => "42P01",
             TranslateError::InPrimaryKey(_) => "42P16",
             TranslateError::ValueTooLong(_) => "22001",
             TranslateError::CannotCast { .. } => "42804",

@@ -277,6 +277,7 @@ fn translate_error(bind: &TranslatedBind, e: TranslateError) -> ProxyError {
         e @ (TranslateError::InvalidText(_)
         | TranslateError::OutOfRange(_)
         | TranslateError::NoSuchColumn { .. }
+        | TranslateError::NoSuchRelation(_)
         | TranslateError::InPrimaryKey(_)
         | TranslateError::ValueTooLong(_)
         | TranslateError::CannotCast { .. }) => {

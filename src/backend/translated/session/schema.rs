@@ -162,9 +162,9 @@ impl TranslatedConn {
             }
         };
         let Some(sql) = sql else {
-            return Err(super::tx_error(
-                "42P01",
-                format!("relation \"{sequence}\" does not exist"),
+            return Err(translate_error(
+                &self.bind,
+                crate::translate::TranslateError::NoSuchRelation(sequence.to_owned()),
             ));
         };
         let known = |t: &str| {
@@ -449,9 +449,9 @@ impl TranslatedConn {
             ))
             .await?;
         if exists.is_empty() {
-            return Err(super::tx_error(
-                "42P01",
-                format!("relation \"{}\" does not exist", a.table),
+            return Err(translate_error(
+                &self.bind,
+                crate::translate::TranslateError::NoSuchRelation(a.table.clone()),
             ));
         }
         let rows = self
@@ -520,9 +520,9 @@ impl TranslatedConn {
             ))
             .await?;
         let Some(create) = rows.first().and_then(|r| r.first()).cloned() else {
-            return Err(super::tx_error(
-                "42P01",
-                format!("relation \"{}\" does not exist", r.table),
+            return Err(translate_error(
+                &self.bind,
+                crate::translate::TranslateError::NoSuchRelation(r.table.clone()),
             ));
         };
         let Some(definition) = rebuild::rebuilt_definition(&create, &r.change)
